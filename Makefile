@@ -1,0 +1,40 @@
+# aegis_storage: PGXS build.  The object list is explicit on purpose: a file
+# that is not listed here is not part of the extension.
+
+MODULE_big = aegis_storage
+OBJS = \
+	src/aegis.o \
+	src/aegis_guc.o \
+	src/aegis_sql.o \
+	src/block/block_format.o \
+	src/backend/backend_dir.o \
+	src/backend/backend_local.o \
+	src/backend/backend_memory.o \
+	src/buffer/buffer_pool.o \
+	src/page/page_space.o \
+	src/transaction/transaction_visibility.o \
+	src/transaction/transaction_storage.o \
+	src/tam/tam_handler.o \
+	src/tam/tam_scan.o \
+	src/tam/tam_dml.o \
+	src/tam/tam_ddl.o \
+	src/tam/tam_index.o \
+	src/tam/tam_options.o \
+	src/tam/tam_vacuum.o
+
+EXTENSION = aegis_storage
+DATA = aegis_storage--0.1.sql
+PGFILEDESC = "aegis_storage - compressed, checksummed table access method"
+
+PG_CPPFLAGS = -I$(srcdir)/src/include
+SHLIB_LINK = -llz4 -lzstd
+
+# pg_regress tests: one area per file; run with `make installcheck` against a
+# server that preloads the library (see README: test/run_tests.sh).
+REGRESS = setup guc_settings tam_ddl tam_dml tam_types tam_index \
+	tam_savepoint tam_toast block_compression backend_memory stats_functions
+REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,41 @@
+/* aegis_storage--0.1.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION aegis_storage" to load this file. \quit
+
+CREATE FUNCTION aegis_check_preloaded() RETURNS void
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+
+-- refuse to install unless the library was preloaded
+SELECT aegis_check_preloaded();
+
+CREATE FUNCTION aegis_tam_handler(internal) RETURNS table_am_handler
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+
+CREATE ACCESS METHOD aegis TYPE TABLE HANDLER aegis_tam_handler;
+COMMENT ON ACCESS METHOD aegis IS 'compressed, checksummed pages in the aegis buffer pool and storage backends';
+
+CREATE FUNCTION aegis_table_stats(rel regclass,
+	OUT storage_backend text, OUT compression text, OUT compression_level int,
+	OUT pages bigint, OUT stored_blocks bigint, OUT raw_bytes bigint,
+	OUT stored_bytes bigint, OUT file_bytes bigint, OUT compression_ratio float8)
+	RETURNS record
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+
+CREATE VIEW aegis_tables AS
+	SELECT c.oid::regclass AS table_name, s.*
+	FROM pg_class c
+	JOIN pg_am a ON a.oid = c.relam AND a.amname = 'aegis'
+	CROSS JOIN LATERAL aegis_table_stats(c.oid) s
+	WHERE c.relkind IN ('r', 'm');
+
+CREATE FUNCTION aegis_buffer_stats(
+	OUT frames int, OUT frames_used int, OUT frames_dirty int,
+	OUT hits bigint, OUT misses bigint, OUT evictions bigint,
+	OUT writebacks bigint, OUT hit_ratio float8)
+	RETURNS record
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+
+CREATE FUNCTION aegis_checkpoint() RETURNS void
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION aegis_checkpoint() FROM PUBLIC;

@@ -1,0 +1,223 @@
+/*-------------------------------------------------------------------------
+ *
+ * aegis.c
+ *	  _PG_init, hooks, and the one table of shared-memory pieces.
+ *
+ * The extension only works when loaded through shared_preload_libraries: its
+ * buffer pool and relation directory live in shared memory sized at
+ * postmaster start.  Loaded any other way, _PG_init does nothing and every
+ * entry point raises AegisCheckPreloaded's error.
+ *
+ * Transaction hooks installed here release buffer pins left by an error and
+ * settle storage created or dropped by the ending (sub)transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "aegis/aegis.h"
+#include "aegis/buffer.h"
+#include "aegis/guc.h"
+#include "aegis/tam.h"
+#include "aegis/transaction.h"
+#include "commands/tablespace.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+
+PG_MODULE_MAGIC;
+
+static bool aegis_preloaded = false;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+
+/*
+ * The shared-memory pieces.  Each module sizes and initializes its own; this
+ * table is the one place that lists them.
+ */
+static const struct
+{
+	Size		(*size) (void);
+	void		(*init) (void);
+}			aegis_shmem_pieces[] =
+{
+	{AegisBufferShmemSize, AegisBufferShmemInit},
+	{AegisDirShmemSize, AegisDirShmemInit},
+};
+
+static void
+aegis_shmem_request(void)
+{
+	Size		size = 0;
+
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	for (int i = 0; i < lengthof(aegis_shmem_pieces); i++)
+		size = add_size(size, aegis_shmem_pieces[i].size());
+	RequestAddinShmemSpace(size);
+}
+
+static void
+aegis_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	for (int i = 0; i < lengthof(aegis_shmem_pieces); i++)
+		aegis_shmem_pieces[i].init();
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+aegis_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			if (AegisPendingExists())
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that created, truncated or dropped an aegis table")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			AegisBufferReleaseAll(true);
+			AegisPendingAtXactEnd(true);
+			break;
+		case XACT_EVENT_PREPARE:
+			AegisBufferReleaseAll(true);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			AegisBufferReleaseAll(false);
+			AegisPendingAtXactEnd(false);
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+aegis_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	switch (event)
+	{
+		case SUBXACT_EVENT_COMMIT_SUB:
+			AegisPendingAtSubXactEnd(true);
+			break;
+		case SUBXACT_EVENT_ABORT_SUB:
+			AegisBufferReleaseAll(false);
+			AegisPendingAtSubXactEnd(false);
+			break;
+		default:
+			break;
+	}
+}
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	aegis_preloaded = true;
+
+	AegisDefineGucs();
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = aegis_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = aegis_shmem_startup;
+
+	RegisterXactCallback(aegis_xact_callback, NULL);
+	RegisterSubXactCallback(aegis_subxact_callback, NULL);
+	AegisInstallDdlHooks();
+	AegisRegisterCheckpointer();
+}
+
+/*
+ * AegisCheckPreloaded
+ *		Raise an error unless the library was loaded at postmaster start.
+ */
+void
+AegisCheckPreloaded(void)
+{
+	if (!aegis_preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("aegis_storage must be loaded via shared_preload_libraries"),
+				 errhint("Add aegis_storage to shared_preload_libraries and restart the server.")));
+}
+
+/*
+ * AegisRelKeyFromNode
+ *		The relation key of a relfilenode; the database's default tablespace
+ *		becomes 0.  Only valid in a backend connected to node->dbNode.
+ */
+AegisRelKey
+AegisRelKeyFromNode(const RelFileNode *node)
+{
+	AegisRelKey key;
+
+	key.spcOid = (node->spcNode == MyDatabaseTableSpace) ? 0 : node->spcNode;
+	key.dbOid = node->dbNode;
+	key.relNumber = node->relNode;
+	return key;
+}
+
+AegisRelKey
+AegisRelKeyOf(Relation rel)
+{
+	return AegisRelKeyFromNode(&rel->rd_node);
+}
+
+const char *
+AegisCodecName(AegisCodec codec)
+{
+	switch (codec)
+	{
+		case AEGIS_CODEC_NONE:
+			return "none";
+		case AEGIS_CODEC_LZ4:
+			return "lz4";
+		case AEGIS_CODEC_ZSTD:
+			return "zstd";
+	}
+	return "unknown";
+}
+
+const char *
+AegisStorageKindName(AegisStorageKind kind)
+{
+	return kind == AEGIS_STORAGE_MEMORY ? "memory" : "local";
+}
+
+bool
+AegisCodecFromName(const char *name, AegisCodec *codec)
+{
+	for (int c = 0; c < AEGIS_NUM_CODECS; c++)
+	{
+		if (pg_strcasecmp(name, AegisCodecName(c)) == 0)
+		{
+			*codec = c;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool
+AegisStorageKindFromName(const char *name, AegisStorageKind *kind)
+{
+	if (pg_strcasecmp(name, "local") == 0)
+		*kind = AEGIS_STORAGE_LOCAL;
+	else if (pg_strcasecmp(name, "memory") == 0)
+		*kind = AEGIS_STORAGE_MEMORY;
+	else
+		return false;
+	return true;
+}

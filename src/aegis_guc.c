@@ -1,0 +1,163 @@
+/*-------------------------------------------------------------------------
+ *
+ * aegis_guc.c
+ *	  Every aegis.* setting.
+ *
+ * Postmaster settings size shared memory once (buffer pool, memory backend)
+ * or name the data directory; user settings choose what new tables get.  A
+ * wrong value is rejected by the GUC machinery with the setting's name.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <lz4.h>
+#include <lz4hc.h>
+#include <zstd.h>
+
+#include "aegis/aegis.h"
+#include "aegis/guc.h"
+#include "utils/guc.h"
+
+int			aegis_buffer_pool_size = 16384; /* 128MB in pages */
+char	   *aegis_data_directory = NULL;
+int			aegis_default_backend = AEGIS_STORAGE_LOCAL;
+int			aegis_default_compression = AEGIS_CODEC_LZ4;
+int			aegis_compression_level = 0;
+int			aegis_checkpoint_timeout = 300;
+int			aegis_memory_backend_size = 1024 * 1024;	/* kB: 1GB */
+
+static const struct config_enum_entry storage_options[] = {
+	{"local", AEGIS_STORAGE_LOCAL, false},
+	{"memory", AEGIS_STORAGE_MEMORY, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry codec_options[] = {
+	{"none", AEGIS_CODEC_NONE, false},
+	{"lz4", AEGIS_CODEC_LZ4, false},
+	{"zstd", AEGIS_CODEC_ZSTD, false},
+	{NULL, 0, false}
+};
+
+/*
+ * AegisCodecCheckLevel
+ *		Validate 'level' for 'codec' and return the level to store.
+ *
+ * 0 means the codec's default (lz4: the fast compressor; zstd: level 3).  lz4
+ * accepts 1 (fast) to 12 (levels above 1 use LZ4 HC); zstd accepts its
+ * negative "fast" levels down to -7 and 1 to 22.  Raises
+ * ERRCODE_INVALID_PARAMETER_VALUE otherwise.
+ */
+int
+AegisCodecCheckLevel(int codec, int level)
+{
+	int			min = 0,
+				max = 0;
+
+	switch (codec)
+	{
+		case AEGIS_CODEC_NONE:
+			min = max = 0;
+			break;
+		case AEGIS_CODEC_LZ4:
+			min = 0;
+			max = LZ4HC_CLEVEL_MAX;
+			break;
+		case AEGIS_CODEC_ZSTD:
+			min = -7;
+			max = ZSTD_maxCLevel();
+			break;
+	}
+	if (level < min || level > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("compression level %d is out of range for codec \"%s\"",
+						level, AegisCodecName(codec)),
+				 errhint("Valid levels for \"%s\" are %d to %d; 0 selects the codec's default.",
+						 AegisCodecName(codec), min, max)));
+	return level;
+}
+
+static bool
+check_compression_level(int *newval, void **extra, GucSource source)
+{
+	if (*newval < -7 || *newval > ZSTD_maxCLevel())
+		return false;
+	return true;
+}
+
+/*
+ * AegisDefineGucs
+ *		Register the aegis.* settings; called once from _PG_init.
+ */
+void
+AegisDefineGucs(void)
+{
+	DefineCustomIntVariable("aegis.buffer_pool_size",
+							"Size of the aegis buffer pool.",
+							"Pages of aegis tables are cached here, not in shared_buffers.",
+							&aegis_buffer_pool_size,
+							16384, 16, INT_MAX / 2,
+							PGC_POSTMASTER,
+							GUC_UNIT_BLOCKS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("aegis.data_directory",
+							   "Directory of the local storage backend, relative to the data directory.",
+							   NULL,
+							   &aegis_data_directory,
+							   "pg_aegis",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("aegis.default_backend",
+							 "Storage backend of new aegis tables.",
+							 "\"local\" keeps blocks in files; \"memory\" keeps them in shared memory and loses them at restart.",
+							 &aegis_default_backend,
+							 AEGIS_STORAGE_LOCAL,
+							 storage_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("aegis.default_compression",
+							 "Codec of new aegis tables.",
+							 NULL,
+							 &aegis_default_compression,
+							 AEGIS_CODEC_LZ4,
+							 codec_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("aegis.compression_level",
+							"Compression level of new aegis tables (0 = the codec's default).",
+							"Checked against the codec when a table is created.",
+							&aegis_compression_level,
+							0, -7, 22,
+							PGC_USERSET,
+							0,
+							check_compression_level, NULL, NULL);
+
+	DefineCustomIntVariable("aegis.checkpoint_timeout",
+							"Time between automatic aegis checkpoints.",
+							NULL,
+							&aegis_checkpoint_timeout,
+							300, 30, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("aegis.memory_backend_size",
+							"Shared memory the memory storage backend may use for blocks.",
+							NULL,
+							&aegis_memory_backend_size,
+							1024 * 1024, 1024, INT_MAX,
+							PGC_POSTMASTER,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("aegis");
+}

@@ -1,0 +1,122 @@
+/*-------------------------------------------------------------------------
+ *
+ * aegis_sql.c
+ *	  SQL-callable functions: figures for users, checkpoint on request.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "commands/defrem.h"
+#include "aegis/aegis.h"
+#include "aegis/backend.h"
+#include "aegis/buffer.h"
+#include "catalog/pg_class.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+PG_FUNCTION_INFO_V1(aegis_check_preloaded);
+PG_FUNCTION_INFO_V1(aegis_table_stats);
+PG_FUNCTION_INFO_V1(aegis_buffer_stats);
+PG_FUNCTION_INFO_V1(aegis_checkpoint);
+
+/* Called by the install script so CREATE EXTENSION fails without preload. */
+Datum
+aegis_check_preloaded(PG_FUNCTION_ARGS)
+{
+	AegisCheckPreloaded();
+	PG_RETURN_VOID();
+}
+
+/*
+ * aegis_table_stats(regclass): storage backend, codec, level, pages,
+ * stored blocks, raw (uncompressed) bytes, stored bytes, bytes of the data
+ * file, and compression ratio (raw / stored) of one aegis table.  Pages
+ * still only in the buffer pool count once written back (aegis_checkpoint()
+ * writes them all).
+ */
+Datum
+aegis_table_stats(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel;
+	AegisRelKey key;
+	AegisRelStats st;
+	TupleDesc	tupdesc;
+	Datum		values[9];
+	bool		nulls[9] = {0};
+
+	AegisCheckPreloaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rel = relation_open(relid, AccessShareLock);
+	if (rel->rd_tableam == NULL || strcmp(get_am_name(rel->rd_rel->relam), "aegis") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an aegis table", RelationGetRelationName(rel))));
+	key = AegisRelKeyOf(rel);
+	if (!AegisStorageGetStats(&key, &st))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("aegis storage of \"%s\" does not exist", RelationGetRelationName(rel))));
+	relation_close(rel, AccessShareLock);
+
+	values[0] = CStringGetTextDatum(AegisStorageKindName(st.info.storage));
+	values[1] = CStringGetTextDatum(AegisCodecName(st.info.codec));
+	values[2] = Int32GetDatum(st.info.level);
+	values[3] = Int64GetDatum(st.info.npages);
+	values[4] = Int64GetDatum(st.stored_blocks);
+	values[5] = Int64GetDatum(st.raw_bytes);
+	values[6] = Int64GetDatum(st.stored_bytes);
+	values[7] = Int64GetDatum(st.file_bytes);
+	if (st.stored_bytes > 0)
+		values[8] = Float8GetDatum((double) st.raw_bytes / (double) st.stored_bytes);
+	else
+		nulls[8] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* aegis_buffer_stats(): the buffer pool's counters since server start. */
+Datum
+aegis_buffer_stats(PG_FUNCTION_ARGS)
+{
+	AegisBufferStats st;
+	TupleDesc	tupdesc;
+	Datum		values[8];
+	bool		nulls[8] = {0};
+	uint64		lookups;
+
+	AegisCheckPreloaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	AegisBufferGetStats(&st);
+	lookups = st.hits + st.misses;
+	values[0] = Int32GetDatum(st.frames);
+	values[1] = Int32GetDatum(st.frames_used);
+	values[2] = Int32GetDatum(st.frames_dirty);
+	values[3] = Int64GetDatum(st.hits);
+	values[4] = Int64GetDatum(st.misses);
+	values[5] = Int64GetDatum(st.evictions);
+	values[6] = Int64GetDatum(st.writebacks);
+	if (lookups > 0)
+		values[7] = Float8GetDatum((double) st.hits / (double) lookups);
+	else
+		nulls[7] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* aegis_checkpoint(): write back every dirty page and make it durable. */
+Datum
+aegis_checkpoint(PG_FUNCTION_ARGS)
+{
+	AegisCheckPreloaded();
+	AegisStorageCheckpoint(false);
+	PG_RETURN_VOID();
+}

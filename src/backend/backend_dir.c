@@ -1,0 +1,1036 @@
+/*-------------------------------------------------------------------------
+ *
+ * backend_dir.c
+ *	  The relation directory: every aegis relation's storage backend, codec,
+ *	  size and block map, in a shared hash table; and checkpoints.
+ *
+ * The directory is a dshash table in a DSA area placed in the main shared
+ * memory segment (like PostgreSQL's cumulative statistics).  An entry's lock
+ * is the dshash partition lock: it is held only to read or change the entry
+ * and its block map, never across I/O.
+ *
+ * Local backend blocks are appended to the relation's data file of the
+ * current generation; a block the last checkpoint refers to is never
+ * overwritten (invariant 6).  A checkpoint flushes the buffer pool, fsyncs
+ * the data files, then writes each changed block map durably (temp file,
+ * fsync, durable_rename); only then are superseded generations unlinked.
+ * Compaction copies live blocks into a new generation when more than half
+ * of a data file is superseded.
+ *
+ * Lock order: AegisDir->checkpoint_lock, then AegisDir->file_lock, then a
+ * dshash partition lock, then the DSA area's lock.  Readers and writers of
+ * local blocks hold file_lock shared; compaction and file unlinks hold it
+ * exclusive, so no reader ever opens a generation that is being removed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "aegis/aegis.h"
+#include "aegis/backend.h"
+#include "aegis/block.h"
+#include "aegis/buffer.h"
+#include "aegis/guc.h"
+#include "lib/dshash.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "replication/walsender.h"
+#include "replication/walsender_private.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#define AEGIS_DIR_DSA_INIT_SIZE (1024 * 1024)
+#define AEGIS_COMPACT_MIN_BYTES (1024 * 1024)
+
+typedef struct AegisRelEntry
+{
+	AegisRelKey key;			/* hash key; must be first */
+	uint8		storage;		/* AegisStorageKind */
+	uint8		codec;			/* AegisCodec */
+	int16		level;
+	BlockNumber npages;			/* pages, new ones included */
+	BlockNumber map_capacity;	/* entries allocated at 'map' */
+	dsa_pointer map;			/* AegisBlockLoc[map_capacity] */
+	uint32		generation;		/* local: current data file generation */
+	uint32		ckpt_generation;	/* local: generation the durable map names */
+	uint64		file_end;		/* local: append offset of 'generation' */
+	uint64		stored_blocks;	/* map entries with a block */
+	uint64		stored_bytes;	/* sum of their lengths */
+	bool		map_dirty;		/* changed since the last checkpoint */
+	BlockNumber free_hint;		/* lowest page VACUUM freed space on */
+} AegisRelEntry;
+
+typedef struct AegisDirShared
+{
+	int			dsa_tranche;
+	int			hash_tranche;
+	int			lock_tranche;
+	dshash_table_handle hash_handle;
+	LWLock		checkpoint_lock;	/* one checkpoint at a time; load */
+	LWLock		file_lock;		/* see header comment */
+	bool		loaded;			/* local storage read at first use */
+	pid_t		checkpointer_pid;
+	pg_atomic_uint64 memory_bytes;	/* memory backend blocks, bytes */
+	pg_atomic_uint64 file_epoch;	/* bumped whenever a local file is unlinked */
+	uint64		checkpoints;
+	char		dsa_space[FLEXIBLE_ARRAY_MEMBER];
+} AegisDirShared;
+
+static AegisDirShared *AegisDir = NULL;
+static dsa_area *dir_area = NULL;
+static dshash_table *dir_hash = NULL;
+
+static dshash_parameters dir_params = {
+	sizeof(AegisRelKey),
+	sizeof(AegisRelEntry),
+	dshash_memcmp,
+	dshash_memhash,
+	0							/* tranche set at attach */
+};
+
+
+Size
+AegisDirShmemSize(void)
+{
+	return add_size(offsetof(AegisDirShared, dsa_space), AEGIS_DIR_DSA_INIT_SIZE);
+}
+
+/*
+ * AegisDirShmemInit
+ *		Create the directory's DSA area and hash table in shared memory.
+ *		Runs in the postmaster, under AddinShmemInitLock.
+ */
+void
+AegisDirShmemInit(void)
+{
+	bool		found;
+
+	AegisDir = ShmemInitStruct("aegis relation directory", AegisDirShmemSize(), &found);
+	if (!found)
+	{
+		dsa_area   *area;
+		dshash_table *hash;
+
+		AegisDir->dsa_tranche = LWLockNewTrancheId();
+		AegisDir->hash_tranche = LWLockNewTrancheId();
+		AegisDir->lock_tranche = LWLockNewTrancheId();
+		LWLockInitialize(&AegisDir->checkpoint_lock, AegisDir->lock_tranche);
+		LWLockInitialize(&AegisDir->file_lock, AegisDir->lock_tranche);
+		AegisDir->loaded = false;
+		AegisDir->checkpointer_pid = 0;
+		AegisDir->checkpoints = 0;
+		pg_atomic_init_u64(&AegisDir->memory_bytes, 0);
+		pg_atomic_init_u64(&AegisDir->file_epoch, 0);
+
+		area = dsa_create_in_place(AegisDir->dsa_space, AEGIS_DIR_DSA_INIT_SIZE,
+								   AegisDir->dsa_tranche, NULL);
+		dsa_pin(area);
+		/* the hash table's first allocation must fit in place */
+		dsa_set_size_limit(area, AEGIS_DIR_DSA_INIT_SIZE);
+		dir_params.tranche_id = AegisDir->hash_tranche;
+		hash = dshash_create(area, &dir_params, NULL);
+		AegisDir->hash_handle = dshash_get_hash_table_handle(hash);
+		dsa_set_size_limit(area, -1);
+		dshash_detach(hash);
+		dsa_detach(area);
+	}
+}
+
+/* Attach this process to the directory, loading local storage once. */
+static void
+dir_attach(void)
+{
+	MemoryContext old;
+
+	if (dir_hash != NULL)
+		return;
+	AegisCheckPreloaded();
+	if (AegisDir == NULL)
+		elog(ERROR, "aegis relation directory is not initialized");
+
+	LWLockRegisterTranche(AegisDir->dsa_tranche, "aegis_directory_dsa");
+	LWLockRegisterTranche(AegisDir->hash_tranche, "aegis_directory");
+	LWLockRegisterTranche(AegisDir->lock_tranche, "aegis_checkpoint");
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	dir_area = dsa_attach_in_place(AegisDir->dsa_space, NULL);
+	dsa_pin_mapping(dir_area);
+	dir_params.tranche_id = AegisDir->hash_tranche;
+	dir_hash = dshash_attach(dir_area, &dir_params, AegisDir->hash_handle, NULL);
+	MemoryContextSwitchTo(old);
+
+	AegisStorageEnsureLoaded();
+}
+
+dsa_area *
+AegisDirArea(void)
+{
+	dir_attach();
+	return dir_area;
+}
+
+/*
+ * AegisStorageEnsureLoaded
+ *		Read the local storage backend's block maps into the directory, once
+ *		per server start, before any session touches an aegis table.
+ */
+void
+AegisStorageEnsureLoaded(void)
+{
+	if (AegisDir->loaded)
+		return;
+	LWLockAcquire(&AegisDir->checkpoint_lock, LW_EXCLUSIVE);
+	if (!AegisDir->loaded)
+	{
+		AegisLocalLoadAll();
+		AegisDir->loaded = true;
+	}
+	LWLockRelease(&AegisDir->checkpoint_lock);
+}
+
+static AegisBlockLoc *
+entry_map(AegisRelEntry *e)
+{
+	return (AegisBlockLoc *) dsa_get_address(dir_area, e->map);
+}
+
+/* Grow e's block map to hold at least 'need' entries; entry locked. */
+static void
+entry_reserve(AegisRelEntry *e, BlockNumber need)
+{
+	BlockNumber newcap;
+	dsa_pointer newmap;
+	AegisBlockLoc *m;
+
+	if (need <= e->map_capacity)
+		return;
+	newcap = Max(need, Max(e->map_capacity * 2, 64));
+	newmap = dsa_allocate_extended(dir_area, (Size) newcap * sizeof(AegisBlockLoc),
+								   DSA_ALLOC_HUGE | DSA_ALLOC_ZERO | DSA_ALLOC_NO_OOM);
+	if (!DsaPointerIsValid(newmap))
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of shared memory for the aegis block map of relation " AEGIS_REL_KEY_FMT,
+						AEGIS_REL_KEY_ARGS(&e->key))));
+	m = dsa_get_address(dir_area, newmap);
+	if (DsaPointerIsValid(e->map))
+	{
+		memcpy(m, entry_map(e), (Size) e->npages * sizeof(AegisBlockLoc));
+		dsa_free(dir_area, e->map);
+	}
+	e->map = newmap;
+	e->map_capacity = newcap;
+}
+
+/* Find 'key', raising an error if it has no storage. */
+static AegisRelEntry *
+entry_find(const AegisRelKey *key, bool exclusive)
+{
+	AegisRelEntry *e;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, exclusive);
+	if (e == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("aegis storage of relation " AEGIS_REL_KEY_FMT " does not exist",
+						AEGIS_REL_KEY_ARGS(key)),
+				 errdetail("The table's storage was lost or never created, for example by a crash before the first aegis checkpoint or by copying a database that contains aegis tables."),
+				 errhint("Recreate the table, or TRUNCATE it to give it new, empty storage.")));
+	return e;
+}
+
+static void
+entry_info(AegisRelEntry *e, AegisRelInfo *info)
+{
+	info->key = e->key;
+	info->storage = e->storage;
+	info->codec = e->codec;
+	info->level = e->level;
+	info->npages = e->npages;
+}
+
+/* Free every block of a memory-backend entry; entry locked exclusive. */
+static void
+entry_free_memory_blocks(AegisRelEntry *e)
+{
+	AegisBlockLoc *m = entry_map(e);
+
+	for (BlockNumber p = 0; p < e->npages; p++)
+		if (m[p].length > 0)
+			AegisMemoryFreeBlock(&m[p]);
+}
+
+/*
+ * AegisStorageCreate
+ *		Create empty storage for 'key'.  For the local backend the empty block
+ *		map is made durable at once, so the relation survives a restart even
+ *		before its first checkpoint.  The caller registers the pending delete.
+ */
+void
+AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
+				   AegisCodec codec, int level)
+{
+	AegisRelEntry *e;
+	AegisRelInfo info;
+	bool		found;
+
+	dir_attach();
+	LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
+	e = dshash_find_or_insert(dir_hash, key, &found);
+	if (found)
+	{
+		dshash_release_lock(dir_hash, e);
+		LWLockRelease(&AegisDir->file_lock);
+		elog(ERROR, "aegis storage of relation " AEGIS_REL_KEY_FMT " already exists",
+			 AEGIS_REL_KEY_ARGS(key));
+	}
+	e->storage = storage;
+	e->codec = codec;
+	e->level = level;
+	e->npages = 0;
+	e->map_capacity = 0;
+	e->map = InvalidDsaPointer;
+	e->generation = 1;
+	e->ckpt_generation = 1;
+	e->file_end = 0;
+	e->stored_blocks = 0;
+	e->stored_bytes = 0;
+	e->map_dirty = false;
+	e->free_hint = InvalidBlockNumber;
+	entry_info(e, &info);
+	dshash_release_lock(dir_hash, e);
+
+	/* memory tables get a map too, so they come back (empty) after a restart */
+	PG_TRY();
+	{
+		AegisLocalWriteMap(key, &info, 1, 0, NULL);
+	}
+	PG_CATCH();
+	{
+		dshash_delete_key(dir_hash, key);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	LWLockRelease(&AegisDir->file_lock);
+}
+
+/* AegisStorageGetInfo: copy key's entry into *info; false if none. */
+bool
+AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info)
+{
+	AegisRelEntry *e;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+		return false;
+	entry_info(e, info);
+	dshash_release_lock(dir_hash, e);
+	return true;
+}
+
+/* AegisStorageNPages: the relation's size in pages; error if no storage. */
+BlockNumber
+AegisStorageNPages(const AegisRelKey *key)
+{
+	AegisRelEntry *e = entry_find(key, false);
+	BlockNumber n = e->npages;
+
+	dshash_release_lock(dir_hash, e);
+	return n;
+}
+
+/*
+ * AegisStorageExtend
+ *		Add one new page to the relation and return its number.  The page has
+ *		no block yet: it reads as new until its buffer is written back.
+ */
+BlockNumber
+AegisStorageExtend(const AegisRelKey *key)
+{
+	AegisRelEntry *e = entry_find(key, true);
+	BlockNumber p;
+
+	if (e->npages >= MaxBlockNumber)
+	{
+		dshash_release_lock(dir_hash, e);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("cannot extend aegis relation " AEGIS_REL_KEY_FMT " beyond %u pages",
+						AEGIS_REL_KEY_ARGS(key), MaxBlockNumber)));
+	}
+	entry_reserve(e, e->npages + 1);
+	p = e->npages;
+	memset(&entry_map(e)[p], 0, sizeof(AegisBlockLoc));
+	e->npages++;
+	e->map_dirty = true;
+	dshash_release_lock(dir_hash, e);
+	return p;
+}
+
+/*
+ * AegisStorageTruncate
+ *		Make the relation empty in place (TRUNCATE of a table created in the
+ *		same transaction).  The caller has dropped its buffers.  A local data
+ *		file the last checkpoint refers to is kept until the next checkpoint.
+ */
+void
+AegisStorageTruncate(const AegisRelKey *key)
+{
+	AegisRelEntry *e;
+	uint32		unlink_gen = 0;
+
+	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
+	e = entry_find(key, true);
+	if (e->storage == AEGIS_STORAGE_MEMORY)
+		entry_free_memory_blocks(e);
+	else
+	{
+		if (e->generation != e->ckpt_generation)
+			unlink_gen = e->generation;
+		e->generation++;
+		e->file_end = 0;
+	}
+	e->npages = 0;
+	e->stored_blocks = 0;
+	e->stored_bytes = 0;
+	e->map_dirty = true;
+	e->free_hint = InvalidBlockNumber;
+	dshash_release_lock(dir_hash, e);
+	if (unlink_gen != 0)
+		AegisLocalUnlink(key, unlink_gen);
+	LWLockRelease(&AegisDir->file_lock);
+}
+
+/*
+ * AegisStorageDrop
+ *		Remove the relation's storage: its entry, blocks and files.  The
+ *		caller has dropped its buffers.  Missing storage is not an error.
+ *		Called at commit of the dropping transaction: raises no error for
+ *		file problems (they become WARNINGs).
+ */
+void
+AegisStorageDrop(const AegisRelKey *key)
+{
+	AegisRelEntry *e;
+	AegisStorageKind storage;
+	uint32		gen,
+				ckpt_gen;
+
+	dir_attach();
+	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
+	e = dshash_find(dir_hash, key, true);
+	if (e == NULL)
+	{
+		LWLockRelease(&AegisDir->file_lock);
+		return;
+	}
+	storage = e->storage;
+	gen = e->generation;
+	ckpt_gen = e->ckpt_generation;
+	if (storage == AEGIS_STORAGE_MEMORY)
+		entry_free_memory_blocks(e);
+	if (DsaPointerIsValid(e->map))
+		dsa_free(dir_area, e->map);
+	dshash_delete_entry(dir_hash, e);
+	AegisLocalUnlinkMap(key);
+	if (storage == AEGIS_STORAGE_LOCAL)
+	{
+		AegisLocalUnlink(key, gen);
+		if (ckpt_gen != gen)
+			AegisLocalUnlink(key, ckpt_gen);
+	}
+	LWLockRelease(&AegisDir->file_lock);
+}
+
+/*
+ * AegisStorageDropDatabase
+ *		Remove the storage of every relation of database 'dbOid' and its
+ *		directory (DROP DATABASE, at commit).
+ */
+void
+AegisStorageDropDatabase(Oid dbOid)
+{
+	dshash_seq_status status;
+	AegisRelEntry *e;
+
+	dir_attach();
+	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
+	dshash_seq_init(&status, dir_hash, true);
+	while ((e = dshash_seq_next(&status)) != NULL)
+	{
+		if (e->key.dbOid != dbOid)
+			continue;
+		if (e->storage == AEGIS_STORAGE_MEMORY)
+			entry_free_memory_blocks(e);
+		if (DsaPointerIsValid(e->map))
+			dsa_free(dir_area, e->map);
+		dshash_delete_current(&status);
+	}
+	dshash_seq_term(&status);
+	AegisLocalRemoveDatabase(dbOid);
+	LWLockRelease(&AegisDir->file_lock);
+}
+
+/*
+ * AegisStorageReadPage
+ *		Read page 'pageno' from its storage backend into 'page' (BLCKSZ bytes,
+ *		caller's memory), verifying and decompressing the block.  Returns
+ *		false, leaving 'page' untouched, if the page has no block yet.
+ *		Raises ERRCODE_DATA_CORRUPTED for a bad block.
+ */
+bool
+AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
+{
+	AegisRelEntry *e;
+	AegisBlockLoc loc;
+	char		block[AEGIS_BLOCK_MAX_SIZE];
+	char	   *location;
+
+	e = entry_find(key, false);
+	if (pageno >= e->npages)
+	{
+		BlockNumber n = e->npages;
+
+		dshash_release_lock(dir_hash, e);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("page %u of aegis relation " AEGIS_REL_KEY_FMT " is beyond its end (%u pages)",
+						pageno, AEGIS_REL_KEY_ARGS(key), n)));
+	}
+	loc = entry_map(e)[pageno];
+	if (loc.length == 0)
+	{
+		dshash_release_lock(dir_hash, e);
+		return false;
+	}
+	if (loc.length > AEGIS_BLOCK_MAX_SIZE)
+	{
+		dshash_release_lock(dir_hash, e);
+		elog(ERROR, "aegis block map entry of relation " AEGIS_REL_KEY_FMT " page %u has length %u",
+			 AEGIS_REL_KEY_ARGS(key), pageno, loc.length);
+	}
+	if (e->storage == AEGIS_STORAGE_MEMORY)
+	{
+		/* copy under the entry lock: a concurrent write-back frees the old block */
+		AegisMemoryReadBlock(&loc, block);
+		dshash_release_lock(dir_hash, e);
+		location = "shared memory";
+	}
+	else
+	{
+		dshash_release_lock(dir_hash, e);
+		LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
+		/* compaction may have moved the block meanwhile: read the map again */
+		e = entry_find(key, false);
+		loc = entry_map(e)[pageno];
+		dshash_release_lock(dir_hash, e);
+		PG_TRY();
+		{
+			AegisLocalReadBlock(key, &loc, block);
+		}
+		PG_FINALLY();
+		{
+			LWLockRelease(&AegisDir->file_lock);
+		}
+		PG_END_TRY();
+		location = AegisLocalPath(key, loc.generation);
+	}
+	AegisBlockDecode(block, loc.length, key, pageno, location, page);
+	return true;
+}
+
+/*
+ * AegisStorageWritePage
+ *		Encode 'page' with the relation's codec and store it as page 'pageno'.
+ *		The caller holds the page stable (a pinned, share-locked buffer or a
+ *		private copy).  The block that the map named before is superseded,
+ *		never overwritten.  A relation dropped meanwhile is ignored.
+ */
+void
+AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *page)
+{
+	AegisRelEntry *e;
+	AegisRelInfo info;
+	char		block[AEGIS_BLOCK_MAX_SIZE];
+	uint32		len;
+	AegisBlockLoc loc;
+	AegisBlockLoc *slot;
+
+	if (!AegisStorageGetInfo(key, &info))
+		return;
+	len = AegisBlockEncode(key, pageno, page, info.codec, info.level, block);
+	loc.length = len;
+	loc.generation = 0;
+
+	if (info.storage == AEGIS_STORAGE_MEMORY)
+	{
+		loc.offset = AegisMemoryWriteBlock(block, len);
+		e = dshash_find(dir_hash, key, true);
+		if (e == NULL || pageno >= e->npages)
+		{
+			if (e)
+				dshash_release_lock(dir_hash, e);
+			AegisMemoryFreeBlock(&loc);
+			return;
+		}
+		slot = &entry_map(e)[pageno];
+		if (slot->length > 0)
+			AegisMemoryFreeBlock(slot);
+	}
+	else
+	{
+		LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
+		e = dshash_find(dir_hash, key, true);
+		if (e == NULL || pageno >= e->npages)
+		{
+			if (e)
+				dshash_release_lock(dir_hash, e);
+			LWLockRelease(&AegisDir->file_lock);
+			return;
+		}
+		loc.generation = e->generation;
+		loc.offset = e->file_end;
+		e->file_end += len;
+		dshash_release_lock(dir_hash, e);
+
+		PG_TRY();
+		{
+			AegisLocalWriteBlock(key, loc.generation, loc.offset, block, len);
+		}
+		PG_CATCH();
+		{
+			LWLockRelease(&AegisDir->file_lock);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+
+		e = dshash_find(dir_hash, key, true);
+		LWLockRelease(&AegisDir->file_lock);
+		if (e == NULL || pageno >= e->npages || e->generation != loc.generation)
+		{
+			/* truncated or dropped while we wrote: the block is garbage */
+			if (e)
+				dshash_release_lock(dir_hash, e);
+			return;
+		}
+		slot = &entry_map(e)[pageno];
+	}
+	if (slot->length == 0)
+		e->stored_blocks++;
+	e->stored_bytes += (int64) len - (int64) slot->length;
+	*slot = loc;
+	e->map_dirty = true;
+	dshash_release_lock(dir_hash, e);
+}
+
+/*
+ * AegisStorageNoteFreeSpace
+ *		VACUUM freed space on 'pageno': inserts look there (and onwards)
+ *		before extending the relation.
+ */
+void
+AegisStorageNoteFreeSpace(const AegisRelKey *key, BlockNumber pageno)
+{
+	AegisRelEntry *e = entry_find(key, true);
+
+	if (e->free_hint == InvalidBlockNumber || pageno < e->free_hint)
+		e->free_hint = pageno;
+	dshash_release_lock(dir_hash, e);
+}
+
+/*
+ * AegisStorageFreeHint
+ *		The page an insert should try for free space, or InvalidBlockNumber.
+ *		If 'full' is a valid page that had no room, the hint moves past it.
+ */
+BlockNumber
+AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full)
+{
+	AegisRelEntry *e = entry_find(key, full != InvalidBlockNumber);
+	BlockNumber hint;
+
+	if (full != InvalidBlockNumber && e->free_hint == full)
+		e->free_hint = (full + 1 < e->npages) ? full + 1 : InvalidBlockNumber;
+	hint = e->free_hint;
+	dshash_release_lock(dir_hash, e);
+	return hint;
+}
+
+/*
+ * AegisStorageGetStats
+ *		Figures for aegis_table_stats(); false if 'key' has no storage.
+ */
+bool
+AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats)
+{
+	AegisRelEntry *e;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+		return false;
+	entry_info(e, &stats->info);
+	stats->stored_blocks = e->stored_blocks;
+	stats->raw_bytes = e->stored_blocks * BLCKSZ;
+	stats->stored_bytes = e->stored_bytes;
+	stats->file_bytes = e->storage == AEGIS_STORAGE_LOCAL ? e->file_end : e->stored_bytes;
+	dshash_release_lock(dir_hash, e);
+	return true;
+}
+
+/*
+ * Copy a local relation's live blocks into a new data file generation, so
+ * the space of superseded blocks is given back.  Holds file_lock exclusive:
+ * write-backs and reads of local blocks wait meanwhile.
+ */
+static void
+compact_relation(const AegisRelKey *key)
+{
+	AegisRelEntry *e;
+	AegisBlockLoc *copy;
+	BlockNumber npages;
+	uint32		oldgen,
+				newgen,
+				unlink_gen = 0;
+	uint64		off = 0;
+	char		block[AEGIS_BLOCK_MAX_SIZE];
+
+	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+	{
+		LWLockRelease(&AegisDir->file_lock);
+		return;
+	}
+	npages = e->npages;
+	oldgen = e->generation;
+	newgen = oldgen + 1;
+	copy = palloc(Max(npages, 1) * sizeof(AegisBlockLoc));
+	memcpy(copy, entry_map(e), npages * sizeof(AegisBlockLoc));
+	dshash_release_lock(dir_hash, e);
+
+	/* nobody changes the map of a local relation without file_lock */
+	for (BlockNumber p = 0; p < npages; p++)
+	{
+		if (copy[p].length == 0)
+			continue;
+		AegisLocalReadBlock(key, &copy[p], block);
+		AegisLocalWriteBlock(key, newgen, off, block, copy[p].length);
+		copy[p].offset = off;
+		copy[p].generation = newgen;
+		off += copy[p].length;
+	}
+	AegisLocalSync(key, newgen);
+
+	e = dshash_find(dir_hash, key, true);
+	if (e != NULL)
+	{
+		memcpy(entry_map(e), copy, npages * sizeof(AegisBlockLoc));
+		if (oldgen != e->ckpt_generation)
+			unlink_gen = oldgen;
+		e->generation = newgen;
+		e->file_end = off;
+		e->map_dirty = true;
+		dshash_release_lock(dir_hash, e);
+	}
+	if (unlink_gen != 0)
+		AegisLocalUnlink(key, unlink_gen);
+	LWLockRelease(&AegisDir->file_lock);
+	pfree(copy);
+}
+
+/*
+ * Make one local relation's state durable: fsync its data file, write its
+ * block map (temp file, fsync, durable_rename), then unlink the generation
+ * the previous durable map named, if it changed.
+ */
+static void
+checkpoint_relation(const AegisRelKey *key)
+{
+	AegisRelEntry *e;
+	AegisRelInfo info;
+	AegisBlockLoc *copy;
+	uint32		gen,
+				old_ckpt_gen;
+	uint64		file_end;
+	bool		compact;
+
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+		return;
+	compact = e->file_end > AEGIS_COMPACT_MIN_BYTES && e->file_end > 2 * e->stored_bytes;
+	dshash_release_lock(dir_hash, e);
+	if (compact)
+		compact_relation(key);
+
+	LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
+	e = dshash_find(dir_hash, key, true);
+	if (e == NULL || !e->map_dirty)
+	{
+		if (e)
+			dshash_release_lock(dir_hash, e);
+		LWLockRelease(&AegisDir->file_lock);
+		return;
+	}
+	entry_info(e, &info);
+	gen = e->generation;
+	old_ckpt_gen = e->ckpt_generation;
+	file_end = e->file_end;
+	copy = palloc(Max(info.npages, 1) * sizeof(AegisBlockLoc));
+	memcpy(copy, entry_map(e), info.npages * sizeof(AegisBlockLoc));
+	/* cleared before the write: a change made meanwhile dirties it again */
+	e->map_dirty = false;
+	dshash_release_lock(dir_hash, e);
+
+	PG_TRY();
+	{
+		AegisLocalSync(key, gen);
+		AegisLocalWriteMap(key, &info, gen, file_end, copy);
+	}
+	PG_CATCH();
+	{
+		e = dshash_find(dir_hash, key, true);
+		if (e)
+		{
+			e->map_dirty = true;
+			dshash_release_lock(dir_hash, e);
+		}
+		LWLockRelease(&AegisDir->file_lock);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	LWLockRelease(&AegisDir->file_lock);
+
+	if (old_ckpt_gen != gen)
+	{
+		LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
+		e = dshash_find(dir_hash, key, true);
+		if (e != NULL)
+		{
+			e->ckpt_generation = gen;
+			dshash_release_lock(dir_hash, e);
+			AegisLocalUnlink(key, old_ckpt_gen);
+		}
+		LWLockRelease(&AegisDir->file_lock);
+	}
+	pfree(copy);
+}
+
+/*
+ * AegisStorageCheckpoint
+ *		Write every dirty page back, then make the local backend's data files
+ *		and block maps durable.  One checkpoint runs at a time.  Raises the
+ *		I/O errors it meets; a failed checkpoint leaves the previous one valid.
+ */
+void
+AegisStorageCheckpoint(bool shutdown)
+{
+	dshash_seq_status status;
+	AegisRelEntry *e;
+	AegisRelKey *keys;
+	int			nkeys = 0,
+				maxkeys = 64;
+
+	dir_attach();
+	LWLockAcquire(&AegisDir->checkpoint_lock, LW_EXCLUSIVE);
+	PG_TRY();
+	{
+		AegisBufferFlushAll();
+
+		keys = palloc(maxkeys * sizeof(AegisRelKey));
+		dshash_seq_init(&status, dir_hash, false);
+		while ((e = dshash_seq_next(&status)) != NULL)
+		{
+			if (e->storage != AEGIS_STORAGE_LOCAL)
+				continue;
+			if (nkeys == maxkeys)
+			{
+				maxkeys *= 2;
+				keys = repalloc(keys, maxkeys * sizeof(AegisRelKey));
+			}
+			keys[nkeys++] = e->key;
+		}
+		dshash_seq_term(&status);
+
+		for (int i = 0; i < nkeys; i++)
+			checkpoint_relation(&keys[i]);
+		pfree(keys);
+		AegisDir->checkpoints++;
+	}
+	PG_FINALLY();
+	{
+		LWLockRelease(&AegisDir->checkpoint_lock);
+	}
+	PG_END_TRY();
+	if (shutdown)
+		elog(LOG, "aegis shutdown checkpoint complete");
+}
+
+/* Counter of the memory backend's bytes (backend_memory.c owns its use). */
+pg_atomic_uint64 *
+AegisDirMemoryCounter(void)
+{
+	return &AegisDir->memory_bytes;
+}
+
+/* Epoch of local files: a change tells backends to close cached files. */
+uint64
+AegisDirFileEpoch(void)
+{
+	return pg_atomic_read_u64(&AegisDir->file_epoch);
+}
+
+void
+AegisDirBumpFileEpoch(void)
+{
+	pg_atomic_fetch_add_u64(&AegisDir->file_epoch, 1);
+}
+
+/*
+ * AegisDirLoadEntry
+ *		Called by AegisLocalLoadAll for each valid map file read.
+ */
+void
+AegisDirLoadEntry(const AegisRelInfo *info, uint32 generation, uint64 file_end,
+				  const AegisBlockLoc *map)
+{
+	AegisRelEntry *e;
+	bool		found;
+
+	e = dshash_find_or_insert(dir_hash, &info->key, &found);
+	if (found)
+	{
+		dshash_release_lock(dir_hash, e);
+		return;
+	}
+	e->storage = info->storage;
+	e->codec = info->codec;
+	e->level = info->level;
+	e->npages = 0;
+	e->map_capacity = 0;
+	e->map = InvalidDsaPointer;
+	e->generation = generation;
+	e->ckpt_generation = generation;
+	e->file_end = file_end;
+	e->stored_blocks = 0;
+	e->stored_bytes = 0;
+	e->map_dirty = false;
+	e->free_hint = InvalidBlockNumber;
+	entry_reserve(e, 1);
+	if (info->storage != AEGIS_STORAGE_LOCAL)
+	{
+		/* volatile by contract: a memory table comes back empty */
+		dshash_release_lock(dir_hash, e);
+		return;
+	}
+	entry_reserve(e, Max(info->npages, 1));
+	if (info->npages > 0)
+		memcpy(entry_map(e), map, info->npages * sizeof(AegisBlockLoc));
+	e->npages = info->npages;
+	for (BlockNumber p = 0; p < info->npages; p++)
+	{
+		if (map[p].length > 0)
+		{
+			e->stored_blocks++;
+			e->stored_bytes += map[p].length;
+		}
+	}
+	dshash_release_lock(dir_hash, e);
+}
+
+/* ---------------------------------------------------------------------
+ * The checkpointer background worker
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * AegisRegisterCheckpointer
+ *		Register the worker that checkpoints on aegis.checkpoint_timeout and
+ *		at shutdown.  Called from _PG_init in the postmaster.
+ */
+void
+AegisRegisterCheckpointer(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "aegis_storage");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "AegisCheckpointerMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "aegis checkpointer");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "aegis checkpointer");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* Backends other than walsenders still running, this process excluded. */
+static int
+other_backends(void)
+{
+	int			n = CountDBConnections(InvalidOid);
+
+	for (int i = 0; WalSndCtl != NULL && i < max_wal_senders; i++)
+		if (WalSndCtl->walsnds[i].pid != 0)
+			n--;
+	return n;
+}
+
+/*
+ * AegisCheckpointerMain
+ *		Checkpoint every aegis.checkpoint_timeout; at shutdown (SIGTERM), wait
+ *		until the other backends have exited, then checkpoint a last time so
+ *		a clean shutdown loses nothing.
+ */
+void
+AegisCheckpointerMain(Datum arg)
+{
+	TimestampTz last = GetCurrentTimestamp();
+
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	dir_attach();
+	AegisDir->checkpointer_pid = MyProcPid;
+
+	while (!ShutdownRequestPending)
+	{
+		long		timeout_ms;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		timeout_ms = (long) aegis_checkpoint_timeout * 1000L;
+		if (!ShutdownRequestPending &&
+			TimestampDifferenceExceeds(last, GetCurrentTimestamp(), timeout_ms))
+		{
+			AegisStorageCheckpoint(false);
+			last = GetCurrentTimestamp();
+		}
+	}
+
+	/* Shutdown: backends may still be finishing; they are being terminated. */
+	while (other_backends() > 0)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	AegisStorageCheckpoint(true);
+	proc_exit(0);
+}

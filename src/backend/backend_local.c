@@ -1,0 +1,538 @@
+/*-------------------------------------------------------------------------
+ *
+ * backend_local.c
+ *	  The local storage backend: blocks in files under aegis.data_directory.
+ *
+ * Layout: <data_directory>/<database oid>/<tablespace>_<relfilenode>.<gen>
+ * holds a relation's blocks, appended one after another (copy-on-write, see
+ * backend_dir.c); <tablespace>_<relfilenode>.map is the block map of the
+ * last checkpoint: a header (magic, version, codec, pages, generation, CRC)
+ * followed by one AegisBlockLoc per page.  Maps are written temp -> fsync ->
+ * durable_rename, so a map on disk is always complete.
+ *
+ * Each backend caches open files (PostgreSQL virtual file descriptors) per
+ * (relation key, generation); the cache is dropped whenever the shared file
+ * epoch changes, i.e. whenever any process unlinked a file.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aegis/backend.h"
+#include "aegis/guc.h"
+#include "common/file_utils.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/pg_crc32c.h"
+#include "storage/fd.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#define AEGIS_MAP_MAGIC		0x4d474541	/* "AEGM" little-endian */
+#define AEGIS_MAP_VERSION	1
+
+typedef struct AegisMapFileHeader
+{
+	uint32		magic;
+	uint16		version;
+	uint8		storage;
+	uint8		codec;
+	int32		level;
+	AegisRelKey key;
+	uint32		npages;
+	uint32		generation;
+	uint32		reserved;
+	uint64		file_end;
+	pg_crc32c	crc;			/* of header (crc = 0) and the map */
+	uint32		reserved2;
+} AegisMapFileHeader;
+
+StaticAssertDecl(sizeof(AegisMapFileHeader) == 56, "map file header is 56 bytes");
+StaticAssertDecl(sizeof(AegisBlockLoc) == 16, "block map entry is 16 bytes");
+
+typedef struct OpenFileKey
+{
+	AegisRelKey key;
+	uint32		generation;
+} OpenFileKey;
+
+typedef struct OpenFileEntry
+{
+	OpenFileKey key;
+	File		file;
+} OpenFileEntry;
+
+static HTAB *open_files = NULL;
+static uint64 open_files_epoch = 0;
+
+const char *
+AegisLocalRootPath(void)
+{
+	return aegis_data_directory;
+}
+
+/* AegisLocalPath: palloc'd path of a data file generation. */
+char *
+AegisLocalPath(const AegisRelKey *key, uint32 generation)
+{
+	return psprintf("%s/%u/%u_%u.%u", aegis_data_directory, key->dbOid,
+					key->spcOid, key->relNumber, generation);
+}
+
+/* AegisLocalMapPath: palloc'd path of a relation's block map file. */
+char *
+AegisLocalMapPath(const AegisRelKey *key)
+{
+	return psprintf("%s/%u/%u_%u.map", aegis_data_directory, key->dbOid,
+					key->spcOid, key->relNumber);
+}
+
+/* Create a directory if it is missing, durably. */
+static void
+ensure_directory(const char *path, const char *parent)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		return;
+	if (MakePGDirectory(path) < 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create aegis directory \"%s\": %m", path)));
+	fsync_fname(path, true);
+	if (parent)
+		fsync_fname(parent, true);
+}
+
+static void
+ensure_database_directory(Oid dbOid)
+{
+	char	   *dbdir = psprintf("%s/%u", aegis_data_directory, dbOid);
+
+	ensure_directory(aegis_data_directory, ".");
+	ensure_directory(dbdir, aegis_data_directory);
+	pfree(dbdir);
+}
+
+static void
+close_all_files(void)
+{
+	HASH_SEQ_STATUS status;
+	OpenFileEntry *ent;
+
+	if (open_files == NULL)
+		return;
+	hash_seq_init(&status, open_files);
+	while ((ent = hash_seq_search(&status)) != NULL)
+	{
+		FileClose(ent->file);
+		hash_search(open_files, &ent->key, HASH_REMOVE, NULL);
+	}
+}
+
+/* Open (and cache) a data file generation; create it if 'create'. */
+static File
+open_data_file(const AegisRelKey *key, uint32 generation, bool create)
+{
+	OpenFileKey fkey;
+	OpenFileEntry *ent;
+	bool		found;
+	uint64		epoch = AegisDirFileEpoch();
+	char	   *path;
+	File		file;
+
+	if (open_files == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(OpenFileKey);
+		ctl.entrysize = sizeof(OpenFileEntry);
+		ctl.hcxt = TopMemoryContext;
+		open_files = hash_create("aegis open files", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	if (epoch != open_files_epoch)
+	{
+		close_all_files();
+		open_files_epoch = epoch;
+	}
+
+	memset(&fkey, 0, sizeof(fkey));
+	fkey.key = *key;
+	fkey.generation = generation;
+	ent = hash_search(open_files, &fkey, HASH_FIND, &found);
+	if (found)
+		return ent->file;
+
+	if (create)
+		ensure_database_directory(key->dbOid);
+	path = AegisLocalPath(key, generation);
+	file = PathNameOpenFile(path, O_RDWR | PG_BINARY | (create ? O_CREAT : 0));
+	if (file < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open aegis data file \"%s\": %m", path)));
+	pfree(path);
+	ent = hash_search(open_files, &fkey, HASH_ENTER, NULL);
+	ent->file = file;
+	return file;
+}
+
+/*
+ * AegisLocalWriteBlock
+ *		Write 'len' bytes of 'block' at byte 'offset' of the data file of
+ *		'generation', creating the file if needed.  Not fsynced (see
+ *		AegisLocalSync).  Raises the write error, e.g. ENOSPC.
+ */
+void
+AegisLocalWriteBlock(const AegisRelKey *key, uint32 generation, uint64 offset,
+					 const char *block, uint32 len)
+{
+	File		file = open_data_file(key, generation, true);
+	int			n;
+
+	errno = 0;
+	n = FileWrite(file, (char *) block, len, (off_t) offset, PG_WAIT_EXTENSION);
+	if (n != (int) len)
+	{
+		if (n >= 0 && errno == 0)
+			errno = ENOSPC;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write %u bytes at offset " UINT64_FORMAT " of aegis data file \"%s\": %m",
+						len, offset, FilePathName(file))));
+	}
+}
+
+/*
+ * AegisLocalReadBlock
+ *		Read the block 'loc' names into 'block' (loc->length bytes).  A short
+ *		read is corruption (the map names bytes the file does not have).
+ */
+void
+AegisLocalReadBlock(const AegisRelKey *key, const AegisBlockLoc *loc, char *block)
+{
+	File		file = open_data_file(key, loc->generation, false);
+	int			n;
+
+	n = FileRead(file, block, loc->length, (off_t) loc->offset, PG_WAIT_EXTENSION);
+	if (n < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read aegis data file \"%s\": %m", FilePathName(file))));
+	if (n != (int) loc->length)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("aegis data file \"%s\" is truncated: read %d of %u bytes at offset " UINT64_FORMAT,
+						FilePathName(file), n, loc->length, loc->offset),
+				 errhint("Restore the table from a backup.")));
+}
+
+/*
+ * AegisLocalSync
+ *		fsync a data file generation if it exists.  An fsync failure is a
+ *		PANIC, as it is for PostgreSQL's own data files (data_sync_elevel).
+ */
+void
+AegisLocalSync(const AegisRelKey *key, uint32 generation)
+{
+	char	   *path = AegisLocalPath(key, generation);
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+	{
+		File		file = open_data_file(key, generation, false);
+
+		if (FileSync(file, PG_WAIT_EXTENSION) < 0)
+			ereport(data_sync_elevel(ERROR),
+					(errcode_for_file_access(),
+					 errmsg("could not fsync aegis data file \"%s\": %m", path)));
+	}
+	pfree(path);
+}
+
+static void
+unlink_path(const char *path)
+{
+	if (unlink(path) < 0 && errno != ENOENT)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not remove aegis file \"%s\": %m", path)));
+}
+
+/* AegisLocalUnlink: remove a data file generation; WARNING on failure. */
+void
+AegisLocalUnlink(const AegisRelKey *key, uint32 generation)
+{
+	char	   *path = AegisLocalPath(key, generation);
+
+	AegisDirBumpFileEpoch();
+	close_all_files();
+	unlink_path(path);
+	pfree(path);
+}
+
+/* AegisLocalUnlinkMap: remove a relation's block map; WARNING on failure. */
+void
+AegisLocalUnlinkMap(const AegisRelKey *key)
+{
+	char	   *path = AegisLocalMapPath(key);
+
+	unlink_path(path);
+	pfree(path);
+}
+
+/* AegisLocalRemoveDatabase: remove a database's directory and all in it. */
+void
+AegisLocalRemoveDatabase(Oid dbOid)
+{
+	char	   *dbdir = psprintf("%s/%u", aegis_data_directory, dbOid);
+	struct stat st;
+
+	AegisDirBumpFileEpoch();
+	close_all_files();
+	if (stat(dbdir, &st) == 0 && !rmtree(dbdir, true))
+		ereport(WARNING,
+				(errmsg("could not remove aegis directory \"%s\"", dbdir)));
+	pfree(dbdir);
+}
+
+/*
+ * AegisLocalWriteMap
+ *		Durably replace a relation's block map file with 'map' (info->npages
+ *		entries; may be NULL when there are none): temp file, fsync,
+ *		durable_rename.  Raises the I/O error; the old map stays valid then.
+ */
+void
+AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
+				   uint32 generation, uint64 file_end, const AegisBlockLoc *map)
+{
+	AegisMapFileHeader hdr;
+	char	   *path = AegisLocalMapPath(key);
+	char	   *tmppath = psprintf("%s.tmp", path);
+	Size		maplen = (Size) info->npages * sizeof(AegisBlockLoc);
+	pg_crc32c	crc;
+	int			fd;
+
+	ensure_database_directory(key->dbOid);
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.magic = AEGIS_MAP_MAGIC;
+	hdr.version = AEGIS_MAP_VERSION;
+	hdr.storage = info->storage;
+	hdr.codec = info->codec;
+	hdr.level = info->level;
+	hdr.key = *key;
+	hdr.npages = info->npages;
+	hdr.generation = generation;
+	hdr.file_end = file_end;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &hdr, sizeof(hdr));
+	if (maplen > 0)
+		COMP_CRC32C(crc, map, maplen);
+	FIN_CRC32C(crc);
+	hdr.crc = crc;
+
+	fd = OpenTransientFile(tmppath, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create aegis block map \"%s\": %m", tmppath)));
+	errno = 0;
+	if (write(fd, &hdr, sizeof(hdr)) != sizeof(hdr) ||
+		(maplen > 0 && write(fd, map, maplen) != (ssize_t) maplen))
+	{
+		int			save_errno = errno ? errno : ENOSPC;
+
+		CloseTransientFile(fd);
+		unlink(tmppath);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write aegis block map \"%s\": %m", tmppath)));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync aegis block map \"%s\": %m", tmppath)));
+	if (CloseTransientFile(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close aegis block map \"%s\": %m", tmppath)));
+	(void) durable_rename(tmppath, path, ERROR);
+	pfree(tmppath);
+	pfree(path);
+}
+
+/* Read and verify one map file; on success, enter it into the directory. */
+static bool
+load_map(const char *path, uint32 *generation)
+{
+	AegisMapFileHeader hdr;
+	AegisBlockLoc *map = NULL;
+	AegisRelInfo info;
+	pg_crc32c	crc,
+				expected;
+	Size		maplen;
+	int			fd;
+	bool		ok = false;
+
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open aegis block map \"%s\": %m", path)));
+	if (read(fd, &hdr, sizeof(hdr)) == sizeof(hdr) &&
+		hdr.magic == AEGIS_MAP_MAGIC && hdr.version == AEGIS_MAP_VERSION &&
+		hdr.codec < AEGIS_NUM_CODECS && hdr.storage <= AEGIS_STORAGE_MEMORY)
+	{
+		maplen = (Size) hdr.npages * sizeof(AegisBlockLoc);
+		map = palloc_extended(Max(maplen, 1), MCXT_ALLOC_HUGE);
+		if (maplen == 0 || read(fd, map, maplen) == (ssize_t) maplen)
+		{
+			expected = hdr.crc;
+			hdr.crc = 0;
+			INIT_CRC32C(crc);
+			COMP_CRC32C(crc, &hdr, sizeof(hdr));
+			if (maplen > 0)
+				COMP_CRC32C(crc, map, maplen);
+			FIN_CRC32C(crc);
+			ok = EQ_CRC32C(crc, expected);
+		}
+	}
+	CloseTransientFile(fd);
+	if (!ok)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("aegis block map \"%s\" is invalid and was ignored", path),
+				 errhint("The table it belongs to reports missing storage; restore it from a backup.")));
+		if (map)
+			pfree(map);
+		return false;
+	}
+	info.key = hdr.key;
+	info.storage = hdr.storage;
+	info.codec = hdr.codec;
+	info.level = hdr.level;
+	info.npages = hdr.npages;
+	AegisDirLoadEntry(&info, hdr.generation, hdr.file_end, map);
+	*generation = hdr.generation;
+	pfree(map);
+	return true;
+}
+
+/*
+ * Load the maps of one database directory, then remove its data files of
+ * generations no map names (written after the last checkpoint, or left by
+ * compaction) and temp files.
+ */
+static void
+load_database_directory(const char *dbdir)
+{
+	DIR		   *dir;
+	struct dirent *de;
+	HTAB	   *gens;
+	HASHCTL		ctl;
+
+	ctl.keysize = 2 * sizeof(Oid);
+	ctl.entrysize = 2 * sizeof(Oid) + sizeof(uint32);
+	ctl.hcxt = CurrentMemoryContext;
+	gens = hash_create("aegis map generations", 64, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	dir = AllocateDir(dbdir);
+	while ((de = ReadDir(dir, dbdir)) != NULL)
+	{
+		Oid			k[2];
+		char		suffix[16];
+		uint32		gen;
+
+		if (sscanf(de->d_name, "%u_%u.%15s", &k[0], &k[1], suffix) == 3 &&
+			strcmp(suffix, "map") == 0)
+		{
+			char	   *path = psprintf("%s/%s", dbdir, de->d_name);
+
+			if (load_map(path, &gen))
+			{
+				char	   *ent = hash_search(gens, k, HASH_ENTER, NULL);
+
+				memcpy(ent + 2 * sizeof(Oid), &gen, sizeof(uint32));
+			}
+			pfree(path);
+		}
+	}
+	FreeDir(dir);
+
+	dir = AllocateDir(dbdir);
+	while ((de = ReadDir(dir, dbdir)) != NULL)
+	{
+		Oid			k[2];
+		uint32		gen;
+		char		rest[16];
+		char	   *ent;
+		bool		remove = false;
+		int			n = sscanf(de->d_name, "%u_%u.%15s", &k[0], &k[1], rest);
+
+		if (n != 3)
+			continue;
+		if (strcmp(rest, "map") == 0)
+			continue;
+		if (strcmp(rest, "map.tmp") == 0)
+			remove = true;
+		else if (sscanf(rest, "%u", &gen) == 1)
+		{
+			ent = hash_search(gens, k, HASH_FIND, NULL);
+			if (ent == NULL || memcmp(ent + 2 * sizeof(Oid), &gen, sizeof(uint32)) != 0)
+				remove = true;
+		}
+		if (remove)
+		{
+			char	   *path = psprintf("%s/%s", dbdir, de->d_name);
+
+			elog(DEBUG1, "removing unreferenced aegis file \"%s\"", path);
+			unlink_path(path);
+			pfree(path);
+		}
+	}
+	FreeDir(dir);
+	hash_destroy(gens);
+}
+
+/*
+ * AegisLocalLoadAll
+ *		Enter every relation of the local backend into the directory, from
+ *		the block maps of the last checkpoint.  Called once per server start
+ *		by the first process that uses aegis storage.
+ */
+void
+AegisLocalLoadAll(void)
+{
+	DIR		   *dir;
+	struct dirent *de;
+	struct stat st;
+
+	if (stat(aegis_data_directory, &st) != 0)
+	{
+		ensure_directory(aegis_data_directory, ".");
+		return;
+	}
+	dir = AllocateDir(aegis_data_directory);
+	while ((de = ReadDir(dir, aegis_data_directory)) != NULL)
+	{
+		Oid			dbOid;
+		char		extra;
+		char	   *dbdir;
+
+		if (sscanf(de->d_name, "%u%c", &dbOid, &extra) != 1)
+			continue;
+		dbdir = psprintf("%s/%s", aegis_data_directory, de->d_name);
+		load_database_directory(dbdir);
+		pfree(dbdir);
+	}
+	FreeDir(dir);
+}

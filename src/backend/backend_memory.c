@@ -1,0 +1,78 @@
+/*-------------------------------------------------------------------------
+ *
+ * backend_memory.c
+ *	  The memory storage backend: blocks in shared memory.
+ *
+ * Blocks are allocated in the relation directory's DSA area; the block map
+ * entry's offset is the dsa_pointer.  Memory tables are volatile by
+ * contract (DESIGN.md invariant 9): nothing is written to disk, and after a
+ * restart the directory no longer knows them, so they read as missing until
+ * TRUNCATEd or recreated.  aegis.memory_backend_size bounds the bytes held.
+ *
+ * Callers hold the relation's directory entry lock while a block is read or
+ * freed, so a block is never freed under a reader.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "aegis/backend.h"
+#include "aegis/guc.h"
+
+/*
+ * AegisMemoryWriteBlock
+ *		Copy a block into newly allocated shared memory and return where.
+ *		Raises ERRCODE_DISK_FULL when aegis.memory_backend_size is reached.
+ */
+dsa_pointer
+AegisMemoryWriteBlock(const char *block, uint32 len)
+{
+	dsa_area   *area = AegisDirArea();
+	pg_atomic_uint64 *used = AegisDirMemoryCounter();
+	uint64		limit = (uint64) aegis_memory_backend_size * 1024;
+	dsa_pointer dp;
+
+	if (pg_atomic_add_fetch_u64(used, len) > limit)
+	{
+		pg_atomic_sub_fetch_u64(used, len);
+		ereport(ERROR,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("aegis memory storage is full"),
+				 errdetail("Blocks of memory-backend tables use " UINT64_FORMAT " of " UINT64_FORMAT " bytes.",
+						   pg_atomic_read_u64(used), limit),
+				 errhint("Drop or truncate memory-backend tables, or raise aegis.memory_backend_size and restart.")));
+	}
+	dp = dsa_allocate_extended(area, len, DSA_ALLOC_NO_OOM);
+	if (!DsaPointerIsValid(dp))
+	{
+		pg_atomic_sub_fetch_u64(used, len);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of shared memory for aegis memory storage")));
+	}
+	memcpy(dsa_get_address(area, dp), block, len);
+	return dp;
+}
+
+/* AegisMemoryReadBlock: copy the block 'loc' names into 'block'. */
+void
+AegisMemoryReadBlock(const AegisBlockLoc *loc, char *block)
+{
+	memcpy(block, dsa_get_address(AegisDirArea(), (dsa_pointer) loc->offset),
+		   loc->length);
+}
+
+/* AegisMemoryFreeBlock: give back the memory of the block 'loc' names. */
+void
+AegisMemoryFreeBlock(const AegisBlockLoc *loc)
+{
+	dsa_free(AegisDirArea(), (dsa_pointer) loc->offset);
+	pg_atomic_sub_fetch_u64(AegisDirMemoryCounter(), loc->length);
+}
+
+/* AegisMemoryBytesUsed: bytes of blocks held by the memory backend. */
+uint64
+AegisMemoryBytesUsed(void)
+{
+	return pg_atomic_read_u64(AegisDirMemoryCounter());
+}

@@ -1,0 +1,202 @@
+/*-------------------------------------------------------------------------
+ *
+ * block_format.c
+ *	  Encode a page into a block (header, codec, CRC-32C) and decode it back.
+ *
+ * A block is verified completely (length, magic, version, identity, CRC)
+ * before a byte of it is decompressed, and the decompressed length must be
+ * exactly one page.  Any failure raises ERRCODE_DATA_CORRUPTED naming the
+ * relation key, page and location; nothing here can crash on bad input.
+ *
+ * Codec state (zstd contexts) is per backend and lives for the process.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <lz4.h>
+#include <lz4hc.h>
+#include <zstd.h>
+
+#include "aegis/block.h"
+#include "storage/bufpage.h"
+
+StaticAssertDecl(sizeof(AegisBlockHeader) == 48, "AegisBlockHeader is 48 bytes on disk");
+StaticAssertDecl(AEGIS_BLOCK_MAX_SIZE >= sizeof(AegisBlockHeader) + BLCKSZ,
+				 "room for an uncompressed page");
+
+static ZSTD_CCtx *zstd_cctx = NULL;
+static ZSTD_DCtx *zstd_dctx = NULL;
+
+/* Compress BLCKSZ bytes; returns the payload length, or 0 if it did not fit. */
+static uint32
+compress_page(const char *page, AegisCodec codec, int level, char *dst, uint32 cap)
+{
+	switch (codec)
+	{
+		case AEGIS_CODEC_NONE:
+			return 0;
+		case AEGIS_CODEC_LZ4:
+			{
+				int			n;
+
+				if (level <= 1)
+					n = LZ4_compress_default(page, dst, BLCKSZ, cap);
+				else
+					n = LZ4_compress_HC(page, dst, BLCKSZ, cap, level);
+				return n > 0 ? (uint32) n : 0;
+			}
+		case AEGIS_CODEC_ZSTD:
+			{
+				size_t		n;
+
+				if (zstd_cctx == NULL)
+				{
+					zstd_cctx = ZSTD_createCCtx();
+					if (zstd_cctx == NULL)
+						ereport(ERROR,
+								(errcode(ERRCODE_OUT_OF_MEMORY),
+								 errmsg("out of memory creating a zstd compression context")));
+				}
+				n = ZSTD_compressCCtx(zstd_cctx, dst, cap, page, BLCKSZ,
+									  level == 0 ? ZSTD_CLEVEL_DEFAULT : level);
+				return ZSTD_isError(n) ? 0 : (uint32) n;
+			}
+	}
+	return 0;
+}
+
+/*
+ * AegisBlockEncode
+ *		Turn one page (BLCKSZ bytes) into a block at 'dst'.
+ *
+ * 'dst' must have AEGIS_BLOCK_MAX_SIZE bytes.  The page is stored raw (codec
+ * none in the header) when compression would not make it smaller.  The page
+ * LSN is taken from the page header.  Returns the block length in bytes.
+ */
+uint32
+AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
+				 AegisCodec codec, int level, char *dst)
+{
+	AegisBlockHeader hdr;
+	char	   *payload = dst + sizeof(AegisBlockHeader);
+	uint32		n;
+	pg_crc32c	crc;
+
+	n = compress_page(page, codec, level, payload, BLCKSZ - 1);
+	if (n == 0)
+	{
+		codec = AEGIS_CODEC_NONE;
+		memcpy(payload, page, BLCKSZ);
+		n = BLCKSZ;
+	}
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.magic = AEGIS_BLOCK_MAGIC;
+	hdr.version = AEGIS_BLOCK_VERSION;
+	hdr.codec = (uint8) codec;
+	hdr.key = *key;
+	hdr.pageno = pageno;
+	hdr.lsn = PageXLogRecPtrGet(((PageHeader) page)->pd_lsn);
+	hdr.raw_len = BLCKSZ;
+	hdr.stored_len = n;
+	hdr.crc = 0;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &hdr, sizeof(hdr));
+	COMP_CRC32C(crc, payload, n);
+	FIN_CRC32C(crc);
+	hdr.crc = crc;
+	memcpy(dst, &hdr, sizeof(hdr));
+	return sizeof(AegisBlockHeader) + n;
+}
+
+static void
+report_corrupt(const AegisRelKey *key, BlockNumber pageno, const char *location,
+			   const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid aegis block for relation " AEGIS_REL_KEY_FMT " page %u in \"%s\"",
+					AEGIS_REL_KEY_ARGS(key), pageno, location),
+			 errdetail_internal("%s", detail),
+			 errhint("The relation key is tablespace/database/relfilenode; pg_filenode_relation() names the table. Restore the table from a backup.")));
+}
+
+/*
+ * AegisBlockDecode
+ *		Verify the block at 'src' (len bytes) and decompress it into 'page'.
+ *
+ * 'key' and 'pageno' are what the caller expects the block to hold, and
+ * 'location' names where it was read from (a file path, or "memory") for the
+ * error message.  Raises ERRCODE_DATA_CORRUPTED on any mismatch.
+ */
+void
+AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
+				 BlockNumber pageno, const char *location, char *page)
+{
+	AegisBlockHeader hdr;
+	const char *payload = src + sizeof(AegisBlockHeader);
+	pg_crc32c	crc;
+	pg_crc32c	expected;
+
+	if (len < sizeof(AegisBlockHeader))
+		report_corrupt(key, pageno, location, psprintf("block is %u bytes, shorter than its header", len));
+	memcpy(&hdr, src, sizeof(hdr));
+	if (hdr.magic != AEGIS_BLOCK_MAGIC)
+		report_corrupt(key, pageno, location, psprintf("bad magic number 0x%08x", hdr.magic));
+	if (hdr.version != AEGIS_BLOCK_VERSION)
+		report_corrupt(key, pageno, location, psprintf("unsupported block format version %u", hdr.version));
+	if (hdr.stored_len != len - sizeof(AegisBlockHeader))
+		report_corrupt(key, pageno, location,
+					   psprintf("payload length %u does not match block length %u", hdr.stored_len, len));
+
+	expected = hdr.crc;
+	hdr.crc = 0;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &hdr, sizeof(hdr));
+	COMP_CRC32C(crc, payload, hdr.stored_len);
+	FIN_CRC32C(crc);
+	if (!EQ_CRC32C(crc, expected))
+		report_corrupt(key, pageno, location,
+					   psprintf("checksum mismatch: stored %08x, computed %08x", expected, crc));
+
+	if (memcmp(&hdr.key, key, sizeof(AegisRelKey)) != 0 || hdr.pageno != pageno)
+		report_corrupt(key, pageno, location,
+					   psprintf("block holds relation " AEGIS_REL_KEY_FMT " page %u",
+								AEGIS_REL_KEY_ARGS(&hdr.key), hdr.pageno));
+	if (hdr.raw_len != BLCKSZ)
+		report_corrupt(key, pageno, location, psprintf("page length %u is not %d", hdr.raw_len, BLCKSZ));
+
+	switch (hdr.codec)
+	{
+		case AEGIS_CODEC_NONE:
+			if (hdr.stored_len != BLCKSZ)
+				report_corrupt(key, pageno, location, "uncompressed payload is not one page");
+			memcpy(page, payload, BLCKSZ);
+			break;
+		case AEGIS_CODEC_LZ4:
+			if (LZ4_decompress_safe(payload, page, hdr.stored_len, BLCKSZ) != BLCKSZ)
+				report_corrupt(key, pageno, location, "lz4 payload does not decompress to one page");
+			break;
+		case AEGIS_CODEC_ZSTD:
+			{
+				size_t		n;
+
+				if (zstd_dctx == NULL)
+				{
+					zstd_dctx = ZSTD_createDCtx();
+					if (zstd_dctx == NULL)
+						ereport(ERROR,
+								(errcode(ERRCODE_OUT_OF_MEMORY),
+								 errmsg("out of memory creating a zstd decompression context")));
+				}
+				n = ZSTD_decompressDCtx(zstd_dctx, page, BLCKSZ, payload, hdr.stored_len);
+				if (ZSTD_isError(n) || n != BLCKSZ)
+					report_corrupt(key, pageno, location, "zstd payload does not decompress to one page");
+				break;
+			}
+		default:
+			report_corrupt(key, pageno, location, psprintf("unknown codec %u", hdr.codec));
+	}
+}

@@ -1,0 +1,753 @@
+/*-------------------------------------------------------------------------
+ *
+ * buffer_pool.c
+ *	  The aegis buffer pool: frames, page table, pins, content locks, clock
+ *	  sweep replacement and write-back through the storage backends.
+ *
+ * Shared state, per frame: a buffer descriptor (tag, flags, pin count,
+ * usage count) protected by its spinlock; a content LWLock for the page
+ * bytes; a condition variable to wait for I/O.  The page table maps a tag
+ * (relation key, page number) to a frame; it is a partitioned shared hash
+ * table whose partition LWLocks protect the mapping, as in PostgreSQL's
+ * buf_table.c.
+ *
+ * Lock order: partition lock(s) (lower index first), then a descriptor
+ * spinlock.  Content locks are never taken while holding either.  Only one
+ * process performs I/O on a frame at a time (BM_IO_IN_PROGRESS); others wait
+ * on the frame's condition variable.  A frame is reused only when its pin
+ * count is zero and it is clean; a dirty victim is written back first.
+ *
+ * Replacement is clock sweep over usage counts (capped at
+ * AEGIS_MAX_USAGE), PostgreSQL's approximation of LRU.
+ *
+ * Pins are counted per backend too (local_pins) so that an error releases
+ * them: AegisBufferReleaseAll runs at (sub)transaction abort.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "aegis/aegis.h"
+#include "aegis/backend.h"
+#include "aegis/buffer.h"
+#include "aegis/guc.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#define AEGIS_BUF_PARTITIONS 128
+#define AEGIS_MAX_USAGE		5
+#define AEGIS_PAGE_ALIGN	4096	/* frames start on a memory page */
+
+#define BM_TAG_VALID		(1U << 0)	/* tag names a page */
+#define BM_VALID			(1U << 1)	/* page bytes are loaded */
+#define BM_DIRTY			(1U << 2)	/* page differs from its block */
+#define BM_IO_IN_PROGRESS	(1U << 3)	/* a process reads or writes it */
+
+typedef struct AegisBufferTag
+{
+	AegisRelKey key;
+	BlockNumber pageno;
+} AegisBufferTag;
+
+typedef struct AegisBufferLookup
+{
+	AegisBufferTag tag;
+	int			id;
+} AegisBufferLookup;
+
+typedef struct AegisBufferDesc
+{
+	AegisBufferTag tag;
+	slock_t		hdr_lock;
+	uint32		flags;
+	int			refcount;		/* pins held, all backends */
+	int			usage;			/* clock sweep usage count */
+	ConditionVariable io_cv;
+} AegisBufferDesc;
+
+typedef struct AegisBufferPool
+{
+	int			nframes;
+	int			content_tranche;
+	int			mapping_tranche;
+	pg_atomic_uint32 next_victim;
+	pg_atomic_uint64 hits;
+	pg_atomic_uint64 misses;
+	pg_atomic_uint64 evictions;
+	pg_atomic_uint64 writebacks;
+} AegisBufferPool;
+
+static AegisBufferPool *Pool = NULL;
+static AegisBufferDesc *Descs = NULL;
+static LWLockPadded *ContentLocks = NULL;
+static LWLockPadded *MappingLocks = NULL;
+static char *Pages = NULL;
+static HTAB *PageTable = NULL;
+
+/* per-backend pin counts, allocated at first use */
+static int32 *local_pins = NULL;
+static int	local_pins_total = 0;
+
+static Size
+pool_frames(void)
+{
+	return (Size) aegis_buffer_pool_size;
+}
+
+Size
+AegisBufferShmemSize(void)
+{
+	Size		size = MAXALIGN(sizeof(AegisBufferPool));
+
+	size = add_size(size, mul_size(pool_frames(), sizeof(AegisBufferDesc)));
+	size = add_size(size, mul_size(pool_frames(), sizeof(LWLockPadded)));
+	size = add_size(size, mul_size(AEGIS_BUF_PARTITIONS, sizeof(LWLockPadded)));
+	size = add_size(size, PG_CACHE_LINE_SIZE * 3 + AEGIS_PAGE_ALIGN);
+	size = add_size(size, mul_size(pool_frames(), BLCKSZ));
+	size = add_size(size, hash_estimate_size(pool_frames() + AEGIS_BUF_PARTITIONS,
+											 sizeof(AegisBufferLookup)));
+	return size;
+}
+
+/*
+ * AegisBufferShmemInit
+ *		Lay out the pool in shared memory; postmaster, under AddinShmemInitLock.
+ */
+void
+AegisBufferShmemInit(void)
+{
+	bool		found;
+	char	   *p;
+	Size		nframes = pool_frames();
+	HASHCTL		info;
+
+	p = ShmemInitStruct("aegis buffer pool",
+						AegisBufferShmemSize() -
+						hash_estimate_size(nframes + AEGIS_BUF_PARTITIONS,
+										   sizeof(AegisBufferLookup)),
+						&found);
+	Pool = (AegisBufferPool *) p;
+	p += MAXALIGN(sizeof(AegisBufferPool));
+	p = (char *) CACHELINEALIGN(p);
+	Descs = (AegisBufferDesc *) p;
+	p += nframes * sizeof(AegisBufferDesc);
+	p = (char *) CACHELINEALIGN(p);
+	ContentLocks = (LWLockPadded *) p;
+	p += nframes * sizeof(LWLockPadded);
+	MappingLocks = (LWLockPadded *) p;
+	p += AEGIS_BUF_PARTITIONS * sizeof(LWLockPadded);
+	p = (char *) TYPEALIGN(AEGIS_PAGE_ALIGN, p);
+	Pages = p;
+
+	info.keysize = sizeof(AegisBufferTag);
+	info.entrysize = sizeof(AegisBufferLookup);
+	info.num_partitions = AEGIS_BUF_PARTITIONS;
+	PageTable = ShmemInitHash("aegis buffer page table",
+							  nframes + AEGIS_BUF_PARTITIONS,
+							  nframes + AEGIS_BUF_PARTITIONS,
+							  &info,
+							  HASH_ELEM | HASH_BLOBS | HASH_PARTITION);
+
+	if (!found)
+	{
+		Pool->nframes = (int) nframes;
+		Pool->content_tranche = LWLockNewTrancheId();
+		Pool->mapping_tranche = LWLockNewTrancheId();
+		pg_atomic_init_u32(&Pool->next_victim, 0);
+		pg_atomic_init_u64(&Pool->hits, 0);
+		pg_atomic_init_u64(&Pool->misses, 0);
+		pg_atomic_init_u64(&Pool->evictions, 0);
+		pg_atomic_init_u64(&Pool->writebacks, 0);
+		for (Size i = 0; i < nframes; i++)
+		{
+			AegisBufferDesc *d = &Descs[i];
+
+			memset(&d->tag, 0, sizeof(d->tag));
+			SpinLockInit(&d->hdr_lock);
+			d->flags = 0;
+			d->refcount = 0;
+			d->usage = 0;
+			ConditionVariableInit(&d->io_cv);
+			LWLockInitialize(&ContentLocks[i].lock, Pool->content_tranche);
+		}
+		for (int i = 0; i < AEGIS_BUF_PARTITIONS; i++)
+			LWLockInitialize(&MappingLocks[i].lock, Pool->mapping_tranche);
+	}
+}
+
+#define PAGE_OF(b) ((Page) (Pages + (Size) (b) * BLCKSZ))
+
+static void
+ensure_local_pins(void)
+{
+	if (local_pins != NULL)
+		return;
+	AegisCheckPreloaded();
+	local_pins = MemoryContextAllocZero(TopMemoryContext,
+										sizeof(int32) * Pool->nframes);
+	LWLockRegisterTranche(Pool->content_tranche, "aegis_buffer_content");
+	LWLockRegisterTranche(Pool->mapping_tranche, "aegis_buffer_mapping");
+}
+
+static inline LWLock *
+partition_lock(uint32 hash)
+{
+	return &MappingLocks[hash % AEGIS_BUF_PARTITIONS].lock;
+}
+
+/* Pin frame b: its spinlock must NOT be held. */
+static void
+pin_frame(int b)
+{
+	AegisBufferDesc *d = &Descs[b];
+
+	SpinLockAcquire(&d->hdr_lock);
+	d->refcount++;
+	if (d->usage < AEGIS_MAX_USAGE)
+		d->usage++;
+	SpinLockRelease(&d->hdr_lock);
+	local_pins[b]++;
+	local_pins_total++;
+}
+
+static void
+unpin_frame(int b)
+{
+	AegisBufferDesc *d = &Descs[b];
+
+	Assert(local_pins[b] > 0);
+	SpinLockAcquire(&d->hdr_lock);
+	d->refcount--;
+	SpinLockRelease(&d->hdr_lock);
+	local_pins[b]--;
+	local_pins_total--;
+}
+
+/*
+ * Become the process doing I/O on frame b (pinned by us), waiting for
+ * another one to finish.  For a read ('forwrite' false) returns false if the
+ * page became valid meanwhile; for a write, returns false if it is clean.
+ */
+static bool
+start_io(int b, bool forwrite)
+{
+	AegisBufferDesc *d = &Descs[b];
+	bool		slept = false;
+
+	for (;;)
+	{
+		SpinLockAcquire(&d->hdr_lock);
+		if (!(d->flags & BM_IO_IN_PROGRESS))
+			break;
+		SpinLockRelease(&d->hdr_lock);
+		if (!slept)
+			ConditionVariablePrepareToSleep(&d->io_cv);
+		slept = true;
+		ConditionVariableSleep(&d->io_cv, PG_WAIT_IO);
+	}
+	if (slept)
+		ConditionVariableCancelSleep();
+	if (forwrite ? !(d->flags & BM_DIRTY) : (d->flags & BM_VALID))
+	{
+		SpinLockRelease(&d->hdr_lock);
+		return false;
+	}
+	d->flags |= BM_IO_IN_PROGRESS;
+	SpinLockRelease(&d->hdr_lock);
+	return true;
+}
+
+static void
+terminate_io(int b, uint32 set_flags)
+{
+	AegisBufferDesc *d = &Descs[b];
+
+	SpinLockAcquire(&d->hdr_lock);
+	d->flags &= ~BM_IO_IN_PROGRESS;
+	d->flags |= set_flags;
+	SpinLockRelease(&d->hdr_lock);
+	ConditionVariableBroadcast(&d->io_cv);
+}
+
+/*
+ * Write frame b (pinned by us) back to its storage backend if it is dirty.
+ * The page is copied under a share content lock and compressed outside it.
+ */
+static void
+flush_frame(int b)
+{
+	AegisBufferDesc *d = &Descs[b];
+	PGAlignedBlock copy;
+	AegisBufferTag tag;
+
+	if (!start_io(b, true))
+		return;
+	LWLockAcquire(&ContentLocks[b].lock, LW_SHARED);
+	SpinLockAcquire(&d->hdr_lock);
+	d->flags &= ~BM_DIRTY;
+	tag = d->tag;
+	SpinLockRelease(&d->hdr_lock);
+	memcpy(copy.data, PAGE_OF(b), BLCKSZ);
+	LWLockRelease(&ContentLocks[b].lock);
+
+	PG_TRY();
+	{
+		/* WAL-before-data: the aegis WAL (a later step) is flushed here */
+		AegisStorageWritePage(&tag.key, tag.pageno, copy.data);
+	}
+	PG_CATCH();
+	{
+		terminate_io(b, BM_DIRTY);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	terminate_io(b, 0);
+	pg_atomic_fetch_add_u64(&Pool->writebacks, 1);
+}
+
+/*
+ * Choose a victim frame by clock sweep and return it pinned by us.  It may
+ * still hold another page (clean or dirty).
+ */
+static int
+clock_sweep(void)
+{
+	int			nframes = Pool->nframes;
+	int			tries = nframes * (AEGIS_MAX_USAGE + 1) * 2;
+
+	for (;;)
+	{
+		int			b = pg_atomic_fetch_add_u32(&Pool->next_victim, 1) % nframes;
+		AegisBufferDesc *d = &Descs[b];
+
+		SpinLockAcquire(&d->hdr_lock);
+		if (d->refcount == 0)
+		{
+			if (d->usage > 0)
+				d->usage--;
+			else
+			{
+				d->refcount++;
+				SpinLockRelease(&d->hdr_lock);
+				local_pins[b]++;
+				local_pins_total++;
+				return b;
+			}
+		}
+		SpinLockRelease(&d->hdr_lock);
+		if (--tries <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+					 errmsg("no unpinned aegis buffer is available"),
+					 errhint("Raise aegis.buffer_pool_size.")));
+	}
+}
+
+/*
+ * Return a pinned frame holding (key, pageno), reading it from storage on a
+ * miss.  A page without a block (new) is initialized empty.
+ */
+static int
+read_frame(const AegisRelKey *key, BlockNumber pageno)
+{
+	AegisBufferTag tag;
+	uint32		hash;
+	LWLock	   *plock;
+	AegisBufferLookup *ent;
+	int			b;
+
+	ensure_local_pins();
+	memset(&tag, 0, sizeof(tag));
+	tag.key = *key;
+	tag.pageno = pageno;
+	hash = get_hash_value(PageTable, &tag);
+	plock = partition_lock(hash);
+
+	for (;;)
+	{
+		AegisBufferDesc *d;
+		AegisBufferTag oldtag;
+		uint32		oldhash = 0;
+		LWLock	   *oldlock = NULL;
+		bool		hadtag;
+
+		LWLockAcquire(plock, LW_SHARED);
+		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
+		if (ent != NULL)
+		{
+			b = ent->id;
+			pin_frame(b);
+			LWLockRelease(plock);
+			pg_atomic_fetch_add_u64(&Pool->hits, 1);
+			break;
+		}
+		LWLockRelease(plock);
+
+		/* miss: find a clean, unpinned victim */
+		b = clock_sweep();
+		d = &Descs[b];
+		SpinLockAcquire(&d->hdr_lock);
+		hadtag = (d->flags & BM_TAG_VALID) != 0;
+		oldtag = d->tag;
+		SpinLockRelease(&d->hdr_lock);
+		if (hadtag)
+		{
+			flush_frame(b);
+			oldhash = get_hash_value(PageTable, &oldtag);
+			oldlock = partition_lock(oldhash);
+		}
+
+		/* lock both partitions in index order */
+		if (oldlock == NULL || oldlock == plock)
+			LWLockAcquire(plock, LW_EXCLUSIVE);
+		else if (oldlock < plock)
+		{
+			LWLockAcquire(oldlock, LW_EXCLUSIVE);
+			LWLockAcquire(plock, LW_EXCLUSIVE);
+		}
+		else
+		{
+			LWLockAcquire(plock, LW_EXCLUSIVE);
+			LWLockAcquire(oldlock, LW_EXCLUSIVE);
+		}
+
+		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
+		SpinLockAcquire(&d->hdr_lock);
+		if (ent != NULL || d->refcount != 1 || (d->flags & BM_DIRTY) ||
+			((d->flags & BM_TAG_VALID) != 0) != hadtag ||
+			(hadtag && memcmp(&d->tag, &oldtag, sizeof(oldtag)) != 0))
+		{
+			/* someone loaded our page, or took or changed the victim: retry */
+			SpinLockRelease(&d->hdr_lock);
+			LWLockRelease(plock);
+			if (oldlock && oldlock != plock)
+				LWLockRelease(oldlock);
+			unpin_frame(b);
+			continue;
+		}
+		if (hadtag)
+		{
+			hash_search_with_hash_value(PageTable, &oldtag, oldhash, HASH_REMOVE, NULL);
+			pg_atomic_fetch_add_u64(&Pool->evictions, 1);
+		}
+		d->tag = tag;
+		d->flags = BM_TAG_VALID;
+		d->usage = 1;
+		SpinLockRelease(&d->hdr_lock);
+		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_ENTER, NULL);
+		ent->id = b;
+		LWLockRelease(plock);
+		if (oldlock && oldlock != plock)
+			LWLockRelease(oldlock);
+		pg_atomic_fetch_add_u64(&Pool->misses, 1);
+		break;
+	}
+
+	/* load the page unless it is valid already */
+	if (start_io(b, false))
+	{
+		PG_TRY();
+		{
+			if (!AegisStorageReadPage(key, pageno, (char *) PAGE_OF(b)))
+				PageInit(PAGE_OF(b), BLCKSZ, 0);
+		}
+		PG_CATCH();
+		{
+			terminate_io(b, 0);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		terminate_io(b, BM_VALID);
+	}
+	return b;
+}
+
+/*
+ * AegisBufferRead
+ *		Return a buffer holding page 'pageno' of relation 'key', pinned (not
+ *		locked).  Raises ERRCODE_DATA_CORRUPTED for a bad block, and the
+ *		storage backend's I/O errors.  Release with AegisBufferRelease.
+ */
+AegisBuffer
+AegisBufferRead(const AegisRelKey *key, BlockNumber pageno)
+{
+	return read_frame(key, pageno);
+}
+
+/*
+ * AegisBufferExtend
+ *		Add a new, empty page to the relation; return its buffer pinned and
+ *		exclusively locked, and its number in *pageno.
+ */
+AegisBuffer
+AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno)
+{
+	AegisBuffer buf;
+
+	*pageno = AegisStorageExtend(key);
+	buf = read_frame(key, *pageno);
+	LWLockAcquire(&ContentLocks[buf].lock, LW_EXCLUSIVE);
+	return buf;
+}
+
+/* AegisBufferLock: take the content lock of a pinned buffer. */
+void
+AegisBufferLock(AegisBuffer buf, LWLockMode mode)
+{
+	Assert(local_pins[buf] > 0);
+	LWLockAcquire(&ContentLocks[buf].lock, mode);
+}
+
+/*
+ * AegisBufferLockForCleanup
+ *		Take the exclusive content lock once ours is the only pin, like
+ *		LockBufferForCleanup: no other backend then holds pointers into the
+ *		page, so tuples may be moved (PageRepairFragmentation).
+ */
+void
+AegisBufferLockForCleanup(AegisBuffer buf)
+{
+	AegisBufferDesc *d = &Descs[buf];
+
+	Assert(local_pins[buf] == 1);
+	for (;;)
+	{
+		int			pins;
+
+		LWLockAcquire(&ContentLocks[buf].lock, LW_EXCLUSIVE);
+		SpinLockAcquire(&d->hdr_lock);
+		pins = d->refcount;
+		SpinLockRelease(&d->hdr_lock);
+		if (pins == 1)
+			return;
+		LWLockRelease(&ContentLocks[buf].lock);
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(1000L);
+	}
+}
+
+void
+AegisBufferUnlock(AegisBuffer buf)
+{
+	LWLockRelease(&ContentLocks[buf].lock);
+}
+
+/* AegisBufferRelease: drop one pin taken by this backend. */
+void
+AegisBufferRelease(AegisBuffer buf)
+{
+	unpin_frame(buf);
+}
+
+void
+AegisBufferUnlockRelease(AegisBuffer buf)
+{
+	LWLockRelease(&ContentLocks[buf].lock);
+	unpin_frame(buf);
+}
+
+/* AegisBufferGetPage: the page of a pinned buffer (valid while pinned). */
+Page
+AegisBufferGetPage(AegisBuffer buf)
+{
+	return PAGE_OF(buf);
+}
+
+BlockNumber
+AegisBufferGetPageNo(AegisBuffer buf)
+{
+	return Descs[buf].tag.pageno;
+}
+
+/*
+ * AegisBufferMarkDirty
+ *		Note that the page changed; caller holds the exclusive content lock.
+ */
+void
+AegisBufferMarkDirty(AegisBuffer buf)
+{
+	AegisBufferDesc *d = &Descs[buf];
+
+	Assert(LWLockHeldByMeInMode(&ContentLocks[buf].lock, LW_EXCLUSIVE));
+	SpinLockAcquire(&d->hdr_lock);
+	d->flags |= BM_DIRTY;
+	SpinLockRelease(&d->hdr_lock);
+}
+
+/*
+ * AegisBufferMarkDirtyHint
+ *		Note a hint-bit change made under a share content lock.  Losing it is
+ *		harmless; a concurrent write-back may or may not include it.
+ */
+void
+AegisBufferMarkDirtyHint(AegisBuffer buf)
+{
+	AegisBufferDesc *d = &Descs[buf];
+
+	SpinLockAcquire(&d->hdr_lock);
+	d->flags |= BM_DIRTY;
+	SpinLockRelease(&d->hdr_lock);
+}
+
+/*
+ * Forget every frame whose tag matches; no write-back.  Waits for pins (a
+ * concurrent write-back or checkpoint) to go away.  The caller holds a lock
+ * that keeps sessions away from the relation (or database).
+ */
+static void
+drop_frames(const AegisRelKey *key, Oid dbOid)
+{
+	ensure_local_pins();
+	for (int b = 0; b < Pool->nframes; b++)
+	{
+		AegisBufferDesc *d = &Descs[b];
+
+		for (;;)
+		{
+			AegisBufferTag tag;
+			uint32		hash;
+			LWLock	   *plock;
+			bool		match;
+
+			/* unlocked pre-check, as DropRelFileNodeBuffers does */
+			tag = d->tag;
+			match = key ? memcmp(&tag.key, key, sizeof(AegisRelKey)) == 0
+				: tag.key.dbOid == dbOid;
+			if (!match)
+				break;
+			hash = get_hash_value(PageTable, &tag);
+			plock = partition_lock(hash);
+			LWLockAcquire(plock, LW_EXCLUSIVE);
+			SpinLockAcquire(&d->hdr_lock);
+			if (!(d->flags & BM_TAG_VALID) || memcmp(&d->tag, &tag, sizeof(tag)) != 0)
+			{
+				SpinLockRelease(&d->hdr_lock);
+				LWLockRelease(plock);
+				continue;		/* changed under us: look again */
+			}
+			if (d->refcount > 0)
+			{
+				SpinLockRelease(&d->hdr_lock);
+				LWLockRelease(plock);
+				pg_usleep(1000L);
+				continue;
+			}
+			hash_search_with_hash_value(PageTable, &tag, hash, HASH_REMOVE, NULL);
+			memset(&d->tag, 0, sizeof(d->tag));
+			d->flags = 0;
+			d->usage = 0;
+			SpinLockRelease(&d->hdr_lock);
+			LWLockRelease(plock);
+			break;
+		}
+	}
+}
+
+/* AegisBufferDropRelation: discard a relation's pages (drop, truncate). */
+void
+AegisBufferDropRelation(const AegisRelKey *key)
+{
+	drop_frames(key, InvalidOid);
+}
+
+/* AegisBufferDropDatabase: discard every page of a database. */
+void
+AegisBufferDropDatabase(Oid dbOid)
+{
+	drop_frames(NULL, dbOid);
+}
+
+/* Write back dirty frames, all or those of 'key'. */
+static void
+flush_frames(const AegisRelKey *key)
+{
+	ensure_local_pins();
+	for (int b = 0; b < Pool->nframes; b++)
+	{
+		AegisBufferDesc *d = &Descs[b];
+		bool		todo;
+
+		SpinLockAcquire(&d->hdr_lock);
+		todo = (d->flags & (BM_VALID | BM_DIRTY)) == (BM_VALID | BM_DIRTY) &&
+			(key == NULL || memcmp(&d->tag.key, key, sizeof(AegisRelKey)) == 0);
+		if (todo)
+			d->refcount++;
+		SpinLockRelease(&d->hdr_lock);
+		if (!todo)
+			continue;
+		local_pins[b]++;
+		local_pins_total++;
+		flush_frame(b);
+		unpin_frame(b);
+	}
+}
+
+/* AegisBufferFlushRelation: write back every dirty page of 'key'. */
+void
+AegisBufferFlushRelation(const AegisRelKey *key)
+{
+	flush_frames(key);
+}
+
+/* AegisBufferFlushAll: write back every dirty page (checkpoint). */
+void
+AegisBufferFlushAll(void)
+{
+	flush_frames(NULL);
+}
+
+/*
+ * AegisBufferReleaseAll
+ *		Drop every pin this backend holds: at transaction end, and at
+ *		subtransaction abort (pins never span a table AM callback, so any pin
+ *		left then was left by an error).  With 'warn', a pin left at commit
+ *		is reported as a leak.
+ */
+void
+AegisBufferReleaseAll(bool warn)
+{
+	if (local_pins_total == 0 || local_pins == NULL)
+		return;
+	for (int b = 0; b < Pool->nframes && local_pins_total > 0; b++)
+	{
+		if (local_pins[b] == 0)
+			continue;
+		if (warn)
+			elog(WARNING, "aegis buffer %d pinned %d times at transaction end",
+				 b, local_pins[b]);
+		SpinLockAcquire(&Descs[b].hdr_lock);
+		Descs[b].refcount -= local_pins[b];
+		SpinLockRelease(&Descs[b].hdr_lock);
+		local_pins_total -= local_pins[b];
+		local_pins[b] = 0;
+	}
+}
+
+/* AegisBufferGetStats: counters since server start, and frame usage now. */
+void
+AegisBufferGetStats(AegisBufferStats *stats)
+{
+	AegisCheckPreloaded();
+	stats->hits = pg_atomic_read_u64(&Pool->hits);
+	stats->misses = pg_atomic_read_u64(&Pool->misses);
+	stats->evictions = pg_atomic_read_u64(&Pool->evictions);
+	stats->writebacks = pg_atomic_read_u64(&Pool->writebacks);
+	stats->frames = Pool->nframes;
+	stats->frames_used = 0;
+	stats->frames_dirty = 0;
+	for (int b = 0; b < Pool->nframes; b++)
+	{
+		uint32		f = Descs[b].flags;
+
+		if (f & BM_VALID)
+			stats->frames_used++;
+		if (f & BM_DIRTY)
+			stats->frames_dirty++;
+	}
+}

@@ -1,0 +1,105 @@
+/*-------------------------------------------------------------------------
+ *
+ * backend.h
+ *	  Storage backends and the relation directory.
+ *
+ * The relation directory (backend_dir.c) is a shared hash table, keyed by
+ * AegisRelKey, that says for every aegis relation which storage backend
+ * holds it, its codec and level, how many pages it has, and where each page's
+ * block lives (the block map).  The storage backends store the bytes:
+ * backend_local.c in append-only files (copy-on-write), backend_memory.c in
+ * shared memory.  Everything above this layer (the buffer pool) speaks in
+ * whole pages; compression and checksums happen here, through block.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AEGIS_BACKEND_H
+#define AEGIS_BACKEND_H
+
+#include "aegis/aegis.h"
+#include "storage/block.h"
+#include "port/atomics.h"
+#include "utils/dsa.h"
+
+/*
+ * Where one page's current block lives.  length == 0 means the page has never
+ * been written back: it reads as a new (all-zero) page.  For the local
+ * backend, offset is a byte offset in the relation's data file of generation
+ * 'generation'; for the memory backend it is a dsa_pointer.
+ */
+typedef struct AegisBlockLoc
+{
+	uint64		offset;
+	uint32		length;			/* bytes of the block, header included */
+	uint32		generation;		/* local: data file generation */
+} AegisBlockLoc;
+
+/* A copy of a directory entry's public part. */
+typedef struct AegisRelInfo
+{
+	AegisRelKey key;
+	AegisStorageKind storage;
+	AegisCodec	codec;
+	int			level;
+	BlockNumber npages;
+} AegisRelInfo;
+
+/* Figures reported by aegis_table_stats(). */
+typedef struct AegisRelStats
+{
+	AegisRelInfo info;
+	uint64		stored_blocks;	/* pages that have a block */
+	uint64		raw_bytes;		/* stored_blocks * BLCKSZ */
+	uint64		stored_bytes;	/* bytes of the current blocks */
+	uint64		file_bytes;		/* local: data file length; memory: = stored */
+} AegisRelStats;
+
+/* backend_dir.c: the relation directory */
+extern void AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
+							   AegisCodec codec, int level);
+extern bool AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info);
+extern BlockNumber AegisStorageNPages(const AegisRelKey *key);
+extern BlockNumber AegisStorageExtend(const AegisRelKey *key);
+extern void AegisStorageTruncate(const AegisRelKey *key);
+extern void AegisStorageDrop(const AegisRelKey *key);
+extern void AegisStorageDropDatabase(Oid dbOid);
+extern bool AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno,
+								 char *page);
+extern void AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno,
+								  const char *page);
+extern void AegisStorageCheckpoint(bool shutdown);
+extern void AegisStorageNoteFreeSpace(const AegisRelKey *key, BlockNumber pageno);
+extern BlockNumber AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full);
+extern bool AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats);
+extern void AegisStorageEnsureLoaded(void);
+extern dsa_area *AegisDirArea(void);
+extern void AegisDirLoadEntry(const AegisRelInfo *info, uint32 generation,
+							  uint64 file_end, const AegisBlockLoc *map);
+extern pg_atomic_uint64 *AegisDirMemoryCounter(void);
+extern uint64 AegisDirFileEpoch(void);
+extern void AegisDirBumpFileEpoch(void);
+
+/* backend_local.c: files under aegis.data_directory */
+extern char *AegisLocalPath(const AegisRelKey *key, uint32 generation);
+extern char *AegisLocalMapPath(const AegisRelKey *key);
+extern void AegisLocalWriteBlock(const AegisRelKey *key, uint32 generation,
+								 uint64 offset, const char *block, uint32 len);
+extern void AegisLocalReadBlock(const AegisRelKey *key, const AegisBlockLoc *loc,
+								char *block);
+extern void AegisLocalSync(const AegisRelKey *key, uint32 generation);
+extern void AegisLocalUnlink(const AegisRelKey *key, uint32 generation);
+extern void AegisLocalUnlinkMap(const AegisRelKey *key);
+extern void AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
+							   uint32 generation, uint64 file_end,
+							   const AegisBlockLoc *map);
+extern void AegisLocalLoadAll(void);
+extern void AegisLocalRemoveDatabase(Oid dbOid);
+extern const char *AegisLocalRootPath(void);
+
+/* backend_memory.c: blocks in the directory's shared DSA area */
+extern dsa_pointer AegisMemoryWriteBlock(const char *block, uint32 len);
+extern void AegisMemoryReadBlock(const AegisBlockLoc *loc, char *block);
+extern void AegisMemoryFreeBlock(const AegisBlockLoc *loc);
+extern uint64 AegisMemoryBytesUsed(void);
+
+#endif							/* AEGIS_BACKEND_H */

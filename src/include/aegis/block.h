@@ -1,0 +1,48 @@
+/*-------------------------------------------------------------------------
+ *
+ * block.h
+ *	  The on-disk block: what a page becomes on a storage backend.
+ *
+ * A block is a fixed header followed by the page's bytes, compressed with the
+ * relation's codec.  The header names the page it holds (relation key, page
+ * number) and carries the page LSN, so a block read from the wrong place is
+ * detected, and a CRC-32C over header and payload, so a damaged block is
+ * detected before anything is decompressed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AEGIS_BLOCK_H
+#define AEGIS_BLOCK_H
+
+#include "aegis/aegis.h"
+#include "port/pg_crc32c.h"
+
+#define AEGIS_BLOCK_MAGIC	0x42474541	/* "AEGB" little-endian */
+#define AEGIS_BLOCK_VERSION 1
+
+typedef struct AegisBlockHeader
+{
+	uint32		magic;			/* AEGIS_BLOCK_MAGIC */
+	uint16		version;		/* AEGIS_BLOCK_VERSION */
+	uint8		codec;			/* AegisCodec of the payload */
+	uint8		flags;			/* reserved, 0 */
+	AegisRelKey key;			/* relation the page belongs to */
+	uint32		pageno;			/* page number within the relation */
+	uint64		lsn;			/* page LSN (aegis WAL) */
+	uint32		raw_len;		/* bytes after decompression (BLCKSZ) */
+	uint32		stored_len;		/* payload bytes following the header */
+	pg_crc32c	crc;			/* CRC-32C of header (crc = 0) + payload */
+	uint32		reserved;		/* 0 */
+} AegisBlockHeader;
+
+/* Room a caller must provide for AegisBlockEncode's output, in bytes. */
+#define AEGIS_BLOCK_MAX_SIZE (sizeof(AegisBlockHeader) + BLCKSZ + BLCKSZ / 8 + 256)
+
+extern uint32 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno,
+							   const char *page, AegisCodec codec, int level,
+							   char *dst);
+extern void AegisBlockDecode(const char *src, uint32 len,
+							 const AegisRelKey *key, BlockNumber pageno,
+							 const char *location, char *page);
+
+#endif							/* AEGIS_BLOCK_H */

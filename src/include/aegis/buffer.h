@@ -1,0 +1,58 @@
+/*-------------------------------------------------------------------------
+ *
+ * buffer.h
+ *	  The aegis buffer pool: shared-memory frames for aegis pages.
+ *
+ * Protocol (see src/buffer/README): a page is used while pinned; its bytes
+ * are read under a shared content lock and changed under an exclusive one,
+ * inside a critical section, followed by AegisBufferMarkDirty.  Pins are
+ * backend-local resources released by AegisBufferRelease, and at (sub)
+ * transaction abort by AegisBufferReleaseAll.  A dirty page is written back
+ * to its storage backend when its frame is chosen by the clock sweep or at
+ * checkpoint.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AEGIS_BUFFER_H
+#define AEGIS_BUFFER_H
+
+#include "aegis/aegis.h"
+#include "storage/block.h"
+#include "storage/bufpage.h"
+#include "storage/lwlock.h"
+
+typedef int AegisBuffer;		/* frame index; -1 is invalid */
+
+#define InvalidAegisBuffer (-1)
+
+/* Counters reported by aegis_buffer_stats(). */
+typedef struct AegisBufferStats
+{
+	uint64		hits;
+	uint64		misses;
+	uint64		evictions;
+	uint64		writebacks;
+	int			frames;
+	int			frames_used;
+	int			frames_dirty;
+} AegisBufferStats;
+
+extern AegisBuffer AegisBufferRead(const AegisRelKey *key, BlockNumber pageno);
+extern AegisBuffer AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno);
+extern void AegisBufferLock(AegisBuffer buf, LWLockMode mode);
+extern void AegisBufferLockForCleanup(AegisBuffer buf);
+extern void AegisBufferUnlock(AegisBuffer buf);
+extern void AegisBufferRelease(AegisBuffer buf);
+extern void AegisBufferUnlockRelease(AegisBuffer buf);
+extern Page AegisBufferGetPage(AegisBuffer buf);
+extern BlockNumber AegisBufferGetPageNo(AegisBuffer buf);
+extern void AegisBufferMarkDirty(AegisBuffer buf);
+extern void AegisBufferMarkDirtyHint(AegisBuffer buf);
+extern void AegisBufferDropRelation(const AegisRelKey *key);
+extern void AegisBufferDropDatabase(Oid dbOid);
+extern void AegisBufferFlushRelation(const AegisRelKey *key);
+extern void AegisBufferFlushAll(void);
+extern void AegisBufferReleaseAll(bool warn);
+extern void AegisBufferGetStats(AegisBufferStats *stats);
+
+#endif							/* AEGIS_BUFFER_H */

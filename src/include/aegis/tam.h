@@ -1,0 +1,160 @@
+/*-------------------------------------------------------------------------
+ *
+ * tam.h
+ *	  The table access method `aegis`: callbacks shared between the tam/
+ *	  files and the hooks they install.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AEGIS_TAM_H
+#define AEGIS_TAM_H
+
+#include "access/relscan.h"
+#include "access/tableam.h"
+#include "aegis/backend.h"
+#include "aegis/buffer.h"
+#include "nodes/execnodes.h"
+
+/*
+ * A sequential, bitmap, sample or ANALYZE scan.  Tuples are served from a
+ * private copy of the current page ('page'), made while the buffer was
+ * share-locked, after visibility was decided on the shared page; no pin is
+ * held between calls.
+ */
+typedef struct AegisScanDescData
+{
+	TableScanDescData rs_base;	/* must be first */
+	AegisRelKey key;
+	BlockNumber nblocks;		/* pages when the scan started */
+	BlockNumber startblock;		/* first page (setscanlimits) */
+	BlockNumber numblocks;		/* pages to scan, or InvalidBlockNumber */
+	BlockNumber cblock;			/* current page, InvalidBlockNumber if none */
+	bool		inited;
+	int			ntuples;		/* entries in vistuples */
+	int			cindex;			/* next (or current) entry */
+	OffsetNumber vistuples[MaxHeapTuplesPerPage];
+	uint8		htsv[MaxHeapTuplesPerPage];	/* classify mode: HTSV_Result */
+	TransactionId xwait[MaxHeapTuplesPerPage];	/* classify mode: updater */
+	bool		classify;		/* compute HTSV instead of visibility */
+	HeapTupleData ctup;			/* current tuple, points into 'page' */
+	ParallelBlockTableScanWorkerData *pbscanwork;
+	PGAlignedBlock page;
+} AegisScanDescData;
+
+typedef AegisScanDescData *AegisScanDesc;
+
+/* tam_scan.c */
+extern TableScanDesc aegis_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
+									  struct ScanKeyData *key,
+									  ParallelTableScanDesc pscan, uint32 flags);
+extern void aegis_scan_end(TableScanDesc scan);
+extern void aegis_scan_rescan(TableScanDesc scan, struct ScanKeyData *key,
+							  bool set_params, bool allow_strat,
+							  bool allow_sync, bool allow_pagemode);
+extern bool aegis_scan_getnextslot(TableScanDesc scan, ScanDirection direction,
+								   TupleTableSlot *slot);
+extern void aegis_scan_set_limits(TableScanDesc scan, BlockNumber start,
+								  BlockNumber numblocks);
+extern bool aegis_scan_bitmap_next_block(TableScanDesc scan,
+										 struct TBMIterateResult *tbmres);
+extern bool aegis_scan_bitmap_next_tuple(TableScanDesc scan,
+										 struct TBMIterateResult *tbmres,
+										 TupleTableSlot *slot);
+extern bool aegis_scan_sample_next_block(TableScanDesc scan,
+										 struct SampleScanState *scanstate);
+extern bool aegis_scan_sample_next_tuple(TableScanDesc scan,
+										 struct SampleScanState *scanstate,
+										 TupleTableSlot *slot);
+extern bool aegis_scan_analyze_next_block(TableScanDesc scan, BlockNumber blockno,
+										  BufferAccessStrategy bstrategy);
+extern bool aegis_scan_analyze_next_tuple(TableScanDesc scan, TransactionId OldestXmin,
+										  double *liverows, double *deadrows,
+										  TupleTableSlot *slot);
+extern bool AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
+							Snapshot snapshot, TupleTableSlot *slot,
+							bool *all_dead);
+extern void AegisCheckIsolationSupported(Relation rel);
+
+/* tam_dml.c */
+extern void aegis_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
+							   int options, struct BulkInsertStateData *bistate);
+extern void aegis_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
+										   CommandId cid, int options,
+										   struct BulkInsertStateData *bistate,
+										   uint32 specToken);
+extern void aegis_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
+											 uint32 specToken, bool succeeded);
+extern void aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
+							   CommandId cid, int options,
+							   struct BulkInsertStateData *bistate);
+extern TM_Result aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
+									Snapshot snapshot, Snapshot crosscheck, bool wait,
+									TM_FailureData *tmfd, bool changingPart);
+extern TM_Result aegis_tuple_update(Relation rel, ItemPointer otid,
+									TupleTableSlot *slot, CommandId cid,
+									Snapshot snapshot, Snapshot crosscheck,
+									bool wait, TM_FailureData *tmfd,
+									LockTupleMode *lockmode, bool *update_indexes);
+extern TM_Result aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
+								  TupleTableSlot *slot, CommandId cid,
+								  LockTupleMode mode, LockWaitPolicy wait_policy,
+								  uint8 flags, TM_FailureData *tmfd);
+extern bool aegis_tuple_fetch_row_version(Relation rel, ItemPointer tid,
+										  Snapshot snapshot, TupleTableSlot *slot);
+extern bool aegis_tuple_tid_valid(TableScanDesc scan, ItemPointer tid);
+extern void aegis_tuple_get_latest_tid(TableScanDesc scan, ItemPointer tid);
+extern bool aegis_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot,
+										   Snapshot snapshot);
+
+/* tam_index.c */
+extern IndexFetchTableData *aegis_index_fetch_begin(Relation rel);
+extern void aegis_index_fetch_reset(IndexFetchTableData *scan);
+extern void aegis_index_fetch_end(IndexFetchTableData *scan);
+extern bool aegis_index_fetch_tuple(IndexFetchTableData *scan, ItemPointer tid,
+									Snapshot snapshot, TupleTableSlot *slot,
+									bool *call_again, bool *all_dead);
+extern TransactionId aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate);
+extern double aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
+										   struct IndexInfo *index_info,
+										   bool allow_sync, bool anyvisible,
+										   bool progress, BlockNumber start_blockno,
+										   BlockNumber numblocks,
+										   IndexBuildCallback callback,
+										   void *callback_state, TableScanDesc scan);
+extern void aegis_index_validate_scan(Relation table_rel, Relation index_rel,
+									  struct IndexInfo *index_info, Snapshot snapshot,
+									  struct ValidateIndexState *state);
+
+/* tam_ddl.c */
+extern void aegis_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
+											char persistence,
+											TransactionId *freezeXid,
+											MultiXactId *minmulti);
+extern void aegis_relation_nontransactional_truncate(Relation rel);
+extern void aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode);
+extern void aegis_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
+											Relation OldIndex, bool use_sort,
+											TransactionId OldestXmin,
+											TransactionId *xid_cutoff,
+											MultiXactId *multi_cutoff,
+											double *num_tuples,
+											double *tups_vacuumed,
+											double *tups_recently_dead);
+extern uint64 aegis_relation_size(Relation rel, ForkNumber forkNumber);
+extern bool aegis_relation_needs_toast_table(Relation rel);
+extern Oid	aegis_relation_toast_am(Relation rel);
+extern void aegis_relation_estimate_size(Relation rel, int32 *attr_widths,
+										 BlockNumber *pages, double *tuples,
+										 double *allvisfrac);
+extern void AegisInstallDdlHooks(void);
+
+/* tam_vacuum.c */
+extern void aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
+								  BufferAccessStrategy bstrategy);
+
+/* tam_options.c */
+extern void AegisOptionsForNewRelation(AegisStorageKind *storage, AegisCodec *codec,
+									   int *level);
+extern void AegisInstallOptionHooks(void);
+
+#endif							/* AEGIS_TAM_H */

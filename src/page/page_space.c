@@ -1,0 +1,147 @@
+/*-------------------------------------------------------------------------
+ *
+ * page_space.c
+ *	  Where an insert goes: free-space search over aegis pages, and placing
+ *	  a heap-format tuple on a page.
+ *
+ * The search tries, in order, the page this backend inserted into last
+ * (PostgreSQL's per-relation target block), the relation's last page (so
+ * room left by other sessions' inserts is used), then extends the relation.
+ * Space freed by VACUUM is found through the relation's free-space hint
+ * (the lowest page VACUUM freed space on, kept in the relation directory),
+ * which walks forward past pages that turn out to be full.
+ *
+ * Extending the relation also keeps its PostgreSQL storage stub at least as
+ * long as the relation (DESIGN.md invariant 2), growing it sparsely in
+ * chunks of AEGIS_STUB_CHUNK pages under the relation extension lock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "aegis/backend.h"
+#include "aegis/page.h"
+#include "storage/bufpage.h"
+#include "storage/lmgr.h"
+#include "storage/smgr.h"
+#include "utils/rel.h"
+
+#define AEGIS_STUB_CHUNK 128	/* pages (1 MB): stub growth step */
+
+/* Grow the PostgreSQL stub so that it covers pages [0, npages). */
+static void
+extend_stub(Relation rel, BlockNumber npages)
+{
+	SMgrRelation srel;
+	BlockNumber have;
+	BlockNumber want = npages + AEGIS_STUB_CHUNK - npages % AEGIS_STUB_CHUNK;
+	PGAlignedBlock zero;
+
+	LockRelationForExtension(rel, ExclusiveLock);
+	srel = RelationGetSmgr(rel);
+	have = smgrnblocks(srel, MAIN_FORKNUM);
+	if (have < npages)
+	{
+		memset(zero.data, 0, BLCKSZ);
+		/* one block at the end: md.c leaves the rest as a hole */
+		smgrextend(srel, MAIN_FORKNUM, want - 1, zero.data, true);
+	}
+	UnlockRelationForExtension(rel, ExclusiveLock);
+}
+
+/* Is there room for 'len' more bytes of tuple on the locked page? */
+static bool
+page_has_room(Page page, Size len)
+{
+	return PageGetHeapFreeSpace(page) >= MAXALIGN(len);
+}
+
+/*
+ * AegisPageGetBufferForTuple
+ *		Return a pinned, exclusively locked buffer of 'rel' with room for a
+ *		tuple of 'len' bytes (target page, free-space hint, last page, else
+ *		a new page).  Raises
+ *		ERRCODE_PROGRAM_LIMIT_EXCEEDED if no page can hold such a tuple.
+ */
+AegisBuffer
+AegisPageGetBufferForTuple(Relation rel, Size len)
+{
+	AegisRelKey key = AegisRelKeyOf(rel);
+	BlockNumber npages;
+	BlockNumber candidates[3];
+	AegisBuffer buf;
+	BlockNumber pageno;
+
+	if (len > MaxHeapTupleSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("row is too big: size %zu, maximum size %zu",
+						len, (Size) MaxHeapTupleSize)));
+
+	npages = AegisStorageNPages(&key);
+	candidates[0] = RelationGetTargetBlock(rel);
+	candidates[1] = AegisStorageFreeHint(&key, InvalidBlockNumber);
+	candidates[2] = npages > 0 ? npages - 1 : InvalidBlockNumber;
+	for (int i = 0; i < 3; i++)
+	{
+		BlockNumber p = candidates[i];
+
+		while (p != InvalidBlockNumber && p < npages)
+		{
+			if ((i >= 1 && p == candidates[0]) || (i == 2 && p == candidates[1]))
+				break;
+			buf = AegisBufferRead(&key, p);
+			AegisBufferLock(buf, LW_EXCLUSIVE);
+			if (page_has_room(AegisBufferGetPage(buf), len))
+			{
+				RelationSetTargetBlock(rel, p);
+				return buf;
+			}
+			AegisBufferUnlockRelease(buf);
+			/* walk the free-space hint forward past full pages */
+			p = (i == 1) ? AegisStorageFreeHint(&key, p) : InvalidBlockNumber;
+		}
+	}
+
+	buf = AegisBufferExtend(&key, &pageno);
+	if (pageno % AEGIS_STUB_CHUNK == 0)
+	{
+		/* the stub's extension lock must not be waited for under a content lock */
+		AegisBufferUnlock(buf);
+		extend_stub(rel, pageno + 1);
+		AegisBufferLock(buf, LW_EXCLUSIVE);
+	}
+	if (!page_has_room(AegisBufferGetPage(buf), len))
+	{
+		/* only possible if another backend filled our new page meanwhile */
+		AegisBufferUnlockRelease(buf);
+		return AegisPageGetBufferForTuple(rel, len);
+	}
+	RelationSetTargetBlock(rel, pageno);
+	return buf;
+}
+
+/*
+ * AegisPagePutTuple
+ *		Place 'tuple' on the exclusively locked page of 'buf' and set its
+ *		t_self (and the on-page t_ctid) to its new TID.  Call inside a
+ *		critical section; the caller marks the buffer dirty.
+ */
+OffsetNumber
+AegisPagePutTuple(Relation rel, AegisBuffer buf, HeapTuple tuple)
+{
+	Page		page = AegisBufferGetPage(buf);
+	OffsetNumber off;
+	HeapTupleHeader onpage;
+
+	off = PageAddItem(page, (Item) tuple->t_data, tuple->t_len,
+					  InvalidOffsetNumber, false, true);
+	if (off == InvalidOffsetNumber)
+		elog(PANIC, "failed to add tuple to aegis page %u of \"%s\"",
+			 AegisBufferGetPageNo(buf), RelationGetRelationName(rel));
+	ItemPointerSet(&tuple->t_self, AegisBufferGetPageNo(buf), off);
+	onpage = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, off));
+	onpage->t_ctid = tuple->t_self;
+	return off;
+}

@@ -1,0 +1,825 @@
+/*-------------------------------------------------------------------------
+ *
+ * tam_dml.c
+ *	  INSERT, COPY (multi-insert), UPDATE, DELETE and row locks on aegis
+ *	  tables, and the fetch-by-TID callbacks.
+ *
+ * The rules are heap's (heapam.c, README.tuplock), on aegis buffers:
+ *
+ * - A change happens under the page's exclusive content lock inside a
+ *   critical section, then the buffer is marked dirty.
+ * - A tuple being changed by another transaction (TM_BeingModified) is
+ *   waited for through PostgreSQL's heavyweight locks: first the tuple lock
+ *   (queue position), then the modifier's transaction lock
+ *   (XactLockTableWait), so deadlocks are detected and lock_timeout works;
+ *   after the wait the tuple is examined again.
+ * - UPDATE never uses HOT: the new version gets new index entries.  When
+ *   the new version goes to another page, the old one is first marked
+ *   locked by us (so nobody else updates it while its page is unlocked),
+ *   then the new version is placed, then the old one gets its final xmax
+ *   and ctid.
+ * - Row locks are stored as a lock-only xmax with heap's infomask bits.
+ *   A tuple holds one locker at a time (no MultiXacts yet): lockers of any
+ *   strength wait for each other (see README, limitations).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/heaptoast.h"
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "aegis/page.h"
+#include "aegis/tam.h"
+#include "aegis/transaction.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/lmgr.h"
+#include "utils/snapmgr.h"
+
+/* Heavyweight lock mode protecting a tuple for each row lock mode (heap's table). */
+static const LOCKMODE tuple_hwlock[] = {
+	[LockTupleKeyShare] = AccessShareLock,
+	[LockTupleShare] = RowShareLock,
+	[LockTupleNoKeyExclusive] = ExclusiveLock,
+	[LockTupleExclusive] = AccessExclusiveLock
+};
+
+/*
+ * Set up 'tuple' for the item at 'tid' on the locked page of 'buf'.  A TID
+ * that names no tuple is an internal error: callers pass TIDs of tuples
+ * they saw.
+ */
+static void
+tuple_at(Relation rel, AegisBuffer buf, ItemPointer tid, HeapTuple tuple)
+{
+	Page		page = AegisBufferGetPage(buf);
+	OffsetNumber off = ItemPointerGetOffsetNumber(tid);
+	ItemId		lp;
+
+	if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page) ||
+		!ItemIdIsNormal(PageGetItemId(page, off)))
+		elog(ERROR, "no tuple at (%u,%u) in aegis table \"%s\"",
+			 ItemPointerGetBlockNumber(tid), off, RelationGetRelationName(rel));
+	lp = PageGetItemId(page, off);
+	tuple->t_data = (HeapTupleHeader) PageGetItem(page, lp);
+	tuple->t_len = ItemIdGetLength(lp);
+	tuple->t_self = *tid;
+	tuple->t_tableOid = RelationGetRelid(rel);
+}
+
+/*
+ * heap_prepare_insert's work: stamp xmin, cmin and infomask on a new tuple
+ * and toast it if it has external values or is too wide.  Returns the tuple
+ * to store (a new palloc'd one if toasted).
+ */
+static HeapTuple
+prepare_insert(Relation rel, HeapTuple tup, TransactionId xid, CommandId cid,
+			   int options)
+{
+	tup->t_data->t_infomask &= ~HEAP_XACT_MASK;
+	tup->t_data->t_infomask2 &= ~HEAP2_XACT_MASK;
+	tup->t_data->t_infomask |= HEAP_XMAX_INVALID;
+	HeapTupleHeaderSetXmin(tup->t_data, xid);
+	if (options & TABLE_INSERT_FROZEN)
+		HeapTupleHeaderSetXminFrozen(tup->t_data);
+	HeapTupleHeaderSetCmin(tup->t_data, cid);
+	HeapTupleHeaderSetXmax(tup->t_data, 0);
+	tup->t_tableOid = RelationGetRelid(rel);
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_MATVIEW)
+		return tup;
+	if (HeapTupleHasExternal(tup) || tup->t_len > TOAST_TUPLE_THRESHOLD)
+		return heap_toast_insert_or_update(rel, tup, NULL, options);
+	return tup;
+}
+
+static void
+check_writable(Relation rel)
+{
+	AegisCheckIsolationSupported(rel);
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot modify aegis table \"%s\" during recovery",
+						RelationGetRelationName(rel))));
+}
+
+void
+aegis_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
+				   int options, struct BulkInsertStateData *bistate)
+{
+	bool		shouldFree = true;
+	HeapTuple	tuple;
+	HeapTuple	heaptup;
+	AegisBuffer buf;
+
+	check_writable(rel);
+	tuple = ExecFetchSlotHeapTuple(slot, true, &shouldFree);
+	slot->tts_tableOid = RelationGetRelid(rel);
+	heaptup = prepare_insert(rel, tuple, GetCurrentTransactionId(), cid, options);
+
+	buf = AegisPageGetBufferForTuple(rel, heaptup->t_len);
+	START_CRIT_SECTION();
+	AegisPagePutTuple(rel, buf, heaptup);
+	AegisBufferMarkDirty(buf);
+	END_CRIT_SECTION();
+	AegisBufferUnlockRelease(buf);
+
+	slot->tts_tid = heaptup->t_self;
+	if (heaptup != tuple)
+	{
+		tuple->t_self = heaptup->t_self;
+		heap_freetuple(heaptup);
+	}
+	if (shouldFree)
+		pfree(tuple);
+	pgstat_count_heap_insert(rel, 1);
+}
+
+void
+aegis_tuple_insert_speculative(Relation rel, TupleTableSlot *slot, CommandId cid,
+							   int options, struct BulkInsertStateData *bistate,
+							   uint32 specToken)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("INSERT ... ON CONFLICT is not supported on aegis table \"%s\"",
+					RelationGetRelationName(rel))));
+}
+
+void
+aegis_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
+								 uint32 specToken, bool succeeded)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("INSERT ... ON CONFLICT is not supported on aegis table \"%s\"",
+					RelationGetRelationName(rel))));
+}
+
+/*
+ * Multi-insert (COPY FROM, INSERT ... SELECT batches): fill each page with
+ * as many tuples as fit while holding its lock once.
+ */
+void
+aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
+				   CommandId cid, int options, struct BulkInsertStateData *bistate)
+{
+	TransactionId xid;
+	HeapTuple  *tuples;
+	AegisBuffer buf = InvalidAegisBuffer;
+
+	check_writable(rel);
+	xid = GetCurrentTransactionId();
+	tuples = palloc(ntuples * sizeof(HeapTuple));
+	for (int i = 0; i < ntuples; i++)
+	{
+		HeapTuple	tuple = ExecFetchSlotHeapTuple(slots[i], true, NULL);
+
+		slots[i]->tts_tableOid = RelationGetRelid(rel);
+		tuples[i] = prepare_insert(rel, tuple, xid, cid, options);
+	}
+
+	for (int i = 0; i < ntuples; i++)
+	{
+		HeapTuple	tup = tuples[i];
+
+		if (buf != InvalidAegisBuffer &&
+			PageGetHeapFreeSpace(AegisBufferGetPage(buf)) < MAXALIGN(tup->t_len))
+		{
+			AegisBufferUnlockRelease(buf);
+			buf = InvalidAegisBuffer;
+		}
+		if (buf == InvalidAegisBuffer)
+			buf = AegisPageGetBufferForTuple(rel, tup->t_len);
+		START_CRIT_SECTION();
+		AegisPagePutTuple(rel, buf, tup);
+		AegisBufferMarkDirty(buf);
+		END_CRIT_SECTION();
+		slots[i]->tts_tid = tup->t_self;
+	}
+	if (buf != InvalidAegisBuffer)
+		AegisBufferUnlockRelease(buf);
+	pfree(tuples);
+	pgstat_count_heap_insert(rel, ntuples);
+}
+
+/*
+ * Wait for the transaction in the xmax of 'tup' (buffer exclusively locked
+ * on entry).  Returns true, still locked, if that transaction is our own
+ * (we hold the lock already).  Otherwise unlocks the buffer, takes the
+ * tuple's heavyweight lock once (*have_tuple_lock) and waits per 'policy';
+ * returns false, unlocked, with *would_block set if SKIP LOCKED gave up.
+ */
+static bool
+wait_for_modifier(Relation rel, AegisBuffer buf, HeapTuple tup, LockTupleMode mode,
+				  LockWaitPolicy policy, XLTW_Oper oper, bool *have_tuple_lock,
+				  bool *would_block)
+{
+	uint16		infomask = tup->t_data->t_infomask;
+	TransactionId xwait = HeapTupleHeaderGetRawXmax(tup->t_data);
+	ItemPointerData tid = tup->t_self;
+
+	*would_block = false;
+	if (infomask & HEAP_XMAX_IS_MULTI)
+	{
+		AegisBufferUnlock(buf);
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("row locked by several transactions in aegis table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errdetail("MultiXact row locks are not supported on aegis tables yet.")));
+	}
+	if (TransactionIdIsCurrentTransactionId(xwait))
+		return true;
+	AegisBufferUnlock(buf);
+
+	if (!*have_tuple_lock)
+	{
+		if (policy == LockWaitBlock)
+			LockTuple(rel, &tid, tuple_hwlock[mode]);
+		else if (!ConditionalLockTuple(rel, &tid, tuple_hwlock[mode]))
+		{
+			if (policy == LockWaitSkip)
+			{
+				*would_block = true;
+				return false;
+			}
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not obtain lock on row in relation \"%s\"",
+							RelationGetRelationName(rel))));
+		}
+		*have_tuple_lock = true;
+	}
+	if (policy == LockWaitBlock)
+		XactLockTableWait(xwait, rel, &tid, oper);
+	else if (!ConditionalXactLockTableWait(xwait))
+	{
+		if (policy == LockWaitSkip)
+		{
+			*would_block = true;
+			return false;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("could not obtain lock on row in relation \"%s\"",
+						RelationGetRelationName(rel))));
+	}
+	return false;
+}
+
+/* Fill *tmfd for a failed change, as heap does. */
+static void
+fill_failure(HeapTuple tup, TM_Result result, TM_FailureData *tmfd)
+{
+	tmfd->ctid = tup->t_data->t_ctid;
+	tmfd->xmax = HeapTupleHeaderGetUpdateXid(tup->t_data);
+	tmfd->cmax = (result == TM_SelfModified) ? HeapTupleHeaderGetCmax(tup->t_data)
+		: InvalidCommandId;
+	tmfd->traversed = false;
+}
+
+/*
+ * Lock the tuple at 'tid' for a change by this command: returns with 'buf'
+ * pinned and exclusively locked and the TM_Result of the tuple, having
+ * waited for concurrent modifiers if 'wait'.
+ */
+static TM_Result
+lock_for_change(Relation rel, AegisBuffer buf, ItemPointer tid, HeapTuple tup,
+				CommandId cid, Snapshot crosscheck, bool wait, XLTW_Oper oper,
+				bool *have_tuple_lock, const char *what)
+{
+	TM_Result	result;
+
+	for (;;)
+	{
+		bool		would_block;
+
+		AegisBufferLock(buf, LW_EXCLUSIVE);
+		tuple_at(rel, buf, tid, tup);
+		result = AegisTupleSatisfiesUpdate(tup, cid, buf);
+		if (result == TM_Invisible)
+		{
+			AegisBufferUnlockRelease(buf);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("attempted to %s invisible tuple", what)));
+		}
+		if (result != TM_BeingModified || !wait)
+			break;
+		if (wait_for_modifier(rel, buf, tup, LockTupleExclusive, LockWaitBlock,
+							  oper, have_tuple_lock, &would_block))
+		{
+			result = TM_Ok;		/* locked by ourselves */
+			break;
+		}
+	}
+	if (result == TM_Ok && crosscheck != InvalidSnapshot &&
+		!AegisTupleSatisfiesVisibility(tup, crosscheck, buf))
+		result = TM_Updated;
+	return result;
+}
+
+/* Stamp xmax/cmax of a deleted or updated tuple; inside a critical section. */
+static void
+set_update_xmax(HeapTupleHeader tup, TransactionId xid, CommandId cid, bool iscombo)
+{
+	tup->t_infomask &= ~(HEAP_XMAX_BITS | HEAP_MOVED);
+	tup->t_infomask2 &= ~HEAP_KEYS_UPDATED;
+	tup->t_infomask2 |= HEAP_KEYS_UPDATED;
+	HeapTupleHeaderClearHotUpdated(tup);
+	HeapTupleHeaderSetXmax(tup, xid);
+	HeapTupleHeaderSetCmax(tup, cid, iscombo);
+}
+
+TM_Result
+aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot,
+				   Snapshot crosscheck, bool wait, TM_FailureData *tmfd,
+				   bool changingPart)
+{
+	AegisRelKey key = AegisRelKeyOf(rel);
+	TransactionId xid;
+	AegisBuffer buf;
+	HeapTupleData tp;
+	TM_Result	result;
+	bool		have_tuple_lock = false;
+	bool		iscombo;
+
+	check_writable(rel);
+	xid = GetCurrentTransactionId();
+	buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(tid));
+	result = lock_for_change(rel, buf, tid, &tp, cid, crosscheck, wait, XLTW_Delete,
+							 &have_tuple_lock, "delete");
+	if (result != TM_Ok)
+	{
+		fill_failure(&tp, result, tmfd);
+		AegisBufferUnlockRelease(buf);
+		if (have_tuple_lock)
+			UnlockTuple(rel, tid, tuple_hwlock[LockTupleExclusive]);
+		return result;
+	}
+
+	HeapTupleHeaderAdjustCmax(tp.t_data, &cid, &iscombo);
+	START_CRIT_SECTION();
+	set_update_xmax(tp.t_data, xid, cid, iscombo);
+	tp.t_data->t_ctid = tp.t_self;
+	if (changingPart)
+		HeapTupleHeaderSetMovedPartitions(tp.t_data);
+	AegisBufferMarkDirty(buf);
+	END_CRIT_SECTION();
+	AegisBufferUnlock(buf);
+
+	/* the pin keeps the tuple's bytes in place */
+	if (HeapTupleHasExternal(&tp))
+		heap_toast_delete(rel, &tp, false);
+	AegisBufferRelease(buf);
+	if (have_tuple_lock)
+		UnlockTuple(rel, tid, tuple_hwlock[LockTupleExclusive]);
+	pgstat_count_heap_delete(rel);
+	return TM_Ok;
+}
+
+TM_Result
+aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
+				   CommandId cid, Snapshot snapshot, Snapshot crosscheck,
+				   bool wait, TM_FailureData *tmfd, LockTupleMode *lockmode,
+				   bool *update_indexes)
+{
+	AegisRelKey key = AegisRelKeyOf(rel);
+	TransactionId xid;
+	bool		shouldFree = true;
+	HeapTuple	newtup;
+	HeapTuple	heaptup;
+	HeapTupleData oldtup;
+	AegisBuffer buf;
+	TM_Result	result;
+	bool		have_tuple_lock = false;
+	bool		iscombo;
+	bool		need_toast;
+	CommandId	oldcid = cid;
+
+	check_writable(rel);
+	xid = GetCurrentTransactionId();
+	*lockmode = LockTupleExclusive;
+	*update_indexes = true;
+	newtup = ExecFetchSlotHeapTuple(slot, true, &shouldFree);
+	slot->tts_tableOid = RelationGetRelid(rel);
+	newtup->t_tableOid = RelationGetRelid(rel);
+
+	buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(otid));
+	result = lock_for_change(rel, buf, otid, &oldtup, cid, crosscheck, wait,
+							 XLTW_Update, &have_tuple_lock, "update");
+	if (result != TM_Ok)
+	{
+		fill_failure(&oldtup, result, tmfd);
+		AegisBufferUnlockRelease(buf);
+		if (have_tuple_lock)
+			UnlockTuple(rel, otid, tuple_hwlock[LockTupleExclusive]);
+		if (shouldFree)
+			heap_freetuple(newtup);
+		return result;
+	}
+
+	newtup->t_data->t_infomask &= ~HEAP_XACT_MASK;
+	newtup->t_data->t_infomask2 &= ~HEAP2_XACT_MASK;
+	newtup->t_data->t_infomask |= (HEAP_XMAX_INVALID | HEAP_UPDATED);
+	HeapTupleHeaderSetXmin(newtup->t_data, xid);
+	HeapTupleHeaderSetCmin(newtup->t_data, cid);
+	HeapTupleHeaderSetXmax(newtup->t_data, 0);
+	HeapTupleHeaderAdjustCmax(oldtup.t_data, &oldcid, &iscombo);
+
+	need_toast = HeapTupleHasExternal(&oldtup) || HeapTupleHasExternal(newtup) ||
+		newtup->t_len > TOAST_TUPLE_THRESHOLD;
+
+	if (!need_toast &&
+		PageGetHeapFreeSpace(AegisBufferGetPage(buf)) >= MAXALIGN(newtup->t_len))
+	{
+		/* new version on the same page, all under one lock */
+		heaptup = newtup;
+		START_CRIT_SECTION();
+		AegisPagePutTuple(rel, buf, heaptup);
+		set_update_xmax(oldtup.t_data, xid, oldcid, iscombo);
+		oldtup.t_data->t_ctid = heaptup->t_self;
+		AegisBufferMarkDirty(buf);
+		END_CRIT_SECTION();
+		AegisBufferUnlockRelease(buf);
+	}
+	else
+	{
+		AegisBuffer newbuf;
+
+		/* keep others off the old version while its page is unlocked */
+		START_CRIT_SECTION();
+		oldtup.t_data->t_infomask &= ~(HEAP_XMAX_BITS | HEAP_MOVED);
+		oldtup.t_data->t_infomask2 &= ~HEAP_KEYS_UPDATED;
+		oldtup.t_data->t_infomask |= HEAP_XMAX_LOCK_ONLY | HEAP_XMAX_EXCL_LOCK;
+		oldtup.t_data->t_infomask2 |= HEAP_KEYS_UPDATED;
+		HeapTupleHeaderSetXmax(oldtup.t_data, xid);
+		HeapTupleHeaderSetCmax(oldtup.t_data, oldcid, iscombo);
+		oldtup.t_data->t_ctid = oldtup.t_self;
+		AegisBufferMarkDirty(buf);
+		END_CRIT_SECTION();
+		AegisBufferUnlock(buf);
+
+		heaptup = need_toast ? heap_toast_insert_or_update(rel, newtup, &oldtup, 0) : newtup;
+		newbuf = AegisPageGetBufferForTuple(rel, heaptup->t_len);
+		START_CRIT_SECTION();
+		AegisPagePutTuple(rel, newbuf, heaptup);
+		AegisBufferMarkDirty(newbuf);
+		END_CRIT_SECTION();
+		AegisBufferUnlockRelease(newbuf);
+
+		AegisBufferLock(buf, LW_EXCLUSIVE);
+		START_CRIT_SECTION();
+		set_update_xmax(oldtup.t_data, xid, oldcid, iscombo);
+		oldtup.t_data->t_ctid = heaptup->t_self;
+		AegisBufferMarkDirty(buf);
+		END_CRIT_SECTION();
+		AegisBufferUnlockRelease(buf);
+	}
+
+	if (have_tuple_lock)
+		UnlockTuple(rel, otid, tuple_hwlock[LockTupleExclusive]);
+	pgstat_count_heap_update(rel, false);
+
+	slot->tts_tid = heaptup->t_self;
+	if (heaptup != newtup)
+	{
+		newtup->t_self = heaptup->t_self;
+		heap_freetuple(heaptup);
+	}
+	if (shouldFree)
+		heap_freetuple(newtup);
+	return TM_Ok;
+}
+
+/* infomask bits of a lock-only xmax for 'mode' (heap's encoding). */
+static void
+set_lock_xmax(HeapTupleHeader tup, TransactionId xid, LockTupleMode mode)
+{
+	tup->t_infomask &= ~(HEAP_XMAX_BITS | HEAP_MOVED);
+	tup->t_infomask2 &= ~HEAP_KEYS_UPDATED;
+	tup->t_infomask |= HEAP_XMAX_LOCK_ONLY;
+	switch (mode)
+	{
+		case LockTupleKeyShare:
+			tup->t_infomask |= HEAP_XMAX_KEYSHR_LOCK;
+			break;
+		case LockTupleShare:
+			tup->t_infomask |= HEAP_XMAX_SHR_LOCK;
+			break;
+		case LockTupleNoKeyExclusive:
+			tup->t_infomask |= HEAP_XMAX_EXCL_LOCK;
+			break;
+		case LockTupleExclusive:
+			tup->t_infomask |= HEAP_XMAX_EXCL_LOCK;
+			tup->t_infomask2 |= HEAP_KEYS_UPDATED;
+			break;
+	}
+	HeapTupleHeaderSetXmax(tup, xid);
+}
+
+/* Strength of the lock-only xmax of 'tup' (heap's encoding). */
+static LockTupleMode
+held_lock_mode(HeapTupleHeader tup)
+{
+	if (HEAP_XMAX_IS_EXCL_LOCKED(tup->t_infomask))
+		return (tup->t_infomask2 & HEAP_KEYS_UPDATED) ? LockTupleExclusive
+			: LockTupleNoKeyExclusive;
+	if (HEAP_XMAX_IS_SHR_LOCKED(tup->t_infomask))
+		return LockTupleShare;
+	return LockTupleKeyShare;
+}
+
+/*
+ * Follow the update chain from tmfd->ctid to the newest version that a
+ * dirty snapshot sees (heapam_tuple_lock's TUPLE_LOCK_FLAG_FIND_LAST_VERSION
+ * walk).  Returns TM_Ok with *tid set to that version, or the result to
+ * report.
+ */
+static TM_Result
+find_last_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
+				  CommandId cid, LockWaitPolicy wait_policy, TM_FailureData *tmfd)
+{
+	ItemPointerData ctid = tmfd->ctid;
+	TransactionId priorXmax = tmfd->xmax;
+
+	for (;;)
+	{
+		SnapshotData dirty;
+		AegisBuffer buf;
+		Page		page;
+		OffsetNumber off = ItemPointerGetOffsetNumber(&ctid);
+		HeapTupleData tup;
+		bool		visible;
+		TransactionId xwait;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ItemPointerGetBlockNumber(&ctid) >= AegisStorageNPages(key))
+			return TM_Deleted;
+		buf = AegisBufferRead(key, ItemPointerGetBlockNumber(&ctid));
+		AegisBufferLock(buf, LW_SHARED);
+		page = AegisBufferGetPage(buf);
+		if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page) ||
+			!ItemIdIsNormal(PageGetItemId(page, off)))
+		{
+			AegisBufferUnlockRelease(buf);
+			return TM_Deleted;
+		}
+		tuple_at(rel, buf, &ctid, &tup);
+		if (!TransactionIdEquals(HeapTupleHeaderGetXmin(tup.t_data), priorXmax))
+		{
+			/* the chain was broken: the updater aborted and the slot reused */
+			AegisBufferUnlockRelease(buf);
+			return TM_Deleted;
+		}
+		InitDirtySnapshot(dirty);
+		visible = AegisTupleSatisfiesVisibility(&tup, &dirty, buf);
+		if (visible)
+		{
+			if (TransactionIdIsValid(dirty.xmin))
+			{
+				/* inserter still running: wait for it, then look again */
+				xwait = dirty.xmin;
+				AegisBufferUnlockRelease(buf);
+				if (wait_policy == LockWaitBlock)
+					XactLockTableWait(xwait, rel, &ctid, XLTW_FetchUpdated);
+				else if (!ConditionalXactLockTableWait(xwait))
+				{
+					if (wait_policy == LockWaitSkip)
+						return TM_WouldBlock;
+					ereport(ERROR,
+							(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+							 errmsg("could not obtain lock on row in relation \"%s\"",
+									RelationGetRelationName(rel))));
+				}
+				continue;
+			}
+			if (TransactionIdIsCurrentTransactionId(priorXmax) &&
+				HeapTupleHeaderGetCmin(tup.t_data) >= cid)
+			{
+				tmfd->xmax = priorXmax;
+				tmfd->cmax = HeapTupleHeaderGetCmin(tup.t_data);
+				AegisBufferUnlockRelease(buf);
+				return TM_SelfModified;
+			}
+			AegisBufferUnlockRelease(buf);
+			*tid = ctid;
+			return TM_Ok;
+		}
+		/* updated or deleted again: follow on, or give up */
+		if ((tup.t_data->t_infomask & HEAP_XMAX_INVALID) ||
+			HeapTupleHeaderIsOnlyLocked(tup.t_data) ||
+			ItemPointerEquals(&tup.t_self, &tup.t_data->t_ctid) ||
+			HeapTupleHeaderIndicatesMovedPartitions(tup.t_data))
+		{
+			AegisBufferUnlockRelease(buf);
+			return TM_Deleted;
+		}
+		ctid = tup.t_data->t_ctid;
+		priorXmax = HeapTupleHeaderGetUpdateXid(tup.t_data);
+		AegisBufferUnlockRelease(buf);
+	}
+}
+
+TM_Result
+aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
+				 TupleTableSlot *slot, CommandId cid, LockTupleMode mode,
+				 LockWaitPolicy wait_policy, uint8 flags, TM_FailureData *tmfd)
+{
+	AegisRelKey key = AegisRelKeyOf(rel);
+	TransactionId xid;
+	ItemPointerData cur = *tid;
+	bool		traversed = false;
+
+	check_writable(rel);
+	xid = GetCurrentTransactionId();
+	for (;;)
+	{
+		AegisBuffer buf;
+		HeapTupleData tup;
+		TM_Result	result;
+		bool		have_tuple_lock = false;
+		bool		would_block = false;
+		HeapTuple	copy;
+
+		if (ItemPointerGetBlockNumber(&cur) >= AegisStorageNPages(&key))
+			return TM_Deleted;
+		buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(&cur));
+		for (;;)
+		{
+			AegisBufferLock(buf, LW_EXCLUSIVE);
+			tuple_at(rel, buf, &cur, &tup);
+			result = AegisTupleSatisfiesUpdate(&tup, cid, buf);
+			if (result != TM_BeingModified)
+				break;
+			if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmax(tup.t_data)) &&
+				!(tup.t_data->t_infomask & HEAP_XMAX_IS_MULTI))
+			{
+				/* we hold a lock on it already: keep it if strong enough */
+				if (held_lock_mode(tup.t_data) >= mode)
+				{
+					copy = heap_copytuple(&tup);
+					AegisBufferUnlockRelease(buf);
+					ExecStoreHeapTuple(copy, slot, true);
+					slot->tts_tableOid = RelationGetRelid(rel);
+					tmfd->traversed = traversed;
+					return TM_Ok;
+				}
+				result = TM_Ok;
+				break;
+			}
+			if (wait_for_modifier(rel, buf, &tup, mode, wait_policy, XLTW_Lock,
+								  &have_tuple_lock, &would_block))
+			{
+				result = TM_Ok;
+				break;
+			}
+			if (would_block)
+			{
+				AegisBufferRelease(buf);
+				if (have_tuple_lock)
+					UnlockTuple(rel, &cur, tuple_hwlock[mode]);
+				tmfd->traversed = traversed;
+				return TM_WouldBlock;
+			}
+		}
+
+		if (result == TM_Invisible)
+		{
+			AegisBufferUnlockRelease(buf);
+			if (have_tuple_lock)
+				UnlockTuple(rel, &cur, tuple_hwlock[mode]);
+			tmfd->traversed = traversed;
+			return TM_Invisible;
+		}
+		if (result != TM_Ok)
+		{
+			fill_failure(&tup, result, tmfd);
+			AegisBufferUnlockRelease(buf);
+			if (have_tuple_lock)
+				UnlockTuple(rel, &cur, tuple_hwlock[mode]);
+			if (result == TM_Updated && (flags & TUPLE_LOCK_FLAG_FIND_LAST_VERSION) &&
+				!ItemPointerEquals(&tmfd->ctid, &cur))
+			{
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent update")));
+				result = find_last_version(rel, &key, &cur, cid, wait_policy, tmfd);
+				if (result == TM_Ok)
+				{
+					traversed = true;
+					continue;	/* lock the newest version */
+				}
+			}
+			tmfd->traversed = traversed;
+			return result;
+		}
+
+		START_CRIT_SECTION();
+		set_lock_xmax(tup.t_data, xid, mode);
+		tup.t_data->t_ctid = tup.t_self;
+		AegisBufferMarkDirty(buf);
+		END_CRIT_SECTION();
+		copy = heap_copytuple(&tup);
+		AegisBufferUnlockRelease(buf);
+		if (have_tuple_lock)
+			UnlockTuple(rel, &cur, tuple_hwlock[mode]);
+
+		ExecStoreHeapTuple(copy, slot, true);
+		slot->tts_tableOid = RelationGetRelid(rel);
+		tmfd->traversed = traversed;
+		return TM_Ok;
+	}
+}
+
+bool
+aegis_tuple_fetch_row_version(Relation rel, ItemPointer tid, Snapshot snapshot,
+							  TupleTableSlot *slot)
+{
+	AegisRelKey key = AegisRelKeyOf(rel);
+
+	return AegisFetchTuple(rel, &key, tid, snapshot, slot, NULL);
+}
+
+bool
+aegis_tuple_tid_valid(TableScanDesc scan, ItemPointer tid)
+{
+	return ItemPointerIsValid(tid) &&
+		ItemPointerGetBlockNumber(tid) < ((AegisScanDesc) scan)->nblocks;
+}
+
+/* heap_get_latest_tid: the newest version of *tid that the snapshot sees. */
+void
+aegis_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid)
+{
+	Relation	rel = sscan->rs_rd;
+	Snapshot	snapshot = sscan->rs_snapshot;
+	AegisRelKey key = AegisRelKeyOf(rel);
+	ItemPointerData ctid = *tid;
+	TransactionId priorXmax = InvalidTransactionId;
+
+	for (;;)
+	{
+		AegisBuffer buf;
+		Page		page;
+		OffsetNumber off = ItemPointerGetOffsetNumber(&ctid);
+		HeapTupleData tp;
+		bool		stop;
+
+		if (ItemPointerGetBlockNumber(&ctid) >= AegisStorageNPages(&key))
+			return;
+		buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(&ctid));
+		AegisBufferLock(buf, LW_SHARED);
+		page = AegisBufferGetPage(buf);
+		if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page) ||
+			!ItemIdIsNormal(PageGetItemId(page, off)))
+		{
+			AegisBufferUnlockRelease(buf);
+			return;
+		}
+		tuple_at(rel, buf, &ctid, &tp);
+		if (TransactionIdIsValid(priorXmax) &&
+			!TransactionIdEquals(priorXmax, HeapTupleHeaderGetXmin(tp.t_data)))
+		{
+			AegisBufferUnlockRelease(buf);
+			return;
+		}
+		if (AegisTupleSatisfiesVisibility(&tp, snapshot, buf))
+			*tid = ctid;
+		stop = (tp.t_data->t_infomask & HEAP_XMAX_INVALID) ||
+			HeapTupleHeaderIsOnlyLocked(tp.t_data) ||
+			HeapTupleHeaderIndicatesMovedPartitions(tp.t_data) ||
+			ItemPointerEquals(&tp.t_self, &tp.t_data->t_ctid);
+		if (!stop)
+		{
+			ctid = tp.t_data->t_ctid;
+			priorXmax = HeapTupleHeaderGetUpdateXid(tp.t_data);
+		}
+		AegisBufferUnlockRelease(buf);
+		if (stop)
+			return;
+	}
+}
+
+/* Does 'snapshot' see the tuple version stored in 'slot' (by its TID)? */
+bool
+aegis_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot, Snapshot snapshot)
+{
+	AegisRelKey key = AegisRelKeyOf(rel);
+	AegisBuffer buf;
+	HeapTupleData tp;
+	bool		res;
+
+	buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(&slot->tts_tid));
+	AegisBufferLock(buf, LW_SHARED);
+	tuple_at(rel, buf, &slot->tts_tid, &tp);
+	res = AegisTupleSatisfiesVisibility(&tp, snapshot, buf);
+	AegisBufferUnlockRelease(buf);
+	return res;
+}

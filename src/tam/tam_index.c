@@ -1,0 +1,225 @@
+/*-------------------------------------------------------------------------
+ *
+ * tam_index.c
+ *	  Index support for aegis tables: fetching a tuple for an index entry,
+ *	  building an index, and telling an index which entries are dead.
+ *
+ * There are no HOT chains: every tuple version has its own index entries,
+ * so an index entry names exactly one tuple and a fetch checks just that
+ * tuple's visibility.  A non-concurrent index build indexes every version
+ * that is not dead, marking versions that are not live as such (so unique
+ * checks ignore them), as heapam_index_build_range_scan does.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "aegis/tam.h"
+#include "aegis/transaction.h"
+#include "access/heapam_xlog.h"
+#include "catalog/index.h"
+#include "miscadmin.h"
+#include "executor/executor.h"
+#include "utils/snapmgr.h"
+
+typedef struct AegisIndexFetchData
+{
+	IndexFetchTableData xs_base;	/* must be first */
+	AegisRelKey key;
+} AegisIndexFetchData;
+
+IndexFetchTableData *
+aegis_index_fetch_begin(Relation rel)
+{
+	AegisIndexFetchData *scan = palloc0(sizeof(AegisIndexFetchData));
+
+	scan->xs_base.rel = rel;
+	scan->key = AegisRelKeyOf(rel);
+	return &scan->xs_base;
+}
+
+void
+aegis_index_fetch_reset(IndexFetchTableData *scan)
+{
+}
+
+void
+aegis_index_fetch_end(IndexFetchTableData *scan)
+{
+	pfree(scan);
+}
+
+bool
+aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
+						Snapshot snapshot, TupleTableSlot *slot,
+						bool *call_again, bool *all_dead)
+{
+	AegisIndexFetchData *scan = (AegisIndexFetchData *) sscan;
+
+	*call_again = false;
+	return AegisFetchTuple(scan->xs_base.rel, &scan->key, tid, snapshot, slot, all_dead);
+}
+
+/*
+ * Which of the index entries in delstate point to tuples dead to everyone?
+ * Marks those knowndeletable and returns the newest xid among their
+ * deleters (for recovery conflicts of the index's own WAL).
+ */
+TransactionId
+aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
+{
+	AegisRelKey key = AegisRelKeyOf(rel);
+	GlobalVisState *vistest = GlobalVisTestFor(rel);
+	TransactionId latest = InvalidTransactionId;
+	BlockNumber npages = AegisStorageNPages(&key);
+	AegisBuffer buf = InvalidAegisBuffer;
+	BlockNumber bufblk = InvalidBlockNumber;
+
+	for (int i = 0; i < delstate->ndeltids; i++)
+	{
+		TM_IndexDelete *d = &delstate->deltids[i];
+		TM_IndexStatus *st = &delstate->status[d->id];
+		BlockNumber blk = ItemPointerGetBlockNumber(&d->tid);
+		OffsetNumber off = ItemPointerGetOffsetNumber(&d->tid);
+		Page		page;
+		ItemId		lp;
+		HeapTupleData tup;
+
+		st->knowndeletable = false;
+		if (blk >= npages)
+			continue;
+		if (blk != bufblk)
+		{
+			if (buf != InvalidAegisBuffer)
+				AegisBufferUnlockRelease(buf);
+			buf = AegisBufferRead(&key, blk);
+			AegisBufferLock(buf, LW_SHARED);
+			bufblk = blk;
+		}
+		page = AegisBufferGetPage(buf);
+		if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+			continue;
+		lp = PageGetItemId(page, off);
+		if (!ItemIdIsNormal(lp))
+			continue;
+		tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+		tup.t_len = ItemIdGetLength(lp);
+		tup.t_self = d->tid;
+		tup.t_tableOid = RelationGetRelid(rel);
+		if (AegisTupleIsSurelyDead(&tup, vistest, buf))
+		{
+			st->knowndeletable = true;
+			HeapTupleHeaderAdvanceLatestRemovedXid(tup.t_data, &latest);
+		}
+	}
+	if (buf != InvalidAegisBuffer)
+		AegisBufferUnlockRelease(buf);
+	return latest;
+}
+
+/*
+ * Build an index over the relation's tuples (pages [start_blockno,
+ * start_blockno + numblocks)).  CREATE INDEX CONCURRENTLY is refused: it
+ * needs index_validate_scan and HOT-safe snapshots that aegis does not
+ * provide yet.
+ */
+double
+aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
+							 struct IndexInfo *index_info, bool allow_sync,
+							 bool anyvisible, bool progress,
+							 BlockNumber start_blockno, BlockNumber numblocks,
+							 IndexBuildCallback callback, void *callback_state,
+							 TableScanDesc scan)
+{
+	EState	   *estate;
+	ExprContext *econtext;
+	TupleTableSlot *slot;
+	ExprState  *predicate;
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	double		reltuples = 0;
+	AegisScanDesc ascan;
+	bool		own_scan = (scan == NULL);
+
+	if (index_info->ii_Concurrent)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("CREATE INDEX CONCURRENTLY is not supported on aegis table \"%s\"",
+						RelationGetRelationName(table_rel)),
+				 errhint("Use CREATE INDEX without CONCURRENTLY.")));
+
+	estate = CreateExecutorState();
+	econtext = GetPerTupleExprContext(estate);
+	slot = table_slot_create(table_rel, NULL);
+	econtext->ecxt_scantuple = slot;
+	predicate = ExecPrepareQual(index_info->ii_Predicate, estate);
+
+	if (own_scan)
+		scan = table_beginscan_strat(table_rel, SnapshotAny, 0, NULL, true, false);
+	ascan = (AegisScanDesc) scan;
+	ascan->classify = true;
+	if (own_scan)
+		aegis_scan_set_limits(scan, start_blockno, numblocks);
+
+	while (aegis_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		HeapTupleHeader tup = ascan->ctup.t_data;
+		bool		index_it = true;
+		bool		alive = true;
+
+		CHECK_FOR_INTERRUPTS();
+		switch ((HTSV_Result) ascan->htsv[ascan->cindex])
+		{
+			case HEAPTUPLE_DEAD:
+				index_it = false;
+				break;
+			case HEAPTUPLE_LIVE:
+				reltuples += 1;
+				break;
+			case HEAPTUPLE_RECENTLY_DEAD:
+				alive = anyvisible;
+				break;
+			case HEAPTUPLE_INSERT_IN_PROGRESS:
+				/* our own insert, or one a prepared transaction holds */
+				reltuples += 1;
+				break;
+			case HEAPTUPLE_DELETE_IN_PROGRESS:
+				if (!anyvisible &&
+					TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(tup)))
+					alive = false;
+				else
+					reltuples += 1;
+				break;
+		}
+		if (!index_it)
+			continue;
+
+		MemoryContextReset(econtext->ecxt_per_tuple_memory);
+		if (predicate != NULL && !ExecQual(predicate, econtext))
+			continue;
+		FormIndexDatum(index_info, slot, estate, values, isnull);
+		callback(index_rel, &ascan->ctup.t_self, values, isnull, alive, callback_state);
+	}
+
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+	index_info->ii_ExpressionsState = NIL;
+	index_info->ii_PredicateState = NULL;
+	return reltuples;
+}
+
+void
+aegis_index_validate_scan(Relation table_rel, Relation index_rel,
+						  struct IndexInfo *index_info, Snapshot snapshot,
+						  struct ValidateIndexState *state)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("CREATE INDEX CONCURRENTLY is not supported on aegis table \"%s\"",
+					RelationGetRelationName(table_rel))));
+}

@@ -1,0 +1,216 @@
+/*-------------------------------------------------------------------------
+ *
+ * tam_options.c
+ *	  Per-table choices: CREATE TABLE ... USING aegis WITH (storage_backend,
+ *	  compression, compression_level).
+ *
+ * PostgreSQL 15 validates a table's WITH options against heap's list, so
+ * the ProcessUtility hook takes aegis's own option names out of CREATE
+ * TABLE and CREATE TABLE AS before PostgreSQL sees them, validates them, and
+ * keeps them for the one aegis relation that statement creates.  Options
+ * not given come from aegis.default_backend, aegis.default_compression and
+ * aegis.compression_level.  ALTER TABLE ... SET of these options is refused
+ * (see README, limitations).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/tableam.h"
+#include "aegis/guc.h"
+#include "aegis/tam.h"
+#include "commands/defrem.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+
+typedef struct AegisCreateOptions
+{
+	bool		active;			/* inside a CREATE that targets aegis */
+	bool		has_storage;
+	bool		has_codec;
+	bool		has_level;
+	AegisStorageKind storage;
+	AegisCodec	codec;
+	int			level;
+} AegisCreateOptions;
+
+static AegisCreateOptions create_options;
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+static bool
+is_aegis_option(const char *name)
+{
+	return strcmp(name, "storage_backend") == 0 ||
+		strcmp(name, "compression") == 0 ||
+		strcmp(name, "compression_level") == 0;
+}
+
+/* Take aegis options out of 'options' into create_options; return the rest. */
+static List *
+extract_options(List *options)
+{
+	List	   *rest = NIL;
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (def->defnamespace != NULL || !is_aegis_option(def->defname))
+		{
+			rest = lappend(rest, def);
+			continue;
+		}
+		if (strcmp(def->defname, "storage_backend") == 0)
+		{
+			char	   *v = defGetString(def);
+
+			if (!AegisStorageKindFromName(v, &create_options.storage))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for aegis option \"storage_backend\": \"%s\"", v),
+						 errhint("Valid values are \"local\" and \"memory\".")));
+			create_options.has_storage = true;
+		}
+		else if (strcmp(def->defname, "compression") == 0)
+		{
+			char	   *v = defGetString(def);
+
+			if (!AegisCodecFromName(v, &create_options.codec))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for aegis option \"compression\": \"%s\"", v),
+						 errhint("Valid values are \"none\", \"lz4\" and \"zstd\".")));
+			create_options.has_codec = true;
+		}
+		else
+		{
+			create_options.level = defGetInt32(def);
+			create_options.has_level = true;
+		}
+	}
+	return rest;
+}
+
+static bool
+targets_aegis(const char *accessMethod)
+{
+	const char *am = accessMethod ? accessMethod : default_table_access_method;
+
+	return am != NULL && strcmp(am, "aegis") == 0;
+}
+
+static void
+aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					  ProcessUtilityContext context, ParamListInfo params,
+					  QueryEnvironment *queryEnv, DestReceiver *dest,
+					  QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	AegisCreateOptions saved = create_options;
+
+	if (IsA(parsetree, CreateStmt) || IsA(parsetree, CreateTableAsStmt) ||
+		IsA(parsetree, AlterTableStmt))
+	{
+		if (readOnlyTree)
+		{
+			pstmt = copyObject(pstmt);
+			parsetree = pstmt->utilityStmt;
+			readOnlyTree = false;
+		}
+		if (IsA(parsetree, CreateStmt))
+		{
+			CreateStmt *stmt = (CreateStmt *) parsetree;
+
+			if (targets_aegis(stmt->accessMethod))
+			{
+				memset(&create_options, 0, sizeof(create_options));
+				create_options.active = true;
+				stmt->options = extract_options(stmt->options);
+			}
+		}
+		else if (IsA(parsetree, CreateTableAsStmt))
+		{
+			IntoClause *into = ((CreateTableAsStmt *) parsetree)->into;
+
+			if (into && targets_aegis(into->accessMethod))
+			{
+				memset(&create_options, 0, sizeof(create_options));
+				create_options.active = true;
+				into->options = extract_options(into->options);
+			}
+		}
+		else
+		{
+			ListCell   *lc;
+
+			foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+			{
+				AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+				ListCell   *oc;
+
+				if (cmd->subtype != AT_SetRelOptions && cmd->subtype != AT_ResetRelOptions)
+					continue;
+				foreach(oc, (List *) cmd->def)
+				{
+					DefElem    *def = lfirst_node(DefElem, oc);
+
+					if (def->defnamespace == NULL && is_aegis_option(def->defname))
+						ereport(ERROR,
+								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+								 errmsg("cannot change aegis option \"%s\" of an existing table", def->defname),
+								 errhint("Create a new table WITH (%s = ...) and copy the rows into it.",
+										 def->defname)));
+				}
+			}
+		}
+	}
+
+	PG_TRY();
+	{
+		if (prev_process_utility)
+			prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
+								 queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		create_options = saved;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * AegisOptionsForNewRelation
+ *		Storage backend, codec and level for a relation being created: the
+ *		statement's WITH options, else the aegis.* defaults.  The level is
+ *		checked against the codec (raises ERRCODE_INVALID_PARAMETER_VALUE).
+ */
+void
+AegisOptionsForNewRelation(AegisStorageKind *storage, AegisCodec *codec, int *level)
+{
+	bool		use = create_options.active;
+
+	*storage = (use && create_options.has_storage) ? create_options.storage
+		: (AegisStorageKind) aegis_default_backend;
+	*codec = (use && create_options.has_codec) ? create_options.codec
+		: (AegisCodec) aegis_default_compression;
+	if (use && create_options.has_level)
+		*level = create_options.level;
+	else if (use && create_options.has_codec)
+		*level = 0;				/* a codec named in WITH gets its own default */
+	else
+		*level = aegis_compression_level;
+	if (*codec == AEGIS_CODEC_NONE && !(use && create_options.has_level))
+		*level = 0;
+	*level = AegisCodecCheckLevel(*codec, *level);
+}
+
+void
+AegisInstallOptionHooks(void)
+{
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = aegis_process_utility;
+}

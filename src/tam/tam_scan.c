@@ -1,0 +1,507 @@
+/*-------------------------------------------------------------------------
+ *
+ * tam_scan.c
+ *	  Sequential, parallel, bitmap, sample and ANALYZE scans of aegis
+ *	  tables, and the fetch of one tuple by TID.
+ *
+ * Page-at-a-time, like heap's page mode: a page is pinned and share-locked,
+ * visibility (or, for ANALYZE and index builds, the vacuum classification)
+ * of every tuple is decided on the shared page, the page is copied into the
+ * scan, and the pin is dropped before the first tuple is returned.  Tuples
+ * returned point into the scan's copy and stay valid until the scan moves
+ * to another page.  No pin or lock is held between callbacks.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/tsmapi.h"
+#include "access/valid.h"
+#include "access/xact.h"
+#include "aegis/tam.h"
+#include "aegis/transaction.h"
+#include "executor/tuptable.h"
+#include "nodes/tidbitmap.h"
+#include "pgstat.h"
+#include "storage/predicate.h"
+#include "utils/snapmgr.h"
+
+/*
+ * AegisCheckIsolationSupported
+ *		SERIALIZABLE needs predicate locks and conflict checks that aegis
+ *		tables do not take yet; refuse rather than miss an anomaly.
+ */
+void
+AegisCheckIsolationSupported(Relation rel)
+{
+	if (IsolationIsSerializable())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("SERIALIZABLE transactions are not supported on aegis table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errhint("Use REPEATABLE READ or READ COMMITTED.")));
+}
+
+static void
+init_scan(AegisScanDesc scan, bool keep_startblock)
+{
+	ParallelTableScanDesc pscan = scan->rs_base.rs_parallel;
+
+	if (pscan != NULL)
+		scan->nblocks = ((ParallelBlockTableScanDesc) pscan)->phs_nblocks;
+	else
+		scan->nblocks = AegisStorageNPages(&scan->key);
+	if (!keep_startblock)
+	{
+		scan->startblock = 0;
+		scan->numblocks = InvalidBlockNumber;
+	}
+	scan->cblock = InvalidBlockNumber;
+	scan->inited = false;
+	scan->ntuples = 0;
+	scan->cindex = -1;
+	if (scan->rs_base.rs_flags & SO_TYPE_SEQSCAN)
+		pgstat_count_heap_scan(scan->rs_base.rs_rd);
+}
+
+TableScanDesc
+aegis_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
+				 struct ScanKeyData *key, ParallelTableScanDesc pscan, uint32 flags)
+{
+	AegisScanDesc scan;
+
+	if (snapshot && IsMVCCSnapshot(snapshot))
+		AegisCheckIsolationSupported(rel);
+
+	scan = palloc0(sizeof(AegisScanDescData));
+	scan->rs_base.rs_rd = rel;
+	scan->rs_base.rs_snapshot = snapshot;
+	scan->rs_base.rs_nkeys = nkeys;
+	scan->rs_base.rs_flags = flags;
+	scan->rs_base.rs_parallel = pscan;
+	scan->key = AegisRelKeyOf(rel);
+	scan->classify = (flags & SO_TYPE_ANALYZE) != 0;
+	if (nkeys > 0)
+	{
+		scan->rs_base.rs_key = palloc(sizeof(ScanKeyData) * nkeys);
+		memcpy(scan->rs_base.rs_key, key, sizeof(ScanKeyData) * nkeys);
+	}
+	if (pscan != NULL)
+		scan->pbscanwork = palloc0(sizeof(ParallelBlockTableScanWorkerData));
+	scan->ctup.t_tableOid = RelationGetRelid(rel);
+	init_scan(scan, false);
+	return (TableScanDesc) scan;
+}
+
+void
+aegis_scan_end(TableScanDesc sscan)
+{
+	AegisScanDesc scan = (AegisScanDesc) sscan;
+
+	if (scan->rs_base.rs_flags & SO_TEMP_SNAPSHOT)
+		UnregisterSnapshot(scan->rs_base.rs_snapshot);
+	if (scan->rs_base.rs_key)
+		pfree(scan->rs_base.rs_key);
+	if (scan->pbscanwork)
+		pfree(scan->pbscanwork);
+	pfree(scan);
+}
+
+void
+aegis_scan_rescan(TableScanDesc sscan, struct ScanKeyData *key, bool set_params,
+				  bool allow_strat, bool allow_sync, bool allow_pagemode)
+{
+	AegisScanDesc scan = (AegisScanDesc) sscan;
+
+	if (key != NULL && scan->rs_base.rs_nkeys > 0)
+		memcpy(scan->rs_base.rs_key, key, sizeof(ScanKeyData) * scan->rs_base.rs_nkeys);
+	init_scan(scan, true);
+}
+
+/* heap_setscanlimits: scan only pages [start, start + numblocks). */
+void
+aegis_scan_set_limits(TableScanDesc sscan, BlockNumber start, BlockNumber numblocks)
+{
+	AegisScanDesc scan = (AegisScanDesc) sscan;
+
+	scan->startblock = start;
+	scan->numblocks = numblocks;
+}
+
+/*
+ * Load page 'blkno' into the scan: decide which tuples qualify (visible to
+ * the snapshot, or in classify mode all with their HTSV result), among the
+ * 'noffsets' offsets given or, if offsets is NULL, all of them.
+ */
+static void
+load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
+		  int noffsets)
+{
+	Relation	rel = scan->rs_base.rs_rd;
+	Snapshot	snapshot = scan->rs_base.rs_snapshot;
+	AegisBuffer buf;
+	Page		page;
+	OffsetNumber maxoff;
+	HeapTupleData tuple;
+	int			n = 0;
+
+	buf = AegisBufferRead(&scan->key, blkno);
+	AegisBufferLock(buf, LW_SHARED);
+	page = AegisBufferGetPage(buf);
+	maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+	tuple.t_tableOid = RelationGetRelid(rel);
+
+	for (int i = 0; offsets ? i < noffsets : i < maxoff; i++)
+	{
+		OffsetNumber off = offsets ? offsets[i] : (OffsetNumber) (i + 1);
+		ItemId		lp;
+
+		if (off < FirstOffsetNumber || off > maxoff)
+			continue;
+		lp = PageGetItemId(page, off);
+		if (!ItemIdIsNormal(lp))
+			continue;
+		tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+		tuple.t_len = ItemIdGetLength(lp);
+		ItemPointerSet(&tuple.t_self, blkno, off);
+
+		if (scan->classify)
+		{
+			TransactionId dead_after;
+
+			scan->htsv[n] = (uint8) AegisTupleSatisfiesVacuum(&tuple, &dead_after, buf);
+			scan->vistuples[n++] = off;
+		}
+		else if (AegisTupleSatisfiesVisibility(&tuple, snapshot, buf))
+		{
+			if (scan->rs_base.rs_nkeys > 0)
+			{
+				bool		ok;
+
+				HeapKeyTest(&tuple, RelationGetDescr(rel), scan->rs_base.rs_nkeys,
+							scan->rs_base.rs_key, ok);
+				if (!ok)
+					continue;
+			}
+			scan->vistuples[n++] = off;
+		}
+	}
+	memcpy(scan->page.data, page, BLCKSZ);
+	AegisBufferUnlockRelease(buf);
+
+	scan->cblock = blkno;
+	scan->ntuples = n;
+	scan->cindex = -1;
+}
+
+/* Point the scan's current tuple at vistuples[cindex] and store it in slot. */
+static void
+serve_tuple(AegisScanDesc scan, TupleTableSlot *slot)
+{
+	Page		page = (Page) scan->page.data;
+	OffsetNumber off = scan->vistuples[scan->cindex];
+	ItemId		lp = PageGetItemId(page, off);
+
+	scan->ctup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+	scan->ctup.t_len = ItemIdGetLength(lp);
+	ItemPointerSet(&scan->ctup.t_self, scan->cblock, off);
+	ExecStoreHeapTuple(&scan->ctup, slot, false);
+	slot->tts_tableOid = RelationGetRelid(scan->rs_base.rs_rd);
+}
+
+/* The next page to read in 'direction', or InvalidBlockNumber at the end. */
+static BlockNumber
+next_block(AegisScanDesc scan, ScanDirection direction)
+{
+	BlockNumber end = scan->nblocks;
+
+	if (scan->numblocks != InvalidBlockNumber)
+		end = Min(end, scan->startblock + scan->numblocks);
+
+	if (scan->rs_base.rs_parallel != NULL)
+	{
+		ParallelBlockTableScanDesc pbscan =
+			(ParallelBlockTableScanDesc) scan->rs_base.rs_parallel;
+
+		if (!scan->inited)
+			table_block_parallelscan_startblock_init(scan->rs_base.rs_rd,
+													 scan->pbscanwork, pbscan);
+		scan->inited = true;
+		return table_block_parallelscan_nextpage(scan->rs_base.rs_rd,
+												 scan->pbscanwork, pbscan);
+	}
+	if (ScanDirectionIsBackward(direction))
+	{
+		if (!scan->inited)
+		{
+			scan->inited = true;
+			return end > scan->startblock ? end - 1 : InvalidBlockNumber;
+		}
+		if (scan->cblock == InvalidBlockNumber || scan->cblock <= scan->startblock)
+			return InvalidBlockNumber;
+		return scan->cblock - 1;
+	}
+	if (!scan->inited)
+	{
+		scan->inited = true;
+		return scan->startblock < end ? scan->startblock : InvalidBlockNumber;
+	}
+	if (scan->cblock == InvalidBlockNumber || scan->cblock + 1 >= end)
+		return InvalidBlockNumber;
+	return scan->cblock + 1;
+}
+
+bool
+aegis_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
+					   TupleTableSlot *slot)
+{
+	AegisScanDesc scan = (AegisScanDesc) sscan;
+	bool		backward = ScanDirectionIsBackward(direction);
+
+	for (;;)
+	{
+		BlockNumber blk;
+
+		if (scan->cblock != InvalidBlockNumber)
+		{
+			if (!backward && scan->cindex + 1 < scan->ntuples)
+			{
+				scan->cindex++;
+				serve_tuple(scan, slot);
+				pgstat_count_heap_getnext(scan->rs_base.rs_rd);
+				return true;
+			}
+			if (backward && scan->cindex > 0)
+			{
+				scan->cindex--;
+				serve_tuple(scan, slot);
+				pgstat_count_heap_getnext(scan->rs_base.rs_rd);
+				return true;
+			}
+		}
+		CHECK_FOR_INTERRUPTS();
+		blk = next_block(scan, direction);
+		if (blk == InvalidBlockNumber)
+		{
+			scan->cblock = InvalidBlockNumber;
+			ExecClearTuple(slot);
+			return false;
+		}
+		load_page(scan, blk, NULL, 0);
+		if (backward)
+			scan->cindex = scan->ntuples;
+	}
+}
+
+bool
+aegis_scan_bitmap_next_block(TableScanDesc sscan, struct TBMIterateResult *tbmres)
+{
+	AegisScanDesc scan = (AegisScanDesc) sscan;
+
+	if (tbmres->blockno >= scan->nblocks)
+		return false;
+	if (tbmres->ntuples >= 0)
+		load_page(scan, tbmres->blockno, tbmres->offsets, tbmres->ntuples);
+	else
+		load_page(scan, tbmres->blockno, NULL, 0);
+	return scan->ntuples > 0;
+}
+
+bool
+aegis_scan_bitmap_next_tuple(TableScanDesc sscan, struct TBMIterateResult *tbmres,
+							 TupleTableSlot *slot)
+{
+	AegisScanDesc scan = (AegisScanDesc) sscan;
+
+	if (scan->cindex + 1 >= scan->ntuples)
+		return false;
+	scan->cindex++;
+	serve_tuple(scan, slot);
+	pgstat_count_heap_fetch(scan->rs_base.rs_rd);
+	return true;
+}
+
+bool
+aegis_scan_sample_next_block(TableScanDesc sscan, struct SampleScanState *scanstate)
+{
+	AegisScanDesc scan = (AegisScanDesc) sscan;
+	TsmRoutine *tsm = scanstate->tsmroutine;
+	BlockNumber blk;
+
+	if (scan->nblocks == 0)
+		return false;
+	if (tsm->NextSampleBlock)
+	{
+		blk = tsm->NextSampleBlock(scanstate, scan->nblocks);
+		scan->inited = true;
+	}
+	else
+		blk = next_block(scan, ForwardScanDirection);
+	if (!BlockNumberIsValid(blk) || blk >= scan->nblocks)
+	{
+		scan->cblock = InvalidBlockNumber;
+		return false;
+	}
+	load_page(scan, blk, NULL, 0);
+	return true;
+}
+
+bool
+aegis_scan_sample_next_tuple(TableScanDesc sscan, struct SampleScanState *scanstate,
+							 TupleTableSlot *slot)
+{
+	AegisScanDesc scan = (AegisScanDesc) sscan;
+	TsmRoutine *tsm = scanstate->tsmroutine;
+	Page		page = (Page) scan->page.data;
+	OffsetNumber maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+
+	for (;;)
+	{
+		OffsetNumber off;
+		int			lo = 0,
+					hi = scan->ntuples - 1;
+
+		CHECK_FOR_INTERRUPTS();
+		off = tsm->NextSampleTuple(scanstate, scan->cblock, maxoff);
+		if (!OffsetNumberIsValid(off))
+		{
+			ExecClearTuple(slot);
+			return false;
+		}
+		/* vistuples is in offset order: is 'off' a visible tuple? */
+		while (lo <= hi)
+		{
+			int			mid = (lo + hi) / 2;
+
+			if (scan->vistuples[mid] == off)
+			{
+				scan->cindex = mid;
+				serve_tuple(scan, slot);
+				return true;
+			}
+			if (scan->vistuples[mid] < off)
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+	}
+}
+
+bool
+aegis_scan_analyze_next_block(TableScanDesc sscan, BlockNumber blockno,
+							  BufferAccessStrategy bstrategy)
+{
+	AegisScanDesc scan = (AegisScanDesc) sscan;
+
+	if (blockno >= scan->nblocks)
+		return false;
+	load_page(scan, blockno, NULL, 0);
+	return true;
+}
+
+/* Sample live tuples the way heapam_scan_analyze_next_tuple counts them. */
+bool
+aegis_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
+							  double *liverows, double *deadrows,
+							  TupleTableSlot *slot)
+{
+	AegisScanDesc scan = (AegisScanDesc) sscan;
+	Page		page = (Page) scan->page.data;
+
+	while (scan->cindex + 1 < scan->ntuples)
+	{
+		HeapTupleHeader tup;
+		bool		sample = false;
+
+		scan->cindex++;
+		tup = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, scan->vistuples[scan->cindex]));
+		switch ((HTSV_Result) scan->htsv[scan->cindex])
+		{
+			case HEAPTUPLE_LIVE:
+				sample = true;
+				*liverows += 1;
+				break;
+			case HEAPTUPLE_DEAD:
+			case HEAPTUPLE_RECENTLY_DEAD:
+				*deadrows += 1;
+				break;
+			case HEAPTUPLE_INSERT_IN_PROGRESS:
+				if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup)))
+				{
+					sample = true;
+					*liverows += 1;
+				}
+				break;
+			case HEAPTUPLE_DELETE_IN_PROGRESS:
+				if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(tup)))
+					*deadrows += 1;
+				else
+				{
+					sample = true;
+					*liverows += 1;
+				}
+				break;
+		}
+		if (sample)
+		{
+			serve_tuple(scan, slot);
+			return true;
+		}
+	}
+	ExecClearTuple(slot);
+	return false;
+}
+
+/*
+ * AegisFetchTuple
+ *		Fetch the tuple at 'tid' into 'slot' (as a copy the slot owns) if
+ *		'snapshot' sees it.  Returns false for a TID past the end of the
+ *		relation or on an unused line pointer.  If all_dead is given it is
+ *		set when the tuple is dead to every transaction.
+ */
+bool
+AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
+				Snapshot snapshot, TupleTableSlot *slot, bool *all_dead)
+{
+	BlockNumber blk = ItemPointerGetBlockNumber(tid);
+	OffsetNumber off = ItemPointerGetOffsetNumber(tid);
+	AegisBuffer buf;
+	Page		page;
+	ItemId		lp;
+	HeapTupleData tuple;
+	HeapTuple	copy = NULL;
+
+	if (all_dead)
+		*all_dead = false;
+	if (blk >= AegisStorageNPages(key))
+		return false;
+	buf = AegisBufferRead(key, blk);
+	AegisBufferLock(buf, LW_SHARED);
+	page = AegisBufferGetPage(buf);
+	if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+	{
+		AegisBufferUnlockRelease(buf);
+		return false;
+	}
+	lp = PageGetItemId(page, off);
+	if (!ItemIdIsNormal(lp))
+	{
+		AegisBufferUnlockRelease(buf);
+		return false;
+	}
+	tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+	tuple.t_len = ItemIdGetLength(lp);
+	tuple.t_self = *tid;
+	tuple.t_tableOid = RelationGetRelid(rel);
+	if (AegisTupleSatisfiesVisibility(&tuple, snapshot, buf))
+		copy = heap_copytuple(&tuple);
+	AegisBufferUnlockRelease(buf);
+
+	if (copy == NULL)
+		return false;
+	ExecStoreHeapTuple(copy, slot, true);
+	slot->tts_tableOid = RelationGetRelid(rel);
+	return true;
+}

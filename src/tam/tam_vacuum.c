@@ -1,0 +1,246 @@
+/*-------------------------------------------------------------------------
+ *
+ * tam_vacuum.c
+ *	  Plain VACUUM of aegis tables: remove dead tuples, freeze old ones.
+ *
+ * The protocol is lazy VACUUM's (vacuumlazy.c), without HOT or a
+ * visibility map:
+ *
+ *   1. Scan every page under an exclusive content lock; collect the TIDs of
+ *      tuples no snapshot can see (HTSV DEAD, or RECENTLY_DEAD past the
+ *      GlobalVis horizon), and freeze tuples older than the freeze limit
+ *      (heap_prepare_freeze_tuple / heap_execute_freeze_tuple).
+ *   2. Remove the index entries of the collected TIDs (index_bulk_delete).
+ *   3. Only then mark those line pointers unused and defragment each page
+ *      under a cleanup lock, so a TID is never reused while an index entry
+ *      still points to it (invariant 1).
+ *
+ * Steps 2 and 3 run whenever the dead-TID array reaches
+ * maintenance_work_mem, so memory stays bounded.  Every page is scanned, so
+ * relfrozenxid/relminmxid advance to what the scan observed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/heapam_xlog.h"
+#include "access/htup_details.h"
+#include "access/multixact.h"
+#include "access/transam.h"
+#include "aegis/tam.h"
+#include "aegis/transaction.h"
+#include "commands/vacuum.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+typedef struct DeadItems
+{
+	ItemPointerData *tids;
+	int			ntids;
+	int			maxtids;
+} DeadItems;
+
+static int
+tid_cmp(const void *a, const void *b)
+{
+	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+}
+
+static bool
+tid_is_dead(ItemPointer itemptr, void *state)
+{
+	DeadItems  *dead = (DeadItems *) state;
+
+	return bsearch(itemptr, dead->tids, dead->ntids, sizeof(ItemPointerData),
+				   tid_cmp) != NULL;
+}
+
+/* Steps 2 and 3 for the TIDs collected so far. */
+static void
+reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
+				int nindexes, IndexBulkDeleteResult **stats, DeadItems *dead,
+				double reltuples, BufferAccessStrategy bstrategy)
+{
+	int			i = 0;
+
+	if (dead->ntids == 0)
+		return;
+	qsort(dead->tids, dead->ntids, sizeof(ItemPointerData), tid_cmp);
+
+	for (int ix = 0; ix < nindexes; ix++)
+	{
+		IndexVacuumInfo ivinfo;
+
+		ivinfo.index = indrels[ix];
+		ivinfo.analyze_only = false;
+		ivinfo.report_progress = false;
+		ivinfo.estimated_count = true;
+		ivinfo.message_level = DEBUG2;
+		ivinfo.num_heap_tuples = reltuples;
+		ivinfo.strategy = bstrategy;
+		stats[ix] = index_bulk_delete(&ivinfo, stats[ix], tid_is_dead, dead);
+	}
+
+	while (i < dead->ntids)
+	{
+		BlockNumber blk = ItemPointerGetBlockNumber(&dead->tids[i]);
+		AegisBuffer buf = AegisBufferRead(key, blk);
+		Page		page;
+
+		vacuum_delay_point();
+		AegisBufferLockForCleanup(buf);
+		page = AegisBufferGetPage(buf);
+		START_CRIT_SECTION();
+		for (; i < dead->ntids && ItemPointerGetBlockNumber(&dead->tids[i]) == blk; i++)
+			ItemIdSetUnused(PageGetItemId(page, ItemPointerGetOffsetNumber(&dead->tids[i])));
+		PageRepairFragmentation(page);
+		AegisBufferMarkDirty(buf);
+		END_CRIT_SECTION();
+		AegisBufferUnlockRelease(buf);
+		AegisStorageNoteFreeSpace(key, blk);
+	}
+	dead->ntids = 0;
+}
+
+void
+aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
+					  BufferAccessStrategy bstrategy)
+{
+	AegisRelKey key = AegisRelKeyOf(rel);
+	TransactionId oldest_xmin,
+				freeze_limit,
+				new_frozen_xid;
+	MultiXactId oldest_mxact,
+				multi_cutoff,
+				new_min_mxid;
+	GlobalVisState *vistest;
+	BlockNumber npages;
+	Relation   *indrels;
+	int			nindexes;
+	IndexBulkDeleteResult **stats;
+	DeadItems	dead;
+	double		live = 0,
+				removed = 0,
+				recently_dead = 0;
+	xl_heap_freeze_tuple *frozen;
+
+	(void) vacuum_set_xid_limits(rel, params->freeze_min_age, params->freeze_table_age,
+								 params->multixact_freeze_min_age,
+								 params->multixact_freeze_table_age,
+								 &oldest_xmin, &oldest_mxact, &freeze_limit, &multi_cutoff);
+	vistest = GlobalVisTestFor(rel);
+	new_frozen_xid = oldest_xmin;
+	new_min_mxid = oldest_mxact;
+
+	vac_open_indexes(rel, RowExclusiveLock, &nindexes, &indrels);
+	stats = palloc0(sizeof(IndexBulkDeleteResult *) * Max(nindexes, 1));
+	dead.maxtids = Max(MaxHeapTuplesPerPage,
+					   (int) Min((Size) maintenance_work_mem * 1024L / sizeof(ItemPointerData),
+								 MaxAllocSize / sizeof(ItemPointerData)));
+	dead.tids = palloc(sizeof(ItemPointerData) * dead.maxtids);
+	dead.ntids = 0;
+	frozen = palloc(sizeof(xl_heap_freeze_tuple) * MaxHeapTuplesPerPage);
+
+	npages = AegisStorageNPages(&key);
+	for (BlockNumber blk = 0; blk < npages; blk++)
+	{
+		AegisBuffer buf;
+		Page		page;
+		OffsetNumber maxoff;
+		OffsetNumber frozen_off[MaxHeapTuplesPerPage];
+		int			nfrozen = 0;
+
+		vacuum_delay_point();
+		if (dead.ntids + MaxHeapTuplesPerPage > dead.maxtids)
+			reap_dead_items(rel, &key, indrels, nindexes, stats, &dead, live, bstrategy);
+
+		buf = AegisBufferRead(&key, blk);
+		AegisBufferLock(buf, LW_EXCLUSIVE);
+		page = AegisBufferGetPage(buf);
+		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			ItemId		lp = PageGetItemId(page, off);
+			HeapTupleData tup;
+			TransactionId dead_after;
+			HTSV_Result res;
+			bool		totally_frozen;
+
+			if (!ItemIdIsNormal(lp))
+				continue;
+			tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+			tup.t_len = ItemIdGetLength(lp);
+			ItemPointerSet(&tup.t_self, blk, off);
+			tup.t_tableOid = RelationGetRelid(rel);
+			res = AegisTupleSatisfiesVacuum(&tup, &dead_after, buf);
+			if (res == HEAPTUPLE_RECENTLY_DEAD &&
+				GlobalVisTestIsRemovableXid(vistest, dead_after))
+				res = HEAPTUPLE_DEAD;
+			switch (res)
+			{
+				case HEAPTUPLE_DEAD:
+					dead.tids[dead.ntids++] = tup.t_self;
+					removed += 1;
+					continue;
+				case HEAPTUPLE_LIVE:
+				case HEAPTUPLE_DELETE_IN_PROGRESS:
+					live += 1;
+					break;
+				case HEAPTUPLE_RECENTLY_DEAD:
+					recently_dead += 1;
+					break;
+				case HEAPTUPLE_INSERT_IN_PROGRESS:
+					break;
+			}
+			if (heap_prepare_freeze_tuple(tup.t_data, rel->rd_rel->relfrozenxid,
+										  rel->rd_rel->relminmxid, freeze_limit,
+										  multi_cutoff, &frozen[nfrozen],
+										  &totally_frozen, &new_frozen_xid,
+										  &new_min_mxid))
+				frozen_off[nfrozen++] = off;
+		}
+		if (nfrozen > 0)
+		{
+			START_CRIT_SECTION();
+			for (int i = 0; i < nfrozen; i++)
+				heap_execute_freeze_tuple((HeapTupleHeader) PageGetItem(page, PageGetItemId(page, frozen_off[i])),
+										  &frozen[i]);
+			AegisBufferMarkDirty(buf);
+			END_CRIT_SECTION();
+		}
+		AegisBufferUnlockRelease(buf);
+	}
+	reap_dead_items(rel, &key, indrels, nindexes, stats, &dead, live, bstrategy);
+
+	for (int ix = 0; ix < nindexes; ix++)
+	{
+		IndexVacuumInfo ivinfo;
+
+		ivinfo.index = indrels[ix];
+		ivinfo.analyze_only = false;
+		ivinfo.report_progress = false;
+		ivinfo.estimated_count = false;
+		ivinfo.message_level = DEBUG2;
+		ivinfo.num_heap_tuples = live;
+		ivinfo.strategy = bstrategy;
+		stats[ix] = index_vacuum_cleanup(&ivinfo, stats[ix]);
+		if (stats[ix] && !stats[ix]->estimated_count)
+			vac_update_relstats(indrels[ix], stats[ix]->num_pages, stats[ix]->num_index_tuples,
+								0, false, InvalidTransactionId, InvalidMultiXactId,
+								NULL, NULL, false);
+	}
+
+	vac_update_relstats(rel, npages, live, 0, nindexes > 0, new_frozen_xid, new_min_mxid,
+						NULL, NULL, false);
+	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
+						 (PgStat_Counter) live, (PgStat_Counter) recently_dead);
+	ereport(DEBUG1,
+			(errmsg("vacuumed aegis table \"%s\": %u pages, %.0f dead tuples removed, %.0f live, %.0f recently dead",
+					RelationGetRelationName(rel), npages, removed, live, recently_dead)));
+	vac_close_indexes(nindexes, indrels, NoLock);
+}

@@ -1,0 +1,147 @@
+/*-------------------------------------------------------------------------
+ *
+ * transaction_storage.c
+ *	  Aegis storage created or dropped when the asking (sub)transaction ends.
+ *
+ * This mirrors PostgreSQL's pending deletes (catalog/storage.c): creating
+ * storage registers "drop at abort", dropping (DROP TABLE, the old
+ * relfilenode of TRUNCATE or a rewrite, DROP DATABASE) registers "drop at
+ * commit".  Each entry remembers the nesting level that registered it: a
+ * subtransaction commit hands its entries to the parent, a subtransaction
+ * abort performs its "at abort" entries and forgets the rest.  So ROLLBACK
+ * (TO SAVEPOINT) of CREATE, TRUNCATE or DROP leaves the previous state.
+ *
+ * The list lives in TopMemoryContext and is private to the backend.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "aegis/backend.h"
+#include "aegis/buffer.h"
+#include "aegis/transaction.h"
+#include "utils/memutils.h"
+
+typedef struct PendingStorageOp
+{
+	AegisRelKey key;			/* relation, or only key.dbOid if is_database */
+	bool		is_database;
+	bool		at_commit;		/* drop at commit (true) or at abort */
+	int			nest_level;
+	struct PendingStorageOp *next;
+} PendingStorageOp;
+
+static PendingStorageOp *pending_ops = NULL;
+
+static void
+add_op(const AegisRelKey *key, bool is_database, bool at_commit)
+{
+	PendingStorageOp *op = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingStorageOp));
+
+	op->key = *key;
+	op->is_database = is_database;
+	op->at_commit = at_commit;
+	op->nest_level = GetCurrentTransactionNestLevel();
+	op->next = pending_ops;
+	pending_ops = op;
+}
+
+/* AegisPendingCreate: storage of 'key' was created; drop it at abort. */
+void
+AegisPendingCreate(const AegisRelKey *key)
+{
+	add_op(key, false, false);
+}
+
+/* AegisPendingDrop: drop the storage of 'key' at commit. */
+void
+AegisPendingDrop(const AegisRelKey *key)
+{
+	add_op(key, false, true);
+}
+
+/* AegisPendingDropDatabase: drop all storage of 'dbOid' at commit. */
+void
+AegisPendingDropDatabase(Oid dbOid)
+{
+	AegisRelKey key = {InvalidOid, dbOid, InvalidOid};
+
+	add_op(&key, true, true);
+}
+
+static void
+perform_drop(PendingStorageOp *op)
+{
+	if (op->is_database)
+	{
+		AegisBufferDropDatabase(op->key.dbOid);
+		AegisStorageDropDatabase(op->key.dbOid);
+	}
+	else
+	{
+		AegisBufferDropRelation(&op->key);
+		AegisStorageDrop(&op->key);
+	}
+}
+
+/*
+ * AegisPendingAtXactEnd
+ *		Perform the drops due at this commit or abort and forget the rest.
+ *		Runs after the commit record is written: raises no errors of its own.
+ */
+void
+AegisPendingAtXactEnd(bool isCommit)
+{
+	PendingStorageOp *op = pending_ops;
+
+	pending_ops = NULL;
+	while (op != NULL)
+	{
+		PendingStorageOp *next = op->next;
+
+		if (op->at_commit == isCommit)
+			perform_drop(op);
+		pfree(op);
+		op = next;
+	}
+}
+
+/*
+ * AegisPendingAtSubXactEnd
+ *		At subtransaction commit, hand this level's entries to the parent; at
+ *		abort, perform its "at abort" drops and forget its other entries.
+ */
+void
+AegisPendingAtSubXactEnd(bool isCommit)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	PendingStorageOp **prev = &pending_ops;
+	PendingStorageOp *op;
+
+	while ((op = *prev) != NULL)
+	{
+		if (op->nest_level < level)
+		{
+			prev = &op->next;
+			continue;
+		}
+		if (isCommit)
+		{
+			op->nest_level = level - 1;
+			prev = &op->next;
+			continue;
+		}
+		*prev = op->next;
+		if (!op->at_commit)
+			perform_drop(op);
+		pfree(op);
+	}
+}
+
+/* AegisPendingExists: does this transaction create or drop aegis storage? */
+bool
+AegisPendingExists(void)
+{
+	return pending_ops != NULL;
+}
