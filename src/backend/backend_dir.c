@@ -767,7 +767,8 @@ checkpoint_relation(const AegisRelKey *key)
 	e = dshash_find(dir_hash, key, false);
 	if (e == NULL)
 		return;
-	compact = e->file_end > AEGIS_COMPACT_MIN_BYTES && e->file_end > 2 * e->stored_bytes;
+	compact = e->file_end > AEGIS_COMPACT_MIN_BYTES &&
+		e->file_end - e->stored_bytes > e->stored_bytes / 4;
 	dshash_release_lock(dir_hash, e);
 	if (compact)
 		compact_relation(key);

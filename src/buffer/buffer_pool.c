@@ -48,6 +48,7 @@
 #define BM_VALID			(1U << 1)	/* page bytes are loaded */
 #define BM_DIRTY			(1U << 2)	/* page differs from its block */
 #define BM_IO_IN_PROGRESS	(1U << 3)	/* a process reads or writes it */
+#define BM_PERMANENT		(1U << 4)	/* local storage: checkpoints write it */
 
 typedef struct AegisBufferTag
 {
@@ -356,6 +357,7 @@ clock_sweep(void)
 static int
 read_frame(const AegisRelKey *key, BlockNumber pageno)
 {
+	AegisRelInfo info;
 	AegisBufferTag tag;
 	uint32		hash;
 	LWLock	   *plock;
@@ -390,6 +392,8 @@ read_frame(const AegisRelKey *key, BlockNumber pageno)
 		LWLockRelease(plock);
 
 		/* miss: find a clean, unpinned victim */
+		if (!AegisStorageGetInfo(key, &info))
+			(void) AegisStorageNPages(key);	/* raises "does not exist" */
 		b = clock_sweep();
 		d = &Descs[b];
 		SpinLockAcquire(&d->hdr_lock);
@@ -437,7 +441,8 @@ read_frame(const AegisRelKey *key, BlockNumber pageno)
 			pg_atomic_fetch_add_u64(&Pool->evictions, 1);
 		}
 		d->tag = tag;
-		d->flags = BM_TAG_VALID;
+		d->flags = BM_TAG_VALID |
+			(info.storage == AEGIS_STORAGE_LOCAL ? BM_PERMANENT : 0);
 		d->usage = 1;
 		SpinLockRelease(&d->hdr_lock);
 		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_ENTER, NULL);
@@ -663,19 +668,24 @@ AegisBufferDropDatabase(Oid dbOid)
 	drop_frames(NULL, dbOid);
 }
 
-/* Write back dirty frames, all or those of 'key'. */
-static void
-flush_frames(const AegisRelKey *key)
+/*
+ * AegisBufferFlushAll
+ *		Write back every dirty page of local storage (checkpoint).  Pages of
+ *		the memory backend are volatile by contract and are written only
+ *		when evicted, so a full memory backend never blocks a checkpoint.
+ */
+void
+AegisBufferFlushAll(void)
 {
 	ensure_local_pins();
 	for (int b = 0; b < Pool->nframes; b++)
 	{
 		AegisBufferDesc *d = &Descs[b];
 		bool		todo;
+		uint32		want = BM_VALID | BM_DIRTY | BM_PERMANENT;
 
 		SpinLockAcquire(&d->hdr_lock);
-		todo = (d->flags & (BM_VALID | BM_DIRTY)) == (BM_VALID | BM_DIRTY) &&
-			(key == NULL || memcmp(&d->tag.key, key, sizeof(AegisRelKey)) == 0);
+		todo = (d->flags & want) == want;
 		if (todo)
 			d->refcount++;
 		SpinLockRelease(&d->hdr_lock);
@@ -686,20 +696,6 @@ flush_frames(const AegisRelKey *key)
 		flush_frame(b);
 		unpin_frame(b);
 	}
-}
-
-/* AegisBufferFlushRelation: write back every dirty page of 'key'. */
-void
-AegisBufferFlushRelation(const AegisRelKey *key)
-{
-	flush_frames(key);
-}
-
-/* AegisBufferFlushAll: write back every dirty page (checkpoint). */
-void
-AegisBufferFlushAll(void)
-{
-	flush_frames(NULL);
 }
 
 /*

@@ -89,7 +89,8 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 
 		while (p != InvalidBlockNumber && p < npages)
 		{
-			if ((i >= 1 && p == candidates[0]) || (i == 2 && p == candidates[1]))
+			/* the hint is tried even if it is the target: a miss advances it */
+			if (i == 2 && (p == candidates[0] || p == candidates[1]))
 				break;
 			buf = AegisBufferRead(&key, p);
 			AegisBufferLock(buf, LW_EXCLUSIVE);

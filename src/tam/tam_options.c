@@ -17,11 +17,15 @@
 #include "postgres.h"
 
 #include "access/tableam.h"
+#include "access/htup_details.h"
 #include "aegis/guc.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "aegis/tam.h"
 #include "commands/defrem.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
+#include "utils/syscache.h"
 
 typedef struct AegisCreateOptions
 {
@@ -100,6 +104,27 @@ targets_aegis(const char *accessMethod)
 	return am != NULL && strcmp(am, "aegis") == 0;
 }
 
+/* Is 'rv' an existing aegis table?  (No lock: ALTER TABLE takes its own.) */
+static bool
+is_aegis_relation(RangeVar *rv)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+	HeapTuple	tp;
+	bool		result = false;
+
+	if (!OidIsValid(relid))
+		return false;
+	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (HeapTupleIsValid(tp))
+	{
+		Oid			am = ((Form_pg_class) GETSTRUCT(tp))->relam;
+
+		result = OidIsValid(am) && am == get_table_am_oid("aegis", true);
+		ReleaseSysCache(tp);
+	}
+	return result;
+}
+
 static void
 aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 					  ProcessUtilityContext context, ParamListInfo params,
@@ -140,7 +165,7 @@ aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 				into->options = extract_options(into->options);
 			}
 		}
-		else
+		else if (is_aegis_relation(((AlterTableStmt *) parsetree)->relation))
 		{
 			ListCell   *lc;
 

@@ -1,0 +1,28 @@
+-- aegis_table_stats, aegis_tables and aegis_buffer_stats report real figures.
+CREATE TABLE st (id int, t text) USING aegis WITH (compression = 'zstd');
+SELECT pages, stored_blocks, stored_bytes FROM aegis_table_stats('st');
+INSERT INTO st SELECT g, repeat('s', 100) FROM generate_series(1, 10000) g;
+SELECT aegis_checkpoint();
+SELECT pages > 0 AS has_pages, pages = stored_blocks AS all_stored,
+       raw_bytes = pages * 8192 AS raw_ok, stored_bytes < raw_bytes AS compressed,
+       compression_ratio = raw_bytes::float8 / stored_bytes AS ratio_ok
+FROM aegis_table_stats('st');
+SELECT count(*) FROM aegis_tables WHERE table_name = 'st'::regclass;
+-- buffer pool counters move: a scan of a table hits the pool
+SELECT hits AS hits_before FROM aegis_buffer_stats() \gset
+SELECT count(*) FROM st;
+SELECT hits > :hits_before AS counted, frames = 2048 AS frames_16mb, hit_ratio BETWEEN 0 AND 1 AS ratio_ok
+FROM aegis_buffer_stats();
+-- a table larger than the 16 MB pool causes evictions and write-backs
+SELECT evictions AS ev_before, writebacks AS wb_before FROM aegis_buffer_stats() \gset
+CREATE TABLE st_big (t text) USING aegis WITH (compression = 'none');
+INSERT INTO st_big SELECT repeat('b', 200) FROM generate_series(1, 150000);
+SELECT count(*) FROM st_big;
+SELECT evictions > :ev_before AS evicted, writebacks > :wb_before AS written_back FROM aegis_buffer_stats();
+-- only the superuser may force a checkpoint
+CREATE ROLE aegis_nobody;
+SET ROLE aegis_nobody;
+SELECT aegis_checkpoint();
+RESET ROLE;
+DROP ROLE aegis_nobody;
+DROP TABLE st, st_big;

@@ -1,0 +1,80 @@
+-- Savepoints, rollback to savepoint, subtransaction visibility.
+CREATE TABLE sp (id int PRIMARY KEY, v int) USING aegis;
+INSERT INTO sp SELECT g, 0 FROM generate_series(1, 100) g;
+
+BEGIN;
+UPDATE sp SET v = 1 WHERE id <= 10;
+SAVEPOINT a;
+UPDATE sp SET v = 2 WHERE id <= 5;
+DELETE FROM sp WHERE id = 100;
+INSERT INTO sp VALUES (101, 9);
+SELECT sum(v), count(*) FROM sp;
+ROLLBACK TO a;
+SELECT sum(v), count(*) FROM sp;
+SAVEPOINT b;
+UPDATE sp SET v = 3 WHERE id = 1;
+RELEASE b;
+SAVEPOINT c;
+INSERT INTO sp VALUES (1, 0);	-- duplicate key aborts the subtransaction
+ROLLBACK TO c;
+SELECT id, v FROM sp WHERE id <= 3 ORDER BY id;
+COMMIT;
+SELECT sum(v), count(*) FROM sp;
+
+-- a row inserted in a subtransaction that rolls back is gone, its key free
+BEGIN;
+SAVEPOINT s;
+INSERT INTO sp VALUES (500, 5);
+ROLLBACK TO s;
+INSERT INTO sp VALUES (500, 6);
+COMMIT;
+SELECT * FROM sp WHERE id = 500;
+
+-- nested savepoints, updates of the same row at each level
+BEGIN;
+UPDATE sp SET v = 10 WHERE id = 2;
+SAVEPOINT l1;
+UPDATE sp SET v = 20 WHERE id = 2;
+SAVEPOINT l2;
+UPDATE sp SET v = 30 WHERE id = 2;
+SELECT v FROM sp WHERE id = 2;
+ROLLBACK TO l2;
+SELECT v FROM sp WHERE id = 2;
+ROLLBACK TO l1;
+SELECT v FROM sp WHERE id = 2;
+COMMIT;
+SELECT v FROM sp WHERE id = 2;
+
+-- an error inside a PL/pgSQL exception block undoes only that block
+DO $$
+BEGIN
+  UPDATE sp SET v = 77 WHERE id = 3;
+  BEGIN
+    UPDATE sp SET v = 88 WHERE id = 4;
+    PERFORM 1 / 0;
+  EXCEPTION WHEN division_by_zero THEN
+    NULL;
+  END;
+END $$;
+SELECT id, v FROM sp WHERE id IN (3, 4) ORDER BY id;
+
+-- ROLLBACK of the whole transaction
+BEGIN;
+DELETE FROM sp;
+SELECT count(*) FROM sp;
+ROLLBACK;
+SELECT count(*) FROM sp;
+
+-- PREPARE TRANSACTION with aegis DML
+BEGIN;
+UPDATE sp SET v = -1 WHERE id = 5;
+PREPARE TRANSACTION 'aegis_p1';
+SELECT v FROM sp WHERE id = 5;
+COMMIT PREPARED 'aegis_p1';
+SELECT v FROM sp WHERE id = 5;
+-- ... but not with DDL that creates or drops aegis storage
+BEGIN;
+CREATE TABLE sp_new (a int) USING aegis;
+PREPARE TRANSACTION 'aegis_p2';
+
+DROP TABLE sp;

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Run every aegis_storage test against the installed extension (make install
+# first): pg_regress files (sql/), isolation specs (test/specs) and TAP tests
+# (test/t).  PostgreSQL refuses to run as root, so as root the tree is copied
+# to a temporary directory owned by the postgres OS user and run from there.
+# Ends with one line "tests: N passed, N failed"; exits non-zero on failure.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ "$(id -u)" = 0 ]; then
+	work=$(mktemp -d /tmp/aegis_tests.XXXXXX)
+	cp -a "$here"/. "$work"/
+	chown -R postgres "$work"
+	runuser -u postgres -- bash "$work/test/run_tests.sh"
+	rc=$?
+	# keep the evidence of a failure next to the sources
+	for f in regression.diffs output_iso/regression.diffs; do
+		[ -f "$work/$f" ] && cp "$work/$f" "$here/test/last_$(basename "$(dirname "$work/$f")")_$(basename "$f")"
+	done
+	[ -d "$work/tmp_check/log" ] && cp -r "$work/tmp_check/log" "$here/test/last_tap_log" 2>/dev/null
+	[ $rc -eq 0 ] && rm -rf "$work"
+	exit $rc
+fi
+
+cd "$here"
+export PATH="$(pg_config --bindir):$PATH"
+out=$(mktemp)
+status=0
+
+echo "== pg_regress (sql/, expected/) =="
+make -s installcheck ISOLATION= TAP_TESTS= \
+	REGRESS_OPTS="--temp-instance=./tmp_regress --temp-config=test/regress.conf" \
+	2>&1 | tee "$out" || status=1
+[ -f regression.diffs ] && { echo "--- regression.diffs ---"; head -c 20000 regression.diffs; }
+
+echo "== isolation (test/specs, test/expected) =="
+make -s installcheck REGRESS= TAP_TESTS= \
+	ISOLATION_OPTS="--inputdir=test --outputdir=output_iso --temp-instance=./tmp_isolation --temp-config=test/regress.conf" \
+	2>&1 | tee -a "$out" || status=1
+[ -f output_iso/regression.diffs ] && { echo "--- isolation diffs ---"; head -c 20000 output_iso/regression.diffs; }
+
+echo "== TAP (test/t) =="
+make -s installcheck REGRESS= ISOLATION= PROVE_FLAGS="--timer" 2>&1 | tee -a "$out" || status=1
+
+# pg_regress/isolation: "test name ... ok"; prove: "test/t/x.pl .. ok"
+passed=$(grep -cE '\.\.\. ok|\.pl \.+ ok' "$out")
+failed=$(grep -cE '\.\.\. FAILED|\.\.\. failed|\.pl \.+ (Dubious|Failed)' "$out")
+rm -f "$out"
+[ "$failed" -gt 0 ] && status=1
+echo "tests: $passed passed, $failed failed"
+exit $status
