@@ -536,6 +536,11 @@ held_lock_mode(HeapTupleHeader tup)
 }
 
 /*
+ * aegis_tuple_lock follows heapam_tuple_lock's contract: with
+ * TUPLE_LOCK_FLAG_FIND_LAST_VERSION it locks the newest version and sets
+ * *tid to it (the executor refetches the row by that TID), and
+ * tmfd->traversed says whether it moved.
+ *
  * Follow the update chain from tmfd->ctid to the newest version that a
  * dirty snapshot sees (heapam_tuple_lock's TUPLE_LOCK_FLAG_FIND_LAST_VERSION
  * walk).  Returns TM_Ok with *tid set to that version, or the result to
@@ -713,6 +718,8 @@ aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 				result = find_last_version(rel, &key, &cur, cid, wait_policy, tmfd);
 				if (result == TM_Ok)
 				{
+					/* like heapam_tuple_lock, tell the caller the new TID */
+					*tid = cur;
 					traversed = true;
 					continue;	/* lock the newest version */
 				}
