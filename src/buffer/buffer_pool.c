@@ -247,8 +247,12 @@ start_io(int b, bool forwrite)
 		if (!(d->flags & BM_IO_IN_PROGRESS))
 			break;
 		SpinLockRelease(&d->hdr_lock);
-		if (!slept)
-			ConditionVariablePrepareToSleep(&d->io_cv);
+
+		/*
+		 * The first call only prepares to sleep and returns, so the flag is
+		 * checked again before really sleeping: a broadcast between our
+		 * check and the sleep is not lost.
+		 */
 		slept = true;
 		ConditionVariableSleep(&d->io_cv, PG_WAIT_IO);
 	}
