@@ -101,5 +101,43 @@ like($stderr, qr/invalid aegis block for relation 0\/$dboid\/$node_lz4 page 0/, 
 like($stderr, qr/checksum mismatch/, 'error says why');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'server still up after corruption error');
 
+# a truncated data file: clear error, no crash
+$node->stop;
+truncate($datafile, 0) or die "truncate: $!";
+$node->start;
+($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT count(*) FROM r_lz4');
+isnt($ret, 0, 'reading a truncated data file fails');
+like($stderr, qr/aegis data file ".*" is truncated/, 'error says the file is truncated');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM r_heap') > 0 ? 'up' : 'down', 'up',
+	'server still up after truncation error');
+$node->safe_psql('postgres', 'DROP TABLE r_lz4');
+
+# ALTER TABLE ... SET TABLESPACE copies the pages; they survive a restart
+my $tsdir = PostgreSQL::Test::Utils::tempdir_short();
+$node->safe_psql('postgres', qq{
+	CREATE TABLESPACE aegis_ts LOCATION '$tsdir';
+	CREATE TABLE r_ts (id int, v text) USING aegis WITH (compression = 'zstd');
+	INSERT INTO r_ts SELECT g, md5(g::text) FROM generate_series(1, 30000) g;
+	ALTER TABLE r_ts SET TABLESPACE aegis_ts;
+});
+my $ts_expect = '30000|450015000';
+is($node->safe_psql('postgres', 'SELECT count(*), sum(id) FROM r_ts'), $ts_expect, 'rows after SET TABLESPACE');
+$node->restart;
+is($node->safe_psql('postgres', 'SELECT count(*), sum(id) FROM r_ts'), $ts_expect, 'rows after SET TABLESPACE and restart');
+is($node->safe_psql('postgres', "SELECT compression FROM aegis_table_stats('r_ts')"), 'zstd', 'codec kept');
+
+# DROP DATABASE removes the database's aegis directory
+$node->safe_psql('postgres', 'CREATE DATABASE dropme');
+$node->safe_psql('dropme', q{
+	CREATE EXTENSION aegis_storage;
+	CREATE TABLE x (a int) USING aegis;
+	INSERT INTO x SELECT generate_series(1, 1000);
+	SELECT aegis_checkpoint();
+});
+my $dropoid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'dropme'");
+ok(-d "$datadir/pg_aegis/$dropoid", 'database has an aegis directory');
+$node->safe_psql('postgres', 'DROP DATABASE dropme');
+ok(!-e "$datadir/pg_aegis/$dropoid", 'DROP DATABASE removed it');
+
 $node->stop;
 done_testing();
