@@ -257,15 +257,36 @@ entry_info(AegisRelEntry *e, AegisRelInfo *info)
 	info->npages = e->npages;
 }
 
-/* Free every block of a memory-backend entry; entry locked exclusive. */
-static void
-entry_free_memory_blocks(AegisRelEntry *e)
+/* The storage backend of an entry. */
+static const AegisStorageBackend *
+backend_of(AegisStorageKind storage)
 {
-	AegisBlockLoc *m = entry_map(e);
+	return storage == AEGIS_STORAGE_MEMORY ? &AegisMemoryBackend : &AegisLocalBackend;
+}
 
+/* Remove a generation's files; file_lock held exclusively. */
+static void
+drop_generation(const AegisStorageBackend *ops, const AegisRelKey *key, uint32 generation)
+{
+	if (ops->drop_relation == NULL)
+		return;
+	AegisDirBumpFileEpoch();
+	ops->drop_relation(key, generation);
+}
+
+/* Delete every block of an entry (drop, truncate); entry locked exclusive. */
+static void
+entry_delete_blocks(AegisRelEntry *e)
+{
+	const AegisStorageBackend *ops = backend_of(e->storage);
+	AegisBlockLoc *m;
+
+	if (ops->delete_block == NULL || !DsaPointerIsValid(e->map))
+		return;
+	m = entry_map(e);
 	for (BlockNumber p = 0; p < e->npages; p++)
 		if (m[p].length > 0)
-			AegisMemoryFreeBlock(&m[p]);
+			ops->delete_block(&e->key, &m[p]);
 }
 
 /*
@@ -386,14 +407,16 @@ void
 AegisStorageTruncate(const AegisRelKey *key)
 {
 	AegisRelEntry *e;
+	const AegisStorageBackend *ops;
 	uint32		unlink_gen = 0;
 
 	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
 	e = entry_find(key, true);
-	if (e->storage == AEGIS_STORAGE_MEMORY)
-		entry_free_memory_blocks(e);
-	else
+	ops = backend_of(e->storage);
+	entry_delete_blocks(e);
+	if (ops->append_only)
 	{
+		/* the generation the durable map names stays until a checkpoint */
 		if (e->generation != e->ckpt_generation)
 			unlink_gen = e->generation;
 		e->generation++;
@@ -406,7 +429,7 @@ AegisStorageTruncate(const AegisRelKey *key)
 	e->free_hint = InvalidBlockNumber;
 	dshash_release_lock(dir_hash, e);
 	if (unlink_gen != 0)
-		AegisLocalUnlink(key, unlink_gen);
+		drop_generation(ops, key, unlink_gen);
 	LWLockRelease(&AegisDir->file_lock);
 }
 
@@ -421,7 +444,7 @@ void
 AegisStorageDrop(const AegisRelKey *key)
 {
 	AegisRelEntry *e;
-	AegisStorageKind storage;
+	const AegisStorageBackend *ops;
 	uint32		gen,
 				ckpt_gen;
 
@@ -433,21 +456,17 @@ AegisStorageDrop(const AegisRelKey *key)
 		LWLockRelease(&AegisDir->file_lock);
 		return;
 	}
-	storage = e->storage;
+	ops = backend_of(e->storage);
 	gen = e->generation;
 	ckpt_gen = e->ckpt_generation;
-	if (storage == AEGIS_STORAGE_MEMORY)
-		entry_free_memory_blocks(e);
+	entry_delete_blocks(e);
 	if (DsaPointerIsValid(e->map))
 		dsa_free(dir_area, e->map);
 	dshash_delete_entry(dir_hash, e);
 	AegisLocalUnlinkMap(key);
-	if (storage == AEGIS_STORAGE_LOCAL)
-	{
-		AegisLocalUnlink(key, gen);
-		if (ckpt_gen != gen)
-			AegisLocalUnlink(key, ckpt_gen);
-	}
+	drop_generation(ops, key, gen);
+	if (ckpt_gen != gen)
+		drop_generation(ops, key, ckpt_gen);
 	LWLockRelease(&AegisDir->file_lock);
 }
 
@@ -469,8 +488,7 @@ AegisStorageDropDatabase(Oid dbOid)
 	{
 		if (e->key.dbOid != dbOid)
 			continue;
-		if (e->storage == AEGIS_STORAGE_MEMORY)
-			entry_free_memory_blocks(e);
+		entry_delete_blocks(e);
 		if (DsaPointerIsValid(e->map))
 			dsa_free(dir_area, e->map);
 		dshash_delete_current(&status);
@@ -491,6 +509,7 @@ bool
 AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
 {
 	AegisRelEntry *e;
+	const AegisStorageBackend *ops;
 	AegisBlockLoc loc;
 	char		block[AEGIS_BLOCK_MAX_SIZE];
 	char	   *location;
@@ -518,12 +537,12 @@ AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
 		elog(ERROR, "aegis block map entry of relation " AEGIS_REL_KEY_FMT " page %u has length %u",
 			 AEGIS_REL_KEY_ARGS(key), pageno, loc.length);
 	}
-	if (e->storage == AEGIS_STORAGE_MEMORY)
+	ops = backend_of(e->storage);
+	if (ops->read_under_entry_lock)
 	{
-		/* copy under the entry lock: a concurrent write-back frees the old block */
-		AegisMemoryReadBlock(&loc, block);
+		/* a concurrent write-back may delete the old block right after */
+		ops->read_block(key, &loc, block);
 		dshash_release_lock(dir_hash, e);
-		location = "shared memory";
 	}
 	else
 	{
@@ -533,17 +552,10 @@ AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
 		e = entry_find(key, false);
 		loc = entry_map(e)[pageno];
 		dshash_release_lock(dir_hash, e);
-		PG_TRY();
-		{
-			AegisLocalReadBlock(key, &loc, block);
-		}
-		PG_FINALLY();
-		{
-			LWLockRelease(&AegisDir->file_lock);
-		}
-		PG_END_TRY();
-		location = AegisLocalPath(key, loc.generation);
+		ops->read_block(key, &loc, block);
+		LWLockRelease(&AegisDir->file_lock);
 	}
+	location = ops->location(key, &loc);
 	AegisBlockDecode(block, loc.length, key, pageno, location, page);
 	return true;
 }
@@ -559,6 +571,7 @@ void
 AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *page)
 {
 	AegisRelEntry *e;
+	const AegisStorageBackend *ops;
 	AegisRelInfo info;
 	char		block[AEGIS_BLOCK_MAX_SIZE];
 	uint32		len;
@@ -567,28 +580,17 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 
 	if (!AegisStorageGetInfo(key, &info))
 		return;
+	ops = backend_of(info.storage);
 	len = AegisBlockEncode(key, pageno, page, info.codec, info.level, block);
 	loc.length = len;
 	loc.generation = 0;
+	loc.offset = 0;
 
-	if (info.storage == AEGIS_STORAGE_MEMORY)
+	/* errors below release file_lock with every LWLock at abort */
+	LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
+	if (ops->append_only)
 	{
-		loc.offset = AegisMemoryWriteBlock(block, len);
-		e = dshash_find(dir_hash, key, true);
-		if (e == NULL || pageno >= e->npages)
-		{
-			if (e)
-				dshash_release_lock(dir_hash, e);
-			AegisMemoryFreeBlock(&loc);
-			return;
-		}
-		slot = &entry_map(e)[pageno];
-		if (slot->length > 0)
-			AegisMemoryFreeBlock(slot);
-	}
-	else
-	{
-		LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
+		/* reserve room at the end of the current generation */
 		e = dshash_find(dir_hash, key, true);
 		if (e == NULL || pageno >= e->npages)
 		{
@@ -601,35 +603,31 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 		loc.offset = e->file_end;
 		e->file_end += len;
 		dshash_release_lock(dir_hash, e);
-
-		PG_TRY();
-		{
-			AegisLocalWriteBlock(key, loc.generation, loc.offset, block, len);
-		}
-		PG_CATCH();
-		{
-			LWLockRelease(&AegisDir->file_lock);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-
-		e = dshash_find(dir_hash, key, true);
-		LWLockRelease(&AegisDir->file_lock);
-		if (e == NULL || pageno >= e->npages || e->generation != loc.generation)
-		{
-			/* truncated or dropped while we wrote: the block is garbage */
-			if (e)
-				dshash_release_lock(dir_hash, e);
-			return;
-		}
-		slot = &entry_map(e)[pageno];
 	}
+	ops->write_block(key, &loc, block);
+
+	e = dshash_find(dir_hash, key, true);
+	if (e == NULL || pageno >= e->npages ||
+		(ops->append_only && e->generation != loc.generation))
+	{
+		/* truncated or dropped while we wrote: the new block is garbage */
+		if (e)
+			dshash_release_lock(dir_hash, e);
+		if (ops->delete_block)
+			ops->delete_block(key, &loc);
+		LWLockRelease(&AegisDir->file_lock);
+		return;
+	}
+	slot = &entry_map(e)[pageno];
+	if (slot->length > 0 && ops->delete_block)
+		ops->delete_block(key, slot);
 	if (slot->length == 0)
 		e->stored_blocks++;
 	e->stored_bytes += (int64) len - (int64) slot->length;
 	*slot = loc;
 	e->map_dirty = true;
 	dshash_release_lock(dir_hash, e);
+	LWLockRelease(&AegisDir->file_lock);
 }
 
 /*
@@ -682,7 +680,7 @@ AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats)
 	stats->stored_blocks = e->stored_blocks;
 	stats->raw_bytes = e->stored_blocks * BLCKSZ;
 	stats->stored_bytes = e->stored_bytes;
-	stats->file_bytes = e->storage == AEGIS_STORAGE_LOCAL ? e->file_end : e->stored_bytes;
+	stats->file_bytes = backend_of(e->storage)->append_only ? e->file_end : e->stored_bytes;
 	dshash_release_lock(dir_hash, e);
 	return true;
 }
@@ -718,18 +716,19 @@ compact_relation(const AegisRelKey *key)
 	memcpy(copy, entry_map(e), npages * sizeof(AegisBlockLoc));
 	dshash_release_lock(dir_hash, e);
 
-	/* nobody changes the map of a local relation without file_lock */
+	/* nobody changes the map of an append-only relation without file_lock */
 	for (BlockNumber p = 0; p < npages; p++)
 	{
 		if (copy[p].length == 0)
 			continue;
-		AegisLocalReadBlock(key, &copy[p], block);
-		AegisLocalWriteBlock(key, newgen, off, block, copy[p].length);
+		CHECK_FOR_INTERRUPTS();
+		AegisLocalBackend.read_block(key, &copy[p], block);
 		copy[p].offset = off;
 		copy[p].generation = newgen;
+		AegisLocalBackend.write_block(key, &copy[p], block);
 		off += copy[p].length;
 	}
-	AegisLocalSync(key, newgen);
+	AegisLocalBackend.sync(key, newgen);
 
 	e = dshash_find(dir_hash, key, true);
 	if (e != NULL)
@@ -743,7 +742,7 @@ compact_relation(const AegisRelKey *key)
 		dshash_release_lock(dir_hash, e);
 	}
 	if (unlink_gen != 0)
-		AegisLocalUnlink(key, unlink_gen);
+		drop_generation(&AegisLocalBackend, key, unlink_gen);
 	LWLockRelease(&AegisDir->file_lock);
 	pfree(copy);
 }
@@ -794,7 +793,7 @@ checkpoint_relation(const AegisRelKey *key)
 
 	PG_TRY();
 	{
-		AegisLocalSync(key, gen);
+		backend_of(info.storage)->sync(key, gen);
 		AegisLocalWriteMap(key, &info, gen, file_end, copy);
 	}
 	PG_CATCH();
@@ -819,7 +818,7 @@ checkpoint_relation(const AegisRelKey *key)
 		{
 			e->ckpt_generation = gen;
 			dshash_release_lock(dir_hash, e);
-			AegisLocalUnlink(key, old_ckpt_gen);
+			drop_generation(backend_of(info.storage), key, old_ckpt_gen);
 		}
 		LWLockRelease(&AegisDir->file_lock);
 	}
@@ -851,7 +850,7 @@ AegisStorageCheckpoint(bool shutdown)
 		dshash_seq_init(&status, dir_hash, false);
 		while ((e = dshash_seq_next(&status)) != NULL)
 		{
-			if (e->storage != AEGIS_STORAGE_LOCAL)
+			if (!backend_of(e->storage)->durable)
 				continue;
 			if (nkeys == maxkeys)
 			{

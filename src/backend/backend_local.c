@@ -69,23 +69,17 @@ typedef struct OpenFileEntry
 static HTAB *open_files = NULL;
 static uint64 open_files_epoch = 0;
 
-const char *
-AegisLocalRootPath(void)
-{
-	return aegis_data_directory;
-}
-
-/* AegisLocalPath: palloc'd path of a data file generation. */
-char *
-AegisLocalPath(const AegisRelKey *key, uint32 generation)
+/* palloc'd path of a data file generation */
+static char *
+data_path(const AegisRelKey *key, uint32 generation)
 {
 	return psprintf("%s/%u/%u_%u.%u", aegis_data_directory, key->dbOid,
 					key->spcOid, key->relNumber, generation);
 }
 
-/* AegisLocalMapPath: palloc'd path of a relation's block map file. */
-char *
-AegisLocalMapPath(const AegisRelKey *key)
+/* palloc'd path of a relation's block map file */
+static char *
+map_path(const AegisRelKey *key)
 {
 	return psprintf("%s/%u/%u_%u.map", aegis_data_directory, key->dbOid,
 					key->spcOid, key->relNumber);
@@ -170,7 +164,7 @@ open_data_file(const AegisRelKey *key, uint32 generation, bool create)
 
 	if (create)
 		ensure_database_directory(key->dbOid);
-	path = AegisLocalPath(key, generation);
+	path = data_path(key, generation);
 	file = PathNameOpenFile(path, O_RDWR | PG_BINARY | (create ? O_CREAT : 0));
 	if (file < 0)
 		ereport(ERROR,
@@ -183,38 +177,35 @@ open_data_file(const AegisRelKey *key, uint32 generation, bool create)
 }
 
 /*
- * AegisLocalWriteBlock
- *		Write 'len' bytes of 'block' at byte 'offset' of the data file of
- *		'generation', creating the file if needed.  Not fsynced (see
- *		AegisLocalSync).  Raises the write error, e.g. ENOSPC.
+ * Write loc->length bytes of 'block' at loc->offset of the data file of
+ * loc->generation, creating the file if needed.  Not fsynced (local_sync).
+ * Raises the write error, e.g. ENOSPC.
  */
-void
-AegisLocalWriteBlock(const AegisRelKey *key, uint32 generation, uint64 offset,
-					 const char *block, uint32 len)
+static void
+local_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block)
 {
-	File		file = open_data_file(key, generation, true);
+	File		file = open_data_file(key, loc->generation, true);
 	int			n;
 
 	errno = 0;
-	n = FileWrite(file, (char *) block, len, (off_t) offset, PG_WAIT_EXTENSION);
-	if (n != (int) len)
+	n = FileWrite(file, (char *) block, loc->length, (off_t) loc->offset, PG_WAIT_EXTENSION);
+	if (n != (int) loc->length)
 	{
 		if (n >= 0 && errno == 0)
 			errno = ENOSPC;
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not write %u bytes at offset " UINT64_FORMAT " of aegis data file \"%s\": %m",
-						len, offset, FilePathName(file))));
+						loc->length, loc->offset, FilePathName(file))));
 	}
 }
 
 /*
- * AegisLocalReadBlock
- *		Read the block 'loc' names into 'block' (loc->length bytes).  A short
- *		read is corruption (the map names bytes the file does not have).
+ * Read the block 'loc' names into 'block' (loc->length bytes).  A short
+ * read is corruption: the map names bytes the file does not have.
  */
-void
-AegisLocalReadBlock(const AegisRelKey *key, const AegisBlockLoc *loc, char *block)
+static void
+local_read_block(const AegisRelKey *key, const AegisBlockLoc *loc, char *block)
 {
 	File		file = open_data_file(key, loc->generation, false);
 	int			n;
@@ -233,14 +224,13 @@ AegisLocalReadBlock(const AegisRelKey *key, const AegisBlockLoc *loc, char *bloc
 }
 
 /*
- * AegisLocalSync
- *		fsync a data file generation if it exists.  An fsync failure is a
- *		PANIC, as it is for PostgreSQL's own data files (data_sync_elevel).
+ * fsync a data file generation if it exists.  An fsync failure is a PANIC,
+ * as it is for PostgreSQL's own data files (data_sync_elevel).
  */
-void
-AegisLocalSync(const AegisRelKey *key, uint32 generation)
+static void
+local_sync(const AegisRelKey *key, uint32 generation)
 {
-	char	   *path = AegisLocalPath(key, generation);
+	char	   *path = data_path(key, generation);
 	struct stat st;
 
 	if (stat(path, &st) == 0)
@@ -264,13 +254,13 @@ unlink_path(const char *path)
 				 errmsg("could not remove aegis file \"%s\": %m", path)));
 }
 
-/* AegisLocalUnlink: remove a data file generation; WARNING on failure. */
-void
-AegisLocalUnlink(const AegisRelKey *key, uint32 generation)
+/* Remove a data file generation; WARNING on failure. */
+static void
+local_drop_relation(const AegisRelKey *key, uint32 generation)
 {
-	char	   *path = AegisLocalPath(key, generation);
+	char	   *path = data_path(key, generation);
 
-	AegisDirBumpFileEpoch();
+	/* the directory bumped the file epoch: other processes close theirs */
 	close_all_files();
 	unlink_path(path);
 	pfree(path);
@@ -280,7 +270,7 @@ AegisLocalUnlink(const AegisRelKey *key, uint32 generation)
 void
 AegisLocalUnlinkMap(const AegisRelKey *key)
 {
-	char	   *path = AegisLocalMapPath(key);
+	char	   *path = map_path(key);
 
 	unlink_path(path);
 	pfree(path);
@@ -312,7 +302,7 @@ AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 				   uint32 generation, uint64 file_end, const AegisBlockLoc *map)
 {
 	AegisMapFileHeader hdr;
-	char	   *path = AegisLocalMapPath(key);
+	char	   *path = map_path(key);
 	char	   *tmppath = psprintf("%s.tmp", path);
 	Size		maplen = (Size) info->npages * sizeof(AegisBlockLoc);
 	pg_crc32c	crc;
@@ -502,6 +492,29 @@ load_database_directory(const char *dbdir)
 	FreeDir(dir);
 	hash_destroy(gens);
 }
+
+static char *
+local_location(const AegisRelKey *key, const AegisBlockLoc *loc)
+{
+	return data_path(key, loc->generation);
+}
+
+/*
+ * The local storage backend: blocks appended to files, made durable by
+ * checkpoints, never overwritten while a durable map names them.
+ */
+const AegisStorageBackend AegisLocalBackend = {
+	.name = "local",
+	.durable = true,
+	.append_only = true,
+	.read_under_entry_lock = false,
+	.write_block = local_write_block,
+	.read_block = local_read_block,
+	.delete_block = NULL,
+	.sync = local_sync,
+	.drop_relation = local_drop_relation,
+	.location = local_location,
+};
 
 /*
  * AegisLocalLoadAll

@@ -20,13 +20,14 @@
 #include "aegis/guc.h"
 
 /*
- * AegisMemoryWriteBlock
- *		Copy a block into newly allocated shared memory and return where.
- *		Raises ERRCODE_DISK_FULL when aegis.memory_backend_size is reached.
+ * Copy a block into newly allocated shared memory; loc->offset is set to its
+ * dsa_pointer.  Raises ERRCODE_DISK_FULL when aegis.memory_backend_size is
+ * reached.
  */
-dsa_pointer
-AegisMemoryWriteBlock(const char *block, uint32 len)
+static void
+memory_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block)
 {
+	uint32		len = loc->length;
 	dsa_area   *area = AegisDirArea();
 	pg_atomic_uint64 *used = AegisDirMemoryCounter();
 	uint64		limit = (uint64) aegis_memory_backend_size * 1024;
@@ -51,24 +52,44 @@ AegisMemoryWriteBlock(const char *block, uint32 len)
 				 errmsg("out of shared memory for aegis memory storage")));
 	}
 	memcpy(dsa_get_address(area, dp), block, len);
-	return dp;
+	loc->offset = (uint64) dp;
 }
 
-/* AegisMemoryReadBlock: copy the block 'loc' names into 'block'. */
-void
-AegisMemoryReadBlock(const AegisBlockLoc *loc, char *block)
+/* Copy the block 'loc' names into 'block'; entry lock held (see above). */
+static void
+memory_read_block(const AegisRelKey *key, const AegisBlockLoc *loc, char *block)
 {
 	memcpy(block, dsa_get_address(AegisDirArea(), (dsa_pointer) loc->offset),
 		   loc->length);
 }
 
-/* AegisMemoryFreeBlock: give back the memory of the block 'loc' names. */
-void
-AegisMemoryFreeBlock(const AegisBlockLoc *loc)
+/* Give back the memory of the block 'loc' names. */
+static void
+memory_delete_block(const AegisRelKey *key, const AegisBlockLoc *loc)
 {
 	dsa_free(AegisDirArea(), (dsa_pointer) loc->offset);
 	pg_atomic_sub_fetch_u64(AegisDirMemoryCounter(), loc->length);
 }
+
+static char *
+memory_location(const AegisRelKey *key, const AegisBlockLoc *loc)
+{
+	return pstrdup("shared memory");
+}
+
+/* The memory storage backend: volatile, nothing to sync or unlink. */
+const AegisStorageBackend AegisMemoryBackend = {
+	.name = "memory",
+	.durable = false,
+	.append_only = false,
+	.read_under_entry_lock = true,
+	.write_block = memory_write_block,
+	.read_block = memory_read_block,
+	.delete_block = memory_delete_block,
+	.sync = NULL,
+	.drop_relation = NULL,
+	.location = memory_location,
+};
 
 /* AegisMemoryBytesUsed: bytes of blocks held by the memory backend. */
 uint64

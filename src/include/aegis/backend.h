@@ -79,27 +79,53 @@ extern pg_atomic_uint64 *AegisDirMemoryCounter(void);
 extern uint64 AegisDirFileEpoch(void);
 extern void AegisDirBumpFileEpoch(void);
 
-/* backend_local.c: files under aegis.data_directory */
-extern char *AegisLocalPath(const AegisRelKey *key, uint32 generation);
-extern char *AegisLocalMapPath(const AegisRelKey *key);
-extern void AegisLocalWriteBlock(const AegisRelKey *key, uint32 generation,
-								 uint64 offset, const char *block, uint32 len);
-extern void AegisLocalReadBlock(const AegisRelKey *key, const AegisBlockLoc *loc,
-								char *block);
-extern void AegisLocalSync(const AegisRelKey *key, uint32 generation);
-extern void AegisLocalUnlink(const AegisRelKey *key, uint32 generation);
-extern void AegisLocalUnlinkMap(const AegisRelKey *key);
+/*
+ * A storage backend stores and returns the bytes of blocks; the relation
+ * directory (backend_dir.c) decides where each block goes and keeps the
+ * block map.  Every callback may raise an error; none is called while a
+ * content lock is held.
+ *
+ * - write_block: store loc->length bytes of 'block'.  An append-only backend
+ *   writes at loc->generation/loc->offset, which the directory reserved; any
+ *   other backend chooses the place and sets loc->offset.
+ * - read_block: copy the block 'loc' names (loc->length bytes) into 'block'.
+ * - delete_block: the block 'loc' names is superseded or its relation gone;
+ *   NULL if nothing is to be done per block (append-only files are
+ *   reclaimed by compaction and unlink).
+ * - sync: make the blocks of a generation durable; NULL if not durable.
+ * - drop_relation: remove what the relation holds beyond its blocks (files
+ *   of a generation); NULL if nothing.  Raises no error (WARNING instead).
+ * - location: palloc'd name of where 'loc' lives, for error messages.
+ */
+typedef struct AegisStorageBackend
+{
+	const char *name;
+	bool		durable;		/* survives a restart; checkpoints cover it */
+	bool		append_only;	/* blocks are appended at reserved offsets */
+	bool		read_under_entry_lock;	/* reads are cheap memcpys that must
+										 * not race with delete_block */
+	void		(*write_block) (const AegisRelKey *key, AegisBlockLoc *loc,
+								const char *block);
+	void		(*read_block) (const AegisRelKey *key, const AegisBlockLoc *loc,
+							   char *block);
+	void		(*delete_block) (const AegisRelKey *key, const AegisBlockLoc *loc);
+	void		(*sync) (const AegisRelKey *key, uint32 generation);
+	void		(*drop_relation) (const AegisRelKey *key, uint32 generation);
+	char	   *(*location) (const AegisRelKey *key, const AegisBlockLoc *loc);
+} AegisStorageBackend;
+
+extern const AegisStorageBackend AegisLocalBackend;
+extern const AegisStorageBackend AegisMemoryBackend;
+
+/* backend_local.c: block map files (the directory's durable record) */
 extern void AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 							   uint32 generation, uint64 file_end,
 							   const AegisBlockLoc *map);
+extern void AegisLocalUnlinkMap(const AegisRelKey *key);
 extern void AegisLocalLoadAll(void);
 extern void AegisLocalRemoveDatabase(Oid dbOid);
-extern const char *AegisLocalRootPath(void);
 
-/* backend_memory.c: blocks in the directory's shared DSA area */
-extern dsa_pointer AegisMemoryWriteBlock(const char *block, uint32 len);
-extern void AegisMemoryReadBlock(const AegisBlockLoc *loc, char *block);
-extern void AegisMemoryFreeBlock(const AegisBlockLoc *loc);
+/* backend_memory.c */
 extern uint64 AegisMemoryBytesUsed(void);
 
 #endif							/* AEGIS_BACKEND_H */
