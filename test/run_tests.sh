@@ -13,12 +13,11 @@ if [ "$(id -u)" = 0 ]; then
 	chown -R postgres "$work"
 	runuser -u postgres -- bash "$work/test/run_tests.sh"
 	rc=$?
-	# keep the evidence of a failure next to the sources
-	for f in regression.diffs output_iso/regression.diffs; do
-		[ -f "$work/$f" ] && cp "$work/$f" "$here/test/last_$(basename "$(dirname "$work/$f")")_$(basename "$f")"
-	done
-	[ -d "$work/tmp_check/log" ] && cp -r "$work/tmp_check/log" "$here/test/last_tap_log" 2>/dev/null
-	[ $rc -eq 0 ] && rm -rf "$work"
+	if [ $rc -eq 0 ]; then
+		rm -rf "$work"
+	else
+		echo "test files kept in $work (regression.diffs, output_iso/, tmp_check/log/)"
+	fi
 	exit $rc
 fi
 
