@@ -54,19 +54,11 @@ static const LOCKMODE tuple_hwlock[] = {
 static void
 tuple_at(Relation rel, AegisBuffer buf, ItemPointer tid, HeapTuple tuple)
 {
-	Page		page = AegisBufferGetPage(buf);
-	OffsetNumber off = ItemPointerGetOffsetNumber(tid);
-	ItemId		lp;
-
-	if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page) ||
-		!ItemIdIsNormal(PageGetItemId(page, off)))
+	if (!AegisPageGetTuple(AegisBufferGetPage(buf), ItemPointerGetBlockNumber(tid),
+						   ItemPointerGetOffsetNumber(tid), RelationGetRelid(rel), tuple))
 		elog(ERROR, "no tuple at (%u,%u) in aegis table \"%s\"",
-			 ItemPointerGetBlockNumber(tid), off, RelationGetRelationName(rel));
-	lp = PageGetItemId(page, off);
-	tuple->t_data = (HeapTupleHeader) PageGetItem(page, lp);
-	tuple->t_len = ItemIdGetLength(lp);
-	tuple->t_self = *tid;
-	tuple->t_tableOid = RelationGetRelid(rel);
+			 ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid),
+			 RelationGetRelationName(rel));
 }
 
 /*
@@ -207,6 +199,34 @@ aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 	pgstat_count_heap_insert(rel, ntuples);
 }
 
+static void
+report_lock_not_available(Relation rel)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("could not obtain lock on row in relation \"%s\"",
+					RelationGetRelationName(rel))));
+}
+
+/*
+ * Wait for transaction 'xid' to end, per 'policy' (NOWAIT raises
+ * ERRCODE_LOCK_NOT_AVAILABLE).  Returns false if SKIP LOCKED gave up.
+ */
+static bool
+wait_for_xact(Relation rel, TransactionId xid, ItemPointer tid,
+			  LockWaitPolicy policy, XLTW_Oper oper)
+{
+	if (policy == LockWaitBlock)
+		XactLockTableWait(xid, rel, tid, oper);
+	else if (!ConditionalXactLockTableWait(xid))
+	{
+		if (policy == LockWaitError)
+			report_lock_not_available(rel);
+		return false;
+	}
+	return true;
+}
+
 /*
  * Wait for the transaction in the xmax of 'tup' (buffer exclusively locked
  * on entry).  Returns true, still locked, if that transaction is our own
@@ -243,32 +263,14 @@ wait_for_modifier(Relation rel, AegisBuffer buf, HeapTuple tup, LockTupleMode mo
 			LockTuple(rel, &tid, tuple_hwlock[mode]);
 		else if (!ConditionalLockTuple(rel, &tid, tuple_hwlock[mode]))
 		{
-			if (policy == LockWaitSkip)
-			{
-				*would_block = true;
-				return false;
-			}
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("could not obtain lock on row in relation \"%s\"",
-							RelationGetRelationName(rel))));
-		}
-		*have_tuple_lock = true;
-	}
-	if (policy == LockWaitBlock)
-		XactLockTableWait(xwait, rel, &tid, oper);
-	else if (!ConditionalXactLockTableWait(xwait))
-	{
-		if (policy == LockWaitSkip)
-		{
+			if (policy == LockWaitError)
+				report_lock_not_available(rel);
 			*would_block = true;
 			return false;
 		}
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("could not obtain lock on row in relation \"%s\"",
-						RelationGetRelationName(rel))));
+		*have_tuple_lock = true;
 	}
+	*would_block = !wait_for_xact(rel, xwait, &tid, policy, oper);
 	return false;
 }
 
@@ -557,8 +559,6 @@ find_last_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 	{
 		SnapshotData dirty;
 		AegisBuffer buf;
-		Page		page;
-		OffsetNumber off = ItemPointerGetOffsetNumber(&ctid);
 		HeapTupleData tup;
 		bool		visible;
 		TransactionId xwait;
@@ -568,14 +568,12 @@ find_last_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 			return TM_Deleted;
 		buf = AegisBufferRead(key, ItemPointerGetBlockNumber(&ctid));
 		AegisBufferLock(buf, LW_SHARED);
-		page = AegisBufferGetPage(buf);
-		if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page) ||
-			!ItemIdIsNormal(PageGetItemId(page, off)))
+		if (!AegisPageGetTuple(AegisBufferGetPage(buf), ItemPointerGetBlockNumber(&ctid),
+							   ItemPointerGetOffsetNumber(&ctid), RelationGetRelid(rel), &tup))
 		{
 			AegisBufferUnlockRelease(buf);
 			return TM_Deleted;
 		}
-		tuple_at(rel, buf, &ctid, &tup);
 		if (!TransactionIdEquals(HeapTupleHeaderGetXmin(tup.t_data), priorXmax))
 		{
 			/* the chain was broken: the updater aborted and the slot reused */
@@ -591,17 +589,8 @@ find_last_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 				/* inserter still running: wait for it, then look again */
 				xwait = dirty.xmin;
 				AegisBufferUnlockRelease(buf);
-				if (wait_policy == LockWaitBlock)
-					XactLockTableWait(xwait, rel, &ctid, XLTW_FetchUpdated);
-				else if (!ConditionalXactLockTableWait(xwait))
-				{
-					if (wait_policy == LockWaitSkip)
-						return TM_WouldBlock;
-					ereport(ERROR,
-							(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-							 errmsg("could not obtain lock on row in relation \"%s\"",
-									RelationGetRelationName(rel))));
-				}
+				if (!wait_for_xact(rel, xwait, &ctid, wait_policy, XLTW_FetchUpdated))
+					return TM_WouldBlock;
 				continue;
 			}
 			if (TransactionIdIsCurrentTransactionId(priorXmax) &&
@@ -774,8 +763,6 @@ aegis_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid)
 	for (;;)
 	{
 		AegisBuffer buf;
-		Page		page;
-		OffsetNumber off = ItemPointerGetOffsetNumber(&ctid);
 		HeapTupleData tp;
 		bool		stop;
 
@@ -783,14 +770,12 @@ aegis_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid)
 			return;
 		buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(&ctid));
 		AegisBufferLock(buf, LW_SHARED);
-		page = AegisBufferGetPage(buf);
-		if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page) ||
-			!ItemIdIsNormal(PageGetItemId(page, off)))
+		if (!AegisPageGetTuple(AegisBufferGetPage(buf), ItemPointerGetBlockNumber(&ctid),
+							   ItemPointerGetOffsetNumber(&ctid), RelationGetRelid(rel), &tp))
 		{
 			AegisBufferUnlockRelease(buf);
 			return;
 		}
-		tuple_at(rel, buf, &ctid, &tp);
 		if (TransactionIdIsValid(priorXmax) &&
 			!TransactionIdEquals(priorXmax, HeapTupleHeaderGetXmin(tp.t_data)))
 		{

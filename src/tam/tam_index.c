@@ -18,6 +18,7 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
 #include "access/heapam_xlog.h"
@@ -85,8 +86,6 @@ aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 		TM_IndexStatus *st = &delstate->status[d->id];
 		BlockNumber blk = ItemPointerGetBlockNumber(&d->tid);
 		OffsetNumber off = ItemPointerGetOffsetNumber(&d->tid);
-		Page		page;
-		ItemId		lp;
 		HeapTupleData tup;
 
 		st->knowndeletable = false;
@@ -100,16 +99,8 @@ aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 			AegisBufferLock(buf, LW_SHARED);
 			bufblk = blk;
 		}
-		page = AegisBufferGetPage(buf);
-		if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+		if (!AegisPageGetTuple(AegisBufferGetPage(buf), blk, off, RelationGetRelid(rel), &tup))
 			continue;
-		lp = PageGetItemId(page, off);
-		if (!ItemIdIsNormal(lp))
-			continue;
-		tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
-		tup.t_len = ItemIdGetLength(lp);
-		tup.t_self = d->tid;
-		tup.t_tableOid = RelationGetRelid(rel);
 		if (AegisTupleIsSurelyDead(&tup, vistest, buf))
 		{
 			st->knowndeletable = true;

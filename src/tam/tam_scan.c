@@ -20,6 +20,7 @@
 #include "access/tsmapi.h"
 #include "access/valid.h"
 #include "access/xact.h"
+#include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
 #include "executor/tuptable.h"
@@ -151,21 +152,13 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 	AegisBufferLock(buf, LW_SHARED);
 	page = AegisBufferGetPage(buf);
 	maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
-	tuple.t_tableOid = RelationGetRelid(rel);
 
 	for (int i = 0; offsets ? i < noffsets : i < maxoff; i++)
 	{
 		OffsetNumber off = offsets ? offsets[i] : (OffsetNumber) (i + 1);
-		ItemId		lp;
 
-		if (off < FirstOffsetNumber || off > maxoff)
+		if (!AegisPageGetTuple(page, blkno, off, RelationGetRelid(rel), &tuple))
 			continue;
-		lp = PageGetItemId(page, off);
-		if (!ItemIdIsNormal(lp))
-			continue;
-		tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
-		tuple.t_len = ItemIdGetLength(lp);
-		ItemPointerSet(&tuple.t_self, blkno, off);
 
 		if (scan->classify)
 		{
@@ -468,8 +461,6 @@ AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
 	BlockNumber blk = ItemPointerGetBlockNumber(tid);
 	OffsetNumber off = ItemPointerGetOffsetNumber(tid);
 	AegisBuffer buf;
-	Page		page;
-	ItemId		lp;
 	HeapTupleData tuple;
 	HeapTuple	copy = NULL;
 
@@ -479,22 +470,11 @@ AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
 		return false;
 	buf = AegisBufferRead(key, blk);
 	AegisBufferLock(buf, LW_SHARED);
-	page = AegisBufferGetPage(buf);
-	if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+	if (!AegisPageGetTuple(AegisBufferGetPage(buf), blk, off, RelationGetRelid(rel), &tuple))
 	{
 		AegisBufferUnlockRelease(buf);
 		return false;
 	}
-	lp = PageGetItemId(page, off);
-	if (!ItemIdIsNormal(lp))
-	{
-		AegisBufferUnlockRelease(buf);
-		return false;
-	}
-	tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
-	tuple.t_len = ItemIdGetLength(lp);
-	tuple.t_self = *tid;
-	tuple.t_tableOid = RelationGetRelid(rel);
 	if (AegisTupleSatisfiesVisibility(&tuple, snapshot, buf))
 		copy = heap_copytuple(&tuple);
 	AegisBufferUnlockRelease(buf);

@@ -29,6 +29,7 @@
 #include "access/htup_details.h"
 #include "access/multixact.h"
 #include "access/transam.h"
+#include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
 #include "commands/vacuum.h"
@@ -60,6 +61,22 @@ tid_is_dead(ItemPointer itemptr, void *state)
 				   tid_cmp) != NULL;
 }
 
+static IndexVacuumInfo
+index_vacuum_info(Relation index, double reltuples, bool estimated,
+				  BufferAccessStrategy bstrategy)
+{
+	IndexVacuumInfo ivinfo;
+
+	ivinfo.index = index;
+	ivinfo.analyze_only = false;
+	ivinfo.report_progress = false;
+	ivinfo.estimated_count = estimated;
+	ivinfo.message_level = DEBUG2;
+	ivinfo.num_heap_tuples = reltuples;
+	ivinfo.strategy = bstrategy;
+	return ivinfo;
+}
+
 /* Steps 2 and 3 for the TIDs collected so far. */
 static void
 reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
@@ -74,15 +91,8 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 
 	for (int ix = 0; ix < nindexes; ix++)
 	{
-		IndexVacuumInfo ivinfo;
+		IndexVacuumInfo ivinfo = index_vacuum_info(indrels[ix], reltuples, true, bstrategy);
 
-		ivinfo.index = indrels[ix];
-		ivinfo.analyze_only = false;
-		ivinfo.report_progress = false;
-		ivinfo.estimated_count = true;
-		ivinfo.message_level = DEBUG2;
-		ivinfo.num_heap_tuples = reltuples;
-		ivinfo.strategy = bstrategy;
 		stats[ix] = index_bulk_delete(&ivinfo, stats[ix], tid_is_dead, dead);
 	}
 
@@ -165,18 +175,13 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
-			ItemId		lp = PageGetItemId(page, off);
 			HeapTupleData tup;
 			TransactionId dead_after;
 			HTSV_Result res;
 			bool		totally_frozen;
 
-			if (!ItemIdIsNormal(lp))
+			if (!AegisPageGetTuple(page, blk, off, RelationGetRelid(rel), &tup))
 				continue;
-			tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
-			tup.t_len = ItemIdGetLength(lp);
-			ItemPointerSet(&tup.t_self, blk, off);
-			tup.t_tableOid = RelationGetRelid(rel);
 			res = AegisTupleSatisfiesVacuum(&tup, &dead_after, buf);
 			if (res == HEAPTUPLE_RECENTLY_DEAD &&
 				GlobalVisTestIsRemovableXid(vistest, dead_after))
@@ -219,15 +224,8 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 
 	for (int ix = 0; ix < nindexes; ix++)
 	{
-		IndexVacuumInfo ivinfo;
+		IndexVacuumInfo ivinfo = index_vacuum_info(indrels[ix], live, false, bstrategy);
 
-		ivinfo.index = indrels[ix];
-		ivinfo.analyze_only = false;
-		ivinfo.report_progress = false;
-		ivinfo.estimated_count = false;
-		ivinfo.message_level = DEBUG2;
-		ivinfo.num_heap_tuples = live;
-		ivinfo.strategy = bstrategy;
 		stats[ix] = index_vacuum_cleanup(&ivinfo, stats[ix]);
 		if (stats[ix] && !stats[ix]->estimated_count)
 			vac_update_relstats(indrels[ix], stats[ix]->num_pages, stats[ix]->num_index_tuples,

@@ -14,6 +14,8 @@
 #include "utils/rel.h"
 
 extern AegisBuffer AegisPageGetBufferForTuple(Relation rel, Size len);
+extern bool AegisPageGetTuple(Page page, BlockNumber pageno, OffsetNumber off,
+							  Oid tableOid, HeapTuple tuple);
 extern OffsetNumber AegisPagePutTuple(Relation rel, AegisBuffer buf,
 									  HeapTuple tuple);
 
