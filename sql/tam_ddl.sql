@@ -67,6 +67,22 @@ ALTER TABLE d1 ADD COLUMN w int DEFAULT 5;
 SELECT count(*), sum(w) FROM d1;
 ALTER TABLE d1 DROP COLUMN v;
 SELECT * FROM d1 WHERE id = 10;
+-- rewrites keep the table's codec and level (a transient table is built)
+CREATE TABLE d4 (id int, v text) USING aegis WITH (compression = 'zstd', compression_level = 7);
+INSERT INTO d4 SELECT g, 'v' || g FROM generate_series(1, 100) g;
+ALTER TABLE d4 ALTER COLUMN id TYPE bigint;
+SELECT compression, compression_level, (SELECT sum(id) FROM d4) FROM aegis_table_stats('d4');
+ALTER TABLE d4 SET UNLOGGED;
+ALTER TABLE d4 SET LOGGED;
+SELECT compression, compression_level, (SELECT count(*) FROM d4) FROM aegis_table_stats('d4');
+-- ALTER TABLE ... SET ACCESS METHOD converts between heap and aegis
+ALTER TABLE d4 SET ACCESS METHOD heap;
+SELECT amname, (SELECT sum(id) FROM d4) FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname = 'd4';
+SET aegis.default_compression = 'none';
+ALTER TABLE d4 SET ACCESS METHOD aegis;
+RESET aegis.default_compression;
+SELECT compression, (SELECT sum(id) FROM d4) FROM aegis_table_stats('d4');
+DROP TABLE d4;
 
 -- DROP SCHEMA CASCADE drops aegis tables in it
 CREATE SCHEMA ds;

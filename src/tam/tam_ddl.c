@@ -59,6 +59,42 @@ create_stub(const RelFileNode *rnode, char persistence)
 	smgrclose(srel);
 }
 
+/*
+ * If 'rel' is the transient table of a rewrite of an aegis table (ALTER
+ * TABLE ... TYPE, SET LOGGED/UNLOGGED, REFRESH MATERIALIZED VIEW), copy the
+ * old table's storage choices into *info and return true.  PostgreSQL's
+ * make_new_heap names that table "pg_temp_<OID of the table rewritten>".
+ */
+static bool
+rewrite_source_info(Relation rel, AegisRelInfo *info)
+{
+	const char *name = RelationGetRelationName(rel);
+	Oid			oldoid;
+	char		extra;
+	HeapTuple	tp;
+	bool		found = false;
+
+	Form_pg_class form;
+
+	if (sscanf(name, "pg_temp_%u%c", &oldoid, &extra) != 1)
+		return false;
+	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(oldoid));
+	if (!HeapTupleIsValid(tp))
+		return false;
+	form = (Form_pg_class) GETSTRUCT(tp);
+	if (form->relam == rel->rd_rel->relam && OidIsValid(form->relfilenode))
+	{
+		AegisRelKey key;
+
+		key.spcOid = form->reltablespace;
+		key.dbOid = MyDatabaseId;
+		key.relNumber = form->relfilenode;
+		found = AegisStorageGetInfo(&key, info);
+	}
+	ReleaseSysCache(tp);
+	return found;
+}
+
 void
 aegis_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 								char persistence, TransactionId *freezeXid,
@@ -76,10 +112,13 @@ aegis_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 	*freezeXid = RecentXmin;
 	*minmulti = GetOldestMultiXactId();
 
-	/* TRUNCATE keeps the table's choices; a new table takes WITH or defaults */
+	/*
+	 * TRUNCATE and rewrites keep the table's choices; a new table takes its
+	 * WITH options or the aegis.* defaults.
+	 */
 	replacing = memcmp(&oldkey, &newkey, sizeof(AegisRelKey)) != 0 &&
 		AegisStorageGetInfo(&oldkey, &old);
-	if (replacing)
+	if (replacing || rewrite_source_info(rel, &old))
 	{
 		storage = old.storage;
 		codec = old.codec;

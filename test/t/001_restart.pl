@@ -126,6 +126,21 @@ $node->restart;
 is($node->safe_psql('postgres', 'SELECT count(*), sum(id) FROM r_ts'), $ts_expect, 'rows after SET TABLESPACE and restart');
 is($node->safe_psql('postgres', "SELECT compression FROM aegis_table_stats('r_ts')"), 'zstd', 'codec kept');
 
+# pg_dump / pg_restore round trip of aegis tables (rows, indexes, constraints)
+$node->safe_psql('postgres', q{
+	CREATE TABLE r_dump (id int PRIMARY KEY, v text) USING aegis;
+	INSERT INTO r_dump SELECT g, md5(g::text) FROM generate_series(1, 5000) g;
+	CREATE DATABASE restored;
+});
+my $dumpfile = $node->basedir . '/aegis.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $dumpfile, '-d', $node->connstr('postgres') ], 'pg_dump');
+$node->command_ok([ 'pg_restore', '-d', $node->connstr('restored'), $dumpfile ], 'pg_restore');
+is($node->safe_psql('restored', 'SELECT count(*), sum(id), max(v) FROM r_dump'),
+	$node->safe_psql('postgres', 'SELECT count(*), sum(id), max(v) FROM r_dump'), 'restored rows equal');
+is($node->safe_psql('restored', "SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname = 'r_dump'"),
+	'aegis', 'restored table is an aegis table');
+$node->safe_psql('postgres', 'DROP DATABASE restored');
+
 # DROP DATABASE removes the database's aegis directory
 $node->safe_psql('postgres', 'CREATE DATABASE dropme');
 $node->safe_psql('dropme', q{
