@@ -6,9 +6,11 @@ INSERT INTO m_heap SELECT g, g % 17, g * 1.5, 'note ' || g FROM generate_series(
 INSERT INTO m_aegis SELECT g, g % 17, g * 1.5, 'note ' || g FROM generate_series(1, 20000) g;
 
 -- COPY (multi-insert) round trip
-COPY (SELECT g, g % 5, g / 3.0, repeat('x', g % 50) FROM generate_series(20001, 30000) g) TO '/tmp/aegis_regress_copy.csv' CSV;
-COPY m_heap FROM '/tmp/aegis_regress_copy.csv' CSV;
-COPY m_aegis FROM '/tmp/aegis_regress_copy.csv' CSV;
+\getenv abs_builddir PG_ABS_BUILDDIR
+\set copyfile :abs_builddir '/results/tam_dml_copy.csv'
+COPY (SELECT g, g % 5, g / 3.0, repeat('x', g % 50) FROM generate_series(20001, 30000) g) TO :'copyfile' CSV;
+COPY m_heap FROM :'copyfile' CSV;
+COPY m_aegis FROM :'copyfile' CSV;
 
 CREATE FUNCTION m_diff() RETURNS TABLE (only_heap bigint, only_aegis bigint) LANGUAGE sql AS $$
   SELECT (SELECT count(*) FROM (SELECT * FROM m_heap EXCEPT ALL SELECT * FROM m_aegis) a),
