@@ -35,7 +35,9 @@ INSERT INTO ix VALUES (12, 12, 'same xact');
 COMMIT;
 SELECT v FROM ix WHERE id = 12;
 -- a unique index over existing duplicates fails
+\set VERBOSITY terse
 CREATE UNIQUE INDEX ix_k_unique ON ix (k);
+\set VERBOSITY default
 
 -- primary key, unique constraint, check, not null, foreign keys
 CREATE TABLE parent (pid int PRIMARY KEY, name text UNIQUE) USING aegis;

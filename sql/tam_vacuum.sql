@@ -35,3 +35,28 @@ VACUUM vac;
 SELECT count(*) FROM vac;
 SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'vac';
 DROP TABLE vac;
+-- opportunistic pruning: a row updated again and again in separate
+-- transactions reuses the space of its dead versions without VACUUM
+CREATE TABLE hotrow (id int PRIMARY KEY, v int, pad text) USING aegis WITH (compression = 'none');
+ALTER TABLE hotrow SET (autovacuum_enabled = off);
+INSERT INTO hotrow SELECT g, 0, repeat('h', 500) FROM generate_series(1, 10) g;
+CREATE PROCEDURE churn(n int) LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1 .. n LOOP
+    UPDATE hotrow SET v = v + 1 WHERE id = i % 10 + 1;
+    COMMIT;
+  END LOOP;
+END $$;
+CALL churn(3000);
+-- 3000 versions of 530 bytes would need about 200 pages without pruning
+SELECT pages < 30 AS pruned FROM aegis_table_stats('hotrow');
+SELECT sum(v), count(*) FROM hotrow;
+SET enable_seqscan = off;
+SELECT sum(v), count(*) FROM hotrow WHERE id BETWEEN 1 AND 10;
+RESET enable_seqscan;
+-- VACUUM removes the index entries of pruned tuples and frees their TIDs
+VACUUM hotrow;
+SELECT sum(v), count(*) FROM hotrow;
+SELECT pages < 30 AS still_small FROM aegis_table_stats('hotrow');
+DROP TABLE hotrow;
+DROP PROCEDURE churn(int);

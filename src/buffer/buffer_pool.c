@@ -541,6 +541,27 @@ AegisBufferLockForCleanup(AegisBuffer buf)
 	}
 }
 
+/*
+ * AegisBufferIsCleanupOK
+ *		With the exclusive content lock held, is ours the only pin?  Then no
+ *		other backend holds pointers into the page and tuples may be moved
+ *		(ConditionalLockBufferForCleanup's test).
+ */
+bool
+AegisBufferIsCleanupOK(AegisBuffer buf)
+{
+	AegisBufferDesc *d = &Descs[buf];
+	int			pins;
+
+	Assert(LWLockHeldByMeInMode(&ContentLocks[buf].lock, LW_EXCLUSIVE));
+	if (local_pins[buf] != 1)
+		return false;
+	SpinLockAcquire(&d->hdr_lock);
+	pins = d->refcount;
+	SpinLockRelease(&d->hdr_lock);
+	return pins == 1;
+}
+
 void
 AegisBufferUnlock(AegisBuffer buf)
 {

@@ -7,7 +7,9 @@
  * The search tries, in order, the page this backend inserted into last
  * (PostgreSQL's per-relation target block), the relation's last page (so
  * room left by other sessions' inserts is used), then extends the relation.
- * Space freed by VACUUM is found through the relation's free-space hint
+ * A candidate page without room is pruned first (AegisPagePrune) if a deleter
+ * on it may be old enough.  Space freed by VACUUM is found through the
+ * relation's free-space hint
  * (the lowest page VACUUM freed space on, kept in the relation directory),
  * which walks forward past pages that turn out to be full.
  *
@@ -22,6 +24,8 @@
 #include "access/htup_details.h"
 #include "aegis/backend.h"
 #include "aegis/page.h"
+#include "aegis/transaction.h"
+#include "miscadmin.h"
 #include "storage/bufpage.h"
 #include "storage/lmgr.h"
 #include "storage/smgr.h"
@@ -50,6 +54,68 @@ extend_stub(Relation rel, BlockNumber npages)
 	UnlockRelationForExtension(rel, ExclusiveLock);
 }
 
+/*
+ * AegisPagePrune
+ *		Opportunistic pruning, like heap_page_prune_opt without HOT: on the
+ * exclusively locked page of 'buf', turn tuples no snapshot can see into
+ * LP_DEAD line pointers and defragment, so their space is reused before
+ * VACUUM runs.  The line pointers (TIDs) stay reserved until VACUUM has
+ * removed their index entries.  Only done when pd_prune_xid says a deleter
+ * may be old enough and ours is the only pin.  Returns true if space was
+ * freed.
+ */
+bool
+AegisPagePrune(Relation rel, AegisBuffer buf)
+{
+	Page		page = AegisBufferGetPage(buf);
+	TransactionId prune_xid = ((PageHeader) page)->pd_prune_xid;
+	TransactionId new_prune_xid = InvalidTransactionId;
+	GlobalVisState *vistest;
+	OffsetNumber dead[MaxHeapTuplesPerPage];
+	int			ndead = 0;
+	BlockNumber pageno = AegisBufferGetPageNo(buf);
+
+	if (!TransactionIdIsValid(prune_xid))
+		return false;
+	vistest = GlobalVisTestFor(rel);
+	if (!GlobalVisTestIsRemovableXid(vistest, prune_xid) || !AegisBufferIsCleanupOK(buf))
+		return false;
+
+	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+	{
+		HeapTupleData tup;
+		TransactionId dead_after;
+		HTSV_Result res;
+
+		if (!AegisPageGetTuple(page, pageno, off, RelationGetRelid(rel), &tup))
+			continue;
+		res = AegisTupleSatisfiesVacuum(&tup, &dead_after, buf);
+		if (res == HEAPTUPLE_DEAD ||
+			(res == HEAPTUPLE_RECENTLY_DEAD && GlobalVisTestIsRemovableXid(vistest, dead_after)))
+			dead[ndead++] = off;
+		else if (res == HEAPTUPLE_RECENTLY_DEAD || res == HEAPTUPLE_DELETE_IN_PROGRESS)
+		{
+			/* a later prune may remove it: remember its deleter */
+			TransactionId xid = res == HEAPTUPLE_RECENTLY_DEAD ? dead_after
+				: HeapTupleHeaderGetUpdateXid(tup.t_data);
+
+			if (TransactionIdIsNormal(xid) &&
+				(!TransactionIdIsValid(new_prune_xid) || TransactionIdPrecedes(xid, new_prune_xid)))
+				new_prune_xid = xid;
+		}
+	}
+
+	START_CRIT_SECTION();
+	for (int i = 0; i < ndead; i++)
+		ItemIdSetDead(PageGetItemId(page, dead[i]));
+	if (ndead > 0)
+		PageRepairFragmentation(page);
+	((PageHeader) page)->pd_prune_xid = new_prune_xid;
+	AegisBufferMarkDirty(buf);
+	END_CRIT_SECTION();
+	return ndead > 0;
+}
+
 /* Is there room for 'len' more bytes of tuple on the locked page? */
 static bool
 page_has_room(Page page, Size len)
@@ -61,7 +127,7 @@ page_has_room(Page page, Size len)
  * AegisPageGetBufferForTuple
  *		Return a pinned, exclusively locked buffer of 'rel' with room for a
  *		tuple of 'len' bytes (target page, free-space hint, last page, else
- *		a new page).  Raises
+ *		a new page; a full candidate is pruned first if it can be).  Raises
  *		ERRCODE_PROGRAM_LIMIT_EXCEEDED if no page can hold such a tuple.
  */
 AegisBuffer
@@ -94,7 +160,8 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 				break;
 			buf = AegisBufferRead(&key, p);
 			AegisBufferLock(buf, LW_EXCLUSIVE);
-			if (page_has_room(AegisBufferGetPage(buf), len))
+			if (page_has_room(AegisBufferGetPage(buf), len) ||
+				(AegisPagePrune(rel, buf) && page_has_room(AegisBufferGetPage(buf), len)))
 			{
 				RelationSetTargetBlock(rel, p);
 				return buf;

@@ -371,6 +371,7 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 	tp.t_data->t_ctid = tp.t_self;
 	if (changingPart)
 		HeapTupleHeaderSetMovedPartitions(tp.t_data);
+	PageSetPrunable(AegisBufferGetPage(buf), xid);
 	AegisBufferMarkDirty(buf);
 	END_CRIT_SECTION();
 	AegisBufferUnlock(buf);
@@ -402,6 +403,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	bool		have_tuple_lock = false;
 	bool		iscombo;
 	bool		need_toast;
+	bool		fits;
 	CommandId	oldcid = cid;
 
 	check_writable(rel);
@@ -436,9 +438,16 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 
 	need_toast = HeapTupleHasExternal(&oldtup) || HeapTupleHasExternal(newtup) ||
 		newtup->t_len > TOAST_TUPLE_THRESHOLD;
+	fits = !need_toast &&
+		PageGetHeapFreeSpace(AegisBufferGetPage(buf)) >= MAXALIGN(newtup->t_len);
+	if (!need_toast && !fits && AegisPagePrune(rel, buf))
+	{
+		/* pruning moved the tuples of the page: find ours again */
+		tuple_at(rel, buf, otid, &oldtup);
+		fits = PageGetHeapFreeSpace(AegisBufferGetPage(buf)) >= MAXALIGN(newtup->t_len);
+	}
 
-	if (!need_toast &&
-		PageGetHeapFreeSpace(AegisBufferGetPage(buf)) >= MAXALIGN(newtup->t_len))
+	if (fits)
 	{
 		/* new version on the same page, all under one lock */
 		heaptup = newtup;
@@ -446,6 +455,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		AegisPagePutTuple(rel, buf, heaptup);
 		set_update_xmax(oldtup.t_data, xid, oldcid, iscombo);
 		oldtup.t_data->t_ctid = heaptup->t_self;
+		PageSetPrunable(AegisBufferGetPage(buf), xid);
 		AegisBufferMarkDirty(buf);
 		END_CRIT_SECTION();
 		AegisBufferUnlockRelease(buf);
@@ -479,6 +489,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		START_CRIT_SECTION();
 		set_update_xmax(oldtup.t_data, xid, oldcid, iscombo);
 		oldtup.t_data->t_ctid = heaptup->t_self;
+		PageSetPrunable(AegisBufferGetPage(buf), xid);
 		AegisBufferMarkDirty(buf);
 		END_CRIT_SECTION();
 		AegisBufferUnlockRelease(buf);

@@ -100,7 +100,15 @@ aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 			bufblk = blk;
 		}
 		if (!AegisPageGetTuple(AegisBufferGetPage(buf), blk, off, RelationGetRelid(rel), &tup))
+		{
+			Page		page = AegisBufferGetPage(buf);
+
+			/* a pruned tuple: dead to everyone, its deleter already past */
+			if (!PageIsNew(page) && off >= FirstOffsetNumber &&
+				off <= PageGetMaxOffsetNumber(page) && ItemIdIsDead(PageGetItemId(page, off)))
+				st->knowndeletable = true;
 			continue;
+		}
 		if (AegisTupleIsSurelyDead(&tup, vistest, buf))
 		{
 			st->knowndeletable = true;

@@ -8,7 +8,8 @@
  *
  *   1. Scan every page under an exclusive content lock; collect the TIDs of
  *      tuples no snapshot can see (HTSV DEAD, or RECENTLY_DEAD past the
- *      GlobalVis horizon), and freeze tuples older than the freeze limit
+ *      GlobalVis horizon) and of LP_DEAD line pointers left by pruning
+ *      (page_space.c), and freeze tuples older than the freeze limit
  *      (heap_prepare_freeze_tuple / heap_execute_freeze_tuple).
  *   2. Remove the index entries of the collected TIDs (index_bulk_delete).
  *   3. Only then mark those line pointers unused and defragment each page
@@ -180,6 +181,12 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 			HTSV_Result res;
 			bool		totally_frozen;
 
+			if (ItemIdIsDead(PageGetItemId(page, off)))
+			{
+				/* pruned earlier: only its index entries are left to remove */
+				ItemPointerSet(&dead.tids[dead.ntids++], blk, off);
+				continue;
+			}
 			if (!AegisPageGetTuple(page, blk, off, RelationGetRelid(rel), &tup))
 				continue;
 			res = AegisTupleSatisfiesVacuum(&tup, &dead_after, buf);

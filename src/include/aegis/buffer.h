@@ -41,6 +41,7 @@ extern AegisBuffer AegisBufferRead(const AegisRelKey *key, BlockNumber pageno);
 extern AegisBuffer AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno);
 extern void AegisBufferLock(AegisBuffer buf, LWLockMode mode);
 extern void AegisBufferLockForCleanup(AegisBuffer buf);
+extern bool AegisBufferIsCleanupOK(AegisBuffer buf);
 extern void AegisBufferUnlock(AegisBuffer buf);
 extern void AegisBufferRelease(AegisBuffer buf);
 extern void AegisBufferUnlockRelease(AegisBuffer buf);
