@@ -39,3 +39,10 @@ CREATE FUNCTION aegis_buffer_stats(
 CREATE FUNCTION aegis_checkpoint() RETURNS void
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION aegis_checkpoint() FROM PUBLIC;
+
+CREATE FUNCTION aegis_page_items(rel regclass, page bigint,
+	OUT lp int, OUT lp_flags int, OUT lp_len int, OUT xmin xid, OUT xmax xid,
+	OUT infomask int, OUT infomask2 int, OUT ctid tid)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION aegis_page_items(regclass, bigint) FROM PUBLIC;

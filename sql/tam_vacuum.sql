@@ -59,4 +59,27 @@ VACUUM hotrow;
 SELECT sum(v), count(*) FROM hotrow;
 SELECT pages < 30 AS still_small FROM aegis_table_stats('hotrow');
 DROP TABLE hotrow;
+-- pruned items on pages other than the first: VACUUM removes exactly their
+-- index entries and TIDs, every live row stays (index and sequential scans)
+CREATE TABLE pruned (id int PRIMARY KEY, v int, pad text) USING aegis WITH (compression = 'none');
+ALTER TABLE pruned SET (autovacuum_enabled = off);
+INSERT INTO pruned SELECT g, 0, repeat('q', 200) FROM generate_series(1, 2000) g;
+CREATE PROCEDURE churn2(n int) LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1 .. n LOOP
+    UPDATE pruned SET v = v + 1 WHERE id = 1000 + i % 500;
+    COMMIT;
+  END LOOP;
+END $$;
+CALL churn2(2000);
+VACUUM pruned;
+CALL churn2(1000);
+VACUUM pruned;
+SELECT count(*), sum(v), count(DISTINCT id) FROM pruned;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*), sum(v) FROM pruned WHERE id BETWEEN 1 AND 2000;
+RESET ALL;
+DROP TABLE pruned;
 DROP PROCEDURE churn(int);
+DROP PROCEDURE churn2(int);

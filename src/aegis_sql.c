@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(aegis_check_preloaded);
 PG_FUNCTION_INFO_V1(aegis_table_stats);
@@ -119,4 +120,69 @@ aegis_checkpoint(PG_FUNCTION_ARGS)
 	AegisCheckPreloaded();
 	AegisStorageCheckpoint(false);
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(aegis_page_items);
+
+/*
+ * aegis_page_items(regclass, page): the line pointers of one page of an
+ * aegis table, like pageinspect's heap_page_items: offset, flags, length,
+ * xmin, xmax, infomask, infomask2, ctid.  Superuser only (install script).
+ */
+Datum
+aegis_page_items(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	int64		pageno = PG_GETARG_INT64(1);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	rel;
+	AegisRelKey key;
+	AegisBuffer buf;
+	PGAlignedBlock copy;
+	Page		page = (Page) copy.data;
+
+	AegisCheckPreloaded();
+	InitMaterializedSRF(fcinfo, 0);
+	rel = relation_open(relid, AccessShareLock);
+	if (strcmp(get_am_name(rel->rd_rel->relam), "aegis") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an aegis table", RelationGetRelationName(rel))));
+	key = AegisRelKeyOf(rel);
+	if (pageno < 0 || pageno >= AegisStorageNPages(&key))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("page " INT64_FORMAT " is out of range for \"%s\"",
+						pageno, RelationGetRelationName(rel))));
+	buf = AegisBufferRead(&key, (BlockNumber) pageno);
+	AegisBufferLock(buf, LW_SHARED);
+	memcpy(copy.data, AegisBufferGetPage(buf), BLCKSZ);
+	AegisBufferUnlockRelease(buf);
+	relation_close(rel, AccessShareLock);
+
+	for (OffsetNumber off = FirstOffsetNumber;
+		 !PageIsNew(page) && off <= PageGetMaxOffsetNumber(page); off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+		Datum		values[8];
+		bool		nulls[8] = {0};
+
+		values[0] = Int32GetDatum(off);
+		values[1] = Int32GetDatum(ItemIdGetFlags(lp));
+		values[2] = Int32GetDatum(ItemIdGetLength(lp));
+		if (ItemIdIsNormal(lp))
+		{
+			HeapTupleHeader tup = (HeapTupleHeader) PageGetItem(page, lp);
+
+			values[3] = TransactionIdGetDatum(HeapTupleHeaderGetRawXmin(tup));
+			values[4] = TransactionIdGetDatum(HeapTupleHeaderGetRawXmax(tup));
+			values[5] = Int32GetDatum(tup->t_infomask);
+			values[6] = Int32GetDatum(tup->t_infomask2);
+			values[7] = PointerGetDatum(&tup->t_ctid);
+		}
+		else
+			nulls[3] = nulls[4] = nulls[5] = nulls[6] = nulls[7] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -183,8 +183,13 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 
 			if (ItemIdIsDead(PageGetItemId(page, off)))
 			{
-				/* pruned earlier: only its index entries are left to remove */
-				ItemPointerSet(&dead.tids[dead.ntids++], blk, off);
+				/*
+				 * Pruned earlier: only its index entries are left to remove.
+				 * (ItemPointerSet is a macro that evaluates its pointer
+				 * argument more than once: no side effects in it.)
+				 */
+				ItemPointerSet(&dead.tids[dead.ntids], blk, off);
+				dead.ntids++;
 				continue;
 			}
 			if (!AegisPageGetTuple(page, blk, off, RelationGetRelid(rel), &tup))
