@@ -514,34 +514,6 @@ AegisBufferLock(AegisBuffer buf, LWLockMode mode)
 }
 
 /*
- * AegisBufferLockForCleanup
- *		Take the exclusive content lock once ours is the only pin, like
- *		LockBufferForCleanup: no other backend then holds pointers into the
- *		page, so tuples may be moved (PageRepairFragmentation).
- */
-void
-AegisBufferLockForCleanup(AegisBuffer buf)
-{
-	AegisBufferDesc *d = &Descs[buf];
-
-	Assert(local_pins[buf] == 1);
-	for (;;)
-	{
-		int			pins;
-
-		LWLockAcquire(&ContentLocks[buf].lock, LW_EXCLUSIVE);
-		SpinLockAcquire(&d->hdr_lock);
-		pins = d->refcount;
-		SpinLockRelease(&d->hdr_lock);
-		if (pins == 1)
-			return;
-		LWLockRelease(&ContentLocks[buf].lock);
-		CHECK_FOR_INTERRUPTS();
-		pg_usleep(1000L);
-	}
-}
-
-/*
  * AegisBufferIsCleanupOK
  *		With the exclusive content lock held, is ours the only pin?  Then no
  *		other backend holds pointers into the page and tuples may be moved

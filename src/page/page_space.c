@@ -75,10 +75,14 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 	int			ndead = 0;
 	BlockNumber pageno = AegisBufferGetPageNo(buf);
 
-	if (!TransactionIdIsValid(prune_xid))
-		return false;
+	/* PD_HAS_FREE_LINES: VACUUM may have left unreclaimed tuple space */
+	bool		free_lines = PageHasFreeLinePointers(page);
+
 	vistest = GlobalVisTestFor(rel);
-	if (!GlobalVisTestIsRemovableXid(vistest, prune_xid) || !AegisBufferIsCleanupOK(buf))
+	if (!free_lines &&
+		(!TransactionIdIsValid(prune_xid) || !GlobalVisTestIsRemovableXid(vistest, prune_xid)))
+		return false;
+	if (!AegisBufferIsCleanupOK(buf))
 		return false;
 
 	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
@@ -108,12 +112,12 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 	START_CRIT_SECTION();
 	for (int i = 0; i < ndead; i++)
 		ItemIdSetDead(PageGetItemId(page, dead[i]));
-	if (ndead > 0)
+	if (ndead > 0 || free_lines)
 		PageRepairFragmentation(page);
 	((PageHeader) page)->pd_prune_xid = new_prune_xid;
 	AegisBufferMarkDirty(buf);
 	END_CRIT_SECTION();
-	return ndead > 0;
+	return ndead > 0 || free_lines;
 }
 
 /* Is there room for 'len' more bytes of tuple on the locked page? */

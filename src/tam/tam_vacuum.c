@@ -6,15 +6,19 @@
  * The protocol is lazy VACUUM's (vacuumlazy.c), without HOT or a
  * visibility map:
  *
- *   1. Scan every page under an exclusive content lock; collect the TIDs of
- *      tuples no snapshot can see (HTSV DEAD, or RECENTLY_DEAD past the
- *      GlobalVis horizon) and of LP_DEAD line pointers left by pruning
- *      (page_space.c), and freeze tuples older than the freeze limit
- *      (heap_prepare_freeze_tuple / heap_execute_freeze_tuple).
+ *   1. Scan every page under an exclusive content lock; mark tuples no
+ *      snapshot can see (HTSV DEAD, or RECENTLY_DEAD past the GlobalVis
+ *      horizon) LP_DEAD in place and collect their TIDs with those of LP_DEAD
+ *      line pointers left by pruning (page_space.c); freeze tuples older
+ *      than the freeze limit (heap_prepare_freeze_tuple /
+ *      heap_execute_freeze_tuple).
  *   2. Remove the index entries of the collected TIDs (index_bulk_delete).
- *   3. Only then mark those line pointers unused and defragment each page
- *      under a cleanup lock, so a TID is never reused while an index entry
- *      still points to it (invariant 1).
+ *   3. Only then mark those line pointers unused, so a TID is never reused
+ *      while an index entry still points to it (invariant 1).  This needs
+ *      only an exclusive lock; the page is defragmented when ours is the
+ *      only pin, else by a later prune.  VACUUM never waits for a cleanup
+ *      lock: a backend holding a pin may be waiting for a row lock, and
+ *      buffer-pin waits are invisible to the deadlock detector.
  *
  * Steps 2 and 3 run whenever the dead-TID array reaches
  * maintenance_work_mem, so memory stays bounded.  Every page is scanned, so
@@ -104,12 +108,20 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 		Page		page;
 
 		vacuum_delay_point();
-		AegisBufferLockForCleanup(buf);
+		AegisBufferLock(buf, LW_EXCLUSIVE);
 		page = AegisBufferGetPage(buf);
 		START_CRIT_SECTION();
 		for (; i < dead->ntids && ItemPointerGetBlockNumber(&dead->tids[i]) == blk; i++)
 			ItemIdSetUnused(PageGetItemId(page, ItemPointerGetOffsetNumber(&dead->tids[i])));
-		PageRepairFragmentation(page);
+		/*
+		 * Moving tuples needs ours to be the only pin; never wait for that (a
+		 * pin holder may be waiting for a lock we cannot see).  Otherwise the
+		 * space is reclaimed by a later prune (PD_HAS_FREE_LINES says so).
+		 */
+		if (AegisBufferIsCleanupOK(buf))
+			PageRepairFragmentation(page);
+		else
+			PageSetHasFreeLinePointers(page);
 		AegisBufferMarkDirty(buf);
 		END_CRIT_SECTION();
 		AegisBufferUnlockRelease(buf);
@@ -164,7 +176,9 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 		Page		page;
 		OffsetNumber maxoff;
 		OffsetNumber frozen_off[MaxHeapTuplesPerPage];
+		OffsetNumber dead_off[MaxHeapTuplesPerPage];
 		int			nfrozen = 0;
+		int			ndeadpage = 0;
 
 		vacuum_delay_point();
 		if (dead.ntids + MaxHeapTuplesPerPage > dead.maxtids)
@@ -202,6 +216,7 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 			{
 				case HEAPTUPLE_DEAD:
 					dead.tids[dead.ntids++] = tup.t_self;
+					dead_off[ndeadpage++] = off;
 					removed += 1;
 					continue;
 				case HEAPTUPLE_LIVE:
@@ -221,12 +236,15 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 										  &new_min_mxid))
 				frozen_off[nfrozen++] = off;
 		}
-		if (nfrozen > 0)
+		if (nfrozen > 0 || ndeadpage > 0)
 		{
 			START_CRIT_SECTION();
 			for (int i = 0; i < nfrozen; i++)
 				heap_execute_freeze_tuple((HeapTupleHeader) PageGetItem(page, PageGetItemId(page, frozen_off[i])),
 										  &frozen[i]);
+			/* dead tuples become LP_DEAD at once: no snapshot can see them */
+			for (int i = 0; i < ndeadpage; i++)
+				ItemIdSetDead(PageGetItemId(page, dead_off[i]));
 			AegisBufferMarkDirty(buf);
 			END_CRIT_SECTION();
 		}
