@@ -32,12 +32,13 @@ SHLIB_LINK = -llz4 -lzstd
 # pg_regress tests: one area per file; run with `make installcheck` against a
 # server that preloads the library (see README: test/run_tests.sh).
 REGRESS = setup guc_settings tam_ddl tam_dml tam_types tam_index \
-	tam_savepoint tam_toast tam_vacuum block_compression backend_memory \
+	tam_savepoint tam_toast tam_vacuum tam_upsert block_compression \
+	backend_memory \
 	stats_functions
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 # isolation specs (pg_isolation_regress): test/specs, test/expected
-ISOLATION = update_conflicts row_locks
+ISOLATION = update_conflicts row_locks upsert
 ISOLATION_OPTS = --inputdir=$(srcdir)/test --outputdir=output_iso \
 	--temp-config=$(srcdir)/test/regress.conf
 

@@ -239,7 +239,9 @@ AegisPagePutTuple(Relation rel, AegisBuffer buf, HeapTuple tuple)
 		elog(PANIC, "failed to add tuple to aegis page %u of \"%s\"",
 			 AegisBufferGetPageNo(buf), RelationGetRelationName(rel));
 	ItemPointerSet(&tuple->t_self, AegisBufferGetPageNo(buf), off);
+	/* a speculative tuple keeps its token in t_ctid until it is finished */
 	onpage = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, off));
-	onpage->t_ctid = tuple->t_self;
+	if (!HeapTupleHeaderIsSpeculative(onpage))
+		onpage->t_ctid = tuple->t_self;
 	return off;
 }

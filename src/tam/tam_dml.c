@@ -18,6 +18,8 @@
  *   locked by us (so nobody else updates it while its page is unlocked),
  *   then the new version is placed, then the old one gets its final xmax
  *   and ctid.
+ * - INSERT ... ON CONFLICT inserts speculatively (token in t_ctid, seen by
+ *   dirty snapshots) and then finishes or kills the tuple, as heap does.
  * - Row locks are stored as a lock-only xmax with heap's infomask bits.
  *   A tuple holds one locker at a time (no MultiXacts yet): lockers of any
  *   strength wait for each other (see README, limitations).
@@ -99,9 +101,14 @@ check_writable(Relation rel)
 						RelationGetRelationName(rel))));
 }
 
-void
-aegis_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
-				   int options, struct BulkInsertStateData *bistate)
+/*
+ * Insert one tuple; with a nonzero specToken, as a speculative insertion
+ * (INSERT ... ON CONFLICT): the token stays in t_ctid until
+ * aegis_tuple_complete_speculative finishes or kills the tuple.
+ */
+static void
+insert_one(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
+		   uint32 specToken)
 {
 	bool		shouldFree = true;
 	HeapTuple	tuple;
@@ -111,6 +118,8 @@ aegis_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 	check_writable(rel);
 	tuple = ExecFetchSlotHeapTuple(slot, true, &shouldFree);
 	slot->tts_tableOid = RelationGetRelid(rel);
+	if (specToken != 0)
+		HeapTupleHeaderSetSpeculativeToken(tuple->t_data, specToken);
 	heaptup = prepare_insert(rel, tuple, GetCurrentTransactionId(), cid, options);
 
 	buf = AegisPageGetBufferForTuple(rel, heaptup->t_len);
@@ -132,24 +141,71 @@ aegis_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 }
 
 void
+aegis_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
+				   int options, struct BulkInsertStateData *bistate)
+{
+	insert_one(rel, slot, cid, options, 0);
+}
+
+void
 aegis_tuple_insert_speculative(Relation rel, TupleTableSlot *slot, CommandId cid,
 							   int options, struct BulkInsertStateData *bistate,
 							   uint32 specToken)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("INSERT ... ON CONFLICT is not supported on aegis table \"%s\"",
-					RelationGetRelationName(rel))));
+	insert_one(rel, slot, cid, options, specToken);
 }
 
+/*
+ * Finish a speculative insertion: on success the token in t_ctid becomes
+ * the tuple's own TID (heap_finish_speculative); on a conflict the tuple is
+ * killed at once by setting its xmin to InvalidTransactionId, so that every
+ * snapshot, and any inserter waiting on the token, sees it as never
+ * inserted (heap_abort_speculative).
+ */
 void
 aegis_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 								 uint32 specToken, bool succeeded)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("INSERT ... ON CONFLICT is not supported on aegis table \"%s\"",
-					RelationGetRelationName(rel))));
+	AegisRelKey key = AegisRelKeyOf(rel);
+	ItemPointer tid = &slot->tts_tid;
+	AegisBuffer buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(tid));
+	Page		page;
+	HeapTupleData tp;
+
+	AegisBufferLock(buf, LW_EXCLUSIVE);
+	page = AegisBufferGetPage(buf);
+	tuple_at(rel, buf, tid, &tp);
+	if (!HeapTupleHeaderIsSpeculative(tp.t_data))
+		elog(ERROR, "attempted to complete a non-speculative tuple in aegis table \"%s\"",
+			 RelationGetRelationName(rel));
+	if (succeeded)
+	{
+		START_CRIT_SECTION();
+		tp.t_data->t_ctid = *tid;
+		AegisBufferMarkDirty(buf);
+		END_CRIT_SECTION();
+		AegisBufferUnlockRelease(buf);
+		return;
+	}
+
+	if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tp.t_data)))
+		elog(ERROR, "attempted to kill a tuple inserted by another transaction");
+	START_CRIT_SECTION();
+	/* dead at once: let a prune remove it */
+	PageSetPrunable(page, TransactionIdPrecedes(TransactionXmin, rel->rd_rel->relfrozenxid)
+					? rel->rd_rel->relfrozenxid : TransactionXmin);
+	tp.t_data->t_infomask &= ~(HEAP_XMAX_BITS | HEAP_MOVED);
+	tp.t_data->t_infomask2 &= ~HEAP_KEYS_UPDATED;
+	HeapTupleHeaderSetXmin(tp.t_data, InvalidTransactionId);
+	tp.t_data->t_ctid = tp.t_self;
+	AegisBufferMarkDirty(buf);
+	END_CRIT_SECTION();
+	AegisBufferUnlock(buf);
+	/* the pin keeps the tuple's bytes in place */
+	if (HeapTupleHasExternal(&tp))
+		heap_toast_delete(rel, &tp, true);
+	AegisBufferRelease(buf);
+	pgstat_count_heap_delete(rel);
 }
 
 /*
@@ -694,6 +750,17 @@ aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 			}
 		}
 
+		if (result != TM_Ok)
+		{
+			/*
+			 * Like heapam_tuple_lock, leave the tuple in the slot whatever
+			 * the result: ON CONFLICT DO UPDATE reads its xmin after
+			 * TM_Invisible to tell "affects a row a second time".
+			 */
+			copy = heap_copytuple(&tup);
+			ExecStoreHeapTuple(copy, slot, true);
+			slot->tts_tableOid = RelationGetRelid(rel);
+		}
 		if (result == TM_Invisible)
 		{
 			AegisBufferUnlockRelease(buf);
