@@ -38,6 +38,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
+#include "storage/predicate.h"
 #include "utils/snapmgr.h"
 
 /* Heavyweight lock mode protecting a tuple for each row lock mode (heap's table). */
@@ -93,7 +94,6 @@ prepare_insert(Relation rel, HeapTuple tup, TransactionId xid, CommandId cid,
 static void
 check_writable(Relation rel)
 {
-	AegisCheckIsolationSupported(rel);
 	if (RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
@@ -116,6 +116,8 @@ insert_one(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
 	AegisBuffer buf;
 
 	check_writable(rel);
+	/* SERIALIZABLE: readers of the whole relation conflict with an insert */
+	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
 	tuple = ExecFetchSlotHeapTuple(slot, true, &shouldFree);
 	slot->tts_tableOid = RelationGetRelid(rel);
 	if (specToken != 0)
@@ -221,6 +223,7 @@ aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 	AegisBuffer buf = InvalidAegisBuffer;
 
 	check_writable(rel);
+	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
 	xid = GetCurrentTransactionId();
 	tuples = palloc(ntuples * sizeof(HeapTuple));
 	for (int i = 0; i < ntuples; i++)
@@ -379,6 +382,13 @@ lock_for_change(Relation rel, AegisBuffer buf, ItemPointer tid, HeapTuple tup,
 	if (result == TM_Ok && crosscheck != InvalidSnapshot &&
 		!AegisTupleSatisfiesVisibility(tup, crosscheck, buf))
 		result = TM_Updated;
+
+	/*
+	 * SERIALIZABLE: check for readers of this tuple before changing it; the
+	 * exclusive content lock is held until the change is visible.
+	 */
+	if (result == TM_Ok)
+		CheckForSerializableConflictIn(rel, tid, ItemPointerGetBlockNumber(tid));
 	return result;
 }
 
@@ -861,7 +871,12 @@ aegis_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid)
 			return;
 		}
 		if (AegisTupleSatisfiesVisibility(&tp, snapshot, buf))
+		{
 			*tid = ctid;
+			AegisCheckConflictOut(true, rel, &tp, buf, snapshot);
+		}
+		else
+			AegisCheckConflictOut(false, rel, &tp, buf, snapshot);
 		stop = (tp.t_data->t_infomask & HEAP_XMAX_INVALID) ||
 			HeapTupleHeaderIsOnlyLocked(tp.t_data) ||
 			HeapTupleHeaderIndicatesMovedPartitions(tp.t_data) ||

@@ -7,7 +7,11 @@
  * Page-at-a-time, like heap's page mode: a page is pinned and share-locked,
  * visibility (or, for ANALYZE and index builds, the vacuum classification)
  * of every tuple is decided on the shared page, the page is copied into the
- * scan, and the pin is dropped before the first tuple is returned.  Tuples
+ * scan, and the pin is dropped before the first tuple is returned.
+ *
+ * SERIALIZABLE follows heap: sequential and sample scans take a relation
+ * predicate lock, fetches and bitmap scans lock the TIDs they return, and
+ * every tuple examined is checked for rw-conflicts (AegisCheckConflictOut).  Tuples
  * returned point into the scan's copy and stay valid until the scan moves
  * to another page.  No pin or lock is held between callbacks.
  *
@@ -28,22 +32,6 @@
 #include "pgstat.h"
 #include "storage/predicate.h"
 #include "utils/snapmgr.h"
-
-/*
- * AegisCheckIsolationSupported
- *		SERIALIZABLE needs predicate locks and conflict checks that aegis
- *		tables do not take yet; refuse rather than miss an anomaly.
- */
-void
-AegisCheckIsolationSupported(Relation rel)
-{
-	if (IsolationIsSerializable())
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("SERIALIZABLE transactions are not supported on aegis table \"%s\"",
-						RelationGetRelationName(rel)),
-				 errhint("Use REPEATABLE READ or READ COMMITTED.")));
-}
 
 static void
 init_scan(AegisScanDesc scan, bool keep_startblock)
@@ -73,9 +61,6 @@ aegis_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 {
 	AegisScanDesc scan;
 
-	if (snapshot && IsMVCCSnapshot(snapshot))
-		AegisCheckIsolationSupported(rel);
-
 	scan = palloc0(sizeof(AegisScanDescData));
 	scan->rs_base.rs_rd = rel;
 	scan->rs_base.rs_snapshot = snapshot;
@@ -93,6 +78,13 @@ aegis_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 		scan->pbscanwork = palloc0(sizeof(ParallelBlockTableScanWorkerData));
 	scan->ctup.t_tableOid = RelationGetRelid(rel);
 	init_scan(scan, false);
+
+	/*
+	 * SERIALIZABLE: a sequential or sample scan reads the whole relation, so
+	 * it takes a relation-level predicate lock, as heap_beginscan does.
+	 */
+	if (snapshot && (flags & (SO_TYPE_SEQSCAN | SO_TYPE_SAMPLESCAN)))
+		PredicateLockRelation(rel, snapshot);
 	return (TableScanDesc) scan;
 }
 
@@ -167,8 +159,13 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 			scan->htsv[n] = (uint8) AegisTupleSatisfiesVacuum(&tuple, &dead_after, buf);
 			scan->vistuples[n++] = off;
 		}
-		else if (AegisTupleSatisfiesVisibility(&tuple, snapshot, buf))
+		else
 		{
+			bool		visible = AegisTupleSatisfiesVisibility(&tuple, snapshot, buf);
+
+			AegisCheckConflictOut(visible, rel, &tuple, buf, snapshot);
+			if (!visible)
+				continue;
 			if (scan->rs_base.rs_nkeys > 0)
 			{
 				bool		ok;
@@ -178,6 +175,10 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 				if (!ok)
 					continue;
 			}
+			/* a bitmap scan reads single tuples: lock them, as heap does */
+			if (scan->rs_base.rs_flags & SO_TYPE_BITMAPSCAN)
+				PredicateLockTID(rel, &tuple.t_self, snapshot,
+								 HeapTupleHeaderGetXmin(tuple.t_data));
 			scan->vistuples[n++] = off;
 		}
 	}
@@ -476,7 +477,11 @@ AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
 		return false;
 	}
 	if (AegisTupleSatisfiesVisibility(&tuple, snapshot, buf))
+	{
 		copy = heap_copytuple(&tuple);
+		PredicateLockTID(rel, &tuple.t_self, snapshot, HeapTupleHeaderGetXmin(tuple.t_data));
+	}
+	AegisCheckConflictOut(copy != NULL, rel, &tuple, buf, snapshot);
 	AegisBufferUnlockRelease(buf);
 
 	if (copy == NULL)

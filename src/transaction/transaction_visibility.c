@@ -25,6 +25,8 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "aegis/transaction.h"
+#include "access/subtrans.h"
+#include "storage/predicate.h"
 #include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
@@ -488,4 +490,54 @@ AegisTupleSatisfiesUpdate(HeapTuple tuple, CommandId curcid, AegisBuffer buf)
 	}
 	set_hint(tup, buf, HEAP_XMAX_COMMITTED, xmax);
 	return ItemPointerEquals(&tuple->t_self, &tup->t_ctid) ? TM_Deleted : TM_Updated;
+}
+
+/*
+ * AegisCheckConflictOut
+ *		For a serializable transaction that examined 'tuple' ('visible' says
+ *		whether its snapshot saw it): if that depends on a concurrent
+ *		transaction, report the rw-conflict to the predicate lock manager.
+ *		The same decision as HeapCheckForSerializableConflictOut.  'buf' is
+ *		pinned and at least share-locked.  Raises a serialization failure.
+ */
+void
+AegisCheckConflictOut(bool visible, Relation rel, HeapTuple tuple, AegisBuffer buf,
+					  Snapshot snapshot)
+{
+	TransactionId xid;
+	TransactionId dead_after;
+	HTSV_Result res;
+
+	if (!CheckForSerializableConflictOutNeeded(rel, snapshot))
+		return;
+	res = AegisTupleSatisfiesVacuum(tuple, &dead_after, buf);
+	if (res == HEAPTUPLE_RECENTLY_DEAD && TransactionIdPrecedes(dead_after, TransactionXmin))
+		res = HEAPTUPLE_DEAD;
+	switch (res)
+	{
+		case HEAPTUPLE_LIVE:
+			if (visible)
+				return;
+			xid = HeapTupleHeaderGetXmin(tuple->t_data);
+			break;
+		case HEAPTUPLE_RECENTLY_DEAD:
+		case HEAPTUPLE_DELETE_IN_PROGRESS:
+			xid = visible ? HeapTupleHeaderGetUpdateXid(tuple->t_data)
+				: HeapTupleHeaderGetXmin(tuple->t_data);
+			if (TransactionIdPrecedes(xid, TransactionXmin))
+				return;
+			break;
+		case HEAPTUPLE_INSERT_IN_PROGRESS:
+			xid = HeapTupleHeaderGetXmin(tuple->t_data);
+			break;
+		case HEAPTUPLE_DEAD:
+		default:
+			return;
+	}
+	if (!TransactionIdIsValid(xid) || TransactionIdEquals(xid, GetTopTransactionIdIfAny()))
+		return;
+	xid = SubTransGetTopmostTransaction(xid);
+	if (TransactionIdPrecedes(xid, TransactionXmin))
+		return;
+	CheckForSerializableConflictOut(rel, xid, snapshot);
 }

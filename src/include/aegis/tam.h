@@ -73,7 +73,6 @@ extern bool aegis_scan_analyze_next_tuple(TableScanDesc scan, TransactionId Olde
 extern bool AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
 							Snapshot snapshot, TupleTableSlot *slot,
 							bool *all_dead);
-extern void AegisCheckIsolationSupported(Relation rel);
 
 /* tam_dml.c */
 extern void aegis_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,

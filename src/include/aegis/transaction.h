@@ -28,6 +28,8 @@ extern TM_Result AegisTupleSatisfiesUpdate(HeapTuple tuple, CommandId curcid,
 extern HTSV_Result AegisTupleSatisfiesVacuum(HeapTuple tuple,
 											 TransactionId *dead_after,
 											 AegisBuffer buf);
+extern void AegisCheckConflictOut(bool visible, Relation rel, HeapTuple tuple,
+								  AegisBuffer buf, Snapshot snapshot);
 extern bool AegisTupleIsSurelyDead(HeapTuple tuple, GlobalVisState *vistest,
 								   AegisBuffer buf);
 
