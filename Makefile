@@ -39,7 +39,7 @@ REGRESS = setup guc_settings tam_ddl tam_dml tam_types tam_index \
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 # isolation specs (pg_isolation_regress): test/specs, test/expected
-ISOLATION = update_conflicts row_locks upsert serializable
+ISOLATION = update_conflicts row_locks upsert serializable lock_strengths
 ISOLATION_OPTS = --inputdir=$(srcdir)/test --outputdir=output_iso \
 	--temp-config=$(srcdir)/test/regress.conf
 

@@ -43,7 +43,7 @@ make -s installcheck REGRESS= ISOLATION= PROVE_FLAGS="--timer" 2>&1 | tee -a "$o
 
 # pg_regress/isolation: "test name ... ok"; prove: "test/t/x.pl .. ok"
 passed=$(grep -cE '\.\.\. ok|\.pl \.+ ok' "$out")
-failed=$(grep -cE '\.\.\. FAILED|\.\.\. failed|\.pl \.+ (Dubious|Failed)' "$out")
+failed=$(grep -cE '\.\.\. FAILED|\.\.\. failed|^Dubious, test returned' "$out")
 rm -f "$out"
 [ "$failed" -gt 0 ] && status=1
 echo "tests: $passed passed, $failed failed"

@@ -20,9 +20,9 @@
  *   and ctid.
  * - INSERT ... ON CONFLICT inserts speculatively (token in t_ctid, seen by
  *   dirty snapshots) and then finishes or kills the tuple, as heap does.
- * - Row locks are stored as a lock-only xmax with heap's infomask bits.
- *   A tuple holds one locker at a time (no MultiXacts yet): lockers of any
- *   strength wait for each other (see README, limitations).
+ * - Row locks are stored as a lock-only xmax with heap's infomask bits;
+ *   compatible lockers (and a non-key update beside FOR KEY SHARE lockers)
+ *   share the tuple through a MultiXact; waits go to conflicting members.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,15 +39,53 @@
 #include "pgstat.h"
 #include "storage/lmgr.h"
 #include "storage/predicate.h"
+#include "utils/datum.h"
+#include "utils/relcache.h"
+#include "nodes/bitmapset.h"
+#include "access/multixact.h"
+#include "storage/lock.h"
+#include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
-/* Heavyweight lock mode protecting a tuple for each row lock mode (heap's table). */
-static const LOCKMODE tuple_hwlock[] = {
-	[LockTupleKeyShare] = AccessShareLock,
-	[LockTupleShare] = RowShareLock,
-	[LockTupleNoKeyExclusive] = ExclusiveLock,
-	[LockTupleExclusive] = AccessExclusiveLock
+/*
+ * Per row-lock mode: the heavyweight lock that queues waiters on a tuple,
+ * and the MultiXact status of a lock and of an update in that mode (heap's
+ * tupleLockExtraInfo).
+ */
+static const struct
+{
+	LOCKMODE	hwlock;
+	MultiXactStatus lockstatus;
+	MultiXactStatus updstatus;
+}			lock_info[] =
+{
+	[LockTupleKeyShare] = {AccessShareLock, MultiXactStatusForKeyShare, MultiXactStatusForKeyShare},
+	[LockTupleShare] = {RowShareLock, MultiXactStatusForShare, MultiXactStatusForShare},
+	[LockTupleNoKeyExclusive] = {ExclusiveLock, MultiXactStatusForNoKeyUpdate, MultiXactStatusNoKeyUpdate},
+	[LockTupleExclusive] = {AccessExclusiveLock, MultiXactStatusForUpdate, MultiXactStatusUpdate}
 };
+
+/* The heavyweight lock mode equivalent to each MultiXact status. */
+static const LOCKMODE status_hwlock[] = {
+	[MultiXactStatusForKeyShare] = AccessShareLock,
+	[MultiXactStatusForShare] = RowShareLock,
+	[MultiXactStatusForNoKeyUpdate] = ExclusiveLock,
+	[MultiXactStatusForUpdate] = AccessExclusiveLock,
+	[MultiXactStatusNoKeyUpdate] = ExclusiveLock,
+	[MultiXactStatusUpdate] = AccessExclusiveLock
+};
+
+/* The row-lock mode of each MultiXact status. */
+static const LockTupleMode status_mode[] = {
+	[MultiXactStatusForKeyShare] = LockTupleKeyShare,
+	[MultiXactStatusForShare] = LockTupleShare,
+	[MultiXactStatusForNoKeyUpdate] = LockTupleNoKeyExclusive,
+	[MultiXactStatusForUpdate] = LockTupleExclusive,
+	[MultiXactStatusNoKeyUpdate] = LockTupleNoKeyExclusive,
+	[MultiXactStatusUpdate] = LockTupleExclusive
+};
+
+#define tuple_hwlock(mode) (lock_info[(mode)].hwlock)
 
 /*
  * Set up 'tuple' for the item at 'tid' on the locked page of 'buf'.  A TID
@@ -258,6 +296,202 @@ aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 	pgstat_count_heap_insert(rel, ntuples);
 }
 
+/* Status of a single-xid xmax, from its infomask bits. */
+static MultiXactStatus
+single_xmax_status(uint16 infomask, uint16 infomask2)
+{
+	if (HEAP_XMAX_IS_LOCKED_ONLY(infomask))
+	{
+		if (HEAP_XMAX_IS_EXCL_LOCKED(infomask))
+			return (infomask2 & HEAP_KEYS_UPDATED) ? MultiXactStatusForUpdate
+				: MultiXactStatusForNoKeyUpdate;
+		if (HEAP_XMAX_IS_SHR_LOCKED(infomask))
+			return MultiXactStatusForShare;
+		return MultiXactStatusForKeyShare;
+	}
+	return (infomask2 & HEAP_KEYS_UPDATED) ? MultiXactStatusUpdate
+		: MultiXactStatusNoKeyUpdate;
+}
+
+/*
+ * Running transactions (not ours) in the xmax of 'tup' that conflict with
+ * 'want': palloc'd array, count in *n.  Lockers conflict as their lock
+ * modes do (DoLockModesConflict, as heap's MultiXact checks); a running
+ * updater always does (README: aegis waits where heap would lock an old
+ * version while its non-key update is in progress).
+ */
+static TransactionId *
+xmax_conflicts(HeapTupleHeader tup, MultiXactStatus want, int *n)
+{
+	uint16		im = tup->t_infomask;
+	TransactionId xmax = HeapTupleHeaderGetRawXmax(tup);
+	TransactionId *out;
+
+	*n = 0;
+	if (im & HEAP_XMAX_INVALID)
+		return NULL;
+	if (im & HEAP_XMAX_IS_MULTI)
+	{
+		MultiXactMember *m;
+		int			nm = GetMultiXactIdMembers(xmax, &m, false, HEAP_XMAX_IS_LOCKED_ONLY(im));
+
+		out = palloc(sizeof(TransactionId) * Max(nm, 1));
+		for (int i = 0; i < nm; i++)
+		{
+			if (TransactionIdIsCurrentTransactionId(m[i].xid) ||
+				!TransactionIdIsInProgress(m[i].xid))
+				continue;
+			if (ISUPDATE_from_mxstatus(m[i].status) ||
+				DoLockModesConflict(status_hwlock[m[i].status], status_hwlock[want]))
+				out[(*n)++] = m[i].xid;
+		}
+		if (nm > 0)
+			pfree(m);
+		return out;
+	}
+	out = palloc(sizeof(TransactionId));
+	if (!TransactionIdIsCurrentTransactionId(xmax) && TransactionIdIsInProgress(xmax))
+	{
+		MultiXactStatus st = single_xmax_status(im, tup->t_infomask2);
+
+		if (ISUPDATE_from_mxstatus(st) || DoLockModesConflict(status_hwlock[st], status_hwlock[want]))
+			out[(*n)++] = xmax;
+	}
+	return out;
+}
+
+/*
+ * The xmax (and its infomask bits) to store when 'xid' takes 'status' on a
+ * tuple whose xmax was 'oldxmax' with 'oldim'/'oldim2': a single xid, or a
+ * MultiXact that keeps the lockers still running (other transactions, or
+ * our own subtransactions, whose locks must survive our rollback).  Heap's
+ * compute_new_xmax_infomask for the cases aegis produces.  May allocate.
+ */
+static TransactionId
+compute_new_xmax(TransactionId oldxmax, uint16 oldim, uint16 oldim2,
+				 TransactionId xid, MultiXactStatus status,
+				 uint16 *im, uint16 *im2)
+{
+	bool		keep = false;
+	MultiXactId multi;
+	MultiXactMember *m;
+	int			nm;
+	LockTupleMode strongest = LockTupleKeyShare;
+	bool		has_update = false;
+
+	*im = 0;
+	*im2 = 0;
+	if (!(oldim & HEAP_XMAX_INVALID) && HEAP_XMAX_IS_LOCKED_ONLY(oldim))
+	{
+		if (oldim & HEAP_XMAX_IS_MULTI)
+			keep = MultiXactIdIsRunning(oldxmax, true);
+		else
+			keep = !TransactionIdEquals(oldxmax, xid) && TransactionIdIsInProgress(oldxmax);
+	}
+	if (!keep)
+	{
+		switch (status)
+		{
+			case MultiXactStatusForKeyShare:
+				*im = HEAP_XMAX_LOCK_ONLY | HEAP_XMAX_KEYSHR_LOCK;
+				break;
+			case MultiXactStatusForShare:
+				*im = HEAP_XMAX_LOCK_ONLY | HEAP_XMAX_SHR_LOCK;
+				break;
+			case MultiXactStatusForNoKeyUpdate:
+				*im = HEAP_XMAX_LOCK_ONLY | HEAP_XMAX_EXCL_LOCK;
+				break;
+			case MultiXactStatusForUpdate:
+				*im = HEAP_XMAX_LOCK_ONLY | HEAP_XMAX_EXCL_LOCK;
+				*im2 = HEAP_KEYS_UPDATED;
+				break;
+			case MultiXactStatusNoKeyUpdate:
+				break;
+			case MultiXactStatusUpdate:
+				*im2 = HEAP_KEYS_UPDATED;
+				break;
+		}
+		return xid;
+	}
+
+	if (oldim & HEAP_XMAX_IS_MULTI)
+		multi = MultiXactIdExpand(oldxmax, xid, status);
+	else
+		multi = MultiXactIdCreate(oldxmax, single_xmax_status(oldim, oldim2), xid, status);
+
+	/* hint bits from the members, as heap's GetMultiXactIdHintBits */
+	nm = GetMultiXactIdMembers(multi, &m, false, false);
+	for (int i = 0; i < nm; i++)
+	{
+		if (status_mode[m[i].status] > strongest)
+			strongest = status_mode[m[i].status];
+		if (m[i].status == MultiXactStatusForUpdate || m[i].status == MultiXactStatusUpdate)
+			*im2 |= HEAP_KEYS_UPDATED;
+		if (ISUPDATE_from_mxstatus(m[i].status))
+			has_update = true;
+	}
+	if (nm > 0)
+		pfree(m);
+	*im = HEAP_XMAX_IS_MULTI;
+	if (strongest >= LockTupleNoKeyExclusive)
+		*im |= HEAP_XMAX_EXCL_LOCK;
+	else if (strongest == LockTupleShare)
+		*im |= HEAP_XMAX_SHR_LOCK;
+	else
+		*im |= HEAP_XMAX_KEYSHR_LOCK;
+	if (!has_update)
+		*im |= HEAP_XMAX_LOCK_ONLY;
+	return multi;
+}
+
+/* Store a computed xmax; inside a critical section. */
+static void
+store_xmax(HeapTupleHeader tup, TransactionId xmax, uint16 im, uint16 im2)
+{
+	tup->t_infomask &= ~(HEAP_XMAX_BITS | HEAP_MOVED);
+	tup->t_infomask2 &= ~HEAP_KEYS_UPDATED;
+	tup->t_infomask |= im;
+	tup->t_infomask2 |= im2;
+	HeapTupleHeaderClearHotUpdated(tup);
+	HeapTupleHeaderSetXmax(tup, xmax);
+}
+
+/*
+ * Did an UPDATE change a column of a unique index usable by a foreign key
+ * (heap's key columns)?  If not, it takes the weaker NoKeyExclusive lock,
+ * so FOR KEY SHARE lockers (foreign-key checks) do not block it.
+ */
+static bool
+key_columns_changed(Relation rel, HeapTuple oldtup, HeapTuple newtup)
+{
+	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY);
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		changed = false;
+	int			x = -1;
+
+	while (!changed && (x = bms_next_member(keys, x)) >= 0)
+	{
+		AttrNumber att = x + FirstLowInvalidHeapAttributeNumber;
+		Form_pg_attribute a;
+		bool		n1,
+					n2;
+		Datum		d1,
+					d2;
+
+		if (att <= 0)
+		{
+			changed = true;
+			break;
+		}
+		a = TupleDescAttr(desc, att - 1);
+		d1 = heap_getattr(oldtup, att, desc, &n1);
+		d2 = heap_getattr(newtup, att, desc, &n2);
+		changed = n1 != n2 || (!n1 && !datumIsEqual(d1, d2, a->attbyval, a->attlen));
+	}
+	bms_free(keys);
+	return changed;
+}
+
 static void
 report_lock_not_available(Relation rel)
 {
@@ -287,49 +521,59 @@ wait_for_xact(Relation rel, TransactionId xid, ItemPointer tid,
 }
 
 /*
- * Wait for the transaction in the xmax of 'tup' (buffer exclusively locked
- * on entry).  Returns true, still locked, if that transaction is our own
- * (we hold the lock already).  Otherwise unlocks the buffer, takes the
- * tuple's heavyweight lock once (*have_tuple_lock) and waits per 'policy';
- * returns false, unlocked, with *would_block set if SKIP LOCKED gave up.
+ * 'tup' (buffer exclusively locked) is locked or being changed by other
+ * transactions.  If none of them conflicts with 'want', return true with the
+ * buffer still locked: the caller goes ahead (sharing the tuple through a
+ * MultiXact).  Otherwise unlock the buffer, take the tuple's heavyweight
+ * lock once (*have_tuple_lock: queue position, as heap_acquire_tuplock),
+ * wait for each conflicting transaction per 'policy', and return false for
+ * the caller to look again; *would_block is set if SKIP LOCKED gave up.
+ * NOWAIT raises ERRCODE_LOCK_NOT_AVAILABLE.
  */
 static bool
-wait_for_modifier(Relation rel, AegisBuffer buf, HeapTuple tup, LockTupleMode mode,
-				  LockWaitPolicy policy, XLTW_Oper oper, bool *have_tuple_lock,
-				  bool *would_block)
+wait_for_conflicts(Relation rel, AegisBuffer buf, HeapTuple tup, LockTupleMode mode,
+				   MultiXactStatus want, LockWaitPolicy policy, XLTW_Oper oper,
+				   bool *have_tuple_lock, bool *would_block)
 {
-	uint16		infomask = tup->t_data->t_infomask;
-	TransactionId xwait = HeapTupleHeaderGetRawXmax(tup->t_data);
 	ItemPointerData tid = tup->t_self;
+	int			n;
+	TransactionId *xids = xmax_conflicts(tup->t_data, want, &n);
 
 	*would_block = false;
-	if (infomask & HEAP_XMAX_IS_MULTI)
+	if (n == 0)
 	{
+		if (xids)
+			pfree(xids);
+		if (HEAP_XMAX_IS_LOCKED_ONLY(tup->t_data->t_infomask))
+			return true;		/* only compatible or finished lockers */
+
+		/*
+		 * The updater finished since the tuple was examined: never share a
+		 * tuple with an update; the caller looks again (and then sees the
+		 * committed update, or the abort).
+		 */
 		AegisBufferUnlock(buf);
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("row locked by several transactions in aegis table \"%s\"",
-						RelationGetRelationName(rel)),
-				 errdetail("MultiXact row locks are not supported on aegis tables yet.")));
+		return false;
 	}
-	if (TransactionIdIsCurrentTransactionId(xwait))
-		return true;
 	AegisBufferUnlock(buf);
 
 	if (!*have_tuple_lock)
 	{
 		if (policy == LockWaitBlock)
-			LockTuple(rel, &tid, tuple_hwlock[mode]);
-		else if (!ConditionalLockTuple(rel, &tid, tuple_hwlock[mode]))
+			LockTuple(rel, &tid, tuple_hwlock(mode));
+		else if (!ConditionalLockTuple(rel, &tid, tuple_hwlock(mode)))
 		{
 			if (policy == LockWaitError)
 				report_lock_not_available(rel);
 			*would_block = true;
+			pfree(xids);
 			return false;
 		}
 		*have_tuple_lock = true;
 	}
-	*would_block = !wait_for_xact(rel, xwait, &tid, policy, oper);
+	for (int i = 0; i < n && !*would_block; i++)
+		*would_block = !wait_for_xact(rel, xids[i], &tid, policy, oper);
+	pfree(xids);
 	return false;
 }
 
@@ -352,9 +596,11 @@ fill_failure(HeapTuple tup, TM_Result result, TM_FailureData *tmfd)
 static TM_Result
 lock_for_change(Relation rel, AegisBuffer buf, ItemPointer tid, HeapTuple tup,
 				CommandId cid, Snapshot crosscheck, bool wait, XLTW_Oper oper,
-				bool *have_tuple_lock, const char *what)
+				bool *have_tuple_lock, const char *what, HeapTuple newtup,
+				MultiXactStatus *want)
 {
 	TM_Result	result;
+	bool		decided = false;
 
 	for (;;)
 	{
@@ -370,12 +616,19 @@ lock_for_change(Relation rel, AegisBuffer buf, ItemPointer tid, HeapTuple tup,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("attempted to %s invisible tuple", what)));
 		}
+		if (!decided)
+		{
+			/* DELETE and key-changing UPDATE: Update; else NoKeyUpdate */
+			*want = (newtup != NULL && !key_columns_changed(rel, tup, newtup))
+				? MultiXactStatusNoKeyUpdate : MultiXactStatusUpdate;
+			decided = true;
+		}
 		if (result != TM_BeingModified || !wait)
 			break;
-		if (wait_for_modifier(rel, buf, tup, LockTupleExclusive, LockWaitBlock,
-							  oper, have_tuple_lock, &would_block))
+		if (wait_for_conflicts(rel, buf, tup, status_mode[*want], *want, LockWaitBlock,
+							   oper, have_tuple_lock, &would_block))
 		{
-			result = TM_Ok;		/* locked by ourselves */
+			result = TM_Ok;		/* only compatible lockers, or ourselves */
 			break;
 		}
 	}
@@ -392,18 +645,6 @@ lock_for_change(Relation rel, AegisBuffer buf, ItemPointer tid, HeapTuple tup,
 	return result;
 }
 
-/* Stamp xmax/cmax of a deleted or updated tuple; inside a critical section. */
-static void
-set_update_xmax(HeapTupleHeader tup, TransactionId xid, CommandId cid, bool iscombo)
-{
-	tup->t_infomask &= ~(HEAP_XMAX_BITS | HEAP_MOVED);
-	tup->t_infomask2 &= ~HEAP_KEYS_UPDATED;
-	tup->t_infomask2 |= HEAP_KEYS_UPDATED;
-	HeapTupleHeaderClearHotUpdated(tup);
-	HeapTupleHeaderSetXmax(tup, xid);
-	HeapTupleHeaderSetCmax(tup, cid, iscombo);
-}
-
 TM_Result
 aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot,
 				   Snapshot crosscheck, bool wait, TM_FailureData *tmfd,
@@ -416,24 +657,31 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 	TM_Result	result;
 	bool		have_tuple_lock = false;
 	bool		iscombo;
+	MultiXactStatus want;
+	TransactionId new_xmax;
+	uint16		im,
+				im2;
 
 	check_writable(rel);
 	xid = GetCurrentTransactionId();
 	buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(tid));
 	result = lock_for_change(rel, buf, tid, &tp, cid, crosscheck, wait, XLTW_Delete,
-							 &have_tuple_lock, "delete");
+							 &have_tuple_lock, "delete", NULL, &want);
 	if (result != TM_Ok)
 	{
 		fill_failure(&tp, result, tmfd);
 		AegisBufferUnlockRelease(buf);
 		if (have_tuple_lock)
-			UnlockTuple(rel, tid, tuple_hwlock[LockTupleExclusive]);
+			UnlockTuple(rel, tid, tuple_hwlock(status_mode[want]));
 		return result;
 	}
 
+	new_xmax = compute_new_xmax(HeapTupleHeaderGetRawXmax(tp.t_data), tp.t_data->t_infomask,
+								tp.t_data->t_infomask2, xid, want, &im, &im2);
 	HeapTupleHeaderAdjustCmax(tp.t_data, &cid, &iscombo);
 	START_CRIT_SECTION();
-	set_update_xmax(tp.t_data, xid, cid, iscombo);
+	store_xmax(tp.t_data, new_xmax, im, im2);
+	HeapTupleHeaderSetCmax(tp.t_data, cid, iscombo);
 	tp.t_data->t_ctid = tp.t_self;
 	if (changingPart)
 		HeapTupleHeaderSetMovedPartitions(tp.t_data);
@@ -447,7 +695,7 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 		heap_toast_delete(rel, &tp, false);
 	AegisBufferRelease(buf);
 	if (have_tuple_lock)
-		UnlockTuple(rel, tid, tuple_hwlock[LockTupleExclusive]);
+		UnlockTuple(rel, tid, tuple_hwlock(status_mode[want]));
 	pgstat_count_heap_delete(rel);
 	return TM_Ok;
 }
@@ -471,10 +719,16 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	bool		need_toast;
 	bool		fits;
 	CommandId	oldcid = cid;
+	MultiXactStatus want;
+	TransactionId orig_xmax,
+				final_xmax;
+	uint16		orig_im,
+				orig_im2,
+				fim,
+				fim2;
 
 	check_writable(rel);
 	xid = GetCurrentTransactionId();
-	*lockmode = LockTupleExclusive;
 	*update_indexes = true;
 	newtup = ExecFetchSlotHeapTuple(slot, true, &shouldFree);
 	slot->tts_tableOid = RelationGetRelid(rel);
@@ -482,13 +736,14 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 
 	buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(otid));
 	result = lock_for_change(rel, buf, otid, &oldtup, cid, crosscheck, wait,
-							 XLTW_Update, &have_tuple_lock, "update");
+							 XLTW_Update, &have_tuple_lock, "update", newtup, &want);
+	*lockmode = status_mode[want];
 	if (result != TM_Ok)
 	{
 		fill_failure(&oldtup, result, tmfd);
 		AegisBufferUnlockRelease(buf);
 		if (have_tuple_lock)
-			UnlockTuple(rel, otid, tuple_hwlock[LockTupleExclusive]);
+			UnlockTuple(rel, otid, tuple_hwlock(status_mode[want]));
 		if (shouldFree)
 			heap_freetuple(newtup);
 		return result;
@@ -500,6 +755,10 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	HeapTupleHeaderSetXmin(newtup->t_data, xid);
 	HeapTupleHeaderSetCmin(newtup->t_data, cid);
 	HeapTupleHeaderSetXmax(newtup->t_data, 0);
+	orig_xmax = HeapTupleHeaderGetRawXmax(oldtup.t_data);
+	orig_im = oldtup.t_data->t_infomask;
+	orig_im2 = oldtup.t_data->t_infomask2;
+	final_xmax = compute_new_xmax(orig_xmax, orig_im, orig_im2, xid, want, &fim, &fim2);
 	HeapTupleHeaderAdjustCmax(oldtup.t_data, &oldcid, &iscombo);
 
 	need_toast = HeapTupleHasExternal(&oldtup) || HeapTupleHasExternal(newtup) ||
@@ -519,7 +778,8 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		heaptup = newtup;
 		START_CRIT_SECTION();
 		AegisPagePutTuple(rel, buf, heaptup);
-		set_update_xmax(oldtup.t_data, xid, oldcid, iscombo);
+		store_xmax(oldtup.t_data, final_xmax, fim, fim2);
+		HeapTupleHeaderSetCmax(oldtup.t_data, oldcid, iscombo);
 		oldtup.t_data->t_ctid = heaptup->t_self;
 		PageSetPrunable(AegisBufferGetPage(buf), xid);
 		AegisBufferMarkDirty(buf);
@@ -530,13 +790,18 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	{
 		AegisBuffer newbuf;
 
-		/* keep others off the old version while its page is unlocked */
+		/*
+		 * Keep others off the old version while its page is unlocked: lock it
+		 * in the mode of our update (other lockers stay, in a MultiXact).
+		 */
+		TransactionId lock_xmax;
+		uint16		lim,
+					lim2;
+
+		lock_xmax = compute_new_xmax(orig_xmax, orig_im, orig_im2, xid,
+									 lock_info[status_mode[want]].lockstatus, &lim, &lim2);
 		START_CRIT_SECTION();
-		oldtup.t_data->t_infomask &= ~(HEAP_XMAX_BITS | HEAP_MOVED);
-		oldtup.t_data->t_infomask2 &= ~HEAP_KEYS_UPDATED;
-		oldtup.t_data->t_infomask |= HEAP_XMAX_LOCK_ONLY | HEAP_XMAX_EXCL_LOCK;
-		oldtup.t_data->t_infomask2 |= HEAP_KEYS_UPDATED;
-		HeapTupleHeaderSetXmax(oldtup.t_data, xid);
+		store_xmax(oldtup.t_data, lock_xmax, lim, lim2);
 		HeapTupleHeaderSetCmax(oldtup.t_data, oldcid, iscombo);
 		oldtup.t_data->t_ctid = oldtup.t_self;
 		AegisBufferMarkDirty(buf);
@@ -553,7 +818,8 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 
 		AegisBufferLock(buf, LW_EXCLUSIVE);
 		START_CRIT_SECTION();
-		set_update_xmax(oldtup.t_data, xid, oldcid, iscombo);
+		store_xmax(oldtup.t_data, final_xmax, fim, fim2);
+		HeapTupleHeaderSetCmax(oldtup.t_data, oldcid, iscombo);
 		oldtup.t_data->t_ctid = heaptup->t_self;
 		PageSetPrunable(AegisBufferGetPage(buf), xid);
 		AegisBufferMarkDirty(buf);
@@ -562,7 +828,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	}
 
 	if (have_tuple_lock)
-		UnlockTuple(rel, otid, tuple_hwlock[LockTupleExclusive]);
+		UnlockTuple(rel, otid, tuple_hwlock(status_mode[want]));
 	pgstat_count_heap_update(rel, false);
 
 	slot->tts_tid = heaptup->t_self;
@@ -574,32 +840,6 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	if (shouldFree)
 		heap_freetuple(newtup);
 	return TM_Ok;
-}
-
-/* infomask bits of a lock-only xmax for 'mode' (heap's encoding). */
-static void
-set_lock_xmax(HeapTupleHeader tup, TransactionId xid, LockTupleMode mode)
-{
-	tup->t_infomask &= ~(HEAP_XMAX_BITS | HEAP_MOVED);
-	tup->t_infomask2 &= ~HEAP_KEYS_UPDATED;
-	tup->t_infomask |= HEAP_XMAX_LOCK_ONLY;
-	switch (mode)
-	{
-		case LockTupleKeyShare:
-			tup->t_infomask |= HEAP_XMAX_KEYSHR_LOCK;
-			break;
-		case LockTupleShare:
-			tup->t_infomask |= HEAP_XMAX_SHR_LOCK;
-			break;
-		case LockTupleNoKeyExclusive:
-			tup->t_infomask |= HEAP_XMAX_EXCL_LOCK;
-			break;
-		case LockTupleExclusive:
-			tup->t_infomask |= HEAP_XMAX_EXCL_LOCK;
-			tup->t_infomask2 |= HEAP_KEYS_UPDATED;
-			break;
-	}
-	HeapTupleHeaderSetXmax(tup, xid);
 }
 
 /* Strength of the lock-only xmax of 'tup' (heap's encoding). */
@@ -717,6 +957,9 @@ aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 		bool		have_tuple_lock = false;
 		bool		would_block = false;
 		HeapTuple	copy;
+		TransactionId new_xmax;
+		uint16		im = 0,
+					im2 = 0;
 
 		if (ItemPointerGetBlockNumber(&cur) >= AegisStorageNPages(&key))
 			return TM_Deleted;
@@ -728,33 +971,17 @@ aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 			result = AegisTupleSatisfiesUpdate(&tup, cid, buf);
 			if (result != TM_BeingModified)
 				break;
-			if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmax(tup.t_data)) &&
-				!(tup.t_data->t_infomask & HEAP_XMAX_IS_MULTI))
+			if (wait_for_conflicts(rel, buf, &tup, mode, lock_info[mode].lockstatus,
+								   wait_policy, XLTW_Lock, &have_tuple_lock, &would_block))
 			{
-				/* we hold a lock on it already: keep it if strong enough */
-				if (held_lock_mode(tup.t_data) >= mode)
-				{
-					copy = heap_copytuple(&tup);
-					AegisBufferUnlockRelease(buf);
-					ExecStoreHeapTuple(copy, slot, true);
-					slot->tts_tableOid = RelationGetRelid(rel);
-					tmfd->traversed = traversed;
-					return TM_Ok;
-				}
-				result = TM_Ok;
-				break;
-			}
-			if (wait_for_modifier(rel, buf, &tup, mode, wait_policy, XLTW_Lock,
-								  &have_tuple_lock, &would_block))
-			{
-				result = TM_Ok;
+				result = TM_Ok;	/* only compatible lockers, or ourselves */
 				break;
 			}
 			if (would_block)
 			{
 				AegisBufferRelease(buf);
 				if (have_tuple_lock)
-					UnlockTuple(rel, &cur, tuple_hwlock[mode]);
+					UnlockTuple(rel, &cur, tuple_hwlock(mode));
 				tmfd->traversed = traversed;
 				return TM_WouldBlock;
 			}
@@ -775,7 +1002,7 @@ aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 		{
 			AegisBufferUnlockRelease(buf);
 			if (have_tuple_lock)
-				UnlockTuple(rel, &cur, tuple_hwlock[mode]);
+				UnlockTuple(rel, &cur, tuple_hwlock(mode));
 			tmfd->traversed = traversed;
 			return TM_Invisible;
 		}
@@ -784,7 +1011,7 @@ aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 			fill_failure(&tup, result, tmfd);
 			AegisBufferUnlockRelease(buf);
 			if (have_tuple_lock)
-				UnlockTuple(rel, &cur, tuple_hwlock[mode]);
+				UnlockTuple(rel, &cur, tuple_hwlock(mode));
 			if (result == TM_Updated && (flags & TUPLE_LOCK_FLAG_FIND_LAST_VERSION) &&
 				!ItemPointerEquals(&tmfd->ctid, &cur))
 			{
@@ -805,15 +1032,30 @@ aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 			return result;
 		}
 
-		START_CRIT_SECTION();
-		set_lock_xmax(tup.t_data, xid, mode);
-		tup.t_data->t_ctid = tup.t_self;
-		AegisBufferMarkDirty(buf);
-		END_CRIT_SECTION();
+		/* already locked by this very transaction in a mode at least as strong? */
+		if (HEAP_XMAX_IS_LOCKED_ONLY(tup.t_data->t_infomask) &&
+			!(tup.t_data->t_infomask & (HEAP_XMAX_INVALID | HEAP_XMAX_IS_MULTI)) &&
+			TransactionIdEquals(HeapTupleHeaderGetRawXmax(tup.t_data), xid) &&
+			held_lock_mode(tup.t_data) >= mode)
+		{
+			new_xmax = InvalidTransactionId;
+		}
+		else
+			new_xmax = compute_new_xmax(HeapTupleHeaderGetRawXmax(tup.t_data),
+										tup.t_data->t_infomask, tup.t_data->t_infomask2,
+										xid, lock_info[mode].lockstatus, &im, &im2);
+		if (TransactionIdIsValid(new_xmax))
+		{
+			START_CRIT_SECTION();
+			store_xmax(tup.t_data, new_xmax, im, im2);
+			tup.t_data->t_ctid = tup.t_self;
+			AegisBufferMarkDirty(buf);
+			END_CRIT_SECTION();
+		}
 		copy = heap_copytuple(&tup);
 		AegisBufferUnlockRelease(buf);
 		if (have_tuple_lock)
-			UnlockTuple(rel, &cur, tuple_hwlock[mode]);
+			UnlockTuple(rel, &cur, tuple_hwlock(mode));
 
 		ExecStoreHeapTuple(copy, slot, true);
 		slot->tts_tableOid = RelationGetRelid(rel);
