@@ -11,30 +11,17 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
-PORT=${AEGIS_DEMO_PORT:-55432}
+. "$here/bench/lib.sh"
 CACHE=${AEGIS_DEMO_CACHE:-$HOME/.cache/aegis_flights}
-SUDO=""
-[ "$(id -u)" = 0 ] || SUDO=sudo
-
-say() { printf '\n== %s\n' "$*"; }
 
 say "installing build and data tools (apt)"
-need=()
-for p in postgresql-15 postgresql-server-dev-15 liblz4-dev libzstd-dev make gcc bc; do
-	dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
-done
+bench_install postgresql-15 postgresql-server-dev-15 liblz4-dev libzstd-dev make gcc bc
 # node and npm may come from another vendor's package: look for the commands
-command -v node >/dev/null 2>&1 || need+=(nodejs)
-command -v npm >/dev/null 2>&1 || need+=(npm)
-if [ ${#need[@]} -gt 0 ]; then
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+command -v node >/dev/null 2>&1 || bench_install nodejs
+command -v npm >/dev/null 2>&1 || bench_install npm
 
 say "building and installing aegis_storage"
-make -s -C "$here" PG_CONFIG=$PGBIN/pg_config >/dev/null
-$SUDO make -s -C "$here" PG_CONFIG=$PGBIN/pg_config install >/dev/null
+bench_build "$here"
 
 say "fetching the flights data set (vega-datasets 3.2.1, flights-3m.parquet)"
 mkdir -p "$CACHE"
@@ -52,33 +39,11 @@ fi
 rows=$(($(wc -l < "$CACHE/flights.csv") - 1))
 echo "flights.csv: $rows rows"
 
-# a throw-away cluster owned by the postgres OS user (initdb refuses root)
-work=$(mktemp -d /tmp/aegis_demo.XXXXXX)
-chmod 755 "$work"
-cp "$CACHE/flights.csv" "$work/flights.csv"
-RUN=()
-if [ "$(id -u)" = 0 ]; then chown -R postgres "$work"; RUN=(runuser -u postgres --); fi
-cleanup() {
-	"${RUN[@]}" $PGBIN/pg_ctl -D "$work/data" -m fast -w stop >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
+PORT=${AEGIS_DEMO_PORT:-55432}
 say "starting a throw-away PostgreSQL 15 (port $PORT)"
-"${RUN[@]}" $PGBIN/initdb -D "$work/data" -A trust -U postgres >/dev/null
-cat >> "$work/data/postgresql.conf" <<CONF
-shared_preload_libraries = 'aegis_storage'
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$work'
-shared_buffers = 512MB
-aegis.buffer_pool_size = 512MB
-max_wal_size = 4GB
-CONF
-"${RUN[@]}" $PGBIN/pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
-PSQL=("${RUN[@]}" $PGBIN/psql -X -q -h "$work" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
-psql_val() { "${PSQL[@]}" -Atc "$1"; }
-now_ms() { date +%s%3N; }
+bench_start_cluster "$PORT" "shared_buffers = 512MB" "aegis.buffer_pool_size = 512MB" "max_wal_size = 4GB"
+cp "$CACHE/flights.csv" "$WORK/flights.csv"
+chmod 644 "$WORK/flights.csv"
 
 "${PSQL[@]}" -c "CREATE EXTENSION aegis_storage"
 TABLES=(flights_heap flights_none flights_lz4 flights_zstd)
@@ -95,7 +60,7 @@ for t in "${TABLES[@]}"; do
 	"${PSQL[@]}" -c "CREATE TABLE $t (date timestamp, delay int, distance int, origin text, destination text) ${USING[$t]}"
 	"${PSQL[@]}" -c "CHECKPOINT"
 	t0=$(now_ms)
-	"${PSQL[@]}" -c "COPY $t FROM '$work/flights.csv' (FORMAT csv, HEADER)"
+	"${PSQL[@]}" -c "COPY $t FROM '$WORK/flights.csv' (FORMAT csv, HEADER)"
 	LOAD[$t]=$(( $(now_ms) - t0 ))
 	echo "$t: $(psql_val "SELECT count(*) FROM $t") rows in ${LOAD[$t]} ms"
 done
@@ -103,7 +68,7 @@ done
 say "full-table aggregate: first run after a restart (cold pools), then best of three (warm)"
 AGG="SELECT count(*), sum(delay), sum(distance), avg(distance) FROM"
 "${PSQL[@]}" -c "CHECKPOINT"
-"${RUN[@]}" $PGBIN/pg_ctl -D "$work/data" -l "$work/server.log" -m fast -w restart >/dev/null
+bench_restart_cluster
 for t in "${TABLES[@]}"; do
 	t0=$(now_ms); psql_val "SET max_parallel_workers_per_gather = 0; $AGG $t" >/dev/null; SCAN_COLD[$t]=$(( $(now_ms) - t0 ))
 done

@@ -453,7 +453,8 @@ aegis_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
  *		Fetch the tuple at 'tid' into 'slot' (as a copy the slot owns) if
  *		'snapshot' sees it.  Returns false for a TID past the end of the
  *		relation or on an unused line pointer.  If all_dead is given it is
- *		set when the tuple is dead to every transaction.
+ *		set when the tuple is dead to every transaction (the index may then
+ *		kill its entry).
  */
 bool
 AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
@@ -473,6 +474,12 @@ AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
 	AegisBufferLock(buf, LW_SHARED);
 	if (!AegisPageGetTuple(AegisBufferGetPage(buf), blk, off, RelationGetRelid(rel), &tuple))
 	{
+		Page		page = AegisBufferGetPage(buf);
+
+		/* a pruned tuple (LP_DEAD) is dead to everyone */
+		if (all_dead && !PageIsNew(page) && off >= FirstOffsetNumber &&
+			off <= PageGetMaxOffsetNumber(page))
+			*all_dead = ItemIdIsDead(PageGetItemId(page, off));
 		AegisBufferUnlockRelease(buf);
 		return false;
 	}
@@ -482,6 +489,13 @@ AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
 		PredicateLockTID(rel, &tuple.t_self, snapshot, HeapTupleHeaderGetXmin(tuple.t_data));
 	}
 	AegisCheckConflictOut(copy != NULL, rel, &tuple, buf, snapshot);
+
+	/*
+	 * Tell the index when no snapshot can see the tuple any more, so it can
+	 * mark its entry dead (kill_prior_tuple), as heap_hot_search_buffer does.
+	 */
+	if (copy == NULL && all_dead)
+		*all_dead = AegisTupleIsSurelyDead(&tuple, GlobalVisTestFor(rel), buf);
 	AegisBufferUnlockRelease(buf);
 
 	if (copy == NULL)

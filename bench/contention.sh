@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Contended workloads on aegis and on heap, side by side in one run: hot-row
+# updates, upserts (INSERT ... ON CONFLICT DO UPDATE) and a SKIP LOCKED job
+# queue, 8 clients each (pgbench with custom scripts).  Prints TPS, the
+# aegis/heap ratio and failed transactions (serialization failures and
+# deadlocks are retried up to 10 times and counted, as pgbench does).
+#
+# Usage: bash bench/contention.sh [seconds per run, default 15]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/lib.sh"
+SECS=${1:-15}
+CLIENTS=8
+
+bench_install postgresql-15 postgresql-server-dev-15 liblz4-dev libzstd-dev make gcc bc
+bench_build "$here"
+bench_start_cluster "${AEGIS_BENCH_PORT:-55433}" "shared_buffers = 256MB" \
+	"aegis.buffer_pool_size = 256MB" "max_connections = 50"
+"${PSQL[@]}" -c "CREATE EXTENSION aegis_storage"
+
+scripts=$(mktemp -d)
+chmod 755 "$scripts"
+cat > "$scripts/hot.sql" <<'SQL'
+\set k random(1, 10)
+UPDATE hot_%AM% SET n = n + 1 WHERE k = :k;
+SQL
+cat > "$scripts/upsert.sql" <<'SQL'
+\set k random(1, 1000)
+INSERT INTO kv_%AM% VALUES (:k, 1) ON CONFLICT (k) DO UPDATE SET v = kv_%AM%.v + 1;
+SQL
+cat > "$scripts/queue.sql" <<'SQL'
+UPDATE jobs_%AM% SET state = 'done', done_at = now()
+WHERE id = (SELECT id FROM jobs_%AM% WHERE state = 'new' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED);
+SQL
+
+setup() {	# $1 = heap or aegis
+	local using=""
+	[ "$1" = aegis ] && using="USING aegis"
+	"${PSQL[@]}" -c "CREATE TABLE hot_$1 (k int PRIMARY KEY, n bigint) $using" \
+		-c "INSERT INTO hot_$1 SELECT g, 0 FROM generate_series(1, 10) g" \
+		-c "CREATE TABLE kv_$1 (k int PRIMARY KEY, v bigint) $using" \
+		-c "CREATE TABLE jobs_$1 (id int PRIMARY KEY, state text, done_at timestamptz) $using" \
+		-c "INSERT INTO jobs_$1 SELECT g, 'new', NULL FROM generate_series(1, 2000000) g" \
+		-c "CREATE INDEX ON jobs_$1 (id) WHERE state = 'new'" \
+		-c "VACUUM ANALYZE hot_$1, kv_$1, jobs_$1"
+}
+
+run() {	# $1 = workload, $2 = heap or aegis; prints "tps failed"
+	local f="$scripts/$1_$2.sql" out
+	sed "s/%AM%/$2/g" "$scripts/$1.sql" > "$f"
+	chmod 644 "$f"
+	out=$("${RUN[@]}" $PGBIN/pgbench -n -h "$WORK" -p "$PORT" -U postgres -c $CLIENTS -j 2 \
+		-T "$SECS" --max-tries=10 -f "$f" postgres 2>&1)
+	echo "$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p') $(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')"
+}
+
+say "setting up hot rows, key-value pairs and a 2M-job queue on heap and on aegis"
+setup heap
+setup aegis
+
+say "running $CLIENTS clients for $SECS s per workload"
+printf '%-10s %12s %8s %12s %8s %8s\n' workload "heap tps" failed "aegis tps" failed ratio
+for w in hot upsert queue; do
+	read -r ht hf < <(run "$w" heap)
+	read -r at af < <(run "$w" aegis)
+	printf '%-10s %12.0f %8s %12.0f %8s %8.2f\n' "$w" "$ht" "$hf" "$at" "$af" "$(echo "$at / $ht" | bc -l)"
+done
+
+say "results agree"
+"${PSQL[@]}" -At -c "SELECT 'hot rows: heap ' || (SELECT sum(n) FROM hot_heap) || ', aegis ' || (SELECT sum(n) FROM hot_aegis)" \
+	-c "SELECT 'upserted keys: heap ' || (SELECT count(*) FROM kv_heap) || ', aegis ' || (SELECT count(*) FROM kv_aegis)" \
+	-c "SELECT 'jobs done once: heap ' || (SELECT count(*) FROM jobs_heap WHERE state = 'done') || ', aegis ' || (SELECT count(*) FROM jobs_aegis WHERE state = 'done')"
+rm -rf "$scripts"

@@ -1,0 +1,65 @@
+# Shared by the bench/ scripts: install build dependencies, build and
+# install the extension, and run a throw-away PostgreSQL 15 cluster owned by
+# the postgres OS user (initdb refuses root).  Source it, then call
+# bench_install, bench_build and bench_start_cluster; the cluster is stopped
+# and removed on exit.  Sets: PGBIN, WORK, PORT, RUN (command prefix that
+# runs as the cluster owner), PSQL (array), psql_val.
+PGBIN=/usr/lib/postgresql/15/bin
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+say() { printf '\n== %s\n' "$*"; }
+now_ms() { date +%s%3N; }
+
+# bench_install PKG...: apt-get install the Debian packages that are missing
+bench_install() {
+	local need=() p
+	for p in "$@"; do
+		dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+	done
+	if [ ${#need[@]} -gt 0 ]; then
+		$SUDO apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+	fi
+}
+
+# bench_build DIR: build and install the extension from DIR
+bench_build() {
+	make -s -C "$1" PG_CONFIG=$PGBIN/pg_config >/dev/null
+	$SUDO make -s -C "$1" PG_CONFIG=$PGBIN/pg_config install >/dev/null
+}
+
+# bench_start_cluster PORT [postgresql.conf lines...]
+bench_start_cluster() {
+	PORT=$1
+	shift
+	WORK=$(mktemp -d /tmp/aegis_bench.XXXXXX)
+	chmod 755 "$WORK"
+	RUN=()
+	if [ "$(id -u)" = 0 ]; then
+		chown -R postgres "$WORK"
+		RUN=(runuser -u postgres --)
+	fi
+	trap bench_stop_cluster EXIT
+	"${RUN[@]}" $PGBIN/initdb -D "$WORK/data" -A trust -U postgres >/dev/null
+	{
+		echo "shared_preload_libraries = 'aegis_storage'"
+		echo "port = $PORT"
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$WORK'"
+		printf '%s\n' "$@"
+	} >> "$WORK/data/postgresql.conf"
+	"${RUN[@]}" $PGBIN/pg_ctl -D "$WORK/data" -l "$WORK/server.log" -w start >/dev/null
+	PSQL=("${RUN[@]}" $PGBIN/psql -X -q -h "$WORK" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
+}
+
+bench_restart_cluster() {
+	"${RUN[@]}" $PGBIN/pg_ctl -D "$WORK/data" -l "$WORK/server.log" -m fast -w restart >/dev/null
+}
+
+bench_stop_cluster() {
+	"${RUN[@]}" $PGBIN/pg_ctl -D "$WORK/data" -m fast -w stop >/dev/null 2>&1 || true
+	rm -rf "$WORK"
+}
+
+psql_val() { "${PSQL[@]}" -Atc "$1"; }
