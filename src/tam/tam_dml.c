@@ -997,18 +997,8 @@ aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 			copy = heap_copytuple(&tup);
 			ExecStoreHeapTuple(copy, slot, true);
 			slot->tts_tableOid = RelationGetRelid(rel);
-		}
-		if (result == TM_Invisible)
-		{
-			AegisBufferUnlockRelease(buf);
-			if (have_tuple_lock)
-				UnlockTuple(rel, &cur, tuple_hwlock(mode));
-			tmfd->traversed = traversed;
-			return TM_Invisible;
-		}
-		if (result != TM_Ok)
-		{
-			fill_failure(&tup, result, tmfd);
+			if (result != TM_Invisible)
+				fill_failure(&tup, result, tmfd);
 			AegisBufferUnlockRelease(buf);
 			if (have_tuple_lock)
 				UnlockTuple(rel, &cur, tuple_hwlock(mode));
