@@ -678,15 +678,15 @@ AegisBufferFlushAll(void)
 	for (int b = 0; b < Pool->nframes; b++)
 	{
 		AegisBufferDesc *d = &Descs[b];
-		bool		todo;
+		bool		due;
 		uint32		want = BM_VALID | BM_DIRTY | BM_PERMANENT;
 
 		SpinLockAcquire(&d->hdr_lock);
-		todo = (d->flags & want) == want;
-		if (todo)
+		due = (d->flags & want) == want;
+		if (due)
 			d->refcount++;
 		SpinLockRelease(&d->hdr_lock);
-		if (!todo)
+		if (!due)
 			continue;
 		local_pins[b]++;
 		local_pins_total++;
