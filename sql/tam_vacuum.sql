@@ -40,14 +40,15 @@ DROP TABLE vac;
 CREATE TABLE hotrow (id int PRIMARY KEY, v int, pad text) USING aegis WITH (compression = 'none');
 ALTER TABLE hotrow SET (autovacuum_enabled = off);
 INSERT INTO hotrow SELECT g, 0, repeat('h', 500) FROM generate_series(1, 10) g;
-CREATE PROCEDURE churn(n int) LANGUAGE plpgsql AS $$
+-- n single-row updates of 'tbl', each committed, cycling over nkeys ids from first
+CREATE PROCEDURE churn(tbl regclass, first int, nkeys int, n int) LANGUAGE plpgsql AS $$
 BEGIN
   FOR i IN 1 .. n LOOP
-    UPDATE hotrow SET v = v + 1 WHERE id = i % 10 + 1;
+    EXECUTE format('UPDATE %s SET v = v + 1 WHERE id = $1', tbl) USING first + i % nkeys;
     COMMIT;
   END LOOP;
 END $$;
-CALL churn(3000);
+CALL churn('hotrow', 1, 10, 3000);
 -- 3000 versions of 530 bytes would need about 200 pages without pruning
 SELECT pages < 30 AS pruned FROM aegis_table_stats('hotrow');
 SELECT sum(v), count(*) FROM hotrow;
@@ -64,16 +65,9 @@ DROP TABLE hotrow;
 CREATE TABLE pruned (id int PRIMARY KEY, v int, pad text) USING aegis WITH (compression = 'none');
 ALTER TABLE pruned SET (autovacuum_enabled = off);
 INSERT INTO pruned SELECT g, 0, repeat('q', 200) FROM generate_series(1, 2000) g;
-CREATE PROCEDURE churn2(n int) LANGUAGE plpgsql AS $$
-BEGIN
-  FOR i IN 1 .. n LOOP
-    UPDATE pruned SET v = v + 1 WHERE id = 1000 + i % 500;
-    COMMIT;
-  END LOOP;
-END $$;
-CALL churn2(2000);
+CALL churn('pruned', 1000, 500, 2000);
 VACUUM pruned;
-CALL churn2(1000);
+CALL churn('pruned', 1000, 500, 1000);
 VACUUM pruned;
 SELECT count(*), sum(v), count(DISTINCT id) FROM pruned;
 SET enable_seqscan = off;
@@ -81,5 +75,4 @@ SET enable_bitmapscan = off;
 SELECT count(*), sum(v) FROM pruned WHERE id BETWEEN 1 AND 2000;
 RESET ALL;
 DROP TABLE pruned;
-DROP PROCEDURE churn(int);
-DROP PROCEDURE churn2(int);
+DROP PROCEDURE churn(regclass, int, int, int);

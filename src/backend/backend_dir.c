@@ -85,6 +85,7 @@ typedef struct AegisDirShared
 
 static AegisDirShared *AegisDir = NULL;
 static dsa_area *dir_area = NULL;
+static void ensure_loaded(void);
 static dshash_table *dir_hash = NULL;
 
 static dshash_parameters dir_params = {
@@ -166,7 +167,7 @@ dir_attach(void)
 	dir_hash = dshash_attach(dir_area, &dir_params, AegisDir->hash_handle, NULL);
 	MemoryContextSwitchTo(old);
 
-	AegisStorageEnsureLoaded();
+	ensure_loaded();
 }
 
 dsa_area *
@@ -177,12 +178,11 @@ AegisDirArea(void)
 }
 
 /*
- * AegisStorageEnsureLoaded
- *		Read the local storage backend's block maps into the directory, once
- *		per server start, before any session touches an aegis table.
+ * Read the local storage backend's block maps into the directory, once per
+ * server start, before any session touches an aegis table.
  */
-void
-AegisStorageEnsureLoaded(void)
+static void
+ensure_loaded(void)
 {
 	if (AegisDir->loaded)
 		return;
@@ -649,9 +649,10 @@ AegisStorageNoteFreeSpace(const AegisRelKey *key, BlockNumber pageno)
  * AegisStorageFreeHint
  *		The page an insert should try for free space, or InvalidBlockNumber.
  *		If 'full' is a valid page that had no room, the hint moves past it.
+ *		If npages is not NULL it receives the relation's page count.
  */
 BlockNumber
-AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full)
+AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full, BlockNumber *npages)
 {
 	AegisRelEntry *e = entry_find(key, full != InvalidBlockNumber);
 	BlockNumber hint;
@@ -659,6 +660,8 @@ AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full)
 	if (full != InvalidBlockNumber && e->free_hint == full)
 		e->free_hint = (full + 1 < e->npages) ? full + 1 : InvalidBlockNumber;
 	hint = e->free_hint;
+	if (npages)
+		*npages = e->npages;
 	dshash_release_lock(dir_hash, e);
 	return hint;
 }

@@ -90,10 +90,3 @@ const AegisStorageBackend AegisMemoryBackend = {
 	.drop_relation = NULL,
 	.location = memory_location,
 };
-
-/* AegisMemoryBytesUsed: bytes of blocks held by the memory backend. */
-uint64
-AegisMemoryBytesUsed(void)
-{
-	return pg_atomic_read_u64(AegisDirMemoryCounter());
-}

@@ -149,9 +149,8 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 				 errmsg("row is too big: size %zu, maximum size %zu",
 						len, (Size) MaxHeapTupleSize)));
 
-	npages = AegisStorageNPages(&key);
+	candidates[1] = AegisStorageFreeHint(&key, InvalidBlockNumber, &npages);
 	candidates[0] = RelationGetTargetBlock(rel);
-	candidates[1] = AegisStorageFreeHint(&key, InvalidBlockNumber);
 	candidates[2] = npages > 0 ? npages - 1 : InvalidBlockNumber;
 	for (int i = 0; i < 3; i++)
 	{
@@ -172,7 +171,7 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 			}
 			AegisBufferUnlockRelease(buf);
 			/* walk the free-space hint forward past full pages */
-			p = (i == 1) ? AegisStorageFreeHint(&key, p) : InvalidBlockNumber;
+			p = (i == 1) ? AegisStorageFreeHint(&key, p, NULL) : InvalidBlockNumber;
 		}
 	}
 

@@ -65,16 +65,6 @@ static const struct
 	[LockTupleExclusive] = {AccessExclusiveLock, MultiXactStatusForUpdate, MultiXactStatusUpdate}
 };
 
-/* The heavyweight lock mode equivalent to each MultiXact status. */
-static const LOCKMODE status_hwlock[] = {
-	[MultiXactStatusForKeyShare] = AccessShareLock,
-	[MultiXactStatusForShare] = RowShareLock,
-	[MultiXactStatusForNoKeyUpdate] = ExclusiveLock,
-	[MultiXactStatusForUpdate] = AccessExclusiveLock,
-	[MultiXactStatusNoKeyUpdate] = ExclusiveLock,
-	[MultiXactStatusUpdate] = AccessExclusiveLock
-};
-
 /* The row-lock mode of each MultiXact status. */
 static const LockTupleMode status_mode[] = {
 	[MultiXactStatusForKeyShare] = LockTupleKeyShare,
@@ -86,6 +76,8 @@ static const LockTupleMode status_mode[] = {
 };
 
 #define tuple_hwlock(mode) (lock_info[(mode)].hwlock)
+/* the heavyweight lock mode equivalent to a MultiXact status */
+#define status_hwlock(st) tuple_hwlock(status_mode[(st)])
 
 /*
  * Set up 'tuple' for the item at 'tid' on the locked page of 'buf'.  A TID
@@ -342,7 +334,7 @@ xmax_conflicts(HeapTupleHeader tup, MultiXactStatus want, int *n)
 				!TransactionIdIsInProgress(m[i].xid))
 				continue;
 			if (ISUPDATE_from_mxstatus(m[i].status) ||
-				DoLockModesConflict(status_hwlock[m[i].status], status_hwlock[want]))
+				DoLockModesConflict(status_hwlock(m[i].status), status_hwlock(want)))
 				out[(*n)++] = m[i].xid;
 		}
 		if (nm > 0)
@@ -354,7 +346,7 @@ xmax_conflicts(HeapTupleHeader tup, MultiXactStatus want, int *n)
 	{
 		MultiXactStatus st = single_xmax_status(im, tup->t_infomask2);
 
-		if (ISUPDATE_from_mxstatus(st) || DoLockModesConflict(status_hwlock[st], status_hwlock[want]))
+		if (ISUPDATE_from_mxstatus(st) || DoLockModesConflict(status_hwlock(st), status_hwlock(want)))
 			out[(*n)++] = xmax;
 	}
 	return out;
@@ -842,18 +834,6 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	return TM_Ok;
 }
 
-/* Strength of the lock-only xmax of 'tup' (heap's encoding). */
-static LockTupleMode
-held_lock_mode(HeapTupleHeader tup)
-{
-	if (HEAP_XMAX_IS_EXCL_LOCKED(tup->t_infomask))
-		return (tup->t_infomask2 & HEAP_KEYS_UPDATED) ? LockTupleExclusive
-			: LockTupleNoKeyExclusive;
-	if (HEAP_XMAX_IS_SHR_LOCKED(tup->t_infomask))
-		return LockTupleShare;
-	return LockTupleKeyShare;
-}
-
 /*
  * aegis_tuple_lock follows heapam_tuple_lock's contract: with
  * TUPLE_LOCK_FLAG_FIND_LAST_VERSION it locks the newest version and sets
@@ -1026,7 +1006,8 @@ aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 		if (HEAP_XMAX_IS_LOCKED_ONLY(tup.t_data->t_infomask) &&
 			!(tup.t_data->t_infomask & (HEAP_XMAX_INVALID | HEAP_XMAX_IS_MULTI)) &&
 			TransactionIdEquals(HeapTupleHeaderGetRawXmax(tup.t_data), xid) &&
-			held_lock_mode(tup.t_data) >= mode)
+			status_mode[single_xmax_status(tup.t_data->t_infomask,
+										   tup.t_data->t_infomask2)] >= mode)
 		{
 			new_xmax = InvalidTransactionId;
 		}
@@ -1060,7 +1041,9 @@ aegis_tuple_fetch_row_version(Relation rel, ItemPointer tid, Snapshot snapshot,
 {
 	AegisRelKey key = AegisRelKeyOf(rel);
 
-	return AegisFetchTuple(rel, &key, tid, snapshot, slot, NULL);
+	BlockNumber npages = 0;
+
+	return AegisFetchTuple(rel, &key, tid, snapshot, slot, NULL, &npages);
 }
 
 bool

@@ -31,6 +31,7 @@ typedef struct AegisIndexFetchData
 {
 	IndexFetchTableData xs_base;	/* must be first */
 	AegisRelKey key;
+	BlockNumber npages;			/* page count last seen, refreshed lazily */
 } AegisIndexFetchData;
 
 IndexFetchTableData *
@@ -62,7 +63,8 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 	AegisIndexFetchData *scan = (AegisIndexFetchData *) sscan;
 
 	*call_again = false;
-	return AegisFetchTuple(scan->xs_base.rel, &scan->key, tid, snapshot, slot, all_dead);
+	return AegisFetchTuple(scan->xs_base.rel, &scan->key, tid, snapshot, slot, all_dead,
+						   &scan->npages);
 }
 
 /*

@@ -454,11 +454,13 @@ aegis_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
  *		'snapshot' sees it.  Returns false for a TID past the end of the
  *		relation or on an unused line pointer.  If all_dead is given it is
  *		set when the tuple is dead to every transaction (the index may then
- *		kill its entry).
+ *		kill its entry).  *npages is the caller's cached page count (0 if
+ *		unknown), refreshed when a TID lies beyond it.
  */
 bool
 AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
-				Snapshot snapshot, TupleTableSlot *slot, bool *all_dead)
+				Snapshot snapshot, TupleTableSlot *slot, bool *all_dead,
+				BlockNumber *npages)
 {
 	BlockNumber blk = ItemPointerGetBlockNumber(tid);
 	OffsetNumber off = ItemPointerGetOffsetNumber(tid);
@@ -468,8 +470,13 @@ AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
 
 	if (all_dead)
 		*all_dead = false;
-	if (blk >= AegisStorageNPages(key))
-		return false;
+	/* the relation only grows while we hold a lock on it: refresh lazily */
+	if (blk >= *npages)
+	{
+		*npages = AegisStorageNPages(key);
+		if (blk >= *npages)
+			return false;
+	}
 	buf = AegisBufferRead(key, blk);
 	AegisBufferLock(buf, LW_SHARED);
 	if (!AegisPageGetTuple(AegisBufferGetPage(buf), blk, off, RelationGetRelid(rel), &tuple))

@@ -69,9 +69,9 @@ extern void AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno,
 								  const char *page);
 extern void AegisStorageCheckpoint(bool shutdown);
 extern void AegisStorageNoteFreeSpace(const AegisRelKey *key, BlockNumber pageno);
-extern BlockNumber AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full);
+extern BlockNumber AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full,
+										BlockNumber *npages);
 extern bool AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats);
-extern void AegisStorageEnsureLoaded(void);
 extern dsa_area *AegisDirArea(void);
 extern void AegisDirLoadEntry(const AegisRelInfo *info, uint32 generation,
 							  uint64 file_end, const AegisBlockLoc *map);
@@ -124,8 +124,5 @@ extern void AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 extern void AegisLocalUnlinkMap(const AegisRelKey *key);
 extern void AegisLocalLoadAll(void);
 extern void AegisLocalRemoveDatabase(Oid dbOid);
-
-/* backend_memory.c */
-extern uint64 AegisMemoryBytesUsed(void);
 
 #endif							/* AEGIS_BACKEND_H */

@@ -34,7 +34,6 @@ typedef struct AegisScanDescData
 	int			cindex;			/* next (or current) entry */
 	OffsetNumber vistuples[MaxHeapTuplesPerPage];
 	uint8		htsv[MaxHeapTuplesPerPage];	/* classify mode: HTSV_Result */
-	TransactionId xwait[MaxHeapTuplesPerPage];	/* classify mode: updater */
 	bool		classify;		/* compute HTSV instead of visibility */
 	HeapTupleData ctup;			/* current tuple, points into 'page' */
 	ParallelBlockTableScanWorkerData *pbscanwork;
@@ -72,7 +71,7 @@ extern bool aegis_scan_analyze_next_tuple(TableScanDesc scan, TransactionId Olde
 										  TupleTableSlot *slot);
 extern bool AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
 							Snapshot snapshot, TupleTableSlot *slot,
-							bool *all_dead);
+							bool *all_dead, BlockNumber *npages);
 
 /* tam_dml.c */
 extern void aegis_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
