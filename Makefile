@@ -20,7 +20,10 @@ OBJS = \
 	src/tam/tam_ddl.o \
 	src/tam/tam_index.o \
 	src/tam/tam_options.o \
-	src/tam/tam_vacuum.o
+	src/tam/tam_vacuum.o \
+	src/wal/wal_insert.o \
+	src/wal/wal_page.o \
+	src/wal/wal_recovery.o
 
 EXTENSION = aegis_storage
 DATA = aegis_storage--0.1.sql

@@ -36,6 +36,16 @@ CREATE FUNCTION aegis_buffer_stats(
 	RETURNS record
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
 
+CREATE FUNCTION aegis_wal_stats(
+	OUT insert_lsn pg_lsn, OUT flush_lsn pg_lsn, OUT redo_lsn pg_lsn,
+	OUT records bigint, OUT bytes bigint, OUT fsyncs bigint,
+	OUT commits bigint, OUT commits_per_fsync float8,
+	OUT checkpoints bigint, OUT last_checkpoint_ms float8,
+	OUT last_recovery_ms float8, OUT last_recovery_records bigint,
+	OUT last_recovery_bytes bigint)
+	RETURNS record
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+
 CREATE FUNCTION aegis_checkpoint() RETURNS void
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION aegis_checkpoint() FROM PUBLIC;

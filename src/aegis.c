@@ -8,8 +8,9 @@
  * postmaster start.  Loaded any other way, _PG_init does nothing and every
  * entry point raises AegisCheckPreloaded's error.
  *
- * Transaction hooks installed here release buffer pins left by an error and
- * settle storage created or dropped by the ending (sub)transaction.
+ * Transaction hooks installed here make a committing transaction's aegis WAL
+ * durable before PostgreSQL's commit record, release buffer pins left by an
+ * error and settle storage created or dropped by the ending (sub)transaction.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,6 +22,7 @@
 #include "aegis/guc.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
+#include "aegis/wal.h"
 #include "commands/tablespace.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -47,6 +49,7 @@ static const struct
 {
 	{AegisBufferShmemSize, AegisBufferShmemInit},
 	{AegisDirShmemSize, AegisDirShmemInit},
+	{AegisWalShmemSize, AegisWalShmemInit},
 };
 
 static void
@@ -77,22 +80,34 @@ aegis_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			/* invariant 4: our WAL is durable before PostgreSQL's commit record */
+			AegisPendingLogDrops();
+			AegisWalAtPreCommit();
+			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (AegisPendingExists())
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that created, truncated or dropped an aegis table")));
+						 errmsg("cannot PREPARE a transaction that created, truncated or dropped an aegis table"),
+						 errhint("Run the DDL in a transaction of its own, then PREPARE the rest.")));
+			AegisWalAtPreCommit();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			AegisWalAtXactEnd();
 			AegisBufferReleaseAll(true);
+			if (AegisPendingDropsAtCommit())
+				AEGIS_CRASH_AT(AEGIS_CRASH_COMMIT_AFTER_DROP_LOGGED);
 			AegisPendingAtXactEnd(true);
 			break;
 		case XACT_EVENT_PREPARE:
+			AegisWalAtXactEnd();
 			AegisBufferReleaseAll(true);
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			AegisWalAtXactEnd();
 			AegisBufferReleaseAll(false);
 			AegisPendingAtXactEnd(false);
 			break;

@@ -17,7 +17,10 @@
 
 #include "aegis/aegis.h"
 #include "aegis/guc.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
+
+#include <signal.h>
 
 int			aegis_buffer_pool_size = 16384; /* 128MB in pages */
 char	   *aegis_data_directory = NULL;
@@ -26,6 +29,20 @@ int			aegis_default_compression = AEGIS_CODEC_LZ4;
 int			aegis_compression_level = 0;
 int			aegis_checkpoint_timeout = 300;
 int			aegis_memory_backend_size = 1024 * 1024;	/* kB: 1GB */
+int			aegis_wal_buffers = 4096;	/* kB */
+int			aegis_max_wal_size = 1024;	/* MB */
+int			aegis_debug_crash_point = 0;	/* AegisCrashPoint, tests only */
+
+static const struct config_enum_entry crash_point_options[] = {
+	{"none", AEGIS_CRASH_NONE, false},
+	{"commit_before_wal_flush", AEGIS_CRASH_COMMIT_BEFORE_WAL_FLUSH, false},
+	{"commit_after_wal_flush", AEGIS_CRASH_COMMIT_AFTER_WAL_FLUSH, false},
+	{"commit_after_drop_logged", AEGIS_CRASH_COMMIT_AFTER_DROP_LOGGED, false},
+	{"checkpoint_after_flush", AEGIS_CRASH_CHECKPOINT_AFTER_FLUSH, false},
+	{"checkpoint_after_maps", AEGIS_CRASH_CHECKPOINT_AFTER_MAPS, false},
+	{"checkpoint_after_control", AEGIS_CRASH_CHECKPOINT_AFTER_CONTROL, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry storage_options[] = {
 	{"local", AEGIS_STORAGE_LOCAL, false},
@@ -159,5 +176,50 @@ AegisDefineGucs(void)
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("aegis.wal_buffers",
+							"Shared memory for aegis WAL records not yet written.",
+							NULL,
+							&aegis_wal_buffers,
+							4096, 256, 1024 * 1024,
+							PGC_POSTMASTER,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("aegis.max_wal_size",
+							"Aegis WAL written since the last aegis checkpoint that starts a new one.",
+							NULL,
+							&aegis_max_wal_size,
+							1024, 32, INT_MAX / 2,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("aegis.debug_crash_point",
+							 "Test only: the server process reaching this point exits as if the server crashed.",
+							 "Used by the crash tests; never set it on a server you care about.",
+							 &aegis_debug_crash_point,
+							 AEGIS_CRASH_NONE,
+							 crash_point_options,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("aegis");
+}
+
+/*
+ * AegisCrashNow
+ *		A fault point of aegis.debug_crash_point was reached: kill this
+ *		process with SIGKILL, so the postmaster reinitializes shared memory
+ *		and every aegis structure is rebuilt by recovery, exactly as after a
+ *		real crash.
+ */
+void
+AegisCrashNow(const char *where)
+{
+	ereport(LOG,
+			(errmsg("aegis.debug_crash_point reached at %s: simulating a crash", where)));
+	kill(MyProcPid, SIGKILL);
+	for (;;)
+		pg_usleep(1000L);
 }

@@ -13,6 +13,7 @@
 #include "aegis/aegis.h"
 #include "aegis/backend.h"
 #include "aegis/buffer.h"
+#include "aegis/wal.h"
 #include "catalog/pg_class.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -20,6 +21,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/pg_lsn.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
 
@@ -120,6 +122,45 @@ aegis_checkpoint(PG_FUNCTION_ARGS)
 	AegisCheckPreloaded();
 	AegisStorageCheckpoint(false);
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(aegis_wal_stats);
+
+/*
+ * aegis_wal_stats(): the aegis WAL's positions and counters since server
+ * start, and the figures of the last checkpoint and recovery.  LSNs are
+ * shown as pg_lsn, though they are positions in the aegis WAL.
+ */
+Datum
+aegis_wal_stats(PG_FUNCTION_ARGS)
+{
+	AegisWalStats st;
+	TupleDesc	tupdesc;
+	Datum		values[13];
+	bool		nulls[13] = {0};
+
+	AegisCheckPreloaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	AegisWalGetStats(&st);
+	values[0] = LSNGetDatum(st.insert_lsn);
+	values[1] = LSNGetDatum(st.flush_lsn);
+	values[2] = LSNGetDatum(st.redo_lsn);
+	values[3] = Int64GetDatum(st.records);
+	values[4] = Int64GetDatum(st.bytes);
+	values[5] = Int64GetDatum(st.fsyncs);
+	values[6] = Int64GetDatum(st.commits);
+	if (st.fsyncs > 0)
+		values[7] = Float8GetDatum((double) st.commits / (double) st.fsyncs);
+	else
+		nulls[7] = true;
+	values[8] = Int64GetDatum(st.checkpoints);
+	values[9] = Float8GetDatum(st.last_checkpoint_ms);
+	values[10] = Float8GetDatum(st.last_recovery_ms);
+	values[11] = Int64GetDatum(st.last_recovery_records);
+	values[12] = Int64GetDatum(st.last_recovery_bytes);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 PG_FUNCTION_INFO_V1(aegis_page_items);

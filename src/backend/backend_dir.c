@@ -31,6 +31,11 @@
 #include "aegis/block.h"
 #include "aegis/buffer.h"
 #include "aegis/guc.h"
+#include "aegis/wal.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "storage/procarray.h"
 #include "lib/dshash.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -65,7 +70,18 @@ typedef struct AegisRelEntry
 	uint64		stored_bytes;	/* sum of their lengths */
 	bool		map_dirty;		/* changed since the last checkpoint */
 	BlockNumber free_hint;		/* lowest page VACUUM freed space on */
+	char		persistence;	/* RELPERSISTENCE_* */
+	AegisLsn	create_lsn;		/* end LSN of the CREATE record */
+	TransactionId create_xid;	/* until known committed */
+	TransactionId drop_xid;		/* DROP logged at pre-commit of this xid */
+	BlockNumber ext_pages;		/* covered by a durable EXTEND record */
+	BlockNumber insert_floor;	/* see AegisStorageSettle */
 } AegisRelEntry;
+
+#define AEGIS_EXTEND_STEP	128 /* pages one EXTEND record covers */
+
+/* True in the process replaying the WAL: nothing is logged then. */
+bool		AegisInRecovery = false;
 
 typedef struct AegisDirShared
 {
@@ -184,15 +200,54 @@ AegisDirArea(void)
 static void
 ensure_loaded(void)
 {
-	if (AegisDir->loaded)
+	if (AegisDir->loaded || AegisInRecovery)
 		return;
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aegis tables cannot be accessed while the server is in recovery"),
+				 errdetail("The aegis WAL is not part of PostgreSQL's WAL stream: hot standbys, point-in-time recovery and base backups do not carry aegis tables."),
+				 errhint("Read aegis tables on the primary server.")));
 	LWLockAcquire(&AegisDir->checkpoint_lock, LW_EXCLUSIVE);
 	if (!AegisDir->loaded)
 	{
-		AegisLocalLoadAll();
+		AegisInRecovery = true;
+		PG_TRY();
+		{
+			AegisLocalLoadAll();
+			AegisWalRecover();
+		}
+		PG_FINALLY();
+		{
+			AegisInRecovery = false;
+		}
+		PG_END_TRY();
 		AegisDir->loaded = true;
 	}
 	LWLockRelease(&AegisDir->checkpoint_lock);
+}
+
+/* AegisDirLoaded: has recovery finished in this server's lifetime? */
+bool
+AegisDirLoaded(void)
+{
+	return AegisDir != NULL && AegisDir->loaded;
+}
+
+/*
+ * Did 'xid' commit?  PostgreSQL's commit log decides; an xid older than the
+ * oldest one the commit log still holds committed long ago (an aborted
+ * creator or dropper would have removed the storage, or cleared the mark,
+ * long before).
+ */
+static bool
+xid_committed(TransactionId xid)
+{
+	if (!TransactionIdIsNormal(xid))
+		return false;
+	if (TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
+		return true;
+	return TransactionIdDidCommit(xid);
 }
 
 static AegisBlockLoc *
@@ -255,6 +310,12 @@ entry_info(AegisRelEntry *e, AegisRelInfo *info)
 	info->codec = e->codec;
 	info->level = e->level;
 	info->npages = e->npages;
+	info->persistence = e->persistence;
+	info->create_lsn = e->create_lsn;
+	info->create_xid = e->create_xid;
+	info->drop_xid = e->drop_xid;
+	info->ext_pages = e->ext_pages;
+	info->insert_floor = e->insert_floor;
 }
 
 /* The storage backend of an entry. */
@@ -291,19 +352,28 @@ entry_delete_blocks(AegisRelEntry *e)
 
 /*
  * AegisStorageCreate
- *		Create empty storage for 'key'.  For the local backend the empty block
- *		map is made durable at once, so the relation survives a restart even
- *		before its first checkpoint.  The caller registers the pending delete.
+ *		Create empty storage for 'key' of a relation of 'persistence'
+ *		(RELPERSISTENCE_*).  A CREATE record gives the storage its
+ *		incarnation (create_lsn); the empty block map, which names the
+ *		creating xid, is made durable at once, so recovery finds the storage
+ *		and drops it unless that xid committed.  The caller registers the
+ *		pending delete.
  */
 void
 AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
-				   AegisCodec codec, int level)
+				   AegisCodec codec, int level, char persistence)
 {
 	AegisRelEntry *e;
 	AegisRelInfo info;
 	bool		found;
+	AegisWalStorageRec rec;
+	TransactionId xid = GetCurrentTransactionId();
+	AegisLsn	create_lsn;
 
 	dir_attach();
+	memset(&rec, 0, sizeof(rec));
+	rec.key = *key;
+	create_lsn = AegisWalInsert(AEGIS_WAL_CREATE, 0, (char *) &rec, sizeof(rec), NULL, 0);
 	LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
 	e = dshash_find_or_insert(dir_hash, key, &found);
 	if (found)
@@ -326,6 +396,12 @@ AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
 	e->stored_bytes = 0;
 	e->map_dirty = false;
 	e->free_hint = InvalidBlockNumber;
+	e->persistence = persistence;
+	e->create_lsn = create_lsn;
+	e->create_xid = xid;
+	e->drop_xid = InvalidTransactionId;
+	e->ext_pages = 0;
+	e->insert_floor = 0;
 	entry_info(e, &info);
 	dshash_release_lock(dir_hash, e);
 
@@ -380,6 +456,30 @@ AegisStorageExtend(const AegisRelKey *key)
 	AegisRelEntry *e = entry_find(key, true);
 	BlockNumber p;
 
+	/*
+	 * A page of a WAL-logged relation is used only once a durable EXTEND
+	 * record covers it: after a crash, inserts then start beyond every page
+	 * an index entry made before the crash can point to (AegisStorageSettle).
+	 */
+	if (!AegisInRecovery && e->storage == AEGIS_STORAGE_LOCAL &&
+		e->persistence == RELPERSISTENCE_PERMANENT && e->npages >= e->ext_pages)
+	{
+		AegisWalStorageRec rec;
+		AegisLsn	end;
+
+		memset(&rec, 0, sizeof(rec));
+		rec.key = *key;
+		rec.npages = e->npages + AEGIS_EXTEND_STEP;
+		rec.create_lsn = e->create_lsn;
+		dshash_release_lock(dir_hash, e);
+		end = AegisWalInsert(AEGIS_WAL_EXTEND, 0, (char *) &rec, sizeof(rec), NULL, 0);
+		AegisWalFlush(end);
+		e = entry_find(key, true);
+		if (e->ext_pages < rec.npages)
+			e->ext_pages = rec.npages;
+		e->map_dirty = true;
+	}
+
 	if (e->npages >= MaxBlockNumber)
 	{
 		dshash_release_lock(dir_hash, e);
@@ -410,6 +510,17 @@ AegisStorageTruncate(const AegisRelKey *key)
 	const AegisStorageBackend *ops;
 	uint32		unlink_gen = 0;
 
+	if (!AegisInRecovery)
+	{
+		AegisWalStorageRec rec;
+
+		e = entry_find(key, false);
+		memset(&rec, 0, sizeof(rec));
+		rec.key = *key;
+		rec.create_lsn = e->create_lsn;
+		dshash_release_lock(dir_hash, e);
+		(void) AegisWalInsert(AEGIS_WAL_TRUNCATE, 0, (char *) &rec, sizeof(rec), NULL, 0);
+	}
 	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
 	e = entry_find(key, true);
 	ops = backend_of(e->storage);
@@ -427,10 +538,61 @@ AegisStorageTruncate(const AegisRelKey *key)
 	e->stored_bytes = 0;
 	e->map_dirty = true;
 	e->free_hint = InvalidBlockNumber;
+	e->insert_floor = 0;
 	dshash_release_lock(dir_hash, e);
 	if (unlink_gen != 0)
 		drop_generation(ops, key, unlink_gen);
 	LWLockRelease(&AegisDir->file_lock);
+}
+
+/*
+ * AegisStorageLogDrop
+ *		At pre-commit of a transaction that drops 'key': write the DROP record
+ *		(flushed with the transaction's WAL before its commit record) and
+ *		mark the entry, so a checkpoint taken meanwhile keeps the mark.
+ *		Recovery then drops the storage if the transaction committed.
+ */
+void
+AegisStorageLogDrop(const AegisRelKey *key)
+{
+	AegisRelEntry *e;
+	AegisWalStorageRec rec;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, true);
+	if (e == NULL)
+		return;
+	memset(&rec, 0, sizeof(rec));
+	rec.key = *key;
+	rec.create_lsn = e->create_lsn;
+	e->drop_xid = GetTopTransactionId();
+	e->map_dirty = true;
+	dshash_release_lock(dir_hash, e);
+	(void) AegisWalInsert(AEGIS_WAL_DROP, 0, (char *) &rec, sizeof(rec), NULL, 0);
+}
+
+/* AegisStorageLogDropDatabase: the same for DROP DATABASE. */
+void
+AegisStorageLogDropDatabase(Oid dbOid)
+{
+	dshash_seq_status status;
+	AegisRelEntry *e;
+	AegisWalStorageRec rec;
+	TransactionId xid = GetTopTransactionId();
+
+	dir_attach();
+	dshash_seq_init(&status, dir_hash, true);
+	while ((e = dshash_seq_next(&status)) != NULL)
+	{
+		if (e->key.dbOid != dbOid)
+			continue;
+		e->drop_xid = xid;
+		e->map_dirty = true;
+	}
+	dshash_seq_term(&status);
+	memset(&rec, 0, sizeof(rec));
+	rec.key.dbOid = dbOid;
+	(void) AegisWalInsert(AEGIS_WAL_DROP_DATABASE, 0, (char *) &rec, sizeof(rec), NULL, 0);
 }
 
 /*
@@ -652,7 +814,8 @@ AegisStorageNoteFreeSpace(const AegisRelKey *key, BlockNumber pageno)
  *		If npages is not NULL it receives the relation's page count.
  */
 BlockNumber
-AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full, BlockNumber *npages)
+AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full, BlockNumber *npages,
+					 BlockNumber *floor)
 {
 	AegisRelEntry *e = entry_find(key, full != InvalidBlockNumber);
 	BlockNumber hint;
@@ -660,10 +823,33 @@ AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full, BlockNumber *npag
 	if (full != InvalidBlockNumber && e->free_hint == full)
 		e->free_hint = (full + 1 < e->npages) ? full + 1 : InvalidBlockNumber;
 	hint = e->free_hint;
+	if (hint != InvalidBlockNumber && hint < e->insert_floor)
+		hint = e->free_hint = (e->insert_floor < e->npages) ? e->insert_floor : InvalidBlockNumber;
 	if (npages)
 		*npages = e->npages;
+	if (floor)
+		*floor = e->insert_floor;
 	dshash_release_lock(dir_hash, e);
 	return hint;
+}
+
+/*
+ * AegisStorageClearFloor
+ *		VACUUM removed the index entries that a crash may have left pointing
+ *		below 'floor' (the floor when it started): pages below it take new
+ *		tuples again.
+ */
+void
+AegisStorageClearFloor(const AegisRelKey *key, BlockNumber floor)
+{
+	AegisRelEntry *e = entry_find(key, true);
+
+	if (e->insert_floor == floor)
+	{
+		e->insert_floor = 0;
+		e->map_dirty = true;
+	}
+	dshash_release_lock(dir_hash, e);
 }
 
 /*
@@ -766,14 +952,33 @@ checkpoint_relation(const AegisRelKey *key)
 	uint64		file_end;
 	bool		compact;
 
+	TransactionId create_xid;
+	bool		durable;
+
 	e = dshash_find(dir_hash, key, false);
 	if (e == NULL)
 		return;
-	compact = e->file_end > AEGIS_COMPACT_MIN_BYTES &&
+	durable = backend_of(e->storage)->durable;
+	compact = durable && e->file_end > AEGIS_COMPACT_MIN_BYTES &&
 		e->file_end - e->stored_bytes > e->stored_bytes / 4;
+	create_xid = e->create_xid;
 	dshash_release_lock(dir_hash, e);
 	if (compact)
 		compact_relation(key);
+
+	/* the creator is known to have committed: the map need not name it */
+	if (TransactionIdIsValid(create_xid) && !TransactionIdIsCurrentTransactionId(create_xid) &&
+		!TransactionIdIsInProgress(create_xid) && xid_committed(create_xid))
+	{
+		e = dshash_find(dir_hash, key, true);
+		if (e != NULL && e->create_xid == create_xid)
+		{
+			e->create_xid = InvalidTransactionId;
+			e->map_dirty = true;
+		}
+		if (e)
+			dshash_release_lock(dir_hash, e);
+	}
 
 	LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
 	e = dshash_find(dir_hash, key, true);
@@ -788,6 +993,8 @@ checkpoint_relation(const AegisRelKey *key)
 	gen = e->generation;
 	old_ckpt_gen = e->ckpt_generation;
 	file_end = e->file_end;
+	if (!durable)
+		info.npages = 0;		/* volatile: only the entry is remembered */
 	copy = palloc(Max(info.npages, 1) * sizeof(AegisBlockLoc));
 	memcpy(copy, entry_map(e), info.npages * sizeof(AegisBlockLoc));
 	/* cleared before the write: a change made meanwhile dirties it again */
@@ -796,7 +1003,8 @@ checkpoint_relation(const AegisRelKey *key)
 
 	PG_TRY();
 	{
-		backend_of(info.storage)->sync(key, gen);
+		if (durable)
+			backend_of(info.storage)->sync(key, gen);
 		AegisLocalWriteMap(key, &info, gen, file_end, copy);
 	}
 	PG_CATCH();
@@ -813,7 +1021,7 @@ checkpoint_relation(const AegisRelKey *key)
 	PG_END_TRY();
 	LWLockRelease(&AegisDir->file_lock);
 
-	if (old_ckpt_gen != gen)
+	if (durable && old_ckpt_gen != gen)
 	{
 		LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
 		e = dshash_find(dir_hash, key, true);
@@ -829,45 +1037,31 @@ checkpoint_relation(const AegisRelKey *key)
 }
 
 /*
+ * AegisStorageSyncRelation
+ *		Make one relation's current blocks and map durable now (for storage
+ *		filled without WAL, like ALTER TABLE SET TABLESPACE's copy, which
+ *		PostgreSQL likewise syncs at once).  The caller has written the pages
+ *		with AegisStorageWritePage.
+ */
+void
+AegisStorageSyncRelation(const AegisRelKey *key)
+{
+	dir_attach();
+	checkpoint_relation(key);
+}
+
+/*
  * AegisStorageCheckpoint
- *		Write every dirty page back, then make the local backend's data files
- *		and block maps durable.  One checkpoint runs at a time.  Raises the
- *		I/O errors it meets; a failed checkpoint leaves the previous one valid.
+ *		Take an aegis checkpoint (one at a time): see the Internal variant.
  */
 void
 AegisStorageCheckpoint(bool shutdown)
 {
-	dshash_seq_status status;
-	AegisRelEntry *e;
-	AegisRelKey *keys;
-	int			nkeys = 0,
-				maxkeys = 64;
-
 	dir_attach();
 	LWLockAcquire(&AegisDir->checkpoint_lock, LW_EXCLUSIVE);
 	PG_TRY();
 	{
-		AegisBufferFlushAll();
-
-		keys = palloc(maxkeys * sizeof(AegisRelKey));
-		dshash_seq_init(&status, dir_hash, false);
-		while ((e = dshash_seq_next(&status)) != NULL)
-		{
-			if (!backend_of(e->storage)->durable)
-				continue;
-			if (nkeys == maxkeys)
-			{
-				maxkeys *= 2;
-				keys = repalloc(keys, maxkeys * sizeof(AegisRelKey));
-			}
-			keys[nkeys++] = e->key;
-		}
-		dshash_seq_term(&status);
-
-		for (int i = 0; i < nkeys; i++)
-			checkpoint_relation(&keys[i]);
-		pfree(keys);
-		AegisDir->checkpoints++;
+		AegisStorageCheckpointInternal(shutdown);
 	}
 	PG_FINALLY();
 	{
@@ -876,6 +1070,245 @@ AegisStorageCheckpoint(bool shutdown)
 	PG_END_TRY();
 	if (shutdown)
 		elog(LOG, "aegis shutdown checkpoint complete");
+}
+
+/*
+ * AegisStorageCheckpointInternal
+ *		The redo LSN is the WAL insert position now; every page dirtied by a
+ *		record before it is written back (WAL first), the local data files
+ *		are fsynced and every changed block map written durably; then the
+ *		control file names the new redo LSN, and WAL segments before it are
+ *		removed.  The caller holds checkpoint_lock (or is recovery).  Raises
+ *		the I/O errors it meets; a failed checkpoint leaves the previous one
+ *		valid.
+ */
+void
+AegisStorageCheckpointInternal(bool shutdown)
+{
+	dshash_seq_status status;
+	AegisRelEntry *e;
+	AegisRelKey *keys;
+	int			nkeys = 0,
+				maxkeys = 64;
+	AegisLsn	redo;
+	TimestampTz start = GetCurrentTimestamp();
+
+	redo = AegisWalInsertLsn();
+	AegisBufferFlushAll();
+	AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_FLUSH);
+
+	keys = palloc(maxkeys * sizeof(AegisRelKey));
+	dshash_seq_init(&status, dir_hash, false);
+	while ((e = dshash_seq_next(&status)) != NULL)
+	{
+		if (nkeys == maxkeys)
+		{
+			maxkeys *= 2;
+			keys = repalloc(keys, maxkeys * sizeof(AegisRelKey));
+		}
+		keys[nkeys++] = e->key;
+	}
+	dshash_seq_term(&status);
+
+	for (int i = 0; i < nkeys; i++)
+		checkpoint_relation(&keys[i]);
+	pfree(keys);
+	AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_MAPS);
+
+	AegisWalWriteControl(redo, shutdown ? AEGIS_STATE_SHUTDOWN : AEGIS_STATE_IN_PRODUCTION);
+	AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_CONTROL);
+	AegisWalRemoveBefore(redo);
+	AegisDir->checkpoints++;
+	AegisWalNoteCheckpoint(redo,
+						   (double) (GetCurrentTimestamp() - start) / 1000.0);
+}
+
+/* ---------------------------------------------------------------------
+ * Redo of storage records, and settlement after recovery
+ * ---------------------------------------------------------------------
+ */
+
+/* Drop key's storage and buffers (recovery). */
+static void
+redo_drop(const AegisRelKey *key)
+{
+	AegisBufferDropRelation(key);
+	AegisStorageDrop(key);
+}
+
+/* AegisStorageRedoDrop: DROP record of 'xid'; done if xid committed. */
+void
+AegisStorageRedoDrop(const AegisRelKey *key, AegisLsn create_lsn, TransactionId xid)
+{
+	AegisRelInfo info;
+
+	if (!AegisStorageGetInfo(key, &info) || info.create_lsn != create_lsn)
+		return;
+	if (xid_committed(xid))
+		redo_drop(key);
+}
+
+/*
+ * AegisStorageRedoDropDatabase
+ *		DROP_DATABASE record at 'lsn' of 'xid': if xid committed, drop every
+ *		storage of the database created before the record, and the
+ *		database's directory if nothing is left in it.
+ */
+void
+AegisStorageRedoDropDatabase(Oid dbOid, AegisLsn lsn, TransactionId xid)
+{
+	dshash_seq_status status;
+	AegisRelEntry *e;
+	List	   *drop = NIL;
+	bool		left = false;
+	ListCell   *lc;
+
+	if (!xid_committed(xid))
+		return;
+	dshash_seq_init(&status, dir_hash, false);
+	while ((e = dshash_seq_next(&status)) != NULL)
+	{
+		if (e->key.dbOid != dbOid)
+			continue;
+		if (e->create_lsn < lsn)
+		{
+			AegisRelKey *k = palloc(sizeof(AegisRelKey));
+
+			*k = e->key;
+			drop = lappend(drop, k);
+		}
+		else
+			left = true;
+	}
+	dshash_seq_term(&status);
+	foreach(lc, drop)
+		redo_drop((AegisRelKey *) lfirst(lc));
+	list_free_deep(drop);
+	if (!left)
+	{
+		AegisBufferDropDatabase(dbOid);
+		AegisLocalRemoveDatabase(dbOid);
+	}
+}
+
+/* AegisStorageRedoTruncate: TRUNCATE record (in-place truncation). */
+void
+AegisStorageRedoTruncate(const AegisRelKey *key, AegisLsn create_lsn)
+{
+	AegisRelInfo info;
+
+	if (!AegisStorageGetInfo(key, &info) || info.create_lsn != create_lsn)
+		return;
+	AegisBufferDropRelation(key);
+	AegisStorageTruncate(key);
+}
+
+/* AegisStorageRedoExtend: EXTEND record. */
+void
+AegisStorageRedoExtend(const AegisRelKey *key, AegisLsn create_lsn, BlockNumber npages)
+{
+	AegisRelEntry *e;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, true);
+	if (e == NULL)
+		return;
+	if (e->create_lsn == create_lsn && e->ext_pages < npages)
+	{
+		e->ext_pages = npages;
+		e->map_dirty = true;
+	}
+	dshash_release_lock(dir_hash, e);
+}
+
+/*
+ * AegisStorageSettle
+ *		After the WAL is replayed: drop storage whose creating transaction did
+ *		not commit, or whose dropping transaction did; drop temporary
+ *		relations' storage (as PostgreSQL removes temporary files at every
+ *		start).  After a crash ('crashed'), also empty unlogged relations
+ *		(as PostgreSQL resets them from their init fork) and raise each
+ *		logged relation's insert floor past every page an index entry
+ *		written before the crash may point to: a transaction that did not
+ *		commit may have its index entries in PostgreSQL's durable WAL while
+ *		its aegis tuples were lost, and those TIDs must not be given to other
+ *		tuples before VACUUM has removed the entries.
+ */
+void
+AegisStorageSettle(bool crashed)
+{
+	dshash_seq_status status;
+	AegisRelEntry *e;
+	AegisRelInfo *infos;
+	int			n = 0,
+				max = 64;
+
+	dir_attach();
+	infos = palloc(max * sizeof(AegisRelInfo));
+	dshash_seq_init(&status, dir_hash, false);
+	while ((e = dshash_seq_next(&status)) != NULL)
+	{
+		if (n == max)
+		{
+			max *= 2;
+			infos = repalloc(infos, max * sizeof(AegisRelInfo));
+		}
+		entry_info(e, &infos[n++]);
+	}
+	dshash_seq_term(&status);
+
+	for (int i = 0; i < n; i++)
+	{
+		AegisRelInfo *info = &infos[i];
+		bool		drop = false;
+
+		if (info->persistence == RELPERSISTENCE_TEMP)
+			drop = true;
+		else if (TransactionIdIsValid(info->create_xid) && !xid_committed(info->create_xid))
+			drop = true;
+		else if (TransactionIdIsValid(info->drop_xid) && xid_committed(info->drop_xid))
+			drop = true;
+		if (drop)
+		{
+			elog(DEBUG1, "aegis recovery: dropping storage " AEGIS_REL_KEY_FMT,
+				 AEGIS_REL_KEY_ARGS(&info->key));
+			redo_drop(&info->key);
+			continue;
+		}
+		if (crashed && info->persistence == RELPERSISTENCE_UNLOGGED &&
+			info->storage == AEGIS_STORAGE_LOCAL)
+		{
+			AegisBufferDropRelation(&info->key);
+			AegisStorageTruncate(&info->key);
+		}
+
+		e = dshash_find(dir_hash, &info->key, true);
+		if (e == NULL)
+			continue;
+		if (TransactionIdIsValid(e->drop_xid))
+		{
+			e->drop_xid = InvalidTransactionId;
+			e->map_dirty = true;
+		}
+		if (crashed && e->storage == AEGIS_STORAGE_LOCAL &&
+			e->persistence == RELPERSISTENCE_PERMANENT)
+		{
+			BlockNumber floor = Max(e->npages, e->ext_pages);
+
+			if (floor > 0)
+			{
+				entry_reserve(e, floor);
+				for (BlockNumber p = e->npages; p < floor; p++)
+					memset(&entry_map(e)[p], 0, sizeof(AegisBlockLoc));
+				e->npages = floor;
+				e->insert_floor = floor;
+				e->free_hint = InvalidBlockNumber;
+				e->map_dirty = true;
+			}
+		}
+		dshash_release_lock(dir_hash, e);
+	}
+	pfree(infos);
 }
 
 /* Counter of the memory backend's bytes (backend_memory.c owns its use). */
@@ -928,6 +1361,12 @@ AegisDirLoadEntry(const AegisRelInfo *info, uint32 generation, uint64 file_end,
 	e->stored_bytes = 0;
 	e->map_dirty = false;
 	e->free_hint = InvalidBlockNumber;
+	e->persistence = info->persistence;
+	e->create_lsn = info->create_lsn;
+	e->create_xid = info->create_xid;
+	e->drop_xid = info->drop_xid;
+	e->ext_pages = info->ext_pages;
+	e->insert_floor = info->insert_floor;
 	entry_reserve(e, 1);
 	if (info->storage != AEGIS_STORAGE_LOCAL)
 	{

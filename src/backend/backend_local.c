@@ -6,8 +6,9 @@
  * Layout: <data_directory>/<database oid>/<tablespace>_<relfilenode>.<gen>
  * holds a relation's blocks, appended one after another (copy-on-write, see
  * backend_dir.c); <tablespace>_<relfilenode>.map is the block map of the
- * last checkpoint: a header (magic, version, codec, pages, generation, CRC)
- * followed by one AegisBlockLoc per page.  Maps are written temp -> fsync ->
+ * last checkpoint: a header (magic, version, codec, pages, generation, the
+ * storage's incarnation and the xids that create or drop it, CRC) followed
+ * by one AegisBlockLoc per page.  Maps are written temp -> fsync ->
  * durable_rename, so a map on disk is always complete.
  *
  * Each backend caches open files (PostgreSQL virtual file descriptors) per
@@ -33,7 +34,7 @@
 #include "utils/memutils.h"
 
 #define AEGIS_MAP_MAGIC		0x4d474541	/* "AEGM" little-endian */
-#define AEGIS_MAP_VERSION	1
+#define AEGIS_MAP_VERSION	2
 
 typedef struct AegisMapFileHeader
 {
@@ -45,13 +46,19 @@ typedef struct AegisMapFileHeader
 	AegisRelKey key;
 	uint32		npages;
 	uint32		generation;
-	uint32		reserved;
+	uint8		persistence;	/* RELPERSISTENCE_* */
+	uint8		reserved[3];
 	uint64		file_end;
+	uint64		create_lsn;		/* incarnation: end LSN of CREATE */
+	uint32		create_xid;		/* creator, until known committed */
+	uint32		drop_xid;		/* dropper whose DROP record was written */
+	uint32		ext_pages;		/* pages a durable EXTEND record covers */
+	uint32		insert_floor;	/* see AegisStorageSettle */
 	pg_crc32c	crc;			/* of header (crc = 0) and the map */
 	uint32		reserved2;
 } AegisMapFileHeader;
 
-StaticAssertDecl(sizeof(AegisMapFileHeader) == 56, "map file header is 56 bytes");
+StaticAssertDecl(sizeof(AegisMapFileHeader) == 80, "map file header is 80 bytes");
 StaticAssertDecl(sizeof(AegisBlockLoc) == 16, "block map entry is 16 bytes");
 
 typedef struct OpenFileKey
@@ -320,6 +327,12 @@ AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 	hdr.npages = info->npages;
 	hdr.generation = generation;
 	hdr.file_end = file_end;
+	hdr.persistence = (uint8) info->persistence;
+	hdr.create_lsn = info->create_lsn;
+	hdr.create_xid = info->create_xid;
+	hdr.drop_xid = info->drop_xid;
+	hdr.ext_pages = info->ext_pages;
+	hdr.insert_floor = info->insert_floor;
 	INIT_CRC32C(crc);
 	COMP_CRC32C(crc, &hdr, sizeof(hdr));
 	if (maplen > 0)
@@ -410,6 +423,12 @@ load_map(const char *path, uint32 *generation)
 	info.codec = hdr.codec;
 	info.level = hdr.level;
 	info.npages = hdr.npages;
+	info.persistence = (char) hdr.persistence;
+	info.create_lsn = hdr.create_lsn;
+	info.create_xid = hdr.create_xid;
+	info.drop_xid = hdr.drop_xid;
+	info.ext_pages = hdr.ext_pages;
+	info.insert_floor = hdr.insert_floor;
 	AegisDirLoadEntry(&info, hdr.generation, hdr.file_end, map);
 	*generation = hdr.generation;
 	pfree(map);

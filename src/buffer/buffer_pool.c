@@ -31,6 +31,7 @@
 #include "aegis/backend.h"
 #include "aegis/buffer.h"
 #include "aegis/guc.h"
+#include "aegis/wal.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
@@ -303,7 +304,13 @@ flush_frame(int b)
 
 	PG_TRY();
 	{
-		/* WAL-before-data: the aegis WAL (a later step) is flushed here */
+		/*
+		 * WAL before data (invariant 3): the WAL up to the page LSN is made
+		 * durable first.  In recovery the records replayed are durable
+		 * already; pages of relations without WAL have LSN 0.
+		 */
+		if (!AegisInRecovery && PageGetLSN((Page) copy.data) != InvalidXLogRecPtr)
+			AegisWalFlush(PageGetLSN((Page) copy.data));
 		AegisStorageWritePage(&tag.key, tag.pageno, copy.data);
 	}
 	PG_CATCH();
@@ -565,6 +572,14 @@ BlockNumber
 AegisBufferGetPageNo(AegisBuffer buf)
 {
 	return Descs[buf].tag.pageno;
+}
+
+/* AegisBufferGetTag: the relation key and page number of a pinned buffer. */
+void
+AegisBufferGetTag(AegisBuffer buf, AegisRelKey *key, BlockNumber *pageno)
+{
+	*key = Descs[buf].tag.key;
+	*pageno = Descs[buf].tag.pageno;
 }
 
 /*

@@ -24,6 +24,7 @@
 #include "access/htup_details.h"
 #include "aegis/backend.h"
 #include "aegis/page.h"
+#include "aegis/wal.h"
 #include "aegis/transaction.h"
 #include "miscadmin.h"
 #include "storage/bufpage.h"
@@ -74,6 +75,7 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 	OffsetNumber dead[MaxHeapTuplesPerPage];
 	int			ndead = 0;
 	BlockNumber pageno = AegisBufferGetPageNo(buf);
+	AegisPageChange *chg;
 
 	/* PD_HAS_FREE_LINES: VACUUM may have left unreclaimed tuple space */
 	bool		free_lines = PageHasFreeLinePointers(page);
@@ -109,13 +111,15 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 		}
 	}
 
+	chg = AegisWalPageBegin(rel, buf);
 	START_CRIT_SECTION();
 	for (int i = 0; i < ndead; i++)
 		ItemIdSetDead(PageGetItemId(page, dead[i]));
 	if (ndead > 0 || free_lines)
-		PageRepairFragmentation(page);
+		AegisWalPageCompact(chg);
 	((PageHeader) page)->pd_prune_xid = new_prune_xid;
 	AegisBufferMarkDirty(buf);
+	AegisWalPageLog(chg);
 	END_CRIT_SECTION();
 	return ndead > 0 || free_lines;
 }
@@ -139,6 +143,7 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 {
 	AegisRelKey key = AegisRelKeyOf(rel);
 	BlockNumber npages;
+	BlockNumber floor;
 	BlockNumber candidates[3];
 	AegisBuffer buf;
 	BlockNumber pageno;
@@ -149,14 +154,15 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 				 errmsg("row is too big: size %zu, maximum size %zu",
 						len, (Size) MaxHeapTupleSize)));
 
-	candidates[1] = AegisStorageFreeHint(&key, InvalidBlockNumber, &npages);
+	candidates[1] = AegisStorageFreeHint(&key, InvalidBlockNumber, &npages, &floor);
 	candidates[0] = RelationGetTargetBlock(rel);
 	candidates[2] = npages > 0 ? npages - 1 : InvalidBlockNumber;
 	for (int i = 0; i < 3; i++)
 	{
 		BlockNumber p = candidates[i];
 
-		while (p != InvalidBlockNumber && p < npages)
+		/* after a crash, no new tuple below the floor (AegisStorageSettle) */
+		while (p != InvalidBlockNumber && p < npages && p >= floor)
 		{
 			/* the hint is tried even if it is the target: a miss advances it */
 			if (i == 2 && (p == candidates[0] || p == candidates[1]))
@@ -171,7 +177,7 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 			}
 			AegisBufferUnlockRelease(buf);
 			/* walk the free-space hint forward past full pages */
-			p = (i == 1) ? AegisStorageFreeHint(&key, p, NULL) : InvalidBlockNumber;
+			p = (i == 1) ? AegisStorageFreeHint(&key, p, NULL, NULL) : InvalidBlockNumber;
 		}
 	}
 

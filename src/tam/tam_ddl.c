@@ -128,7 +128,7 @@ aegis_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 		AegisOptionsForNewRelation(&storage, &codec, &level);
 
 	create_stub(newrnode, persistence);
-	AegisStorageCreate(&newkey, storage, codec, level);
+	AegisStorageCreate(&newkey, storage, codec, level, persistence);
 	AegisPendingCreate(&newkey);
 	if (replacing)
 		AegisPendingDrop(&oldkey);
@@ -158,7 +158,8 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 	if (!AegisStorageGetInfo(&oldkey, &info))
 		elog(ERROR, "aegis storage of \"%s\" does not exist", RelationGetRelationName(rel));
 	create_stub(newrnode, rel->rd_rel->relpersistence);
-	AegisStorageCreate(&newkey, info.storage, info.codec, info.level);
+	AegisStorageCreate(&newkey, info.storage, info.codec, info.level,
+					   rel->rd_rel->relpersistence);
 	AegisPendingCreate(&newkey);
 
 	for (BlockNumber p = 0; p < info.npages; p++)
@@ -181,6 +182,8 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 		memset(copy.data, 0, BLCKSZ);
 		smgrextend(srel, MAIN_FORKNUM, info.npages - 1, copy.data, true);
 	}
+	/* the pages were written without WAL: make them durable before commit */
+	AegisStorageSyncRelation(&newkey);
 	AegisPendingDrop(&oldkey);
 }
 

@@ -35,6 +35,7 @@
 #include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
+#include "aegis/wal.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
@@ -140,6 +141,7 @@ static void
 insert_one(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
 		   uint32 specToken)
 {
+	AegisPageChange *chg;
 	bool		shouldFree = true;
 	HeapTuple	tuple;
 	HeapTuple	heaptup;
@@ -155,9 +157,11 @@ insert_one(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
 	heaptup = prepare_insert(rel, tuple, GetCurrentTransactionId(), cid, options);
 
 	buf = AegisPageGetBufferForTuple(rel, heaptup->t_len);
+	chg = AegisWalPageBegin(rel, buf);
 	START_CRIT_SECTION();
 	AegisPagePutTuple(rel, buf, heaptup);
 	AegisBufferMarkDirty(buf);
+	AegisWalPageLog(chg);
 	END_CRIT_SECTION();
 	AegisBufferUnlockRelease(buf);
 
@@ -198,6 +202,7 @@ void
 aegis_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 								 uint32 specToken, bool succeeded)
 {
+	AegisPageChange *chg;
 	AegisRelKey key = AegisRelKeyOf(rel);
 	ItemPointer tid = &slot->tts_tid;
 	AegisBuffer buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(tid));
@@ -212,9 +217,11 @@ aegis_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 			 RelationGetRelationName(rel));
 	if (succeeded)
 	{
+		chg = AegisWalPageBegin(rel, buf);
 		START_CRIT_SECTION();
 		tp.t_data->t_ctid = *tid;
 		AegisBufferMarkDirty(buf);
+		AegisWalPageLog(chg);
 		END_CRIT_SECTION();
 		AegisBufferUnlockRelease(buf);
 		return;
@@ -222,6 +229,7 @@ aegis_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 
 	if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tp.t_data)))
 		elog(ERROR, "attempted to kill a tuple inserted by another transaction");
+	chg = AegisWalPageBegin(rel, buf);
 	START_CRIT_SECTION();
 	/* dead at once: let a prune remove it */
 	PageSetPrunable(page, TransactionIdPrecedes(TransactionXmin, rel->rd_rel->relfrozenxid)
@@ -231,6 +239,7 @@ aegis_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 	HeapTupleHeaderSetXmin(tp.t_data, InvalidTransactionId);
 	tp.t_data->t_ctid = tp.t_self;
 	AegisBufferMarkDirty(buf);
+	AegisWalPageLog(chg);
 	END_CRIT_SECTION();
 	AegisBufferUnlock(buf);
 	/* the pin keeps the tuple's bytes in place */
@@ -248,9 +257,10 @@ void
 aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 				   CommandId cid, int options, struct BulkInsertStateData *bistate)
 {
+	AegisPageChange *chg;
 	TransactionId xid;
 	HeapTuple  *tuples;
-	AegisBuffer buf = InvalidAegisBuffer;
+	AegisBuffer buf;
 
 	check_writable(rel);
 	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
@@ -264,26 +274,27 @@ aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 		tuples[i] = prepare_insert(rel, tuple, xid, cid, options);
 	}
 
-	for (int i = 0; i < ntuples; i++)
+	/* fill a page at a time: one critical section and one WAL record each */
+	for (int i = 0; i < ntuples;)
 	{
-		HeapTuple	tup = tuples[i];
+		Page		page;
 
-		if (buf != InvalidAegisBuffer &&
-			PageGetHeapFreeSpace(AegisBufferGetPage(buf)) < MAXALIGN(tup->t_len))
-		{
-			AegisBufferUnlockRelease(buf);
-			buf = InvalidAegisBuffer;
-		}
-		if (buf == InvalidAegisBuffer)
-			buf = AegisPageGetBufferForTuple(rel, tup->t_len);
+		buf = AegisPageGetBufferForTuple(rel, tuples[i]->t_len);
+		page = AegisBufferGetPage(buf);
+		chg = AegisWalPageBegin(rel, buf);
 		START_CRIT_SECTION();
-		AegisPagePutTuple(rel, buf, tup);
+		do
+		{
+			AegisPagePutTuple(rel, buf, tuples[i]);
+			slots[i]->tts_tid = tuples[i]->t_self;
+			i++;
+		} while (i < ntuples &&
+				 PageGetHeapFreeSpace(page) >= MAXALIGN(tuples[i]->t_len));
 		AegisBufferMarkDirty(buf);
+		AegisWalPageLog(chg);
 		END_CRIT_SECTION();
-		slots[i]->tts_tid = tup->t_self;
-	}
-	if (buf != InvalidAegisBuffer)
 		AegisBufferUnlockRelease(buf);
+	}
 	pfree(tuples);
 	pgstat_count_heap_insert(rel, ntuples);
 }
@@ -642,6 +653,7 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 				   Snapshot crosscheck, bool wait, TM_FailureData *tmfd,
 				   bool changingPart)
 {
+	AegisPageChange *chg;
 	AegisRelKey key = AegisRelKeyOf(rel);
 	TransactionId xid;
 	AegisBuffer buf;
@@ -671,6 +683,7 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 	new_xmax = compute_new_xmax(HeapTupleHeaderGetRawXmax(tp.t_data), tp.t_data->t_infomask,
 								tp.t_data->t_infomask2, xid, want, &im, &im2);
 	HeapTupleHeaderAdjustCmax(tp.t_data, &cid, &iscombo);
+	chg = AegisWalPageBegin(rel, buf);
 	START_CRIT_SECTION();
 	store_xmax(tp.t_data, new_xmax, im, im2);
 	HeapTupleHeaderSetCmax(tp.t_data, cid, iscombo);
@@ -679,6 +692,7 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 		HeapTupleHeaderSetMovedPartitions(tp.t_data);
 	PageSetPrunable(AegisBufferGetPage(buf), xid);
 	AegisBufferMarkDirty(buf);
+	AegisWalPageLog(chg);
 	END_CRIT_SECTION();
 	AegisBufferUnlock(buf);
 
@@ -698,6 +712,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 				   bool wait, TM_FailureData *tmfd, LockTupleMode *lockmode,
 				   bool *update_indexes)
 {
+	AegisPageChange *chg;
 	AegisRelKey key = AegisRelKeyOf(rel);
 	TransactionId xid;
 	bool		shouldFree = true;
@@ -710,6 +725,8 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	bool		iscombo;
 	bool		need_toast;
 	bool		fits;
+	bool		floor_blocks;
+	BlockNumber floor;
 	CommandId	oldcid = cid;
 	MultiXactStatus want;
 	TransactionId orig_xmax,
@@ -755,9 +772,12 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 
 	need_toast = HeapTupleHasExternal(&oldtup) || HeapTupleHasExternal(newtup) ||
 		newtup->t_len > TOAST_TUPLE_THRESHOLD;
-	fits = !need_toast &&
+	/* after a crash, the new version may not go below the insert floor */
+	(void) AegisStorageFreeHint(&key, InvalidBlockNumber, NULL, &floor);
+	floor_blocks = ItemPointerGetBlockNumber(otid) < floor;
+	fits = !need_toast && !floor_blocks &&
 		PageGetHeapFreeSpace(AegisBufferGetPage(buf)) >= MAXALIGN(newtup->t_len);
-	if (!need_toast && !fits && AegisPagePrune(rel, buf))
+	if (!need_toast && !floor_blocks && !fits && AegisPagePrune(rel, buf))
 	{
 		/* pruning moved the tuples of the page: find ours again */
 		tuple_at(rel, buf, otid, &oldtup);
@@ -768,6 +788,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	{
 		/* new version on the same page, all under one lock */
 		heaptup = newtup;
+		chg = AegisWalPageBegin(rel, buf);
 		START_CRIT_SECTION();
 		AegisPagePutTuple(rel, buf, heaptup);
 		store_xmax(oldtup.t_data, final_xmax, fim, fim2);
@@ -775,6 +796,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		oldtup.t_data->t_ctid = heaptup->t_self;
 		PageSetPrunable(AegisBufferGetPage(buf), xid);
 		AegisBufferMarkDirty(buf);
+		AegisWalPageLog(chg);
 		END_CRIT_SECTION();
 		AegisBufferUnlockRelease(buf);
 	}
@@ -792,29 +814,35 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 
 		lock_xmax = compute_new_xmax(orig_xmax, orig_im, orig_im2, xid,
 									 lock_info[status_mode[want]].lockstatus, &lim, &lim2);
+		chg = AegisWalPageBegin(rel, buf);
 		START_CRIT_SECTION();
 		store_xmax(oldtup.t_data, lock_xmax, lim, lim2);
 		HeapTupleHeaderSetCmax(oldtup.t_data, oldcid, iscombo);
 		oldtup.t_data->t_ctid = oldtup.t_self;
 		AegisBufferMarkDirty(buf);
+		AegisWalPageLog(chg);
 		END_CRIT_SECTION();
 		AegisBufferUnlock(buf);
 
 		heaptup = need_toast ? heap_toast_insert_or_update(rel, newtup, &oldtup, 0) : newtup;
 		newbuf = AegisPageGetBufferForTuple(rel, heaptup->t_len);
+		chg = AegisWalPageBegin(rel, newbuf);
 		START_CRIT_SECTION();
 		AegisPagePutTuple(rel, newbuf, heaptup);
 		AegisBufferMarkDirty(newbuf);
+		AegisWalPageLog(chg);
 		END_CRIT_SECTION();
 		AegisBufferUnlockRelease(newbuf);
 
 		AegisBufferLock(buf, LW_EXCLUSIVE);
+		chg = AegisWalPageBegin(rel, buf);
 		START_CRIT_SECTION();
 		store_xmax(oldtup.t_data, final_xmax, fim, fim2);
 		HeapTupleHeaderSetCmax(oldtup.t_data, oldcid, iscombo);
 		oldtup.t_data->t_ctid = heaptup->t_self;
 		PageSetPrunable(AegisBufferGetPage(buf), xid);
 		AegisBufferMarkDirty(buf);
+		AegisWalPageLog(chg);
 		END_CRIT_SECTION();
 		AegisBufferUnlockRelease(buf);
 	}
@@ -922,6 +950,7 @@ aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 				 TupleTableSlot *slot, CommandId cid, LockTupleMode mode,
 				 LockWaitPolicy wait_policy, uint8 flags, TM_FailureData *tmfd)
 {
+	AegisPageChange *chg;
 	AegisRelKey key = AegisRelKeyOf(rel);
 	TransactionId xid;
 	ItemPointerData cur = *tid;
@@ -1017,10 +1046,12 @@ aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 										xid, lock_info[mode].lockstatus, &im, &im2);
 		if (TransactionIdIsValid(new_xmax))
 		{
+			chg = AegisWalPageBegin(rel, buf);
 			START_CRIT_SECTION();
 			store_xmax(tup.t_data, new_xmax, im, im2);
 			tup.t_data->t_ctid = tup.t_self;
 			AegisBufferMarkDirty(buf);
+			AegisWalPageLog(chg);
 			END_CRIT_SECTION();
 		}
 		copy = heap_copytuple(&tup);

@@ -37,6 +37,7 @@
 #include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
+#include "aegis/wal.h"
 #include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -49,6 +50,9 @@ typedef struct DeadItems
 	ItemPointerData *tids;
 	int			ntids;
 	int			maxtids;
+	/* after a crash: pages below 'floor' and their line pointer counts */
+	BlockNumber floor;
+	uint16	   *maxoff;			/* per page below floor; 0xFFFF: not seen */
 } DeadItems;
 
 static int
@@ -61,7 +65,15 @@ static bool
 tid_is_dead(ItemPointer itemptr, void *state)
 {
 	DeadItems  *dead = (DeadItems *) state;
+	BlockNumber blk = ItemPointerGetBlockNumber(itemptr);
 
+	/*
+	 * An index entry pointing past the line pointers a page had after a
+	 * crash was made by a transaction whose tuple was lost: remove it.
+	 */
+	if (blk < dead->floor && dead->maxoff[blk] != 0xFFFF &&
+		ItemPointerGetOffsetNumber(itemptr) > dead->maxoff[blk])
+		return true;
 	return bsearch(itemptr, dead->tids, dead->ntids, sizeof(ItemPointerData),
 				   tid_cmp) != NULL;
 }
@@ -86,11 +98,11 @@ index_vacuum_info(Relation index, double reltuples, bool estimated,
 static void
 reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 				int nindexes, IndexBulkDeleteResult **stats, DeadItems *dead,
-				double reltuples, BufferAccessStrategy bstrategy)
+				double reltuples, BufferAccessStrategy bstrategy, bool force)
 {
 	int			i = 0;
 
-	if (dead->ntids == 0)
+	if (dead->ntids == 0 && !force)
 		return;
 	qsort(dead->tids, dead->ntids, sizeof(ItemPointerData), tid_cmp);
 
@@ -106,10 +118,12 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 		BlockNumber blk = ItemPointerGetBlockNumber(&dead->tids[i]);
 		AegisBuffer buf = AegisBufferRead(key, blk);
 		Page		page;
+		AegisPageChange *chg;
 
 		vacuum_delay_point();
 		AegisBufferLock(buf, LW_EXCLUSIVE);
 		page = AegisBufferGetPage(buf);
+		chg = AegisWalPageBegin(rel, buf);
 		START_CRIT_SECTION();
 		for (; i < dead->ntids && ItemPointerGetBlockNumber(&dead->tids[i]) == blk; i++)
 			ItemIdSetUnused(PageGetItemId(page, ItemPointerGetOffsetNumber(&dead->tids[i])));
@@ -119,10 +133,11 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 		 * space is reclaimed by a later prune (PD_HAS_FREE_LINES says so).
 		 */
 		if (AegisBufferIsCleanupOK(buf))
-			PageRepairFragmentation(page);
+			AegisWalPageCompact(chg);
 		else
 			PageSetHasFreeLinePointers(page);
 		AegisBufferMarkDirty(buf);
+		AegisWalPageLog(chg);
 		END_CRIT_SECTION();
 		AegisBufferUnlockRelease(buf);
 		AegisStorageNoteFreeSpace(key, blk);
@@ -169,7 +184,13 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 	dead.ntids = 0;
 	frozen = palloc(sizeof(xl_heap_freeze_tuple) * MaxHeapTuplesPerPage);
 
-	npages = AegisStorageNPages(&key);
+	(void) AegisStorageFreeHint(&key, InvalidBlockNumber, &npages, &dead.floor);
+	dead.maxoff = NULL;
+	if (dead.floor > 0)
+	{
+		dead.maxoff = palloc_extended(sizeof(uint16) * dead.floor, MCXT_ALLOC_HUGE);
+		memset(dead.maxoff, 0xFF, sizeof(uint16) * dead.floor);
+	}
 	for (BlockNumber blk = 0; blk < npages; blk++)
 	{
 		AegisBuffer buf;
@@ -182,12 +203,14 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 
 		vacuum_delay_point();
 		if (dead.ntids + MaxHeapTuplesPerPage > dead.maxtids)
-			reap_dead_items(rel, &key, indrels, nindexes, stats, &dead, live, bstrategy);
+			reap_dead_items(rel, &key, indrels, nindexes, stats, &dead, live, bstrategy, false);
 
 		buf = AegisBufferRead(&key, blk);
 		AegisBufferLock(buf, LW_EXCLUSIVE);
 		page = AegisBufferGetPage(buf);
 		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+		if (blk < dead.floor)
+			dead.maxoff[blk] = maxoff;
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
 			HeapTupleData tup;
@@ -195,10 +218,13 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 			HTSV_Result res;
 			bool		totally_frozen;
 
-			if (ItemIdIsDead(PageGetItemId(page, off)))
+			if (ItemIdIsDead(PageGetItemId(page, off)) ||
+				(blk < dead.floor && !ItemIdIsUsed(PageGetItemId(page, off))))
 			{
 				/*
 				 * Pruned earlier: only its index entries are left to remove.
+				 * Below the floor, unused ones too: a tuple lost in a crash
+				 * may have taken the slot and left an index entry.
 				 * (ItemPointerSet is a macro that evaluates its pointer
 				 * argument more than once: no side effects in it.)
 				 */
@@ -238,6 +264,8 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 		}
 		if (nfrozen > 0 || ndeadpage > 0)
 		{
+			AegisPageChange *chg = AegisWalPageBegin(rel, buf);
+
 			START_CRIT_SECTION();
 			for (int i = 0; i < nfrozen; i++)
 				heap_execute_freeze_tuple((HeapTupleHeader) PageGetItem(page, PageGetItemId(page, frozen_off[i])),
@@ -246,11 +274,15 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 			for (int i = 0; i < ndeadpage; i++)
 				ItemIdSetDead(PageGetItemId(page, dead_off[i]));
 			AegisBufferMarkDirty(buf);
+			AegisWalPageLog(chg);
 			END_CRIT_SECTION();
 		}
 		AegisBufferUnlockRelease(buf);
 	}
-	reap_dead_items(rel, &key, indrels, nindexes, stats, &dead, live, bstrategy);
+	reap_dead_items(rel, &key, indrels, nindexes, stats, &dead, live, bstrategy,
+					dead.floor > 0 && nindexes > 0);
+	if (dead.floor > 0 && (nindexes == 0 || params->index_cleanup != VACOPTVALUE_DISABLED))
+		AegisStorageClearFloor(&key, dead.floor);
 
 	for (int ix = 0; ix < nindexes; ix++)
 	{

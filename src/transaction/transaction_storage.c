@@ -139,9 +139,39 @@ AegisPendingAtSubXactEnd(bool isCommit)
 	}
 }
 
+/*
+ * AegisPendingLogDrops
+ *		At pre-commit: write the DROP records of the drops due at commit, so
+ *		they are durable with the transaction's WAL before its commit record
+ *		and recovery completes them if the server crashes before they run.
+ */
+void
+AegisPendingLogDrops(void)
+{
+	for (PendingStorageOp *op = pending_ops; op != NULL; op = op->next)
+	{
+		if (!op->at_commit)
+			continue;
+		if (op->is_database)
+			AegisStorageLogDropDatabase(op->key.dbOid);
+		else
+			AegisStorageLogDrop(&op->key);
+	}
+}
+
 /* AegisPendingExists: does this transaction create or drop aegis storage? */
 bool
 AegisPendingExists(void)
 {
 	return pending_ops != NULL;
+}
+
+/* AegisPendingDropsAtCommit: will this transaction's commit drop storage? */
+bool
+AegisPendingDropsAtCommit(void)
+{
+	for (PendingStorageOp *op = pending_ops; op != NULL; op = op->next)
+		if (op->at_commit)
+			return true;
+	return false;
 }

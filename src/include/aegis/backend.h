@@ -42,6 +42,12 @@ typedef struct AegisRelInfo
 	AegisCodec	codec;
 	int			level;
 	BlockNumber npages;
+	char		persistence;	/* RELPERSISTENCE_* of the relation */
+	AegisLsn	create_lsn;		/* LSN of its CREATE record: the incarnation */
+	TransactionId create_xid;	/* creating xid until known committed, or 0 */
+	TransactionId drop_xid;		/* xid that drops it at commit, or 0 */
+	BlockNumber ext_pages;		/* pages covered by a durable EXTEND record */
+	BlockNumber insert_floor;	/* after a crash: no new tuple below this */
 } AegisRelInfo;
 
 /* Figures reported by aegis_table_stats(). */
@@ -56,7 +62,7 @@ typedef struct AegisRelStats
 
 /* backend_dir.c: the relation directory */
 extern void AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
-							   AegisCodec codec, int level);
+							   AegisCodec codec, int level, char persistence);
 extern bool AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info);
 extern BlockNumber AegisStorageNPages(const AegisRelKey *key);
 extern BlockNumber AegisStorageExtend(const AegisRelKey *key);
@@ -68,13 +74,30 @@ extern bool AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno,
 extern void AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno,
 								  const char *page);
 extern void AegisStorageCheckpoint(bool shutdown);
+extern void AegisStorageSyncRelation(const AegisRelKey *key);
 extern void AegisStorageNoteFreeSpace(const AegisRelKey *key, BlockNumber pageno);
 extern BlockNumber AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full,
-										BlockNumber *npages);
+										BlockNumber *npages, BlockNumber *floor);
+extern void AegisStorageClearFloor(const AegisRelKey *key, BlockNumber floor);
+extern void AegisStorageLogDrop(const AegisRelKey *key);
+extern void AegisStorageLogDropDatabase(Oid dbOid);
+extern void AegisStorageCancelDrop(const AegisRelKey *key);
+
+/* backend_dir.c: redo and settlement (wal_recovery.c drives them) */
+extern bool AegisInRecovery;
+extern void AegisStorageRedoDrop(const AegisRelKey *key, AegisLsn create_lsn,
+								 TransactionId xid);
+extern void AegisStorageRedoDropDatabase(Oid dbOid, AegisLsn lsn, TransactionId xid);
+extern void AegisStorageRedoTruncate(const AegisRelKey *key, AegisLsn create_lsn);
+extern void AegisStorageRedoExtend(const AegisRelKey *key, AegisLsn create_lsn,
+								   BlockNumber npages);
+extern void AegisStorageSettle(bool crashed);
+extern void AegisStorageCheckpointInternal(bool shutdown);
 extern bool AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats);
 extern dsa_area *AegisDirArea(void);
 extern void AegisDirLoadEntry(const AegisRelInfo *info, uint32 generation,
 							  uint64 file_end, const AegisBlockLoc *map);
+extern bool AegisDirLoaded(void);
 extern pg_atomic_uint64 *AegisDirMemoryCounter(void);
 extern uint64 AegisDirFileEpoch(void);
 extern void AegisDirBumpFileEpoch(void);

@@ -46,6 +46,7 @@ extern void AegisBufferRelease(AegisBuffer buf);
 extern void AegisBufferUnlockRelease(AegisBuffer buf);
 extern Page AegisBufferGetPage(AegisBuffer buf);
 extern BlockNumber AegisBufferGetPageNo(AegisBuffer buf);
+extern void AegisBufferGetTag(AegisBuffer buf, AegisRelKey *key, BlockNumber *pageno);
 extern void AegisBufferMarkDirty(AegisBuffer buf);
 extern void AegisBufferMarkDirtyHint(AegisBuffer buf);
 extern void AegisBufferDropRelation(const AegisRelKey *key);

@@ -40,5 +40,7 @@ extern void AegisPendingDropDatabase(Oid dbOid);
 extern void AegisPendingAtXactEnd(bool isCommit);
 extern void AegisPendingAtSubXactEnd(bool isCommit);
 extern bool AegisPendingExists(void);
+extern void AegisPendingLogDrops(void);
+extern bool AegisPendingDropsAtCommit(void);
 
 #endif							/* AEGIS_TRANSACTION_H */

@@ -1,0 +1,656 @@
+/*-------------------------------------------------------------------------
+ *
+ * wal_insert.c
+ *	  Aegis WAL insertion, writing, group commit and segment files.
+ *
+ * Records are copied into a ring buffer in shared memory (aegis.wal_buffers)
+ * under insert_lock; the byte at LSN x lives at ring[x % ring_size].  A
+ * process that needs the WAL durable up to some LSN calls AegisWalFlush: the
+ * first to get write_lock writes and fsyncs everything inserted so far, and
+ * the others, woken when it releases the lock, find their LSN already
+ * durable.  That is group commit, as in PostgreSQL's XLogFlush
+ * (LWLockAcquireOrWait).
+ *
+ * Invariant 5 of DESIGN.md: an xid that appears in durable aegis WAL must be
+ * known to durable PostgreSQL WAL, or PostgreSQL could hand it out again
+ * after a crash.  Each (sub)transaction xid is announced once, before its
+ * first aegis record, by a small transactional logical message in
+ * PostgreSQL's WAL (its xl_xid advances nextXid at PostgreSQL's redo); and
+ * every aegis flush first flushes PostgreSQL's WAL up to the end of the last
+ * PostgreSQL record (XactLastRecEnd) that any inserter of the records being
+ * flushed had written, which covers the announcements and the MultiXacts
+ * the records mention.
+ *
+ * Segment files are <data_directory>/wal/<segment number, 16 hex digits>,
+ * AEGIS_WAL_SEG_SIZE bytes each, zero-filled when created (so a write into
+ * an existing segment cannot fail for lack of space); the next segment is
+ * created ahead of need, outside critical sections.
+ *
+ * Lock order: write_lock, then insert_lock.  Neither is held while waiting
+ * for anything but the other or I/O.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "aegis/guc.h"
+#include "aegis/wal.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "replication/message.h"
+#include "storage/fd.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+
+typedef struct AegisWalShared
+{
+	LWLock		insert_lock;	/* insert_lsn, ring bytes, pg_lsn_required */
+	LWLock		write_lock;		/* one writer at a time */
+	int			tranche;
+	AegisLsn	insert_lsn;		/* next byte to insert */
+	XLogRecPtr	pg_lsn_required;	/* PG WAL to flush before ours */
+	pg_atomic_uint64 write_lsn; /* bytes before are in segment files */
+	pg_atomic_uint64 flush_lsn; /* bytes before are durable */
+	AegisLsn	redo_lsn;		/* of the last checkpoint */
+	uint64		records;		/* under insert_lock */
+	uint64		bytes;
+	pg_atomic_uint64 fsyncs;
+	pg_atomic_uint64 commits;
+	slock_t		stats_lock;		/* the figures below */
+	uint64		checkpoints;
+	double		last_checkpoint_ms;
+	double		last_recovery_ms;
+	uint64		last_recovery_records;
+	uint64		last_recovery_bytes;
+	Size		ring_size;
+	char		ring[FLEXIBLE_ARRAY_MEMBER];
+} AegisWalShared;
+
+static AegisWalShared *Wal = NULL;
+
+/* this backend */
+static TransactionId announced_xid = InvalidTransactionId;
+static AegisLsn xact_last_lsn = 0;	/* end of this transaction's last record */
+static int	seg_fd = -1;
+static uint64 seg_fd_no = 0;
+static bool tranche_registered = false;
+
+static Size
+ring_size(void)
+{
+	return (Size) aegis_wal_buffers * 1024;
+}
+
+Size
+AegisWalShmemSize(void)
+{
+	return add_size(offsetof(AegisWalShared, ring), ring_size());
+}
+
+/* AegisWalShmemInit: postmaster, under AddinShmemInitLock. */
+void
+AegisWalShmemInit(void)
+{
+	bool		found;
+
+	Wal = ShmemInitStruct("aegis wal", AegisWalShmemSize(), &found);
+	if (found)
+		return;
+	memset(Wal, 0, offsetof(AegisWalShared, ring));
+	Wal->tranche = LWLockNewTrancheId();
+	LWLockInitialize(&Wal->insert_lock, Wal->tranche);
+	LWLockInitialize(&Wal->write_lock, Wal->tranche);
+	Wal->insert_lsn = AEGIS_WAL_FIRST_LSN;
+	pg_atomic_init_u64(&Wal->write_lsn, AEGIS_WAL_FIRST_LSN);
+	pg_atomic_init_u64(&Wal->flush_lsn, AEGIS_WAL_FIRST_LSN);
+	pg_atomic_init_u64(&Wal->fsyncs, 0);
+	pg_atomic_init_u64(&Wal->commits, 0);
+	SpinLockInit(&Wal->stats_lock);
+	Wal->redo_lsn = AEGIS_WAL_FIRST_LSN;
+	Wal->ring_size = ring_size();
+}
+
+static void
+wal_attach(void)
+{
+	if (!tranche_registered)
+	{
+		LWLockRegisterTranche(Wal->tranche, "aegis_wal");
+		tranche_registered = true;
+	}
+}
+
+/* palloc'd path of segment 'segno' */
+char *
+AegisWalSegmentPath(uint64 segno)
+{
+	return psprintf("%s/wal/%016llX", aegis_data_directory,
+					(unsigned long long) segno);
+}
+
+/*
+ * Open segment 'segno' for writing, creating it zero-filled if needed.
+ * Raises the I/O error (ENOSPC while creating a segment is an ERROR; inside
+ * a critical section it becomes a PANIC).
+ */
+static int
+open_segment(uint64 segno, bool cache)
+{
+	char	   *path = AegisWalSegmentPath(segno);
+	int			fd;
+	struct stat st;
+
+	if (cache && seg_fd >= 0 && seg_fd_no == segno)
+	{
+		pfree(path);
+		return seg_fd;
+	}
+	if (cache && seg_fd >= 0)
+	{
+		close(seg_fd);
+		seg_fd = -1;
+	}
+	fd = BasicOpenFile(path, O_RDWR | O_CREAT | PG_BINARY);
+	if (fd < 0)
+	{
+		char	   *dir = psprintf("%s/wal", aegis_data_directory);
+
+		/* first segment ever: make the directory */
+		if (errno == ENOENT && MakePGDirectory(dir) == 0)
+		{
+			fsync_fname(aegis_data_directory, true);
+			fd = BasicOpenFile(path, O_RDWR | O_CREAT | PG_BINARY);
+		}
+		pfree(dir);
+		if (fd < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open aegis WAL segment \"%s\": %m", path)));
+	}
+	if (fstat(fd, &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat aegis WAL segment \"%s\": %m", path)));
+	if (st.st_size < AEGIS_WAL_SEG_SIZE)
+	{
+		static const PGAlignedXLogBlock zeros;
+		off_t		off = st.st_size - st.st_size % XLOG_BLCKSZ;
+
+		pgstat_report_wait_start(WAIT_EVENT_WAL_INIT_WRITE);
+		while (off < AEGIS_WAL_SEG_SIZE)
+		{
+			errno = 0;
+			if (pg_pwrite(fd, zeros.data, XLOG_BLCKSZ, off) != XLOG_BLCKSZ)
+			{
+				int			save_errno = errno ? errno : ENOSPC;
+
+				pgstat_report_wait_end();
+				/* give the space back: a short segment is re-filled later */
+				if (ftruncate(fd, st.st_size) != 0)
+					elog(LOG, "could not truncate \"%s\": %m", path);
+				close(fd);
+				errno = save_errno;
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not create aegis WAL segment \"%s\": %m", path),
+						 errhint("Free disk space in the file system of aegis.data_directory; the statement can be retried then.")));
+			}
+			off += XLOG_BLCKSZ;
+		}
+		pgstat_report_wait_end();
+		if (pg_fsync(fd) != 0)
+			ereport(PANIC,
+					(errcode_for_file_access(),
+					 errmsg("could not fsync aegis WAL segment \"%s\": %m", path)));
+		pfree(path);
+		path = psprintf("%s/wal", aegis_data_directory);
+		fsync_fname(path, true);
+	}
+	pfree(path);
+	if (cache)
+	{
+		seg_fd = fd;
+		seg_fd_no = segno;
+	}
+	return fd;
+}
+
+/* Make sure segment 'segno' exists (outside critical sections only). */
+static void
+preallocate_segment(uint64 segno)
+{
+	int			fd;
+
+	if (CritSectionCount > 0)
+		return;
+	fd = open_segment(segno, false);
+	close(fd);
+}
+
+/*
+ * Write ring bytes [from, upto) to the segment files and fdatasync them.
+ * Caller holds write_lock.  A write error is an ERROR (the bytes stay in the
+ * ring and are written by the next flush); an fsync error is a PANIC, as in
+ * PostgreSQL, because the kernel may have dropped the dirty pages.
+ */
+static void
+write_and_sync(AegisLsn from, AegisLsn upto)
+{
+	AegisLsn	pos = from;
+
+	while (pos < upto)
+	{
+		uint64		segno = pos / AEGIS_WAL_SEG_SIZE;
+		AegisLsn	seg_end = (segno + 1) * AEGIS_WAL_SEG_SIZE;
+		AegisLsn	end = Min(upto, seg_end);
+		int			fd = open_segment(segno, true);
+
+		while (pos < end)
+		{
+			Size		ringoff = pos % Wal->ring_size;
+			Size		n = Min(end - pos, Wal->ring_size - ringoff);
+			ssize_t		w;
+
+			pgstat_report_wait_start(WAIT_EVENT_WAL_WRITE);
+			errno = 0;
+			w = pg_pwrite(fd, Wal->ring + ringoff, n, pos % AEGIS_WAL_SEG_SIZE);
+			pgstat_report_wait_end();
+			if (w != (ssize_t) n)
+			{
+				if (errno == 0)
+					errno = ENOSPC;
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not write aegis WAL segment %016llX at offset %u: %m",
+								(unsigned long long) segno,
+								(unsigned) (pos % AEGIS_WAL_SEG_SIZE))));
+			}
+			pos += n;
+		}
+		pgstat_report_wait_start(WAIT_EVENT_WAL_SYNC);
+		if (pg_fdatasync(fd) != 0)
+			ereport(PANIC,
+					(errcode_for_file_access(),
+					 errmsg("could not fdatasync aegis WAL segment %016llX: %m",
+							(unsigned long long) segno)));
+		pgstat_report_wait_end();
+		pg_atomic_fetch_add_u64(&Wal->fsyncs, 1);
+	}
+}
+
+/*
+ * AegisWalFlush
+ *		Make the aegis WAL durable up to 'upto' (an LSN, exclusive).  Flushes
+ *		PostgreSQL's WAL first (invariant 5).  Concurrent callers share one
+ *		write and fsync.  Raises write errors (ERROR) and fsync errors (PANIC).
+ */
+void
+AegisWalFlush(AegisLsn upto)
+{
+	wal_attach();
+	for (;;)
+	{
+		AegisLsn	target;
+		AegisLsn	from;
+		XLogRecPtr	pgreq;
+
+		if (pg_atomic_read_u64(&Wal->flush_lsn) >= upto)
+			return;
+		if (!LWLockAcquireOrWait(&Wal->write_lock, LW_EXCLUSIVE))
+			continue;			/* another process flushed: look again */
+		if (pg_atomic_read_u64(&Wal->flush_lsn) >= upto)
+		{
+			LWLockRelease(&Wal->write_lock);
+			return;
+		}
+		LWLockAcquire(&Wal->insert_lock, LW_SHARED);
+		target = Wal->insert_lsn;
+		pgreq = Wal->pg_lsn_required;
+		LWLockRelease(&Wal->insert_lock);
+
+		if (pgreq != InvalidXLogRecPtr && !RecoveryInProgress())
+			XLogFlush(pgreq);
+		from = pg_atomic_read_u64(&Wal->write_lsn);
+		write_and_sync(from, target);
+		pg_atomic_write_u64(&Wal->write_lsn, target);
+		pg_atomic_write_u64(&Wal->flush_lsn, target);
+		LWLockRelease(&Wal->write_lock);
+
+		/* keep one segment ready beyond the one we write into */
+		if (target / AEGIS_WAL_SEG_SIZE != from / AEGIS_WAL_SEG_SIZE ||
+			from == target)
+			preallocate_segment(target / AEGIS_WAL_SEG_SIZE + 1);
+		return;
+	}
+}
+
+/* Copy 'len' bytes to the ring at LSN 'pos'; insert_lock held. */
+static void
+ring_copy(AegisLsn pos, const char *src, Size len)
+{
+	while (len > 0)
+	{
+		Size		off = pos % Wal->ring_size;
+		Size		n = Min(len, Wal->ring_size - off);
+
+		if (src)
+			memcpy(Wal->ring + off, src, n);
+		else
+			memset(Wal->ring + off, 0, n);
+		pos += n;
+		len -= n;
+		if (src)
+			src += n;
+	}
+}
+
+/*
+ * AegisWalPrepareInsert
+ *		Announce the current (sub)transaction's xid in PostgreSQL's WAL once,
+ *		before the first aegis record that may carry it (invariant 5).  Call
+ *		outside critical sections, before changing a page.
+ */
+void
+AegisWalPrepareInsert(void)
+{
+	TransactionId xid = GetCurrentTransactionIdIfAny();
+
+	if (!TransactionIdIsValid(xid) || xid == announced_xid)
+		return;
+	(void) LogLogicalMessage("aegis_storage", "", 0, true);
+	announced_xid = xid;
+}
+
+/*
+ * AegisWalInsert
+ *		Append a record of 'type' whose payload is payload1 then payload2
+ *		(len1 + len2 bytes; payload2 may be NULL) and return its end LSN.
+ *		The record carries the current (sub)transaction's xid, if any.
+ *		May be called in a critical section (the announcement of the xid
+ *		must then have been made before it, see AegisWalPageBegin).  Waits
+ *		for a flush when the ring is full.
+ */
+AegisLsn
+AegisWalInsert(uint8 type, uint8 flags, const char *payload1, uint32 len1,
+			   const char *payload2, uint32 len2)
+{
+	AegisWalRecord hdr;
+	uint32		tot = MAXALIGN(sizeof(AegisWalRecord) + len1 + len2);
+	pg_crc32c	crc;
+	XLogRecPtr	pgpos;
+	AegisLsn	start,
+				end;
+
+	Assert(tot <= AEGIS_WAL_MAX_RECORD);
+	wal_attach();
+	if (CritSectionCount == 0)
+		AegisWalPrepareInsert();
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.tot_len = tot;
+	hdr.type = type;
+	hdr.flags = flags;
+	hdr.xid = GetCurrentTransactionIdIfAny();
+
+	/*
+	 * CRC of the payload (with its zero padding) now, of the header once its
+	 * LSN is known
+	 */
+	INIT_CRC32C(crc);
+	if (len1 > 0)
+		COMP_CRC32C(crc, payload1, len1);
+	if (len2 > 0)
+		COMP_CRC32C(crc, payload2, len2);
+	if (tot > sizeof(hdr) + len1 + len2)
+	{
+		static const char zeros[MAXIMUM_ALIGNOF];
+
+		COMP_CRC32C(crc, zeros, tot - (sizeof(hdr) + len1 + len2));
+	}
+	/* the end of this backend's last PostgreSQL WAL record (xid, MultiXacts) */
+	pgpos = XactLastRecEnd;
+
+	for (;;)
+	{
+		AegisLsn	pos,
+					orig;
+		Size		seg_left;
+		Size		need;
+
+		LWLockAcquire(&Wal->insert_lock, LW_EXCLUSIVE);
+		pos = orig = Wal->insert_lsn;
+		seg_left = AEGIS_WAL_SEG_SIZE - pos % AEGIS_WAL_SEG_SIZE;
+		need = (seg_left < tot) ? seg_left + tot : tot;
+		if (pos + need - pg_atomic_read_u64(&Wal->write_lsn) > Wal->ring_size)
+		{
+			/* ring full: write out what is there, then retry */
+			LWLockRelease(&Wal->insert_lock);
+			AegisWalFlush(pos);
+			continue;
+		}
+		if (seg_left < tot)
+		{
+			/* pad the segment's tail; the reader skips to the next one */
+			ring_copy(pos, NULL, seg_left);
+			if (seg_left >= sizeof(AegisWalRecord))
+			{
+				AegisWalRecord pad;
+				pg_crc32c	padcrc;
+
+				memset(&pad, 0, sizeof(pad));
+				pad.tot_len = seg_left;
+				pad.type = AEGIS_WAL_PAD;
+				pad.lsn = pos;
+				INIT_CRC32C(padcrc);
+				COMP_CRC32C(padcrc, &pad, sizeof(pad));
+				FIN_CRC32C(padcrc);
+				pad.crc = padcrc;
+				ring_copy(pos, (char *) &pad, sizeof(pad));
+			}
+			pos += seg_left;
+		}
+		start = pos;
+		hdr.lsn = start;
+		COMP_CRC32C(crc, &hdr, sizeof(hdr));
+		FIN_CRC32C(crc);
+		hdr.crc = crc;
+		ring_copy(start, (char *) &hdr, sizeof(hdr));
+		if (len1 > 0)
+			ring_copy(start + sizeof(hdr), payload1, len1);
+		if (len2 > 0)
+			ring_copy(start + sizeof(hdr) + len1, payload2, len2);
+		if (tot > sizeof(hdr) + len1 + len2)
+			ring_copy(start + sizeof(hdr) + len1 + len2, NULL,
+					  tot - (sizeof(hdr) + len1 + len2));
+		end = start + tot;
+		Wal->insert_lsn = end;
+		if (pgpos > Wal->pg_lsn_required)
+			Wal->pg_lsn_required = pgpos;
+		Wal->records++;
+		Wal->bytes += end - orig;
+		LWLockRelease(&Wal->insert_lock);
+		break;
+	}
+	if (TransactionIdIsValid(hdr.xid))
+		xact_last_lsn = end;
+	return end;
+}
+
+/* AegisWalInsertLsn: where the next record will start (or a pad before it). */
+AegisLsn
+AegisWalInsertLsn(void)
+{
+	AegisLsn	lsn;
+
+	wal_attach();
+	LWLockAcquire(&Wal->insert_lock, LW_SHARED);
+	lsn = Wal->insert_lsn;
+	LWLockRelease(&Wal->insert_lock);
+	return lsn;
+}
+
+/* AegisWalXactLastLsn: end of this transaction's last aegis record, or 0. */
+AegisLsn
+AegisWalXactLastLsn(void)
+{
+	return xact_last_lsn;
+}
+
+/*
+ * AegisWalAtPreCommit
+ *		At XACT_EVENT_PRE_COMMIT and PRE_PREPARE: make this transaction's
+ *		aegis WAL durable before PostgreSQL writes its commit (or prepare)
+ *		record (invariant 4).  The announcement record made the transaction
+ *		write PostgreSQL WAL, so PostgreSQL flushes its commit record too.
+ */
+void
+AegisWalAtPreCommit(void)
+{
+	if (xact_last_lsn == 0)
+		return;
+	AEGIS_CRASH_AT(AEGIS_CRASH_COMMIT_BEFORE_WAL_FLUSH);
+	AegisWalFlush(xact_last_lsn);
+	pg_atomic_fetch_add_u64(&Wal->commits, 1);
+	AEGIS_CRASH_AT(AEGIS_CRASH_COMMIT_AFTER_WAL_FLUSH);
+}
+
+/* AegisWalAtXactEnd: forget this transaction's WAL position. */
+void
+AegisWalAtXactEnd(void)
+{
+	xact_last_lsn = 0;
+}
+
+/*
+ * AegisWalStartAt
+ *		After recovery: the next record goes at 'lsn' (the end of the last
+ *		valid record).  Everything before is durable.
+ */
+void
+AegisWalStartAt(AegisLsn lsn)
+{
+	wal_attach();
+	LWLockAcquire(&Wal->write_lock, LW_EXCLUSIVE);
+	LWLockAcquire(&Wal->insert_lock, LW_EXCLUSIVE);
+	Wal->insert_lsn = lsn;
+	pg_atomic_write_u64(&Wal->write_lsn, lsn);
+	pg_atomic_write_u64(&Wal->flush_lsn, lsn);
+	LWLockRelease(&Wal->insert_lock);
+	LWLockRelease(&Wal->write_lock);
+	if (seg_fd >= 0)
+	{
+		close(seg_fd);
+		seg_fd = -1;
+	}
+}
+
+/*
+ * AegisWalRemoveBefore
+ *		Remove the segments that hold only WAL before 'redo' (the redo LSN of
+ *		a completed checkpoint).  Failures are LOGged: a leftover segment is
+ *		harmless, its records are never replayed.
+ */
+void
+AegisWalRemoveBefore(AegisLsn redo)
+{
+	uint64		last = redo / AEGIS_WAL_SEG_SIZE;	/* first segment kept */
+	char	   *dir = psprintf("%s/wal", aegis_data_directory);
+	DIR		   *d;
+	struct dirent *de;
+
+	d = AllocateDir(dir);
+	while (d != NULL && (de = ReadDir(d, dir)) != NULL)
+	{
+		unsigned long long segno;
+		char		extra;
+
+		if (strlen(de->d_name) != 16 ||
+			sscanf(de->d_name, "%16llX%c", &segno, &extra) != 1)
+			continue;
+		if (segno < last)
+		{
+			char	   *path = psprintf("%s/%s", dir, de->d_name);
+
+			if (unlink(path) != 0)
+				ereport(LOG,
+						(errcode_for_file_access(),
+						 errmsg("could not remove aegis WAL segment \"%s\": %m", path)));
+			pfree(path);
+		}
+	}
+	if (d != NULL)
+		FreeDir(d);
+	pfree(dir);
+	if (seg_fd >= 0 && seg_fd_no < last)
+	{
+		close(seg_fd);
+		seg_fd = -1;
+	}
+}
+
+/* AegisWalNoteCheckpoint: a checkpoint with redo LSN 'redo' is complete. */
+void
+AegisWalNoteCheckpoint(AegisLsn redo, double ms)
+{
+	wal_attach();
+	LWLockAcquire(&Wal->insert_lock, LW_EXCLUSIVE);
+	Wal->redo_lsn = redo;
+	LWLockRelease(&Wal->insert_lock);
+	SpinLockAcquire(&Wal->stats_lock);
+	Wal->checkpoints++;
+	Wal->last_checkpoint_ms = ms;
+	SpinLockRelease(&Wal->stats_lock);
+}
+
+/* AegisWalNoteRecovery: figures of the recovery that just finished. */
+void
+AegisWalNoteRecovery(double ms, uint64 records, uint64 bytes)
+{
+	SpinLockAcquire(&Wal->stats_lock);
+	Wal->last_recovery_ms = ms;
+	Wal->last_recovery_records = records;
+	Wal->last_recovery_bytes = bytes;
+	SpinLockRelease(&Wal->stats_lock);
+}
+
+/* AegisWalBytesSinceRedo: WAL inserted since the last checkpoint's redo. */
+uint64
+AegisWalBytesSinceRedo(void)
+{
+	uint64		n;
+
+	wal_attach();
+	LWLockAcquire(&Wal->insert_lock, LW_SHARED);
+	n = Wal->insert_lsn - Wal->redo_lsn;
+	LWLockRelease(&Wal->insert_lock);
+	return n;
+}
+
+/* AegisWalGetStats: figures for aegis_wal_stats(). */
+void
+AegisWalGetStats(AegisWalStats *stats)
+{
+	wal_attach();
+	LWLockAcquire(&Wal->insert_lock, LW_SHARED);
+	stats->insert_lsn = Wal->insert_lsn;
+	stats->redo_lsn = Wal->redo_lsn;
+	stats->records = Wal->records;
+	stats->bytes = Wal->bytes;
+	LWLockRelease(&Wal->insert_lock);
+	stats->flush_lsn = pg_atomic_read_u64(&Wal->flush_lsn);
+	stats->fsyncs = pg_atomic_read_u64(&Wal->fsyncs);
+	stats->commits = pg_atomic_read_u64(&Wal->commits);
+	SpinLockAcquire(&Wal->stats_lock);
+	stats->checkpoints = Wal->checkpoints;
+	stats->last_checkpoint_ms = Wal->last_checkpoint_ms;
+	stats->last_recovery_ms = Wal->last_recovery_ms;
+	stats->last_recovery_records = Wal->last_recovery_records;
+	stats->last_recovery_bytes = Wal->last_recovery_bytes;
+	SpinLockRelease(&Wal->stats_lock);
+}
