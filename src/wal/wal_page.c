@@ -256,14 +256,14 @@ AegisWalPageRedo(const AegisWalRecord *rec, const char *payload, AegisLsn end)
 	if (sizeof(pr) + pr.delta1_len + pr.delta2_len + sizeof(AegisWalRecord) > rec->tot_len)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("aegis WAL record at " UINT64_FORMAT " has invalid lengths", rec->lsn)));
+				 errmsg("aegis WAL record at %X/%08X has invalid lengths", AEGIS_LSN_ARGS(rec->lsn))));
 	delta1 = payload + sizeof(pr);
 	delta2 = delta1 + pr.delta1_len;
 	if (!apply_delta(NULL, delta1, pr.delta1_len) ||
 		!apply_delta(NULL, delta2, pr.delta2_len))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("aegis WAL record at " UINT64_FORMAT " has an invalid page delta", rec->lsn)));
+				 errmsg("aegis WAL record at %X/%08X has an invalid page delta", AEGIS_LSN_ARGS(rec->lsn))));
 	if (!AegisStorageGetInfo(&pr.key, &info) || info.create_lsn > rec->lsn)
 		return;
 	while (info.npages <= pr.pageno)

@@ -277,7 +277,7 @@ redo_record(const AegisWalRecord *hdr, const char *payload, AegisLsn pos)
 		if (hdr->tot_len < sizeof(AegisWalRecord) + sizeof(srec))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("aegis WAL record at " UINT64_FORMAT " is too short", pos)));
+					 errmsg("aegis WAL record at %X/%08X is too short", AEGIS_LSN_ARGS(pos))));
 		memcpy(&srec, payload, sizeof(srec));
 	}
 	switch (hdr->type)
@@ -303,8 +303,8 @@ redo_record(const AegisWalRecord *hdr, const char *payload, AegisLsn pos)
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("aegis WAL record at " UINT64_FORMAT " has unknown type %u",
-							pos, hdr->type),
+					 errmsg("aegis WAL record at %X/%08X has unknown type %u",
+							AEGIS_LSN_ARGS(pos), hdr->type),
 					 errhint("The WAL was written by a newer version of aegis_storage.")));
 	}
 }
@@ -388,8 +388,21 @@ AegisWalRecover(void)
 			FIN_CRC32C(crc);
 			if (!EQ_CRC32C(crc, hdr.crc))
 			{
+				AegisWalRecord nexthdr;
+				Size		nextoff = off + hdr.tot_len;
+
+				/*
+				 * A torn last write ends the WAL; a valid record right after
+				 * this one means the WAL was damaged in the middle.
+				 */
 				stop = "incorrect record checksum";
-				damaged = true;
+				if (nextoff + sizeof(nexthdr) <= cur_len)
+				{
+					memcpy(&nexthdr, seg + nextoff, sizeof(nexthdr));
+					damaged = nexthdr.lsn == pos + hdr.tot_len;
+				}
+				else
+					damaged = hiseg > segno;
 				break;
 			}
 		}
@@ -400,18 +413,18 @@ AegisWalRecover(void)
 	}
 	pfree(seg);
 
-	if (damaged && hiseg > pos / AEGIS_WAL_SEG_SIZE)
+	if (damaged)
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("aegis redo stopped at damaged WAL record at " UINT64_FORMAT " (segment %016llX offset %u): %s",
-						pos, (unsigned long long) (pos / AEGIS_WAL_SEG_SIZE),
+				 errmsg("aegis redo stopped at damaged WAL record at %X/%08X (segment %016llX offset %u): %s",
+						AEGIS_LSN_ARGS(pos), (unsigned long long) (pos / AEGIS_WAL_SEG_SIZE),
 						(unsigned) (pos % AEGIS_WAL_SEG_SIZE), stop),
-				 errdetail("Changes logged after this point, up to segment %016llX, are lost.",
-						   (unsigned long long) hiseg)));
+				 errdetail("Changes logged after this point are lost; aegis tables hold what was logged before it."),
+				 errhint("Restore the aegis data directory from a backup if those changes matter.")));
 	else if (crashed || records > 0)
 		ereport(LOG,
-				(errmsg("aegis redo done at " UINT64_FORMAT " (segment %016llX offset %u): %s",
-						pos, (unsigned long long) (pos / AEGIS_WAL_SEG_SIZE),
+				(errmsg("aegis redo done at %X/%08X (segment %016llX offset %u): %s",
+						AEGIS_LSN_ARGS(pos), (unsigned long long) (pos / AEGIS_WAL_SEG_SIZE),
 						(unsigned) (pos % AEGIS_WAL_SEG_SIZE), stop)));
 
 	if (have_segments)

@@ -50,6 +50,9 @@ typedef enum AegisCodec
 /* A position in the aegis write-ahead log (its own 64-bit space). */
 typedef uint64 AegisLsn;
 
+/* An LSN in messages, written like pg_lsn: "%X/%08X" */
+#define AEGIS_LSN_ARGS(lsn) (uint32) ((lsn) >> 32), (uint32) (lsn)
+
 #define AEGIS_REL_KEY_FMT "%u/%u/%u"
 #define AEGIS_REL_KEY_ARGS(k) (k)->spcOid, (k)->dbOid, (k)->relNumber
 

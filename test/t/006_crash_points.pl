@@ -1,0 +1,202 @@
+# Crashes at chosen points: each window of the commit protocol and of a
+# checkpoint (aegis.debug_crash_point), crashes during CREATE TABLE,
+# TRUNCATE, DROP TABLE and DROP DATABASE, two-phase commit across a crash,
+# unlogged and memory tables, an xid handed out again after a crash, and a
+# damaged WAL segment.  After each crash: exact rows, no orphaned files.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('points');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'aegis_storage'
+aegis.buffer_pool_size = 4MB
+aegis.checkpoint_timeout = 1h
+max_prepared_transactions = 5
+restart_after_crash = on
+});
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION aegis_storage;
+	CREATE TABLE t (id int PRIMARY KEY, v text) USING aegis;
+	CREATE TABLE h (x int);
+});
+my $datadir = $node->data_dir;
+my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
+
+# Run $sql in a session with the fault point armed; the session's process
+# kills itself there and the postmaster restarts the server.
+sub crash_at
+{
+	my ($point, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET aegis.debug_crash_point = '$point';\n$sql");
+	$node->poll_query_until('postgres', 'SELECT true') or die "server did not come back";
+	return $out;
+}
+
+# Files of the aegis data directory that belong to no aegis table.
+sub orphans
+{
+	my $live = $node->safe_psql('postgres', q{
+		SELECT string_agg(c.relfilenode::text, ',') FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+		WHERE a.amname = 'aegis'});
+	my %live = map { $_ => 1 } split /,/, ($live // '');
+	my @bad;
+	for my $f (glob("$datadir/pg_aegis/$dboid/*"))
+	{
+		my ($rfn) = ($f =~ m{/\d+_(\d+)\.[^/]+$});
+		push @bad, $f unless defined $rfn && $live{$rfn};
+	}
+	return join(' ', @bad);
+}
+
+# SIGKILL the postmaster and start again once its children are gone.
+sub crash_restart
+{
+	$node->kill9;
+	for (1 .. 50)
+	{
+		return if $node->start(fail_ok => 1);
+		$node->{_pid} = undef;
+		sleep 1;
+	}
+	die "could not restart";
+}
+
+sub count_t { return $node->safe_psql('postgres', "SELECT count(*) FROM t WHERE $_[0]"); }
+
+# --- the commit protocol ------------------------------------------------
+$node->safe_psql('postgres', "INSERT INTO t SELECT g, 'base' FROM generate_series(1, 100) g");
+
+crash_at('commit_before_wal_flush', "INSERT INTO t VALUES (1001, 'lost');");
+is(count_t('id = 1001'), 0, 'crash before the WAL flush: the row is not there');
+is(count_t('id <= 100'), 100, '... and committed rows are');
+
+my $out = crash_at('commit_after_wal_flush',
+	"BEGIN; SELECT txid_current(); INSERT INTO t VALUES (1002, 'no commit record'); COMMIT;");
+my ($xid) = ($out =~ /^(\d+)$/m);
+ok(defined $xid, "the crashed transaction had xid $xid");
+is(count_t('id = 1002'), 0, 'crash after the WAL flush, before the commit record: not visible');
+# invariant 5: the xid is not handed out again, so the row stays invisible
+my $next = $node->safe_psql('postgres', 'INSERT INTO h VALUES (1) RETURNING txid_current()');
+cmp_ok($next, '>', $xid, 'the next transaction gets a newer xid than the crashed one');
+$node->safe_psql('postgres', 'INSERT INTO h VALUES (2)') for 1 .. 3;
+is(count_t('id = 1002'), 0, '... and the crashed rows stay invisible after newer xids commit');
+
+# --- checkpoints --------------------------------------------------------
+my $n = 2000;
+for my $point (qw(checkpoint_after_flush checkpoint_after_maps checkpoint_after_control))
+{
+	$node->safe_psql('postgres',
+		"INSERT INTO t SELECT g, '$point' FROM generate_series($n, $n + 499) g;
+		 UPDATE t SET v = v || '+' WHERE id % 10 = 0;");
+	my $before = $node->safe_psql('postgres', 'SELECT count(*), sum(id), string_agg(v, \',\' ORDER BY id) FROM t');
+	crash_at($point, 'SELECT aegis_checkpoint();');
+	is($node->safe_psql('postgres', 'SELECT count(*), sum(id), string_agg(v, \',\' ORDER BY id) FROM t'),
+		$before, "crash at $point: every committed row is there");
+	$n += 1000;
+}
+$node->safe_psql('postgres', 'SELECT aegis_checkpoint()');
+is(orphans(), '', 'no orphaned files after the checkpoint crashes');
+
+# --- storage lifecycle --------------------------------------------------
+$out = crash_at('checkpoint_after_maps', q{
+	BEGIN;
+	CREATE TABLE c1 (a int) USING aegis;
+	INSERT INTO c1 SELECT generate_series(1, 1000);
+	SELECT 'rfn=' || pg_relation_filenode('c1');
+	SELECT aegis_checkpoint();});
+my ($c1) = ($out =~ /rfn=(\d+)/);
+ok(defined $c1, 'CREATE TABLE was running');
+is(scalar(glob("$datadir/pg_aegis/$dboid/*_$c1.*")), undef, 'crash during CREATE TABLE: its files are removed');
+
+$node->safe_psql('postgres', q{
+	CREATE TABLE t2 (a int) USING aegis;
+	INSERT INTO t2 SELECT generate_series(1, 500);});
+$out = crash_at('checkpoint_after_flush', q{
+	BEGIN;
+	TRUNCATE t2;
+	INSERT INTO t2 VALUES (-1);
+	SELECT 'rfn=' || pg_relation_filenode('t2');
+	SELECT aegis_checkpoint();});
+my ($t2new) = ($out =~ /rfn=(\d+)/);
+is($node->safe_psql('postgres', 'SELECT count(*), sum(a) FROM t2'), '500|125250',
+	'crash during TRUNCATE: the old rows are there');
+is(scalar(glob("$datadir/pg_aegis/$dboid/*_$t2new.*")), undef, '... and the new storage is removed');
+
+my $t2 = $node->safe_psql('postgres', "SELECT pg_relation_filenode('t2')");
+crash_at('commit_after_drop_logged', 'DROP TABLE t2;');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname = 't2'"), 0,
+	'DROP TABLE committed before the crash');
+is(scalar(glob("$datadir/pg_aegis/$dboid/*_$t2.*")), undef, '... and recovery removed its files');
+
+$node->safe_psql('postgres', 'CREATE DATABASE d2');
+$node->safe_psql('d2', q{
+	CREATE EXTENSION aegis_storage;
+	CREATE TABLE x (a int) USING aegis;
+	INSERT INTO x SELECT generate_series(1, 100);});
+my $d2 = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'd2'");
+ok(-d "$datadir/pg_aegis/$d2", 'database d2 has aegis storage');
+crash_at('commit_after_drop_logged', 'DROP DATABASE d2;');
+ok(!-e "$datadir/pg_aegis/$d2", 'DROP DATABASE: recovery removed its aegis directory');
+is(orphans(), '', 'no orphaned files after the DDL crashes');
+
+# --- two-phase commit ---------------------------------------------------
+$node->safe_psql('postgres', q{
+	BEGIN; INSERT INTO t VALUES (-10, 'p1'); UPDATE t SET v = 'p1' WHERE id = 1; PREPARE TRANSACTION 'p1';
+	BEGIN; INSERT INTO t VALUES (-20, 'p2'); DELETE FROM t WHERE id = 2; PREPARE TRANSACTION 'p2';});
+crash_restart();
+is(count_t("id IN (-10, -20) OR v IN ('p1', 'p2')"), 0, 'prepared transactions are invisible after a crash');
+$node->safe_psql('postgres', "COMMIT PREPARED 'p1'; ROLLBACK PREPARED 'p2';");
+is($node->safe_psql('postgres', "SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM t WHERE id IN (-20, -10, 1, 2)"),
+	'-10:p1,1:p1,2:base', 'COMMIT PREPARED and ROLLBACK PREPARED after the crash');
+
+# --- unlogged and memory tables -----------------------------------------
+$node->safe_psql('postgres', q{
+	CREATE UNLOGGED TABLE u (a int) USING aegis;
+	CREATE TABLE m (a int) USING aegis WITH (storage_backend = 'memory');
+	INSERT INTO u SELECT generate_series(1, 100);
+	INSERT INTO m SELECT generate_series(1, 100);});
+$node->restart;
+is($node->safe_psql('postgres', 'SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM m)'), '100|0',
+	'clean restart: unlogged rows kept, memory rows gone');
+crash_restart();
+is($node->safe_psql('postgres', 'SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM m)'), '0|0',
+	'crash: unlogged and memory tables come back empty');
+$node->safe_psql('postgres', 'INSERT INTO u VALUES (1); INSERT INTO m VALUES (1);');
+is($node->safe_psql('postgres', 'SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM m)'), '1|1',
+	'... and take rows again');
+
+# --- a damaged WAL segment ----------------------------------------------
+$node->safe_psql('postgres', 'CREATE TABLE w (a int) USING aegis; SELECT aegis_checkpoint();');
+$node->safe_psql('postgres', "INSERT INTO w VALUES ($_)") for 1 .. 200;
+my $mid = $node->safe_psql('postgres', 'SELECT flush_lsn - \'0/0\'::pg_lsn FROM aegis_wal_stats()');
+$node->safe_psql('postgres', "INSERT INTO w VALUES ($_)") for 201 .. 400;
+$node->stop('immediate');	# no shutdown checkpoint: a crash for aegis
+my $seg = 16 * 1024 * 1024;
+my $segfile = sprintf('%s/pg_aegis/wal/%016X', $datadir, int($mid / $seg));
+open(my $fh, '+<', $segfile) or die "open $segfile: $!";
+binmode $fh;
+my $pos = ($mid % $seg) + 40;	# inside the next record
+seek($fh, $pos, 0);
+my $byte;
+read($fh, $byte, 1);
+seek($fh, $pos, 0);
+print $fh chr(ord($byte) ^ 0xff);
+close($fh);
+$node->start;
+is($node->safe_psql('postgres', 'SELECT count(*), max(a) FROM w'), '200|200',
+	'damaged WAL: recovery stops at the last valid record');
+ok($node->log_contains('aegis redo stopped at damaged WAL record'), '... and says where');
+$node->safe_psql('postgres', 'INSERT INTO w VALUES (1000)');
+crash_restart();
+is($node->safe_psql('postgres', 'SELECT count(*), max(a) FROM w'), '201|1000',
+	'new WAL written after the damage replays after another crash');
+is(orphans(), '', 'no orphaned files at the end');
+
+$node->stop;
+done_testing();
