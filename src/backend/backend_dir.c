@@ -1429,7 +1429,9 @@ other_backends(void)
 
 /*
  * AegisCheckpointerMain
- *		Checkpoint every aegis.checkpoint_timeout; at shutdown (SIGTERM), wait
+ *		Checkpoint every aegis.checkpoint_timeout, and whenever more than
+ *		aegis.max_wal_size of WAL was written since the last checkpoint's
+ *		redo LSN (checked every second); at shutdown (SIGTERM), wait
  *		until the other backends have exited, then checkpoint a last time so
  *		a clean shutdown loses nothing.
  */
@@ -1459,7 +1461,8 @@ AegisCheckpointerMain(Datum arg)
 		}
 		timeout_ms = (long) aegis_checkpoint_timeout * 1000L;
 		if (!ShutdownRequestPending &&
-			TimestampDifferenceExceeds(last, GetCurrentTimestamp(), timeout_ms))
+			(TimestampDifferenceExceeds(last, GetCurrentTimestamp(), timeout_ms) ||
+			 AegisWalBytesSinceRedo() > (uint64) aegis_max_wal_size * 1024 * 1024))
 		{
 			AegisStorageCheckpoint(false);
 			last = GetCurrentTimestamp();

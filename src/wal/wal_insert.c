@@ -303,6 +303,21 @@ AegisWalFlush(AegisLsn upto)
 
 		if (pg_atomic_read_u64(&Wal->flush_lsn) >= upto)
 			return;
+
+		/*
+		 * Flush PostgreSQL's WAL as far as the records inserted so far need
+		 * before queueing for write_lock, so that PostgreSQL's fsync of one
+		 * committer overlaps with the aegis fsync of another; the writer
+		 * below then rarely has to wait for PostgreSQL.
+		 */
+		if (!RecoveryInProgress())
+		{
+			LWLockAcquire(&Wal->insert_lock, LW_SHARED);
+			pgreq = Wal->pg_lsn_required;
+			LWLockRelease(&Wal->insert_lock);
+			if (pgreq != InvalidXLogRecPtr)
+				XLogFlush(pgreq);
+		}
 		if (!LWLockAcquireOrWait(&Wal->write_lock, LW_EXCLUSIVE))
 			continue;			/* another process flushed: look again */
 		if (pg_atomic_read_u64(&Wal->flush_lsn) >= upto)

@@ -34,7 +34,8 @@ sub crash_at
 	my ($point, $sql) = @_;
 	my ($ret, $out, $err) = $node->psql('postgres',
 		"SET aegis.debug_crash_point = '$point';\n$sql");
-	$node->poll_query_until('postgres', 'SELECT true') or die "server did not come back";
+	# reading an aegis table waits until aegis recovery has finished
+	$node->poll_query_until('postgres', 'SELECT count(*) >= 0 FROM t') or die "server did not come back";
 	return $out;
 }
 
@@ -60,7 +61,11 @@ sub crash_restart
 	$node->kill9;
 	for (1 .. 50)
 	{
-		return if $node->start(fail_ok => 1);
+		if ($node->start(fail_ok => 1))
+		{
+			$node->safe_psql('postgres', 'SELECT count(*) FROM t');	# aegis recovery done
+			return;
+		}
 		$node->{_pid} = undef;
 		sleep 1;
 	}
@@ -170,6 +175,45 @@ is($node->safe_psql('postgres', 'SELECT (SELECT count(*) FROM u), (SELECT count(
 $node->safe_psql('postgres', 'INSERT INTO u VALUES (1); INSERT INTO m VALUES (1);');
 is($node->safe_psql('postgres', 'SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM m)'), '1|1',
 	'... and take rows again');
+
+# --- index entries of tuples lost in a crash ------------------------------
+# PostgreSQL's WAL (index inserts) may be durable while the aegis WAL of the
+# same uncommitted transaction is not: after the crash those index entries
+# point to TIDs that no tuple has.  New tuples must not take those TIDs
+# before VACUUM has removed the entries.
+$node->safe_psql('postgres', q{
+	CREATE TABLE ph (k int PRIMARY KEY, v text) USING aegis;
+	INSERT INTO ph VALUES (1, 'first');});
+my $bg = $node->background_psql('postgres');
+$bg->query_until(qr/inserted/,
+	"BEGIN; INSERT INTO ph SELECT g, 'lost' FROM generate_series(100, 149) g; SELECT 'inserted';\n");
+# another transaction's commit makes PostgreSQL's WAL (the index entries) durable
+$node->safe_psql('postgres', 'INSERT INTO h VALUES (3)');
+crash_restart();
+eval { $bg->quit };
+my $lookup = q{SET enable_seqscan = off; SET enable_bitmapscan = off;
+	SELECT count(*) FROM ph WHERE k BETWEEN 100 AND 149;};
+is($node->safe_psql('postgres', $lookup), 0, 'tuples of the crashed transaction are gone');
+$node->safe_psql('postgres', "UPDATE ph SET v = 'updated' WHERE k = 1") for 1 .. 5;
+$node->safe_psql('postgres', "INSERT INTO ph SELECT g, 'new' FROM generate_series(1000, 1199) g");
+is($node->safe_psql('postgres', $lookup), 0,
+	'new rows do not take the TIDs that index entries of lost tuples point to');
+$node->safe_psql('postgres', 'VACUUM ph');
+$node->safe_psql('postgres', "INSERT INTO ph SELECT g, 'after vacuum' FROM generate_series(2000, 2199) g");
+is($node->safe_psql('postgres', $lookup), 0, '... nor after VACUUM removed those entries');
+is($node->safe_psql('postgres', q{SET enable_seqscan = off; SET enable_bitmapscan = off;
+	SELECT count(*), sum(k) FROM ph WHERE k > 0}),
+	$node->safe_psql('postgres', 'SELECT count(*), sum(k) FROM ph'), 'index scan equals sequential scan');
+
+# --- aegis.max_wal_size starts a checkpoint -------------------------------
+$node->append_conf('postgresql.conf', 'aegis.max_wal_size = 32MB');
+$node->reload;
+my $ck = $node->safe_psql('postgres', 'SELECT checkpoints FROM aegis_wal_stats()');
+$node->safe_psql('postgres', q{
+	CREATE TABLE big (a int, b text) USING aegis;
+	INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 150000) g;});
+ok($node->poll_query_until('postgres', "SELECT checkpoints > $ck FROM aegis_wal_stats()"),
+	'writing more than aegis.max_wal_size of WAL starts a checkpoint');
 
 # --- a damaged WAL segment ----------------------------------------------
 $node->safe_psql('postgres', 'CREATE TABLE w (a int) USING aegis; SELECT aegis_checkpoint();');
