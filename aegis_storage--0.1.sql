@@ -42,7 +42,7 @@ CREATE FUNCTION aegis_wal_stats(
 	OUT commits bigint, OUT commits_per_fsync float8,
 	OUT checkpoints bigint, OUT last_checkpoint_ms float8,
 	OUT last_recovery_ms float8, OUT last_recovery_records bigint,
-	OUT last_recovery_bytes bigint)
+	OUT last_recovery_bytes bigint, OUT pg_wal_flushes bigint)
 	RETURNS record
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
 

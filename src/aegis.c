@@ -152,6 +152,7 @@ _PG_init(void)
 	RegisterSubXactCallback(aegis_subxact_callback, NULL);
 	AegisInstallDdlHooks();
 	AegisRegisterCheckpointer();
+	AegisWalRegisterRmgr();
 }
 
 /*

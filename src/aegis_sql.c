@@ -136,8 +136,8 @@ aegis_wal_stats(PG_FUNCTION_ARGS)
 {
 	AegisWalStats st;
 	TupleDesc	tupdesc;
-	Datum		values[13];
-	bool		nulls[13] = {0};
+	Datum		values[14];
+	bool		nulls[14] = {0};
 
 	AegisCheckPreloaded();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -160,6 +160,7 @@ aegis_wal_stats(PG_FUNCTION_ARGS)
 	values[10] = Float8GetDatum(st.last_recovery_ms);
 	values[11] = Int64GetDatum(st.last_recovery_records);
 	values[12] = Int64GetDatum(st.last_recovery_bytes);
+	values[13] = Int64GetDatum(st.pg_flushes);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

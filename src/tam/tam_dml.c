@@ -421,6 +421,8 @@ compute_new_xmax(TransactionId oldxmax, uint16 oldim, uint16 oldim2,
 		multi = MultiXactIdExpand(oldxmax, xid, status);
 	else
 		multi = MultiXactIdCreate(oldxmax, single_xmax_status(oldim, oldim2), xid, status);
+	/* aegis WAL naming the MultiXact waits for its PostgreSQL WAL record */
+	AegisWalNoteMultiXact();
 
 	/* hint bits from the members, as heap's GetMultiXactIdHintBits */
 	nm = GetMultiXactIdMembers(multi, &m, false, false);

@@ -43,11 +43,28 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
-#include "replication/message.h"
+#include "access/xlog_internal.h"
+#include "access/xloginsert.h"
+#include "lib/stringinfo.h"
 #include "storage/fd.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+
+/*
+ * For every record: its end LSN and the PostgreSQL WAL position that must be
+ * durable before it is (the maximum over it and all earlier records, so the
+ * values only grow).  A flush writes the longest prefix of the WAL that
+ * PostgreSQL's flushed WAL already covers, so a committer rarely waits for
+ * the announcements of transactions that are still running.
+ */
+#define AEGIS_WAL_REQ_SLOTS 8192
+
+typedef struct AegisWalReq
+{
+	AegisLsn	end;
+	XLogRecPtr	pg_needed;
+} AegisWalReq;
 
 typedef struct AegisWalShared
 {
@@ -63,12 +80,19 @@ typedef struct AegisWalShared
 	uint64		bytes;
 	pg_atomic_uint64 fsyncs;
 	pg_atomic_uint64 commits;
+	pg_atomic_uint64 pg_flushes;	/* XLogFlush calls for invariant 5 */
+	slock_t		xid_lock;		/* the three fields below */
+	TransactionId reserved_upto;	/* xids up to this one are reserved */
+	XLogRecPtr	reserve_start;	/* by the PG WAL record starting here */
+	XLogRecPtr	reserve_end;	/* and ending here */
 	slock_t		stats_lock;		/* the figures below */
 	uint64		checkpoints;
 	double		last_checkpoint_ms;
 	double		last_recovery_ms;
 	uint64		last_recovery_records;
 	uint64		last_recovery_bytes;
+	uint64		nreqs;			/* records ever entered into reqs */
+	AegisWalReq reqs[AEGIS_WAL_REQ_SLOTS];	/* the last ones, circular */
 	Size		ring_size;
 	char		ring[FLEXIBLE_ARRAY_MEMBER];
 } AegisWalShared;
@@ -77,6 +101,8 @@ static AegisWalShared *Wal = NULL;
 
 /* this backend */
 static TransactionId announced_xid = InvalidTransactionId;
+static XLogRecPtr announce_needed = InvalidXLogRecPtr;	/* PG WAL covering it */
+static XLogRecPtr multi_needed = InvalidXLogRecPtr; /* MultiXacts we created */
 static AegisLsn xact_last_lsn = 0;	/* end of this transaction's last record */
 static int	seg_fd = -1;
 static uint64 seg_fd_no = 0;
@@ -112,7 +138,10 @@ AegisWalShmemInit(void)
 	pg_atomic_init_u64(&Wal->flush_lsn, AEGIS_WAL_FIRST_LSN);
 	pg_atomic_init_u64(&Wal->fsyncs, 0);
 	pg_atomic_init_u64(&Wal->commits, 0);
+	pg_atomic_init_u64(&Wal->pg_flushes, 0);
 	SpinLockInit(&Wal->stats_lock);
+	SpinLockInit(&Wal->xid_lock);
+	Wal->reserved_upto = InvalidTransactionId;
 	Wal->redo_lsn = AEGIS_WAL_FIRST_LSN;
 	Wal->ring_size = ring_size();
 }
@@ -286,6 +315,74 @@ write_and_sync(AegisLsn from, AegisLsn upto)
 }
 
 /*
+ * How far a flush that must cover 'upto' should write.  Returns the end of
+ * the longest run of records whose PostgreSQL requirements are durable
+ * already, or 'upto' rounded up to a record end if that is further; sets
+ * *pgneed to the PostgreSQL WAL position that must be flushed first for the
+ * returned target (InvalidXLogRecPtr if none).  Takes insert_lock shared.
+ */
+static AegisLsn
+choose_target(AegisLsn upto, XLogRecPtr *pgneed)
+{
+	XLogRecPtr	flushed = RecoveryInProgress() ? InvalidXLogRecPtr : GetFlushRecPtr(NULL);
+	AegisLsn	target;
+	uint64		lo,
+				hi,
+				first;
+
+	LWLockAcquire(&Wal->insert_lock, LW_SHARED);
+	target = Wal->insert_lsn;
+	*pgneed = Wal->pg_lsn_required;
+	first = Wal->nreqs > AEGIS_WAL_REQ_SLOTS ? Wal->nreqs - AEGIS_WAL_REQ_SLOTS : 0;
+	if (*pgneed <= flushed || Wal->nreqs == 0 ||
+		Wal->reqs[first % AEGIS_WAL_REQ_SLOTS].end > upto)
+	{
+		/* all covered, nothing recorded, or 'upto' older than what is kept */
+		LWLockRelease(&Wal->insert_lock);
+		if (*pgneed <= flushed)
+			*pgneed = InvalidXLogRecPtr;
+		return target;
+	}
+
+	/* the first record ending at or after 'upto' (ends only grow) */
+	lo = first;
+	hi = Wal->nreqs - 1;
+	while (lo < hi)
+	{
+		uint64		mid = lo + (hi - lo) / 2;
+
+		if (Wal->reqs[mid % AEGIS_WAL_REQ_SLOTS].end >= upto)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (Wal->reqs[lo % AEGIS_WAL_REQ_SLOTS].pg_needed > flushed)
+	{
+		/* PostgreSQL must flush first; then write up to that record */
+		*pgneed = Wal->reqs[lo % AEGIS_WAL_REQ_SLOTS].pg_needed;
+		target = Wal->reqs[lo % AEGIS_WAL_REQ_SLOTS].end;
+		LWLockRelease(&Wal->insert_lock);
+		return Max(target, upto);
+	}
+
+	/* the last record whose requirement is durable (requirements only grow) */
+	hi = Wal->nreqs - 1;
+	while (lo < hi)
+	{
+		uint64		mid = lo + (hi - lo + 1) / 2;
+
+		if (Wal->reqs[mid % AEGIS_WAL_REQ_SLOTS].pg_needed <= flushed)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	target = Wal->reqs[lo % AEGIS_WAL_REQ_SLOTS].end;
+	LWLockRelease(&Wal->insert_lock);
+	*pgneed = InvalidXLogRecPtr;
+	return Max(target, upto);
+}
+
+/*
  * AegisWalFlush
  *		Make the aegis WAL durable up to 'upto' (an LSN, exclusive).  Flushes
  *		PostgreSQL's WAL first (invariant 5).  Concurrent callers share one
@@ -299,25 +396,10 @@ AegisWalFlush(AegisLsn upto)
 	{
 		AegisLsn	target;
 		AegisLsn	from;
-		XLogRecPtr	pgreq;
+		XLogRecPtr	pgneed;
 
 		if (pg_atomic_read_u64(&Wal->flush_lsn) >= upto)
 			return;
-
-		/*
-		 * Flush PostgreSQL's WAL as far as the records inserted so far need
-		 * before queueing for write_lock, so that PostgreSQL's fsync of one
-		 * committer overlaps with the aegis fsync of another; the writer
-		 * below then rarely has to wait for PostgreSQL.
-		 */
-		if (!RecoveryInProgress())
-		{
-			LWLockAcquire(&Wal->insert_lock, LW_SHARED);
-			pgreq = Wal->pg_lsn_required;
-			LWLockRelease(&Wal->insert_lock);
-			if (pgreq != InvalidXLogRecPtr)
-				XLogFlush(pgreq);
-		}
 		if (!LWLockAcquireOrWait(&Wal->write_lock, LW_EXCLUSIVE))
 			continue;			/* another process flushed: look again */
 		if (pg_atomic_read_u64(&Wal->flush_lsn) >= upto)
@@ -325,13 +407,19 @@ AegisWalFlush(AegisLsn upto)
 			LWLockRelease(&Wal->write_lock);
 			return;
 		}
-		LWLockAcquire(&Wal->insert_lock, LW_SHARED);
-		target = Wal->insert_lsn;
-		pgreq = Wal->pg_lsn_required;
-		LWLockRelease(&Wal->insert_lock);
 
-		if (pgreq != InvalidXLogRecPtr && !RecoveryInProgress())
-			XLogFlush(pgreq);
+		/* PostgreSQL's WAL first (invariant 5), as far as 'upto' needs */
+		if (!RecoveryInProgress())
+		{
+			choose_target(upto, &pgneed);
+			if (pgneed != InvalidXLogRecPtr)
+			{
+				XLogFlush(pgneed);
+				pg_atomic_fetch_add_u64(&Wal->pg_flushes, 1);
+			}
+		}
+		target = choose_target(upto, &pgneed);
+		Assert(target >= upto);
 		from = pg_atomic_read_u64(&Wal->write_lsn);
 		write_and_sync(from, target);
 		pg_atomic_write_u64(&Wal->write_lsn, target);
@@ -366,20 +454,133 @@ ring_copy(AegisLsn pos, const char *src, Size len)
 	}
 }
 
+/* ---------------------------------------------------------------------
+ * Transaction id reservations (invariant 5)
+ *
+ * PostgreSQL's redo advances nextXid past the xid of every record it
+ * replays; an xid that only aegis WAL names would be handed out again after
+ * a crash.  So before aegis WAL naming xid X becomes durable, a record of
+ * our custom WAL resource manager must be durable in PostgreSQL's WAL,
+ * saying "xids up to U >= X are reserved"; its redo advances nextXid past U.
+ * One record covers up to AEGIS_XID_RESERVE xids (never beyond X's commit
+ * log and commit timestamp pages, whose creation PostgreSQL logs itself).
+ * A record before PostgreSQL's current redo pointer is not replayed after a
+ * crash; the xids it covered were assigned before that checkpoint read
+ * nextXid, so the checkpoint covers them, and later xids get a new record.
+ * ---------------------------------------------------------------------
+ */
+#define AEGIS_RMGR_ID			203
+#define XLOG_AEGIS_RESERVE_XIDS	0x00
+#define AEGIS_XID_RESERVE		255
+#define AEGIS_CLOG_XACTS_PER_PAGE	(BLCKSZ * 4)
+#define AEGIS_COMMIT_TS_XACTS_PER_PAGE	(BLCKSZ / 10)
+
+typedef struct xl_aegis_reserve_xids
+{
+	TransactionId upto;
+} xl_aegis_reserve_xids;
+
+static void
+aegis_rmgr_redo(XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+	xl_aegis_reserve_xids xlrec;
+
+	if (info != XLOG_AEGIS_RESERVE_XIDS)
+		elog(PANIC, "aegis_rmgr_redo: unknown op code %u", info);
+	memcpy(&xlrec, XLogRecGetData(record), sizeof(xlrec));
+	AdvanceNextFullTransactionIdPastXid(xlrec.upto);
+}
+
+static void
+aegis_rmgr_desc(StringInfo buf, XLogReaderState *record)
+{
+	xl_aegis_reserve_xids xlrec;
+
+	memcpy(&xlrec, XLogRecGetData(record), sizeof(xlrec));
+	appendStringInfo(buf, "xids up to %u", xlrec.upto);
+}
+
+static const char *
+aegis_rmgr_identify(uint8 info)
+{
+	return (info & ~XLR_INFO_MASK) == XLOG_AEGIS_RESERVE_XIDS ? "RESERVE_XIDS" : NULL;
+}
+
+static RmgrData aegis_rmgr = {
+	.rm_name = "aegis_storage",
+	.rm_redo = aegis_rmgr_redo,
+	.rm_desc = aegis_rmgr_desc,
+	.rm_identify = aegis_rmgr_identify,
+};
+
+/*
+ * AegisWalRegisterRmgr
+ *		Register the custom WAL resource manager (id AEGIS_RMGR_ID); from
+ *		_PG_init while shared_preload_libraries are loaded.  PostgreSQL
+ *		refuses to start if another extension registered the same id.
+ */
+void
+AegisWalRegisterRmgr(void)
+{
+	RegisterCustomRmgr(AEGIS_RMGR_ID, &aegis_rmgr);
+}
+
+/* The last xid one reservation record starting at 'xid' may cover. */
+static TransactionId
+reserve_limit(TransactionId xid)
+{
+	uint64		x = xid;
+	uint64		upto = x + AEGIS_XID_RESERVE;
+
+	upto = Min(upto, (x / AEGIS_CLOG_XACTS_PER_PAGE + 1) * AEGIS_CLOG_XACTS_PER_PAGE - 1);
+	upto = Min(upto, (x / AEGIS_COMMIT_TS_XACTS_PER_PAGE + 1) * AEGIS_COMMIT_TS_XACTS_PER_PAGE - 1);
+	return (TransactionId) upto;
+}
+
 /*
  * AegisWalPrepareInsert
- *		Announce the current (sub)transaction's xid in PostgreSQL's WAL once,
- *		before the first aegis record that may carry it (invariant 5).  Call
- *		outside critical sections, before changing a page.
+ *		Make sure the current (sub)transaction's xid is covered by a
+ *		reservation that PostgreSQL replays after a crash, writing one if
+ *		needed, and remember the PostgreSQL WAL position that must be
+ *		durable before aegis WAL naming the xid is.  Call outside critical
+ *		sections, before changing a page.
  */
 void
 AegisWalPrepareInsert(void)
 {
 	TransactionId xid = GetCurrentTransactionIdIfAny();
+	TransactionId upto;
+	XLogRecPtr	start,
+				end;
+	xl_aegis_reserve_xids xlrec;
 
-	if (!TransactionIdIsValid(xid) || xid == announced_xid)
+	if (!TransactionIdIsNormal(xid) || xid == announced_xid)
 		return;
-	(void) LogLogicalMessage("aegis_storage", "", 0, true);
+	SpinLockAcquire(&Wal->xid_lock);
+	upto = Wal->reserved_upto;
+	start = Wal->reserve_start;
+	end = Wal->reserve_end;
+	SpinLockRelease(&Wal->xid_lock);
+
+	if (!TransactionIdIsValid(upto) || TransactionIdPrecedes(upto, xid) ||
+		start < GetRedoRecPtr())
+	{
+		xlrec.upto = reserve_limit(xid);
+		XLogBeginInsert();
+		XLogRegisterData((char *) &xlrec, sizeof(xlrec));
+		end = XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_RESERVE_XIDS);
+		start = ProcLastRecPtr;
+		SpinLockAcquire(&Wal->xid_lock);
+		if (start > Wal->reserve_start)
+		{
+			Wal->reserved_upto = xlrec.upto;
+			Wal->reserve_start = start;
+			Wal->reserve_end = end;
+		}
+		SpinLockRelease(&Wal->xid_lock);
+	}
+	announce_needed = end;
 	announced_xid = xid;
 }
 
@@ -428,8 +629,13 @@ AegisWalInsert(uint8 type, uint8 flags, const char *payload1, uint32 len1,
 
 		COMP_CRC32C(crc, zeros, tot - (sizeof(hdr) + len1 + len2));
 	}
-	/* the end of this backend's last PostgreSQL WAL record (xid, MultiXacts) */
-	pgpos = XactLastRecEnd;
+	/*
+	 * PostgreSQL WAL that must be durable first: the reservation covering
+	 * our xid and the MultiXacts this transaction created (their ids must
+	 * not be handed out again either).  Without an xid (VACUUM), all of this
+	 * backend's PostgreSQL WAL, which covers MultiXacts that freezing made.
+	 */
+	pgpos = TransactionIdIsValid(hdr.xid) ? Max(announce_needed, multi_needed) : XactLastRecEnd;
 
 	for (;;)
 	{
@@ -487,6 +693,9 @@ AegisWalInsert(uint8 type, uint8 flags, const char *payload1, uint32 len1,
 		Wal->insert_lsn = end;
 		if (pgpos > Wal->pg_lsn_required)
 			Wal->pg_lsn_required = pgpos;
+		Wal->reqs[Wal->nreqs % AEGIS_WAL_REQ_SLOTS].end = end;
+		Wal->reqs[Wal->nreqs % AEGIS_WAL_REQ_SLOTS].pg_needed = Wal->pg_lsn_required;
+		Wal->nreqs++;
 		Wal->records++;
 		Wal->bytes += end - orig;
 		LWLockRelease(&Wal->insert_lock);
@@ -530,6 +739,8 @@ AegisWalAtPreCommit(void)
 	if (xact_last_lsn == 0)
 		return;
 	AEGIS_CRASH_AT(AEGIS_CRASH_COMMIT_BEFORE_WAL_FLUSH);
+	/* the commit record must be flushed even if we wrote no other PG WAL */
+	ForceSyncCommit();
 	AegisWalFlush(xact_last_lsn);
 	pg_atomic_fetch_add_u64(&Wal->commits, 1);
 	AEGIS_CRASH_AT(AEGIS_CRASH_COMMIT_AFTER_WAL_FLUSH);
@@ -540,6 +751,19 @@ void
 AegisWalAtXactEnd(void)
 {
 	xact_last_lsn = 0;
+	multi_needed = InvalidXLogRecPtr;
+}
+
+/*
+ * AegisWalNoteMultiXact
+ *		The caller just created a MultiXact (MultiXactIdCreate/Expand wrote
+ *		its PostgreSQL WAL record): aegis WAL written from now on in this
+ *		transaction waits for that record to be durable.
+ */
+void
+AegisWalNoteMultiXact(void)
+{
+	multi_needed = XactLastRecEnd;
 }
 
 /*
@@ -661,6 +885,7 @@ AegisWalGetStats(AegisWalStats *stats)
 	stats->flush_lsn = pg_atomic_read_u64(&Wal->flush_lsn);
 	stats->fsyncs = pg_atomic_read_u64(&Wal->fsyncs);
 	stats->commits = pg_atomic_read_u64(&Wal->commits);
+	stats->pg_flushes = pg_atomic_read_u64(&Wal->pg_flushes);
 	SpinLockAcquire(&Wal->stats_lock);
 	stats->checkpoints = Wal->checkpoints;
 	stats->last_checkpoint_ms = Wal->last_checkpoint_ms;

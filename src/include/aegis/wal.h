@@ -100,6 +100,7 @@ typedef struct AegisWalStats
 	uint64		bytes;
 	uint64		fsyncs;
 	uint64		commits;		/* commits that needed the WAL flushed */
+	uint64		pg_flushes;		/* PostgreSQL WAL flushes a flush waited for */
 	uint64		checkpoints;
 	double		last_checkpoint_ms;
 	double		last_recovery_ms;
@@ -112,12 +113,14 @@ extern Size AegisWalShmemSize(void);
 extern void AegisWalShmemInit(void);
 extern AegisLsn AegisWalInsert(uint8 type, uint8 flags, const char *payload1,
 							   uint32 len1, const char *payload2, uint32 len2);
+extern void AegisWalRegisterRmgr(void);
 extern void AegisWalPrepareInsert(void);
 extern void AegisWalFlush(AegisLsn upto);
 extern AegisLsn AegisWalInsertLsn(void);
 extern AegisLsn AegisWalXactLastLsn(void);
 extern void AegisWalAtPreCommit(void);
 extern void AegisWalAtXactEnd(void);
+extern void AegisWalNoteMultiXact(void);
 extern void AegisWalGetStats(AegisWalStats *stats);
 extern void AegisWalStartAt(AegisLsn lsn);
 extern void AegisWalRemoveBefore(AegisLsn redo);
