@@ -13,13 +13,10 @@
  *
  * Invariant 5 of DESIGN.md: an xid that appears in durable aegis WAL must be
  * known to durable PostgreSQL WAL, or PostgreSQL could hand it out again
- * after a crash.  Each (sub)transaction xid is announced once, before its
- * first aegis record, by a small transactional logical message in
- * PostgreSQL's WAL (its xl_xid advances nextXid at PostgreSQL's redo); and
- * every aegis flush first flushes PostgreSQL's WAL up to the end of the last
- * PostgreSQL record (XactLastRecEnd) that any inserter of the records being
- * flushed had written, which covers the announcements and the MultiXacts
- * the records mention.
+ * after a crash.  Xids are reserved in PostgreSQL's WAL by records of our
+ * custom resource manager (see "Transaction id reservations" below), and an
+ * aegis flush first makes PostgreSQL's WAL durable as far as the records it
+ * writes need: the reservation and any MultiXact their transactions created.
  *
  * Segment files are <data_directory>/wal/<segment number, 16 hex digits>,
  * AEGIS_WAL_SEG_SIZE bytes each, zero-filled when created (so a write into
@@ -56,7 +53,7 @@
  * durable before it is (the maximum over it and all earlier records, so the
  * values only grow).  A flush writes the longest prefix of the WAL that
  * PostgreSQL's flushed WAL already covers, so a committer rarely waits for
- * the announcements of transactions that are still running.
+ * the reservations and MultiXacts of transactions still running.
  */
 #define AEGIS_WAL_REQ_SLOTS 8192
 
@@ -100,8 +97,8 @@ typedef struct AegisWalShared
 static AegisWalShared *Wal = NULL;
 
 /* this backend */
-static TransactionId announced_xid = InvalidTransactionId;
-static XLogRecPtr announce_needed = InvalidXLogRecPtr;	/* PG WAL covering it */
+static TransactionId reserved_xid = InvalidTransactionId;	/* last xid checked */
+static XLogRecPtr reserve_needed = InvalidXLogRecPtr;	/* PG WAL reserving it */
 static XLogRecPtr multi_needed = InvalidXLogRecPtr; /* MultiXacts we created */
 static AegisLsn xact_last_lsn = 0;	/* end of this transaction's last record */
 static int	seg_fd = -1;
@@ -555,7 +552,7 @@ AegisWalPrepareInsert(void)
 				end;
 	xl_aegis_reserve_xids xlrec;
 
-	if (!TransactionIdIsNormal(xid) || xid == announced_xid)
+	if (!TransactionIdIsNormal(xid) || xid == reserved_xid)
 		return;
 	SpinLockAcquire(&Wal->xid_lock);
 	upto = Wal->reserved_upto;
@@ -580,8 +577,8 @@ AegisWalPrepareInsert(void)
 		}
 		SpinLockRelease(&Wal->xid_lock);
 	}
-	announce_needed = end;
-	announced_xid = xid;
+	reserve_needed = end;
+	reserved_xid = xid;
 }
 
 /*
@@ -589,8 +586,8 @@ AegisWalPrepareInsert(void)
  *		Append a record of 'type' whose payload is payload1 then payload2
  *		(len1 + len2 bytes; payload2 may be NULL) and return its end LSN.
  *		The record carries the current (sub)transaction's xid, if any.
- *		May be called in a critical section (the announcement of the xid
- *		must then have been made before it, see AegisWalPageBegin).  Waits
+ *		May be called in a critical section (the xid must then have been
+ *		reserved before it, see AegisWalPageBegin).  Waits
  *		for a flush when the ring is full.
  */
 AegisLsn
@@ -635,7 +632,7 @@ AegisWalInsert(uint8 type, uint8 flags, const char *payload1, uint32 len1,
 	 * not be handed out again either).  Without an xid (VACUUM), all of this
 	 * backend's PostgreSQL WAL, which covers MultiXacts that freezing made.
 	 */
-	pgpos = TransactionIdIsValid(hdr.xid) ? Max(announce_needed, multi_needed) : XactLastRecEnd;
+	pgpos = TransactionIdIsValid(hdr.xid) ? Max(reserve_needed, multi_needed) : XactLastRecEnd;
 
 	for (;;)
 	{
@@ -730,8 +727,8 @@ AegisWalXactLastLsn(void)
  * AegisWalAtPreCommit
  *		At XACT_EVENT_PRE_COMMIT and PRE_PREPARE: make this transaction's
  *		aegis WAL durable before PostgreSQL writes its commit (or prepare)
- *		record (invariant 4).  The announcement record made the transaction
- *		write PostgreSQL WAL, so PostgreSQL flushes its commit record too.
+ *		record (invariant 4), and make PostgreSQL flush that record too
+ *		(ForceSyncCommit), even if the transaction wrote no PostgreSQL WAL.
  */
 void
 AegisWalAtPreCommit(void)

@@ -166,7 +166,7 @@ AegisPageCompact(Page page)
  *		Start a logged change to the page of 'buf' (pinned, exclusively
  *		locked) of 'rel'; returns the change, owned by this module (one per
  *		backend: changes never nest).  Outside a critical section: may write
- *		to PostgreSQL's WAL (the xid announcement).
+ *		to PostgreSQL's WAL (the xid reservation).
  */
 AegisPageChange *
 AegisWalPageBegin(Relation rel, AegisBuffer buf)
