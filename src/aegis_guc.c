@@ -32,6 +32,7 @@ int			aegis_memory_backend_size = 1024 * 1024;	/* kB: 1GB */
 int			aegis_wal_buffers = 4096;	/* kB */
 int			aegis_max_wal_size = 1024;	/* MB */
 int			aegis_debug_crash_point = 0;	/* AegisCrashPoint, tests only */
+bool		aegis_debug_fail_wal_write = false;	/* tests only */
 
 static const struct config_enum_entry crash_point_options[] = {
 	{"none", AEGIS_CRASH_NONE, false},
@@ -200,6 +201,15 @@ AegisDefineGucs(void)
 							 &aegis_debug_crash_point,
 							 AEGIS_CRASH_NONE,
 							 crash_point_options,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("aegis.debug_fail_wal_write",
+							 "Test only: writes of this session to aegis WAL segments fail as if the disk were full.",
+							 NULL,
+							 &aegis_debug_fail_wal_write,
+							 false,
 							 PGC_SUSET,
 							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);

@@ -310,10 +310,8 @@ AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 {
 	AegisMapFileHeader hdr;
 	char	   *path = map_path(key);
-	char	   *tmppath = psprintf("%s.tmp", path);
 	Size		maplen = (Size) info->npages * sizeof(AegisBlockLoc);
 	pg_crc32c	crc;
-	int			fd;
 
 	ensure_database_directory(key->dbOid);
 
@@ -340,14 +338,34 @@ AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 	FIN_CRC32C(crc);
 	hdr.crc = crc;
 
+	AegisWriteFileDurably(path, "aegis block map", (const char *) &hdr, sizeof(hdr),
+						  (const char *) map, maplen);
+	pfree(path);
+}
+
+/*
+ * AegisWriteFileDurably
+ *		Replace the file 'path' with part1 then part2 (len1 + len2 bytes;
+ *		part2 may be NULL): written to "<path>.tmp", fsynced, then
+ *		durable_rename'd, so the file on disk is always complete.  'what'
+ *		names the file in messages.  Raises the I/O error (an fsync failure
+ *		as data_sync_elevel); the old file stays valid then.
+ */
+void
+AegisWriteFileDurably(const char *path, const char *what, const char *part1,
+					  Size len1, const char *part2, Size len2)
+{
+	char	   *tmppath = psprintf("%s.tmp", path);
+	int			fd;
+
 	fd = OpenTransientFile(tmppath, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create aegis block map \"%s\": %m", tmppath)));
+				 errmsg("could not create %s \"%s\": %m", what, tmppath)));
 	errno = 0;
-	if (write(fd, &hdr, sizeof(hdr)) != sizeof(hdr) ||
-		(maplen > 0 && write(fd, map, maplen) != (ssize_t) maplen))
+	if (write(fd, part1, len1) != (ssize_t) len1 ||
+		(len2 > 0 && write(fd, part2, len2) != (ssize_t) len2))
 	{
 		int			save_errno = errno ? errno : ENOSPC;
 
@@ -356,19 +374,18 @@ AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 		errno = save_errno;
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not write aegis block map \"%s\": %m", tmppath)));
+				 errmsg("could not write %s \"%s\": %m", what, tmppath)));
 	}
 	if (pg_fsync(fd) != 0)
 		ereport(data_sync_elevel(ERROR),
 				(errcode_for_file_access(),
-				 errmsg("could not fsync aegis block map \"%s\": %m", tmppath)));
+				 errmsg("could not fsync %s \"%s\": %m", what, tmppath)));
 	if (CloseTransientFile(fd) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not close aegis block map \"%s\": %m", tmppath)));
+				 errmsg("could not close %s \"%s\": %m", what, tmppath)));
 	(void) durable_rename(tmppath, path, ERROR);
 	pfree(tmppath);
-	pfree(path);
 }
 
 /* Read and verify one map file; on success, enter it into the directory. */

@@ -161,6 +161,19 @@ AegisWalSegmentPath(uint64 segno)
 					(unsigned long long) segno);
 }
 
+/* AegisWalParseSegmentName: is 'name' a segment file's name?  Sets *segno. */
+bool
+AegisWalParseSegmentName(const char *name, uint64 *segno)
+{
+	unsigned long long n;
+	char		extra;
+
+	if (strlen(name) != 16 || sscanf(name, "%16llX%c", &n, &extra) != 1)
+		return false;
+	*segno = n;
+	return true;
+}
+
 /*
  * Open segment 'segno' for writing, creating it zero-filled if needed.
  * Raises the I/O error (ENOSPC while creating a segment is an ERROR; inside
@@ -286,7 +299,13 @@ write_and_sync(AegisLsn from, AegisLsn upto)
 
 			pgstat_report_wait_start(WAIT_EVENT_WAL_WRITE);
 			errno = 0;
-			w = pg_pwrite(fd, Wal->ring + ringoff, n, pos % AEGIS_WAL_SEG_SIZE);
+			if (unlikely(aegis_debug_fail_wal_write))
+			{
+				w = -1;
+				errno = ENOSPC;
+			}
+			else
+				w = pg_pwrite(fd, Wal->ring + ringoff, n, pos % AEGIS_WAL_SEG_SIZE);
 			pgstat_report_wait_end();
 			if (w != (ssize_t) n)
 			{
@@ -296,7 +315,9 @@ write_and_sync(AegisLsn from, AegisLsn upto)
 						(errcode_for_file_access(),
 						 errmsg("could not write aegis WAL segment %016llX at offset %u: %m",
 								(unsigned long long) segno,
-								(unsigned) (pos % AEGIS_WAL_SEG_SIZE))));
+								(unsigned) (pos % AEGIS_WAL_SEG_SIZE)),
+						 errdetail("The transaction is rolled back; the WAL written so far stays valid."),
+						 errhint("Free disk space in the file system of aegis.data_directory, then retry.")));
 			}
 			pos += n;
 		}
@@ -803,11 +824,9 @@ AegisWalRemoveBefore(AegisLsn redo)
 	d = AllocateDir(dir);
 	while (d != NULL && (de = ReadDir(d, dir)) != NULL)
 	{
-		unsigned long long segno;
-		char		extra;
+		uint64		segno;
 
-		if (strlen(de->d_name) != 16 ||
-			sscanf(de->d_name, "%16llX%c", &segno, &extra) != 1)
+		if (!AegisWalParseSegmentName(de->d_name, &segno))
 			continue;
 		if (segno < last)
 		{

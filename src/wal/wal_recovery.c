@@ -110,9 +110,7 @@ void
 AegisWalWriteControl(AegisLsn redo, AegisControlState state)
 {
 	char	   *path = control_path();
-	char	   *tmppath = psprintf("%s.tmp", path);
 	AegisControlFile cf;
-	int			fd;
 
 	memset(&cf, 0, sizeof(cf));
 	cf.magic = AEGIS_CONTROL_MAGIC;
@@ -124,33 +122,8 @@ AegisWalWriteControl(AegisLsn redo, AegisControlState state)
 	COMP_CRC32C(cf.crc, &cf, offsetof(AegisControlFile, crc));
 	FIN_CRC32C(cf.crc);
 
-	fd = OpenTransientFile(tmppath, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create aegis control file \"%s\": %m", tmppath)));
-	errno = 0;
-	if (write(fd, &cf, sizeof(cf)) != sizeof(cf))
-	{
-		int			save_errno = errno ? errno : ENOSPC;
-
-		CloseTransientFile(fd);
-		unlink(tmppath);
-		errno = save_errno;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write aegis control file \"%s\": %m", tmppath)));
-	}
-	if (pg_fsync(fd) != 0)
-		ereport(data_sync_elevel(ERROR),
-				(errcode_for_file_access(),
-				 errmsg("could not fsync aegis control file \"%s\": %m", tmppath)));
-	if (CloseTransientFile(fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close aegis control file \"%s\": %m", tmppath)));
-	(void) durable_rename(tmppath, path, ERROR);
-	pfree(tmppath);
+	AegisWriteFileDurably(path, "aegis control file", (const char *) &cf, sizeof(cf),
+						  NULL, 0);
 	pfree(path);
 }
 
@@ -166,11 +139,9 @@ segment_range(uint64 *lo, uint64 *hi)
 	d = AllocateDir(dir);
 	while (d != NULL && (de = ReadDir(d, dir)) != NULL)
 	{
-		unsigned long long segno;
-		char		extra;
+		uint64		segno;
 
-		if (strlen(de->d_name) != 16 ||
-			sscanf(de->d_name, "%16llX%c", &segno, &extra) != 1)
+		if (!AegisWalParseSegmentName(de->d_name, &segno))
 			continue;
 		if (!any || segno < *lo)
 			*lo = segno;

@@ -222,6 +222,16 @@ $node->safe_psql('postgres', q{
 ok($node->poll_query_until('postgres', "SELECT checkpoints > $ck FROM aegis_wal_stats()"),
 	'writing more than aegis.max_wal_size of WAL starts a checkpoint');
 
+# --- a full disk while writing WAL ---------------------------------------
+my ($ret, $stdout, $stderr) = $node->psql('postgres',
+	"SET aegis.debug_fail_wal_write = on; INSERT INTO t VALUES (5000, 'disk full');");
+isnt($ret, 0, 'a commit whose WAL cannot be written fails');
+like($stderr, qr/could not write aegis WAL segment .*No space left on device/, '... saying why');
+is(count_t('id = 5000'), 0, '... and its row is not there');
+$node->safe_psql('postgres', "INSERT INTO t VALUES (5001, 'space again')");
+crash_restart();
+is(count_t('id IN (5000, 5001)'), 1, 'work resumes once writes succeed, and survives a crash');
+
 # --- a damaged WAL segment ----------------------------------------------
 $node->safe_psql('postgres', 'CREATE TABLE w (a int) USING aegis; SELECT aegis_checkpoint();');
 $node->safe_psql('postgres', "INSERT INTO w VALUES ($_)") for 1 .. 200;
@@ -247,6 +257,18 @@ $node->safe_psql('postgres', 'INSERT INTO w VALUES (1000)');
 crash_restart();
 is($node->safe_psql('postgres', 'SELECT count(*), max(a) FROM w'), '201|1000',
 	'new WAL written after the damage replays after another crash');
+
+# --- a truncated WAL segment: recovery keeps what is before the cut -------
+$node->safe_psql('postgres', 'SELECT aegis_checkpoint()');
+$node->safe_psql('postgres', "INSERT INTO w VALUES ($_)") for 2001 .. 2100;
+$mid = $node->safe_psql('postgres', 'SELECT flush_lsn - \'0/0\'::pg_lsn FROM aegis_wal_stats()');
+$node->safe_psql('postgres', "INSERT INTO w VALUES ($_)") for 2101 .. 2200;
+$node->stop('immediate');
+$segfile = sprintf('%s/pg_aegis/wal/%016X', $datadir, int($mid / $seg));
+truncate($segfile, ($mid % $seg) + 30) or die "truncate $segfile: $!";
+$node->start;
+is($node->safe_psql('postgres', 'SELECT count(*), max(a) FROM w WHERE a > 2000'), '100|2100',
+	'truncated WAL segment: recovery stops at the cut');
 is(orphans(), '', 'no orphaned files at the end');
 
 $node->stop;

@@ -19,6 +19,7 @@ extern int	aegis_memory_backend_size;	/* kB of shared memory for blocks */
 extern int	aegis_wal_buffers;	/* kB of shared memory for the WAL ring */
 extern int	aegis_max_wal_size; /* MB */
 extern int	aegis_debug_crash_point;	/* AegisCrashPoint */
+extern bool aegis_debug_fail_wal_write; /* tests: WAL writes fail (ENOSPC) */
 
 /* Fault points of aegis.debug_crash_point (crash tests only). */
 typedef enum AegisCrashPoint

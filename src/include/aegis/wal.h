@@ -127,6 +127,7 @@ extern void AegisWalRemoveBefore(AegisLsn redo);
 extern void AegisWalNoteCheckpoint(AegisLsn redo, double ms);
 extern void AegisWalNoteRecovery(double ms, uint64 records, uint64 bytes);
 extern char *AegisWalSegmentPath(uint64 segno);
+extern bool AegisWalParseSegmentName(const char *name, uint64 *segno);
 extern uint64 AegisWalBytesSinceRedo(void);
 
 /* wal_page.c */
