@@ -78,6 +78,7 @@ typedef struct AegisWalShared
 	pg_atomic_uint64 fsyncs;
 	pg_atomic_uint64 commits;
 	pg_atomic_uint64 pg_flushes;	/* XLogFlush calls for invariant 5 */
+	pg_atomic_uint64 ready_segno;	/* segments up to this one exist */
 	slock_t		xid_lock;		/* the three fields below */
 	TransactionId reserved_upto;	/* xids up to this one are reserved */
 	XLogRecPtr	reserve_start;	/* by the PG WAL record starting here */
@@ -136,6 +137,7 @@ AegisWalShmemInit(void)
 	pg_atomic_init_u64(&Wal->fsyncs, 0);
 	pg_atomic_init_u64(&Wal->commits, 0);
 	pg_atomic_init_u64(&Wal->pg_flushes, 0);
+	pg_atomic_init_u64(&Wal->ready_segno, 0);
 	SpinLockInit(&Wal->stats_lock);
 	SpinLockInit(&Wal->xid_lock);
 	Wal->reserved_upto = InvalidTransactionId;
@@ -444,10 +446,16 @@ AegisWalFlush(AegisLsn upto)
 		pg_atomic_write_u64(&Wal->flush_lsn, target);
 		LWLockRelease(&Wal->write_lock);
 
-		/* keep one segment ready beyond the one we write into */
-		if (target / AEGIS_WAL_SEG_SIZE != from / AEGIS_WAL_SEG_SIZE ||
-			from == target)
+		/*
+		 * Keep the next segment ready, so that a flush forced inside a
+		 * critical section (a full ring) never has to create one.
+		 */
+		if (pg_atomic_read_u64(&Wal->ready_segno) < target / AEGIS_WAL_SEG_SIZE + 1 &&
+			CritSectionCount == 0)
+		{
 			preallocate_segment(target / AEGIS_WAL_SEG_SIZE + 1);
+			pg_atomic_write_u64(&Wal->ready_segno, target / AEGIS_WAL_SEG_SIZE + 1);
+		}
 		return;
 	}
 }
