@@ -1,7 +1,8 @@
 # pgbench TPC-B on aegis tables with concurrent VACUUM, autovacuum and
 # checkpoints through a small buffer pool: afterwards TPC-B's invariants
 # hold (every balance sum equals the history's sum, no account row lost or
-# duplicated) and index scans agree with sequential scans.
+# duplicated) and index scans agree with sequential scans; the same after a
+# SIGKILL of the postmaster in the middle of a pgbench run.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -45,10 +46,11 @@ like($out, qr/number of failed transactions: 0/, 'no failed transactions');
 my ($tx) = $out =~ /number of transactions actually processed: (\d+)/;
 cmp_ok($tx, '>', 1000, "enough transactions ($tx)");
 
-my $sums = $node->safe_psql('postgres', q{
+my $sums_sql = q{
 	SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(delta) FROM pgbench_history),
 	       (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(delta) FROM pgbench_history),
-	       (SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT sum(delta) FROM pgbench_history)});
+	       (SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT sum(delta) FROM pgbench_history)};
+my $sums = $node->safe_psql('postgres', $sums_sql);
 is($sums, 't|t|t', 'account, branch and teller balances equal the history');
 is($node->safe_psql('postgres', 'SELECT count(*), count(DISTINCT aid), min(aid), max(aid) FROM pgbench_accounts'),
 	'200000|200000|1|200000', 'no account row lost or duplicated');
@@ -58,5 +60,30 @@ is($node->safe_psql('postgres', $idx), $node->safe_psql('postgres', $seq), 'inde
 $node->restart;
 is($node->safe_psql('postgres', q{SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(delta) FROM pgbench_history)}),
 	't', 'invariant holds after restart');
+
+# SIGKILL of the postmaster while pgbench runs: every transaction is all or
+# nothing after recovery, so the invariants hold again
+my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM pgbench_history');
+$bench = IPC::Run::start(
+	[ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', '30', $node->connstr('postgres') ],
+	'>', \$out, '2>', \$err);
+sleep 4;
+$node->kill9;
+eval { $bench->finish };
+my $started = 0;
+for (1 .. 50)
+{
+	$started = $node->start(fail_ok => 1);
+	last if $started;
+	$node->{_pid} = undef;	# a failed start may have read the old pid file
+	sleep 1;
+}
+ok($started, 'restarted after SIGKILL under pgbench');
+cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM pgbench_history'), '>', $before,
+	'transactions committed before the crash are there');
+is($node->safe_psql('postgres', $sums_sql), 't|t|t', 'after the crash, balances equal the history');
+is($node->safe_psql('postgres', 'SELECT count(*), count(DISTINCT aid), min(aid), max(aid) FROM pgbench_accounts'),
+	'200000|200000|1|200000', '... and no account row is lost or duplicated');
+is($node->safe_psql('postgres', $idx), $node->safe_psql('postgres', $seq), '... and index scan agrees with sequential scan');
 $node->stop;
 done_testing();
