@@ -59,6 +59,47 @@ typedef struct AegisMapFileHeader
 } AegisMapFileHeader;
 
 StaticAssertDecl(sizeof(AegisMapFileHeader) == 80, "map file header is 80 bytes");
+
+/*
+ * Version 1 (before the aegis WAL): the same up to file_end, then the CRC.
+ * Still read, so an upgrade keeps its tables; the next checkpoint rewrites
+ * each map as version 2.
+ */
+typedef struct AegisMapFileHeaderV1
+{
+	uint32		magic;
+	uint16		version;
+	uint8		storage;
+	uint8		codec;
+	int32		level;
+	AegisRelKey key;
+	uint32		npages;
+	uint32		generation;
+	uint32		reserved;
+	uint64		file_end;
+	pg_crc32c	crc;
+	uint32		reserved2;
+} AegisMapFileHeaderV1;
+
+StaticAssertDecl(sizeof(AegisMapFileHeaderV1) == 56, "version 1 map file header is 56 bytes");
+
+/* The version 2 header equivalent to a version 1 header. */
+static void
+map_header_from_v1(const AegisMapFileHeaderV1 *v1, AegisMapFileHeader *hdr)
+{
+	memset(hdr, 0, sizeof(*hdr));
+	hdr->magic = v1->magic;
+	hdr->version = 1;
+	hdr->storage = v1->storage;
+	hdr->codec = v1->codec;
+	hdr->level = v1->level;
+	hdr->key = v1->key;
+	hdr->npages = v1->npages;
+	hdr->generation = v1->generation;
+	hdr->file_end = v1->file_end;
+	hdr->persistence = RELPERSISTENCE_PERMANENT;
+	hdr->ext_pages = v1->npages;
+}
 StaticAssertDecl(sizeof(AegisBlockLoc) == 16, "block map entry is 16 bytes");
 
 typedef struct OpenFileKey
@@ -393,6 +434,7 @@ static bool
 load_map(const char *path, uint32 *generation)
 {
 	AegisMapFileHeader hdr;
+	AegisMapFileHeaderV1 v1;
 	AegisBlockLoc *map = NULL;
 	AegisRelInfo info;
 	pg_crc32c	crc,
@@ -406,18 +448,38 @@ load_map(const char *path, uint32 *generation)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open aegis block map \"%s\": %m", path)));
-	if (read(fd, &hdr, sizeof(hdr)) == sizeof(hdr) &&
-		hdr.magic == AEGIS_MAP_MAGIC && hdr.version == AEGIS_MAP_VERSION &&
-		hdr.codec < AEGIS_NUM_CODECS && hdr.storage <= AEGIS_STORAGE_MEMORY)
+	if (read(fd, &v1, sizeof(v1)) == sizeof(v1) && v1.magic == AEGIS_MAP_MAGIC &&
+		(v1.version == 1 ||
+		 (v1.version == AEGIS_MAP_VERSION &&
+		  read(fd, (char *) &hdr + sizeof(v1), sizeof(hdr) - sizeof(v1)) ==
+		  (ssize_t) (sizeof(hdr) - sizeof(v1)))))
 	{
-		maplen = (Size) hdr.npages * sizeof(AegisBlockLoc);
-		map = palloc_extended(Max(maplen, 1), MCXT_ALLOC_HUGE);
-		if (maplen == 0 || read(fd, map, maplen) == (ssize_t) maplen)
+		char	   *h;
+		Size		hlen;
+
+		if (v1.version == 1)
 		{
+			map_header_from_v1(&v1, &hdr);
+			expected = v1.crc;
+			v1.crc = 0;
+			h = (char *) &v1;
+			hlen = sizeof(v1);
+		}
+		else
+		{
+			memcpy(&hdr, &v1, sizeof(v1));
 			expected = hdr.crc;
 			hdr.crc = 0;
+			h = (char *) &hdr;
+			hlen = sizeof(hdr);
+		}
+		maplen = (Size) hdr.npages * sizeof(AegisBlockLoc);
+		map = palloc_extended(Max(maplen, 1), MCXT_ALLOC_HUGE);
+		if (hdr.codec < AEGIS_NUM_CODECS && hdr.storage <= AEGIS_STORAGE_MEMORY &&
+			(maplen == 0 || read(fd, map, maplen) == (ssize_t) maplen))
+		{
 			INIT_CRC32C(crc);
-			COMP_CRC32C(crc, &hdr, sizeof(hdr));
+			COMP_CRC32C(crc, h, hlen);
 			if (maplen > 0)
 				COMP_CRC32C(crc, map, maplen);
 			FIN_CRC32C(crc);
