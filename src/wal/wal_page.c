@@ -18,6 +18,9 @@
  *   has a zero hole, so the hole holds zeros on every page: bytes a later
  *   insert writes there never depend on what was there before.
  *
+ * Deltas of AEGIS_WAL_COMPRESS_MIN bytes or more (new pages filled by COPY,
+ * compactions) are stored LZ4-compressed when that saves space.
+ *
  * The page LSN is the end LSN of the last record that changed it; redo
  * skips a record whose end LSN is not beyond the page LSN, which makes it
  * idempotent.  pd_lsn itself is never part of a delta.
@@ -28,6 +31,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <lz4.h>
 
 #include "aegis/backend.h"
 #include "aegis/buffer.h"
@@ -216,22 +221,36 @@ void
 AegisWalPageLog(AegisPageChange *chg)
 {
 	static char rec[sizeof(AegisWalPageRec) + 2 * (BLCKSZ + 512)];
+	static char packed[LZ4_COMPRESSBOUND(2 * (BLCKSZ + 512))];
 	AegisWalPageRec *pr = (AegisWalPageRec *) rec;
 	Page		page = AegisBufferGetPage(chg->buf);
+	char	   *body = rec + sizeof(AegisWalPageRec);
 	Size		len;
+	uint8		flags = chg->compacted ? AEGIS_WAL_PAGE_COMPACT : 0;
 	AegisLsn	end;
 
 	if (!chg->needs_wal)
 		return;
+	memset(pr, 0, sizeof(AegisWalPageRec));
 	AegisBufferGetTag(chg->buf, &pr->key, &pr->pageno);
 	pr->delta1_len = chg->delta1_len;
-	len = sizeof(AegisWalPageRec);
-	memcpy(rec + len, chg->delta1, chg->delta1_len);
-	len += chg->delta1_len;
-	pr->delta2_len = compute_delta(chg->before.data, (char *) page, rec + len);
-	len += pr->delta2_len;
-	end = AegisWalInsert(AEGIS_WAL_PAGE, chg->compacted ? AEGIS_WAL_PAGE_COMPACT : 0,
-						 rec, len, NULL, 0);
+	memcpy(body, chg->delta1, chg->delta1_len);
+	pr->delta2_len = compute_delta(chg->before.data, (char *) page, body + chg->delta1_len);
+	len = pr->delta1_len + pr->delta2_len;
+	pr->stored_len = len;
+	if (len >= AEGIS_WAL_COMPRESS_MIN)
+	{
+		int			n = LZ4_compress_default(body, packed, len, sizeof(packed));
+
+		if (n > 0 && (Size) n < len)
+		{
+			memcpy(body, packed, n);
+			pr->stored_len = n;
+			flags |= AEGIS_WAL_PAGE_LZ4;
+		}
+	}
+	end = AegisWalInsert(AEGIS_WAL_PAGE, flags, rec,
+						 sizeof(AegisWalPageRec) + pr->stored_len, NULL, 0);
 	PageSetLSN(page, end);
 }
 
@@ -253,11 +272,24 @@ AegisWalPageRedo(const AegisWalRecord *rec, const char *payload, AegisLsn end)
 	const char *delta2;
 
 	memcpy(&pr, payload, sizeof(pr));
-	if (sizeof(pr) + pr.delta1_len + pr.delta2_len + sizeof(AegisWalRecord) > rec->tot_len)
+	if (sizeof(pr) + pr.stored_len + sizeof(AegisWalRecord) > rec->tot_len ||
+		(!(rec->flags & AEGIS_WAL_PAGE_LZ4) && pr.stored_len != pr.delta1_len + pr.delta2_len))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("aegis WAL record at %X/%08X has invalid lengths", AEGIS_LSN_ARGS(rec->lsn))));
 	delta1 = payload + sizeof(pr);
+	if (rec->flags & AEGIS_WAL_PAGE_LZ4)
+	{
+		static char unpacked[2 * (BLCKSZ + 512)];
+		int			want = pr.delta1_len + pr.delta2_len;
+
+		if (want > (int) sizeof(unpacked) ||
+			LZ4_decompress_safe(delta1, unpacked, pr.stored_len, want) != want)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("aegis WAL record at %X/%08X does not decompress", AEGIS_LSN_ARGS(rec->lsn))));
+		delta1 = unpacked;
+	}
 	delta2 = delta1 + pr.delta1_len;
 	if (!apply_delta(NULL, delta1, pr.delta1_len) ||
 		!apply_delta(NULL, delta2, pr.delta2_len))

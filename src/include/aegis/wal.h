@@ -57,10 +57,14 @@ typedef struct AegisWalPageRec
 	uint32		pageno;
 	uint16		delta1_len;		/* bytes of delta before the compaction */
 	uint16		delta2_len;		/* bytes of delta after it */
+	uint16		stored_len;		/* bytes that follow (LZ4-compressed or not) */
+	uint16		reserved;
 	/* delta1, then delta2; a delta is a list of (uint16 off, uint16 len, bytes) */
 } AegisWalPageRec;
 
 #define AEGIS_WAL_PAGE_COMPACT	0x01	/* record flag: compact between deltas */
+#define AEGIS_WAL_PAGE_LZ4		0x02	/* record flag: the deltas are LZ4-compressed */
+#define AEGIS_WAL_COMPRESS_MIN	512 /* bytes of deltas worth compressing */
 
 /* Payload of CREATE, DROP, TRUNCATE, EXTEND. */
 typedef struct AegisWalStorageRec
