@@ -9,6 +9,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use FindBin;
+use lib $FindBin::RealBin;
+use AegisCrash;
 
 my $node = PostgreSQL::Test::Cluster->new('pgbench');
 $node->init;
@@ -68,17 +71,8 @@ $bench = IPC::Run::start(
 	[ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', '30', $node->connstr('postgres') ],
 	'>', \$out, '2>', \$err);
 sleep 4;
-$node->kill9;
+ok(kill9_and_restart($node), 'restarted after SIGKILL under pgbench');
 eval { $bench->finish };
-my $started = 0;
-for (1 .. 50)
-{
-	$started = $node->start(fail_ok => 1);
-	last if $started;
-	$node->{_pid} = undef;	# a failed start may have read the old pid file
-	sleep 1;
-}
-ok($started, 'restarted after SIGKILL under pgbench');
 cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM pgbench_history'), '>', $before,
 	'transactions committed before the crash are there');
 is($node->safe_psql('postgres', $sums_sql), 't|t|t', 'after the crash, balances equal the history');

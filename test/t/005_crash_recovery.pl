@@ -12,6 +12,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep);
+use FindBin;
+use lib $FindBin::RealBin;
+use AegisCrash;
 
 my $rounds = 20;
 my $nclients = 3;
@@ -77,19 +80,8 @@ for my $round (1 .. $rounds)
 			'>', \$out[$c], '2>', \my $err);
 	}
 	usleep(300_000 + int(rand(1_500_000)));
-	$node->kill9;
+	kill9_and_restart($node);
 	eval { $_->finish } for @h;
-
-	# the postmaster's children exit when they notice it is gone
-	my $started = 0;
-	for (1 .. 50)
-	{
-		$started = $node->start(fail_ok => 1);
-		last if $started;
-		$node->{_pid} = undef;	# a failed start may have read the old pid file
-		sleep 1;
-	}
-	die "could not restart after round $round" unless $started;
 
 	my $ok = 1;
 	for my $c (0 .. $nclients - 1)

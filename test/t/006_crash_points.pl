@@ -8,6 +8,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AegisCrash;
 
 my $node = PostgreSQL::Test::Cluster->new('points');
 $node->init;
@@ -57,21 +60,11 @@ sub orphans
 	return join(' ', @bad);
 }
 
-# SIGKILL the postmaster and start again once its children are gone.
+# SIGKILL the postmaster, start again, wait for aegis recovery.
 sub crash_restart
 {
-	$node->kill9;
-	for (1 .. 50)
-	{
-		if ($node->start(fail_ok => 1))
-		{
-			$node->safe_psql('postgres', 'SELECT count(*) FROM t');	# aegis recovery done
-			return;
-		}
-		$node->{_pid} = undef;
-		sleep 1;
-	}
-	die "could not restart";
+	kill9_and_restart($node);
+	$node->safe_psql('postgres', 'SELECT count(*) FROM aegis_tables');
 }
 
 # rows of t, read by a sequential scan (an index could miss a lost row)
