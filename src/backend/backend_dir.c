@@ -1036,6 +1036,30 @@ checkpoint_relation(const AegisRelKey *key)
 	pfree(copy);
 }
 
+/* A palloc'd copy of every directory entry's public part; count in *n. */
+static AegisRelInfo *
+all_entries(int *n)
+{
+	dshash_seq_status status;
+	AegisRelEntry *e;
+	int			max = 64;
+	AegisRelInfo *infos = palloc(max * sizeof(AegisRelInfo));
+
+	*n = 0;
+	dshash_seq_init(&status, dir_hash, false);
+	while ((e = dshash_seq_next(&status)) != NULL)
+	{
+		if (*n == max)
+		{
+			max *= 2;
+			infos = repalloc(infos, max * sizeof(AegisRelInfo));
+		}
+		entry_info(e, &infos[(*n)++]);
+	}
+	dshash_seq_term(&status);
+	return infos;
+}
+
 /*
  * AegisStorageSyncRelation
  *		Make one relation's current blocks and map durable now (for storage
@@ -1085,11 +1109,8 @@ AegisStorageCheckpoint(bool shutdown)
 void
 AegisStorageCheckpointInternal(bool shutdown)
 {
-	dshash_seq_status status;
-	AegisRelEntry *e;
-	AegisRelKey *keys;
-	int			nkeys = 0,
-				maxkeys = 64;
+	AegisRelInfo *infos;
+	int			n;
 	AegisLsn	redo;
 	TimestampTz start = GetCurrentTimestamp();
 
@@ -1097,22 +1118,10 @@ AegisStorageCheckpointInternal(bool shutdown)
 	AegisBufferFlushAll();
 	AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_FLUSH);
 
-	keys = palloc(maxkeys * sizeof(AegisRelKey));
-	dshash_seq_init(&status, dir_hash, false);
-	while ((e = dshash_seq_next(&status)) != NULL)
-	{
-		if (nkeys == maxkeys)
-		{
-			maxkeys *= 2;
-			keys = repalloc(keys, maxkeys * sizeof(AegisRelKey));
-		}
-		keys[nkeys++] = e->key;
-	}
-	dshash_seq_term(&status);
-
-	for (int i = 0; i < nkeys; i++)
-		checkpoint_relation(&keys[i]);
-	pfree(keys);
+	infos = all_entries(&n);
+	for (int i = 0; i < n; i++)
+		checkpoint_relation(&infos[i].key);
+	pfree(infos);
 	AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_MAPS);
 
 	AegisWalWriteControl(redo, shutdown ? AEGIS_STATE_SHUTDOWN : AEGIS_STATE_IN_PRODUCTION);
@@ -1237,26 +1246,12 @@ AegisStorageRedoExtend(const AegisRelKey *key, AegisLsn create_lsn, BlockNumber 
 void
 AegisStorageSettle(bool crashed)
 {
-	dshash_seq_status status;
 	AegisRelEntry *e;
 	AegisRelInfo *infos;
-	int			n = 0,
-				max = 64;
+	int			n;
 
 	dir_attach();
-	infos = palloc(max * sizeof(AegisRelInfo));
-	dshash_seq_init(&status, dir_hash, false);
-	while ((e = dshash_seq_next(&status)) != NULL)
-	{
-		if (n == max)
-		{
-			max *= 2;
-			infos = repalloc(infos, max * sizeof(AegisRelInfo));
-		}
-		entry_info(e, &infos[n++]);
-	}
-	dshash_seq_term(&status);
-
+	infos = all_entries(&n);
 	for (int i = 0; i < n; i++)
 	{
 		AegisRelInfo *info = &infos[i];

@@ -6,6 +6,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AegisCrash;
 
 my $node = PostgreSQL::Test::Cluster->new('restart');
 $node->init;
@@ -85,15 +88,7 @@ close($mfh);
 my ($off_lo, $off_hi, $len, $gen) = unpack('x80 V V V V', $map);
 my $datafile = "$datadir/pg_aegis/$dboid/0_$node_lz4.$gen";
 ok(-f $datafile, 'data file of page 0 exists');
-open(my $fh, '+<', $datafile) or die "open $datafile: $!";
-binmode $fh;
-my $pos = $off_lo + $off_hi * 4294967296 + 100;	# inside the payload
-seek($fh, $pos, 0);
-my $byte;
-read($fh, $byte, 1);
-seek($fh, $pos, 0);
-print $fh chr(ord($byte) ^ 0xff);
-close($fh);
+flip_byte($datafile, $off_lo + $off_hi * 4294967296 + 100);	# inside the payload
 $node->start;
 my ($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT count(*) FROM r_lz4');
 isnt($ret, 0, 'reading a corrupted block fails');

@@ -233,15 +233,7 @@ $node->safe_psql('postgres', "INSERT INTO w VALUES ($_)") for 201 .. 400;
 $node->stop('immediate');	# no shutdown checkpoint: a crash for aegis
 my $seg = 16 * 1024 * 1024;
 my $segfile = sprintf('%s/pg_aegis/wal/%016X', $datadir, int($mid / $seg));
-open(my $fh, '+<', $segfile) or die "open $segfile: $!";
-binmode $fh;
-my $pos = ($mid % $seg) + 40;	# inside the next record
-seek($fh, $pos, 0);
-my $byte;
-read($fh, $byte, 1);
-seek($fh, $pos, 0);
-print $fh chr(ord($byte) ^ 0xff);
-close($fh);
+flip_byte($segfile, ($mid % $seg) + 40);	# inside the next record
 $node->start;
 is($node->safe_psql('postgres', 'SELECT count(*), max(a) FROM w'), '200|200',
 	'damaged WAL: recovery stops at the last valid record');
