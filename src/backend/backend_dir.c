@@ -227,13 +227,6 @@ ensure_loaded(void)
 	LWLockRelease(&AegisDir->checkpoint_lock);
 }
 
-/* AegisDirLoaded: has recovery finished in this server's lifetime? */
-bool
-AegisDirLoaded(void)
-{
-	return AegisDir != NULL && AegisDir->loaded;
-}
-
 /*
  * Did 'xid' commit?  PostgreSQL's commit log decides; an xid older than the
  * oldest one the commit log still holds committed long ago (an aborted

@@ -745,13 +745,6 @@ AegisWalInsertLsn(void)
 	return lsn;
 }
 
-/* AegisWalXactLastLsn: end of this transaction's last aegis record, or 0. */
-AegisLsn
-AegisWalXactLastLsn(void)
-{
-	return xact_last_lsn;
-}
-
 /*
  * AegisWalAtPreCommit
  *		At XACT_EVENT_PRE_COMMIT and PRE_PREPARE: make this transaction's

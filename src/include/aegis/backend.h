@@ -81,7 +81,6 @@ extern BlockNumber AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full
 extern void AegisStorageClearFloor(const AegisRelKey *key, BlockNumber floor);
 extern void AegisStorageLogDrop(const AegisRelKey *key);
 extern void AegisStorageLogDropDatabase(Oid dbOid);
-extern void AegisStorageCancelDrop(const AegisRelKey *key);
 
 /* backend_dir.c: redo and settlement (wal_recovery.c drives them) */
 extern bool AegisInRecovery;
@@ -97,7 +96,6 @@ extern bool AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats);
 extern dsa_area *AegisDirArea(void);
 extern void AegisDirLoadEntry(const AegisRelInfo *info, uint32 generation,
 							  uint64 file_end, const AegisBlockLoc *map);
-extern bool AegisDirLoaded(void);
 extern pg_atomic_uint64 *AegisDirMemoryCounter(void);
 extern uint64 AegisDirFileEpoch(void);
 extern void AegisDirBumpFileEpoch(void);

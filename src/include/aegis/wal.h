@@ -121,7 +121,6 @@ extern void AegisWalRegisterRmgr(void);
 extern void AegisWalPrepareInsert(void);
 extern void AegisWalFlush(AegisLsn upto);
 extern AegisLsn AegisWalInsertLsn(void);
-extern AegisLsn AegisWalXactLastLsn(void);
 extern void AegisWalAtPreCommit(void);
 extern void AegisWalAtXactEnd(void);
 extern void AegisWalNoteMultiXact(void);
