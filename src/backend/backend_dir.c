@@ -311,6 +311,35 @@ entry_info(AegisRelEntry *e, AegisRelInfo *info)
 	info->insert_floor = e->insert_floor;
 }
 
+/*
+ * Fill a new entry from 'info' (but not its pages: the map starts empty and
+ * the caller fills it) and the local data file's generation and end.
+ */
+static void
+entry_init(AegisRelEntry *e, const AegisRelInfo *info, uint32 generation,
+		   uint64 file_end)
+{
+	e->storage = info->storage;
+	e->codec = info->codec;
+	e->level = info->level;
+	e->npages = 0;
+	e->map_capacity = 0;
+	e->map = InvalidDsaPointer;
+	e->generation = generation;
+	e->ckpt_generation = generation;
+	e->file_end = file_end;
+	e->stored_blocks = 0;
+	e->stored_bytes = 0;
+	e->map_dirty = false;
+	e->free_hint = InvalidBlockNumber;
+	e->persistence = info->persistence;
+	e->create_lsn = info->create_lsn;
+	e->create_xid = info->create_xid;
+	e->drop_xid = info->drop_xid;
+	e->ext_pages = info->ext_pages;
+	e->insert_floor = info->insert_floor;
+}
+
 /* The storage backend of an entry. */
 static const AegisStorageBackend *
 backend_of(AegisStorageKind storage)
@@ -367,6 +396,14 @@ AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
 	memset(&rec, 0, sizeof(rec));
 	rec.key = *key;
 	create_lsn = AegisWalInsert(AEGIS_WAL_CREATE, 0, (char *) &rec, sizeof(rec), NULL, 0);
+	memset(&info, 0, sizeof(info));
+	info.key = *key;
+	info.storage = storage;
+	info.codec = codec;
+	info.level = level;
+	info.persistence = persistence;
+	info.create_lsn = create_lsn;
+	info.create_xid = xid;
 	LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
 	e = dshash_find_or_insert(dir_hash, key, &found);
 	if (found)
@@ -376,26 +413,7 @@ AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
 		elog(ERROR, "aegis storage of relation " AEGIS_REL_KEY_FMT " already exists",
 			 AEGIS_REL_KEY_ARGS(key));
 	}
-	e->storage = storage;
-	e->codec = codec;
-	e->level = level;
-	e->npages = 0;
-	e->map_capacity = 0;
-	e->map = InvalidDsaPointer;
-	e->generation = 1;
-	e->ckpt_generation = 1;
-	e->file_end = 0;
-	e->stored_blocks = 0;
-	e->stored_bytes = 0;
-	e->map_dirty = false;
-	e->free_hint = InvalidBlockNumber;
-	e->persistence = persistence;
-	e->create_lsn = create_lsn;
-	e->create_xid = xid;
-	e->drop_xid = InvalidTransactionId;
-	e->ext_pages = 0;
-	e->insert_floor = 0;
-	entry_info(e, &info);
+	entry_init(e, &info, 1, 0);
 	dshash_release_lock(dir_hash, e);
 
 	/* memory tables get a map too, so they come back (empty) after a restart */
@@ -1336,25 +1354,7 @@ AegisDirLoadEntry(const AegisRelInfo *info, uint32 generation, uint64 file_end,
 		dshash_release_lock(dir_hash, e);
 		return;
 	}
-	e->storage = info->storage;
-	e->codec = info->codec;
-	e->level = info->level;
-	e->npages = 0;
-	e->map_capacity = 0;
-	e->map = InvalidDsaPointer;
-	e->generation = generation;
-	e->ckpt_generation = generation;
-	e->file_end = file_end;
-	e->stored_blocks = 0;
-	e->stored_bytes = 0;
-	e->map_dirty = false;
-	e->free_hint = InvalidBlockNumber;
-	e->persistence = info->persistence;
-	e->create_lsn = info->create_lsn;
-	e->create_xid = info->create_xid;
-	e->drop_xid = info->drop_xid;
-	e->ext_pages = info->ext_pages;
-	e->insert_floor = info->insert_floor;
+	entry_init(e, info, generation, file_end);
 	entry_reserve(e, 1);
 	if (info->storage != AEGIS_STORAGE_LOCAL)
 	{
