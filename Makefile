@@ -17,6 +17,7 @@ OBJS = \
 	src/tam/tam_handler.o \
 	src/tam/tam_scan.o \
 	src/tam/tam_dml.o \
+	src/tam/tam_lock.o \
 	src/tam/tam_ddl.o \
 	src/tam/tam_index.o \
 	src/tam/tam_options.o \
@@ -42,7 +43,8 @@ REGRESS = setup guc_settings tam_ddl tam_dml tam_types tam_index \
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 # isolation specs (pg_isolation_regress): test/specs, test/expected
-ISOLATION = update_conflicts row_locks upsert serializable lock_strengths
+ISOLATION = update_conflicts row_locks upsert serializable lock_strengths \
+	key_share_update
 ISOLATION_OPTS = --inputdir=$(srcdir)/test --outputdir=output_iso \
 	--temp-config=$(srcdir)/test/regress.conf
 

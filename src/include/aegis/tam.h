@@ -14,6 +14,7 @@
 #include "aegis/backend.h"
 #include "aegis/buffer.h"
 #include "nodes/execnodes.h"
+#include "storage/lmgr.h"
 
 /*
  * A sequential, bitmap, sample or ANALYZE scan.  Tuples are served from a
@@ -93,16 +94,33 @@ extern TM_Result aegis_tuple_update(Relation rel, ItemPointer otid,
 									Snapshot snapshot, Snapshot crosscheck,
 									bool wait, TM_FailureData *tmfd,
 									LockTupleMode *lockmode, bool *update_indexes);
-extern TM_Result aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
-								  TupleTableSlot *slot, CommandId cid,
-								  LockTupleMode mode, LockWaitPolicy wait_policy,
-								  uint8 flags, TM_FailureData *tmfd);
 extern bool aegis_tuple_fetch_row_version(Relation rel, ItemPointer tid,
 										  Snapshot snapshot, TupleTableSlot *slot);
 extern bool aegis_tuple_tid_valid(TableScanDesc scan, ItemPointer tid);
 extern void aegis_tuple_get_latest_tid(TableScanDesc scan, ItemPointer tid);
 extern bool aegis_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot,
 										   Snapshot snapshot);
+extern void AegisTamCheckWritable(Relation rel);
+
+/* tam_lock.c */
+extern TM_Result aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
+								  TupleTableSlot *slot, CommandId cid,
+								  LockTupleMode mode, LockWaitPolicy wait_policy,
+								  uint8 flags, TM_FailureData *tmfd);
+extern void AegisTamTupleAt(Relation rel, AegisBuffer buf, ItemPointer tid,
+							HeapTuple tuple);
+extern TM_Result AegisTamLockForChange(Relation rel, AegisBuffer buf, ItemPointer tid,
+									   HeapTuple tup, CommandId cid, Snapshot crosscheck,
+									   bool wait, XLTW_Oper oper, bool *have_tuple_lock,
+									   const char *what, HeapTuple newtup,
+									   LockTupleMode *mode);
+extern void AegisTamUnlockTuple(Relation rel, ItemPointer tid, LockTupleMode mode);
+extern TransactionId AegisTamComputeXmax(TransactionId oldxmax, uint16 oldim,
+										 uint16 oldim2, LockTupleMode mode,
+										 bool is_update, uint16 *im, uint16 *im2);
+extern void AegisTamStoreXmax(HeapTupleHeader tup, TransactionId xmax, uint16 im,
+							  uint16 im2);
+extern void AegisTamFillFailure(HeapTuple tup, TM_Result result, TM_FailureData *tmfd);
 
 /* tam_index.c */
 extern IndexFetchTableData *aegis_index_fetch_begin(Relation rel);
