@@ -772,7 +772,6 @@ lock_update_chain(Relation rel, const AegisRelKey *key, TransactionId prior_xmax
 
 	if (ItemPointerIndicatesMovedPartitions(&ctid))
 		return TM_Ok;			/* moved to another partition: nothing here */
-	MultiXactIdSetOldestMember();
 	for (;;)
 	{
 		AegisBuffer buf;
@@ -1039,7 +1038,6 @@ lock_tuple_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 		uint16		im,
 					im2;
 
-		MultiXactIdSetOldestMember();
 		new_xmax = compute_new_xmax(HeapTupleHeaderGetRawXmax(tup.t_data),
 									tup.t_data->t_infomask, tup.t_data->t_infomask2,
 									GetCurrentTransactionId(), lock_info[mode].lockstatus,
