@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Contended workloads on aegis and on heap, side by side in one run: hot-row
-# updates, upserts (INSERT ... ON CONFLICT DO UPDATE) and a SKIP LOCKED job
-# queue, 8 clients each (pgbench with custom scripts).  Prints TPS, the
+# updates, upserts (INSERT ... ON CONFLICT DO UPDATE), a SKIP LOCKED job
+# queue, and foreign keys (child inserts, whose checks take FOR KEY SHARE on
+# 10 parent rows, half and half with non-key updates of those parents), 8
+# clients each (pgbench with custom scripts).  Prints TPS, the
 # aegis/heap ratio and failed transactions (serialization failures and
 # deadlocks are retried up to 10 times and counted, as pgbench does).
 #
@@ -32,6 +34,15 @@ cat > "$scripts/queue.sql" <<'SQL'
 UPDATE jobs_%AM% SET state = 'done', done_at = now()
 WHERE id = (SELECT id FROM jobs_%AM% WHERE state = 'new' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED);
 SQL
+cat > "$scripts/fk.sql" <<'SQL'
+\set p random(1, 10)
+\set r random(1, 2)
+\if :r = 1
+UPDATE parent_%AM% SET n = n + 1 WHERE id = :p;
+\else
+INSERT INTO child_%AM% (pid) VALUES (:p);
+\endif
+SQL
 
 setup() {	# $1 = heap or aegis
 	local using=""
@@ -42,7 +53,10 @@ setup() {	# $1 = heap or aegis
 		-c "CREATE TABLE jobs_$1 (id int PRIMARY KEY, state text, done_at timestamptz) $using" \
 		-c "INSERT INTO jobs_$1 SELECT g, 'new', NULL FROM generate_series(1, 2000000) g" \
 		-c "CREATE INDEX ON jobs_$1 (id) WHERE state = 'new'" \
-		-c "VACUUM ANALYZE hot_$1, kv_$1, jobs_$1"
+		-c "CREATE TABLE parent_$1 (id int PRIMARY KEY, n bigint) $using" \
+		-c "INSERT INTO parent_$1 SELECT g, 0 FROM generate_series(1, 10) g" \
+		-c "CREATE TABLE child_$1 (id bigserial PRIMARY KEY, pid int REFERENCES parent_$1) $using" \
+		-c "VACUUM ANALYZE hot_$1, kv_$1, jobs_$1, parent_$1, child_$1"
 }
 
 run() {	# $1 = workload, $2 = heap or aegis; prints "tps failed"
@@ -60,7 +74,7 @@ setup aegis
 
 say "running $CLIENTS clients for $SECS s per workload"
 printf '%-10s %12s %8s %12s %8s %8s\n' workload "heap tps" failed "aegis tps" failed ratio
-for w in hot upsert queue; do
+for w in hot upsert queue fk; do
 	read -r ht hf < <(run "$w" heap)
 	read -r at af < <(run "$w" aegis)
 	printf '%-10s %12.0f %8s %12.0f %8s %8.2f\n' "$w" "$ht" "$hf" "$at" "$af" "$(echo "$at / $ht" | bc -l)"
@@ -69,5 +83,6 @@ done
 say "results agree"
 "${PSQL[@]}" -At -c "SELECT 'hot rows: heap ' || (SELECT sum(n) FROM hot_heap) || ', aegis ' || (SELECT sum(n) FROM hot_aegis)" \
 	-c "SELECT 'upserted keys: heap ' || (SELECT count(*) FROM kv_heap) || ', aegis ' || (SELECT count(*) FROM kv_aegis)" \
-	-c "SELECT 'jobs done once: heap ' || (SELECT count(*) FROM jobs_heap WHERE state = 'done') || ', aegis ' || (SELECT count(*) FROM jobs_aegis WHERE state = 'done')"
+	-c "SELECT 'jobs done once: heap ' || (SELECT count(*) FROM jobs_heap WHERE state = 'done') || ', aegis ' || (SELECT count(*) FROM jobs_aegis WHERE state = 'done')" \
+	-c "SELECT 'children without a parent: heap ' || (SELECT count(*) FROM child_heap c WHERE NOT EXISTS (SELECT FROM parent_heap p WHERE p.id = c.pid)) || ', aegis ' || (SELECT count(*) FROM child_aegis c WHERE NOT EXISTS (SELECT FROM parent_aegis p WHERE p.id = c.pid))"
 rm -rf "$scripts"
