@@ -356,16 +356,23 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		return result;
 	}
 
-	newtup->t_data->t_infomask &= ~HEAP_XACT_MASK;
-	newtup->t_data->t_infomask2 &= ~HEAP2_XACT_MASK;
-	newtup->t_data->t_infomask |= (HEAP_XMAX_INVALID | HEAP_UPDATED);
-	HeapTupleHeaderSetXmin(newtup->t_data, xid);
-	HeapTupleHeaderSetCmin(newtup->t_data, cid);
-	HeapTupleHeaderSetXmax(newtup->t_data, 0);
 	orig_xmax = HeapTupleHeaderGetRawXmax(oldtup.t_data);
 	orig_im = oldtup.t_data->t_infomask;
 	orig_im2 = oldtup.t_data->t_infomask2;
 	final_xmax = AegisTamComputeXmax(orig_xmax, orig_im, orig_im2, mode, true, &fim, &fim2);
+
+	/*
+	 * The new version carries the old one's lockers that stay (FOR KEY
+	 * SHARE beside a non-key update, and our own locks), as heap_update's
+	 * xmax_new_tuple: a later DELETE of the new version waits for a
+	 * foreign-key check in progress instead of orphaning its child row.
+	 */
+	newtup->t_data->t_infomask &= ~HEAP_XACT_MASK;
+	newtup->t_data->t_infomask2 &= ~HEAP2_XACT_MASK;
+	newtup->t_data->t_infomask |= HEAP_UPDATED;
+	HeapTupleHeaderSetXmin(newtup->t_data, xid);
+	HeapTupleHeaderSetCmin(newtup->t_data, cid);
+	AegisTamNewVersionXmax(orig_xmax, orig_im, newtup->t_data);
 	HeapTupleHeaderAdjustCmax(oldtup.t_data, &oldcid, &iscombo);
 
 	need_toast = HeapTupleHasExternal(&oldtup) || HeapTupleHasExternal(newtup) ||

@@ -386,6 +386,44 @@ AegisTamComputeXmax(TransactionId oldxmax, uint16 oldim, uint16 oldim2,
 }
 
 /*
+ * AegisTamNewVersionXmax
+ *		Give the new version 'newtup' of an updated tuple the lockers of
+ *		the old version that still run, from the old version's xmax
+ *		'oldxmax' and infomask 'oldim' read before the update: heap_update's
+ *		xmax_new_tuple.  An update went ahead only beside FOR KEY SHARE
+ *		lockers and this transaction's own locks, so a single-xid locker
+ *		holds FOR KEY SHARE; a MultiXact keeps its members' bits.  Without
+ *		running lockers the new version's xmax is invalid.
+ */
+void
+AegisTamNewVersionXmax(TransactionId oldxmax, uint16 oldim, HeapTupleHeader newtup)
+{
+	bool		lockers;
+	uint16		im = HEAP_XMAX_INVALID,
+				im2 = 0;
+
+	if ((oldim & HEAP_XMAX_INVALID) || HEAP_LOCKED_UPGRADED(oldim))
+		lockers = false;
+	else if (oldim & HEAP_XMAX_IS_MULTI)
+		lockers = MultiXactIdIsRunning(oldxmax, HEAP_XMAX_IS_LOCKED_ONLY(oldim));
+	else
+		lockers = HEAP_XMAX_IS_LOCKED_ONLY(oldim) &&
+			(TransactionIdIsCurrentTransactionId(oldxmax) ||
+			 TransactionIdIsInProgress(oldxmax));
+	if (!lockers)
+		oldxmax = InvalidTransactionId;
+	else if (oldim & HEAP_XMAX_IS_MULTI)
+		multi_hint_bits(oldxmax, &im, &im2);
+	else
+		im = HEAP_XMAX_KEYSHR_LOCK | HEAP_XMAX_LOCK_ONLY;
+	newtup->t_infomask &= ~HEAP_XMAX_BITS;
+	newtup->t_infomask2 &= ~HEAP_KEYS_UPDATED;
+	newtup->t_infomask |= im;
+	newtup->t_infomask2 |= im2;
+	HeapTupleHeaderSetXmax(newtup, oldxmax);
+}
+
+/*
  * AegisTamStoreXmax
  *		Store an xmax computed by AegisTamComputeXmax (clearing the old xmax
  *		bits) in the tuple header 'tup'; inside the critical section of the
@@ -669,6 +707,10 @@ find_last_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 		TransactionId xwait;
 
 		CHECK_FOR_INTERRUPTS();
+		if (ItemPointerIndicatesMovedPartitions(&ctid))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("tuple to be locked was already moved to another partition due to concurrent update")));
 		if (ItemPointerGetBlockNumber(&ctid) >= AegisStorageNPages(key))
 			return TM_Deleted;
 		buf = AegisBufferRead(key, ItemPointerGetBlockNumber(&ctid));
@@ -713,8 +755,7 @@ find_last_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 		/* updated or deleted again: follow on, or give up */
 		if ((tup.t_data->t_infomask & HEAP_XMAX_INVALID) ||
 			HeapTupleHeaderIsOnlyLocked(tup.t_data) ||
-			ItemPointerEquals(&tup.t_self, &tup.t_data->t_ctid) ||
-			HeapTupleHeaderIndicatesMovedPartitions(tup.t_data))
+			ItemPointerEquals(&tup.t_self, &tup.t_data->t_ctid))
 		{
 			AegisBufferUnlockRelease(buf);
 			return TM_Deleted;

@@ -118,6 +118,8 @@ extern void AegisTamUnlockTuple(Relation rel, ItemPointer tid, LockTupleMode mod
 extern TransactionId AegisTamComputeXmax(TransactionId oldxmax, uint16 oldim,
 										 uint16 oldim2, LockTupleMode mode,
 										 bool is_update, uint16 *im, uint16 *im2);
+extern void AegisTamNewVersionXmax(TransactionId oldxmax, uint16 oldim,
+								   HeapTupleHeader newtup);
 extern void AegisTamStoreXmax(HeapTupleHeader tup, TransactionId xmax, uint16 im,
 							  uint16 im2);
 extern void AegisTamFillFailure(HeapTuple tup, TM_Result result, TM_FailureData *tmfd);
