@@ -689,7 +689,8 @@ AegisTamUnlockTuple(Relation rel, ItemPointer tid, LockTupleMode mode)
  * Follow the update chain from tmfd->ctid to the newest version that a
  * dirty snapshot sees (heapam_tuple_lock's TUPLE_LOCK_FLAG_FIND_LAST_VERSION
  * walk).  Returns TM_Ok with *tid set to that version, or the result to
- * report.
+ * report.  A chain that leads to another partition (a partition-key
+ * UPDATE) raises ERRCODE_T_R_SERIALIZATION_FAILURE, as heap does.
  */
 static TM_Result
 find_last_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
