@@ -577,8 +577,8 @@ updated_or_deleted(HeapTuple tup)
 
 /*
  * AegisTamLockForChange
- *		Make the tuple at 'tid' ready for a change by this command (heap
- *		_update's and heap_delete's wait loop): 'buf' is pinned on entry and
+ *		Make the tuple at 'tid' ready for a change by this command
+ *		(heap_update's and heap_delete's wait loop): 'buf' is pinned on entry and
  *		returned exclusively locked, 'tup' set to the tuple, and the
  *		TM_Result of the tuple returned.  *mode is the row-lock mode of the
  *		change: LockTupleNoKeyExclusive for an UPDATE ('newtup') that
