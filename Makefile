@@ -36,7 +36,7 @@ SHLIB_LINK = -llz4 -lzstd
 # pg_regress tests: one area per file; run with `make installcheck` against a
 # server that preloads the library (see README: test/run_tests.sh).
 REGRESS = setup guc_settings tam_ddl tam_dml tam_types tam_index \
-	tam_savepoint tam_toast tam_vacuum tam_upsert tam_constraints \
+	tam_savepoint tam_toast tam_vacuum tam_upsert tam_constraints tam_cursor \
 	block_compression \
 	backend_memory \
 	stats_functions

@@ -279,7 +279,14 @@ aegis_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 		blk = next_block(scan, direction);
 		if (blk == InvalidBlockNumber)
 		{
+			/*
+			 * Ran off an end: the next call starts again from the end it
+			 * faces, as heapgettup_pagemode resets rs_inited, so a SCROLL
+			 * cursor that turns around (FETCH LAST, FETCH BACKWARD after
+			 * FETCH ALL) sees the rows again.
+			 */
 			scan->cblock = InvalidBlockNumber;
+			scan->inited = false;
 			ExecClearTuple(slot);
 			return false;
 		}

@@ -1,0 +1,139 @@
+-- SCROLL cursors over sequential scans, in every direction, on an aegis
+-- table larger than the buffer pool (regress.conf: 2048 frames; this table
+-- has 3000 pages), with the same statements on heap as oracle.  A scan that
+-- runs off either end must start again from that end when it turns around.
+CREATE TABLE cur_heap (id int, pad text);
+CREATE TABLE cur_aegis (id int, pad text) USING aegis;
+INSERT INTO cur_heap SELECT g, repeat('x', 1900) FROM generate_series(1, 12000) g;
+INSERT INTO cur_aegis SELECT g, repeat('x', 1900) FROM generate_series(1, 12000) g;
+SELECT pages > 2048 AS larger_than_pool FROM aegis_table_stats('cur_aegis');
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SET max_parallel_workers_per_gather = 0;
+
+BEGIN;
+DECLARE ca SCROLL CURSOR FOR SELECT id FROM cur_aegis;
+DECLARE ch SCROLL CURSOR FOR SELECT id FROM cur_heap;
+-- FETCH LAST runs forward to the end, then one step back
+FETCH LAST FROM ca;
+FETCH LAST FROM ch;
+FETCH ABSOLUTE -3 FROM ca;
+FETCH ABSOLUTE -3 FROM ch;
+FETCH ABSOLUTE 2 FROM ca;
+FETCH ABSOLUTE 2 FROM ch;
+FETCH RELATIVE 5000 FROM ca;
+FETCH RELATIVE 5000 FROM ch;
+FETCH RELATIVE -4999 FROM ca;
+FETCH RELATIVE -4999 FROM ch;
+-- off the front, then forward again
+MOVE BACKWARD ALL FROM ca;
+MOVE BACKWARD ALL FROM ch;
+FETCH NEXT FROM ca;
+FETCH NEXT FROM ch;
+FETCH PRIOR FROM ca;
+FETCH PRIOR FROM ch;
+FETCH PRIOR FROM ca;
+FETCH PRIOR FROM ch;
+FETCH NEXT FROM ca;
+FETCH NEXT FROM ch;
+-- off the end, then backward over every row
+MOVE FORWARD ALL FROM ca;
+MOVE FORWARD ALL FROM ch;
+FETCH BACKWARD 2 FROM ca;
+FETCH BACKWARD 2 FROM ch;
+MOVE BACKWARD ALL FROM ca;
+MOVE BACKWARD ALL FROM ch;
+MOVE FORWARD ALL FROM ca;
+MOVE FORWARD ALL FROM ch;
+FETCH FORWARD 1 FROM ca;
+FETCH FORWARD 1 FROM ch;
+FETCH BACKWARD 1 FROM ca;
+FETCH BACKWARD 1 FROM ch;
+COMMIT;
+
+-- the order seen backward is exactly the reverse of the order seen forward
+BEGIN;
+DECLARE fa SCROLL CURSOR FOR SELECT id FROM cur_aegis;
+CREATE TEMP TABLE fwd AS SELECT row_number() OVER () AS n, id FROM cur_aegis;
+MOVE FORWARD ALL FROM fa;
+CREATE FUNCTION drain_backward(c refcursor) RETURNS SETOF int LANGUAGE plpgsql AS $$
+DECLARE r record;
+BEGIN
+  LOOP
+    FETCH PRIOR FROM c INTO r;
+    EXIT WHEN NOT FOUND;
+    RETURN NEXT r.id;
+  END LOOP;
+END $$;
+CREATE TEMP TABLE bwd AS SELECT row_number() OVER () AS n, x AS id FROM drain_backward('fa') x;
+SELECT count(*) AS rows_backward,
+       count(*) FILTER (WHERE f.id = b.id) AS in_reverse_order
+  FROM fwd f JOIN bwd b ON b.n = (SELECT count(*) FROM fwd) + 1 - f.n;
+COMMIT;
+
+-- LIMIT under a backward fetch
+BEGIN;
+DECLARE la SCROLL CURSOR FOR SELECT id FROM cur_aegis LIMIT 10;
+DECLARE lh SCROLL CURSOR FOR SELECT id FROM cur_heap LIMIT 10;
+MOVE FORWARD ALL FROM la;
+MOVE FORWARD ALL FROM lh;
+FETCH BACKWARD 3 FROM la;
+FETCH BACKWARD 3 FROM lh;
+FETCH LAST FROM la;
+FETCH LAST FROM lh;
+COMMIT;
+
+-- the same moves in PL/pgSQL; heap and aegis must agree
+CREATE FUNCTION cursor_moves(tbl regclass) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  c refcursor;
+  r record;
+  out text := '';
+  n int := 0;
+BEGIN
+  OPEN c SCROLL FOR EXECUTE format('SELECT id FROM %s', tbl);
+  FETCH LAST FROM c INTO r;        out := out || 'last=' || r.id;
+  FETCH ABSOLUTE -3 FROM c INTO r; out := out || ' abs-3=' || r.id;
+  FETCH FIRST FROM c INTO r;       out := out || ' first=' || r.id;
+  FETCH PRIOR FROM c INTO r;       out := out || ' prior_found=' || FOUND;
+  FETCH NEXT FROM c INTO r;        out := out || ' next=' || r.id;
+  MOVE LAST FROM c;
+  MOVE NEXT FROM c;
+  FETCH PRIOR FROM c INTO r;       out := out || ' prior_after_end=' || r.id;
+  MOVE ABSOLUTE 0 FROM c;
+  LOOP
+    FETCH NEXT FROM c INTO r;
+    EXIT WHEN NOT FOUND;
+    n := n + 1;
+  END LOOP;
+  out := out || ' forward=' || n;
+  n := 0;
+  LOOP
+    FETCH PRIOR FROM c INTO r;
+    EXIT WHEN NOT FOUND;
+    n := n + 1;
+  END LOOP;
+  out := out || ' backward=' || n;
+  CLOSE c;
+  RETURN out;
+END $$;
+SELECT cursor_moves('cur_aegis');
+SELECT cursor_moves('cur_aegis') = cursor_moves('cur_heap') AS same_as_heap;
+
+-- a table that fits in one page, and an empty one
+CREATE TABLE cur_small (id int) USING aegis;
+INSERT INTO cur_small VALUES (1), (2), (3);
+SELECT cursor_moves('cur_small');
+CREATE TABLE cur_empty (id int) USING aegis;
+BEGIN;
+DECLARE ce SCROLL CURSOR FOR SELECT id FROM cur_empty;
+FETCH LAST FROM ce;
+FETCH BACKWARD 1 FROM ce;
+FETCH NEXT FROM ce;
+COMMIT;
+
+RESET enable_indexscan;
+RESET enable_bitmapscan;
+RESET max_parallel_workers_per_gather;
+DROP TABLE cur_heap, cur_aegis, cur_small, cur_empty;
+DROP FUNCTION cursor_moves(regclass), drain_backward(refcursor);
