@@ -636,10 +636,11 @@ AegisStorageDrop(const AegisRelKey *key)
 	if (DsaPointerIsValid(e->map))
 		dsa_free(dir_area, e->map);
 	dshash_delete_entry(dir_hash, e);
-	AegisLocalUnlinkMap(key);
+	/* data files first: files without a map are taken for a lost map */
 	drop_generation(ops, key, gen);
 	if (ckpt_gen != gen)
 		drop_generation(ops, key, ckpt_gen);
+	AegisLocalUnlinkMap(key);
 	LWLockRelease(&AegisDir->file_lock);
 }
 
@@ -754,7 +755,8 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 	if (!AegisStorageGetInfo(key, &info))
 		return;
 	ops = backend_of(info.storage);
-	len = AegisBlockEncode(key, pageno, page, info.codec, info.level, block);
+	len = AegisBlockEncode(key, pageno, page, info.codec, info.level,
+						   info.persistence, block);
 	loc.length = len;
 	loc.generation = 0;
 	loc.offset = 0;
@@ -1156,16 +1158,43 @@ redo_drop(const AegisRelKey *key)
 	AegisStorageDrop(key);
 }
 
-/* AegisStorageRedoDrop: DROP record of 'xid'; done if xid committed. */
+/*
+ * Does a storage record of incarnation 'create_lsn' apply to storage of
+ * incarnation 'have'?  Storage whose block map was rebuilt from its data
+ * files has an unknown incarnation (0): records for its key apply to it.
+ */
+static bool
+same_incarnation(AegisLsn have, AegisLsn create_lsn)
+{
+	return have == create_lsn || have == 0;
+}
+
+/*
+ * AegisStorageRedoDrop: DROP record of 'xid'; done if xid committed.  Storage
+ * whose map was rebuilt is kept (with a WARNING): it cannot be told apart
+ * from a later relation that reused the key, and data is never removed on
+ * a guess.
+ */
 void
 AegisStorageRedoDrop(const AegisRelKey *key, AegisLsn create_lsn, TransactionId xid)
 {
 	AegisRelInfo info;
 
-	if (!AegisStorageGetInfo(key, &info) || info.create_lsn != create_lsn)
+	if (!AegisStorageGetInfo(key, &info) || !same_incarnation(info.create_lsn, create_lsn))
 		return;
-	if (xid_committed(xid))
-		redo_drop(key);
+	if (!xid_committed(xid))
+		return;
+	if (info.create_lsn == 0)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("aegis storage " AEGIS_REL_KEY_FMT " was rebuilt from its data files and a committed transaction dropped a relation with that key; the storage is kept",
+						AEGIS_REL_KEY_ARGS(key)),
+				 errhint("If no table uses relfilenode %u any more, its files under aegis.data_directory can be removed.",
+						 key->relNumber)));
+		return;
+	}
+	redo_drop(key);
 }
 
 /*
@@ -1217,7 +1246,7 @@ AegisStorageRedoTruncate(const AegisRelKey *key, AegisLsn create_lsn)
 {
 	AegisRelInfo info;
 
-	if (!AegisStorageGetInfo(key, &info) || info.create_lsn != create_lsn)
+	if (!AegisStorageGetInfo(key, &info) || !same_incarnation(info.create_lsn, create_lsn))
 		return;
 	AegisBufferDropRelation(key);
 	AegisStorageTruncate(key);
@@ -1233,7 +1262,7 @@ AegisStorageRedoExtend(const AegisRelKey *key, AegisLsn create_lsn, BlockNumber 
 	e = dshash_find(dir_hash, key, true);
 	if (e == NULL)
 		return;
-	if (e->create_lsn == create_lsn && e->ext_pages < npages)
+	if (same_incarnation(e->create_lsn, create_lsn) && e->ext_pages < npages)
 	{
 		e->ext_pages = npages;
 		e->map_dirty = true;

@@ -24,9 +24,11 @@
 #include <unistd.h>
 
 #include "aegis/backend.h"
+#include "aegis/block.h"
 #include "aegis/guc.h"
 #include "common/file_utils.h"
 #include "miscadmin.h"
+#include "nodes/pg_list.h"
 #include "pgstat.h"
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
@@ -491,8 +493,8 @@ load_map(const char *path, uint32 *generation)
 	{
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("aegis block map \"%s\" is invalid and was ignored", path),
-				 errhint("The table it belongs to reports missing storage; restore it from a backup.")));
+				 errmsg("aegis block map \"%s\" is invalid", path),
+				 errdetail("It is rebuilt from the relation's data files.")));
 		if (map)
 			pfree(map);
 		return false;
@@ -514,81 +516,355 @@ load_map(const char *path, uint32 *generation)
 	return true;
 }
 
+/* The files of one relation found in a database directory. */
+typedef struct RelFiles
+{
+	Oid			spcOid;			/* hash key: tablespace, relfilenode */
+	Oid			relNumber;
+	bool		map_seen;		/* a .map file exists */
+	bool		map_valid;		/* ... and was loaded */
+	uint32		map_generation; /* the generation a valid map names */
+	List	   *generations;	/* data file generations present (uint32) */
+} RelFiles;
+
+/* The newest valid block found so far for one page, while rebuilding. */
+typedef struct RebuildSlot
+{
+	uint64		lsn;
+	uint32		generation;
+	uint64		offset;
+	uint32		length;			/* 0: no block found */
+} RebuildSlot;
+
+#define REBUILD_CHUNK	(4 * 1024 * 1024)
+
 /*
- * Load the maps of one database directory, then remove its data files of
- * generations no map names (written after the last checkpoint, or left by
- * compaction) and temp files.
+ * Read the whole of 'fd' from 'pos' into buf (up to 'len' bytes); bytes read.
+ */
+static Size
+read_at(int fd, char *buf, Size len, off_t pos, const char *path)
+{
+	Size		got = 0;
+
+	while (got < len)
+	{
+		ssize_t		r = pg_pread(fd, buf + got, len - got, pos + got);
+
+		if (r < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read aegis data file \"%s\": %m", path)));
+		if (r == 0)
+			break;
+		got += r;
+	}
+	return got;
+}
+
+/*
+ * Find every valid block of relation 'key' in data file generation 'gen'
+ * and keep, per page, the newest one (highest page LSN; on a tie the later
+ * generation and offset, i.e. the later copy).  Bytes that are not a valid
+ * block (a write cut short, a damaged block) are skipped by looking for
+ * the next block header.  Grows *slots / *nslots as pages appear; fills
+ * *info's codec, level and persistence from the newest block that has them.
  */
 static void
-load_database_directory(const char *dbdir)
+scan_generation(const AegisRelKey *key, uint32 gen, RebuildSlot **slots,
+				BlockNumber *nslots, AegisRelInfo *info, uint64 *info_lsn,
+				uint64 *nblocks)
+{
+	char	   *path = data_path(key, gen);
+	char	   *buf = palloc(REBUILD_CHUNK);
+	off_t		base = 0;		/* file offset of buf[0] */
+	Size		have;
+	int			fd;
+
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open aegis data file \"%s\": %m", path)));
+	have = read_at(fd, buf, REBUILD_CHUNK, base, path);
+	while (have > 0)
+	{
+		Size		pos = 0;
+		bool		eof = have < REBUILD_CHUNK;
+
+		/* a block is at most AEGIS_BLOCK_MAX_SIZE bytes: keep that in view */
+		while (pos < have && (eof || have - pos >= AEGIS_BLOCK_MAX_SIZE))
+		{
+			AegisBlockIdentity id;
+			RebuildSlot *slot;
+
+			if (!AegisBlockCheck(buf + pos, have - pos, &id) ||
+				memcmp(&id.key, key, sizeof(AegisRelKey)) != 0 ||
+				id.pageno >= MaxBlockNumber)
+			{
+				pos++;
+				continue;
+			}
+			if (id.pageno >= *nslots)
+			{
+				BlockNumber newn = Max(id.pageno + 1, *nslots * 2);
+
+				*slots = repalloc_huge(*slots, (Size) newn * sizeof(RebuildSlot));
+				memset(*slots + *nslots, 0, (Size) (newn - *nslots) * sizeof(RebuildSlot));
+				*nslots = newn;
+			}
+			slot = &(*slots)[id.pageno];
+			if (slot->length == 0 || id.lsn > slot->lsn ||
+				(id.lsn == slot->lsn &&
+				 (gen > slot->generation ||
+				  (gen == slot->generation && base + pos > slot->offset))))
+			{
+				slot->lsn = id.lsn;
+				slot->generation = gen;
+				slot->offset = base + pos;
+				slot->length = id.length;
+			}
+			if (id.has_rel_info && id.lsn >= *info_lsn)
+			{
+				*info_lsn = id.lsn;
+				info->codec = id.rel_codec;
+				info->level = id.rel_level;
+				info->persistence = id.rel_persistence;
+			}
+			if (id.pageno + 1 > info->npages)
+				info->npages = id.pageno + 1;
+			(*nblocks)++;
+			pos += id.length;
+		}
+		if (eof)
+			break;
+		base += pos;
+		have = read_at(fd, buf, REBUILD_CHUNK, base, path);
+		CHECK_FOR_INTERRUPTS();
+	}
+	CloseTransientFile(fd);
+	pfree(buf);
+	pfree(path);
+}
+
+/*
+ * Rebuild the block map of relation 'key' from its data files, because its
+ * map is damaged ('map_seen') or missing.  Every block of every generation
+ * present is checked (header, CRC); per page the newest one is copied into
+ * a new generation, which is fsynced, then a new map naming it is written
+ * durably (the damaged map is kept as "<map>.damaged"), and only then are
+ * the old generations removed.  The relation enters the directory with an
+ * unknown incarnation (create_lsn 0, see backend_dir.c) and is reported in
+ * a WARNING.
+ */
+static void
+rebuild_map(const AegisRelKey *key, List *generations, bool map_seen)
+{
+	RebuildSlot *slots;
+	BlockNumber nslots = 64;
+	AegisRelInfo info;
+	uint64		info_lsn = 0;
+	uint64		nblocks = 0;
+	uint64		stored = 0;
+	uint32		newgen = 0;
+	uint64		off = 0;
+	AegisBlockLoc *map;
+	char	   *mpath = map_path(key);
+	char	   *newpath;
+	char		block[AEGIS_BLOCK_MAX_SIZE];
+	int			out;
+	ListCell   *lc;
+
+	memset(&info, 0, sizeof(info));
+	info.key = *key;
+	info.storage = AEGIS_STORAGE_LOCAL;
+	info.codec = AEGIS_CODEC_NONE;
+	info.persistence = RELPERSISTENCE_PERMANENT;
+	slots = palloc_extended((Size) nslots * sizeof(RebuildSlot), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	foreach(lc, generations)
+	{
+		uint32		gen = (uint32) lfirst_oid(lc);
+
+		scan_generation(key, gen, &slots, &nslots, &info, &info_lsn, &nblocks);
+		newgen = Max(newgen, gen + 1);
+	}
+
+	/* copy the newest block of each page into the new generation */
+	map = palloc_extended(Max((Size) info.npages, 1) * sizeof(AegisBlockLoc), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	newpath = data_path(key, newgen);
+	out = OpenTransientFile(newpath, O_RDWR | O_CREAT | O_TRUNC | PG_BINARY);
+	if (out < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create aegis data file \"%s\": %m", newpath)));
+	for (BlockNumber p = 0; p < info.npages; p++)
+	{
+		RebuildSlot *slot = &slots[p];
+		char	   *src;
+		int			in;
+
+		if (slot->length == 0)
+			continue;
+		src = data_path(key, slot->generation);
+		in = OpenTransientFile(src, O_RDONLY | PG_BINARY);
+		if (in < 0 || read_at(in, block, slot->length, slot->offset, src) != slot->length)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read aegis data file \"%s\": %m", src)));
+		CloseTransientFile(in);
+		pfree(src);
+		errno = 0;
+		if (pg_pwrite(out, block, slot->length, off) != (ssize_t) slot->length)
+		{
+			if (errno == 0)
+				errno = ENOSPC;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write aegis data file \"%s\": %m", newpath)));
+		}
+		map[p].offset = off;
+		map[p].length = slot->length;
+		map[p].generation = newgen;
+		off += slot->length;
+		stored++;
+	}
+	if (pg_fsync(out) != 0)
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync aegis data file \"%s\": %m", newpath)));
+	CloseTransientFile(out);
+
+	/* the damaged map is kept for inspection; then the new one is durable */
+	if (map_seen)
+	{
+		char	   *damaged = psprintf("%s.damaged", mpath);
+
+		(void) durable_rename(mpath, damaged, ERROR);
+		pfree(damaged);
+	}
+	info.ext_pages = info.npages;
+	AegisLocalWriteMap(key, &info, newgen, off, map);
+
+	/* only now may the old generations go */
+	foreach(lc, generations)
+	{
+		char	   *old = data_path(key, (uint32) lfirst_oid(lc));
+
+		unlink_path(old);
+		pfree(old);
+	}
+	AegisDirLoadEntry(&info, newgen, off, map);
+
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("aegis block map \"%s\" was %s; rebuilt it from the data files of relation " AEGIS_REL_KEY_FMT,
+					mpath, map_seen ? "invalid" : "missing", AEGIS_REL_KEY_ARGS(key)),
+			 errdetail("%u pages, " UINT64_FORMAT " of them with a block, from " UINT64_FORMAT " valid blocks in %d data files; the newest block of each page was kept.%s",
+					   info.npages, stored, nblocks, list_length(generations),
+					   map_seen ? " The damaged map was kept with the suffix \".damaged\"." : ""),
+			 errhint("Check the table: the relation key is tablespace/database/relfilenode, and pg_filenode_relation() names it.")));
+	pfree(newpath);
+	pfree(mpath);
+	pfree(map);
+	pfree(slots);
+}
+
+/*
+ * Load the maps of one database directory.  Data files of generations a
+ * valid map does not name (written after the last checkpoint, or left by
+ * compaction) and temp files are removed.  A relation whose map is damaged
+ * or missing while data files exist gets its map rebuilt from them
+ * (rebuild_map): a data file is never removed on the word of a map that
+ * cannot be read.
+ */
+static void
+load_database_directory(const char *dbdir, Oid dbOid)
 {
 	DIR		   *dir;
 	struct dirent *de;
-	HTAB	   *gens;
+	HTAB	   *rels;
 	HASHCTL		ctl;
+	HASH_SEQ_STATUS status;
+	RelFiles   *rf;
 
 	ctl.keysize = 2 * sizeof(Oid);
-	ctl.entrysize = 2 * sizeof(Oid) + sizeof(uint32);
+	ctl.entrysize = sizeof(RelFiles);
 	ctl.hcxt = CurrentMemoryContext;
-	gens = hash_create("aegis map generations", 64, &ctl,
+	rels = hash_create("aegis relation files", 64, &ctl,
 					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	dir = AllocateDir(dbdir);
 	while ((de = ReadDir(dir, dbdir)) != NULL)
 	{
 		Oid			k[2];
-		char		suffix[16];
-		uint32		gen;
-
-		if (sscanf(de->d_name, "%u_%u.%15s", &k[0], &k[1], suffix) == 3 &&
-			strcmp(suffix, "map") == 0)
-		{
-			char	   *path = psprintf("%s/%s", dbdir, de->d_name);
-
-			if (load_map(path, &gen))
-			{
-				char	   *ent = hash_search(gens, k, HASH_ENTER, NULL);
-
-				memcpy(ent + 2 * sizeof(Oid), &gen, sizeof(uint32));
-			}
-			pfree(path);
-		}
-	}
-	FreeDir(dir);
-
-	dir = AllocateDir(dbdir);
-	while ((de = ReadDir(dir, dbdir)) != NULL)
-	{
-		Oid			k[2];
-		uint32		gen;
 		char		rest[16];
-		char	   *ent;
-		bool		remove = false;
-		int			n = sscanf(de->d_name, "%u_%u.%15s", &k[0], &k[1], rest);
+		uint32		gen;
+		char		extra;
+		bool		found;
+		char	   *path = psprintf("%s/%s", dbdir, de->d_name);
 
-		if (n != 3)
-			continue;
-		if (strcmp(rest, "map") == 0)
-			continue;
-		if (strcmp(rest, "map.tmp") == 0)
-			remove = true;
-		else if (sscanf(rest, "%u", &gen) == 1)
+		if (sscanf(de->d_name, "%u_%u.%15s", &k[0], &k[1], rest) != 3)
 		{
-			ent = hash_search(gens, k, HASH_FIND, NULL);
-			if (ent == NULL || memcmp(ent + 2 * sizeof(Oid), &gen, sizeof(uint32)) != 0)
-				remove = true;
+			pfree(path);
+			continue;
 		}
-		if (remove)
+		if (strcmp(rest, "map.tmp") == 0)
 		{
-			char	   *path = psprintf("%s/%s", dbdir, de->d_name);
-
 			elog(DEBUG1, "removing unreferenced aegis file \"%s\"", path);
 			unlink_path(path);
-			pfree(path);
 		}
+		else if (strcmp(rest, "map") == 0)
+		{
+			rf = hash_search(rels, k, HASH_ENTER, &found);
+			if (!found)
+				rf->generations = NIL;
+			rf->map_seen = true;
+			rf->map_valid = load_map(path, &rf->map_generation);
+		}
+		else if (sscanf(rest, "%u%c", &gen, &extra) == 1)
+		{
+			rf = hash_search(rels, k, HASH_ENTER, &found);
+			if (!found)
+			{
+				rf->generations = NIL;
+				rf->map_seen = false;
+				rf->map_valid = false;
+			}
+			rf->generations = lappend_oid(rf->generations, (Oid) gen);
+		}
+		pfree(path);
 	}
 	FreeDir(dir);
-	hash_destroy(gens);
+
+	hash_seq_init(&status, rels);
+	while ((rf = hash_seq_search(&status)) != NULL)
+	{
+		AegisRelKey key;
+		ListCell   *lc;
+
+		key.spcOid = rf->spcOid;
+		key.dbOid = dbOid;
+		key.relNumber = rf->relNumber;
+		if (!rf->map_valid)
+		{
+			if (rf->generations != NIL)
+				rebuild_map(&key, rf->generations, rf->map_seen);
+			continue;
+		}
+		foreach(lc, rf->generations)
+		{
+			uint32		gen = (uint32) lfirst_oid(lc);
+
+			if (gen != rf->map_generation)
+			{
+				char	   *path = data_path(&key, gen);
+
+				elog(DEBUG1, "removing unreferenced aegis file \"%s\"", path);
+				unlink_path(path);
+				pfree(path);
+			}
+		}
+	}
+	hash_destroy(rels);
 }
 
 static char *
@@ -642,7 +918,7 @@ AegisLocalLoadAll(void)
 		if (sscanf(de->d_name, "%u%c", &dbOid, &extra) != 1)
 			continue;
 		dbdir = psprintf("%s/%s", aegis_data_directory, de->d_name);
-		load_database_directory(dbdir);
+		load_database_directory(dbdir, dbOid);
 		pfree(dbdir);
 	}
 	FreeDir(dir);

@@ -19,6 +19,7 @@
 #include <zstd.h>
 
 #include "aegis/block.h"
+#include "catalog/pg_class.h"
 #include "storage/bufpage.h"
 
 StaticAssertDecl(sizeof(AegisBlockHeader) == 48, "AegisBlockHeader is 48 bytes on disk");
@@ -72,16 +73,20 @@ compress_page(const char *page, AegisCodec codec, int level, char *dst, uint32 c
  *
  * 'dst' must have AEGIS_BLOCK_MAX_SIZE bytes.  The page is stored raw (codec
  * none in the header) when compression would not make it smaller.  The page
- * LSN is taken from the page header.  Returns the block length in bytes.
+ * LSN is taken from the page header.  'codec', 'level' and 'persistence'
+ * (RELPERSISTENCE_*) are the relation's; they are also recorded in the
+ * header, so a lost block map can be rebuilt.  Returns the block length in
+ * bytes.
  */
 uint32
 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
-				 AegisCodec codec, int level, char *dst)
+				 AegisCodec codec, int level, char persistence, char *dst)
 {
 	AegisBlockHeader hdr;
 	char	   *payload = dst + sizeof(AegisBlockHeader);
 	uint32		n;
 	pg_crc32c	crc;
+	AegisCodec	rel_codec = codec;
 
 	n = compress_page(page, codec, level, payload, BLCKSZ - 1);
 	if (n == 0)
@@ -95,6 +100,10 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 	hdr.magic = AEGIS_BLOCK_MAGIC;
 	hdr.version = AEGIS_BLOCK_VERSION;
 	hdr.codec = (uint8) codec;
+	hdr.flags = AEGIS_BLOCK_HAS_REL_INFO;
+	hdr.rel_codec = (uint8) rel_codec;
+	hdr.rel_level = (int16) level;
+	hdr.rel_persistence = persistence;
 	hdr.key = *key;
 	hdr.pageno = pageno;
 	hdr.lsn = PageXLogRecPtrGet(((PageHeader) page)->pd_lsn);
@@ -199,4 +208,49 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 		default:
 			report_corrupt(key, pageno, location, psprintf("unknown codec %u", hdr.codec));
 	}
+}
+
+/*
+ * AegisBlockCheck
+ *		Is there a valid block at 'src' (at most 'avail' bytes readable)?
+ *		Checks magic, version, lengths and the CRC, raises nothing, and
+ *		fills *id from the header if so.  Used to find the blocks of a data
+ *		file whose block map was lost (backend_local.c); the payload is not
+ *		decompressed (AegisBlockDecode does that when the page is read).
+ */
+bool
+AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id)
+{
+	AegisBlockHeader hdr;
+	pg_crc32c	crc;
+
+	if (avail < sizeof(AegisBlockHeader))
+		return false;
+	memcpy(&hdr, src, sizeof(hdr));
+	if (hdr.magic != AEGIS_BLOCK_MAGIC || hdr.version != AEGIS_BLOCK_VERSION ||
+		hdr.raw_len != BLCKSZ || hdr.stored_len == 0 || hdr.stored_len > BLCKSZ ||
+		hdr.codec >= AEGIS_NUM_CODECS ||
+		sizeof(AegisBlockHeader) + (Size) hdr.stored_len > avail)
+		return false;
+	INIT_CRC32C(crc);
+	{
+		pg_crc32c	expected = hdr.crc;
+
+		hdr.crc = 0;
+		COMP_CRC32C(crc, &hdr, sizeof(hdr));
+		COMP_CRC32C(crc, src + sizeof(AegisBlockHeader), hdr.stored_len);
+		FIN_CRC32C(crc);
+		if (!EQ_CRC32C(crc, expected))
+			return false;
+	}
+	id->key = hdr.key;
+	id->pageno = hdr.pageno;
+	id->lsn = hdr.lsn;
+	id->length = sizeof(AegisBlockHeader) + hdr.stored_len;
+	id->has_rel_info = (hdr.flags & AEGIS_BLOCK_HAS_REL_INFO) != 0 &&
+		hdr.rel_codec < AEGIS_NUM_CODECS;
+	id->rel_codec = id->has_rel_info ? (AegisCodec) hdr.rel_codec : (AegisCodec) hdr.codec;
+	id->rel_level = id->has_rel_info ? hdr.rel_level : 0;
+	id->rel_persistence = id->has_rel_info ? hdr.rel_persistence : RELPERSISTENCE_PERMANENT;
+	return true;
 }

@@ -25,22 +25,47 @@ typedef struct AegisBlockHeader
 	uint32		magic;			/* AEGIS_BLOCK_MAGIC */
 	uint16		version;		/* AEGIS_BLOCK_VERSION */
 	uint8		codec;			/* AegisCodec of the payload */
-	uint8		flags;			/* reserved, 0 */
+	uint8		flags;			/* AEGIS_BLOCK_HAS_REL_INFO, or 0 */
 	AegisRelKey key;			/* relation the page belongs to */
 	uint32		pageno;			/* page number within the relation */
 	uint64		lsn;			/* page LSN (aegis WAL) */
 	uint32		raw_len;		/* bytes after decompression (BLCKSZ) */
 	uint32		stored_len;		/* payload bytes following the header */
 	pg_crc32c	crc;			/* CRC-32C of header (crc = 0) + payload */
-	uint32		reserved;		/* 0 */
+	/* the relation's settings when the block was written (see below) */
+	uint8		rel_codec;		/* AegisCodec of the relation */
+	char		rel_persistence;	/* RELPERSISTENCE_* */
+	int16		rel_level;		/* compression level of the relation */
 } AegisBlockHeader;
+
+/*
+ * flags: the rel_* fields are set.  Blocks written before they existed have
+ * zeros there (the field was reserved); a block map lost or damaged is
+ * rebuilt from the blocks, and these fields give the relation back its
+ * codec, level and persistence.
+ */
+#define AEGIS_BLOCK_HAS_REL_INFO	0x01
+
+/* What one block says of itself, as AegisBlockCheck found it. */
+typedef struct AegisBlockIdentity
+{
+	AegisRelKey key;
+	BlockNumber pageno;
+	uint64		lsn;			/* page LSN */
+	uint32		length;			/* bytes, header included */
+	bool		has_rel_info;
+	AegisCodec	rel_codec;
+	int			rel_level;
+	char		rel_persistence;
+} AegisBlockIdentity;
 
 /* Room a caller must provide for AegisBlockEncode's output, in bytes. */
 #define AEGIS_BLOCK_MAX_SIZE (sizeof(AegisBlockHeader) + BLCKSZ + BLCKSZ / 8 + 256)
 
 extern uint32 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno,
 							   const char *page, AegisCodec codec, int level,
-							   char *dst);
+							   char persistence, char *dst);
+extern bool AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id);
 extern void AegisBlockDecode(const char *src, uint32 len,
 							 const AegisRelKey *key, BlockNumber pageno,
 							 const char *location, char *page);
