@@ -160,14 +160,22 @@ AegisDirShmemInit(void)
 	}
 }
 
-/* Attach this process to the directory, loading local storage once. */
+/*
+ * Attach this process to the directory, and make sure aegis recovery has
+ * completed in this server lifetime (ensure_loaded): every way to aegis
+ * storage passes here, so no statement runs on a directory that recovery
+ * did not finish.
+ */
 static void
 dir_attach(void)
 {
 	MemoryContext old;
 
 	if (dir_hash != NULL)
+	{
+		ensure_loaded();
 		return;
+	}
 	AegisCheckPreloaded();
 	if (AegisDir == NULL)
 		elog(ERROR, "aegis relation directory is not initialized");
@@ -194,12 +202,43 @@ AegisDirArea(void)
 }
 
 /*
- * Read the local storage backend's block maps into the directory, once per
- * server start, before any session touches an aegis table.
+ * Forget everything a failed recovery put into the directory and the
+ * buffer pool, so the next attempt starts again from the block maps.  What
+ * it wrote to disk is harmless: rebuilt maps are complete and durable,
+ * blocks appended beyond a map's end are never read, and drops it replayed
+ * would be replayed again.
+ */
+static void
+reset_directory(void)
+{
+	dshash_seq_status status;
+	AegisRelEntry *e;
+
+	/* the failed read or redo may have left pins of ours */
+	AegisBufferReleaseAll(false);
+	AegisBufferDropAll();
+	dshash_seq_init(&status, dir_hash, true);
+	while ((e = dshash_seq_next(&status)) != NULL)
+	{
+		if (DsaPointerIsValid(e->map))
+			dsa_free(dir_area, e->map);
+		dshash_delete_current(&status);
+	}
+	dshash_seq_term(&status);
+}
+
+/*
+ * Read the local storage backend's block maps into the directory and replay
+ * the WAL, once per server start, before any session touches an aegis table
+ * (they wait on checkpoint_lock meanwhile).  A recovery that fails leaves the
+ * directory empty and 'loaded' false: the next statement of any session
+ * tries again, and fails the same way until the cause is repaired.
  */
 static void
 ensure_loaded(void)
 {
+	MemoryContext oldcxt = CurrentMemoryContext;
+
 	if (AegisDir->loaded || AegisInRecovery)
 		return;
 	if (RecoveryInProgress())
@@ -217,11 +256,22 @@ ensure_loaded(void)
 			AegisLocalLoadAll();
 			AegisWalRecover();
 		}
-		PG_FINALLY();
+		PG_CATCH();
 		{
+			ErrorData  *edata;
+			const char *note = "while recovering aegis storage after the server started; every use of aegis tables fails until recovery succeeds";
+
 			AegisInRecovery = false;
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			edata->context = edata->context ? psprintf("%s\n%s", edata->context, note) : pstrdup(note);
+			reset_directory();
+			ReThrowError(edata);
 		}
 		PG_END_TRY();
+		AegisInRecovery = false;
+		pg_write_barrier();
 		AegisDir->loaded = true;
 	}
 	LWLockRelease(&AegisDir->checkpoint_lock);

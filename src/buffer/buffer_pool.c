@@ -613,9 +613,11 @@ AegisBufferMarkDirtyHint(AegisBuffer buf)
 }
 
 /*
- * Forget every frame whose tag matches; no write-back.  Waits for pins (a
- * concurrent write-back or checkpoint) to go away.  The caller holds a lock
- * that keeps sessions away from the relation (or database).
+ * Forget every frame whose tag matches 'key', or database 'dbOid', or (both
+ * invalid: key NULL and dbOid InvalidOid) every frame; no write-back.
+ * Waits for pins (a concurrent write-back or checkpoint) to go away.  The
+ * caller holds a lock that keeps sessions away from the relation (or
+ * database, or all aegis storage).
  */
 static void
 drop_frames(const AegisRelKey *key, Oid dbOid)
@@ -634,8 +636,12 @@ drop_frames(const AegisRelKey *key, Oid dbOid)
 
 			/* unlocked pre-check, as DropRelFileNodeBuffers does */
 			tag = d->tag;
-			match = key ? memcmp(&tag.key, key, sizeof(AegisRelKey)) == 0
-				: tag.key.dbOid == dbOid;
+			if (key)
+				match = memcmp(&tag.key, key, sizeof(AegisRelKey)) == 0;
+			else if (OidIsValid(dbOid))
+				match = tag.key.dbOid == dbOid;
+			else
+				match = (d->flags & BM_TAG_VALID) != 0;
 			if (!match)
 				break;
 			hash = get_hash_value(PageTable, &tag);
@@ -678,6 +684,15 @@ void
 AegisBufferDropDatabase(Oid dbOid)
 {
 	drop_frames(NULL, dbOid);
+}
+
+/*
+ * AegisBufferDropAll: discard every page (a failed recovery starts over).
+ */
+void
+AegisBufferDropAll(void)
+{
+	drop_frames(NULL, InvalidOid);
 }
 
 /*

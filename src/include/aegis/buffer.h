@@ -51,6 +51,7 @@ extern void AegisBufferMarkDirty(AegisBuffer buf);
 extern void AegisBufferMarkDirtyHint(AegisBuffer buf);
 extern void AegisBufferDropRelation(const AegisRelKey *key);
 extern void AegisBufferDropDatabase(Oid dbOid);
+extern void AegisBufferDropAll(void);
 extern void AegisBufferFlushAll(void);
 extern void AegisBufferReleaseAll(bool warn);
 extern void AegisBufferGetStats(AegisBufferStats *stats);
