@@ -22,12 +22,14 @@ OBJS = \
 	src/tam/tam_index.o \
 	src/tam/tam_options.o \
 	src/tam/tam_vacuum.o \
-	src/wal/wal_insert.o \
 	src/wal/wal_page.o \
-	src/wal/wal_recovery.o
+	src/wal/wal_storage.o \
+	src/checkpoint/checkpoint_run.o \
+	src/checkpoint/checkpoint_rmgr.o \
+	src/checkpoint/checkpoint_worker.o
 
 EXTENSION = aegis_storage
-DATA = aegis_storage--0.1.sql
+DATA = aegis_storage--0.2.sql aegis_storage--0.1--0.2.sql
 PGFILEDESC = "aegis_storage - compressed, checksummed table access method"
 
 PG_CPPFLAGS = -I$(srcdir)/src/include

@@ -4,7 +4,9 @@ SHOW aegis.default_backend;
 SHOW aegis.default_compression;
 SHOW aegis.compression_level;
 SHOW aegis.data_directory;
-SHOW aegis.checkpoint_timeout;
+SHOW aegis.memory_backend_size;
+-- aegis checkpoints follow PostgreSQL's: the old settings are gone
+SET aegis.checkpoint_timeout = '1min';
 
 SET aegis.default_compression = 'zstd';
 SHOW aegis.default_compression;

@@ -45,3 +45,16 @@ SELECT pages <= 2 * 640 AS pages_bounded, file_bytes <= stored_bytes * 5 / 4 AS 
 FROM aegis_table_stats('st_rw');
 SELECT count(*), count(*) FILTER (WHERE t = repeat('u', 200)) FROM st_rw;
 DROP TABLE st_rw;
+-- aegis WAL records travel in PostgreSQL's WAL; a CHECKPOINT runs an aegis
+-- checkpoint that covers its redo pointer before it completes
+SELECT records AS rec_before, checkpoints AS ckpt_before FROM aegis_wal_stats() \gset
+CREATE TABLE st_wal (id int) USING aegis;
+SELECT pg_current_wal_insert_lsn() AS lsn_before \gset
+INSERT INTO st_wal SELECT generate_series(1, 1000);
+SELECT pg_current_wal_insert_lsn() - :'lsn_before' > 4 * 1000 AS in_pg_wal;
+CHECKPOINT;
+SELECT records >= :rec_before + 5 AS records_counted, checkpoints > :ckpt_before AS ran,
+       durable_redo_lsn >= (SELECT redo_lsn FROM pg_control_checkpoint()) AS covers_redo,
+       guarded, guard_cycles > 0 AS cycled
+FROM aegis_wal_stats();
+DROP TABLE st_wal;

@@ -8,9 +8,11 @@
  * postmaster start.  Loaded any other way, _PG_init does nothing and every
  * entry point raises AegisCheckPreloaded's error.
  *
- * Transaction hooks installed here make a committing transaction's aegis WAL
- * durable before PostgreSQL's commit record, release buffer pins left by an
- * error and settle storage created or dropped by the ending (sub)transaction.
+ * Transaction hooks installed here write the DROP records of a committing
+ * transaction before PostgreSQL's commit record (its aegis page records are
+ * in the same WAL stream already, so its commit flush covers them), release
+ * buffer pins left by an error and settle storage created or dropped by the
+ * ending (sub)transaction.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,6 +21,7 @@
 #include "access/xact.h"
 #include "aegis/aegis.h"
 #include "aegis/buffer.h"
+#include "aegis/checkpoint.h"
 #include "aegis/guc.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
@@ -50,6 +53,7 @@ static const struct
 	{AegisBufferShmemSize, AegisBufferShmemInit},
 	{AegisDirShmemSize, AegisDirShmemInit},
 	{AegisWalShmemSize, AegisWalShmemInit},
+	{AegisCheckpointShmemSize, AegisCheckpointShmemInit},
 };
 
 static void
@@ -81,9 +85,9 @@ aegis_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
-			/* invariant 4: our WAL is durable before PostgreSQL's commit record */
+			/* DROP records precede the commit record (invariant 7) */
 			AegisPendingLogDrops();
-			AegisWalAtPreCommit();
+			AegisPendingSyncCreated();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (AegisPendingExists())
@@ -91,23 +95,19 @@ aegis_xact_callback(XactEvent event, void *arg)
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot PREPARE a transaction that created, truncated or dropped an aegis table"),
 						 errhint("Run the DDL in a transaction of its own, then PREPARE the rest.")));
-			AegisWalAtPreCommit();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			AegisWalAtXactEnd();
 			AegisBufferReleaseAll(true);
 			if (AegisPendingDropsAtCommit())
 				AEGIS_CRASH_AT(AEGIS_CRASH_COMMIT_AFTER_DROP_LOGGED);
 			AegisPendingAtXactEnd(true);
 			break;
 		case XACT_EVENT_PREPARE:
-			AegisWalAtXactEnd();
 			AegisBufferReleaseAll(true);
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			AegisWalAtXactEnd();
 			AegisBufferReleaseAll(false);
 			AegisPendingAtXactEnd(false);
 			break;
@@ -151,8 +151,8 @@ _PG_init(void)
 	RegisterXactCallback(aegis_xact_callback, NULL);
 	RegisterSubXactCallback(aegis_subxact_callback, NULL);
 	AegisInstallDdlHooks();
-	AegisRegisterCheckpointer();
-	AegisWalRegisterRmgr();
+	AegisRegisterWorkers();
+	AegisRegisterRmgr();
 }
 
 /*

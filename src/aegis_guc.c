@@ -27,21 +27,15 @@ char	   *aegis_data_directory = NULL;
 int			aegis_default_backend = AEGIS_STORAGE_LOCAL;
 int			aegis_default_compression = AEGIS_CODEC_LZ4;
 int			aegis_compression_level = 0;
-int			aegis_checkpoint_timeout = 300;
 int			aegis_memory_backend_size = 1024 * 1024;	/* kB: 1GB */
-int			aegis_wal_buffers = 4096;	/* kB */
-int			aegis_max_wal_size = 1024;	/* MB */
 int			aegis_debug_crash_point = 0;	/* AegisCrashPoint, tests only */
-bool		aegis_debug_fail_wal_write = false;	/* tests only */
+int			aegis_debug_checkpoint_delay = 0;	/* ms, tests only */
 
 static const struct config_enum_entry crash_point_options[] = {
 	{"none", AEGIS_CRASH_NONE, false},
-	{"commit_before_wal_flush", AEGIS_CRASH_COMMIT_BEFORE_WAL_FLUSH, false},
-	{"commit_after_wal_flush", AEGIS_CRASH_COMMIT_AFTER_WAL_FLUSH, false},
 	{"commit_after_drop_logged", AEGIS_CRASH_COMMIT_AFTER_DROP_LOGGED, false},
 	{"checkpoint_after_flush", AEGIS_CRASH_CHECKPOINT_AFTER_FLUSH, false},
 	{"checkpoint_after_maps", AEGIS_CRASH_CHECKPOINT_AFTER_MAPS, false},
-	{"checkpoint_after_control", AEGIS_CRASH_CHECKPOINT_AFTER_CONTROL, false},
 	{NULL, 0, false}
 };
 
@@ -159,15 +153,6 @@ AegisDefineGucs(void)
 							0,
 							check_compression_level, NULL, NULL);
 
-	DefineCustomIntVariable("aegis.checkpoint_timeout",
-							"Time between automatic aegis checkpoints.",
-							NULL,
-							&aegis_checkpoint_timeout,
-							300, 30, 86400,
-							PGC_SIGHUP,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-
 	DefineCustomIntVariable("aegis.memory_backend_size",
 							"Shared memory the memory storage backend may use for blocks.",
 							NULL,
@@ -175,24 +160,6 @@ AegisDefineGucs(void)
 							1024 * 1024, 1024, INT_MAX,
 							PGC_POSTMASTER,
 							GUC_UNIT_KB,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("aegis.wal_buffers",
-							"Shared memory for aegis WAL records not yet written.",
-							NULL,
-							&aegis_wal_buffers,
-							4096, 256, 1024 * 1024,
-							PGC_POSTMASTER,
-							GUC_UNIT_KB,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("aegis.max_wal_size",
-							"Aegis WAL written since the last aegis checkpoint that starts a new one.",
-							NULL,
-							&aegis_max_wal_size,
-							1024, 32, INT_MAX / 2,
-							PGC_SIGHUP,
-							GUC_UNIT_MB,
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("aegis.debug_crash_point",
@@ -205,14 +172,14 @@ AegisDefineGucs(void)
 							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 
-	DefineCustomBoolVariable("aegis.debug_fail_wal_write",
-							 "Test only: writes of this session to aegis WAL segments fail as if the disk were full.",
-							 NULL,
-							 &aegis_debug_fail_wal_write,
-							 false,
-							 PGC_SUSET,
-							 GUC_NOT_IN_SAMPLE,
-							 NULL, NULL, NULL);
+	DefineCustomIntVariable("aegis.debug_checkpoint_delay",
+							"Test only: the aegis checkpointer pauses this long in every checkpoint, after writing pages.",
+							"Shows that PostgreSQL's checkpoints wait for aegis checkpoints; never set it on a server you care about.",
+							&aegis_debug_checkpoint_delay,
+							0, 0, 600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("aegis");
 }

@@ -2,7 +2,8 @@
  *
  * backend_dir.c
  *	  The relation directory: every aegis relation's storage backend, codec,
- *	  size and block map, in a shared hash table; and checkpoints.
+ *	  size and block map, in a shared hash table, and its durable state (the
+ *	  block map files of the local backend).
  *
  * The directory is a dshash table in a DSA area placed in the main shared
  * memory segment (like PostgreSQL's cumulative statistics).  An entry's lock
@@ -10,17 +11,26 @@
  * and its block map, never across I/O.
  *
  * Local backend blocks are appended to the relation's data file of the
- * current generation; a block the last checkpoint refers to is never
- * overwritten (invariant 6).  A checkpoint flushes the buffer pool, fsyncs
- * the data files, then writes each changed block map durably (temp file,
- * fsync, durable_rename); only then are superseded generations unlinked.
- * Compaction copies live blocks into a new generation when more than half
- * of a data file is superseded.
+ * current generation; a block the durable map refers to is never
+ * overwritten (invariant 6).  AegisStorageSyncRelation makes one relation
+ * durable: it compacts the data file when much of it is superseded (live
+ * blocks copied into a new generation), fsyncs it, writes the block map
+ * durably (temp file, fsync, durable_rename), and only then unlinks the
+ * generation the previous map named.  When that happens is decided above
+ * (src/checkpoint): this file logs nothing and runs no checkpoint.
  *
- * Lock order: AegisDir->checkpoint_lock, then AegisDir->file_lock, then a
- * dshash partition lock, then the DSA area's lock.  Readers and writers of
- * local blocks hold file_lock shared; compaction and file unlinks hold it
- * exclusive, so no reader ever opens a generation that is being removed.
+ * The directory is loaded once per server lifetime: by the startup process
+ * before redo (AegisStorageLoad, called from the resource manager's
+ * rm_startup), or, when the server started without recovery, by the first
+ * process that uses aegis storage (ensure_loaded), which then also drops
+ * what no transaction left alive (AegisStorageShouldDrop).
+ *
+ * Lock order: AegisDir->load_lock, then AegisDir->sync_lock, then
+ * AegisDir->file_lock, then a dshash partition lock, then the DSA area's
+ * lock.  Readers and writers of local blocks hold file_lock shared;
+ * compaction and file unlinks hold it exclusive, so no reader ever opens a
+ * generation that is being removed.  sync_lock serializes
+ * AegisStorageSyncRelation, so maps are written in the order they change.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,25 +41,16 @@
 #include "aegis/block.h"
 #include "aegis/buffer.h"
 #include "aegis/guc.h"
-#include "aegis/wal.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "storage/procarray.h"
+#include "catalog/pg_class.h"
 #include "lib/dshash.h"
 #include "miscadmin.h"
-#include "pgstat.h"
-#include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
-#include "replication/walsender.h"
-#include "replication/walsender_private.h"
-#include "storage/ipc.h"
-#include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "utils/memutils.h"
-#include "utils/timestamp.h"
 
 #define AEGIS_DIR_DSA_INIT_SIZE (1024 * 1024)
 #define AEGIS_COMPACT_MIN_BYTES (1024 * 1024)
@@ -71,17 +72,12 @@ typedef struct AegisRelEntry
 	bool		map_dirty;		/* changed since the last checkpoint */
 	BlockNumber free_hint;		/* lowest page VACUUM freed space on */
 	char		persistence;	/* RELPERSISTENCE_* */
-	AegisLsn	create_lsn;		/* end LSN of the CREATE record */
+	bool		reset_checked;	/* unlogged: compared with its stub */
+	XLogRecPtr	create_lsn;		/* end LSN of the CREATE record, 0 if unknown */
 	TransactionId create_xid;	/* until known committed */
 	TransactionId drop_xid;		/* DROP logged at pre-commit of this xid */
-	BlockNumber ext_pages;		/* covered by a durable EXTEND record */
-	BlockNumber insert_floor;	/* see AegisStorageSettle */
+	BlockNumber insert_floor;	/* set by the previous build, see README */
 } AegisRelEntry;
-
-#define AEGIS_EXTEND_STEP	128 /* pages one EXTEND record covers */
-
-/* True in the process replaying the WAL: nothing is logged then. */
-bool		AegisInRecovery = false;
 
 typedef struct AegisDirShared
 {
@@ -89,19 +85,21 @@ typedef struct AegisDirShared
 	int			hash_tranche;
 	int			lock_tranche;
 	dshash_table_handle hash_handle;
-	LWLock		checkpoint_lock;	/* one checkpoint at a time; load */
+	LWLock		load_lock;		/* loading the directory */
+	LWLock		sync_lock;		/* AegisStorageSyncRelation */
 	LWLock		file_lock;		/* see header comment */
-	bool		loaded;			/* local storage read at first use */
-	pid_t		checkpointer_pid;
+	bool		loaded;			/* the directory holds every relation */
 	pg_atomic_uint64 memory_bytes;	/* memory backend blocks, bytes */
 	pg_atomic_uint64 file_epoch;	/* bumped whenever a local file is unlinked */
-	uint64		checkpoints;
 	char		dsa_space[FLEXIBLE_ARRAY_MEMBER];
 } AegisDirShared;
 
 static AegisDirShared *AegisDir = NULL;
 static dsa_area *dir_area = NULL;
 static void ensure_loaded(void);
+static AegisRelInfo *all_entries(int *n);
+static void drop_storage(const AegisRelKey *key);
+static void clear_drop(const AegisRelKey *key);
 static dshash_table *dir_hash = NULL;
 
 static dshash_parameters dir_params = {
@@ -138,11 +136,10 @@ AegisDirShmemInit(void)
 		AegisDir->dsa_tranche = LWLockNewTrancheId();
 		AegisDir->hash_tranche = LWLockNewTrancheId();
 		AegisDir->lock_tranche = LWLockNewTrancheId();
-		LWLockInitialize(&AegisDir->checkpoint_lock, AegisDir->lock_tranche);
+		LWLockInitialize(&AegisDir->load_lock, AegisDir->lock_tranche);
+		LWLockInitialize(&AegisDir->sync_lock, AegisDir->lock_tranche);
 		LWLockInitialize(&AegisDir->file_lock, AegisDir->lock_tranche);
 		AegisDir->loaded = false;
-		AegisDir->checkpointer_pid = 0;
-		AegisDir->checkpoints = 0;
 		pg_atomic_init_u64(&AegisDir->memory_bytes, 0);
 		pg_atomic_init_u64(&AegisDir->file_epoch, 0);
 
@@ -182,7 +179,7 @@ dir_attach(void)
 
 	LWLockRegisterTranche(AegisDir->dsa_tranche, "aegis_directory_dsa");
 	LWLockRegisterTranche(AegisDir->hash_tranche, "aegis_directory");
-	LWLockRegisterTranche(AegisDir->lock_tranche, "aegis_checkpoint");
+	LWLockRegisterTranche(AegisDir->lock_tranche, "aegis_directory_load");
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	dir_area = dsa_attach_in_place(AegisDir->dsa_space, NULL);
@@ -202,11 +199,10 @@ AegisDirArea(void)
 }
 
 /*
- * Forget everything a failed recovery put into the directory and the
- * buffer pool, so the next attempt starts again from the block maps.  What
- * it wrote to disk is harmless: rebuilt maps are complete and durable,
- * blocks appended beyond a map's end are never read, and drops it replayed
- * would be replayed again.
+ * Forget everything a failed load put into the directory, so the next
+ * attempt starts again from the block maps.  What it wrote to disk is
+ * harmless: rebuilt maps are complete and durable.  Nothing else uses the
+ * directory before it is loaded, so no buffer holds its pages.
  */
 static void
 reset_directory(void)
@@ -214,9 +210,6 @@ reset_directory(void)
 	dshash_seq_status status;
 	AegisRelEntry *e;
 
-	/* the failed read or redo may have left pins of ours */
-	AegisBufferReleaseAll(false);
-	AegisBufferDropAll();
 	dshash_seq_init(&status, dir_hash, true);
 	while ((e = dshash_seq_next(&status)) != NULL)
 	{
@@ -228,53 +221,103 @@ reset_directory(void)
 }
 
 /*
- * Read the local storage backend's block maps into the directory and replay
- * the WAL, once per server start, before any session touches an aegis table
- * (they wait on checkpoint_lock meanwhile).  A recovery that fails leaves the
- * directory empty and 'loaded' false: the next statement of any session
- * tries again, and fails the same way until the cause is repaired.
+ * Load the directory (AegisLocalLoadAll) under load_lock; 'rebuild' as for
+ * AegisStorageLoad.  A load that raises an error leaves the directory empty
+ * and 'loaded' false, with the context "while loading aegis storage": the
+ * next use of aegis storage in any session tries again, and fails the same
+ * way until the cause is repaired.  With 'settle', what no transaction
+ * left alive is dropped once loaded (a start without recovery).
+ */
+static void
+load_directory(bool rebuild, bool settle)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	LWLockAcquire(&AegisDir->load_lock, LW_EXCLUSIVE);
+	if (AegisDir->loaded)
+	{
+		LWLockRelease(&AegisDir->load_lock);
+		return;
+	}
+	PG_TRY();
+	{
+		AegisLocalLoadAll(rebuild);
+		if (settle)
+		{
+			AegisRelInfo *infos;
+			int			n;
+
+			infos = all_entries(&n);
+			for (int i = 0; i < n; i++)
+			{
+				if (AegisStorageShouldDrop(&infos[i], true))
+					drop_storage(&infos[i].key);
+				else
+					clear_drop(&infos[i].key);
+			}
+			pfree(infos);
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		const char *note = "while loading aegis storage; every use of aegis tables fails until this succeeds";
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->context = edata->context ? psprintf("%s\n%s", edata->context, note) : pstrdup(note);
+		reset_directory();
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	pg_write_barrier();
+	AegisDir->loaded = true;
+	LWLockRelease(&AegisDir->load_lock);
+}
+
+/*
+ * Make sure the directory is loaded.  During recovery the startup process
+ * loads it (AegisStorageLoad from rm_startup) before any redo, and hot
+ * standby sessions start only after that; without recovery, the first
+ * process that uses aegis storage loads it.
  */
 static void
 ensure_loaded(void)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-
-	if (AegisDir->loaded || AegisInRecovery)
+	if (likely(AegisDir->loaded))
 		return;
-	if (RecoveryInProgress())
+	if (RecoveryInProgress() && !AmStartupProcess())
 		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("aegis tables cannot be accessed while the server is in recovery"),
-				 errdetail("The aegis WAL is not part of PostgreSQL's WAL stream: hot standbys, point-in-time recovery and base backups do not carry aegis tables."),
-				 errhint("Read aegis tables on the primary server.")));
-	LWLockAcquire(&AegisDir->checkpoint_lock, LW_EXCLUSIVE);
-	if (!AegisDir->loaded)
-	{
-		AegisInRecovery = true;
-		PG_TRY();
-		{
-			AegisLocalLoadAll();
-			AegisWalRecover();
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-			const char *note = "while recovering aegis storage after the server started; every use of aegis tables fails until recovery succeeds";
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("aegis storage is not loaded yet"),
+				 errdetail("The server is replaying WAL and has not reached the first aegis record or a consistent state."),
+				 errhint("Try again once recovery has progressed.")));
+	if (!RecoveryInProgress())
+		load_directory(false, true);
+}
 
-			AegisInRecovery = false;
-			MemoryContextSwitchTo(oldcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			edata->context = edata->context ? psprintf("%s\n%s", edata->context, note) : pstrdup(note);
-			reset_directory();
-			ReThrowError(edata);
-		}
-		PG_END_TRY();
-		AegisInRecovery = false;
-		pg_write_barrier();
-		AegisDir->loaded = true;
-	}
-	LWLockRelease(&AegisDir->checkpoint_lock);
+/* AegisStorageLoaded: has the directory been loaded in this server lifetime? */
+bool
+AegisStorageLoaded(void)
+{
+	AegisCheckPreloaded();
+	return AegisDir->loaded;
+}
+
+/*
+ * AegisStorageLoad
+ *		Load the directory from the block maps of the local backend, in the
+ *		startup process before redo (rm_startup).  With 'rebuild', every
+ *		relation's map is rebuilt from its data files instead (a restored
+ *		base backup: maps and data files were copied at different times).
+ *		Raises the I/O errors it meets.
+ */
+void
+AegisStorageLoad(bool rebuild)
+{
+	dir_attach();
+	load_directory(rebuild, false);
 }
 
 /*
@@ -357,7 +400,6 @@ entry_info(AegisRelEntry *e, AegisRelInfo *info)
 	info->create_lsn = e->create_lsn;
 	info->create_xid = e->create_xid;
 	info->drop_xid = e->drop_xid;
-	info->ext_pages = e->ext_pages;
 	info->insert_floor = e->insert_floor;
 }
 
@@ -386,8 +428,8 @@ entry_init(AegisRelEntry *e, const AegisRelInfo *info, uint32 generation,
 	e->create_lsn = info->create_lsn;
 	e->create_xid = info->create_xid;
 	e->drop_xid = info->drop_xid;
-	e->ext_pages = info->ext_pages;
 	e->insert_floor = info->insert_floor;
+	e->reset_checked = false;
 }
 
 /* The storage backend of an entry. */
@@ -425,27 +467,24 @@ entry_delete_blocks(AegisRelEntry *e)
 /*
  * AegisStorageCreate
  *		Create empty storage for 'key' of a relation of 'persistence'
- *		(RELPERSISTENCE_*).  A CREATE record gives the storage its
- *		incarnation (create_lsn); the empty block map, which names the
- *		creating xid, is made durable at once, so recovery finds the storage
- *		and drops it unless that xid committed.  The caller registers the
- *		pending delete.
+ *		(RELPERSISTENCE_*), whose CREATE record ended at 'create_lsn' (its
+ *		incarnation; for storage without WAL any LSN that tells it apart),
+ *		created by 'create_xid'.  The empty block map, which names the
+ *		creating xid, is made durable at once (memory and temporary tables
+ *		too), so no data file ever exists without a map: recovery finds the
+ *		storage and drops it unless that xid committed.  Raises an error if
+ *		the storage exists already, or the map's I/O error.
  */
 void
 AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
-				   AegisCodec codec, int level, char persistence)
+				   AegisCodec codec, int level, char persistence,
+				   XLogRecPtr create_lsn, TransactionId create_xid)
 {
 	AegisRelEntry *e;
 	AegisRelInfo info;
 	bool		found;
-	AegisWalStorageRec rec;
-	TransactionId xid = GetCurrentTransactionId();
-	AegisLsn	create_lsn;
 
 	dir_attach();
-	memset(&rec, 0, sizeof(rec));
-	rec.key = *key;
-	create_lsn = AegisWalInsert(AEGIS_WAL_CREATE, 0, (char *) &rec, sizeof(rec), NULL, 0);
 	memset(&info, 0, sizeof(info));
 	info.key = *key;
 	info.storage = storage;
@@ -453,7 +492,7 @@ AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
 	info.level = level;
 	info.persistence = persistence;
 	info.create_lsn = create_lsn;
-	info.create_xid = xid;
+	info.create_xid = create_xid;
 	LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
 	e = dshash_find_or_insert(dir_hash, key, &found);
 	if (found)
@@ -464,9 +503,9 @@ AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
 			 AEGIS_REL_KEY_ARGS(key));
 	}
 	entry_init(e, &info, 1, 0);
+	e->reset_checked = true;	/* new: nothing to compare with the stub */
 	dshash_release_lock(dir_hash, e);
 
-	/* memory tables get a map too, so they come back (empty) after a restart */
 	PG_TRY();
 	{
 		AegisLocalWriteMap(key, &info, 1, 0, NULL);
@@ -478,6 +517,39 @@ AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
 	}
 	PG_END_TRY();
 	LWLockRelease(&AegisDir->file_lock);
+}
+
+/*
+ * AegisStorageAdopt
+ *		Redo of a CREATE record for storage whose block map was rebuilt from
+ *		its data files (unknown incarnation): it is that relation's storage
+ *		(a relfilenode is not reused before a checkpoint has passed its
+ *		drop), so it takes the record's incarnation, creator and settings.
+ *		Returns false if 'key' has no storage or a known incarnation.
+ */
+bool
+AegisStorageAdopt(const AegisRelKey *key, AegisCodec codec, int level,
+				  char persistence, XLogRecPtr create_lsn, TransactionId create_xid)
+{
+	AegisRelEntry *e;
+	bool		adopted = false;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, true);
+	if (e == NULL)
+		return false;
+	if (e->create_lsn == InvalidXLogRecPtr)
+	{
+		e->create_lsn = create_lsn;
+		e->create_xid = create_xid;
+		e->codec = codec;
+		e->level = level;
+		e->persistence = persistence;
+		e->map_dirty = true;
+		adopted = true;
+	}
+	dshash_release_lock(dir_hash, e);
+	return adopted;
 }
 
 /* AegisStorageGetInfo: copy key's entry into *info; false if none. */
@@ -509,37 +581,15 @@ AegisStorageNPages(const AegisRelKey *key)
 /*
  * AegisStorageExtend
  *		Add one new page to the relation and return its number.  The page has
- *		no block yet: it reads as new until its buffer is written back.
+ *		no block yet: it reads as new until its buffer is written back.  (A
+ *		page change logs the page number it touches, so redo extends the
+ *		relation as far as its records need.)
  */
 BlockNumber
 AegisStorageExtend(const AegisRelKey *key)
 {
 	AegisRelEntry *e = entry_find(key, true);
 	BlockNumber p;
-
-	/*
-	 * A page of a WAL-logged relation is used only once a durable EXTEND
-	 * record covers it: after a crash, inserts then start beyond every page
-	 * an index entry made before the crash can point to (AegisStorageSettle).
-	 */
-	if (!AegisInRecovery && e->storage == AEGIS_STORAGE_LOCAL &&
-		e->persistence == RELPERSISTENCE_PERMANENT && e->npages >= e->ext_pages)
-	{
-		AegisWalStorageRec rec;
-		AegisLsn	end;
-
-		memset(&rec, 0, sizeof(rec));
-		rec.key = *key;
-		rec.npages = e->npages + AEGIS_EXTEND_STEP;
-		rec.create_lsn = e->create_lsn;
-		dshash_release_lock(dir_hash, e);
-		end = AegisWalInsert(AEGIS_WAL_EXTEND, 0, (char *) &rec, sizeof(rec), NULL, 0);
-		AegisWalFlush(end);
-		e = entry_find(key, true);
-		if (e->ext_pages < rec.npages)
-			e->ext_pages = rec.npages;
-		e->map_dirty = true;
-	}
 
 	if (e->npages >= MaxBlockNumber)
 	{
@@ -561,8 +611,9 @@ AegisStorageExtend(const AegisRelKey *key)
 /*
  * AegisStorageTruncate
  *		Make the relation empty in place (TRUNCATE of a table created in the
- *		same transaction).  The caller has dropped its buffers.  A local data
- *		file the last checkpoint refers to is kept until the next checkpoint.
+ *		same transaction, or its redo).  The caller has logged it and
+ *		dropped the relation's buffers.  A local data file the durable map
+ *		refers to is kept until the next AegisStorageSyncRelation.
  */
 void
 AegisStorageTruncate(const AegisRelKey *key)
@@ -571,17 +622,6 @@ AegisStorageTruncate(const AegisRelKey *key)
 	const AegisStorageBackend *ops;
 	uint32		unlink_gen = 0;
 
-	if (!AegisInRecovery)
-	{
-		AegisWalStorageRec rec;
-
-		e = entry_find(key, false);
-		memset(&rec, 0, sizeof(rec));
-		rec.key = *key;
-		rec.create_lsn = e->create_lsn;
-		dshash_release_lock(dir_hash, e);
-		(void) AegisWalInsert(AEGIS_WAL_TRUNCATE, 0, (char *) &rec, sizeof(rec), NULL, 0);
-	}
 	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
 	e = entry_find(key, true);
 	ops = backend_of(e->storage);
@@ -607,53 +647,95 @@ AegisStorageTruncate(const AegisRelKey *key)
 }
 
 /*
- * AegisStorageLogDrop
- *		At pre-commit of a transaction that drops 'key': write the DROP record
- *		(flushed with the transaction's WAL before its commit record) and
- *		mark the entry, so a checkpoint taken meanwhile keeps the mark.
- *		Recovery then drops the storage if the transaction committed.
+ * AegisStorageMarkDrop
+ *		Transaction 'xid' drops 'key' when it commits: its DROP record is
+ *		being written (at pre-commit, or replayed).  The mark goes into the
+ *		map at the next sync, so a crash before the drop is carried out is
+ *		settled from it (AegisStorageShouldDrop).  Returns false if 'key' has
+ *		no storage; sets *create_lsn to its incarnation.
  */
-void
-AegisStorageLogDrop(const AegisRelKey *key)
+bool
+AegisStorageMarkDrop(const AegisRelKey *key, TransactionId xid, XLogRecPtr *create_lsn)
 {
 	AegisRelEntry *e;
-	AegisWalStorageRec rec;
 
 	dir_attach();
 	e = dshash_find(dir_hash, key, true);
 	if (e == NULL)
-		return;
-	memset(&rec, 0, sizeof(rec));
-	rec.key = *key;
-	rec.create_lsn = e->create_lsn;
-	e->drop_xid = GetTopTransactionId();
+		return false;
+	*create_lsn = e->create_lsn;
+	e->drop_xid = xid;
 	e->map_dirty = true;
 	dshash_release_lock(dir_hash, e);
-	(void) AegisWalInsert(AEGIS_WAL_DROP, 0, (char *) &rec, sizeof(rec), NULL, 0);
+	return true;
 }
 
-/* AegisStorageLogDropDatabase: the same for DROP DATABASE. */
+/*
+ * AegisStorageMarkDropDatabase
+ *		The same for every relation of database 'dbOid' whose storage was
+ *		created before 'before' (DROP DATABASE).
+ */
 void
-AegisStorageLogDropDatabase(Oid dbOid)
+AegisStorageMarkDropDatabase(Oid dbOid, TransactionId xid, XLogRecPtr before)
 {
 	dshash_seq_status status;
 	AegisRelEntry *e;
-	AegisWalStorageRec rec;
-	TransactionId xid = GetTopTransactionId();
 
 	dir_attach();
 	dshash_seq_init(&status, dir_hash, true);
 	while ((e = dshash_seq_next(&status)) != NULL)
 	{
-		if (e->key.dbOid != dbOid)
+		if (e->key.dbOid != dbOid || e->create_lsn >= before)
 			continue;
 		e->drop_xid = xid;
 		e->map_dirty = true;
 	}
 	dshash_seq_term(&status);
-	memset(&rec, 0, sizeof(rec));
-	rec.key.dbOid = dbOid;
-	(void) AegisWalInsert(AEGIS_WAL_DROP_DATABASE, 0, (char *) &rec, sizeof(rec), NULL, 0);
+}
+
+/* Forget a drop mark whose transaction did not commit. */
+static void
+clear_drop(const AegisRelKey *key)
+{
+	AegisRelEntry *e = dshash_find(dir_hash, key, true);
+
+	if (e == NULL)
+		return;
+	if (TransactionIdIsValid(e->drop_xid))
+	{
+		e->drop_xid = InvalidTransactionId;
+		e->map_dirty = true;
+	}
+	dshash_release_lock(dir_hash, e);
+}
+
+/* AegisStorageClearDrop: see clear_drop. */
+void
+AegisStorageClearDrop(const AegisRelKey *key)
+{
+	dir_attach();
+	clear_drop(key);
+}
+
+/*
+ * AegisStorageShouldDrop
+ *		Is 'info' storage that no transaction left alive: temporary (never
+ *		outlives a server start), created by a transaction that aborted, or
+ *		dropped by one that committed?  During recovery before its end
+ *		('settled' false) a creator that has not committed may still do so,
+ *		and only a known abort counts; otherwise not committed is aborted.
+ */
+bool
+AegisStorageShouldDrop(const AegisRelInfo *info, bool settled)
+{
+	if (info->persistence == RELPERSISTENCE_TEMP)
+		return settled;
+	if (TransactionIdIsValid(info->create_xid) && !xid_committed(info->create_xid) &&
+		(settled || TransactionIdDidAbort(info->create_xid)))
+		return true;
+	if (TransactionIdIsValid(info->drop_xid) && xid_committed(info->drop_xid))
+		return true;
+	return false;
 }
 
 /*
@@ -666,12 +748,18 @@ AegisStorageLogDropDatabase(Oid dbOid)
 void
 AegisStorageDrop(const AegisRelKey *key)
 {
+	dir_attach();
+	drop_storage(key);
+}
+
+static void
+drop_storage(const AegisRelKey *key)
+{
 	AegisRelEntry *e;
 	const AegisStorageBackend *ops;
 	uint32		gen,
 				ckpt_gen;
 
-	dir_attach();
 	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
 	e = dshash_find(dir_hash, key, true);
 	if (e == NULL)
@@ -856,6 +944,33 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 }
 
 /*
+ * AegisStorageResetPending
+ *		Is 'key' an unlogged relation not yet compared, in this server
+ *		lifetime, with its PostgreSQL stub (which PostgreSQL resets from the
+ *		init fork after a crash; see src/tam/tam_ddl.c)?  The caller compares
+ *		under the relation's extension lock and then calls
+ *		AegisStorageResetDone.
+ */
+bool
+AegisStorageResetPending(const AegisRelKey *key)
+{
+	AegisRelEntry *e = entry_find(key, false);
+	bool		pending = e->persistence == RELPERSISTENCE_UNLOGGED && !e->reset_checked;
+
+	dshash_release_lock(dir_hash, e);
+	return pending;
+}
+
+void
+AegisStorageResetDone(const AegisRelKey *key)
+{
+	AegisRelEntry *e = entry_find(key, true);
+
+	e->reset_checked = true;
+	dshash_release_lock(dir_hash, e);
+}
+
+/*
  * AegisStorageNoteFreeSpace
  *		VACUUM freed space on 'pageno': inserts look there (and onwards)
  *		before extending the relation.
@@ -1000,12 +1115,13 @@ compact_relation(const AegisRelKey *key)
 }
 
 /*
- * Make one local relation's state durable: fsync its data file, write its
- * block map (temp file, fsync, durable_rename), then unlink the generation
- * the previous durable map named, if it changed.
+ * Make one relation's state durable: compact it if much of its data file is
+ * superseded, fsync the data file, write its block map (temp file, fsync,
+ * durable_rename), then unlink the generation the previous durable map
+ * named, if it changed.  The caller holds sync_lock.
  */
 static void
-checkpoint_relation(const AegisRelKey *key)
+sync_relation(const AegisRelKey *key)
 {
 	AegisRelEntry *e;
 	AegisRelInfo info;
@@ -1125,275 +1241,43 @@ all_entries(int *n)
 
 /*
  * AegisStorageSyncRelation
- *		Make one relation's current blocks and map durable now (for storage
- *		filled without WAL, like ALTER TABLE SET TABLESPACE's copy, which
- *		PostgreSQL likewise syncs at once).  The caller has written the pages
- *		with AegisStorageWritePage.
+ *		Make the blocks of 'key' that were written back (AegisStorageWritePage)
+ *		and its block map durable: compaction when due, fsync of the data
+ *		file, the map written durably, the superseded generation unlinked.
+ *		Used by checkpoints for every relation (src/checkpoint), and for
+ *		storage filled without WAL (ALTER TABLE SET TABLESPACE's copy, a
+ *		table created under wal_level = minimal), which PostgreSQL likewise
+ *		syncs at once.  Syncs of one relation are serialized (sync_lock).
+ *		Raises the I/O errors it meets (an fsync failure as
+ *		data_sync_elevel); the previous durable map stays valid then.
  */
 void
 AegisStorageSyncRelation(const AegisRelKey *key)
 {
 	dir_attach();
-	checkpoint_relation(key);
-}
-
-/*
- * AegisStorageCheckpoint
- *		Take an aegis checkpoint (one at a time): see the Internal variant.
- */
-void
-AegisStorageCheckpoint(bool shutdown)
-{
-	dir_attach();
-	LWLockAcquire(&AegisDir->checkpoint_lock, LW_EXCLUSIVE);
+	LWLockAcquire(&AegisDir->sync_lock, LW_EXCLUSIVE);
 	PG_TRY();
 	{
-		AegisStorageCheckpointInternal(shutdown);
+		sync_relation(key);
 	}
 	PG_FINALLY();
 	{
-		LWLockRelease(&AegisDir->checkpoint_lock);
+		LWLockRelease(&AegisDir->sync_lock);
 	}
 	PG_END_TRY();
-	if (shutdown)
-		elog(LOG, "aegis shutdown checkpoint complete");
 }
 
 /*
- * AegisStorageCheckpointInternal
- *		The redo LSN is the WAL insert position now; every page dirtied by a
- *		record before it is written back (WAL first), the local data files
- *		are fsynced and every changed block map written durably; then the
- *		control file names the new redo LSN, and WAL segments before it are
- *		removed.  The caller holds checkpoint_lock (or is recovery).  Raises
- *		the I/O errors it meets; a failed checkpoint leaves the previous one
- *		valid.
+ * AegisStorageListAll
+ *		A palloc'd copy of every directory entry's public part; the count in
+ *		*n.  The list can be stale by the time it is used: callers look each
+ *		relation up again.
  */
-void
-AegisStorageCheckpointInternal(bool shutdown)
+AegisRelInfo *
+AegisStorageListAll(int *n)
 {
-	AegisRelInfo *infos;
-	int			n;
-	AegisLsn	redo;
-	TimestampTz start = GetCurrentTimestamp();
-
-	redo = AegisWalInsertLsn();
-	AegisBufferFlushAll();
-	AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_FLUSH);
-
-	infos = all_entries(&n);
-	for (int i = 0; i < n; i++)
-		checkpoint_relation(&infos[i].key);
-	pfree(infos);
-	AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_MAPS);
-
-	AegisWalWriteControl(redo, shutdown ? AEGIS_STATE_SHUTDOWN : AEGIS_STATE_IN_PRODUCTION);
-	AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_CONTROL);
-	AegisWalRemoveBefore(redo);
-	AegisDir->checkpoints++;
-	AegisWalNoteCheckpoint(redo,
-						   (double) (GetCurrentTimestamp() - start) / 1000.0);
-}
-
-/* ---------------------------------------------------------------------
- * Redo of storage records, and settlement after recovery
- * ---------------------------------------------------------------------
- */
-
-/* Drop key's storage and buffers (recovery). */
-static void
-redo_drop(const AegisRelKey *key)
-{
-	AegisBufferDropRelation(key);
-	AegisStorageDrop(key);
-}
-
-/*
- * Does a storage record of incarnation 'create_lsn' apply to storage of
- * incarnation 'have'?  Storage whose block map was rebuilt from its data
- * files has an unknown incarnation (0): records for its key apply to it.
- */
-static bool
-same_incarnation(AegisLsn have, AegisLsn create_lsn)
-{
-	return have == create_lsn || have == 0;
-}
-
-/*
- * AegisStorageRedoDrop: DROP record of 'xid'; done if xid committed.  Storage
- * whose map was rebuilt is kept (with a WARNING): it cannot be told apart
- * from a later relation that reused the key, and data is never removed on
- * a guess.
- */
-void
-AegisStorageRedoDrop(const AegisRelKey *key, AegisLsn create_lsn, TransactionId xid)
-{
-	AegisRelInfo info;
-
-	if (!AegisStorageGetInfo(key, &info) || !same_incarnation(info.create_lsn, create_lsn))
-		return;
-	if (!xid_committed(xid))
-		return;
-	if (info.create_lsn == 0)
-	{
-		ereport(WARNING,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("aegis storage " AEGIS_REL_KEY_FMT " was rebuilt from its data files and a committed transaction dropped a relation with that key; the storage is kept",
-						AEGIS_REL_KEY_ARGS(key)),
-				 errhint("If no table uses relfilenode %u any more, its files under aegis.data_directory can be removed.",
-						 key->relNumber)));
-		return;
-	}
-	redo_drop(key);
-}
-
-/*
- * AegisStorageRedoDropDatabase
- *		DROP_DATABASE record at 'lsn' of 'xid': if xid committed, drop every
- *		storage of the database created before the record, and the
- *		database's directory if nothing is left in it.
- */
-void
-AegisStorageRedoDropDatabase(Oid dbOid, AegisLsn lsn, TransactionId xid)
-{
-	dshash_seq_status status;
-	AegisRelEntry *e;
-	List	   *drop = NIL;
-	bool		left = false;
-	ListCell   *lc;
-
-	if (!xid_committed(xid))
-		return;
-	dshash_seq_init(&status, dir_hash, false);
-	while ((e = dshash_seq_next(&status)) != NULL)
-	{
-		if (e->key.dbOid != dbOid)
-			continue;
-		if (e->create_lsn < lsn)
-		{
-			AegisRelKey *k = palloc(sizeof(AegisRelKey));
-
-			*k = e->key;
-			drop = lappend(drop, k);
-		}
-		else
-			left = true;
-	}
-	dshash_seq_term(&status);
-	foreach(lc, drop)
-		redo_drop((AegisRelKey *) lfirst(lc));
-	list_free_deep(drop);
-	if (!left)
-	{
-		AegisBufferDropDatabase(dbOid);
-		AegisLocalRemoveDatabase(dbOid);
-	}
-}
-
-/* AegisStorageRedoTruncate: TRUNCATE record (in-place truncation). */
-void
-AegisStorageRedoTruncate(const AegisRelKey *key, AegisLsn create_lsn)
-{
-	AegisRelInfo info;
-
-	if (!AegisStorageGetInfo(key, &info) || !same_incarnation(info.create_lsn, create_lsn))
-		return;
-	AegisBufferDropRelation(key);
-	AegisStorageTruncate(key);
-}
-
-/* AegisStorageRedoExtend: EXTEND record. */
-void
-AegisStorageRedoExtend(const AegisRelKey *key, AegisLsn create_lsn, BlockNumber npages)
-{
-	AegisRelEntry *e;
-
 	dir_attach();
-	e = dshash_find(dir_hash, key, true);
-	if (e == NULL)
-		return;
-	if (same_incarnation(e->create_lsn, create_lsn) && e->ext_pages < npages)
-	{
-		e->ext_pages = npages;
-		e->map_dirty = true;
-	}
-	dshash_release_lock(dir_hash, e);
-}
-
-/*
- * AegisStorageSettle
- *		After the WAL is replayed: drop storage whose creating transaction did
- *		not commit, or whose dropping transaction did; drop temporary
- *		relations' storage (as PostgreSQL removes temporary files at every
- *		start).  After a crash ('crashed'), also empty unlogged relations
- *		(as PostgreSQL resets them from their init fork) and raise each
- *		logged relation's insert floor past every page an index entry
- *		written before the crash may point to: a transaction that did not
- *		commit may have its index entries in PostgreSQL's durable WAL while
- *		its aegis tuples were lost, and those TIDs must not be given to other
- *		tuples before VACUUM has removed the entries.
- */
-void
-AegisStorageSettle(bool crashed)
-{
-	AegisRelEntry *e;
-	AegisRelInfo *infos;
-	int			n;
-
-	dir_attach();
-	infos = all_entries(&n);
-	for (int i = 0; i < n; i++)
-	{
-		AegisRelInfo *info = &infos[i];
-		bool		drop = false;
-
-		if (info->persistence == RELPERSISTENCE_TEMP)
-			drop = true;
-		else if (TransactionIdIsValid(info->create_xid) && !xid_committed(info->create_xid))
-			drop = true;
-		else if (TransactionIdIsValid(info->drop_xid) && xid_committed(info->drop_xid))
-			drop = true;
-		if (drop)
-		{
-			elog(DEBUG1, "aegis recovery: dropping storage " AEGIS_REL_KEY_FMT,
-				 AEGIS_REL_KEY_ARGS(&info->key));
-			redo_drop(&info->key);
-			continue;
-		}
-		if (crashed && info->persistence == RELPERSISTENCE_UNLOGGED &&
-			info->storage == AEGIS_STORAGE_LOCAL)
-		{
-			AegisBufferDropRelation(&info->key);
-			AegisStorageTruncate(&info->key);
-		}
-
-		e = dshash_find(dir_hash, &info->key, true);
-		if (e == NULL)
-			continue;
-		if (TransactionIdIsValid(e->drop_xid))
-		{
-			e->drop_xid = InvalidTransactionId;
-			e->map_dirty = true;
-		}
-		if (crashed && e->storage == AEGIS_STORAGE_LOCAL &&
-			e->persistence == RELPERSISTENCE_PERMANENT)
-		{
-			BlockNumber floor = Max(e->npages, e->ext_pages);
-
-			if (floor > 0)
-			{
-				entry_reserve(e, floor);
-				for (BlockNumber p = e->npages; p < floor; p++)
-					memset(&entry_map(e)[p], 0, sizeof(AegisBlockLoc));
-				e->npages = floor;
-				e->insert_floor = floor;
-				e->free_hint = InvalidBlockNumber;
-				e->map_dirty = true;
-			}
-		}
-		dshash_release_lock(dir_hash, e);
-	}
-	pfree(infos);
+	return all_entries(n);
 }
 
 /* Counter of the memory backend's bytes (backend_memory.c owns its use). */
@@ -1454,95 +1338,4 @@ AegisDirLoadEntry(const AegisRelInfo *info, uint32 generation, uint64 file_end,
 		}
 	}
 	dshash_release_lock(dir_hash, e);
-}
-
-/* ---------------------------------------------------------------------
- * The checkpointer background worker
- * ---------------------------------------------------------------------
- */
-
-/*
- * AegisRegisterCheckpointer
- *		Register the worker that checkpoints on aegis.checkpoint_timeout and
- *		at shutdown.  Called from _PG_init in the postmaster.
- */
-void
-AegisRegisterCheckpointer(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "aegis_storage");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "AegisCheckpointerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "aegis checkpointer");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "aegis checkpointer");
-	RegisterBackgroundWorker(&worker);
-}
-
-/* Backends other than walsenders still running, this process excluded. */
-static int
-other_backends(void)
-{
-	int			n = CountDBConnections(InvalidOid);
-
-	for (int i = 0; WalSndCtl != NULL && i < max_wal_senders; i++)
-		if (WalSndCtl->walsnds[i].pid != 0)
-			n--;
-	return n;
-}
-
-/*
- * AegisCheckpointerMain
- *		Checkpoint every aegis.checkpoint_timeout, and whenever more than
- *		aegis.max_wal_size of WAL was written since the last checkpoint's
- *		redo LSN (checked every second); at shutdown (SIGTERM), wait
- *		until the other backends have exited, then checkpoint a last time so
- *		a clean shutdown loses nothing.
- */
-void
-AegisCheckpointerMain(Datum arg)
-{
-	TimestampTz last = GetCurrentTimestamp();
-
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
-
-	dir_attach();
-	AegisDir->checkpointer_pid = MyProcPid;
-
-	while (!ShutdownRequestPending)
-	{
-		long		timeout_ms;
-
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-		timeout_ms = (long) aegis_checkpoint_timeout * 1000L;
-		if (!ShutdownRequestPending &&
-			(TimestampDifferenceExceeds(last, GetCurrentTimestamp(), timeout_ms) ||
-			 AegisWalBytesSinceRedo() > (uint64) aegis_max_wal_size * 1024 * 1024))
-		{
-			AegisStorageCheckpoint(false);
-			last = GetCurrentTimestamp();
-		}
-	}
-
-	/* Shutdown: backends may still be finishing; they are being terminated. */
-	while (other_backends() > 0)
-	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
-	AegisStorageCheckpoint(true);
-	proc_exit(0);
 }

@@ -32,11 +32,12 @@
 #include "pgstat.h"
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
+#include "utils/elog.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
 #define AEGIS_MAP_MAGIC		0x4d474541	/* "AEGM" little-endian */
-#define AEGIS_MAP_VERSION	2
+#define AEGIS_MAP_VERSION	3
 
 typedef struct AegisMapFileHeader
 {
@@ -51,10 +52,11 @@ typedef struct AegisMapFileHeader
 	uint8		persistence;	/* RELPERSISTENCE_* */
 	uint8		reserved[3];
 	uint64		file_end;
-	uint64		create_lsn;		/* incarnation: end LSN of CREATE */
+	uint64		create_lsn;		/* incarnation: end LSN of CREATE (version 3:
+								 * a PostgreSQL LSN; 2: of the old aegis WAL) */
 	uint32		create_xid;		/* creator, until known committed */
 	uint32		drop_xid;		/* dropper whose DROP record was written */
-	uint32		ext_pages;		/* pages a durable EXTEND record covers */
+	uint32		reserved3;		/* version 2: pages covered by EXTEND records */
 	uint32		insert_floor;	/* see AegisStorageSettle */
 	pg_crc32c	crc;			/* of header (crc = 0) and the map */
 	uint32		reserved2;
@@ -100,7 +102,6 @@ map_header_from_v1(const AegisMapFileHeaderV1 *v1, AegisMapFileHeader *hdr)
 	hdr->generation = v1->generation;
 	hdr->file_end = v1->file_end;
 	hdr->persistence = RELPERSISTENCE_PERMANENT;
-	hdr->ext_pages = v1->npages;
 }
 StaticAssertDecl(sizeof(AegisBlockLoc) == 16, "block map entry is 16 bytes");
 
@@ -372,7 +373,6 @@ AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 	hdr.create_lsn = info->create_lsn;
 	hdr.create_xid = info->create_xid;
 	hdr.drop_xid = info->drop_xid;
-	hdr.ext_pages = info->ext_pages;
 	hdr.insert_floor = info->insert_floor;
 	INIT_CRC32C(crc);
 	COMP_CRC32C(crc, &hdr, sizeof(hdr));
@@ -431,9 +431,13 @@ AegisWriteFileDurably(const char *path, const char *what, const char *part1,
 	pfree(tmppath);
 }
 
-/* Read and verify one map file; on success, enter it into the directory. */
+/*
+ * Read and verify one map file; false if it is invalid.  On success, fill
+ * *info and *generation and, with 'enter', enter the relation into the
+ * directory.
+ */
 static bool
-load_map(const char *path, uint32 *generation)
+load_map(const char *path, bool enter, AegisRelInfo *info_out, uint32 *generation)
 {
 	AegisMapFileHeader hdr;
 	AegisMapFileHeaderV1 v1;
@@ -452,7 +456,7 @@ load_map(const char *path, uint32 *generation)
 				 errmsg("could not open aegis block map \"%s\": %m", path)));
 	if (read(fd, &v1, sizeof(v1)) == sizeof(v1) && v1.magic == AEGIS_MAP_MAGIC &&
 		(v1.version == 1 ||
-		 (v1.version == AEGIS_MAP_VERSION &&
+		 ((v1.version == 2 || v1.version == AEGIS_MAP_VERSION) &&
 		  read(fd, (char *) &hdr + sizeof(v1), sizeof(hdr) - sizeof(v1)) ==
 		  (ssize_t) (sizeof(hdr) - sizeof(v1)))))
 	{
@@ -505,16 +509,27 @@ load_map(const char *path, uint32 *generation)
 	info.level = hdr.level;
 	info.npages = hdr.npages;
 	info.persistence = (char) hdr.persistence;
-	info.create_lsn = hdr.create_lsn;
+	/* an LSN of the old aegis WAL means nothing now: incarnation unknown */
+	info.create_lsn = hdr.version == AEGIS_MAP_VERSION ? hdr.create_lsn : InvalidXLogRecPtr;
 	info.create_xid = hdr.create_xid;
 	info.drop_xid = hdr.drop_xid;
-	info.ext_pages = hdr.ext_pages;
 	info.insert_floor = hdr.insert_floor;
-	AegisDirLoadEntry(&info, hdr.generation, hdr.file_end, map);
+	if (enter)
+		AegisDirLoadEntry(&info, hdr.generation, hdr.file_end, map);
 	*generation = hdr.generation;
+	*info_out = info;
 	pfree(map);
 	return true;
 }
+
+/* Why a block map is rebuilt from the data files. */
+typedef enum RebuildReason
+{
+	REBUILD_DAMAGED,			/* the map fails its checks */
+	REBUILD_MISSING,			/* there is no map */
+	REBUILD_RESTORE				/* a base backup: maps and data files were
+								 * copied at different moments */
+} RebuildReason;
 
 /* The files of one relation found in a database directory. */
 typedef struct RelFiles
@@ -522,7 +537,8 @@ typedef struct RelFiles
 	Oid			spcOid;			/* hash key: tablespace, relfilenode */
 	Oid			relNumber;
 	bool		map_seen;		/* a .map file exists */
-	bool		map_valid;		/* ... and was loaded */
+	bool		map_valid;		/* ... and is valid */
+	AegisRelInfo map_info;		/* what a valid map says */
 	uint32		map_generation; /* the generation a valid map names */
 	List	   *generations;	/* data file generations present (uint32) */
 } RelFiles;
@@ -657,8 +673,10 @@ scan_generation(const AegisRelKey *key, uint32 gen, RebuildSlot **slots,
  * a WARNING.
  */
 static void
-rebuild_map(const AegisRelKey *key, List *generations, bool map_seen)
+rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
+			const AegisRelInfo *from_map)
 {
+	bool		map_seen = why == REBUILD_DAMAGED;
 	RebuildSlot *slots;
 	BlockNumber nslots = 64;
 	AegisRelInfo info;
@@ -686,6 +704,27 @@ rebuild_map(const AegisRelKey *key, List *generations, bool map_seen)
 
 		scan_generation(key, gen, &slots, &nslots, &info, &info_lsn, &nblocks);
 		newgen = Max(newgen, gen + 1);
+	}
+	if (from_map != NULL)
+	{
+		/*
+		 * A valid map copied by a base backup: its settings and the xids
+		 * that create or drop the relation hold; its incarnation is left
+		 * unknown (the data files may be of another one, see README).
+		 */
+		info.codec = from_map->codec;
+		info.level = from_map->level;
+		info.persistence = from_map->persistence;
+		info.create_xid = from_map->create_xid;
+		info.drop_xid = from_map->drop_xid;
+		info.insert_floor = from_map->insert_floor;
+		info.npages = Max(info.npages, from_map->npages);
+		if (info.npages > nslots)
+		{
+			slots = repalloc_huge(slots, (Size) info.npages * sizeof(RebuildSlot));
+			memset(slots + nslots, 0, (Size) (info.npages - nslots) * sizeof(RebuildSlot));
+			nslots = info.npages;
+		}
 	}
 
 	/* copy the newest block of each page into the new generation */
@@ -741,7 +780,6 @@ rebuild_map(const AegisRelKey *key, List *generations, bool map_seen)
 		(void) durable_rename(mpath, damaged, ERROR);
 		pfree(damaged);
 	}
-	info.ext_pages = info.npages;
 	AegisLocalWriteMap(key, &info, newgen, off, map);
 
 	/* only now may the old generations go */
@@ -754,6 +792,11 @@ rebuild_map(const AegisRelKey *key, List *generations, bool map_seen)
 	}
 	AegisDirLoadEntry(&info, newgen, off, map);
 
+	if (why == REBUILD_RESTORE)
+		ereport(DEBUG1,
+				(errmsg("aegis block map \"%s\" rebuilt from the data files: %u pages",
+						mpath, info.npages)));
+	else
 	ereport(WARNING,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("aegis block map \"%s\" was %s; rebuilt it from the data files of relation " AEGIS_REL_KEY_FMT,
@@ -777,7 +820,7 @@ rebuild_map(const AegisRelKey *key, List *generations, bool map_seen)
  * cannot be read.
  */
 static void
-load_database_directory(const char *dbdir, Oid dbOid)
+load_database_directory(const char *dbdir, Oid dbOid, bool rebuild)
 {
 	DIR		   *dir;
 	struct dirent *de;
@@ -818,7 +861,7 @@ load_database_directory(const char *dbdir, Oid dbOid)
 			if (!found)
 				rf->generations = NIL;
 			rf->map_seen = true;
-			rf->map_valid = load_map(path, &rf->map_generation);
+			rf->map_valid = load_map(path, !rebuild, &rf->map_info, &rf->map_generation);
 		}
 		else if (sscanf(rest, "%u%c", &gen, &extra) == 1)
 		{
@@ -844,11 +887,24 @@ load_database_directory(const char *dbdir, Oid dbOid)
 		key.spcOid = rf->spcOid;
 		key.dbOid = dbOid;
 		key.relNumber = rf->relNumber;
-		if (!rf->map_valid)
+		if (!rf->map_valid || (rebuild && rf->generations != NIL))
 		{
 			if (rf->generations != NIL)
-				rebuild_map(&key, rf->generations, rf->map_seen);
+				rebuild_map(&key, rf->generations,
+							rf->map_valid ? REBUILD_RESTORE :
+							rf->map_seen ? REBUILD_DAMAGED : REBUILD_MISSING,
+							rf->map_valid ? &rf->map_info : NULL);
 			continue;
+		}
+		if (rebuild)
+		{
+			/* no data files (memory storage, or no page written yet) */
+			char	   *path = map_path(&key);
+			AegisRelInfo info;
+			uint32		gen;
+
+			(void) load_map(path, true, &info, &gen);
+			pfree(path);
 		}
 		foreach(lc, rf->generations)
 		{
@@ -891,23 +947,93 @@ const AegisStorageBackend AegisLocalBackend = {
 };
 
 /*
+ * The control file of the build that kept its own WAL files
+ * (<data_directory>/aegis_control): magic, version, state, then the redo
+ * LSN of its last checkpoint.  This build keeps no control file; it takes
+ * over a data directory that build shut down cleanly.
+ */
+#define LEGACY_CONTROL_MAGIC	0x43474541	/* "AEGC" */
+#define LEGACY_STATE_SHUTDOWN	1
+
+typedef struct LegacyControlFile
+{
+	uint32		magic;
+	uint32		version;
+	uint32		state;
+	uint32		reserved;
+	uint64		redo_lsn;
+	int64		time;
+	pg_crc32c	crc;
+	uint32		reserved2;
+} LegacyControlFile;
+
+/*
+ * If the build that kept its own WAL files left its control file, make sure
+ * it shut down cleanly (its WAL cannot be replayed by this build) and return
+ * true; raise an error that says what to do otherwise.
+ */
+static bool
+check_legacy_control(void)
+{
+	char	   *path = psprintf("%s/aegis_control", aegis_data_directory);
+	LegacyControlFile cf;
+	pg_crc32c	crc;
+	int			fd;
+	int			r;
+
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+	{
+		if (errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open \"%s\": %m", path)));
+		pfree(path);
+		return false;
+	}
+	r = read(fd, &cf, sizeof(cf));
+	CloseTransientFile(fd);
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &cf, offsetof(LegacyControlFile, crc));
+	FIN_CRC32C(crc);
+	if (r != sizeof(cf) || cf.magic != LEGACY_CONTROL_MAGIC || !EQ_CRC32C(crc, cf.crc) ||
+		cf.state != LEGACY_STATE_SHUTDOWN)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("aegis data directory \"%s\" was not shut down cleanly by the previous version of aegis_storage",
+						aegis_data_directory),
+				 errdetail("That version kept its own WAL in \"%s/wal\", which this version cannot replay.",
+						   aegis_data_directory),
+				 errhint("Start the server once more with the previous version, let it recover, shut it down cleanly, then install this version.")));
+	pfree(path);
+	return true;
+}
+
+/*
  * AegisLocalLoadAll
  *		Enter every relation of the local backend into the directory, from
- *		the block maps of the last checkpoint.  Called once per server start
- *		by the first process that uses aegis storage.
+ *		the block maps on disk; with 'rebuild', from the data files instead
+ *		(a restored base backup).  Called once per server lifetime by the
+ *		process that loads the directory (backend_dir.c).  Takes over a data
+ *		directory of the build that kept its own WAL files if it was shut
+ *		down cleanly: its maps are read (format versions 1 and 2), its
+ *		blocks' LSNs are read as 0 (AEGIS_BLOCK_PG_LSN), and its WAL and
+ *		control file are removed.
  */
 void
-AegisLocalLoadAll(void)
+AegisLocalLoadAll(bool rebuild)
 {
 	DIR		   *dir;
 	struct dirent *de;
 	struct stat st;
+	bool		legacy;
 
 	if (stat(aegis_data_directory, &st) != 0)
 	{
 		ensure_directory(aegis_data_directory, ".");
 		return;
 	}
+	legacy = check_legacy_control();
 	dir = AllocateDir(aegis_data_directory);
 	while ((de = ReadDir(dir, aegis_data_directory)) != NULL)
 	{
@@ -918,8 +1044,24 @@ AegisLocalLoadAll(void)
 		if (sscanf(de->d_name, "%u%c", &dbOid, &extra) != 1)
 			continue;
 		dbdir = psprintf("%s/%s", aegis_data_directory, de->d_name);
-		load_database_directory(dbdir, dbOid);
+		load_database_directory(dbdir, dbOid, rebuild);
 		pfree(dbdir);
 	}
 	FreeDir(dir);
+
+	if (legacy)
+	{
+		char	   *waldir = psprintf("%s/wal", aegis_data_directory);
+		char	   *control = psprintf("%s/aegis_control", aegis_data_directory);
+
+		if (stat(waldir, &st) == 0 && !rmtree(waldir, true))
+			ereport(WARNING,
+					(errmsg("could not remove the old aegis WAL directory \"%s\"", waldir)));
+		unlink_path(control);
+		fsync_fname(aegis_data_directory, true);
+		ereport(LOG,
+				(errmsg("aegis: took over the data directory of the previous version, which kept its own WAL")));
+		pfree(waldir);
+		pfree(control);
+	}
 }

@@ -100,7 +100,7 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 	hdr.magic = AEGIS_BLOCK_MAGIC;
 	hdr.version = AEGIS_BLOCK_VERSION;
 	hdr.codec = (uint8) codec;
-	hdr.flags = AEGIS_BLOCK_HAS_REL_INFO;
+	hdr.flags = AEGIS_BLOCK_HAS_REL_INFO | AEGIS_BLOCK_PG_LSN;
 	hdr.rel_codec = (uint8) rel_codec;
 	hdr.rel_level = (int16) level;
 	hdr.rel_persistence = persistence;
@@ -208,6 +208,10 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 		default:
 			report_corrupt(key, pageno, location, psprintf("unknown codec %u", hdr.codec));
 	}
+
+	/* an LSN of the old aegis WAL means nothing in PostgreSQL's WAL */
+	if (!(hdr.flags & AEGIS_BLOCK_PG_LSN))
+		PageSetLSN((Page) page, (XLogRecPtr) 0);
 }
 
 /*
@@ -245,7 +249,7 @@ AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id)
 	}
 	id->key = hdr.key;
 	id->pageno = hdr.pageno;
-	id->lsn = hdr.lsn;
+	id->lsn = (hdr.flags & AEGIS_BLOCK_PG_LSN) ? hdr.lsn : 0;
 	id->length = sizeof(AegisBlockHeader) + hdr.stored_len;
 	id->has_rel_info = (hdr.flags & AEGIS_BLOCK_HAS_REL_INFO) != 0 &&
 		hdr.rel_codec < AEGIS_NUM_CODECS;

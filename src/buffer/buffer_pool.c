@@ -31,7 +31,7 @@
 #include "aegis/backend.h"
 #include "aegis/buffer.h"
 #include "aegis/guc.h"
-#include "aegis/wal.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
@@ -282,10 +282,11 @@ terminate_io(int b, uint32 set_flags)
 }
 
 /*
- * Write frame b (pinned by us) back to its storage backend if it is dirty.
- * The page is copied under a share content lock and compressed outside it.
+ * Write frame b (pinned by us) back to its storage backend if it is dirty;
+ * true if it was written.  The page is copied under a share content lock
+ * and compressed outside it.
  */
-static void
+static bool
 flush_frame(int b)
 {
 	AegisBufferDesc *d = &Descs[b];
@@ -293,7 +294,7 @@ flush_frame(int b)
 	AegisBufferTag tag;
 
 	if (!start_io(b, true))
-		return;
+		return false;
 	LWLockAcquire(&ContentLocks[b].lock, LW_SHARED);
 	SpinLockAcquire(&d->hdr_lock);
 	d->flags &= ~BM_DIRTY;
@@ -305,12 +306,13 @@ flush_frame(int b)
 	PG_TRY();
 	{
 		/*
-		 * WAL before data (invariant 3): the WAL up to the page LSN is made
-		 * durable first.  In recovery the records replayed are durable
-		 * already; pages of relations without WAL have LSN 0.
+		 * WAL before data (invariant 3): PostgreSQL's WAL up to the page LSN
+		 * is made durable first, as FlushBuffer does; during recovery
+		 * XLogFlush advances minRecoveryPoint instead.  Pages of relations
+		 * without WAL have LSN 0.
 		 */
-		if (!AegisInRecovery && PageGetLSN((Page) copy.data) != InvalidXLogRecPtr)
-			AegisWalFlush(PageGetLSN((Page) copy.data));
+		if (PageGetLSN((Page) copy.data) != InvalidXLogRecPtr)
+			XLogFlush(PageGetLSN((Page) copy.data));
 		AegisStorageWritePage(&tag.key, tag.pageno, copy.data);
 	}
 	PG_CATCH();
@@ -321,6 +323,7 @@ flush_frame(int b)
 	PG_END_TRY();
 	terminate_io(b, 0);
 	pg_atomic_fetch_add_u64(&Pool->writebacks, 1);
+	return true;
 }
 
 /*
@@ -413,7 +416,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno)
 		SpinLockRelease(&d->hdr_lock);
 		if (hadtag)
 		{
-			flush_frame(b);
+			(void) flush_frame(b);
 			oldhash = get_hash_value(PageTable, &oldtag);
 			oldlock = partition_lock(oldhash);
 		}
@@ -697,13 +700,16 @@ AegisBufferDropAll(void)
 
 /*
  * AegisBufferFlushAll
- *		Write back every dirty page of local storage (checkpoint).  Pages of
- *		the memory backend are volatile by contract and are written only
- *		when evicted, so a full memory backend never blocks a checkpoint.
+ *		Write back every dirty page of local storage (checkpoint); returns
+ *		how many were written.  Pages of the memory backend are volatile by
+ *		contract and are written only when evicted, so a full memory
+ *		backend never blocks a checkpoint.
  */
-void
+int
 AegisBufferFlushAll(void)
 {
+	int			written = 0;
+
 	ensure_local_pins();
 	for (int b = 0; b < Pool->nframes; b++)
 	{
@@ -720,7 +726,38 @@ AegisBufferFlushAll(void)
 			continue;
 		local_pins[b]++;
 		local_pins_total++;
-		flush_frame(b);
+		if (flush_frame(b))
+			written++;
+		unpin_frame(b);
+	}
+	return written;
+}
+
+/*
+ * AegisBufferFlushRelation
+ *		Write back every dirty page of relation 'key' (storage filled
+ *		without WAL that must be durable at commit).
+ */
+void
+AegisBufferFlushRelation(const AegisRelKey *key)
+{
+	ensure_local_pins();
+	for (int b = 0; b < Pool->nframes; b++)
+	{
+		AegisBufferDesc *d = &Descs[b];
+		bool		due;
+
+		SpinLockAcquire(&d->hdr_lock);
+		due = (d->flags & (BM_VALID | BM_DIRTY)) == (BM_VALID | BM_DIRTY) &&
+			memcmp(&d->tag.key, key, sizeof(AegisRelKey)) == 0;
+		if (due)
+			d->refcount++;
+		SpinLockRelease(&d->hdr_lock);
+		if (!due)
+			continue;
+		local_pins[b]++;
+		local_pins_total++;
+		(void) flush_frame(b);
 		unpin_frame(b);
 	}
 }

@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include "access/heapam_xlog.h"
 #include "access/htup_details.h"
 #include "aegis/backend.h"
 #include "aegis/page.h"
@@ -51,6 +52,9 @@ extend_stub(Relation rel, BlockNumber npages)
 		memset(zero.data, 0, BLCKSZ);
 		/* one block at the end: md.c leaves the rest as a hole */
 		smgrextend(srel, MAIN_FORKNUM, want - 1, zero.data, true);
+		/* redo extends it too (a standby's and a recovered stub) */
+		if (RelationNeedsWAL(rel))
+			AegisWalLogStub(&rel->rd_node, want);
 	}
 	UnlockRelationForExtension(rel, ExclusiveLock);
 }
@@ -74,6 +78,7 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 	GlobalVisState *vistest;
 	OffsetNumber dead[MaxHeapTuplesPerPage];
 	int			ndead = 0;
+	TransactionId latest_removed = InvalidTransactionId;
 	BlockNumber pageno = AegisBufferGetPageNo(buf);
 	AegisPageChange *chg;
 
@@ -98,7 +103,10 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 		res = AegisTupleSatisfiesVacuum(&tup, &dead_after, buf);
 		if (res == HEAPTUPLE_DEAD ||
 			(res == HEAPTUPLE_RECENTLY_DEAD && GlobalVisTestIsRemovableXid(vistest, dead_after)))
+		{
 			dead[ndead++] = off;
+			HeapTupleHeaderAdvanceLatestRemovedXid(tup.t_data, &latest_removed);
+		}
 		else if (res == HEAPTUPLE_RECENTLY_DEAD || res == HEAPTUPLE_DELETE_IN_PROGRESS)
 		{
 			/* a later prune may remove it: remember its deleter */
@@ -112,6 +120,7 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 	}
 
 	chg = AegisWalPageBegin(rel, buf);
+	AegisWalPageConflict(chg, latest_removed);
 	START_CRIT_SECTION();
 	for (int i = 0; i < ndead; i++)
 		ItemIdSetDead(PageGetItemId(page, dead[i]));

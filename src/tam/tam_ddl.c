@@ -24,6 +24,9 @@
 #include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
+#include "aegis/wal.h"
+#include "access/xlog.h"
+#include "storage/lmgr.h"
 #include "catalog/catalog.h"
 #include "catalog/heap.h"
 #include "catalog/objectaccess.h"
@@ -95,6 +98,25 @@ rewrite_source_info(Relation rel, AegisRelInfo *info)
 	return found;
 }
 
+/*
+ * Create aegis storage for 'key', logging its creation (temporary relations
+ * write no WAL), and drop it again if the (sub)transaction aborts.
+ */
+static void
+create_storage(const AegisRelKey *key, AegisStorageKind storage, AegisCodec codec,
+			   int level, char persistence)
+{
+	TransactionId xid = GetCurrentTransactionId();
+	XLogRecPtr	create_lsn;
+
+	if (persistence == RELPERSISTENCE_TEMP)
+		create_lsn = GetXLogInsertRecPtr();
+	else
+		create_lsn = AegisWalLogCreate(key, storage, codec, level, persistence);
+	AegisStorageCreate(key, storage, codec, level, persistence, create_lsn, xid);
+	AegisPendingCreate(key);
+}
+
 void
 aegis_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 								char persistence, TransactionId *freezeXid,
@@ -128,8 +150,7 @@ aegis_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 		AegisOptionsForNewRelation(&storage, &codec, &level);
 
 	create_stub(newrnode, persistence);
-	AegisStorageCreate(&newkey, storage, codec, level, persistence);
-	AegisPendingCreate(&newkey);
+	create_storage(&newkey, storage, codec, level, persistence);
 	if (replacing)
 		AegisPendingDrop(&oldkey);
 }
@@ -139,7 +160,13 @@ void
 aegis_relation_nontransactional_truncate(Relation rel)
 {
 	AegisRelKey key = AegisRelKeyOf(rel);
+	AegisRelInfo info;
 
+	if (!AegisStorageGetInfo(&key, &info))
+		(void) AegisStorageNPages(&key);	/* raises "does not exist" */
+	/* as RelationTruncate: logged only if changes to the relation are */
+	if (RelationNeedsWAL(rel))
+		AegisWalLogTruncate(&key, info.create_lsn);
 	AegisBufferDropRelation(&key);
 	AegisStorageTruncate(&key);
 	RelationSetTargetBlock(rel, InvalidBlockNumber);
@@ -154,13 +181,18 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 	AegisRelInfo info;
 	PGAlignedBlock copy;
 	SMgrRelation srel;
+	bool		log_pages;
+	XLogRecPtr	last_lsn = InvalidXLogRecPtr;
 
+	AegisTamCheckReset(rel);
 	if (!AegisStorageGetInfo(&oldkey, &info))
 		elog(ERROR, "aegis storage of \"%s\" does not exist", RelationGetRelationName(rel));
 	create_stub(newrnode, rel->rd_rel->relpersistence);
-	AegisStorageCreate(&newkey, info.storage, info.codec, info.level,
-					   rel->rd_rel->relpersistence);
-	AegisPendingCreate(&newkey);
+	create_storage(&newkey, info.storage, info.codec, info.level,
+				   rel->rd_rel->relpersistence);
+	/* as RelationCopyStorage: each page is logged whole when WAL is needed */
+	log_pages = info.storage == AEGIS_STORAGE_LOCAL &&
+		rel->rd_rel->relpersistence == RELPERSISTENCE_PERMANENT && XLogIsNeeded();
 
 	for (BlockNumber p = 0; p < info.npages; p++)
 	{
@@ -173,6 +205,8 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 		if (AegisStorageExtend(&newkey) != p)
 			elog(ERROR, "aegis storage of relation " AEGIS_REL_KEY_FMT " changed during copy",
 				 AEGIS_REL_KEY_ARGS(&newkey));
+		if (log_pages && !PageIsNew((Page) copy.data))
+			last_lsn = AegisWalLogPageImage(&newkey, p, (Page) copy.data);
 		AegisStorageWritePage(&newkey, p, copy.data);
 	}
 	if (info.npages > 0)
@@ -181,8 +215,12 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 		srel = smgropen(*newrnode, rel->rd_backend);
 		memset(copy.data, 0, BLCKSZ);
 		smgrextend(srel, MAIN_FORKNUM, info.npages - 1, copy.data, true);
+		if (log_pages)
+			AegisWalLogStub(newrnode, info.npages);
 	}
-	/* the pages were written without WAL: make them durable before commit */
+	/* WAL before data, then the pages and their map durable before commit */
+	if (last_lsn != InvalidXLogRecPtr)
+		XLogFlush(last_lsn);
 	AegisStorageSyncRelation(&newkey);
 	AegisPendingDrop(&oldkey);
 }
@@ -209,6 +247,7 @@ aegis_relation_size(Relation rel, ForkNumber forkNumber)
 
 	if (forkNumber != MAIN_FORKNUM && forkNumber != InvalidForkNumber)
 		return 0;
+	AegisTamCheckReset(rel);
 	return (uint64) AegisStorageNPages(&key) * BLCKSZ;
 }
 
@@ -312,6 +351,48 @@ aegis_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	}
 	else if (classId == DatabaseRelationId)
 		AegisPendingDropDatabase(objectId);
+}
+
+/*
+ * AegisTamCheckReset
+ *		PostgreSQL empties unlogged relations after a crash by copying each
+ *		one's init fork over its main fork (ResetUnloggedRelations).  The
+ *		first time an unlogged aegis relation is used in a server lifetime,
+ *		compare it with its stub: a stub reset to its empty init fork while
+ *		the relation has pages means a crash happened, and its aegis storage
+ *		is emptied too (its indexes were reset by PostgreSQL the same way).
+ *		Callers: every table AM entry that reads or writes the relation.
+ */
+void
+AegisTamCheckReset(Relation rel)
+{
+	AegisRelWalCache *c;
+	AegisRelKey key;
+
+	if (rel->rd_rel->relpersistence != RELPERSISTENCE_UNLOGGED)
+		return;
+	c = AegisRelGetCache(rel);
+	if (c->reset_checked)
+		return;
+	key = AegisRelKeyOf(rel);
+	if (AegisStorageResetPending(&key))
+	{
+		LockRelationForExtension(rel, ExclusiveLock);
+		if (AegisStorageResetPending(&key))
+		{
+			if (AegisStorageNPages(&key) > 0 &&
+				smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM) == 0)
+			{
+				AegisBufferDropRelation(&key);
+				AegisStorageTruncate(&key);
+				elog(DEBUG1, "aegis: unlogged table \"%s\" emptied after a crash",
+					 RelationGetRelationName(rel));
+			}
+			AegisStorageResetDone(&key);
+		}
+		UnlockRelationForExtension(rel, ExclusiveLock);
+	}
+	c->reset_checked = true;
 }
 
 void

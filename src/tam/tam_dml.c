@@ -67,7 +67,9 @@ prepare_insert(Relation rel, HeapTuple tup, TransactionId xid, CommandId cid,
 /*
  * AegisTamCheckWritable
  *		Raise ERRCODE_READ_ONLY_SQL_TRANSACTION if 'rel' cannot be changed
- *		because the server is in recovery.
+ *		because the server is in recovery; empty an unlogged relation that
+ *		PostgreSQL reset after a crash before its first use
+ *		(AegisTamCheckReset).
  */
 void
 AegisTamCheckWritable(Relation rel)
@@ -77,6 +79,7 @@ AegisTamCheckWritable(Relation rel)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot modify aegis table \"%s\" during recovery",
 						RelationGetRelationName(rel))));
+	AegisTamCheckReset(rel);
 }
 
 /*
@@ -472,9 +475,9 @@ aegis_tuple_fetch_row_version(Relation rel, ItemPointer tid, Snapshot snapshot,
 							  TupleTableSlot *slot)
 {
 	AegisRelKey key = AegisRelKeyOf(rel);
-
 	BlockNumber npages = 0;
 
+	AegisTamCheckReset(rel);
 	return AegisFetchTuple(rel, &key, tid, snapshot, slot, NULL, &npages);
 }
 

@@ -39,6 +39,7 @@ aegis_index_fetch_begin(Relation rel)
 {
 	AegisIndexFetchData *scan = palloc0(sizeof(AegisIndexFetchData));
 
+	AegisTamCheckReset(rel);
 	scan->xs_base.rel = rel;
 	scan->key = AegisRelKeyOf(rel);
 	return &scan->xs_base;

@@ -335,8 +335,6 @@ compute_new_xmax(TransactionId oldxmax, uint16 oldim, uint16 oldim2,
 
 	if (MultiXactIdIsValid(multi))
 	{
-		/* aegis WAL naming the MultiXact waits for its PostgreSQL WAL record */
-		AegisWalNoteMultiXact();
 		multi_hint_bits(multi, im, im2);
 		return multi;
 	}

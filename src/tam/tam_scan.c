@@ -61,6 +61,7 @@ aegis_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 {
 	AegisScanDesc scan;
 
+	AegisTamCheckReset(rel);
 	scan = palloc0(sizeof(AegisScanDescData));
 	scan->rs_base.rs_rd = rel;
 	scan->rs_base.rs_snapshot = snapshot;

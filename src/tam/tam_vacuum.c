@@ -167,6 +167,7 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 				recently_dead = 0;
 	xl_heap_freeze_tuple *frozen;
 
+	AegisTamCheckReset(rel);
 	(void) vacuum_set_xid_limits(rel, params->freeze_min_age, params->freeze_table_age,
 								 params->multixact_freeze_min_age,
 								 params->multixact_freeze_table_age,
@@ -200,6 +201,7 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 		OffsetNumber dead_off[MaxHeapTuplesPerPage];
 		int			nfrozen = 0;
 		int			ndeadpage = 0;
+		TransactionId latest_removed = InvalidTransactionId;
 
 		vacuum_delay_point();
 		if (dead.ntids + MaxHeapTuplesPerPage > dead.maxtids)
@@ -243,6 +245,7 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 				case HEAPTUPLE_DEAD:
 					dead.tids[dead.ntids++] = tup.t_self;
 					dead_off[ndeadpage++] = off;
+					HeapTupleHeaderAdvanceLatestRemovedXid(tup.t_data, &latest_removed);
 					removed += 1;
 					continue;
 				case HEAPTUPLE_LIVE:
@@ -266,6 +269,15 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 		{
 			AegisPageChange *chg = AegisWalPageBegin(rel, buf);
 
+			/* as heap's prune and freeze records: standby queries conflict */
+			AegisWalPageConflict(chg, latest_removed);
+			if (nfrozen > 0)
+			{
+				TransactionId horizon = freeze_limit;
+
+				TransactionIdRetreat(horizon);
+				AegisWalPageConflict(chg, horizon);
+			}
 			START_CRIT_SECTION();
 			for (int i = 0; i < nfrozen; i++)
 				heap_execute_freeze_tuple((HeapTupleHeader) PageGetItem(page, PageGetItemId(page, frozen_off[i])),

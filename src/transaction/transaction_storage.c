@@ -18,9 +18,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "aegis/backend.h"
 #include "aegis/buffer.h"
 #include "aegis/transaction.h"
+#include "aegis/wal.h"
+#include "catalog/pg_class.h"
 #include "utils/memutils.h"
 
 typedef struct PendingStorageOp
@@ -141,21 +144,61 @@ AegisPendingAtSubXactEnd(bool isCommit)
 
 /*
  * AegisPendingLogDrops
- *		At pre-commit: write the DROP records of the drops due at commit, so
- *		they are durable with the transaction's WAL before its commit record
- *		and recovery completes them if the server crashes before they run.
+ *		At pre-commit: mark the storage dropped at commit with our xid and
+ *		write the DROP records (not for temporary relations, which write no
+ *		WAL), so they precede the commit record and recovery or a standby
+ *		completes the drops once the commit is known.
  */
 void
 AegisPendingLogDrops(void)
 {
+	TransactionId xid = InvalidTransactionId;
+
 	for (PendingStorageOp *op = pending_ops; op != NULL; op = op->next)
 	{
+		AegisRelInfo info;
+		XLogRecPtr	create_lsn;
+
 		if (!op->at_commit)
 			continue;
+		if (!TransactionIdIsValid(xid))
+			xid = GetTopTransactionId();
 		if (op->is_database)
-			AegisStorageLogDropDatabase(op->key.dbOid);
-		else
-			AegisStorageLogDrop(&op->key);
+		{
+			AegisStorageMarkDropDatabase(op->key.dbOid, xid, GetXLogInsertRecPtr());
+			AegisWalLogDropDatabase(op->key.dbOid);
+		}
+		else if (AegisStorageGetInfo(&op->key, &info) &&
+				 AegisStorageMarkDrop(&op->key, xid, &create_lsn) &&
+				 info.persistence != RELPERSISTENCE_TEMP)
+			AegisWalLogDrop(&op->key, create_lsn);
+	}
+}
+
+/*
+ * AegisPendingSyncCreated
+ *		At pre-commit under wal_level = minimal: storage this transaction
+ *		created was filled without WAL (RelationNeedsWAL is false for it, as
+ *		for heap), so it is written back and synced now, before the commit
+ *		record, as PostgreSQL's smgrDoPendingSyncs does.
+ */
+void
+AegisPendingSyncCreated(void)
+{
+	if (XLogIsNeeded())
+		return;
+	for (PendingStorageOp *op = pending_ops; op != NULL; op = op->next)
+	{
+		AegisRelInfo info;
+
+		if (op->at_commit || op->is_database)
+			continue;
+		if (!AegisStorageGetInfo(&op->key, &info) ||
+			info.storage != AEGIS_STORAGE_LOCAL ||
+			info.persistence != RELPERSISTENCE_PERMANENT)
+			continue;
+		AegisBufferFlushRelation(&op->key);
+		AegisStorageSyncRelation(&op->key);
 	}
 }
 

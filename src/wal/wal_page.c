@@ -1,18 +1,20 @@
 /*-------------------------------------------------------------------------
  *
  * wal_page.c
- *	  WAL records for page changes: byte-range deltas, and their redo.
+ *	  WAL records for page changes (byte-range deltas) in PostgreSQL's WAL
+ *	  stream, and their redo.
  *
  * Every change to an aegis page of a WAL-logged relation is logged as the
  * difference between the page before and after the change, like
  * PostgreSQL's generic WAL (access/transam/generic_xlog.c): a list of
- * (offset, length, bytes) regions.  Redo applies the regions to the page as
+ * (offset, length, bytes) regions, in an XLOG_AEGIS_PAGE record of our
+ * custom resource manager.  Redo applies the regions to the page as
  * recovery finds it, which equals the page as it was before the change,
  * except possibly for hint bits (they are set without WAL).  Two rules keep
  * that difference harmless:
  *
  * - Defragmentation moves tuples, so it is not logged as bytes: the record
- *   says "compact here" (AEGIS_WAL_PAGE_COMPACT, between a delta before and
+ *   says "compact here" (AEGIS_PAGE_COMPACT, between a delta before and
  *   one after), and redo runs the same deterministic compaction.
  * - Compaction zeroes the hole between pd_lower and pd_upper, and a new page
  *   has a zero hole, so the hole holds zeros on every page: bytes a later
@@ -21,12 +23,18 @@
  * Deltas of AEGIS_WAL_COMPRESS_MIN bytes or more (new pages filled by COPY,
  * compactions) are stored LZ4-compressed when that saves space.
  *
- * The page LSN is the end LSN of the last record that changed it; redo
- * skips a record whose end LSN is not beyond the page LSN, which makes it
- * idempotent.  pd_lsn itself is never part of a delta.
+ * The page LSN is the end LSN of the last record that changed it, as for
+ * heap pages; redo skips a record whose end LSN is not beyond the page LSN,
+ * which makes it idempotent.  pd_lsn itself is never part of a delta.  A
+ * record that removes row versions (pruning, VACUUM, freezing) carries the
+ * newest xid they may be visible to, and its redo resolves the conflict
+ * with hot standby queries first (ResolveRecoveryConflictWithSnapshot), as
+ * heap's prune and freeze records do.
  *
  * Callers hold the buffer's exclusive content lock across Begin .. Log and
  * make the change, the MarkDirty and the Log inside one critical section.
+ * This file also owns the counters of aegis_wal_stats() and the gate that
+ * holds back aegis WAL until the checkpoint guards run (AegisWalSetGuarded).
  *
  *-------------------------------------------------------------------------
  */
@@ -34,49 +42,175 @@
 
 #include <lz4.h>
 
+#include "access/xlog.h"
+#include "access/xloginsert.h"
+#include "access/xlogutils.h"
 #include "aegis/backend.h"
 #include "aegis/buffer.h"
 #include "aegis/wal.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/latch.h"
+#include "storage/shmem.h"
+#include "storage/standby.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
 #define DELTA_CHUNK		8		/* bytes compared at a time */
 #define DELTA_FIRST		8		/* pd_lsn is not part of a delta */
+#define GUARD_WAIT_MS	60000	/* how long a writer waits for the guards */
 
-/* per-relation cache in rd_amcache */
-typedef struct AegisRelWalCache
+/* Shared counters, and the gate (see AegisWalSetGuarded). */
+typedef struct AegisWalShared
 {
-	Oid			relNumber;
-	bool		needs_wal;
-} AegisRelWalCache;
+	pg_atomic_uint32 guarded;	/* checkpoints wait for aegis: writes may go */
+	pg_atomic_uint64 records;
+	pg_atomic_uint64 bytes;
+	pg_atomic_uint64 page_records;
+	pg_atomic_uint64 compressed_records;
+} AegisWalShared;
+
+static AegisWalShared *WalShared = NULL;
+
+Size
+AegisWalShmemSize(void)
+{
+	return sizeof(AegisWalShared);
+}
+
+/* AegisWalShmemInit: postmaster, under AddinShmemInitLock. */
+void
+AegisWalShmemInit(void)
+{
+	bool		found;
+
+	WalShared = ShmemInitStruct("aegis wal", sizeof(AegisWalShared), &found);
+	if (found)
+		return;
+	pg_atomic_init_u32(&WalShared->guarded, 0);
+	pg_atomic_init_u64(&WalShared->records, 0);
+	pg_atomic_init_u64(&WalShared->bytes, 0);
+	pg_atomic_init_u64(&WalShared->page_records, 0);
+	pg_atomic_init_u64(&WalShared->compressed_records, 0);
+}
+
+/*
+ * AegisWalSetGuarded
+ *		The checkpoint guards (src/checkpoint) say whether PostgreSQL's
+ *		checkpoints currently wait for aegis pages to be durable.  Until they
+ *		do, no aegis WAL is written (AegisWalWaitGuarded), so no checkpoint
+ *		can complete with an aegis change before its redo pointer that is
+ *		not durable (DESIGN.md invariant 6).
+ */
+void
+AegisWalSetGuarded(bool guarded)
+{
+	pg_atomic_write_u32(&WalShared->guarded, guarded ? 1 : 0);
+}
+
+/* AegisWalIsGuarded: do PostgreSQL's checkpoints wait for aegis now? */
+bool
+AegisWalIsGuarded(void)
+{
+	return pg_atomic_read_u32(&WalShared->guarded) != 0;
+}
+
+/*
+ * AegisWalWaitGuarded
+ *		Wait until aegis WAL may be written: during recovery nothing is
+ *		written; otherwise wait for the checkpoint guards (normally already
+ *		running: they start with the server).  Raises an error after
+ *		GUARD_WAIT_MS if they do not come.  Outside critical sections only.
+ */
+void
+AegisWalWaitGuarded(void)
+{
+	int			waited = 0;
+
+	if (likely(pg_atomic_read_u32(&WalShared->guarded) != 0))
+		return;
+	while (pg_atomic_read_u32(&WalShared->guarded) == 0)
+	{
+		if (waited >= GUARD_WAIT_MS)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("aegis checkpoint guards are not running"),
+					 errdetail("Changes to aegis tables wait for the background workers that make PostgreSQL's checkpoints cover aegis pages."),
+					 errhint("Make sure max_worker_processes leaves room for the three aegis background workers, and check the server log.")));
+		CHECK_FOR_INTERRUPTS();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		waited += 10;
+	}
+}
+
+/* AegisWalCount: one record of 'bytes' payload bytes was inserted. */
+void
+AegisWalCount(Size bytes, bool page, bool compressed)
+{
+	pg_atomic_fetch_add_u64(&WalShared->records, 1);
+	pg_atomic_fetch_add_u64(&WalShared->bytes, bytes);
+	if (page)
+		pg_atomic_fetch_add_u64(&WalShared->page_records, 1);
+	if (compressed)
+		pg_atomic_fetch_add_u64(&WalShared->compressed_records, 1);
+}
+
+/* AegisWalGetCounters: figures for aegis_wal_stats(). */
+void
+AegisWalGetCounters(AegisWalCounters *counters)
+{
+	counters->records = pg_atomic_read_u64(&WalShared->records);
+	counters->bytes = pg_atomic_read_u64(&WalShared->bytes);
+	counters->page_records = pg_atomic_read_u64(&WalShared->page_records);
+	counters->compressed_records = pg_atomic_read_u64(&WalShared->compressed_records);
+}
 
 /*
  * AegisRelNeedsWal
- *		Does a change to 'rel' need aegis WAL?  Only permanent relations of
- *		the local storage backend are logged; unlogged and temporary ones and
- *		memory storage are not (invariant 9), and come back empty after a
- *		crash.  Cached in rel->rd_amcache.
+ *		Does a change to 'rel' need aegis WAL?  Exactly when PostgreSQL would
+ *		log a change to a heap relation (RelationNeedsWAL: permanent, and not
+ *		created in this transaction under wal_level = minimal) and the
+ *		relation uses the local storage backend; memory storage is volatile
+ *		(invariant 9).  The storage backend is cached in rel->rd_amcache.
  */
 bool
 AegisRelNeedsWal(Relation rel)
 {
-	AegisRelWalCache *c = (AegisRelWalCache *) rel->rd_amcache;
-	AegisRelKey key;
-	AegisRelInfo info;
+	if (!RelationNeedsWAL(rel))
+		return false;
+	return AegisRelGetCache(rel)->local;
+}
 
-	if (c != NULL && c->relNumber == rel->rd_node.relNode)
-		return c->needs_wal;
-	if (c == NULL)
+/*
+ * AegisRelGetCache
+ *		Facts about 'rel' cached in rel->rd_amcache (CacheMemoryContext,
+ *		freed by the relcache with the entry): whether it uses the local
+ *		storage backend, and whether the table AM compared it with its stub
+ *		(AegisTamCheckReset).  Recomputed when the relfilenode changes.
+ */
+AegisRelWalCache *
+AegisRelGetCache(Relation rel)
+{
+	AegisRelWalCache *c = (AegisRelWalCache *) rel->rd_amcache;
+
+	if (c == NULL || c->relNumber != rel->rd_node.relNode)
 	{
-		c = MemoryContextAlloc(CacheMemoryContext, sizeof(AegisRelWalCache));
-		rel->rd_amcache = c;
+		AegisRelKey key = AegisRelKeyOf(rel);
+		AegisRelInfo info;
+
+		if (c == NULL)
+		{
+			c = MemoryContextAlloc(CacheMemoryContext, sizeof(AegisRelWalCache));
+			rel->rd_amcache = c;
+		}
+		c->relNumber = rel->rd_node.relNode;
+		c->local = AegisStorageGetInfo(&key, &info) && info.storage == AEGIS_STORAGE_LOCAL;
+		c->reset_checked = false;
 	}
-	key = AegisRelKeyOf(rel);
-	c->relNumber = rel->rd_node.relNode;
-	c->needs_wal = rel->rd_rel->relpersistence == RELPERSISTENCE_PERMANENT &&
-		AegisStorageGetInfo(&key, &info) && info.storage == AEGIS_STORAGE_LOCAL;
-	return c->needs_wal;
+	return c;
 }
 
 /*
@@ -170,8 +304,8 @@ AegisPageCompact(Page page)
  * AegisWalPageBegin
  *		Start a logged change to the page of 'buf' (pinned, exclusively
  *		locked) of 'rel'; returns the change, owned by this module (one per
- *		backend: changes never nest).  Outside a critical section: may write
- *		to PostgreSQL's WAL (the xid reservation).
+ *		backend: changes never nest).  Outside a critical section: may wait
+ *		for the checkpoint guards (AegisWalWaitGuarded).
  */
 AegisPageChange *
 AegisWalPageBegin(Relation rel, AegisBuffer buf)
@@ -182,10 +316,11 @@ AegisWalPageBegin(Relation rel, AegisBuffer buf)
 	chg->buf = buf;
 	chg->needs_wal = AegisRelNeedsWal(rel);
 	chg->compacted = false;
+	chg->conflict_xid = InvalidTransactionId;
 	chg->delta1_len = 0;
 	if (!chg->needs_wal)
 		return chg;
-	AegisWalPrepareInsert();
+	AegisWalWaitGuarded();
 	memcpy(chg->before.data, AegisBufferGetPage(buf), BLCKSZ);
 	return chg;
 }
@@ -212,108 +347,213 @@ AegisWalPageCompact(AegisPageChange *chg)
 }
 
 /*
+ * AegisWalPageConflict
+ *		The change removes row versions (or freezes them) that snapshots
+ *		older than 'xid' might still see: a hot standby cancels queries with
+ *		such snapshots before replaying it (heap's latestRemovedXid).
+ */
+void
+AegisWalPageConflict(AegisPageChange *chg, TransactionId xid)
+{
+	if (!TransactionIdIsNormal(xid))
+		return;
+	if (!TransactionIdIsValid(chg->conflict_xid) ||
+		TransactionIdPrecedes(chg->conflict_xid, xid))
+		chg->conflict_xid = xid;
+}
+
+/*
  * AegisWalPageLog
- *		Log the change and stamp the page with the record's end LSN.  In the
- *		critical section, after AegisBufferMarkDirty (so a checkpoint that
- *		starts after this record was inserted finds the page dirty).
+ *		Log the change (XLogInsert) and stamp the page with the record's end
+ *		LSN.  In the critical section, after AegisBufferMarkDirty.
  */
 void
 AegisWalPageLog(AegisPageChange *chg)
 {
-	static char rec[sizeof(AegisWalPageRec) + 2 * (BLCKSZ + 512)];
+	static char body[2 * (BLCKSZ + 512)];
 	static char packed[LZ4_COMPRESSBOUND(2 * (BLCKSZ + 512))];
-	AegisWalPageRec *pr = (AegisWalPageRec *) rec;
+	xl_aegis_page xlrec;
 	Page		page = AegisBufferGetPage(chg->buf);
-	char	   *body = rec + sizeof(AegisWalPageRec);
+	char	   *data = body;
 	Size		len;
-	uint8		flags = chg->compacted ? AEGIS_WAL_PAGE_COMPACT : 0;
-	AegisLsn	end;
+	XLogRecPtr	end;
 
 	if (!chg->needs_wal)
 		return;
-	memset(pr, 0, sizeof(AegisWalPageRec));
-	AegisBufferGetTag(chg->buf, &pr->key, &pr->pageno);
-	pr->delta1_len = chg->delta1_len;
+	memset(&xlrec, 0, sizeof(xlrec));
+	AegisBufferGetTag(chg->buf, &xlrec.key, &xlrec.pageno);
+	xlrec.conflict_xid = chg->conflict_xid;
+	xlrec.flags = chg->compacted ? AEGIS_PAGE_COMPACT : 0;
+	xlrec.delta1_len = chg->delta1_len;
 	memcpy(body, chg->delta1, chg->delta1_len);
-	pr->delta2_len = compute_delta(chg->before.data, (char *) page, body + chg->delta1_len);
-	len = pr->delta1_len + pr->delta2_len;
-	pr->stored_len = len;
+	xlrec.delta2_len = compute_delta(chg->before.data, (char *) page, body + chg->delta1_len);
+	len = xlrec.delta1_len + xlrec.delta2_len;
+	xlrec.stored_len = len;
 	if (len >= AEGIS_WAL_COMPRESS_MIN)
 	{
 		int			n = LZ4_compress_default(body, packed, len, sizeof(packed));
 
 		if (n > 0 && (Size) n < len)
 		{
-			memcpy(body, packed, n);
-			pr->stored_len = n;
-			flags |= AEGIS_WAL_PAGE_LZ4;
+			data = packed;
+			xlrec.stored_len = n;
+			xlrec.flags |= AEGIS_PAGE_LZ4;
 		}
 	}
-	end = AegisWalInsert(AEGIS_WAL_PAGE, flags, rec,
-						 sizeof(AegisWalPageRec) + pr->stored_len, NULL, 0);
+	XLogBeginInsert();
+	XLogRegisterData((char *) &xlrec, sizeof(xlrec));
+	if (xlrec.stored_len > 0)
+		XLogRegisterData(data, xlrec.stored_len);
+	end = XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_PAGE);
 	PageSetLSN(page, end);
+	AegisWalCount(sizeof(xlrec) + xlrec.stored_len, true,
+				  (xlrec.flags & AEGIS_PAGE_LZ4) != 0);
+}
+
+/*
+ * AegisWalLogPageImage
+ *		Log the whole of 'page' as page 'pageno' of 'key' (a page written
+ *		without going through the buffer pool, like ALTER TABLE SET
+ *		TABLESPACE's copy: as log_newpage does for heap).  The record is a
+ *		delta from the empty page a page without a block reads as, so redo
+ *		rebuilds it exactly.  Stamps 'page' with the record's end LSN and
+ *		returns it.  Outside critical sections.
+ */
+XLogRecPtr
+AegisWalLogPageImage(const AegisRelKey *key, BlockNumber pageno, Page page)
+{
+	static char body[BLCKSZ + 512];
+	static char packed[LZ4_COMPRESSBOUND(BLCKSZ + 512)];
+	PGAlignedBlock empty;
+	xl_aegis_page xlrec;
+	char	   *data = body;
+	int			n;
+	XLogRecPtr	end;
+
+	AegisWalWaitGuarded();
+	PageInit((Page) empty.data, BLCKSZ, 0);
+	memset(&xlrec, 0, sizeof(xlrec));
+	xlrec.key = *key;
+	xlrec.pageno = pageno;
+	xlrec.delta2_len = compute_delta(empty.data, (char *) page, body);
+	xlrec.stored_len = xlrec.delta2_len;
+	n = LZ4_compress_default(body, packed, xlrec.delta2_len, sizeof(packed));
+	if (n > 0 && n < xlrec.delta2_len)
+	{
+		data = packed;
+		xlrec.stored_len = n;
+		xlrec.flags |= AEGIS_PAGE_LZ4;
+	}
+	XLogBeginInsert();
+	XLogRegisterData((char *) &xlrec, sizeof(xlrec));
+	if (xlrec.stored_len > 0)
+		XLogRegisterData(data, xlrec.stored_len);
+	end = XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_PAGE);
+	PageSetLSN(page, end);
+	AegisWalCount(sizeof(xlrec) + xlrec.stored_len, true,
+				  (xlrec.flags & AEGIS_PAGE_LZ4) != 0);
+	return end;
+}
+
+/* A malformed record: the WAL is damaged. */
+static void
+report_bad_record(XLogReaderState *record, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("aegis WAL record at %X/%X %s",
+					LSN_FORMAT_ARGS(record->ReadRecPtr), what)));
 }
 
 /*
  * AegisWalPageRedo
- *		Replay a page record ending at 'end'.  The relation's storage may be
- *		gone (dropped later) or newer than the record (created again with
- *		the same key): then there is nothing to do.  Raises
- *		ERRCODE_DATA_CORRUPTED for a malformed record.
+ *		Replay an XLOG_AEGIS_PAGE record (startup process).  The relation's
+ *		storage may be gone (dropped later) or newer than the record
+ *		(created again with the same key): then there is nothing to do.
+ *		Raises ERRCODE_DATA_CORRUPTED for a malformed record.
  */
 void
-AegisWalPageRedo(const AegisWalRecord *rec, const char *payload, AegisLsn end)
+AegisWalPageRedo(XLogReaderState *record)
 {
-	AegisWalPageRec pr;
+	static char unpacked[2 * (BLCKSZ + 512)];
+	xl_aegis_page xlrec;
+	char	   *data = XLogRecGetData(record);
+	Size		datalen = XLogRecGetDataLen(record);
+	XLogRecPtr	end = record->EndRecPtr;
 	AegisRelInfo info;
 	AegisBuffer buf;
 	Page		page;
 	const char *delta1;
 	const char *delta2;
 
-	memcpy(&pr, payload, sizeof(pr));
-	if (sizeof(pr) + pr.stored_len + sizeof(AegisWalRecord) > rec->tot_len ||
-		(!(rec->flags & AEGIS_WAL_PAGE_LZ4) && pr.stored_len != pr.delta1_len + pr.delta2_len))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("aegis WAL record at %X/%08X has invalid lengths", AEGIS_LSN_ARGS(rec->lsn))));
-	delta1 = payload + sizeof(pr);
-	if (rec->flags & AEGIS_WAL_PAGE_LZ4)
+	if (datalen < sizeof(xlrec))
+		report_bad_record(record, "is too short");
+	memcpy(&xlrec, data, sizeof(xlrec));
+	if (sizeof(xlrec) + xlrec.stored_len != datalen ||
+		(!(xlrec.flags & AEGIS_PAGE_LZ4) && xlrec.stored_len != xlrec.delta1_len + xlrec.delta2_len))
+		report_bad_record(record, "has invalid lengths");
+	delta1 = data + sizeof(xlrec);
+	if (xlrec.flags & AEGIS_PAGE_LZ4)
 	{
-		static char unpacked[2 * (BLCKSZ + 512)];
-		int			want = pr.delta1_len + pr.delta2_len;
+		int			want = xlrec.delta1_len + xlrec.delta2_len;
 
 		if (want > (int) sizeof(unpacked) ||
-			LZ4_decompress_safe(delta1, unpacked, pr.stored_len, want) != want)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("aegis WAL record at %X/%08X does not decompress", AEGIS_LSN_ARGS(rec->lsn))));
+			LZ4_decompress_safe(delta1, unpacked, xlrec.stored_len, want) != want)
+			report_bad_record(record, "does not decompress");
 		delta1 = unpacked;
 	}
-	delta2 = delta1 + pr.delta1_len;
-	if (!apply_delta(NULL, delta1, pr.delta1_len) ||
-		!apply_delta(NULL, delta2, pr.delta2_len))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("aegis WAL record at %X/%08X has an invalid page delta", AEGIS_LSN_ARGS(rec->lsn))));
-	if (!AegisStorageGetInfo(&pr.key, &info) || info.create_lsn > rec->lsn)
-		return;
-	while (info.npages <= pr.pageno)
-		info.npages = AegisStorageExtend(&pr.key) + 1;
+	delta2 = delta1 + xlrec.delta1_len;
+	if (!apply_delta(NULL, delta1, xlrec.delta1_len) ||
+		!apply_delta(NULL, delta2, xlrec.delta2_len))
+		report_bad_record(record, "has an invalid page delta");
 
-	buf = AegisBufferRead(&pr.key, pr.pageno);
+	/* queries on a hot standby that may see the removed row versions */
+	if (InHotStandby && TransactionIdIsValid(xlrec.conflict_xid))
+	{
+		RelFileNode node;
+
+		node.spcNode = xlrec.key.spcOid;
+		node.dbNode = xlrec.key.dbOid;
+		node.relNode = xlrec.key.relNumber;
+		ResolveRecoveryConflictWithSnapshot(xlrec.conflict_xid, node);
+	}
+
+	if (!AegisStorageGetInfo(&xlrec.key, &info) || info.create_lsn > record->ReadRecPtr)
+		return;
+	while (info.npages <= xlrec.pageno)
+		info.npages = AegisStorageExtend(&xlrec.key) + 1;
+
+	buf = AegisBufferRead(&xlrec.key, xlrec.pageno);
 	AegisBufferLock(buf, LW_EXCLUSIVE);
 	page = AegisBufferGetPage(buf);
 	if (PageGetLSN(page) < end)
 	{
 		START_CRIT_SECTION();
-		apply_delta(page, delta1, pr.delta1_len);
-		if (rec->flags & AEGIS_WAL_PAGE_COMPACT)
+		apply_delta(page, delta1, xlrec.delta1_len);
+		if (xlrec.flags & AEGIS_PAGE_COMPACT)
 			AegisPageCompact(page);
-		apply_delta(page, delta2, pr.delta2_len);
+		apply_delta(page, delta2, xlrec.delta2_len);
 		PageSetLSN(page, end);
 		AegisBufferMarkDirty(buf);
 		END_CRIT_SECTION();
 	}
 	AegisBufferUnlockRelease(buf);
+}
+
+/* AegisWalPageDesc: rm_desc of an XLOG_AEGIS_PAGE record. */
+void
+AegisWalPageDesc(StringInfo buf, XLogReaderState *record)
+{
+	xl_aegis_page xlrec;
+
+	if (XLogRecGetDataLen(record) < sizeof(xlrec))
+		return;
+	memcpy(&xlrec, XLogRecGetData(record), sizeof(xlrec));
+	appendStringInfo(buf, "rel " AEGIS_REL_KEY_FMT " page %u; delta %u+%u bytes%s%s",
+					 AEGIS_REL_KEY_ARGS(&xlrec.key), xlrec.pageno,
+					 xlrec.delta1_len, xlrec.delta2_len,
+					 (xlrec.flags & AEGIS_PAGE_COMPACT) ? ", compact" : "",
+					 (xlrec.flags & AEGIS_PAGE_LZ4) ? ", lz4" : "");
+	if (TransactionIdIsValid(xlrec.conflict_xid))
+		appendStringInfo(buf, "; conflict xid %u", xlrec.conflict_xid);
 }

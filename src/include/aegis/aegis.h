@@ -47,12 +47,6 @@ typedef enum AegisCodec
 
 #define AEGIS_NUM_CODECS 3
 
-/* A position in the aegis write-ahead log (its own 64-bit space). */
-typedef uint64 AegisLsn;
-
-/* An LSN in messages, written like pg_lsn: "%X/%08X" */
-#define AEGIS_LSN_ARGS(lsn) (uint32) ((lsn) >> 32), (uint32) (lsn)
-
 #define AEGIS_REL_KEY_FMT "%u/%u/%u"
 #define AEGIS_REL_KEY_ARGS(k) (k)->spcOid, (k)->dbOid, (k)->relNumber
 
@@ -70,9 +64,5 @@ extern Size AegisBufferShmemSize(void);
 extern void AegisBufferShmemInit(void);
 extern Size AegisDirShmemSize(void);
 extern void AegisDirShmemInit(void);
-
-/* Checkpointer background worker (backend_dir.c). */
-extern void AegisRegisterCheckpointer(void);
-extern PGDLLEXPORT void AegisCheckpointerMain(Datum arg);
 
 #endif							/* AEGIS_AEGIS_H */

@@ -16,6 +16,7 @@
 #ifndef AEGIS_BACKEND_H
 #define AEGIS_BACKEND_H
 
+#include "access/xlogdefs.h"
 #include "aegis/aegis.h"
 #include "storage/block.h"
 #include "port/atomics.h"
@@ -43,11 +44,12 @@ typedef struct AegisRelInfo
 	int			level;
 	BlockNumber npages;
 	char		persistence;	/* RELPERSISTENCE_* of the relation */
-	AegisLsn	create_lsn;		/* LSN of its CREATE record: the incarnation */
+	XLogRecPtr	create_lsn;		/* end LSN of its CREATE record (the
+								 * incarnation), 0 if unknown (map rebuilt) */
 	TransactionId create_xid;	/* creating xid until known committed, or 0 */
 	TransactionId drop_xid;		/* xid that drops it at commit, or 0 */
-	BlockNumber ext_pages;		/* pages covered by a durable EXTEND record */
-	BlockNumber insert_floor;	/* after a crash: no new tuple below this */
+	BlockNumber insert_floor;	/* set by the previous build after a crash:
+								 * no new tuple below this until VACUUM */
 } AegisRelInfo;
 
 /* Figures reported by aegis_table_stats(). */
@@ -61,37 +63,37 @@ typedef struct AegisRelStats
 } AegisRelStats;
 
 /* backend_dir.c: the relation directory */
+extern void AegisStorageLoad(bool rebuild);
+extern bool AegisStorageLoaded(void);
 extern void AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
-							   AegisCodec codec, int level, char persistence);
+							   AegisCodec codec, int level, char persistence,
+							   XLogRecPtr create_lsn, TransactionId create_xid);
+extern bool AegisStorageAdopt(const AegisRelKey *key, AegisCodec codec, int level,
+							  char persistence, XLogRecPtr create_lsn,
+							  TransactionId create_xid);
 extern bool AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info);
 extern BlockNumber AegisStorageNPages(const AegisRelKey *key);
 extern BlockNumber AegisStorageExtend(const AegisRelKey *key);
 extern void AegisStorageTruncate(const AegisRelKey *key);
+extern bool AegisStorageMarkDrop(const AegisRelKey *key, TransactionId xid,
+								 XLogRecPtr *create_lsn);
+extern void AegisStorageMarkDropDatabase(Oid dbOid, TransactionId xid, XLogRecPtr before);
+extern void AegisStorageClearDrop(const AegisRelKey *key);
+extern bool AegisStorageShouldDrop(const AegisRelInfo *info, bool settled);
 extern void AegisStorageDrop(const AegisRelKey *key);
 extern void AegisStorageDropDatabase(Oid dbOid);
 extern bool AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno,
 								 char *page);
 extern void AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno,
 								  const char *page);
-extern void AegisStorageCheckpoint(bool shutdown);
 extern void AegisStorageSyncRelation(const AegisRelKey *key);
+extern AegisRelInfo *AegisStorageListAll(int *n);
+extern bool AegisStorageResetPending(const AegisRelKey *key);
+extern void AegisStorageResetDone(const AegisRelKey *key);
 extern void AegisStorageNoteFreeSpace(const AegisRelKey *key, BlockNumber pageno);
 extern BlockNumber AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full,
 										BlockNumber *npages, BlockNumber *floor);
 extern void AegisStorageClearFloor(const AegisRelKey *key, BlockNumber floor);
-extern void AegisStorageLogDrop(const AegisRelKey *key);
-extern void AegisStorageLogDropDatabase(Oid dbOid);
-
-/* backend_dir.c: redo and settlement (wal_recovery.c drives them) */
-extern bool AegisInRecovery;
-extern void AegisStorageRedoDrop(const AegisRelKey *key, AegisLsn create_lsn,
-								 TransactionId xid);
-extern void AegisStorageRedoDropDatabase(Oid dbOid, AegisLsn lsn, TransactionId xid);
-extern void AegisStorageRedoTruncate(const AegisRelKey *key, AegisLsn create_lsn);
-extern void AegisStorageRedoExtend(const AegisRelKey *key, AegisLsn create_lsn,
-								   BlockNumber npages);
-extern void AegisStorageSettle(bool crashed);
-extern void AegisStorageCheckpointInternal(bool shutdown);
 extern bool AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats);
 extern dsa_area *AegisDirArea(void);
 extern void AegisDirLoadEntry(const AegisRelInfo *info, uint32 generation,
@@ -146,7 +148,7 @@ extern void AegisLocalUnlinkMap(const AegisRelKey *key);
 extern void AegisWriteFileDurably(const char *path, const char *what,
 								  const char *part1, Size len1,
 								  const char *part2, Size len2);
-extern void AegisLocalLoadAll(void);
+extern void AegisLocalLoadAll(bool rebuild);
 extern void AegisLocalRemoveDatabase(Oid dbOid);
 
 #endif							/* AEGIS_BACKEND_H */

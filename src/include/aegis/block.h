@@ -28,7 +28,7 @@ typedef struct AegisBlockHeader
 	uint8		flags;			/* AEGIS_BLOCK_HAS_REL_INFO, or 0 */
 	AegisRelKey key;			/* relation the page belongs to */
 	uint32		pageno;			/* page number within the relation */
-	uint64		lsn;			/* page LSN (aegis WAL) */
+	uint64		lsn;			/* page LSN (AEGIS_BLOCK_PG_LSN) */
 	uint32		raw_len;		/* bytes after decompression (BLCKSZ) */
 	uint32		stored_len;		/* payload bytes following the header */
 	pg_crc32c	crc;			/* CRC-32C of header (crc = 0) + payload */
@@ -46,12 +46,19 @@ typedef struct AegisBlockHeader
  */
 #define AEGIS_BLOCK_HAS_REL_INFO	0x01
 
+/*
+ * flags: the page LSN is a PostgreSQL LSN.  Blocks written by the build
+ * that kept its own WAL files carry LSNs of that WAL instead; they are read
+ * as LSN 0 (older than every record), see AegisBlockDecode.
+ */
+#define AEGIS_BLOCK_PG_LSN			0x02
+
 /* What one block says of itself, as AegisBlockCheck found it. */
 typedef struct AegisBlockIdentity
 {
 	AegisRelKey key;
 	BlockNumber pageno;
-	uint64		lsn;			/* page LSN */
+	uint64		lsn;			/* page LSN, 0 if of the old WAL */
 	uint32		length;			/* bytes, header included */
 	bool		has_rel_info;
 	AegisCodec	rel_codec;

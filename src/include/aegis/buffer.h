@@ -52,7 +52,8 @@ extern void AegisBufferMarkDirtyHint(AegisBuffer buf);
 extern void AegisBufferDropRelation(const AegisRelKey *key);
 extern void AegisBufferDropDatabase(Oid dbOid);
 extern void AegisBufferDropAll(void);
-extern void AegisBufferFlushAll(void);
+extern int	AegisBufferFlushAll(void);
+extern void AegisBufferFlushRelation(const AegisRelKey *key);
 extern void AegisBufferReleaseAll(bool warn);
 extern void AegisBufferGetStats(AegisBufferStats *stats);
 

@@ -8,39 +8,38 @@
 #ifndef AEGIS_GUC_H
 #define AEGIS_GUC_H
 
+#include "access/xlog.h"
+
 extern int	aegis_buffer_pool_size;		/* pages (GUC_UNIT_BLOCKS) */
 extern char *aegis_data_directory;	/* relative to PGDATA, or absolute */
 extern int	aegis_default_backend;	/* AegisStorageKind */
 extern int	aegis_default_compression;	/* AegisCodec */
 extern int	aegis_compression_level;	/* 0 = the codec's default */
-extern int	aegis_checkpoint_timeout;	/* seconds */
 extern int	aegis_memory_backend_size;	/* kB of shared memory for blocks */
 
-extern int	aegis_wal_buffers;	/* kB of shared memory for the WAL ring */
-extern int	aegis_max_wal_size; /* MB */
 extern int	aegis_debug_crash_point;	/* AegisCrashPoint */
-extern bool aegis_debug_fail_wal_write; /* tests: WAL writes fail (ENOSPC) */
+extern int	aegis_debug_checkpoint_delay;	/* ms; tests only */
 
 /* Fault points of aegis.debug_crash_point (crash tests only). */
 typedef enum AegisCrashPoint
 {
 	AEGIS_CRASH_NONE = 0,
-	AEGIS_CRASH_COMMIT_BEFORE_WAL_FLUSH,	/* pre-commit, WAL not durable */
-	AEGIS_CRASH_COMMIT_AFTER_WAL_FLUSH, /* WAL durable, no PG commit */
 	AEGIS_CRASH_COMMIT_AFTER_DROP_LOGGED,	/* after commit, before unlink */
 	AEGIS_CRASH_CHECKPOINT_AFTER_FLUSH, /* pages written, maps not */
-	AEGIS_CRASH_CHECKPOINT_AFTER_MAPS,	/* maps durable, control not */
-	AEGIS_CRASH_CHECKPOINT_AFTER_CONTROL	/* control durable, WAL kept */
+	AEGIS_CRASH_CHECKPOINT_AFTER_MAPS	/* maps durable, no aegis record,
+										 * PostgreSQL's checkpoint waiting */
 } AegisCrashPoint;
 
 /*
  * AEGIS_CRASH_AT: if the fault point is armed, exit at once without any
  * cleanup, like a process killed by SIGKILL; the postmaster then runs crash
- * recovery.  Costs one comparison when unarmed.
+ * recovery.  Never during recovery (the startup process runs checkpoints
+ * too, and would crash again at every start).  Costs one comparison when
+ * unarmed.
  */
 #define AEGIS_CRASH_AT(point) \
 	do { \
-		if (unlikely(aegis_debug_crash_point == (point))) \
+		if (unlikely(aegis_debug_crash_point == (point)) && !RecoveryInProgress()) \
 			AegisCrashNow(#point); \
 	} while (0)
 

@@ -165,6 +165,7 @@ extern void aegis_relation_estimate_size(Relation rel, int32 *attr_widths,
 										 BlockNumber *pages, double *tuples,
 										 double *allvisfrac);
 extern void AegisInstallDdlHooks(void);
+extern void AegisTamCheckReset(Relation rel);
 
 /* tam_vacuum.c */
 extern void aegis_relation_vacuum(Relation rel, struct VacuumParams *params,

@@ -41,6 +41,7 @@ extern void AegisPendingAtXactEnd(bool isCommit);
 extern void AegisPendingAtSubXactEnd(bool isCommit);
 extern bool AegisPendingExists(void);
 extern void AegisPendingLogDrops(void);
+extern void AegisPendingSyncCreated(void);
 extern bool AegisPendingDropsAtCommit(void);
 
 #endif							/* AEGIS_TRANSACTION_H */

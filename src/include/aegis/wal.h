@@ -1,78 +1,98 @@
 /*-------------------------------------------------------------------------
  *
  * wal.h
- *	  The aegis write-ahead log: records, insertion, group commit, the
- *	  control file and crash recovery.
+ *	  The aegis WAL records, which travel in PostgreSQL's WAL stream as the
+ *	  custom resource manager "aegis_storage", and their redo.
  *
- * The aegis WAL is a byte stream addressed by a 64-bit LSN, stored in
- * segment files of AEGIS_WAL_SEG_SIZE bytes under <data_directory>/wal.
- * Every record starts with an AegisWalRecord header that carries its own
- * LSN and a CRC-32C, so a record read from a stale or damaged place is
- * recognised.  A record never crosses a segment boundary: the rest of a
- * segment too small for the next record is filled with a PAD record.
- * See src/wal/README for the protocols (the page-change recipe, commit,
- * checkpoint, recovery).
+ * Every change to an aegis page and every storage lifecycle event is an
+ * XLogInsert record of resource manager AEGIS_RMGR_ID.  Page LSNs are
+ * PostgreSQL LSNs: the end of the last record that changed the page (as
+ * PageSetLSN does for heap).  PostgreSQL's commit record follows a
+ * transaction's aegis records in the same stream, so its commit flush
+ * (group commit, synchronous_commit, synchronous replicas) covers them, and
+ * its redo advances nextXid past every xid they carry.  See src/wal/README
+ * for the page-change recipe; the resource manager itself (redo dispatch,
+ * start-up and end of recovery) is src/checkpoint/checkpoint_rmgr.c.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef AEGIS_WAL_H
 #define AEGIS_WAL_H
 
+#include "access/xlogreader.h"
 #include "aegis/aegis.h"
 #include "aegis/buffer.h"
-#include "port/pg_crc32c.h"
+#include "lib/stringinfo.h"
+#include "storage/relfilenode.h"
 #include "utils/rel.h"
 
-#define AEGIS_WAL_SEG_SIZE		(16 * 1024 * 1024)	/* bytes */
-#define AEGIS_WAL_FIRST_LSN		((AegisLsn) AEGIS_WAL_SEG_SIZE)
-#define AEGIS_WAL_MAX_RECORD	(2 * BLCKSZ + 1024)	/* bytes, header included */
+/* Our custom resource manager id (RegisterCustomRmgr). */
+#define AEGIS_RMGR_ID				203
 
-/* Record types */
-typedef enum AegisWalRecType
-{
-	AEGIS_WAL_PAD = 1,			/* filler up to the end of a segment */
-	AEGIS_WAL_PAGE = 2,			/* a change to one page (delta) */
-	AEGIS_WAL_CREATE = 3,		/* storage created (informational, LSN) */
-	AEGIS_WAL_DROP = 4,			/* storage dropped at commit of xid */
-	AEGIS_WAL_DROP_DATABASE = 5,	/* all storage of a database, at commit */
-	AEGIS_WAL_TRUNCATE = 6,		/* storage emptied in place */
-	AEGIS_WAL_EXTEND = 7		/* relation may have pages up to 'npages' */
-} AegisWalRecType;
+/*
+ * Record types, in the high nibble of xl_info.  0x00 is the RESERVE_XIDS
+ * record of the build that kept its own WAL files: still understood (its
+ * redo advances nextXid), never written.
+ */
+#define XLOG_AEGIS_RESERVE_XIDS		0x00
+#define XLOG_AEGIS_PAGE				0x10	/* a change to one page */
+#define XLOG_AEGIS_CREATE			0x20	/* storage created */
+#define XLOG_AEGIS_DROP				0x30	/* storage dropped at commit of xid */
+#define XLOG_AEGIS_DROP_DATABASE	0x40	/* a database's storage, at commit */
+#define XLOG_AEGIS_TRUNCATE			0x50	/* storage emptied in place */
+#define XLOG_AEGIS_CHECKPOINT		0x60	/* aegis state durable up to redo */
+#define XLOG_AEGIS_STUB				0x70	/* PostgreSQL stub extended */
+#define XLOG_AEGIS_OPMASK			0xF0
 
-typedef struct AegisWalRecord
-{
-	uint32		tot_len;		/* bytes, header included */
-	uint8		type;			/* AegisWalRecType */
-	uint8		flags;
-	uint16		reserved;
-	AegisLsn	lsn;			/* where this record starts */
-	TransactionId xid;			/* inserting (sub)transaction, or 0 */
-	pg_crc32c	crc;			/* of header (crc = 0) and payload */
-} AegisWalRecord;
-
-/* Payload of AEGIS_WAL_PAGE: the page's identity, then the change. */
-typedef struct AegisWalPageRec
+/* XLOG_AEGIS_PAGE: the page's identity, then the change. */
+typedef struct xl_aegis_page
 {
 	AegisRelKey key;
 	uint32		pageno;
+	TransactionId conflict_xid; /* newest xid of row versions removed, or 0 */
 	uint16		delta1_len;		/* bytes of delta before the compaction */
 	uint16		delta2_len;		/* bytes of delta after it */
 	uint16		stored_len;		/* bytes that follow (LZ4-compressed or not) */
-	uint16		reserved;
+	uint8		flags;			/* AEGIS_PAGE_* */
+	uint8		reserved;
 	/* delta1, then delta2; a delta is a list of (uint16 off, uint16 len, bytes) */
-} AegisWalPageRec;
+} xl_aegis_page;
 
-#define AEGIS_WAL_PAGE_COMPACT	0x01	/* record flag: compact between deltas */
-#define AEGIS_WAL_PAGE_LZ4		0x02	/* record flag: the deltas are LZ4-compressed */
+#define AEGIS_PAGE_COMPACT		0x01	/* compact between the deltas */
+#define AEGIS_PAGE_LZ4			0x02	/* the deltas are LZ4-compressed */
 #define AEGIS_WAL_COMPRESS_MIN	512 /* bytes of deltas worth compressing */
 
-/* Payload of CREATE, DROP, TRUNCATE, EXTEND. */
-typedef struct AegisWalStorageRec
+/* XLOG_AEGIS_CREATE; the record's end LSN is the storage's incarnation. */
+typedef struct xl_aegis_create
 {
-	AegisRelKey key;			/* DROP_DATABASE: only dbOid */
-	uint32		npages;			/* EXTEND: pages covered */
-	AegisLsn	create_lsn;		/* incarnation of the storage */
-} AegisWalStorageRec;
+	AegisRelKey key;
+	uint8		storage;		/* AegisStorageKind */
+	uint8		codec;			/* AegisCodec */
+	int16		level;
+	char		persistence;	/* RELPERSISTENCE_* */
+	char		reserved[3];
+} xl_aegis_create;
+
+/* XLOG_AEGIS_DROP, XLOG_AEGIS_TRUNCATE (DROP_DATABASE: only key.dbOid). */
+typedef struct xl_aegis_storage
+{
+	AegisRelKey key;
+	uint32		reserved;
+	XLogRecPtr	create_lsn;		/* incarnation of the storage */
+} xl_aegis_storage;
+
+/* XLOG_AEGIS_STUB: the stub of 'node' covers pages [0, npages). */
+typedef struct xl_aegis_stub
+{
+	RelFileNode node;			/* real tablespace, never 0 */
+	uint32		npages;
+} xl_aegis_stub;
+
+/* XLOG_AEGIS_CHECKPOINT */
+typedef struct xl_aegis_checkpoint
+{
+	XLogRecPtr	redo;			/* every aegis change before it is durable */
+} xl_aegis_checkpoint;
 
 /*
  * A change to one page, logged following the recipe in src/wal/README:
@@ -87,70 +107,60 @@ typedef struct AegisWalStorageRec
 typedef struct AegisPageChange
 {
 	AegisBuffer buf;
-	bool		needs_wal;		/* false: unlogged, temp or memory storage */
+	bool		needs_wal;		/* false: unlogged, temp, memory, or skipped */
 	bool		compacted;
+	TransactionId conflict_xid; /* for standby queries (AegisWalPageConflict) */
 	uint16		delta1_len;
 	char		delta1[BLCKSZ + 512];
 	PGAlignedBlock before;		/* the page as it was before the change */
 } AegisPageChange;
 
-/* Counters reported by aegis_wal_stats(). */
-typedef struct AegisWalStats
+/* Facts about a relation cached in its rd_amcache (AegisRelGetCache). */
+typedef struct AegisRelWalCache
 {
-	AegisLsn	insert_lsn;
-	AegisLsn	flush_lsn;
-	AegisLsn	redo_lsn;
-	uint64		records;
-	uint64		bytes;
-	uint64		fsyncs;
-	uint64		commits;		/* commits that needed the WAL flushed */
-	uint64		pg_flushes;		/* PostgreSQL WAL flushes a flush waited for */
-	uint64		checkpoints;
-	double		last_checkpoint_ms;
-	double		last_recovery_ms;
-	uint64		last_recovery_records;
-	uint64		last_recovery_bytes;
-} AegisWalStats;
+	Oid			relNumber;		/* the relfilenode they are about */
+	bool		local;			/* local storage backend */
+	bool		reset_checked;	/* unlogged: compared with its stub */
+} AegisRelWalCache;
 
-/* wal_insert.c */
-extern Size AegisWalShmemSize(void);
-extern void AegisWalShmemInit(void);
-extern AegisLsn AegisWalInsert(uint8 type, uint8 flags, const char *payload1,
-							   uint32 len1, const char *payload2, uint32 len2);
-extern void AegisWalRegisterRmgr(void);
-extern void AegisWalPrepareInsert(void);
-extern void AegisWalFlush(AegisLsn upto);
-extern AegisLsn AegisWalInsertLsn(void);
-extern void AegisWalAtPreCommit(void);
-extern void AegisWalAtXactEnd(void);
-extern void AegisWalNoteMultiXact(void);
-extern void AegisWalGetStats(AegisWalStats *stats);
-extern void AegisWalStartAt(AegisLsn lsn);
-extern void AegisWalRemoveBefore(AegisLsn redo);
-extern void AegisWalNoteCheckpoint(AegisLsn redo, double ms);
-extern void AegisWalNoteRecovery(double ms, uint64 records, uint64 bytes);
-extern char *AegisWalSegmentPath(uint64 segno);
-extern bool AegisWalParseSegmentName(const char *name, uint64 *segno);
-extern uint64 AegisWalBytesSinceRedo(void);
+/* Counters reported by aegis_wal_stats() (wal_page.c, wal_storage.c). */
+typedef struct AegisWalCounters
+{
+	uint64		records;		/* aegis records inserted since start */
+	uint64		bytes;			/* their payload bytes */
+	uint64		page_records;
+	uint64		compressed_records; /* page records stored LZ4-compressed */
+} AegisWalCounters;
 
 /* wal_page.c */
+extern Size AegisWalShmemSize(void);
+extern void AegisWalShmemInit(void);
 extern bool AegisRelNeedsWal(Relation rel);
+extern AegisRelWalCache *AegisRelGetCache(Relation rel);
+extern XLogRecPtr AegisWalLogPageImage(const AegisRelKey *key, BlockNumber pageno,
+									   Page page);
 extern AegisPageChange *AegisWalPageBegin(Relation rel, AegisBuffer buf);
 extern void AegisWalPageCompact(AegisPageChange *chg);
+extern void AegisWalPageConflict(AegisPageChange *chg, TransactionId xid);
 extern void AegisWalPageLog(AegisPageChange *chg);
-extern void AegisWalPageRedo(const AegisWalRecord *rec, const char *payload,
-							 AegisLsn end);
 extern void AegisPageCompact(Page page);
+extern void AegisWalPageRedo(XLogReaderState *record);
+extern void AegisWalPageDesc(StringInfo buf, XLogReaderState *record);
+extern void AegisWalCount(Size bytes, bool page, bool compressed);
+extern void AegisWalGetCounters(AegisWalCounters *counters);
+extern void AegisWalSetGuarded(bool guarded);
+extern void AegisWalWaitGuarded(void);
+extern bool AegisWalIsGuarded(void);
 
-/* wal_recovery.c */
-typedef enum AegisControlState
-{
-	AEGIS_STATE_SHUTDOWN = 1,	/* clean shutdown checkpoint done */
-	AEGIS_STATE_IN_PRODUCTION = 2	/* running, or crashed */
-} AegisControlState;
-
-extern bool AegisWalReadControl(AegisLsn *redo, AegisControlState *state);
-extern void AegisWalWriteControl(AegisLsn redo, AegisControlState state);
-extern void AegisWalRecover(void);
+/* wal_storage.c */
+extern XLogRecPtr AegisWalLogCreate(const AegisRelKey *key, AegisStorageKind storage,
+									AegisCodec codec, int level, char persistence);
+extern void AegisWalLogDrop(const AegisRelKey *key, XLogRecPtr create_lsn);
+extern void AegisWalLogDropDatabase(Oid dbOid);
+extern void AegisWalLogTruncate(const AegisRelKey *key, XLogRecPtr create_lsn);
+extern void AegisWalLogStub(const RelFileNode *node, BlockNumber npages);
+extern void AegisWalStorageRedo(XLogReaderState *record);
+extern void AegisWalSettleDatabases(bool end_of_recovery);
+extern void AegisWalStorageDesc(StringInfo buf, XLogReaderState *record);
 
 #endif							/* AEGIS_WAL_H */

@@ -1,4 +1,4 @@
-/* aegis_storage--0.1.sql */
+/* aegis_storage--0.2.sql */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION aegis_storage" to load this file. \quit
@@ -37,12 +37,14 @@ CREATE FUNCTION aegis_buffer_stats(
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
 
 CREATE FUNCTION aegis_wal_stats(
-	OUT insert_lsn pg_lsn, OUT flush_lsn pg_lsn, OUT redo_lsn pg_lsn,
-	OUT records bigint, OUT bytes bigint, OUT fsyncs bigint,
-	OUT commits bigint, OUT commits_per_fsync float8,
-	OUT checkpoints bigint, OUT last_checkpoint_ms float8,
+	OUT records bigint, OUT bytes bigint, OUT page_records bigint,
+	OUT compressed_records bigint,
+	OUT checkpoints bigint, OUT checkpoint_pages bigint,
+	OUT last_checkpoint_ms float8, OUT total_checkpoint_ms float8,
+	OUT last_checkpoint_wait_ms float8, OUT durable_redo_lsn pg_lsn,
+	OUT guard_cycles bigint,
 	OUT last_recovery_ms float8, OUT last_recovery_records bigint,
-	OUT last_recovery_bytes bigint, OUT pg_wal_flushes bigint)
+	OUT last_recovery_bytes bigint, OUT guarded boolean)
 	RETURNS record
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
 

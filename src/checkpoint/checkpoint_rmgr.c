@@ -1,0 +1,246 @@
+/*-------------------------------------------------------------------------
+ *
+ * checkpoint_rmgr.c
+ *	  The custom WAL resource manager "aegis_storage": start-up, redo
+ *	  dispatch and end of recovery, run by PostgreSQL's startup process.
+ *
+ * Aegis recovery is PostgreSQL's recovery (DESIGN.md): there is no aegis
+ * recovery pass and no aegis control file.
+ *
+ * - rm_startup, before the first record is replayed: the relation directory
+ *   is loaded from the block maps of the local backend.  When the server
+ *   starts from a base backup (pg_control names a backup start point), the
+ *   maps and data files were copied at different moments, so every map is
+ *   rebuilt from the data files instead (the newest valid block of each
+ *   page; blocks are never overwritten, so the copy holds every block the
+ *   backup's checkpoint made durable, src/checkpoint/README).
+ * - rm_redo replays aegis records from PostgreSQL's redo pointer: page
+ *   changes (wal_page.c), storage lifecycle (wal_storage.c), and aegis
+ *   checkpoint records, whose redo makes the aegis pages replayed so far
+ *   durable and settles committed drops, so a standby's restartpoint at
+ *   the PostgreSQL checkpoint record that follows never needs WAL before
+ *   it.
+ * - rm_cleanup, at the end of recovery: storage no transaction left alive
+ *   is dropped (creators that never committed, committed drops) and every
+ *   aegis page is made durable, because the end-of-recovery checkpoint
+ *   that follows runs before the checkpoint guards start.
+ *
+ * Unlogged relations are emptied after a crash by comparing them with
+ * their PostgreSQL stub, which PostgreSQL resets (src/tam/tam_ddl.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "access/xlogrecovery.h"
+#include "aegis/backend.h"
+#include "aegis/checkpoint.h"
+#include "aegis/wal.h"
+#include "checkpoint_internal.h"
+#include "common/controldata_utils.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+static MemoryContext redo_cxt = NULL;
+static uint64 redo_records = 0;
+static uint64 redo_bytes = 0;
+static TimestampTz redo_start = 0;
+
+/*
+ * Does this recovery start from a base backup?  pg_control then names the
+ * backup's start point until replay has passed the backup's end.
+ */
+static bool
+restoring_backup(void)
+{
+	bool		crc_ok;
+	ControlFileData *cf = get_controlfile(DataDir, &crc_ok);
+	bool		restoring;
+
+	restoring = crc_ok && (!XLogRecPtrIsInvalid(cf->backupStartPoint) || cf->backupEndRequired);
+	pfree(cf);
+	return restoring;
+}
+
+static void
+aegis_rm_startup(void)
+{
+	bool		rebuild = restoring_backup();
+
+	redo_cxt = AllocSetContextCreate(TopMemoryContext, "aegis redo",
+									 ALLOCSET_DEFAULT_SIZES);
+	redo_records = 0;
+	redo_bytes = 0;
+	redo_start = GetCurrentTimestamp();
+	if (rebuild)
+		ereport(LOG,
+				(errmsg("aegis: starting from a base backup, rebuilding block maps from the data files")));
+	AegisStorageLoad(rebuild);
+}
+
+/* An aegis checkpoint record: make what was replayed so far durable. */
+static void
+redo_checkpoint(XLogReaderState *record)
+{
+	xl_aegis_checkpoint xlrec;
+
+	if (XLogRecGetDataLen(record) != sizeof(xlrec))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("aegis WAL record at %X/%X has an invalid length",
+						LSN_FORMAT_ARGS(record->ReadRecPtr))));
+	memcpy(&xlrec, XLogRecGetData(record), sizeof(xlrec));
+	AegisCheckpointSettle(false);
+	AegisCheckpointRun(xlrec.redo, false);
+}
+
+static void
+aegis_rm_redo(XLogReaderState *record)
+{
+	uint8		op = XLogRecGetInfo(record) & XLOG_AEGIS_OPMASK;
+	MemoryContext old;
+
+	if (redo_cxt == NULL)
+		aegis_rm_startup();
+	old = MemoryContextSwitchTo(redo_cxt);
+	switch (op)
+	{
+		case XLOG_AEGIS_RESERVE_XIDS:
+			{
+				TransactionId upto;
+
+				/* written by the build that kept its own WAL files */
+				memcpy(&upto, XLogRecGetData(record), sizeof(upto));
+				AdvanceNextFullTransactionIdPastXid(upto);
+				break;
+			}
+		case XLOG_AEGIS_PAGE:
+			AegisWalPageRedo(record);
+			break;
+		case XLOG_AEGIS_CREATE:
+		case XLOG_AEGIS_DROP:
+		case XLOG_AEGIS_DROP_DATABASE:
+		case XLOG_AEGIS_TRUNCATE:
+		case XLOG_AEGIS_STUB:
+			AegisWalStorageRedo(record);
+			break;
+		case XLOG_AEGIS_CHECKPOINT:
+			redo_checkpoint(record);
+			break;
+		default:
+			ereport(PANIC,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("aegis WAL record at %X/%X has unknown type 0x%02X",
+							LSN_FORMAT_ARGS(record->ReadRecPtr), op),
+					 errhint("The WAL was written by a newer version of aegis_storage.")));
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(redo_cxt);
+	redo_records++;
+	redo_bytes += XLogRecGetTotalLen(record);
+}
+
+static void
+aegis_rm_cleanup(void)
+{
+	double		ms;
+
+	if (redo_cxt == NULL)
+		aegis_rm_startup();
+	AegisCheckpointSettle(true);
+	AegisCheckpointRun(GetXLogReplayRecPtr(NULL), false);
+	ms = (double) (GetCurrentTimestamp() - redo_start) / 1000.0;
+	SpinLockAcquire(&AegisCkpt->mutex);
+	AegisCkpt->last_recovery_ms = ms;
+	AegisCkpt->recovery_records = redo_records;
+	AegisCkpt->recovery_bytes = redo_bytes;
+	SpinLockRelease(&AegisCkpt->mutex);
+	if (redo_records > 0)
+		ereport(LOG,
+				(errmsg("aegis recovery complete: " UINT64_FORMAT " aegis records (" UINT64_FORMAT " bytes) replayed, %.0f ms from start of redo",
+						redo_records, redo_bytes, ms)));
+	MemoryContextDelete(redo_cxt);
+	redo_cxt = NULL;
+}
+
+static void
+aegis_rm_desc(StringInfo buf, XLogReaderState *record)
+{
+	uint8		op = XLogRecGetInfo(record) & XLOG_AEGIS_OPMASK;
+
+	switch (op)
+	{
+		case XLOG_AEGIS_RESERVE_XIDS:
+			{
+				TransactionId upto;
+
+				memcpy(&upto, XLogRecGetData(record), sizeof(upto));
+				appendStringInfo(buf, "xids up to %u", upto);
+				break;
+			}
+		case XLOG_AEGIS_PAGE:
+			AegisWalPageDesc(buf, record);
+			break;
+		case XLOG_AEGIS_CHECKPOINT:
+			{
+				xl_aegis_checkpoint xlrec;
+
+				memcpy(&xlrec, XLogRecGetData(record), sizeof(xlrec));
+				appendStringInfo(buf, "redo %X/%X", LSN_FORMAT_ARGS(xlrec.redo));
+				break;
+			}
+		default:
+			AegisWalStorageDesc(buf, record);
+	}
+}
+
+static const char *
+aegis_rm_identify(uint8 info)
+{
+	switch (info & XLOG_AEGIS_OPMASK)
+	{
+		case XLOG_AEGIS_RESERVE_XIDS:
+			return "RESERVE_XIDS";
+		case XLOG_AEGIS_PAGE:
+			return "PAGE";
+		case XLOG_AEGIS_CREATE:
+			return "CREATE";
+		case XLOG_AEGIS_DROP:
+			return "DROP";
+		case XLOG_AEGIS_DROP_DATABASE:
+			return "DROP_DATABASE";
+		case XLOG_AEGIS_TRUNCATE:
+			return "TRUNCATE";
+		case XLOG_AEGIS_CHECKPOINT:
+			return "CHECKPOINT";
+		case XLOG_AEGIS_STUB:
+			return "STUB";
+	}
+	return NULL;
+}
+
+static RmgrData aegis_rmgr = {
+	.rm_name = "aegis_storage",
+	.rm_redo = aegis_rm_redo,
+	.rm_desc = aegis_rm_desc,
+	.rm_identify = aegis_rm_identify,
+	.rm_startup = aegis_rm_startup,
+	.rm_cleanup = aegis_rm_cleanup,
+};
+
+/*
+ * AegisRegisterRmgr
+ *		Register the custom WAL resource manager (id AEGIS_RMGR_ID); from
+ *		_PG_init while shared_preload_libraries are loaded.  PostgreSQL
+ *		refuses to start if another extension registered the same id, and
+ *		cannot replay aegis records without this library preloaded.
+ */
+void
+AegisRegisterRmgr(void)
+{
+	RegisterCustomRmgr(AEGIS_RMGR_ID, &aegis_rmgr);
+}

@@ -1,0 +1,195 @@
+/*-------------------------------------------------------------------------
+ *
+ * checkpoint_run.c
+ *	  What an aegis checkpoint does, and settling storage that no
+ *	  transaction left alive.
+ *
+ * An aegis checkpoint for PostgreSQL redo pointer R (AegisCheckpointRun)
+ * makes every aegis change before R durable in aegis storage, the way
+ * CheckPointGuts does for PostgreSQL's own buffers:
+ *
+ *   1. every dirty page of local storage is written back (the buffer pool
+ *      flushes PostgreSQL's WAL up to the page LSN first);
+ *   2. every relation is synced: compaction when due, fsync of its data
+ *      file, its block map written durably, the superseded generation
+ *      unlinked (AegisStorageSyncRelation);
+ *   3. an XLOG_AEGIS_CHECKPOINT record (redo R) is written, so a standby
+ *      replaying it makes its own aegis pages durable before it can create
+ *      a restartpoint at the PostgreSQL checkpoint record that follows.
+ *
+ * On the primary the aegis checkpointer runs it when the checkpoint guards
+ * see a new redo pointer, and PostgreSQL's checkpoint waits for it
+ * (checkpoint_worker.c); the startup process runs it (without step 3) when
+ * it replays an aegis checkpoint record and at the end of recovery
+ * (checkpoint_rmgr.c).  One run at a time (run_lock).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "access/xloginsert.h"
+#include "aegis/backend.h"
+#include "aegis/buffer.h"
+#include "aegis/checkpoint.h"
+#include "aegis/guc.h"
+#include "aegis/wal.h"
+#include "checkpoint_internal.h"
+#include "miscadmin.h"
+#include "storage/shmem.h"
+
+AegisCheckpointShared *AegisCkpt = NULL;
+static bool tranche_registered = false;
+
+Size
+AegisCheckpointShmemSize(void)
+{
+	return MAXALIGN(sizeof(AegisCheckpointShared));
+}
+
+/* AegisCheckpointShmemInit: postmaster, under AddinShmemInitLock. */
+void
+AegisCheckpointShmemInit(void)
+{
+	bool		found;
+
+	AegisCkpt = ShmemInitStruct("aegis checkpoint", AegisCheckpointShmemSize(), &found);
+	if (found)
+		return;
+	memset(AegisCkpt, 0, sizeof(AegisCheckpointShared));
+	AegisCkpt->tranche = LWLockNewTrancheId();
+	LWLockInitialize(&AegisCkpt->run_lock, AegisCkpt->tranche);
+	ConditionVariableInit(&AegisCkpt->done_cv);
+	SpinLockInit(&AegisCkpt->mutex);
+}
+
+/* AegisCheckpointAttach: register the module's LWLock tranche here. */
+void
+AegisCheckpointAttach(void)
+{
+	AegisCheckPreloaded();
+	if (!tranche_registered)
+	{
+		LWLockRegisterTranche(AegisCkpt->tranche, "aegis_checkpoint");
+		tranche_registered = true;
+	}
+}
+
+/*
+ * AegisCheckpointRun
+ *		Make every aegis change made so far durable in aegis storage (steps
+ *		1-2 of the file header), then, with 'log_record' and outside
+ *		recovery, write the XLOG_AEGIS_CHECKPOINT record for redo pointer
+ *		'redo' (a PostgreSQL LSN: every change before it is covered).
+ *		Waits for a run in progress.  Raises the I/O errors it meets; a
+ *		failed run leaves the previous durable state valid.
+ */
+void
+AegisCheckpointRun(XLogRecPtr redo, bool log_record)
+{
+	AegisRelInfo *infos;
+	int			n;
+	int			written;
+	TimestampTz start;
+	double		ms;
+
+	AegisCheckpointAttach();
+	LWLockAcquire(&AegisCkpt->run_lock, LW_EXCLUSIVE);
+	start = GetCurrentTimestamp();
+
+	/*
+	 * Storage that was never loaded in this server lifetime (nobody used it,
+	 * or loading fails) has no change to make durable.
+	 */
+	written = 0;
+	if (AegisStorageLoaded())
+	{
+		written = AegisBufferFlushAll();
+		AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_FLUSH);
+		if (aegis_debug_checkpoint_delay > 0 && !RecoveryInProgress())
+			pg_usleep(aegis_debug_checkpoint_delay * 1000L);
+		infos = AegisStorageListAll(&n);
+		for (int i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			AegisStorageSyncRelation(&infos[i].key);
+		}
+		pfree(infos);
+		AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_MAPS);
+	}
+
+	if (log_record && !RecoveryInProgress())
+	{
+		xl_aegis_checkpoint xlrec;
+
+		xlrec.redo = redo;
+		XLogBeginInsert();
+		XLogRegisterData((char *) &xlrec, sizeof(xlrec));
+		(void) XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_CHECKPOINT);
+		AegisWalCount(sizeof(xlrec), false, false);
+	}
+
+	ms = (double) (GetCurrentTimestamp() - start) / 1000.0;
+	SpinLockAcquire(&AegisCkpt->mutex);
+	AegisCkpt->checkpoints++;
+	AegisCkpt->pages_written += written;
+	AegisCkpt->last_ms = ms;
+	AegisCkpt->total_ms += ms;
+	if (redo > AegisCkpt->done_redo)
+		AegisCkpt->done_redo = redo;
+	SpinLockRelease(&AegisCkpt->mutex);
+	LWLockRelease(&AegisCkpt->run_lock);
+	ConditionVariableBroadcast(&AegisCkpt->done_cv);
+}
+
+/*
+ * AegisCheckpointSettle
+ *		Drop the storage that no transaction left alive, with its buffers
+ *		(AegisStorageShouldDrop): relations dropped by a transaction that
+ *		committed, created by one that aborted, and at the end of recovery
+ *		('end_of_recovery') also those whose creator never committed and
+ *		temporary ones; there, drop marks of transactions that did not
+ *		commit are cleared.  The startup process calls it when it replays
+ *		an aegis checkpoint record and at the end of recovery.
+ */
+void
+AegisCheckpointSettle(bool end_of_recovery)
+{
+	AegisRelInfo *infos;
+	int			n;
+
+	infos = AegisStorageListAll(&n);
+	for (int i = 0; i < n; i++)
+	{
+		if (AegisStorageShouldDrop(&infos[i], end_of_recovery))
+		{
+			elog(DEBUG1, "aegis recovery: dropping storage " AEGIS_REL_KEY_FMT,
+				 AEGIS_REL_KEY_ARGS(&infos[i].key));
+			AegisBufferDropRelation(&infos[i].key);
+			AegisStorageDrop(&infos[i].key);
+		}
+		else if (end_of_recovery)
+			AegisStorageClearDrop(&infos[i].key);
+	}
+	pfree(infos);
+	AegisWalSettleDatabases(end_of_recovery);
+}
+
+/* AegisCheckpointGetStats: figures for aegis_wal_stats(). */
+void
+AegisCheckpointGetStats(AegisCheckpointStats *stats)
+{
+	AegisCheckPreloaded();
+	SpinLockAcquire(&AegisCkpt->mutex);
+	stats->done_redo = AegisCkpt->done_redo;
+	stats->checkpoints = AegisCkpt->checkpoints;
+	stats->pages_written = AegisCkpt->pages_written;
+	stats->last_ms = AegisCkpt->last_ms;
+	stats->total_ms = AegisCkpt->total_ms;
+	stats->last_wait_ms = AegisCkpt->last_wait_ms;
+	stats->guard_cycles = AegisCkpt->guard_cycles;
+	stats->last_recovery_ms = AegisCkpt->last_recovery_ms;
+	stats->last_recovery_records = AegisCkpt->recovery_records;
+	stats->last_recovery_bytes = AegisCkpt->recovery_bytes;
+	SpinLockRelease(&AegisCkpt->mutex);
+}

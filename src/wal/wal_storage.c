@@ -1,0 +1,339 @@
+/*-------------------------------------------------------------------------
+ *
+ * wal_storage.c
+ *	  WAL records of the storage lifecycle (CREATE, DROP, DROP DATABASE,
+ *	  in-place TRUNCATE, PostgreSQL stub extension), and their redo.
+ *
+ * The relation directory (src/backend) creates, truncates and drops
+ * storage; this file logs those events in PostgreSQL's WAL stream and
+ * replays them, so a crash, a streaming standby and a restored base backup
+ * all end up with the storage the primary had (DESIGN.md invariant 7):
+ *
+ * - CREATE: logged before the storage exists; its end LSN is the storage's
+ *   incarnation (create_lsn) and its xid the creator.  Redo creates the
+ *   storage, or, if its block map was rebuilt from data files (incarnation
+ *   unknown), adopts it; storage of an older incarnation still present is
+ *   the leftover of a drop that committed, and goes first.
+ * - DROP / DROP DATABASE: logged at pre-commit of the dropping transaction,
+ *   before its commit record.  The storage goes when the transaction
+ *   commits: at run time right after the commit record, in recovery when
+ *   the commit is known (AegisStorageShouldDrop, applied at every aegis
+ *   checkpoint record and at the end of recovery, src/checkpoint).
+ * - TRUNCATE: storage emptied in place (a table created in the same
+ *   transaction); redo empties it too.
+ * - STUB: the PostgreSQL storage stub was extended to cover N pages
+ *   (invariant 2); redo extends it, so a standby's and a recovered
+ *   server's stubs cover their relations too.
+ *
+ * Temporary relations write no WAL.  Records of other types are in
+ * wal_page.c; the resource manager that dispatches redo is
+ * src/checkpoint/checkpoint_rmgr.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xloginsert.h"
+#include "aegis/backend.h"
+#include "aegis/buffer.h"
+#include "aegis/wal.h"
+#include "storage/smgr.h"
+#include "utils/memutils.h"
+
+/*
+ * Databases whose DROP DATABASE record was replayed, with the dropping xid:
+ * their aegis storage goes once the drop is known to have committed
+ * (AegisWalSettleDatabases).  Startup process memory; redo of one record at
+ * a time appends to it.
+ */
+typedef struct DroppedDatabase
+{
+	Oid			dbOid;
+	TransactionId xid;
+} DroppedDatabase;
+
+static List *dropped_databases = NIL;
+
+/* Insert one storage record of 'info' with 'len' bytes of 'data'. */
+static XLogRecPtr
+log_storage(uint8 info, const void *data, Size len)
+{
+	XLogRecPtr	end;
+
+	AegisWalWaitGuarded();
+	XLogBeginInsert();
+	XLogRegisterData((char *) data, len);
+	end = XLogInsert(AEGIS_RMGR_ID, info);
+	AegisWalCount(len, false, false);
+	return end;
+}
+
+/*
+ * AegisWalLogCreate
+ *		Log the creation of storage 'key' and return the record's end LSN,
+ *		the storage's incarnation.  The record carries the current
+ *		(sub)transaction's xid, which must be assigned.
+ */
+XLogRecPtr
+AegisWalLogCreate(const AegisRelKey *key, AegisStorageKind storage, AegisCodec codec,
+				  int level, char persistence)
+{
+	xl_aegis_create xlrec;
+
+	memset(&xlrec, 0, sizeof(xlrec));
+	xlrec.key = *key;
+	xlrec.storage = (uint8) storage;
+	xlrec.codec = (uint8) codec;
+	xlrec.level = (int16) level;
+	xlrec.persistence = persistence;
+	return log_storage(XLOG_AEGIS_CREATE, &xlrec, sizeof(xlrec));
+}
+
+/* AegisWalLogDrop: 'key' (incarnation 'create_lsn') goes if we commit. */
+void
+AegisWalLogDrop(const AegisRelKey *key, XLogRecPtr create_lsn)
+{
+	xl_aegis_storage xlrec;
+
+	memset(&xlrec, 0, sizeof(xlrec));
+	xlrec.key = *key;
+	xlrec.create_lsn = create_lsn;
+	(void) log_storage(XLOG_AEGIS_DROP, &xlrec, sizeof(xlrec));
+}
+
+/* AegisWalLogDropDatabase: the storage of database 'dbOid' goes if we commit. */
+void
+AegisWalLogDropDatabase(Oid dbOid)
+{
+	xl_aegis_storage xlrec;
+
+	memset(&xlrec, 0, sizeof(xlrec));
+	xlrec.key.dbOid = dbOid;
+	(void) log_storage(XLOG_AEGIS_DROP_DATABASE, &xlrec, sizeof(xlrec));
+}
+
+/* AegisWalLogTruncate: 'key' is emptied in place. */
+void
+AegisWalLogTruncate(const AegisRelKey *key, XLogRecPtr create_lsn)
+{
+	xl_aegis_storage xlrec;
+
+	memset(&xlrec, 0, sizeof(xlrec));
+	xlrec.key = *key;
+	xlrec.create_lsn = create_lsn;
+	(void) log_storage(XLOG_AEGIS_TRUNCATE, &xlrec, sizeof(xlrec));
+}
+
+/* AegisWalLogStub: the stub of 'node' now covers 'npages' pages. */
+void
+AegisWalLogStub(const RelFileNode *node, BlockNumber npages)
+{
+	xl_aegis_stub xlrec;
+
+	memset(&xlrec, 0, sizeof(xlrec));
+	xlrec.node = *node;
+	xlrec.npages = npages;
+	(void) log_storage(XLOG_AEGIS_STUB, &xlrec, sizeof(xlrec));
+}
+
+/*
+ * Does a record about incarnation 'create_lsn' concern storage of
+ * incarnation 'have'?  Storage whose map was rebuilt from its data files
+ * has an unknown incarnation (0): records of its key concern it.
+ */
+static bool
+same_incarnation(XLogRecPtr have, XLogRecPtr create_lsn)
+{
+	return have == create_lsn || have == InvalidXLogRecPtr;
+}
+
+/* Redo of CREATE. */
+static void
+redo_create(XLogReaderState *record, const xl_aegis_create *xlrec)
+{
+	AegisRelInfo info;
+	XLogRecPtr	create_lsn = record->EndRecPtr;
+	TransactionId xid = XLogRecGetXid(record);
+
+	if (AegisStorageGetInfo(&xlrec->key, &info))
+	{
+		if (info.create_lsn == create_lsn)
+			return;
+		/*
+		 * Storage of unknown incarnation (rebuilt from data files) is this
+		 * relation's, unless a drop of its key has committed: then it is
+		 * the leftover of an older incarnation, as is storage of a known
+		 * older one, and goes first.
+		 */
+		if (!AegisStorageShouldDrop(&info, false) &&
+			AegisStorageAdopt(&xlrec->key, xlrec->codec, xlrec->level,
+							  xlrec->persistence, create_lsn, xid))
+			return;
+		AegisBufferDropRelation(&xlrec->key);
+		AegisStorageDrop(&xlrec->key);
+	}
+	AegisStorageCreate(&xlrec->key, (AegisStorageKind) xlrec->storage,
+					   (AegisCodec) xlrec->codec, xlrec->level,
+					   xlrec->persistence, create_lsn, xid);
+}
+
+/* Redo of STUB: extend the stub, creating it if needed (md.c is redo-safe). */
+static void
+redo_stub(const xl_aegis_stub *xlrec)
+{
+	SMgrRelation srel = smgropen(xlrec->node, InvalidBackendId);
+	PGAlignedBlock zero;
+
+	smgrcreate(srel, MAIN_FORKNUM, true);
+	if (xlrec->npages > 0 && smgrnblocks(srel, MAIN_FORKNUM) < xlrec->npages)
+	{
+		memset(zero.data, 0, BLCKSZ);
+		smgrextend(srel, MAIN_FORKNUM, xlrec->npages - 1, zero.data, false);
+	}
+}
+
+/*
+ * AegisWalStorageRedo
+ *		Replay a storage record (startup process).  Raises
+ *		ERRCODE_DATA_CORRUPTED for a malformed one.
+ */
+void
+AegisWalStorageRedo(XLogReaderState *record)
+{
+	uint8		op = XLogRecGetInfo(record) & XLOG_AEGIS_OPMASK;
+	char	   *data = XLogRecGetData(record);
+	Size		len = XLogRecGetDataLen(record);
+	Size		want;
+	xl_aegis_storage srec;
+	AegisRelInfo info;
+	XLogRecPtr	create_lsn;
+
+	want = op == XLOG_AEGIS_CREATE ? sizeof(xl_aegis_create) :
+		op == XLOG_AEGIS_STUB ? sizeof(xl_aegis_stub) : sizeof(xl_aegis_storage);
+	if (len != want)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("aegis WAL record at %X/%X has length %zu, not %zu",
+						LSN_FORMAT_ARGS(record->ReadRecPtr), len, want)));
+
+	switch (op)
+	{
+		case XLOG_AEGIS_CREATE:
+			{
+				xl_aegis_create xlrec;
+
+				memcpy(&xlrec, data, sizeof(xlrec));
+				redo_create(record, &xlrec);
+				break;
+			}
+		case XLOG_AEGIS_STUB:
+			{
+				xl_aegis_stub xlrec;
+
+				memcpy(&xlrec, data, sizeof(xlrec));
+				redo_stub(&xlrec);
+				break;
+			}
+		case XLOG_AEGIS_DROP:
+			memcpy(&srec, data, sizeof(srec));
+			if (AegisStorageGetInfo(&srec.key, &info) &&
+				same_incarnation(info.create_lsn, srec.create_lsn))
+				(void) AegisStorageMarkDrop(&srec.key, XLogRecGetXid(record), &create_lsn);
+			break;
+		case XLOG_AEGIS_DROP_DATABASE:
+			{
+				DroppedDatabase *d;
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+				memcpy(&srec, data, sizeof(srec));
+				AegisStorageMarkDropDatabase(srec.key.dbOid, XLogRecGetXid(record),
+											 record->ReadRecPtr);
+				d = palloc(sizeof(DroppedDatabase));
+				d->dbOid = srec.key.dbOid;
+				d->xid = XLogRecGetXid(record);
+				dropped_databases = lappend(dropped_databases, d);
+				MemoryContextSwitchTo(old);
+				break;
+			}
+		case XLOG_AEGIS_TRUNCATE:
+			memcpy(&srec, data, sizeof(srec));
+			if (AegisStorageGetInfo(&srec.key, &info) &&
+				same_incarnation(info.create_lsn, srec.create_lsn))
+			{
+				AegisBufferDropRelation(&srec.key);
+				AegisStorageTruncate(&srec.key);
+			}
+			break;
+	}
+}
+
+/*
+ * AegisWalSettleDatabases
+ *		Remove the aegis storage and directory of every database whose
+ *		replayed DROP DATABASE is known to have committed; at the end of
+ *		recovery ('end_of_recovery') forget the drops that did not.  Called
+ *		by the startup process where it settles relations (src/checkpoint).
+ */
+void
+AegisWalSettleDatabases(bool end_of_recovery)
+{
+	ListCell   *lc;
+
+	foreach(lc, dropped_databases)
+	{
+		DroppedDatabase *d = (DroppedDatabase *) lfirst(lc);
+
+		if (TransactionIdDidCommit(d->xid))
+		{
+			AegisBufferDropDatabase(d->dbOid);
+			AegisStorageDropDatabase(d->dbOid);
+		}
+		else if (!end_of_recovery && !TransactionIdDidAbort(d->xid))
+			continue;
+		dropped_databases = foreach_delete_current(dropped_databases, lc);
+		pfree(d);
+	}
+}
+
+/* AegisWalStorageDesc: rm_desc of a storage record. */
+void
+AegisWalStorageDesc(StringInfo buf, XLogReaderState *record)
+{
+	uint8		op = XLogRecGetInfo(record) & XLOG_AEGIS_OPMASK;
+	char	   *data = XLogRecGetData(record);
+	Size		len = XLogRecGetDataLen(record);
+
+	if (op == XLOG_AEGIS_CREATE && len == sizeof(xl_aegis_create))
+	{
+		xl_aegis_create xlrec;
+
+		memcpy(&xlrec, data, sizeof(xlrec));
+		appendStringInfo(buf, "rel " AEGIS_REL_KEY_FMT "; %s, %s level %d, persistence %c",
+						 AEGIS_REL_KEY_ARGS(&xlrec.key),
+						 AegisStorageKindName(xlrec.storage), AegisCodecName(xlrec.codec),
+						 xlrec.level, xlrec.persistence);
+	}
+	else if (op == XLOG_AEGIS_STUB && len == sizeof(xl_aegis_stub))
+	{
+		xl_aegis_stub xlrec;
+
+		memcpy(&xlrec, data, sizeof(xlrec));
+		appendStringInfo(buf, "stub %u/%u/%u covers %u pages",
+						 xlrec.node.spcNode, xlrec.node.dbNode, xlrec.node.relNode,
+						 xlrec.npages);
+	}
+	else if (len == sizeof(xl_aegis_storage))
+	{
+		xl_aegis_storage xlrec;
+
+		memcpy(&xlrec, data, sizeof(xlrec));
+		if (op == XLOG_AEGIS_DROP_DATABASE)
+			appendStringInfo(buf, "database %u", xlrec.key.dbOid);
+		else
+			appendStringInfo(buf, "rel " AEGIS_REL_KEY_FMT "; created at %X/%X",
+							 AEGIS_REL_KEY_ARGS(&xlrec.key), LSN_FORMAT_ARGS(xlrec.create_lsn));
+	}
+}
