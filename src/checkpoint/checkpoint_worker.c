@@ -202,6 +202,15 @@ AegisCheckpointerMain(Datum arg)
 	AegisCkpt->final_done = false;
 	SpinLockRelease(&AegisCkpt->mutex);
 
+	/*
+	 * A checkpoint record right away: after crash recovery the
+	 * end-of-recovery checkpoint had none before it (recovery writes no
+	 * WAL), and a standby streaming from us flushes its aegis pages when
+	 * it replays one.
+	 */
+	while (!run_once(GetRedoRecPtr(), false, cxt) && !ShutdownRequestPending)
+		pg_usleep(RETRY_DELAY_MS * 1000L);
+
 	for (;;)
 	{
 		XLogRecPtr	want,

@@ -30,12 +30,26 @@
 #include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
-/* Set hint bits if the commit of 'xid' (if valid) is durable. */
+/*
+ * Set hint bits unless 'xid' (if valid) committed asynchronously and its
+ * commit record is not flushed yet, exactly heap's SetHintBits rule: a page
+ * whose LSN is at or past the commit record cannot reach disk before it
+ * (the buffer pool flushes the WAL up to the page LSN first), so hinting
+ * it is safe; a page of a relation without WAL has LSN 0 and is never
+ * replayed, so it may be hinted at once.
+ */
 static inline void
 set_hint(HeapTupleHeader tup, AegisBuffer buf, uint16 infomask, TransactionId xid)
 {
-	if (TransactionIdIsValid(xid) && XLogNeedsFlush(TransactionIdGetCommitLSN(xid)))
-		return;
+	if (TransactionIdIsValid(xid))
+	{
+		XLogRecPtr	commit_lsn = TransactionIdGetCommitLSN(xid);
+		XLogRecPtr	page_lsn = PageGetLSN(AegisBufferGetPage(buf));
+
+		if (page_lsn != InvalidXLogRecPtr && page_lsn < commit_lsn &&
+			XLogNeedsFlush(commit_lsn))
+			return;
+	}
 	tup->t_infomask |= infomask;
 	AegisBufferMarkDirtyHint(buf);
 }
