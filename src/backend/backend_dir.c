@@ -1058,7 +1058,7 @@ AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats)
  * write-backs and reads of local blocks wait meanwhile.
  */
 static void
-compact_relation(const AegisRelKey *key)
+compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 {
 	AegisRelEntry *e;
 	AegisBlockLoc *copy;
@@ -1079,6 +1079,8 @@ compact_relation(const AegisRelKey *key)
 	npages = e->npages;
 	oldgen = e->generation;
 	newgen = oldgen + 1;
+	if (e->persistence != RELPERSISTENCE_PERMANENT)
+		logger = NULL;			/* never in a base backup's replay */
 	copy = palloc(Max(npages, 1) * sizeof(AegisBlockLoc));
 	memcpy(copy, entry_map(e), npages * sizeof(AegisBlockLoc));
 	dshash_release_lock(dir_hash, e);
@@ -1090,6 +1092,8 @@ compact_relation(const AegisRelKey *key)
 			continue;
 		CHECK_FOR_INTERRUPTS();
 		AegisLocalBackend.read_block(key, &copy[p], block);
+		if (logger)
+			logger(key, p, block, copy[p].length);
 		copy[p].offset = off;
 		copy[p].generation = newgen;
 		AegisLocalBackend.write_block(key, &copy[p], block);
@@ -1121,7 +1125,7 @@ compact_relation(const AegisRelKey *key)
  * named, if it changed.  The caller holds sync_lock.
  */
 static void
-sync_relation(const AegisRelKey *key)
+sync_relation(const AegisRelKey *key, AegisBlockLogger logger)
 {
 	AegisRelEntry *e;
 	AegisRelInfo info;
@@ -1143,7 +1147,7 @@ sync_relation(const AegisRelKey *key)
 	create_xid = e->create_xid;
 	dshash_release_lock(dir_hash, e);
 	if (compact)
-		compact_relation(key);
+		compact_relation(key, logger);
 
 	/* the creator is known to have committed: the map need not name it */
 	if (TransactionIdIsValid(create_xid) && !TransactionIdIsCurrentTransactionId(create_xid) &&
@@ -1248,17 +1252,22 @@ all_entries(int *n)
  *		storage filled without WAL (ALTER TABLE SET TABLESPACE's copy, a
  *		table created under wal_level = minimal), which PostgreSQL likewise
  *		syncs at once.  Syncs of one relation are serialized (sync_lock).
+ *		When a compaction copies the blocks of a permanent relation into a
+ *		new generation, 'logger' (if not NULL) is given each block as it is
+ *		copied, before the old generation can be unlinked: a base backup
+ *		copying the files meanwhile may miss both generations, and replay
+ *		restores the blocks from those records (src/checkpoint/README).
  *		Raises the I/O errors it meets (an fsync failure as
  *		data_sync_elevel); the previous durable map stays valid then.
  */
 void
-AegisStorageSyncRelation(const AegisRelKey *key)
+AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger)
 {
 	dir_attach();
 	LWLockAcquire(&AegisDir->sync_lock, LW_EXCLUSIVE);
 	PG_TRY();
 	{
-		sync_relation(key);
+		sync_relation(key, logger);
 	}
 	PG_FINALLY();
 	{

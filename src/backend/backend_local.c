@@ -674,7 +674,7 @@ scan_generation(const AegisRelKey *key, uint32 gen, RebuildSlot **slots,
  */
 static void
 rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
-			const AegisRelInfo *from_map)
+			const AegisRelInfo *from_map, uint32 from_map_generation)
 {
 	bool		map_seen = why == REBUILD_DAMAGED;
 	RebuildSlot *slots;
@@ -707,6 +707,7 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 	}
 	if (from_map != NULL)
 	{
+		info.storage = from_map->storage;
 		/*
 		 * A valid map copied by a base backup: its settings and the xids
 		 * that create or drop the relation hold; its incarnation is left
@@ -726,6 +727,19 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 			nslots = info.npages;
 		}
 	}
+
+	if (info.storage != AEGIS_STORAGE_LOCAL)
+	{
+		/* memory storage: volatile, only the entry comes back */
+		info.npages = 0;
+		AegisLocalWriteMap(key, &info, 1, 0, NULL);
+		AegisDirLoadEntry(&info, 1, 0, NULL);
+		pfree(mpath);
+		pfree(slots);
+		return;
+	}
+	if (newgen == 0)
+		newgen = from_map ? from_map_generation + 1 : 1;
 
 	/* copy the newest block of each page into the new generation */
 	map = palloc_extended(Max((Size) info.npages, 1) * sizeof(AegisBlockLoc), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
@@ -887,24 +901,19 @@ load_database_directory(const char *dbdir, Oid dbOid, bool rebuild)
 		key.spcOid = rf->spcOid;
 		key.dbOid = dbOid;
 		key.relNumber = rf->relNumber;
-		if (!rf->map_valid || (rebuild && rf->generations != NIL))
+		if (!rf->map_valid || rebuild)
 		{
-			if (rf->generations != NIL)
+			/*
+			 * From a base backup every map is rebuilt, also when no data
+			 * file was copied: its pages then come from replay.
+			 */
+			if (rf->generations != NIL || rf->map_valid)
 				rebuild_map(&key, rf->generations,
 							rf->map_valid ? REBUILD_RESTORE :
 							rf->map_seen ? REBUILD_DAMAGED : REBUILD_MISSING,
-							rf->map_valid ? &rf->map_info : NULL);
+							rf->map_valid ? &rf->map_info : NULL,
+							rf->map_generation);
 			continue;
-		}
-		if (rebuild)
-		{
-			/* no data files (memory storage, or no page written yet) */
-			char	   *path = map_path(&key);
-			AegisRelInfo info;
-			uint32		gen;
-
-			(void) load_map(path, true, &info, &gen);
-			pfree(path);
 		}
 		foreach(lc, rf->generations)
 		{

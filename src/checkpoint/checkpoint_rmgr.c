@@ -15,8 +15,10 @@
  *   page; blocks are never overwritten, so the copy holds every block the
  *   backup's checkpoint made durable, src/checkpoint/README).
  * - rm_redo replays aegis records from PostgreSQL's redo pointer: page
- *   changes (wal_page.c), storage lifecycle (wal_storage.c), and aegis
- *   checkpoint records, whose redo makes the aegis pages replayed so far
+ *   changes (wal_page.c), storage lifecycle (wal_storage.c), blocks that
+ *   compaction moved (only while a restored base backup is not yet
+ *   consistent: its copy may lack both the old and the new generation),
+ *   and aegis checkpoint records, whose redo makes the aegis pages replayed so far
  *   durable and settles committed drops, so a standby's restartpoint at
  *   the PostgreSQL checkpoint record that follows never needs WAL before
  *   it.
@@ -46,6 +48,7 @@
 #include "utils/timestamp.h"
 
 static MemoryContext redo_cxt = NULL;
+static bool restoring = false;	/* this recovery started from a base backup */
 static uint64 redo_records = 0;
 static uint64 redo_bytes = 0;
 static TimestampTz redo_start = 0;
@@ -70,6 +73,8 @@ static void
 aegis_rm_startup(void)
 {
 	bool		rebuild = restoring_backup();
+
+	restoring = rebuild;
 
 	redo_cxt = AllocSetContextCreate(TopMemoryContext, "aegis redo",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -131,6 +136,15 @@ aegis_rm_redo(XLogReaderState *record)
 		case XLOG_AEGIS_CHECKPOINT:
 			redo_checkpoint(record);
 			break;
+		case XLOG_AEGIS_IMAGE:
+
+			/*
+			 * A block compaction moved: only a base backup can lack it, and
+			 * only until it is consistent (the copy is complete by then).
+			 */
+			if (restoring && !reachedConsistency)
+				AegisWalImageRedo(record);
+			break;
 		default:
 			ereport(PANIC,
 					(errcode(ERRCODE_DATA_CORRUPTED),
@@ -185,6 +199,9 @@ aegis_rm_desc(StringInfo buf, XLogReaderState *record)
 		case XLOG_AEGIS_PAGE:
 			AegisWalPageDesc(buf, record);
 			break;
+		case XLOG_AEGIS_IMAGE:
+			AegisWalImageDesc(buf, record);
+			break;
 		case XLOG_AEGIS_CHECKPOINT:
 			{
 				xl_aegis_checkpoint xlrec;
@@ -219,6 +236,8 @@ aegis_rm_identify(uint8 info)
 			return "CHECKPOINT";
 		case XLOG_AEGIS_STUB:
 			return "STUB";
+		case XLOG_AEGIS_IMAGE:
+			return "IMAGE";
 	}
 	return NULL;
 }

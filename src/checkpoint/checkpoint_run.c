@@ -10,9 +10,10 @@
  *
  *   1. every dirty page of local storage is written back (the buffer pool
  *      flushes PostgreSQL's WAL up to the page LSN first);
- *   2. every relation is synced: compaction when due, fsync of its data
- *      file, its block map written durably, the superseded generation
- *      unlinked (AegisStorageSyncRelation);
+ *   2. every relation is synced: compaction when due (each block it moves
+ *      logged as an XLOG_AEGIS_IMAGE record, for base backups), fsync of
+ *      its data file, its block map written durably, the superseded
+ *      generation unlinked (AegisStorageSyncRelation);
  *   3. an XLOG_AEGIS_CHECKPOINT record (redo R) is written, so a standby
  *      replaying it makes its own aegis pages durable before it can create
  *      a restartpoint at the PostgreSQL checkpoint record that follows.
@@ -92,6 +93,7 @@ AegisCheckpointRun(XLogRecPtr redo, bool log_record)
 	int			written;
 	TimestampTz start;
 	double		ms;
+	AegisBlockLogger logger;
 
 	AegisCheckpointAttach();
 	LWLockAcquire(&AegisCkpt->run_lock, LW_EXCLUSIVE);
@@ -108,11 +110,13 @@ AegisCheckpointRun(XLogRecPtr redo, bool log_record)
 		AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_FLUSH);
 		if (aegis_debug_checkpoint_delay > 0 && !RecoveryInProgress())
 			pg_usleep(aegis_debug_checkpoint_delay * 1000L);
+		/* compaction's block copies are logged when a backup could need them */
+		logger = (!RecoveryInProgress() && XLogIsNeeded()) ? AegisWalLogBlockImage : NULL;
 		infos = AegisStorageListAll(&n);
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			AegisStorageSyncRelation(&infos[i].key);
+			AegisStorageSyncRelation(&infos[i].key, logger);
 		}
 		pfree(infos);
 		AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_MAPS);

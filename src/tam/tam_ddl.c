@@ -221,7 +221,7 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 	/* WAL before data, then the pages and their map durable before commit */
 	if (last_lsn != InvalidXLogRecPtr)
 		XLogFlush(last_lsn);
-	AegisStorageSyncRelation(&newkey);
+	AegisStorageSyncRelation(&newkey, NULL);
 	AegisPendingDrop(&oldkey);
 }
 

@@ -198,7 +198,7 @@ AegisPendingSyncCreated(void)
 			info.persistence != RELPERSISTENCE_PERMANENT)
 			continue;
 		AegisBufferFlushRelation(&op->key);
-		AegisStorageSyncRelation(&op->key);
+		AegisStorageSyncRelation(&op->key, NULL);
 	}
 }
 

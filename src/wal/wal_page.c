@@ -46,6 +46,7 @@
 #include "access/xloginsert.h"
 #include "access/xlogutils.h"
 #include "aegis/backend.h"
+#include "aegis/block.h"
 #include "aegis/buffer.h"
 #include "aegis/wal.h"
 #include "miscadmin.h"
@@ -538,6 +539,91 @@ AegisWalPageRedo(XLogReaderState *record)
 		END_CRIT_SECTION();
 	}
 	AegisBufferUnlockRelease(buf);
+}
+
+/*
+ * AegisWalLogBlockImage
+ *		Log block 'block' (len bytes, as stored: header and compressed page)
+ *		of page 'pageno' of 'key', which compaction is moving into a new data
+ *		file generation (an AegisBlockLogger, called by the aegis
+ *		checkpointer through AegisStorageSyncRelation).  Only a restored
+ *		base backup replays these records (AegisWalImageRedo).
+ */
+void
+AegisWalLogBlockImage(const AegisRelKey *key, BlockNumber pageno, const char *block,
+					  uint32 len)
+{
+	xl_aegis_image xlrec;
+
+	memset(&xlrec, 0, sizeof(xlrec));
+	xlrec.key = *key;
+	xlrec.pageno = pageno;
+	xlrec.block_len = len;
+	XLogBeginInsert();
+	XLogRegisterData((char *) &xlrec, sizeof(xlrec));
+	XLogRegisterData((char *) block, len);
+	(void) XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_IMAGE);
+	AegisWalCount(sizeof(xlrec) + len, false, false);
+}
+
+/*
+ * AegisWalImageRedo
+ *		Replay an XLOG_AEGIS_IMAGE record where the block may be missing: the
+ *		startup process of a restored base backup calls it until the backup
+ *		is consistent (src/checkpoint/README).  The page is replaced unless
+ *		its current state is newer than the block.  Raises
+ *		ERRCODE_DATA_CORRUPTED for a malformed record or an invalid block.
+ */
+void
+AegisWalImageRedo(XLogReaderState *record)
+{
+	xl_aegis_image xlrec;
+	char	   *data = XLogRecGetData(record);
+	PGAlignedBlock image;
+	AegisRelInfo info;
+	AegisBuffer buf;
+	Page		page;
+
+	if (XLogRecGetDataLen(record) < sizeof(xlrec))
+		report_bad_record(record, "is too short");
+	memcpy(&xlrec, data, sizeof(xlrec));
+	if (sizeof(xlrec) + (Size) xlrec.block_len != XLogRecGetDataLen(record))
+		report_bad_record(record, "has an invalid length");
+	AegisBlockDecode(data + sizeof(xlrec), xlrec.block_len, &xlrec.key, xlrec.pageno,
+					 "WAL", image.data);
+	if (!AegisStorageGetInfo(&xlrec.key, &info) || info.create_lsn > record->ReadRecPtr)
+		return;
+	while (info.npages <= xlrec.pageno)
+		info.npages = AegisStorageExtend(&xlrec.key) + 1;
+	buf = AegisBufferRead(&xlrec.key, xlrec.pageno);
+	AegisBufferLock(buf, LW_EXCLUSIVE);
+	page = AegisBufferGetPage(buf);
+
+	/*
+	 * At the same LSN the image wins: the page may have been rebuilt from
+	 * deltas replayed onto a block the copy lacked.
+	 */
+	if (PageGetLSN(page) <= PageGetLSN((Page) image.data))
+	{
+		START_CRIT_SECTION();
+		memcpy(page, image.data, BLCKSZ);
+		AegisBufferMarkDirty(buf);
+		END_CRIT_SECTION();
+	}
+	AegisBufferUnlockRelease(buf);
+}
+
+/* AegisWalImageDesc: rm_desc of an XLOG_AEGIS_IMAGE record. */
+void
+AegisWalImageDesc(StringInfo buf, XLogReaderState *record)
+{
+	xl_aegis_image xlrec;
+
+	if (XLogRecGetDataLen(record) < sizeof(xlrec))
+		return;
+	memcpy(&xlrec, XLogRecGetData(record), sizeof(xlrec));
+	appendStringInfo(buf, "rel " AEGIS_REL_KEY_FMT " page %u; block of %u bytes",
+					 AEGIS_REL_KEY_ARGS(&xlrec.key), xlrec.pageno, xlrec.block_len);
 }
 
 /* AegisWalPageDesc: rm_desc of an XLOG_AEGIS_PAGE record. */

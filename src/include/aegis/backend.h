@@ -86,7 +86,9 @@ extern bool AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno,
 								 char *page);
 extern void AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno,
 								  const char *page);
-extern void AegisStorageSyncRelation(const AegisRelKey *key);
+typedef void (*AegisBlockLogger) (const AegisRelKey *key, BlockNumber pageno,
+								  const char *block, uint32 len);
+extern void AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger);
 extern AegisRelInfo *AegisStorageListAll(int *n);
 extern bool AegisStorageResetPending(const AegisRelKey *key);
 extern void AegisStorageResetDone(const AegisRelKey *key);

@@ -42,6 +42,7 @@
 #define XLOG_AEGIS_TRUNCATE			0x50	/* storage emptied in place */
 #define XLOG_AEGIS_CHECKPOINT		0x60	/* aegis state durable up to redo */
 #define XLOG_AEGIS_STUB				0x70	/* PostgreSQL stub extended */
+#define XLOG_AEGIS_IMAGE			0x80	/* a block moved by compaction */
 #define XLOG_AEGIS_OPMASK			0xF0
 
 /* XLOG_AEGIS_PAGE: the page's identity, then the change. */
@@ -87,6 +88,14 @@ typedef struct xl_aegis_stub
 	RelFileNode node;			/* real tablespace, never 0 */
 	uint32		npages;
 } xl_aegis_stub;
+
+/* XLOG_AEGIS_IMAGE: the stored block (header and payload) follows. */
+typedef struct xl_aegis_image
+{
+	AegisRelKey key;
+	uint32		pageno;
+	uint32		block_len;		/* bytes of the block that follows */
+} xl_aegis_image;
 
 /* XLOG_AEGIS_CHECKPOINT */
 typedef struct xl_aegis_checkpoint
@@ -146,6 +155,10 @@ extern void AegisWalPageLog(AegisPageChange *chg);
 extern void AegisPageCompact(Page page);
 extern void AegisWalPageRedo(XLogReaderState *record);
 extern void AegisWalPageDesc(StringInfo buf, XLogReaderState *record);
+extern void AegisWalLogBlockImage(const AegisRelKey *key, BlockNumber pageno,
+								  const char *block, uint32 len);
+extern void AegisWalImageRedo(XLogReaderState *record);
+extern void AegisWalImageDesc(StringInfo buf, XLogReaderState *record);
 extern void AegisWalCount(Size bytes, bool page, bool compressed);
 extern void AegisWalGetCounters(AegisWalCounters *counters);
 extern void AegisWalSetGuarded(bool guarded);
