@@ -124,7 +124,7 @@ aegis_rm_redo(XLogReaderState *record)
 				break;
 			}
 		case XLOG_AEGIS_PAGE:
-			AegisWalPageRedo(record);
+			AegisWalPageRedo(record, restoring && !reachedConsistency);
 			break;
 		case XLOG_AEGIS_CREATE:
 		case XLOG_AEGIS_DROP:

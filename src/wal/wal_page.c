@@ -467,14 +467,48 @@ report_bad_record(XLogReaderState *record, const char *what)
 }
 
 /*
+ * Could PageRepairFragmentation run on 'page' without raising an error?
+ * The checks it makes, made first.
+ */
+static bool
+page_compactable(Page page)
+{
+	PageHeader	ph = (PageHeader) page;
+	Size		total = 0;
+
+	if (ph->pd_lower < SizeOfPageHeaderData || ph->pd_lower > ph->pd_upper ||
+		ph->pd_upper > ph->pd_special || ph->pd_special > BLCKSZ ||
+		ph->pd_special != MAXALIGN(ph->pd_special))
+		return false;
+	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+
+		if (!ItemIdHasStorage(lp))
+			continue;
+		if (ItemIdGetOffset(lp) < ph->pd_upper ||
+			ItemIdGetOffset(lp) + ItemIdGetLength(lp) > ph->pd_special ||
+			ItemIdGetOffset(lp) != MAXALIGN(ItemIdGetOffset(lp)))
+			return false;
+		total += MAXALIGN(ItemIdGetLength(lp));
+	}
+	return total <= (Size) (ph->pd_special - ph->pd_upper);
+}
+
+/*
  * AegisWalPageRedo
  *		Replay an XLOG_AEGIS_PAGE record (startup process).  The relation's
  *		storage may be gone (dropped later) or newer than the record
  *		(created again with the same key): then there is nothing to do.
- *		Raises ERRCODE_DATA_CORRUPTED for a malformed record.
+ *		With 'tolerant' (a restored base backup not yet consistent), a page
+ *		whose block the copy lacked may have been rebuilt from deltas into
+ *		something that cannot be defragmented; the compaction is then
+ *		skipped, and the block image that compaction logged replaces the
+ *		page later (src/checkpoint/README).  Raises ERRCODE_DATA_CORRUPTED
+ *		for a malformed record.
  */
 void
-AegisWalPageRedo(XLogReaderState *record)
+AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 {
 	static char unpacked[2 * (BLCKSZ + 512)];
 	xl_aegis_page xlrec;
@@ -531,7 +565,7 @@ AegisWalPageRedo(XLogReaderState *record)
 	{
 		START_CRIT_SECTION();
 		apply_delta(page, delta1, xlrec.delta1_len);
-		if (xlrec.flags & AEGIS_PAGE_COMPACT)
+		if ((xlrec.flags & AEGIS_PAGE_COMPACT) && (!tolerant || page_compactable(page)))
 			AegisPageCompact(page);
 		apply_delta(page, delta2, xlrec.delta2_len);
 		PageSetLSN(page, end);

@@ -153,7 +153,7 @@ extern void AegisWalPageCompact(AegisPageChange *chg);
 extern void AegisWalPageConflict(AegisPageChange *chg, TransactionId xid);
 extern void AegisWalPageLog(AegisPageChange *chg);
 extern void AegisPageCompact(Page page);
-extern void AegisWalPageRedo(XLogReaderState *record);
+extern void AegisWalPageRedo(XLogReaderState *record, bool tolerant);
 extern void AegisWalPageDesc(StringInfo buf, XLogReaderState *record);
 extern void AegisWalLogBlockImage(const AegisRelKey *key, BlockNumber pageno,
 								  const char *block, uint32 len);
