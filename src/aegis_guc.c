@@ -30,6 +30,7 @@ int			aegis_compression_level = 0;
 int			aegis_memory_backend_size = 1024 * 1024;	/* kB: 1GB */
 int			aegis_debug_crash_point = 0;	/* AegisCrashPoint, tests only */
 int			aegis_debug_checkpoint_delay = 0;	/* ms, tests only */
+int			aegis_debug_writeback_delay = 0;	/* ms, tests only */
 
 static const struct config_enum_entry crash_point_options[] = {
 	{"none", AEGIS_CRASH_NONE, false},
@@ -178,6 +179,15 @@ AegisDefineGucs(void)
 							&aegis_debug_checkpoint_delay,
 							0, 0, 600000,
 							PGC_SIGHUP,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("aegis.debug_writeback_delay",
+							"Test only: this session pauses this long in every page write-back, after taking the page and before writing it.",
+							"Shows that checkpoints wait for write-backs in progress; never set it on a server you care about.",
+							&aegis_debug_writeback_delay,
+							0, 0, 600000,
+							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 

@@ -45,6 +45,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_class.h"
+#include "common/controldata_utils.h"
 #include "lib/dshash.h"
 #include "miscadmin.h"
 #include "storage/lwlock.h"
@@ -287,14 +288,42 @@ ensure_loaded(void)
 {
 	if (likely(AegisDir->loaded))
 		return;
-	if (RecoveryInProgress() && !AmStartupProcess())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("aegis storage is not loaded yet"),
-				 errdetail("The server is replaying WAL and has not reached the first aegis record or a consistent state."),
-				 errhint("Try again once recovery has progressed.")));
 	if (!RecoveryInProgress())
 		load_directory(false, true);
+	else if (!AmStartupProcess())
+	{
+		/*
+		 * A hot standby session before the startup process reached its first
+		 * record (rm_startup runs then): the maps are consistent unless a
+		 * base backup is being restored, and then rm_startup rebuilds them.
+		 */
+		if (AegisStorageRestoringBackup())
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("aegis storage is not loaded yet"),
+					 errdetail("The server restores a base backup and has not replayed WAL yet."),
+					 errhint("Try again once recovery has progressed.")));
+		load_directory(false, false);
+	}
+}
+
+/*
+ * AegisStorageRestoringBackup
+ *		Does this server recover from a base backup that has not reached its
+ *		end yet?  pg_control names a backup start point until then (written
+ *		before redo starts).  Its maps and data files were copied at
+ *		different moments: rebuild them (AegisStorageLoad).
+ */
+bool
+AegisStorageRestoringBackup(void)
+{
+	bool		crc_ok;
+	ControlFileData *cf = get_controlfile(DataDir, &crc_ok);
+	bool		restoring;
+
+	restoring = crc_ok && (!XLogRecPtrIsInvalid(cf->backupStartPoint) || cf->backupEndRequired);
+	pfree(cf);
+	return restoring;
 }
 
 /* AegisStorageLoaded: has the directory been loaded in this server lifetime? */

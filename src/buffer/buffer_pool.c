@@ -313,6 +313,8 @@ flush_frame(int b)
 		 */
 		if (PageGetLSN((Page) copy.data) != InvalidXLogRecPtr)
 			XLogFlush(PageGetLSN((Page) copy.data));
+		if (unlikely(aegis_debug_writeback_delay > 0))
+			pg_usleep(aegis_debug_writeback_delay * 1000L);
 		AegisStorageWritePage(&tag.key, tag.pageno, copy.data);
 	}
 	PG_CATCH();
@@ -699,6 +701,20 @@ AegisBufferDropAll(void)
 }
 
 /*
+ * Must a flush of every page (checkpoint, sync) visit a frame with these
+ * flags?  A dirty one, and one another process is writing back: that
+ * process cleared DIRTY when it copied the page but updates the block map
+ * only when its write is done, so the flush waits for it (start_io) before
+ * the caller syncs the map, as BufferSync waits for BM_IO_IN_PROGRESS.
+ */
+static inline bool
+write_due(uint32 flags)
+{
+	return (flags & (BM_VALID | BM_DIRTY)) == (BM_VALID | BM_DIRTY) ||
+		(flags & (BM_VALID | BM_IO_IN_PROGRESS)) == (BM_VALID | BM_IO_IN_PROGRESS);
+}
+
+/*
  * AegisBufferFlushAll
  *		Write back every dirty page of local storage (checkpoint); returns
  *		how many were written.  Pages of the memory backend are volatile by
@@ -715,10 +731,9 @@ AegisBufferFlushAll(void)
 	{
 		AegisBufferDesc *d = &Descs[b];
 		bool		due;
-		uint32		want = BM_VALID | BM_DIRTY | BM_PERMANENT;
 
 		SpinLockAcquire(&d->hdr_lock);
-		due = (d->flags & want) == want;
+		due = (d->flags & BM_PERMANENT) && write_due(d->flags);
 		if (due)
 			d->refcount++;
 		SpinLockRelease(&d->hdr_lock);
@@ -748,7 +763,7 @@ AegisBufferFlushRelation(const AegisRelKey *key)
 		bool		due;
 
 		SpinLockAcquire(&d->hdr_lock);
-		due = (d->flags & (BM_VALID | BM_DIRTY)) == (BM_VALID | BM_DIRTY) &&
+		due = write_due(d->flags) && (d->flags & BM_TAG_VALID) &&
 			memcmp(&d->tag.key, key, sizeof(AegisRelKey)) == 0;
 		if (due)
 			d->refcount++;

@@ -34,6 +34,7 @@
  */
 #include "postgres.h"
 
+#include "access/rmgr.h"
 #include "access/transam.h"
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
@@ -41,8 +42,8 @@
 #include "aegis/backend.h"
 #include "aegis/checkpoint.h"
 #include "aegis/wal.h"
+#include "catalog/pg_control.h"
 #include "checkpoint_internal.h"
-#include "common/controldata_utils.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -53,26 +54,10 @@ static uint64 redo_records = 0;
 static uint64 redo_bytes = 0;
 static TimestampTz redo_start = 0;
 
-/*
- * Does this recovery start from a base backup?  pg_control then names the
- * backup's start point until replay has passed the backup's end.
- */
-static bool
-restoring_backup(void)
-{
-	bool		crc_ok;
-	ControlFileData *cf = get_controlfile(DataDir, &crc_ok);
-	bool		restoring;
-
-	restoring = crc_ok && (!XLogRecPtrIsInvalid(cf->backupStartPoint) || cf->backupEndRequired);
-	pfree(cf);
-	return restoring;
-}
-
 static void
 aegis_rm_startup(void)
 {
-	bool		rebuild = restoring_backup();
+	bool		rebuild = AegisStorageRestoringBackup();
 
 	restoring = rebuild;
 
@@ -87,20 +72,55 @@ aegis_rm_startup(void)
 	AegisStorageLoad(rebuild);
 }
 
-/* An aegis checkpoint record: make what was replayed so far durable. */
+/*
+ * An aegis checkpoint record: the primary made its aegis state durable up
+ * to its redo pointer.  Settle drops known to have committed (the pages
+ * are made durable at the PostgreSQL checkpoint record that follows, see
+ * aegis_xlog_redo).
+ */
 static void
 redo_checkpoint(XLogReaderState *record)
 {
-	xl_aegis_checkpoint xlrec;
-
-	if (XLogRecGetDataLen(record) != sizeof(xlrec))
+	if (XLogRecGetDataLen(record) != sizeof(xl_aegis_checkpoint))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("aegis WAL record at %X/%X has an invalid length",
 						LSN_FORMAT_ARGS(record->ReadRecPtr))));
-	memcpy(&xlrec, XLogRecGetData(record), sizeof(xlrec));
+	XLogFlush(record->EndRecPtr);
 	AegisCheckpointSettle(false);
-	AegisCheckpointRun(xlrec.redo, false);
+}
+
+/*
+ * PostgreSQL's own XLOG redo, wrapped (AegisRegisterRmgr).  A standby or an
+ * archive recovery may create a restartpoint at any checkpoint record it
+ * replays (RecoveryRestartPoint, called from xlog_redo), and restartpoints
+ * wait for nobody: so before such a record is replayed, every aegis change
+ * replayed so far is made durable here, in the startup process.  This
+ * holds whoever wrote the checkpoint record, the end-of-recovery one of a
+ * primary that crashed included.
+ */
+static void (*xlog_redo_prev) (XLogReaderState *record) = NULL;
+
+static void
+aegis_xlog_redo(XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+
+	if ((info == XLOG_CHECKPOINT_SHUTDOWN || info == XLOG_CHECKPOINT_ONLINE) &&
+		ArchiveRecoveryRequested && redo_cxt != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(redo_cxt);
+		CheckPoint	checkpoint;
+
+		memcpy(&checkpoint, XLogRecGetData(record), sizeof(CheckPoint));
+		/* drops run after the WAL up to here is durable, as xact_redo_commit */
+		XLogFlush(record->EndRecPtr);
+		AegisCheckpointSettle(false);
+		AegisCheckpointRun(checkpoint.redo, false);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(redo_cxt);
+	}
+	xlog_redo_prev(record);
 }
 
 static void
@@ -165,6 +185,7 @@ aegis_rm_cleanup(void)
 
 	if (redo_cxt == NULL)
 		aegis_rm_startup();
+	XLogFlush(GetXLogReplayRecPtr(NULL));
 	AegisCheckpointSettle(true);
 	AegisCheckpointRun(GetXLogReplayRecPtr(NULL), false);
 	ms = (double) (GetCurrentTimestamp() - redo_start) / 1000.0;
@@ -256,10 +277,15 @@ static RmgrData aegis_rmgr = {
  *		Register the custom WAL resource manager (id AEGIS_RMGR_ID); from
  *		_PG_init while shared_preload_libraries are loaded.  PostgreSQL
  *		refuses to start if another extension registered the same id, and
- *		cannot replay aegis records without this library preloaded.
+ *		cannot replay aegis records without this library preloaded.  Also
+ *		wraps PostgreSQL's XLOG redo (aegis_xlog_redo), so replay makes aegis
+ *		pages durable before any checkpoint record; the table is writable in
+ *		PostgreSQL 15 because custom resource managers are entered in it.
  */
 void
 AegisRegisterRmgr(void)
 {
 	RegisterCustomRmgr(AEGIS_RMGR_ID, &aegis_rmgr);
+	xlog_redo_prev = RmgrTable[RM_XLOG_ID].rm_redo;
+	RmgrTable[RM_XLOG_ID].rm_redo = aegis_xlog_redo;
 }

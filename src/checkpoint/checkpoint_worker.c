@@ -155,7 +155,7 @@ run_once(XLogRecPtr redo, bool final, MemoryContext cxt)
 		EmitErrorReport();
 		if (final)
 			ereport(PANIC,
-					(errmsg("the last aegis checkpoint before shutdown failed"),
+					(errmsg("an aegis checkpoint failed during shutdown"),
 					 errdetail("PostgreSQL must not write a clean shutdown checkpoint; aegis tables are recovered from the WAL at the next start.")));
 		FlushErrorState();
 		LWLockReleaseAll();
@@ -202,15 +202,6 @@ AegisCheckpointerMain(Datum arg)
 	AegisCkpt->final_done = false;
 	SpinLockRelease(&AegisCkpt->mutex);
 
-	/*
-	 * A checkpoint record right away: after crash recovery the
-	 * end-of-recovery checkpoint had none before it (recovery writes no
-	 * WAL), and a standby streaming from us flushes its aegis pages when
-	 * it replays one.
-	 */
-	while (!run_once(GetRedoRecPtr(), false, cxt) && !ShutdownRequestPending)
-		pg_usleep(RETRY_DELAY_MS * 1000L);
-
 	for (;;)
 	{
 		XLogRecPtr	want,
@@ -228,7 +219,8 @@ AegisCheckpointerMain(Datum arg)
 		SpinLockRelease(&AegisCkpt->mutex);
 		if (want > done)
 		{
-			if (!run_once(want, false, cxt))
+			/* at shutdown a failure cannot wait for a repair: see run_once */
+			if (!run_once(want, ShutdownRequestPending, cxt))
 				pg_usleep(RETRY_DELAY_MS * 1000L);
 			continue;
 		}
@@ -271,8 +263,10 @@ guard_arm(int i)
 	/* first guard since the server started: no aegis change was made yet */
 	if (AegisCkpt->done_redo == InvalidXLogRecPtr)
 		AegisCkpt->done_redo = observed;
+	/* aegis WAL may flow once both guards have armed (see guard_may_release) */
+	if (AegisCkpt->guard_armed[1 - i])
+		AegisWalSetGuarded(true);
 	SpinLockRelease(&AegisCkpt->mutex);
-	AegisWalSetGuarded(true);
 }
 
 /* Release (commit), unconditionally; the caller decided it may. */
@@ -283,7 +277,13 @@ guard_release(void)
 	CommitTransactionCommand();
 }
 
-/* Mark guard i unarmed if the other one covers for it; true if done. */
+/*
+ * Mark guard i unarmed if it may release; true if so.  It may while the
+ * other guard is armed and the run covering what that one observed is
+ * done.  A guard alone (the other never started: too few worker slots)
+ * may release too, because aegis WAL waits for both guards
+ * (AegisWalSetGuarded): no aegis change exists for it to cover.
+ */
 static bool
 guard_may_release(int i)
 {
@@ -291,8 +291,11 @@ guard_may_release(int i)
 	bool		ok;
 
 	SpinLockAcquire(&AegisCkpt->mutex);
-	ok = AegisCkpt->guard_armed[j] &&
-		AegisCkpt->guard_observed[j] <= AegisCkpt->done_redo;
+	if (AegisCkpt->guards_alive < AEGIS_NUM_GUARDS && !AegisWalWasGuarded())
+		ok = true;
+	else
+		ok = AegisCkpt->guard_armed[j] &&
+			AegisCkpt->guard_observed[j] <= AegisCkpt->done_redo;
 	if (ok)
 		AegisCkpt->guard_armed[i] = false;
 	SpinLockRelease(&AegisCkpt->mutex);
@@ -339,19 +342,30 @@ guard_wait_for_run(XLogRecPtr redo)
 	return (double) (GetCurrentTimestamp() - start) / 1000.0;
 }
 
+/*
+ * A guard leaves.  On the shutdown path the aegis checkpointer has made
+ * everything durable first (final_done).  Any other exit (an error, a
+ * signal) once aegis changes were allowed would leave the other guard
+ * unable to hand over, and a checkpoint could go uncovered, so it is a
+ * PANIC: the postmaster reinitializes, the running checkpoint is
+ * abandoned, and recovery starts from the last complete one.
+ */
 static void
 guard_exit(int code, Datum arg)
 {
 	int			i = DatumGetInt32(arg);
-	bool		any;
+	bool		final_done;
 
 	SpinLockAcquire(&AegisCkpt->mutex);
+	final_done = AegisCkpt->final_done;
 	AegisCkpt->guard_armed[i] = false;
 	AegisCkpt->guards_alive--;
-	any = AegisCkpt->guard_armed[1 - i];
+	AegisWalSetGuarded(false);
 	SpinLockRelease(&AegisCkpt->mutex);
-	if (!any)
-		AegisWalSetGuarded(false);
+	if (!final_done && AegisWalWasGuarded() && PostmasterIsAlive())
+		ereport(PANIC,
+				(errmsg("aegis checkpoint guard %d exited while PostgreSQL's checkpoints depend on it", i + 1),
+				 errdetail("A checkpoint could otherwise complete before aegis pages are durable; the server restarts and recovers.")));
 }
 
 /*
@@ -369,6 +383,8 @@ AegisGuardMain(Datum arg)
 	TimestampTz shutdown_since = 0;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	/* pg_cancel_backend must not end a guard (its exit would PANIC) */
+	pqsignal(SIGINT, SIG_IGN);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	AegisCheckpointAttach();

@@ -55,9 +55,20 @@ create_stub(const RelFileNode *rnode, char persistence)
 
 	if (persistence == RELPERSISTENCE_UNLOGGED)
 	{
+		PGAlignedBlock zero;
+
 		smgrcreate(srel, INIT_FORKNUM, false);
 		log_smgrcreate(rnode, INIT_FORKNUM);
 		smgrimmedsync(srel, INIT_FORKNUM);
+
+		/*
+		 * One durable block in the main fork: PostgreSQL's reset after a
+		 * crash copies the empty init fork over it, and an empty main fork
+		 * is how aegis tells (AegisTamCheckReset).
+		 */
+		memset(zero.data, 0, BLCKSZ);
+		smgrextend(srel, MAIN_FORKNUM, 0, zero.data, false);
+		smgrimmedsync(srel, MAIN_FORKNUM);
 	}
 	smgrclose(srel);
 }
@@ -359,8 +370,9 @@ aegis_object_access(ObjectAccessType access, Oid classId, Oid objectId,
  *		one's init fork over its main fork (ResetUnloggedRelations).  The
  *		first time an unlogged aegis relation is used in a server lifetime,
  *		compare it with its stub: a stub reset to its empty init fork while
- *		the relation has pages means a crash happened, and its aegis storage
- *		is emptied too (its indexes were reset by PostgreSQL the same way).
+ *		the relation has pages means a crash happened (the stub is created
+ *		with one durable block, create_stub), and its aegis storage is
+ *		emptied too (its indexes were reset by PostgreSQL the same way).
  *		Callers: every table AM entry that reads or writes the relation.
  */
 void

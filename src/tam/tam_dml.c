@@ -67,7 +67,8 @@ prepare_insert(Relation rel, HeapTuple tup, TransactionId xid, CommandId cid,
 /*
  * AegisTamCheckWritable
  *		Raise ERRCODE_READ_ONLY_SQL_TRANSACTION if 'rel' cannot be changed
- *		because the server is in recovery; empty an unlogged relation that
+ *		because the server is in recovery; wait until aegis WAL may be
+ *		written (AegisWalWaitGuarded); empty an unlogged relation that
  *		PostgreSQL reset after a crash before its first use
  *		(AegisTamCheckReset).
  */
@@ -79,6 +80,9 @@ AegisTamCheckWritable(Relation rel)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot modify aegis table \"%s\" during recovery",
 						RelationGetRelationName(rel))));
+	/* wait for the checkpoint guards here, before any content lock */
+	if (AegisRelNeedsWal(rel))
+		AegisWalWaitGuarded();
 	AegisTamCheckReset(rel);
 }
 

@@ -168,6 +168,8 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 	xl_heap_freeze_tuple *frozen;
 
 	AegisTamCheckReset(rel);
+	if (AegisRelNeedsWal(rel))
+		AegisWalWaitGuarded();
 	(void) vacuum_set_xid_limits(rel, params->freeze_min_age, params->freeze_table_age,
 								 params->multixact_freeze_min_age,
 								 params->multixact_freeze_table_age,

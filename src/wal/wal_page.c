@@ -66,6 +66,7 @@
 typedef struct AegisWalShared
 {
 	pg_atomic_uint32 guarded;	/* checkpoints wait for aegis: writes may go */
+	pg_atomic_uint32 ever_guarded;	/* writes went since the server started */
 	pg_atomic_uint64 records;
 	pg_atomic_uint64 bytes;
 	pg_atomic_uint64 page_records;
@@ -90,6 +91,7 @@ AegisWalShmemInit(void)
 	if (found)
 		return;
 	pg_atomic_init_u32(&WalShared->guarded, 0);
+	pg_atomic_init_u32(&WalShared->ever_guarded, 0);
 	pg_atomic_init_u64(&WalShared->records, 0);
 	pg_atomic_init_u64(&WalShared->bytes, 0);
 	pg_atomic_init_u64(&WalShared->page_records, 0);
@@ -108,6 +110,34 @@ void
 AegisWalSetGuarded(bool guarded)
 {
 	pg_atomic_write_u32(&WalShared->guarded, guarded ? 1 : 0);
+	if (guarded)
+		pg_atomic_write_u32(&WalShared->ever_guarded, 1);
+}
+
+/*
+ * AegisWalWasGuarded: were aegis WAL writes allowed at some point since the
+ * server started (so a guard leaving may leave changes uncovered)?
+ */
+bool
+AegisWalWasGuarded(void)
+{
+	return pg_atomic_read_u32(&WalShared->ever_guarded) != 0;
+}
+
+/*
+ * AegisWalCheckGuarded
+ *		Raise an error if aegis WAL may not be written now; for callers that
+ *		hold a content lock and must not wait (they passed
+ *		AegisWalWaitGuarded earlier in the statement).
+ */
+void
+AegisWalCheckGuarded(void)
+{
+	if (unlikely(pg_atomic_read_u32(&WalShared->guarded) == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("aegis checkpoint guards are not running"),
+				 errhint("The server is shutting down or restarting; retry.")));
 }
 
 /* AegisWalIsGuarded: do PostgreSQL's checkpoints wait for aegis now? */
@@ -305,8 +335,9 @@ AegisPageCompact(Page page)
  * AegisWalPageBegin
  *		Start a logged change to the page of 'buf' (pinned, exclusively
  *		locked) of 'rel'; returns the change, owned by this module (one per
- *		backend: changes never nest).  Outside a critical section: may wait
- *		for the checkpoint guards (AegisWalWaitGuarded).
+ *		backend: changes never nest).  Outside a critical section; raises an
+ *		error if the checkpoint guards stopped (the statement waited for
+ *		them before it took the content lock: AegisTamCheckWritable).
  */
 AegisPageChange *
 AegisWalPageBegin(Relation rel, AegisBuffer buf)
@@ -321,7 +352,7 @@ AegisWalPageBegin(Relation rel, AegisBuffer buf)
 	chg->delta1_len = 0;
 	if (!chg->needs_wal)
 		return chg;
-	AegisWalWaitGuarded();
+	AegisWalCheckGuarded();
 	memcpy(chg->before.data, AegisBufferGetPage(buf), BLCKSZ);
 	return chg;
 }

@@ -142,12 +142,14 @@ AegisWalLogStub(const RelFileNode *node, BlockNumber npages)
 /*
  * Does a record about incarnation 'create_lsn' concern storage of
  * incarnation 'have'?  Storage whose map was rebuilt from its data files
- * has an unknown incarnation (0): records of its key concern it.
+ * has an unknown incarnation (0), here or where the record was written:
+ * records of its key concern it.
  */
 static bool
 same_incarnation(XLogRecPtr have, XLogRecPtr create_lsn)
 {
-	return have == create_lsn || have == InvalidXLogRecPtr;
+	return have == create_lsn || have == InvalidXLogRecPtr ||
+		create_lsn == InvalidXLogRecPtr;
 }
 
 /* Redo of CREATE. */
@@ -172,6 +174,8 @@ redo_create(XLogReaderState *record, const xl_aegis_create *xlrec)
 			AegisStorageAdopt(&xlrec->key, xlrec->codec, xlrec->level,
 							  xlrec->persistence, create_lsn, xid))
 			return;
+		/* files go only once the WAL up to here is durable */
+		XLogFlush(record->EndRecPtr);
 		AegisBufferDropRelation(&xlrec->key);
 		AegisStorageDrop(&xlrec->key);
 	}
@@ -263,6 +267,7 @@ AegisWalStorageRedo(XLogReaderState *record)
 			if (AegisStorageGetInfo(&srec.key, &info) &&
 				same_incarnation(info.create_lsn, srec.create_lsn))
 			{
+				XLogFlush(record->EndRecPtr);
 				AegisBufferDropRelation(&srec.key);
 				AegisStorageTruncate(&srec.key);
 			}

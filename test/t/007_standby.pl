@@ -1,6 +1,7 @@
 # Aegis tables travel with PostgreSQL's WAL: a standby built with
 # pg_basebackup while pgbench writes aegis tables reads exactly the primary's
-# rows, keeps up while it streams, survives its own crash mid-replay, has its
+# rows, keeps up while it streams, survives its own crash mid-replay and a
+# restartpoint at the end-of-recovery checkpoint of a crashed primary, has its
 # queries cancelled like heap's when VACUUM on the primary removes rows they
 # see, and after promotion keeps every row and takes writes.  A cascading
 # standby and synchronous_commit = remote_apply work as with heap.
@@ -122,6 +123,25 @@ $primary->reload;
 my $want = $primary->safe_psql('postgres', $check{acc});
 ok($cascade->poll_query_until('postgres', $check{acc}, $want), 'a cascading standby equals the primary');
 $cascade->stop;
+
+# the primary crashes; the standby creates a restartpoint at the primary's
+# end-of-recovery checkpoint (no aegis checkpoint record precedes it) and
+# then crashes itself: it must not have skipped aegis changes
+$primary->safe_psql('postgres', "INSERT INTO plain SELECT g, 'before the primary crash' FROM generate_series(5001, 6000) g");
+$primary->wait_for_catchup($standby);
+$primary->kill9;
+kill9_and_restart($primary) if !$primary->start(fail_ok => 1);
+$primary->wait_for_catchup($standby);
+$standby->safe_psql('postgres', 'CHECKPOINT');	# a restartpoint
+$standby->kill9;
+for (1 .. 50)
+{
+	last if $standby->start(fail_ok => 1);
+	$standby->{_pid} = undef;
+	sleep(1);
+}
+compare($standby, 'after a primary crash and a standby restartpoint and crash');
+$primary->safe_psql('postgres', "DELETE FROM plain WHERE id > 5000");
 
 # hot standby conflict: VACUUM on the primary removes rows a standby query sees
 $primary->safe_psql('postgres', 'DELETE FROM plain WHERE id <= 1000');

@@ -4,7 +4,8 @@
 # that max_wal_size requests, also when the aegis checkpoint is slow.  A
 # checkpointer that stalls for a moment after choosing its redo pointer (the
 # trap of ../shared/notes/checkpoint-wait.md) does not hang, under pgbench.
-# Crashes inside an aegis checkpoint lose no committed row.
+# A checkpoint waits for a page write-back in progress.  Crashes inside an
+# aegis checkpoint lose no committed row.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -94,6 +95,46 @@ like($pgb_out, qr/number of failed transactions: 0/, 'pgbench ran on without fai
 cmp_ok($node->safe_psql('postgres', 'SELECT guard_cycles FROM aegis_wal_stats()'), '>', 0,
 	'the guards handed over');
 
+# cancelling the guards does nothing: they ignore it, and stay
+my $guards = $node->safe_psql('postgres',
+	q{SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE backend_type LIKE 'aegis checkpoint guard%'});
+$node->safe_psql('postgres',
+	q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE backend_type LIKE 'aegis checkpoint guard%'});
+sleep(1);
+is($node->safe_psql('postgres',
+	q{SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE backend_type LIKE 'aegis checkpoint guard%'}),
+	$guards, 'pg_cancel_backend does not end the guards');
+$node->safe_psql('postgres', "UPDATE g SET v = 'c' WHERE id % 11 = 0; CHECKPOINT;");
+is(aegis_record_before_checkpoint(), '1', '... and checkpoints still wait for aegis');
+
+# a page write-back in progress (an eviction that cleared the page's dirty
+# flag and has not updated the block map yet) when a checkpoint runs: the
+# checkpoint waits for it, so a crash right after loses nothing
+$node->safe_psql('postgres', q{
+	CREATE TABLE wb (id int, v text) USING aegis;
+	INSERT INTO wb VALUES (1, 'old');
+	VACUUM g;
+	CHECKPOINT;
+	SELECT count(*) FROM g;
+	CHECKPOINT;
+	UPDATE wb SET v = 'new';});
+is($node->safe_psql('postgres', 'SELECT frames_dirty FROM aegis_buffer_stats()'), '1',
+	'one dirty page: the updated one');
+my $evictor = $node->background_psql('postgres');
+$evictor->query_until(qr/scanning/, q{
+	SET aegis.debug_writeback_delay = '6s';
+	\echo scanning
+	SELECT count(*) FROM g; SELECT count(*) FROM g;
+});
+ok($node->poll_query_until('postgres', 'SELECT frames_dirty = 0 FROM aegis_buffer_stats()'),
+	'the page is being written back (no dirty page left)');
+$node->safe_psql('postgres', 'CHECKPOINT');
+$node->kill9;
+eval { $evictor->quit };
+kill9_and_restart($node) if !$node->start(fail_ok => 1);
+is($node->safe_psql('postgres', 'SELECT v FROM wb'), 'new',
+	'a checkpoint taken during that write-back, then a crash: the update is there');
+
 # crashes inside an aegis checkpoint (in the aegis checkpointer)
 my $q = q{SELECT count(*), md5(string_agg(id || v, ',' ORDER BY id)) FROM g};
 for my $point (qw(checkpoint_after_flush checkpoint_after_maps))
@@ -110,5 +151,22 @@ for my $point (qw(checkpoint_after_flush checkpoint_after_maps))
 	is($node->safe_psql('postgres', $q), $before, "crash at $point: every committed row is there");
 }
 
+$node->stop;
+
+# too few worker slots for the aegis workers: checkpoints do not hang, and
+# changes to aegis tables are refused rather than left uncovered
+$node->append_conf('postgresql.conf', "max_worker_processes = 3");
+$node->start;
+is($node->safe_psql('postgres',
+	q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'aegis checkpoint guard%'}), '1',
+	'only one guard could start');
+my $ck = $node->background_psql('postgres');
+$ck->query_safe('CHECKPOINT');
+ok(1, 'CHECKPOINT completes with a single guard');
+$ck->quit;
+my ($ret, $out, $err) = $node->psql('postgres',
+	"SET statement_timeout = '3s'; INSERT INTO g VALUES (-1, 'no guards')");
+isnt($ret, 0, 'a change to an aegis table waits for both guards and does not go through');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM g WHERE id = -1'), '0', '... the row is not there');
 $node->stop;
 done_testing();

@@ -65,6 +65,7 @@ typedef struct AegisRelStats
 /* backend_dir.c: the relation directory */
 extern void AegisStorageLoad(bool rebuild);
 extern bool AegisStorageLoaded(void);
+extern bool AegisStorageRestoringBackup(void);
 extern void AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
 							   AegisCodec codec, int level, char persistence,
 							   XLogRecPtr create_lsn, TransactionId create_xid);

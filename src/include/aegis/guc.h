@@ -19,6 +19,7 @@ extern int	aegis_memory_backend_size;	/* kB of shared memory for blocks */
 
 extern int	aegis_debug_crash_point;	/* AegisCrashPoint */
 extern int	aegis_debug_checkpoint_delay;	/* ms; tests only */
+extern int	aegis_debug_writeback_delay;	/* ms; tests only */
 
 /* Fault points of aegis.debug_crash_point (crash tests only). */
 typedef enum AegisCrashPoint

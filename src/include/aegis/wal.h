@@ -164,6 +164,8 @@ extern void AegisWalGetCounters(AegisWalCounters *counters);
 extern void AegisWalSetGuarded(bool guarded);
 extern void AegisWalWaitGuarded(void);
 extern bool AegisWalIsGuarded(void);
+extern bool AegisWalWasGuarded(void);
+extern void AegisWalCheckGuarded(void);
 
 /* wal_storage.c */
 extern XLogRecPtr AegisWalLogCreate(const AegisRelKey *key, AegisStorageKind storage,
