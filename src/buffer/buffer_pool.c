@@ -715,14 +715,12 @@ write_due(uint32 flags)
 }
 
 /*
- * AegisBufferFlushAll
- *		Write back every dirty page of local storage (checkpoint); returns
- *		how many were written.  Pages of the memory backend are volatile by
- *		contract and are written only when evicted, so a full memory
- *		backend never blocks a checkpoint.
+ * Write back every frame write_due says is due, among those of local
+ * storage ('permanent_only') or of relation 'key' (if not NULL); returns
+ * how many were written.
  */
-int
-AegisBufferFlushAll(void)
+static int
+flush_frames(bool permanent_only, const AegisRelKey *key)
 {
 	int			written = 0;
 
@@ -733,7 +731,10 @@ AegisBufferFlushAll(void)
 		bool		due;
 
 		SpinLockAcquire(&d->hdr_lock);
-		due = (d->flags & BM_PERMANENT) && write_due(d->flags);
+		due = write_due(d->flags) &&
+			(!permanent_only || (d->flags & BM_PERMANENT)) &&
+			(key == NULL || ((d->flags & BM_TAG_VALID) &&
+							 memcmp(&d->tag.key, key, sizeof(AegisRelKey)) == 0));
 		if (due)
 			d->refcount++;
 		SpinLockRelease(&d->hdr_lock);
@@ -749,6 +750,20 @@ AegisBufferFlushAll(void)
 }
 
 /*
+ * AegisBufferFlushAll
+ *		Write back every dirty page of local storage (checkpoint), and wait
+ *		for write-backs in progress; returns how many pages were written.
+ *		Pages of the memory backend are volatile by contract and are written
+ *		only when evicted, so a full memory backend never blocks a
+ *		checkpoint.
+ */
+int
+AegisBufferFlushAll(void)
+{
+	return flush_frames(true, NULL);
+}
+
+/*
  * AegisBufferFlushRelation
  *		Write back every dirty page of relation 'key' (storage filled
  *		without WAL that must be durable at commit).
@@ -756,25 +771,7 @@ AegisBufferFlushAll(void)
 void
 AegisBufferFlushRelation(const AegisRelKey *key)
 {
-	ensure_local_pins();
-	for (int b = 0; b < Pool->nframes; b++)
-	{
-		AegisBufferDesc *d = &Descs[b];
-		bool		due;
-
-		SpinLockAcquire(&d->hdr_lock);
-		due = write_due(d->flags) && (d->flags & BM_TAG_VALID) &&
-			memcmp(&d->tag.key, key, sizeof(AegisRelKey)) == 0;
-		if (due)
-			d->refcount++;
-		SpinLockRelease(&d->hdr_lock);
-		if (!due)
-			continue;
-		local_pins[b]++;
-		local_pins_total++;
-		(void) flush_frame(b);
-		unpin_frame(b);
-	}
+	(void) flush_frames(false, key);
 }
 
 /*

@@ -395,6 +395,43 @@ AegisWalPageConflict(AegisPageChange *chg, TransactionId xid)
 }
 
 /*
+ * Insert an XLOG_AEGIS_PAGE record: 'xlrec' (identity, conflict xid, delta
+ * lengths, flags) and the deltas in 'body' (delta1_len + delta2_len bytes),
+ * LZ4-compressed when they take AEGIS_WAL_COMPRESS_MIN bytes or more and
+ * that saves space.  Stamps 'page' with the record's end LSN and returns it.
+ */
+static XLogRecPtr
+insert_page_record(xl_aegis_page *xlrec, const char *body, Page page)
+{
+	static char packed[LZ4_COMPRESSBOUND(2 * (BLCKSZ + 512))];
+	const char *data = body;
+	Size		len = xlrec->delta1_len + xlrec->delta2_len;
+	XLogRecPtr	end;
+
+	xlrec->stored_len = len;
+	if (len >= AEGIS_WAL_COMPRESS_MIN)
+	{
+		int			n = LZ4_compress_default(body, packed, len, sizeof(packed));
+
+		if (n > 0 && (Size) n < len)
+		{
+			data = packed;
+			xlrec->stored_len = n;
+			xlrec->flags |= AEGIS_PAGE_LZ4;
+		}
+	}
+	XLogBeginInsert();
+	XLogRegisterData((char *) xlrec, sizeof(xl_aegis_page));
+	if (xlrec->stored_len > 0)
+		XLogRegisterData((char *) data, xlrec->stored_len);
+	end = XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_PAGE);
+	PageSetLSN(page, end);
+	AegisWalCount(sizeof(xl_aegis_page) + xlrec->stored_len, true,
+				  (xlrec->flags & AEGIS_PAGE_LZ4) != 0);
+	return end;
+}
+
+/*
  * AegisWalPageLog
  *		Log the change (XLogInsert) and stamp the page with the record's end
  *		LSN.  In the critical section, after AegisBufferMarkDirty.
@@ -403,12 +440,8 @@ void
 AegisWalPageLog(AegisPageChange *chg)
 {
 	static char body[2 * (BLCKSZ + 512)];
-	static char packed[LZ4_COMPRESSBOUND(2 * (BLCKSZ + 512))];
 	xl_aegis_page xlrec;
 	Page		page = AegisBufferGetPage(chg->buf);
-	char	   *data = body;
-	Size		len;
-	XLogRecPtr	end;
 
 	if (!chg->needs_wal)
 		return;
@@ -419,27 +452,7 @@ AegisWalPageLog(AegisPageChange *chg)
 	xlrec.delta1_len = chg->delta1_len;
 	memcpy(body, chg->delta1, chg->delta1_len);
 	xlrec.delta2_len = compute_delta(chg->before.data, (char *) page, body + chg->delta1_len);
-	len = xlrec.delta1_len + xlrec.delta2_len;
-	xlrec.stored_len = len;
-	if (len >= AEGIS_WAL_COMPRESS_MIN)
-	{
-		int			n = LZ4_compress_default(body, packed, len, sizeof(packed));
-
-		if (n > 0 && (Size) n < len)
-		{
-			data = packed;
-			xlrec.stored_len = n;
-			xlrec.flags |= AEGIS_PAGE_LZ4;
-		}
-	}
-	XLogBeginInsert();
-	XLogRegisterData((char *) &xlrec, sizeof(xlrec));
-	if (xlrec.stored_len > 0)
-		XLogRegisterData(data, xlrec.stored_len);
-	end = XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_PAGE);
-	PageSetLSN(page, end);
-	AegisWalCount(sizeof(xlrec) + xlrec.stored_len, true,
-				  (xlrec.flags & AEGIS_PAGE_LZ4) != 0);
+	(void) insert_page_record(&xlrec, body, page);
 }
 
 /*
@@ -455,12 +468,8 @@ XLogRecPtr
 AegisWalLogPageImage(const AegisRelKey *key, BlockNumber pageno, Page page)
 {
 	static char body[BLCKSZ + 512];
-	static char packed[LZ4_COMPRESSBOUND(BLCKSZ + 512)];
 	PGAlignedBlock empty;
 	xl_aegis_page xlrec;
-	char	   *data = body;
-	int			n;
-	XLogRecPtr	end;
 
 	AegisWalWaitGuarded();
 	PageInit((Page) empty.data, BLCKSZ, 0);
@@ -468,23 +477,7 @@ AegisWalLogPageImage(const AegisRelKey *key, BlockNumber pageno, Page page)
 	xlrec.key = *key;
 	xlrec.pageno = pageno;
 	xlrec.delta2_len = compute_delta(empty.data, (char *) page, body);
-	xlrec.stored_len = xlrec.delta2_len;
-	n = LZ4_compress_default(body, packed, xlrec.delta2_len, sizeof(packed));
-	if (n > 0 && n < xlrec.delta2_len)
-	{
-		data = packed;
-		xlrec.stored_len = n;
-		xlrec.flags |= AEGIS_PAGE_LZ4;
-	}
-	XLogBeginInsert();
-	XLogRegisterData((char *) &xlrec, sizeof(xlrec));
-	if (xlrec.stored_len > 0)
-		XLogRegisterData(data, xlrec.stored_len);
-	end = XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_PAGE);
-	PageSetLSN(page, end);
-	AegisWalCount(sizeof(xlrec) + xlrec.stored_len, true,
-				  (xlrec.flags & AEGIS_PAGE_LZ4) != 0);
-	return end;
+	return insert_page_record(&xlrec, body, page);
 }
 
 /* A malformed record: the WAL is damaged. */

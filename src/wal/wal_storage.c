@@ -92,39 +92,39 @@ AegisWalLogCreate(const AegisRelKey *key, AegisStorageKind storage, AegisCodec c
 	return log_storage(XLOG_AEGIS_CREATE, &xlrec, sizeof(xlrec));
 }
 
-/* AegisWalLogDrop: 'key' (incarnation 'create_lsn') goes if we commit. */
-void
-AegisWalLogDrop(const AegisRelKey *key, XLogRecPtr create_lsn)
+/* A DROP, DROP_DATABASE or TRUNCATE record of 'key' (incarnation create_lsn). */
+static void
+log_storage_op(uint8 info, const AegisRelKey *key, XLogRecPtr create_lsn)
 {
 	xl_aegis_storage xlrec;
 
 	memset(&xlrec, 0, sizeof(xlrec));
 	xlrec.key = *key;
 	xlrec.create_lsn = create_lsn;
-	(void) log_storage(XLOG_AEGIS_DROP, &xlrec, sizeof(xlrec));
+	(void) log_storage(info, &xlrec, sizeof(xlrec));
+}
+
+/* AegisWalLogDrop: 'key' (incarnation 'create_lsn') goes if we commit. */
+void
+AegisWalLogDrop(const AegisRelKey *key, XLogRecPtr create_lsn)
+{
+	log_storage_op(XLOG_AEGIS_DROP, key, create_lsn);
 }
 
 /* AegisWalLogDropDatabase: the storage of database 'dbOid' goes if we commit. */
 void
 AegisWalLogDropDatabase(Oid dbOid)
 {
-	xl_aegis_storage xlrec;
+	AegisRelKey key = {InvalidOid, dbOid, InvalidOid};
 
-	memset(&xlrec, 0, sizeof(xlrec));
-	xlrec.key.dbOid = dbOid;
-	(void) log_storage(XLOG_AEGIS_DROP_DATABASE, &xlrec, sizeof(xlrec));
+	log_storage_op(XLOG_AEGIS_DROP_DATABASE, &key, InvalidXLogRecPtr);
 }
 
 /* AegisWalLogTruncate: 'key' is emptied in place. */
 void
 AegisWalLogTruncate(const AegisRelKey *key, XLogRecPtr create_lsn)
 {
-	xl_aegis_storage xlrec;
-
-	memset(&xlrec, 0, sizeof(xlrec));
-	xlrec.key = *key;
-	xlrec.create_lsn = create_lsn;
-	(void) log_storage(XLOG_AEGIS_TRUNCATE, &xlrec, sizeof(xlrec));
+	log_storage_op(XLOG_AEGIS_TRUNCATE, key, create_lsn);
 }
 
 /* AegisWalLogStub: the stub of 'node' now covers 'npages' pages. */
