@@ -34,18 +34,22 @@
  *     otherwise about once a second.
  *
  * At every instant at least one guard is armed, and the generation armed
- * last before the checkpointer takes its list is released only after a
- * run that covers a redo pointer read after that generation was armed,
- * hence after R was published.  Aegis WAL is held back until a guard is
- * armed (AegisWalSetGuarded), so a checkpoint cannot slip in before the
- * guards start.
+ * last before the checkpointer takes its list is released only after its
+ * successor was armed and a run covering the redo pointer that successor
+ * read - R or later - is done.  Aegis WAL is held back until both guards
+ * have armed (AegisWalSetGuarded), so a checkpoint cannot slip in before
+ * the guards start; a guard alone (too few worker slots) releases freely,
+ * there being nothing to cover, so checkpoints never hang.  A guard ignores
+ * SIGINT, and any other exit of a guard once aegis changes were allowed is
+ * a PANIC (guard_exit).
  *
  * Shutdown: PostgreSQL stops background workers before its shutdown
  * checkpoint, which waits for nobody.  On SIGTERM the aegis checkpointer
  * keeps serving the guards until only they are left, runs a last
- * checkpoint, and says so; the guards exit after that.  If that last run
- * fails, it PANICs: the shutdown checkpoint must not claim a clean state,
- * and the next start recovers from WAL.
+ * checkpoint, and says so; the guards exit after that.  If a run fails once
+ * shutdown was requested, it PANICs: the shutdown checkpoint must not claim
+ * a clean state, and the next start recovers from WAL.  src/checkpoint/README
+ * has the whole argument.
  *
  *-------------------------------------------------------------------------
  */
