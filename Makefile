@@ -4,6 +4,7 @@
 MODULE_big = aegis_storage
 OBJS = \
 	src/aegis.o \
+	src/aegis_common.o \
 	src/aegis_guc.o \
 	src/aegis_sql.o \
 	src/block/block_format.o \

@@ -26,7 +26,6 @@
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
 #include "aegis/wal.h"
-#include "commands/tablespace.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -34,7 +33,6 @@
 
 PG_MODULE_MAGIC;
 
-static bool aegis_preloaded = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -153,87 +151,4 @@ _PG_init(void)
 	AegisInstallDdlHooks();
 	AegisRegisterWorkers();
 	AegisRegisterRmgr();
-}
-
-/*
- * AegisCheckPreloaded
- *		Raise an error unless the library was loaded at postmaster start.
- */
-void
-AegisCheckPreloaded(void)
-{
-	if (!aegis_preloaded)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("aegis_storage must be loaded via shared_preload_libraries"),
-				 errhint("Add aegis_storage to shared_preload_libraries and restart the server.")));
-}
-
-/*
- * AegisRelKeyFromNode
- *		The relation key of a relfilenode; the database's default tablespace
- *		becomes 0.  Only valid in a backend connected to node->dbNode.
- */
-AegisRelKey
-AegisRelKeyFromNode(const RelFileNode *node)
-{
-	AegisRelKey key;
-
-	key.spcOid = (node->spcNode == MyDatabaseTableSpace) ? 0 : node->spcNode;
-	key.dbOid = node->dbNode;
-	key.relNumber = node->relNode;
-	return key;
-}
-
-AegisRelKey
-AegisRelKeyOf(Relation rel)
-{
-	return AegisRelKeyFromNode(&rel->rd_node);
-}
-
-const char *
-AegisCodecName(AegisCodec codec)
-{
-	switch (codec)
-	{
-		case AEGIS_CODEC_NONE:
-			return "none";
-		case AEGIS_CODEC_LZ4:
-			return "lz4";
-		case AEGIS_CODEC_ZSTD:
-			return "zstd";
-	}
-	return "unknown";
-}
-
-const char *
-AegisStorageKindName(AegisStorageKind kind)
-{
-	return kind == AEGIS_STORAGE_MEMORY ? "memory" : "local";
-}
-
-bool
-AegisCodecFromName(const char *name, AegisCodec *codec)
-{
-	for (int c = 0; c < AEGIS_NUM_CODECS; c++)
-	{
-		if (pg_strcasecmp(name, AegisCodecName(c)) == 0)
-		{
-			*codec = c;
-			return true;
-		}
-	}
-	return false;
-}
-
-bool
-AegisStorageKindFromName(const char *name, AegisStorageKind *kind)
-{
-	if (pg_strcasecmp(name, "local") == 0)
-		*kind = AEGIS_STORAGE_LOCAL;
-	else if (pg_strcasecmp(name, "memory") == 0)
-		*kind = AEGIS_STORAGE_MEMORY;
-	else
-		return false;
-	return true;
 }

@@ -98,6 +98,8 @@ typedef struct AegisDirShared
 static AegisDirShared *AegisDir = NULL;
 static dsa_area *dir_area = NULL;
 static void ensure_loaded(void);
+static void load_entry(const AegisRelInfo *info, uint32 generation,
+					   uint64 file_end, const AegisBlockLoc *map);
 static AegisRelInfo *all_entries(int *n);
 static void drop_storage(const AegisRelKey *key);
 static void clear_drop(const AegisRelKey *key);
@@ -188,15 +190,10 @@ dir_attach(void)
 	dir_params.tranche_id = AegisDir->hash_tranche;
 	dir_hash = dshash_attach(dir_area, &dir_params, AegisDir->hash_handle, NULL);
 	MemoryContextSwitchTo(old);
+	AegisMemoryAttach(dir_area, &AegisDir->memory_bytes);
+	AegisLocalAttach(&AegisDir->file_epoch);
 
 	ensure_loaded();
-}
-
-dsa_area *
-AegisDirArea(void)
-{
-	dir_attach();
-	return dir_area;
 }
 
 /*
@@ -242,7 +239,7 @@ load_directory(bool rebuild, bool settle)
 	}
 	PG_TRY();
 	{
-		AegisLocalLoadAll(rebuild);
+		AegisLocalLoadAll(rebuild, load_entry);
 		if (settle)
 		{
 			AegisRelInfo *infos;
@@ -474,7 +471,6 @@ drop_generation(const AegisStorageBackend *ops, const AegisRelKey *key, uint32 g
 {
 	if (ops->drop_relation == NULL)
 		return;
-	AegisDirBumpFileEpoch();
 	ops->drop_relation(key, generation);
 }
 
@@ -1318,32 +1314,14 @@ AegisStorageListAll(int *n)
 	return all_entries(n);
 }
 
-/* Counter of the memory backend's bytes (backend_memory.c owns its use). */
-pg_atomic_uint64 *
-AegisDirMemoryCounter(void)
-{
-	return &AegisDir->memory_bytes;
-}
-
-/* Epoch of local files: a change tells backends to close cached files. */
-uint64
-AegisDirFileEpoch(void)
-{
-	return pg_atomic_read_u64(&AegisDir->file_epoch);
-}
-
-void
-AegisDirBumpFileEpoch(void)
-{
-	pg_atomic_fetch_add_u64(&AegisDir->file_epoch, 1);
-}
-
 /*
- * AegisDirLoadEntry
- *		Called by AegisLocalLoadAll for each valid map file read.
+ * load_entry
+ *		Enter a relation read from its block map (or rebuilt from its data
+ *		files); AegisLocalLoadAll calls it for each.  An entry already
+ *		present wins.
  */
-void
-AegisDirLoadEntry(const AegisRelInfo *info, uint32 generation, uint64 file_end,
+static void
+load_entry(const AegisRelInfo *info, uint32 generation, uint64 file_end,
 				  const AegisBlockLoc *map)
 {
 	AegisRelEntry *e;

@@ -120,6 +120,21 @@ typedef struct OpenFileEntry
 static HTAB *open_files = NULL;
 static uint64 open_files_epoch = 0;
 
+/*
+ * Shared counter bumped whenever a local file is unlinked, so every process
+ * closes its cached files; the directory hands it over (AegisLocalAttach).
+ */
+static pg_atomic_uint64 *file_epoch = NULL;
+
+/* Where AegisLocalLoadAll enters each map it reads (the directory). */
+static AegisMapLoadCallback map_enter = NULL;
+
+void
+AegisLocalAttach(pg_atomic_uint64 *epoch)
+{
+	file_epoch = epoch;
+}
+
 /* palloc'd path of a data file generation */
 static char *
 data_path(const AegisRelKey *key, uint32 generation)
@@ -186,7 +201,7 @@ open_data_file(const AegisRelKey *key, uint32 generation, bool create)
 	OpenFileKey fkey;
 	OpenFileEntry *ent;
 	bool		found;
-	uint64		epoch = AegisDirFileEpoch();
+	uint64		epoch;
 	char	   *path;
 	File		file;
 
@@ -200,6 +215,9 @@ open_data_file(const AegisRelKey *key, uint32 generation, bool create)
 		open_files = hash_create("aegis open files", 64, &ctl,
 								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
+	if (file_epoch == NULL)
+		elog(ERROR, "aegis local storage used before the relation directory was attached");
+	epoch = pg_atomic_read_u64(file_epoch);
 	if (epoch != open_files_epoch)
 	{
 		close_all_files();
@@ -311,7 +329,8 @@ local_drop_relation(const AegisRelKey *key, uint32 generation)
 {
 	char	   *path = data_path(key, generation);
 
-	/* the directory bumped the file epoch: other processes close theirs */
+	/* other processes close their cached files of it */
+	pg_atomic_fetch_add_u64(file_epoch, 1);
 	close_all_files();
 	unlink_path(path);
 	pfree(path);
@@ -334,7 +353,7 @@ AegisLocalRemoveDatabase(Oid dbOid)
 	char	   *dbdir = psprintf("%s/%u", aegis_data_directory, dbOid);
 	struct stat st;
 
-	AegisDirBumpFileEpoch();
+	pg_atomic_fetch_add_u64(file_epoch, 1);
 	close_all_files();
 	if (stat(dbdir, &st) == 0 && !rmtree(dbdir, true))
 		ereport(WARNING,
@@ -515,7 +534,7 @@ load_map(const char *path, bool enter, AegisRelInfo *info_out, uint32 *generatio
 	info.drop_xid = hdr.drop_xid;
 	info.insert_floor = hdr.insert_floor;
 	if (enter)
-		AegisDirLoadEntry(&info, hdr.generation, hdr.file_end, map);
+		map_enter(&info, hdr.generation, hdr.file_end, map);
 	*generation = hdr.generation;
 	*info_out = info;
 	pfree(map);
@@ -733,7 +752,7 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 		/* memory storage: volatile, only the entry comes back */
 		info.npages = 0;
 		AegisLocalWriteMap(key, &info, 1, 0, NULL);
-		AegisDirLoadEntry(&info, 1, 0, NULL);
+		map_enter(&info, 1, 0, NULL);
 		pfree(mpath);
 		pfree(slots);
 		return;
@@ -804,7 +823,7 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 		unlink_path(old);
 		pfree(old);
 	}
-	AegisDirLoadEntry(&info, newgen, off, map);
+	map_enter(&info, newgen, off, map);
 
 	if (why == REBUILD_RESTORE)
 		ereport(DEBUG1,
@@ -1030,7 +1049,7 @@ check_legacy_control(void)
  *		control file are removed.
  */
 void
-AegisLocalLoadAll(bool rebuild)
+AegisLocalLoadAll(bool rebuild, AegisMapLoadCallback enter)
 {
 	DIR		   *dir;
 	struct dirent *de;
@@ -1043,6 +1062,7 @@ AegisLocalLoadAll(bool rebuild)
 		return;
 	}
 	legacy = check_legacy_control();
+	map_enter = enter;
 	dir = AllocateDir(aegis_data_directory);
 	while ((de = ReadDir(dir, aegis_data_directory)) != NULL)
 	{

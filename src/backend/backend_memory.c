@@ -19,6 +19,17 @@
 #include "aegis/backend.h"
 #include "aegis/guc.h"
 
+/* the directory's DSA area and the bytes held, set by AegisMemoryAttach */
+static dsa_area *memory_area = NULL;
+static pg_atomic_uint64 *memory_used = NULL;
+
+void
+AegisMemoryAttach(dsa_area *area, pg_atomic_uint64 *used_bytes)
+{
+	memory_area = area;
+	memory_used = used_bytes;
+}
+
 /*
  * Copy a block into newly allocated shared memory; loc->offset is set to its
  * dsa_pointer.  Raises ERRCODE_DISK_FULL when aegis.memory_backend_size is
@@ -28,11 +39,13 @@ static void
 memory_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block)
 {
 	uint32		len = loc->length;
-	dsa_area   *area = AegisDirArea();
-	pg_atomic_uint64 *used = AegisDirMemoryCounter();
+	dsa_area   *area = memory_area;
+	pg_atomic_uint64 *used = memory_used;
 	uint64		limit = (uint64) aegis_memory_backend_size * 1024;
 	dsa_pointer dp;
 
+	if (area == NULL)
+		elog(ERROR, "aegis memory storage used before the relation directory was attached");
 	if (pg_atomic_add_fetch_u64(used, len) > limit)
 	{
 		pg_atomic_sub_fetch_u64(used, len);
@@ -59,7 +72,7 @@ memory_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block
 static void
 memory_read_block(const AegisRelKey *key, const AegisBlockLoc *loc, char *block)
 {
-	memcpy(block, dsa_get_address(AegisDirArea(), (dsa_pointer) loc->offset),
+	memcpy(block, dsa_get_address(memory_area, (dsa_pointer) loc->offset),
 		   loc->length);
 }
 
@@ -67,8 +80,8 @@ memory_read_block(const AegisRelKey *key, const AegisBlockLoc *loc, char *block)
 static void
 memory_delete_block(const AegisRelKey *key, const AegisBlockLoc *loc)
 {
-	dsa_free(AegisDirArea(), (dsa_pointer) loc->offset);
-	pg_atomic_sub_fetch_u64(AegisDirMemoryCounter(), loc->length);
+	dsa_free(memory_area, (dsa_pointer) loc->offset);
+	pg_atomic_sub_fetch_u64(memory_used, loc->length);
 }
 
 static char *

@@ -65,28 +65,6 @@ prepare_insert(Relation rel, HeapTuple tup, TransactionId xid, CommandId cid,
 }
 
 /*
- * AegisTamCheckWritable
- *		Raise ERRCODE_READ_ONLY_SQL_TRANSACTION if 'rel' cannot be changed
- *		because the server is in recovery; wait until aegis WAL may be
- *		written (AegisWalWaitGuarded); empty an unlogged relation that
- *		PostgreSQL reset after a crash before its first use
- *		(AegisTamCheckReset).
- */
-void
-AegisTamCheckWritable(Relation rel)
-{
-	if (RecoveryInProgress())
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot modify aegis table \"%s\" during recovery",
-						RelationGetRelationName(rel))));
-	/* wait for the checkpoint guards here, before any content lock */
-	if (AegisRelNeedsWal(rel))
-		AegisWalWaitGuarded();
-	AegisTamCheckReset(rel);
-}
-
-/*
  * Insert one tuple; with a nonzero specToken, as a speculative insertion
  * (INSERT ... ON CONFLICT): the token stays in t_ctid until
  * aegis_tuple_complete_speculative finishes or kills the tuple.

@@ -1112,6 +1112,28 @@ lock_tuple_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 }
 
 /*
+ * AegisTamCheckWritable
+ *		Raise ERRCODE_READ_ONLY_SQL_TRANSACTION if 'rel' cannot be changed
+ *		because the server is in recovery; wait until aegis WAL may be
+ *		written (AegisWalWaitGuarded); empty an unlogged relation that
+ *		PostgreSQL reset after a crash before its first use
+ *		(AegisTamCheckReset).
+ */
+void
+AegisTamCheckWritable(Relation rel)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot modify aegis table \"%s\" during recovery",
+						RelationGetRelationName(rel))));
+	/* wait for the checkpoint guards here, before any content lock */
+	if (AegisRelNeedsWal(rel))
+		AegisWalWaitGuarded();
+	AegisTamCheckReset(rel);
+}
+
+/*
  * aegis_tuple_lock follows heapam_tuple_lock's contract: the tuple at *tid
  * is locked in 'mode' (lock_tuple_version); TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS
  * lets FOR KEY SHARE lock the versions of a non-key update in progress;

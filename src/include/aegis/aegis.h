@@ -50,7 +50,8 @@ typedef enum AegisCodec
 #define AEGIS_REL_KEY_FMT "%u/%u/%u"
 #define AEGIS_REL_KEY_ARGS(k) (k)->spcOid, (k)->dbOid, (k)->relNumber
 
-/* aegis.c */
+/* aegis_common.c */
+extern bool aegis_preloaded;
 extern void AegisCheckPreloaded(void);
 extern AegisRelKey AegisRelKeyFromNode(const RelFileNode *node);
 extern AegisRelKey AegisRelKeyOf(Relation rel);

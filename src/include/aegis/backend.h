@@ -98,12 +98,6 @@ extern BlockNumber AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full
 										BlockNumber *npages, BlockNumber *floor);
 extern void AegisStorageClearFloor(const AegisRelKey *key, BlockNumber floor);
 extern bool AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats);
-extern dsa_area *AegisDirArea(void);
-extern void AegisDirLoadEntry(const AegisRelInfo *info, uint32 generation,
-							  uint64 file_end, const AegisBlockLoc *map);
-extern pg_atomic_uint64 *AegisDirMemoryCounter(void);
-extern uint64 AegisDirFileEpoch(void);
-extern void AegisDirBumpFileEpoch(void);
 
 /*
  * A storage backend stores and returns the bytes of blocks; the relation
@@ -143,6 +137,14 @@ typedef struct AegisStorageBackend
 extern const AegisStorageBackend AegisLocalBackend;
 extern const AegisStorageBackend AegisMemoryBackend;
 
+/*
+ * The directory sits above the storage backends and hands them the shared
+ * state they use when a process attaches to it: the memory backend's DSA
+ * area and byte counter, the local backend's file epoch.
+ */
+extern void AegisMemoryAttach(dsa_area *area, pg_atomic_uint64 *used_bytes);
+extern void AegisLocalAttach(pg_atomic_uint64 *file_epoch);
+
 /* backend_local.c: block map files (the directory's durable record) */
 extern void AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 							   uint32 generation, uint64 file_end,
@@ -151,7 +153,10 @@ extern void AegisLocalUnlinkMap(const AegisRelKey *key);
 extern void AegisWriteFileDurably(const char *path, const char *what,
 								  const char *part1, Size len1,
 								  const char *part2, Size len2);
-extern void AegisLocalLoadAll(bool rebuild);
+typedef void (*AegisMapLoadCallback) (const AegisRelInfo *info,
+									  uint32 generation, uint64 file_end,
+									  const AegisBlockLoc *map);
+extern void AegisLocalLoadAll(bool rebuild, AegisMapLoadCallback enter);
 extern void AegisLocalRemoveDatabase(Oid dbOid);
 
 #endif							/* AEGIS_BACKEND_H */

@@ -100,9 +100,9 @@ extern bool aegis_tuple_tid_valid(TableScanDesc scan, ItemPointer tid);
 extern void aegis_tuple_get_latest_tid(TableScanDesc scan, ItemPointer tid);
 extern bool aegis_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot,
 										   Snapshot snapshot);
-extern void AegisTamCheckWritable(Relation rel);
 
 /* tam_lock.c */
+extern void AegisTamCheckWritable(Relation rel);
 extern TM_Result aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 								  TupleTableSlot *slot, CommandId cid,
 								  LockTupleMode mode, LockWaitPolicy wait_policy,

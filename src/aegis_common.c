@@ -1,0 +1,102 @@
+/*-------------------------------------------------------------------------
+ *
+ * aegis_common.c
+ *	  What every module uses: the preload check, relation keys, and the
+ *	  names of codecs and storage kinds.
+ *
+ * This file calls no other aegis module: it is the bottom of the module
+ * order (DESIGN.md), so any file may call it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "aegis/aegis.h"
+#include "commands/tablespace.h"
+#include "miscadmin.h"
+
+/* set by _PG_init when loaded through shared_preload_libraries */
+bool		aegis_preloaded = false;
+
+/*
+ * AegisCheckPreloaded
+ *		Raise an error unless the library was loaded at postmaster start.
+ */
+void
+AegisCheckPreloaded(void)
+{
+	if (!aegis_preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("aegis_storage must be loaded via shared_preload_libraries"),
+				 errhint("Add aegis_storage to shared_preload_libraries and restart the server.")));
+}
+
+/*
+ * AegisRelKeyFromNode
+ *		The relation key of a relfilenode; the database's default tablespace
+ *		becomes 0.  Only valid in a backend connected to node->dbNode.
+ */
+AegisRelKey
+AegisRelKeyFromNode(const RelFileNode *node)
+{
+	AegisRelKey key;
+
+	key.spcOid = (node->spcNode == MyDatabaseTableSpace) ? 0 : node->spcNode;
+	key.dbOid = node->dbNode;
+	key.relNumber = node->relNode;
+	return key;
+}
+
+AegisRelKey
+AegisRelKeyOf(Relation rel)
+{
+	return AegisRelKeyFromNode(&rel->rd_node);
+}
+
+const char *
+AegisCodecName(AegisCodec codec)
+{
+	switch (codec)
+	{
+		case AEGIS_CODEC_NONE:
+			return "none";
+		case AEGIS_CODEC_LZ4:
+			return "lz4";
+		case AEGIS_CODEC_ZSTD:
+			return "zstd";
+	}
+	return "unknown";
+}
+
+const char *
+AegisStorageKindName(AegisStorageKind kind)
+{
+	return kind == AEGIS_STORAGE_MEMORY ? "memory" : "local";
+}
+
+bool
+AegisCodecFromName(const char *name, AegisCodec *codec)
+{
+	for (int c = 0; c < AEGIS_NUM_CODECS; c++)
+	{
+		if (pg_strcasecmp(name, AegisCodecName(c)) == 0)
+		{
+			*codec = c;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool
+AegisStorageKindFromName(const char *name, AegisStorageKind *kind)
+{
+	if (pg_strcasecmp(name, "local") == 0)
+		*kind = AEGIS_STORAGE_LOCAL;
+	else if (pg_strcasecmp(name, "memory") == 0)
+		*kind = AEGIS_STORAGE_MEMORY;
+	else
+		return false;
+	return true;
+}
