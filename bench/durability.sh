@@ -3,7 +3,11 @@
 #  1. pgbench TPC-B-like (scale 10; all four tables on aegis vs on heap),
 #     1 and 8 clients: TPS and the aegis/heap ratio;
 #  2. WAL bytes per pgbench transaction, aegis vs heap (both in PostgreSQL's
-#     WAL; for aegis, how much of it are aegis records);
+#     WAL; for aegis, how much of it are aegis records), measured twice: in
+#     the middle of a checkpoint cycle (every page already changed since
+#     the last checkpoint: heap writes no full-page images, its best case)
+#     and right after a CHECKPOINT (heap logs a full-page image of each
+#     page on its first change; aegis never does);
 #  3. recovery speed: a bulk load into an aegis table, a crash (pg_ctl stop
 #     -m immediate), the time PostgreSQL's startup takes to replay it; then
 #     the same for a heap table.
@@ -44,21 +48,25 @@ run() {
 }
 
 say "pgbench TPC-B-like, $SECS s per run"
-printf '%-8s %10s %10s %7s %17s %18s %22s\n' clients "heap tps" "aegis tps" ratio "heap WAL B/tx" "aegis WAL B/tx" "of which aegis rec."
-for c in 1 8; do
-	h0=$(pg_wal_lsn bench_heap)
-	read -r htps htx < <(run bench_heap "$c")
-	h1=$(pg_wal_lsn bench_heap)
-	a0=$(pg_wal_lsn bench_aegis)
-	ab0=$(wal_stat bytes)
-	read -r atps atx < <(run bench_aegis "$c")
-	a1=$(pg_wal_lsn bench_aegis)
-	ab1=$(wal_stat bytes)
-	printf '%-8s %10.0f %10.0f %7.2f %17.0f %18.0f %22.0f\n' "$c" "$htps" "$atps" \
-		"$(echo "$atps / $htps" | bc -l)" \
-		"$(echo "$(lsn_diff "$h1" "$h0") / $htx" | bc -l)" \
-		"$(echo "$(lsn_diff "$a1" "$a0") / $atx" | bc -l)" \
-		"$(echo "($ab1 - $ab0) / $atx" | bc -l)"
+printf '%-12s %-8s %10s %10s %7s %14s %15s %20s\n' when clients "heap tps" "aegis tps" ratio "heap WAL B/tx" "aegis WAL B/tx" "of which aegis rec."
+for when in mid-cycle after-ckpt; do
+	for c in 1 8; do
+		[ "$when" = after-ckpt ] && "${PSQL[@]}" -qc CHECKPOINT
+		h0=$(pg_wal_lsn bench_heap)
+		read -r htps htx < <(run bench_heap "$c")
+		h1=$(pg_wal_lsn bench_heap)
+		[ "$when" = after-ckpt ] && "${PSQL[@]}" -qc CHECKPOINT
+		a0=$(pg_wal_lsn bench_aegis)
+		ab0=$(wal_stat bytes)
+		read -r atps atx < <(run bench_aegis "$c")
+		a1=$(pg_wal_lsn bench_aegis)
+		ab1=$(wal_stat bytes)
+		printf '%-12s %-8s %10.0f %10.0f %7.2f %14.0f %15.0f %20.0f\n' "$when" "$c" "$htps" "$atps" \
+			"$(echo "$atps / $htps" | bc -l)" \
+			"$(echo "$(lsn_diff "$h1" "$h0") / $htx" | bc -l)" \
+			"$(echo "$(lsn_diff "$a1" "$a0") / $atx" | bc -l)" \
+			"$(echo "($ab1 - $ab0) / $atx" | bc -l)"
+	done
 done
 say "pgbench invariants (sum of balances equal across tables)"
 for db in bench_heap bench_aegis; do

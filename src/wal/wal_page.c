@@ -60,6 +60,7 @@
 
 #define DELTA_CHUNK		8		/* bytes compared at a time */
 #define DELTA_FIRST		8		/* pd_lsn is not part of a delta */
+#define DELTA_SKIP		256		/* bytes compared at once to skip what is equal */
 #define GUARD_WAIT_MS	60000	/* how long a writer waits for the guards */
 
 /* Shared counters, and the gate (see AegisWalSetGuarded). */
@@ -261,6 +262,13 @@ compute_delta(const char *before, const char *after, char *out)
 		uint16		off,
 					n;
 
+		/* most of a page is unchanged: skip it a block at a time */
+		if (i % DELTA_SKIP == 0 &&
+			memcmp(before + i, after + i, DELTA_SKIP) == 0)
+		{
+			i += DELTA_SKIP;
+			continue;
+		}
 		if (memcmp(before + i, after + i, DELTA_CHUNK) == 0)
 		{
 			i += DELTA_CHUNK;
