@@ -25,6 +25,7 @@ OBJS = \
 	src/tam/tam_vacuum.o \
 	src/wal/wal_page.o \
 	src/wal/wal_storage.o \
+	src/wal/wal_logical.o \
 	src/checkpoint/checkpoint_run.o \
 	src/checkpoint/checkpoint_rmgr.o \
 	src/checkpoint/checkpoint_worker.o

@@ -156,6 +156,9 @@ aegis_rm_redo(XLogReaderState *record)
 		case XLOG_AEGIS_CHECKPOINT:
 			redo_checkpoint(record);
 			break;
+		case XLOG_AEGIS_LOGICAL:
+			/* for logical decoding only (wal_logical.c) */
+			break;
 		case XLOG_AEGIS_IMAGE:
 
 			/*
@@ -223,6 +226,9 @@ aegis_rm_desc(StringInfo buf, XLogReaderState *record)
 		case XLOG_AEGIS_IMAGE:
 			AegisWalImageDesc(buf, record);
 			break;
+		case XLOG_AEGIS_LOGICAL:
+			AegisWalLogicalDesc(buf, record);
+			break;
 		case XLOG_AEGIS_CHECKPOINT:
 			{
 				xl_aegis_checkpoint xlrec;
@@ -259,6 +265,8 @@ aegis_rm_identify(uint8 info)
 			return "STUB";
 		case XLOG_AEGIS_IMAGE:
 			return "IMAGE";
+		case XLOG_AEGIS_LOGICAL:
+			return "LOGICAL";
 	}
 	return NULL;
 }
@@ -270,6 +278,7 @@ static RmgrData aegis_rmgr = {
 	.rm_identify = aegis_rm_identify,
 	.rm_startup = aegis_rm_startup,
 	.rm_cleanup = aegis_rm_cleanup,
+	.rm_decode = AegisWalLogicalDecode,
 };
 
 /*

@@ -96,6 +96,8 @@ insert_one(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
 	AegisWalPageLog(chg);
 	END_CRIT_SECTION();
 	AegisBufferUnlockRelease(buf);
+	if (AegisWalLogicalWanted(rel))
+		AegisWalLogicalInsert(rel, &heaptup, 1, specToken != 0);
 
 	slot->tts_tid = heaptup->t_self;
 	if (heaptup != tuple)
@@ -156,6 +158,8 @@ aegis_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 		AegisWalPageLog(chg);
 		END_CRIT_SECTION();
 		AegisBufferUnlockRelease(buf);
+		if (AegisWalLogicalWanted(rel))
+			AegisWalLogicalSpecEnd(rel, true);
 		return;
 	}
 
@@ -174,6 +178,8 @@ aegis_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 	AegisWalPageLog(chg);
 	END_CRIT_SECTION();
 	AegisBufferUnlock(buf);
+	if (AegisWalLogicalWanted(rel))
+		AegisWalLogicalSpecEnd(rel, false);
 	/* the pin keeps the tuple's bytes in place */
 	if (HeapTupleHasExternal(&tp))
 		heap_toast_delete(rel, &tp, true);
@@ -227,6 +233,8 @@ aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 		END_CRIT_SECTION();
 		AegisBufferUnlockRelease(buf);
 	}
+	if (AegisWalLogicalWanted(rel))
+		AegisWalLogicalInsert(rel, tuples, ntuples, false);
 	pfree(tuples);
 	pgstat_count_heap_insert(rel, ntuples);
 }
@@ -248,6 +256,7 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 	TransactionId new_xmax;
 	uint16		im,
 				im2;
+	HeapTuple	oldkey;
 
 	AegisTamCheckWritable(rel);
 	xid = GetCurrentTransactionId();
@@ -263,6 +272,7 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 		return result;
 	}
 
+	oldkey = AegisWalLogicalWanted(rel) ? AegisWalLogicalOldKey(rel, &tp, NULL) : NULL;
 	new_xmax = AegisTamComputeXmax(HeapTupleHeaderGetRawXmax(tp.t_data), tp.t_data->t_infomask,
 								   tp.t_data->t_infomask2, mode, true, &im, &im2);
 	HeapTupleHeaderAdjustCmax(tp.t_data, &cid, &iscombo);
@@ -278,6 +288,12 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 	AegisWalPageLog(chg);
 	END_CRIT_SECTION();
 	AegisBufferUnlock(buf);
+	if (AegisWalLogicalWanted(rel))
+	{
+		AegisWalLogicalDelete(rel, oldkey);
+		if (oldkey != NULL)
+			heap_freetuple(oldkey);
+	}
 
 	/* the pin keeps the tuple's bytes in place */
 	if (HeapTupleHasExternal(&tp))
@@ -318,6 +334,8 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 				orig_im2,
 				fim,
 				fim2;
+	bool		logical;
+	HeapTuple	oldkey = NULL;
 
 	AegisTamCheckWritable(rel);
 	xid = GetCurrentTransactionId();
@@ -340,6 +358,11 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 			heap_freetuple(newtup);
 		return result;
 	}
+
+	/* the old replica identity for decoding, before the page changes */
+	logical = AegisWalLogicalWanted(rel);
+	if (logical)
+		oldkey = AegisWalLogicalOldKey(rel, &oldtup, newtup);
 
 	orig_xmax = HeapTupleHeaderGetRawXmax(oldtup.t_data);
 	orig_im = oldtup.t_data->t_infomask;
@@ -437,6 +460,12 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		AegisBufferUnlockRelease(buf);
 	}
 
+	if (logical)
+	{
+		AegisWalLogicalUpdate(rel, heaptup, oldkey);
+		if (oldkey != NULL)
+			heap_freetuple(oldkey);
+	}
 	if (have_tuple_lock)
 		AegisTamUnlockTuple(rel, otid, mode);
 	pgstat_count_heap_update(rel, false);

@@ -16,8 +16,10 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/tableam.h"
 #include "access/htup_details.h"
+#include "aegis/backend.h"
 #include "aegis/guc.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -125,6 +127,45 @@ is_aegis_relation(RangeVar *rv)
 	return result;
 }
 
+/*
+ * Refuse to publish an aegis table on the memory storage backend, as
+ * PostgreSQL refuses an unlogged table (check_publication_add_relation):
+ * it writes no WAL, so its changes could not be decoded.  A FOR ALL TABLES
+ * publication leaves it out, as it leaves out unlogged tables.
+ */
+static void
+check_publication_tables(List *pubobjects)
+{
+	ListCell   *lc;
+
+	foreach(lc, pubobjects)
+	{
+		PublicationObjSpec *obj = lfirst_node(PublicationObjSpec, lc);
+		AegisRelInfo info;
+		AegisRelKey key;
+		Relation	rel;
+		Oid			relid;
+
+		if (obj->pubobjtype != PUBLICATIONOBJ_TABLE || obj->pubtable == NULL ||
+			!is_aegis_relation(obj->pubtable->relation))
+			continue;
+		relid = RangeVarGetRelid(obj->pubtable->relation, NoLock, true);
+		rel = try_relation_open(relid, AccessShareLock);
+		if (rel == NULL)
+			continue;
+		key = AegisRelKeyOf(rel);
+		if (rel->rd_rel->relpersistence == RELPERSISTENCE_PERMANENT &&
+			AegisStorageGetInfo(&key, &info) && info.storage == AEGIS_STORAGE_MEMORY)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot add aegis table \"%s\" to publication",
+							RelationGetRelationName(rel)),
+					 errdetail("Its storage backend is memory, which writes no WAL, so its changes cannot be replicated (as for unlogged tables)."),
+					 errhint("Publish a table created WITH (storage_backend = 'local').")));
+		relation_close(rel, AccessShareLock);
+	}
+}
+
 static void
 aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 					  ProcessUtilityContext context, ParamListInfo params,
@@ -133,6 +174,12 @@ aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	AegisCreateOptions saved = create_options;
+
+	if (IsA(parsetree, CreatePublicationStmt))
+		check_publication_tables(((CreatePublicationStmt *) parsetree)->pubobjects);
+	else if (IsA(parsetree, AlterPublicationStmt) &&
+			 ((AlterPublicationStmt *) parsetree)->action != AP_DropObjects)
+		check_publication_tables(((AlterPublicationStmt *) parsetree)->pubobjects);
 
 	if (IsA(parsetree, CreateStmt) || IsA(parsetree, CreateTableAsStmt) ||
 		IsA(parsetree, AlterTableStmt))

@@ -394,7 +394,8 @@ AegisTupleSatisfiesVisibility(HeapTuple tuple, Snapshot snapshot, AegisBuffer bu
 		case SNAPSHOT_HISTORIC_MVCC:
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("logical decoding of aegis tables is not supported")));
+					 errmsg("aegis tables cannot be read by a logical decoding output plugin"),
+					 errdetail("Reading a table under a historic snapshot (user_catalog_table) is not supported for aegis tables; their changes are decoded as usual.")));
 	}
 	return false;
 }

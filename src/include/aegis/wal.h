@@ -19,6 +19,7 @@
 #ifndef AEGIS_WAL_H
 #define AEGIS_WAL_H
 
+#include "access/htup.h"
 #include "access/xlogreader.h"
 #include "aegis/aegis.h"
 #include "aegis/buffer.h"
@@ -43,6 +44,7 @@
 #define XLOG_AEGIS_CHECKPOINT		0x60	/* aegis state durable up to redo */
 #define XLOG_AEGIS_STUB				0x70	/* PostgreSQL stub extended */
 #define XLOG_AEGIS_IMAGE			0x80	/* a block moved by compaction */
+#define XLOG_AEGIS_LOGICAL			0x90	/* a row change, for logical decoding */
 #define XLOG_AEGIS_OPMASK			0xF0
 
 /* XLOG_AEGIS_PAGE: the page's identity, then the change. */
@@ -96,6 +98,29 @@ typedef struct xl_aegis_image
 	uint32		pageno;
 	uint32		block_len;		/* bytes of the block that follows */
 } xl_aegis_image;
+
+/*
+ * XLOG_AEGIS_LOGICAL (wal_logical.c): then 'ntuples' new tuples and, with
+ * AEGIS_LOGICAL_HAS_OLD, the old replica identity; each tuple as a uint32
+ * length in bytes and the tuple (header and data).  Redo ignores it.
+ */
+typedef struct xl_aegis_logical
+{
+	RelFileNode node;			/* the relation, as PostgreSQL names it */
+	uint8		action;			/* AEGIS_LOGICAL_* */
+	uint8		flags;
+	uint16		reserved;
+	uint32		ntuples;
+} xl_aegis_logical;
+
+#define AEGIS_LOGICAL_INSERT		1
+#define AEGIS_LOGICAL_SPEC_INSERT	2
+#define AEGIS_LOGICAL_SPEC_CONFIRM	3
+#define AEGIS_LOGICAL_SPEC_ABORT	4
+#define AEGIS_LOGICAL_UPDATE		5
+#define AEGIS_LOGICAL_DELETE		6
+
+#define AEGIS_LOGICAL_HAS_OLD		0x01
 
 /* XLOG_AEGIS_CHECKPOINT */
 typedef struct xl_aegis_checkpoint
@@ -177,5 +202,19 @@ extern void AegisWalLogStub(const RelFileNode *node, BlockNumber npages);
 extern void AegisWalStorageRedo(XLogReaderState *record);
 extern void AegisWalSettleDatabases(bool end_of_recovery);
 extern void AegisWalStorageDesc(StringInfo buf, XLogReaderState *record);
+
+/* wal_logical.c */
+struct LogicalDecodingContext;
+struct XLogRecordBuffer;
+extern bool AegisWalLogicalWanted(Relation rel);
+extern HeapTuple AegisWalLogicalOldKey(Relation rel, HeapTuple oldtup, HeapTuple newtup);
+extern void AegisWalLogicalInsert(Relation rel, HeapTuple *tuples, int ntuples,
+								  bool speculative);
+extern void AegisWalLogicalSpecEnd(Relation rel, bool confirmed);
+extern void AegisWalLogicalUpdate(Relation rel, HeapTuple newtup, HeapTuple oldkey);
+extern void AegisWalLogicalDelete(Relation rel, HeapTuple oldkey);
+extern void AegisWalLogicalDecode(struct LogicalDecodingContext *ctx,
+								  struct XLogRecordBuffer *buf);
+extern void AegisWalLogicalDesc(StringInfo buf, XLogReaderState *record);
 
 #endif							/* AEGIS_WAL_H */
