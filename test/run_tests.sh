@@ -2,7 +2,9 @@
 # Run every aegis_storage test against the installed extension (make install
 # first): pg_regress files (sql/), isolation specs (test/specs) and TAP tests
 # (test/t).  PostgreSQL refuses to run as root, so as root the tree is copied
-# to a temporary directory owned by the postgres OS user and run from there.
+# to a temporary directory owned by the postgres OS user and run from there;
+# as root it also mounts a 48 MB tmpfs for the full-disk test (skipped
+# without one).
 # Ends with one line "tests: N passed, N failed"; exits non-zero on failure.
 set -uo pipefail
 
@@ -11,8 +13,18 @@ if [ "$(id -u)" = 0 ]; then
 	work=$(mktemp -d /tmp/aegis_tests.XXXXXX)
 	cp -a "$here"/. "$work"/
 	chown -R postgres "$work"
+	# a small real filesystem for the full-disk test (test/t/015_full_disk.pl)
+	smallfs=$(mktemp -d /tmp/aegis_smallfs.XXXXXX)
+	if mount -t tmpfs -o size=48m,mode=0700 tmpfs "$smallfs" 2>/dev/null; then
+		chown postgres "$smallfs"
+		export AEGIS_TEST_SMALLFS=$smallfs
+	fi
 	runuser -u postgres -- bash "$work/test/run_tests.sh"
 	rc=$?
+	if [ -n "${AEGIS_TEST_SMALLFS:-}" ]; then
+		umount "$smallfs" 2>/dev/null || umount -l "$smallfs"
+	fi
+	rmdir "$smallfs" 2>/dev/null
 	if [ $rc -eq 0 ]; then
 		rm -rf "$work"
 	else

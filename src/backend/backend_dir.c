@@ -942,7 +942,25 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 		e->file_end += len;
 		dshash_release_lock(dir_hash, e);
 	}
-	ops->write_block(key, &loc, block);
+	PG_TRY();
+	{
+		ops->write_block(key, &loc, block);
+	}
+	PG_CATCH();
+	{
+		/* give the room back if nobody reserved after us (full disk retries) */
+		if (ops->append_only)
+		{
+			e = dshash_find(dir_hash, key, true);
+			if (e != NULL && e->generation == loc.generation &&
+				e->file_end == loc.offset + len)
+				e->file_end = loc.offset;
+			if (e)
+				dshash_release_lock(dir_hash, e);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 
 	e = dshash_find(dir_hash, key, true);
 	if (e == NULL || pageno >= e->npages ||
@@ -1080,9 +1098,13 @@ AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats)
 /*
  * Copy a local relation's live blocks into a new data file generation, so
  * the space of superseded blocks is given back.  Holds file_lock exclusive:
- * write-backs and reads of local blocks wait meanwhile.
+ * write-backs and reads of local blocks wait meanwhile.  On any error the
+ * new generation is removed, so a failed compaction leaves nothing behind;
+ * a full disk (ERRCODE_DISK_FULL) is reported as a WARNING and false is
+ * returned, since compaction only gives space back and the checkpoint can
+ * go on without it.  Other errors are raised.
  */
-static void
+static bool
 compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 {
 	AegisRelEntry *e;
@@ -1093,13 +1115,15 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 				unlink_gen = 0;
 	uint64		off = 0;
 	char		block[AEGIS_BLOCK_MAX_SIZE];
+	MemoryContext cxt = CurrentMemoryContext;
+	int			holdoff;
 
 	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
 	e = dshash_find(dir_hash, key, false);
 	if (e == NULL)
 	{
 		LWLockRelease(&AegisDir->file_lock);
-		return;
+		return true;
 	}
 	npages = e->npages;
 	oldgen = e->generation;
@@ -1111,20 +1135,47 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	dshash_release_lock(dir_hash, e);
 
 	/* nobody changes the map of an append-only relation without file_lock */
-	for (BlockNumber p = 0; p < npages; p++)
+	holdoff = InterruptHoldoffCount;
+	PG_TRY();
 	{
-		if (copy[p].length == 0)
-			continue;
-		CHECK_FOR_INTERRUPTS();
-		AegisLocalBackend.read_block(key, &copy[p], block);
-		if (logger)
-			logger(key, p, block, copy[p].length);
-		copy[p].offset = off;
-		copy[p].generation = newgen;
-		AegisLocalBackend.write_block(key, &copy[p], block);
-		off += copy[p].length;
+		for (BlockNumber p = 0; p < npages; p++)
+		{
+			if (copy[p].length == 0)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			AegisLocalBackend.read_block(key, &copy[p], block);
+			if (logger)
+				logger(key, p, block, copy[p].length);
+			copy[p].offset = off;
+			copy[p].generation = newgen;
+			AegisLocalBackend.write_block(key, &copy[p], block);
+			off += copy[p].length;
+		}
+		AegisLocalBackend.sync(key, newgen);
 	}
-	AegisLocalBackend.sync(key, newgen);
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		drop_generation(&AegisLocalBackend, key, newgen);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_DISK_FULL)
+			PG_RE_THROW();		/* file_lock goes with every LWLock at abort */
+		FlushErrorState();
+		/* file_lock is still ours; errfinish zeroed the holdoff it took */
+		InterruptHoldoffCount = holdoff;
+		LWLockRelease(&AegisDir->file_lock);
+		ereport(WARNING,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("aegis compaction of relation " AEGIS_REL_KEY_FMT " skipped: %s",
+						AEGIS_REL_KEY_ARGS(key), edata->message),
+				 errdetail("The partial copy was removed; the table keeps its current data file, and compaction is tried again at the next checkpoint.")));
+		FreeErrorData(edata);
+		pfree(copy);
+		return false;
+	}
+	PG_END_TRY();
 
 	e = dshash_find(dir_hash, key, true);
 	if (e != NULL)
@@ -1141,6 +1192,7 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 		drop_generation(&AegisLocalBackend, key, unlink_gen);
 	LWLockRelease(&AegisDir->file_lock);
 	pfree(copy);
+	return true;
 }
 
 /*
@@ -1172,7 +1224,7 @@ sync_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	create_xid = e->create_xid;
 	dshash_release_lock(dir_hash, e);
 	if (compact)
-		compact_relation(key, logger);
+		(void) compact_relation(key, logger);
 
 	/* the creator is known to have committed: the map need not name it */
 	if (TransactionIdIsValid(create_xid) && !TransactionIdIsCurrentTransactionId(create_xid) &&
@@ -1217,13 +1269,13 @@ sync_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	}
 	PG_CATCH();
 	{
+		/* file_lock is released with every LWLock at abort */
 		e = dshash_find(dir_hash, key, true);
 		if (e)
 		{
 			e->map_dirty = true;
 			dshash_release_lock(dir_hash, e);
 		}
-		LWLockRelease(&AegisDir->file_lock);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -1289,16 +1341,10 @@ void
 AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger)
 {
 	dir_attach();
+	/* an error releases sync_lock with every LWLock at abort */
 	LWLockAcquire(&AegisDir->sync_lock, LW_EXCLUSIVE);
-	PG_TRY();
-	{
-		sync_relation(key, logger);
-	}
-	PG_FINALLY();
-	{
-		LWLockRelease(&AegisDir->sync_lock);
-	}
-	PG_END_TRY();
+	sync_relation(key, logger);
+	LWLockRelease(&AegisDir->sync_lock);
 }
 
 /*

@@ -323,7 +323,13 @@ unlink_path(const char *path)
 				 errmsg("could not remove aegis file \"%s\": %m", path)));
 }
 
-/* Remove a data file generation; WARNING on failure. */
+/*
+ * Remove a data file generation; WARNING on failure.  The caller holds
+ * file_lock exclusive, so nobody reads the generation.  Other processes
+ * close their cached descriptors of it only when they next open an aegis
+ * file, so the file is first truncated to zero bytes and its space given
+ * back at once, as PostgreSQL's mdunlink does for the same reason.
+ */
 static void
 local_drop_relation(const AegisRelKey *key, uint32 generation)
 {
@@ -332,6 +338,10 @@ local_drop_relation(const AegisRelKey *key, uint32 generation)
 	/* other processes close their cached files of it */
 	pg_atomic_fetch_add_u64(file_epoch, 1);
 	close_all_files();
+	if (truncate(path, 0) < 0 && errno != ENOENT)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not truncate aegis file \"%s\": %m", path)));
 	unlink_path(path);
 	pfree(path);
 }
@@ -768,41 +778,51 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create aegis data file \"%s\": %m", newpath)));
-	for (BlockNumber p = 0; p < info.npages; p++)
+	PG_TRY();
 	{
-		RebuildSlot *slot = &slots[p];
-		char	   *src;
-		int			in;
-
-		if (slot->length == 0)
-			continue;
-		src = data_path(key, slot->generation);
-		in = OpenTransientFile(src, O_RDONLY | PG_BINARY);
-		if (in < 0 || read_at(in, block, slot->length, slot->offset, src) != slot->length)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read aegis data file \"%s\": %m", src)));
-		CloseTransientFile(in);
-		pfree(src);
-		errno = 0;
-		if (pg_pwrite(out, block, slot->length, off) != (ssize_t) slot->length)
+		for (BlockNumber p = 0; p < info.npages; p++)
 		{
-			if (errno == 0)
-				errno = ENOSPC;
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not write aegis data file \"%s\": %m", newpath)));
+			RebuildSlot *slot = &slots[p];
+			char	   *src;
+			int			in;
+
+			if (slot->length == 0)
+				continue;
+			src = data_path(key, slot->generation);
+			in = OpenTransientFile(src, O_RDONLY | PG_BINARY);
+			if (in < 0 || read_at(in, block, slot->length, slot->offset, src) != slot->length)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read aegis data file \"%s\": %m", src)));
+			CloseTransientFile(in);
+			pfree(src);
+			errno = 0;
+			if (pg_pwrite(out, block, slot->length, off) != (ssize_t) slot->length)
+			{
+				if (errno == 0)
+					errno = ENOSPC;
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not write aegis data file \"%s\": %m", newpath)));
+			}
+			map[p].offset = off;
+			map[p].length = slot->length;
+			map[p].generation = newgen;
+			off += slot->length;
+			stored++;
 		}
-		map[p].offset = off;
-		map[p].length = slot->length;
-		map[p].generation = newgen;
-		off += slot->length;
-		stored++;
+		if (pg_fsync(out) != 0)
+			ereport(data_sync_elevel(ERROR),
+					(errcode_for_file_access(),
+					 errmsg("could not fsync aegis data file \"%s\": %m", newpath)));
 	}
-	if (pg_fsync(out) != 0)
-		ereport(data_sync_elevel(ERROR),
-				(errcode_for_file_access(),
-				 errmsg("could not fsync aegis data file \"%s\": %m", newpath)));
+	PG_CATCH();
+	{
+		/* a partial copy must not keep a full disk full; the sources stay */
+		(void) unlink(newpath);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	CloseTransientFile(out);
 
 	/* the damaged map is kept for inspection; then the new one is durable */
