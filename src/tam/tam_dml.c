@@ -80,6 +80,7 @@ insert_one(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
 	AegisBuffer buf;
 
 	AegisTamCheckWritable(rel);
+	AegisWalLogicalCheckPublished(rel, CMD_INSERT);
 	/* SERIALIZABLE: readers of the whole relation conflict with an insert */
 	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
 	tuple = ExecFetchSlotHeapTuple(slot, true, &shouldFree);
@@ -201,6 +202,7 @@ aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 	AegisBuffer buf;
 
 	AegisTamCheckWritable(rel);
+	AegisWalLogicalCheckPublished(rel, CMD_INSERT);
 	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
 	xid = GetCurrentTransactionId();
 	tuples = palloc(ntuples * sizeof(HeapTuple));
@@ -259,6 +261,7 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 	HeapTuple	oldkey;
 
 	AegisTamCheckWritable(rel);
+	AegisWalLogicalCheckPublished(rel, CMD_DELETE);
 	xid = GetCurrentTransactionId();
 	buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(tid));
 	result = AegisTamLockForChange(rel, buf, tid, &tp, cid, crosscheck, wait, XLTW_Delete,
@@ -338,6 +341,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	HeapTuple	oldkey = NULL;
 
 	AegisTamCheckWritable(rel);
+	AegisWalLogicalCheckPublished(rel, CMD_UPDATE);
 	xid = GetCurrentTransactionId();
 	*update_indexes = true;
 	newtup = ExecFetchSlotHeapTuple(slot, true, &shouldFree);

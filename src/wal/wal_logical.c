@@ -42,6 +42,7 @@
 #include "access/xloginsert.h"
 #include "aegis/wal.h"
 #include "catalog/catalog.h"
+#include "catalog/pg_publication.h"
 #include "nodes/bitmapset.h"
 #include "replication/decode.h"
 #include "replication/logical.h"
@@ -59,6 +60,39 @@ bool
 AegisWalLogicalWanted(Relation rel)
 {
 	return RelationIsLogicallyLogged(rel) && AegisRelNeedsWal(rel);
+}
+
+/*
+ * AegisWalLogicalCheckPublished
+ *		Raise ERRCODE_FEATURE_NOT_SUPPORTED before 'cmd' (CMD_INSERT,
+ *		CMD_UPDATE or CMD_DELETE) changes 'rel' if a publication carries that
+ *		change of 'rel' but aegis writes no WAL for it: a memory-backend
+ *		table, which PostgreSQL counts as permanent and so puts in FOR ALL
+ *		TABLES and TABLES IN SCHEMA publications (and in publications of a
+ *		partitioned parent).  Without this the change would be skipped by
+ *		logical replication without a word.  The publications come from the
+ *		relcache (RelationBuildPublicationDesc, as CheckCmdReplicaIdentity
+ *		uses), so the check costs little.
+ */
+void
+AegisWalLogicalCheckPublished(Relation rel, CmdType cmd)
+{
+	PublicationDesc pubdesc;
+	bool		published;
+
+	if (!RelationIsLogicallyLogged(rel) || AegisRelNeedsWal(rel))
+		return;
+	RelationBuildPublicationDesc(rel, &pubdesc);
+	published = cmd == CMD_INSERT ? pubdesc.pubactions.pubinsert :
+		cmd == CMD_UPDATE ? pubdesc.pubactions.pubupdate :
+		pubdesc.pubactions.pubdelete;
+	if (published)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change aegis table \"%s\": a publication includes it, but its storage backend is memory",
+						RelationGetRelationName(rel)),
+				 errdetail("Memory-backend tables write no WAL, so logical replication cannot carry their changes; a FOR ALL TABLES or TABLES IN SCHEMA publication, or one of a partitioned parent, includes them."),
+				 errhint("Use a table created WITH (storage_backend = 'local'), or publications that name their tables.")));
 }
 
 /*

@@ -126,6 +126,34 @@ for my $cmd ('CREATE PUBLICATION pm FOR TABLE mem', 'ALTER PUBLICATION p ADD TAB
 }
 is($pub->safe_psql('postgres', "SELECT count(*) FROM pg_publication_tables WHERE pubname IN ('p', 'pm')"),
 	'2', 'the refused commands changed no publication');
+# publications that take tables without naming them (PostgreSQL counts a
+# memory table as permanent): its changes are refused instead of lost
+$pub->safe_psql('postgres', q{
+	CREATE SCHEMA ms;
+	CREATE TABLE ms.m2 (a int) USING aegis WITH (storage_backend = 'memory');
+	CREATE TABLE pm_parent (a int) PARTITION BY RANGE (a);
+	CREATE TABLE pm_part PARTITION OF pm_parent FOR VALUES FROM (0) TO (100)
+		USING aegis WITH (storage_backend = 'memory');
+	ALTER TABLE mem REPLICA IDENTITY FULL; ALTER TABLE ms.m2 REPLICA IDENTITY FULL;
+	ALTER TABLE pm_part REPLICA IDENTITY FULL;
+	INSERT INTO mem VALUES (1); INSERT INTO ms.m2 VALUES (1); INSERT INTO pm_parent VALUES (1);
+	CREATE PUBLICATION pall FOR ALL TABLES;
+	CREATE PUBLICATION pschema FOR TABLES IN SCHEMA ms WITH (publish = 'delete');
+	CREATE PUBLICATION pparent FOR TABLE pm_parent WITH (publish = 'update');});
+for my $cmd ('INSERT INTO mem VALUES (2)', 'UPDATE mem SET a = 3', 'DELETE FROM mem',
+	'COPY mem FROM PROGRAM \'echo 4\'', 'DELETE FROM ms.m2')
+{
+	my ($ret, $out, $err) = $pub->psql('postgres', $cmd);
+	like($err, qr/cannot change aegis table "(mem|m2)": a publication includes it, but its storage backend is memory/,
+		"refused while published: $cmd");
+}
+$pub->safe_psql('postgres', 'DROP PUBLICATION pall');
+is($pub->safe_psql('postgres', 'INSERT INTO mem VALUES (5); INSERT INTO ms.m2 VALUES (5); UPDATE ms.m2 SET a = 6;
+	SELECT count(*) FROM ms.m2 WHERE a = 6'),
+	'2', 'changes not published are allowed (pschema publishes only DELETE)');
+my ($ret_p, $out_p, $err_p) = $pub->psql('postgres', 'UPDATE pm_parent SET a = 7');
+like($err_p, qr/cannot change aegis table "pm_part"/, 'a memory partition of a published parent is refused');
+$pub->safe_psql('postgres', 'DROP PUBLICATION pschema; DROP PUBLICATION pparent; DROP TABLE pm_parent');
 
 $sub->safe_psql('postgres', 'CREATE EXTENSION aegis_storage;' . $ddl);
 my $connstr = $pub->connstr . ' dbname=postgres';

@@ -207,6 +207,7 @@ extern void AegisWalStorageDesc(StringInfo buf, XLogReaderState *record);
 struct LogicalDecodingContext;
 struct XLogRecordBuffer;
 extern bool AegisWalLogicalWanted(Relation rel);
+extern void AegisWalLogicalCheckPublished(Relation rel, CmdType cmd);
 extern HeapTuple AegisWalLogicalOldKey(Relation rel, HeapTuple oldtup, HeapTuple newtup);
 extern void AegisWalLogicalInsert(Relation rel, HeapTuple *tuples, int ntuples,
 								  bool speculative);
