@@ -31,7 +31,8 @@ OBJS = \
 	src/checkpoint/checkpoint_worker.o
 
 EXTENSION = aegis_storage
-DATA = aegis_storage--0.2.sql aegis_storage--0.1--0.2.sql
+DATA = aegis_storage--0.3.sql aegis_storage--0.2.sql aegis_storage--0.1--0.2.sql \
+	aegis_storage--0.2--0.3.sql
 PGFILEDESC = "aegis_storage - compressed, checksummed table access method"
 
 PG_CPPFLAGS = -I$(srcdir)/src/include
@@ -43,7 +44,7 @@ REGRESS = setup guc_settings tam_ddl tam_dml tam_types tam_index \
 	tam_savepoint tam_toast tam_vacuum tam_upsert tam_constraints tam_cursor \
 	block_compression \
 	backend_memory \
-	stats_functions
+	stats_functions stats_privileges
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 # isolation specs (pg_isolation_regress): test/specs, test/expected

@@ -17,6 +17,7 @@
 #include "aegis/wal.h"
 #include "access/xlog.h"
 #include "postmaster/bgwriter.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -30,6 +31,7 @@
 
 PG_FUNCTION_INFO_V1(aegis_check_preloaded);
 PG_FUNCTION_INFO_V1(aegis_table_stats);
+PG_FUNCTION_INFO_V1(aegis_table_stats_or_error);
 PG_FUNCTION_INFO_V1(aegis_buffer_stats);
 PG_FUNCTION_INFO_V1(aegis_checkpoint);
 
@@ -42,11 +44,59 @@ aegis_check_preloaded(PG_FUNCTION_ARGS)
 }
 
 /*
+ * May the current user see the storage figures of relation 'relid'?  Those
+ * who may SELECT it and members of pg_read_all_stats: sizes and compression
+ * ratios tell about the contents (a compression oracle), so they are shown
+ * as pg_stat_statements shows query texts, not to everyone.  *missing is set
+ * if the relation no longer exists.
+ */
+static bool
+may_read_stats(Oid relid, bool *missing)
+{
+	bool		is_missing = false;
+	AclResult	acl;
+
+	acl = pg_class_aclcheck_ext(relid, GetUserId(), ACL_SELECT, &is_missing);
+	*missing = is_missing;
+	if (is_missing)
+		return false;
+	return acl == ACLCHECK_OK ||
+		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+/* Fill the nine figures of aegis_table_stats() from 'st'. */
+static void
+stats_values(const AegisRelStats *st, Datum *values, bool *nulls)
+{
+	values[0] = CStringGetTextDatum(AegisStorageKindName(st->info.storage));
+	values[1] = CStringGetTextDatum(AegisCodecName(st->info.codec));
+	values[2] = Int32GetDatum(st->info.level);
+	values[3] = Int64GetDatum(st->info.npages);
+	values[4] = Int64GetDatum(st->stored_blocks);
+	values[5] = Int64GetDatum(st->raw_bytes);
+	values[6] = Int64GetDatum(st->stored_bytes);
+	values[7] = Int64GetDatum(st->file_bytes);
+	if (st->stored_bytes > 0)
+		values[8] = Float8GetDatum((double) st->raw_bytes / (double) st->stored_bytes);
+	else
+		nulls[8] = true;
+}
+
+static bool
+is_aegis_relation(Relation rel)
+{
+	return rel->rd_tableam != NULL &&
+		strcmp(get_am_name(rel->rd_rel->relam), "aegis") == 0;
+}
+
+/*
  * aegis_table_stats(regclass): storage backend, codec, level, pages,
  * stored blocks, raw (uncompressed) bytes, stored bytes, bytes of the data
  * file, and compression ratio (raw / stored) of one aegis table.  Pages
  * still only in the buffer pool count once written back (aegis_checkpoint()
- * writes them all).
+ * writes them all).  Raises ERRCODE_INSUFFICIENT_PRIVILEGE unless the user
+ * may SELECT the table or is a member of pg_read_all_stats; takes
+ * AccessShareLock on it.
  */
 Datum
 aegis_table_stats(PG_FUNCTION_ARGS)
@@ -58,12 +108,19 @@ aegis_table_stats(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[9];
 	bool		nulls[9] = {0};
+	bool		missing;
 
 	AegisCheckPreloaded();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	if (!may_read_stats(relid, &missing) && !missing)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", get_rel_name(relid)),
+				 errdetail("aegis_table_stats() reports only tables the current user may SELECT."),
+				 errhint("Grant SELECT on the table, or membership in pg_read_all_stats.")));
 	rel = relation_open(relid, AccessShareLock);
-	if (rel->rd_tableam == NULL || strcmp(get_am_name(rel->rd_rel->relam), "aegis") != 0)
+	if (!is_aegis_relation(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not an aegis table", RelationGetRelationName(rel))));
@@ -74,19 +131,56 @@ aegis_table_stats(PG_FUNCTION_ARGS)
 				 errmsg("aegis storage of \"%s\" does not exist", RelationGetRelationName(rel))));
 	relation_close(rel, AccessShareLock);
 
-	values[0] = CStringGetTextDatum(AegisStorageKindName(st.info.storage));
-	values[1] = CStringGetTextDatum(AegisCodecName(st.info.codec));
-	values[2] = Int32GetDatum(st.info.level);
-	values[3] = Int64GetDatum(st.info.npages);
-	values[4] = Int64GetDatum(st.stored_blocks);
-	values[5] = Int64GetDatum(st.raw_bytes);
-	values[6] = Int64GetDatum(st.stored_bytes);
-	values[7] = Int64GetDatum(st.file_bytes);
-	if (st.stored_bytes > 0)
-		values[8] = Float8GetDatum((double) st.raw_bytes / (double) st.stored_bytes);
-	else
-		nulls[8] = true;
+	stats_values(&st, values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * aegis_table_stats_or_error(oid): for the aegis_tables view, the figures of
+ * aegis_table_stats() and an "error" column; no row for a relation that is
+ * gone, not an aegis table, or that the user may not see (may_read_stats).
+ * A table whose storage is missing gives a row with NULL figures and the
+ * reason in "error", so one broken table does not fail the view.
+ */
+Datum
+aegis_table_stats_or_error(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel;
+	AegisRelKey key;
+	AegisRelStats st;
+	Datum		values[10];
+	bool		nulls[10] = {0};
+	bool		missing;
+
+	AegisCheckPreloaded();
+	InitMaterializedSRF(fcinfo, 0);
+	if (!may_read_stats(relid, &missing))
+		PG_RETURN_VOID();
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL)
+		PG_RETURN_VOID();
+	if (!is_aegis_relation(rel))
+	{
+		relation_close(rel, AccessShareLock);
+		PG_RETURN_VOID();
+	}
+	key = AegisRelKeyOf(rel);
+	if (AegisStorageGetStats(&key, &st))
+	{
+		stats_values(&st, values, nulls);
+		nulls[9] = true;
+	}
+	else
+	{
+		for (int i = 0; i < 9; i++)
+			nulls[i] = true;
+		values[9] = CStringGetTextDatum("aegis storage of this table does not exist; recreate the table, or TRUNCATE it to give it new, empty storage");
+	}
+	relation_close(rel, AccessShareLock);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	PG_RETURN_VOID();
 }
 
 /* aegis_buffer_stats(): the buffer pool's counters since server start. */
