@@ -28,6 +28,7 @@ int			aegis_default_backend = AEGIS_STORAGE_LOCAL;
 int			aegis_default_compression = AEGIS_CODEC_LZ4;
 int			aegis_compression_level = 0;
 int			aegis_memory_backend_size = 1024 * 1024;	/* kB: 1GB */
+char	   *aegis_memory_backend_role = NULL;
 int			aegis_debug_crash_point = 0;	/* AegisCrashPoint, tests only */
 int			aegis_debug_checkpoint_delay = 0;	/* ms, tests only */
 int			aegis_debug_writeback_delay = 0;	/* ms, tests only */
@@ -134,6 +135,15 @@ AegisDefineGucs(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("aegis.memory_backend_role",
+							   "Role whose members may create memory-backend aegis tables, besides superusers.",
+							   "Memory-backend tables share aegis.memory_backend_size among all sessions; empty: superusers only.",
+							   &aegis_memory_backend_role,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("aegis.default_compression",
 							 "Codec of new aegis tables.",

@@ -903,9 +903,13 @@ AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
  *		The caller holds the page stable (a pinned, share-locked buffer or a
  *		private copy).  The block that the map named before is superseded,
  *		never overwritten.  A relation dropped meanwhile is ignored.
+ *		'reserved': a memory-backend page whose room the buffer pool
+ *		reserved (AegisMemoryReserve); the write uses the reservation up,
+ *		whether it stores the block or the relation is gone.
  */
 void
-AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *page)
+AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *page,
+					  bool reserved)
 {
 	AegisRelEntry *e;
 	const AegisStorageBackend *ops;
@@ -916,7 +920,11 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 	AegisBlockLoc *slot;
 
 	if (!AegisStorageGetInfo(key, &info))
+	{
+		if (reserved)
+			AegisMemoryUnreserve();
 		return;
+	}
 	ops = backend_of(info.storage);
 	len = AegisBlockEncode(key, pageno, page, info.codec, info.level,
 						   info.persistence, block);
@@ -944,7 +952,7 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 	}
 	PG_TRY();
 	{
-		ops->write_block(key, &loc, block);
+		ops->write_block(key, &loc, block, reserved);
 	}
 	PG_CATCH();
 	{
@@ -1148,7 +1156,7 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 				logger(key, p, block, copy[p].length);
 			copy[p].offset = off;
 			copy[p].generation = newgen;
-			AegisLocalBackend.write_block(key, &copy[p], block);
+			AegisLocalBackend.write_block(key, &copy[p], block, false);
 			off += copy[p].length;
 		}
 		AegisLocalBackend.sync(key, newgen);

@@ -251,7 +251,8 @@ open_data_file(const AegisRelKey *key, uint32 generation, bool create)
  * Raises the write error, e.g. ENOSPC.
  */
 static void
-local_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block)
+local_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block,
+				  bool reserved)
 {
 	File		file = open_data_file(key, loc->generation, true);
 	int			n;

@@ -23,6 +23,15 @@
  * Pins are counted per backend too (local_pins) so that an error releases
  * them: AegisBufferReleaseAll runs at (sub)transaction abort.
  *
+ * Memory-backend pages: a frame of one is changed only while it holds a
+ * reservation in the memory budget (BM_RESERVED, AegisMemoryReserve), taken
+ * when it is locked exclusively and kept until its write-back uses it up;
+ * one that is unlocked clean, dropped or reused gives it back.  So evicting
+ * a dirty memory page never fails for lack of memory storage, and a full
+ * memory backend cannot pin the pool (src/backend/backend_memory.c).
+ * Hint bits set on a clean memory page without a reservation do not dirty
+ * it: they are lost at eviction, which is harmless.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -50,6 +59,11 @@
 #define BM_DIRTY			(1U << 2)	/* page differs from its block */
 #define BM_IO_IN_PROGRESS	(1U << 3)	/* a process reads or writes it */
 #define BM_PERMANENT		(1U << 4)	/* local storage: checkpoints write it */
+#define BM_RESERVED			(1U << 5)	/* memory storage: room reserved */
+
+/* a frame of a memory-backend page */
+#define IS_MEMORY_FRAME(flags) \
+	(((flags) & (BM_TAG_VALID | BM_PERMANENT)) == BM_TAG_VALID)
 
 typedef struct AegisBufferTag
 {
@@ -91,6 +105,10 @@ static LWLockPadded *ContentLocks = NULL;
 static LWLockPadded *MappingLocks = NULL;
 static char *Pages = NULL;
 static HTAB *PageTable = NULL;
+
+static void reserve_for_change(int b);
+static void flush_memory_frames(int except);
+static void release_unused_reservation(int b);
 
 /* per-backend pin counts, allocated at first use */
 static int32 *local_pins = NULL;
@@ -284,20 +302,30 @@ terminate_io(int b, uint32 set_flags)
 /*
  * Write frame b (pinned by us) back to its storage backend if it is dirty;
  * true if it was written.  The page is copied under a share content lock
- * and compressed outside it.
+ * and compressed outside it.  With 'nowait', a frame whose content lock is
+ * not free at once is left alone (false).
  */
 static bool
-flush_frame(int b)
+flush_frame(int b, bool nowait)
 {
 	AegisBufferDesc *d = &Descs[b];
 	PGAlignedBlock copy;
 	AegisBufferTag tag;
+	bool		reserved;
 
 	if (!start_io(b, true))
 		return false;
-	LWLockAcquire(&ContentLocks[b].lock, LW_SHARED);
+	if (!nowait)
+		LWLockAcquire(&ContentLocks[b].lock, LW_SHARED);
+	else if (!LWLockConditionalAcquire(&ContentLocks[b].lock, LW_SHARED))
+	{
+		terminate_io(b, 0);
+		return false;
+	}
 	SpinLockAcquire(&d->hdr_lock);
-	d->flags &= ~BM_DIRTY;
+	/* the write uses the reservation up; a later change reserves anew */
+	reserved = (d->flags & BM_RESERVED) != 0;
+	d->flags &= ~(BM_DIRTY | BM_RESERVED);
 	tag = d->tag;
 	SpinLockRelease(&d->hdr_lock);
 	memcpy(copy.data, PAGE_OF(b), BLCKSZ);
@@ -315,10 +343,22 @@ flush_frame(int b)
 			XLogFlush(PageGetLSN((Page) copy.data));
 		if (unlikely(aegis_debug_writeback_delay > 0))
 			pg_usleep(aegis_debug_writeback_delay * 1000L);
-		AegisStorageWritePage(&tag.key, tag.pageno, copy.data);
+		AegisStorageWritePage(&tag.key, tag.pageno, copy.data, reserved);
 	}
 	PG_CATCH();
 	{
+		/* not written: the reservation is still ours (one per frame) */
+		if (reserved)
+		{
+			bool		again;
+
+			SpinLockAcquire(&d->hdr_lock);
+			again = (d->flags & BM_RESERVED) != 0;
+			d->flags |= BM_RESERVED;
+			SpinLockRelease(&d->hdr_lock);
+			if (again)
+				AegisMemoryUnreserve();
+		}
 		terminate_io(b, BM_DIRTY);
 		PG_RE_THROW();
 	}
@@ -394,6 +434,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno)
 		uint32		oldhash = 0;
 		LWLock	   *oldlock = NULL;
 		bool		hadtag;
+		bool		unreserve;
 
 		LWLockAcquire(plock, LW_SHARED);
 		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
@@ -418,7 +459,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno)
 		SpinLockRelease(&d->hdr_lock);
 		if (hadtag)
 		{
-			(void) flush_frame(b);
+			(void) flush_frame(b, false);
 			oldhash = get_hash_value(PageTable, &oldtag);
 			oldlock = partition_lock(oldhash);
 		}
@@ -456,6 +497,8 @@ read_frame(const AegisRelKey *key, BlockNumber pageno)
 			hash_search_with_hash_value(PageTable, &oldtag, oldhash, HASH_REMOVE, NULL);
 			pg_atomic_fetch_add_u64(&Pool->evictions, 1);
 		}
+		/* a clean frame still reserved (its locker failed): give it back */
+		unreserve = (d->flags & BM_RESERVED) != 0;
 		d->tag = tag;
 		d->flags = BM_TAG_VALID |
 			(info.storage == AEGIS_STORAGE_LOCAL ? BM_PERMANENT : 0);
@@ -466,6 +509,8 @@ read_frame(const AegisRelKey *key, BlockNumber pageno)
 		LWLockRelease(plock);
 		if (oldlock && oldlock != plock)
 			LWLockRelease(oldlock);
+		if (unreserve)
+			AegisMemoryUnreserve();
 		pg_atomic_fetch_add_u64(&Pool->misses, 1);
 		break;
 	}
@@ -514,15 +559,87 @@ AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno)
 	*pageno = AegisStorageExtend(key);
 	buf = read_frame(key, *pageno);
 	LWLockAcquire(&ContentLocks[buf].lock, LW_EXCLUSIVE);
+	reserve_for_change(buf);
 	return buf;
 }
 
-/* AegisBufferLock: take the content lock of a pinned buffer. */
+/*
+ * With the exclusive content lock of frame b held: if it holds a memory
+ * page without a reservation, reserve room for its block (see the file
+ * header).  Nobody else can set or clear BM_RESERVED meanwhile: they need
+ * the exclusive lock, or a share lock (flush_frame), or no pin at all.
+ */
+static void
+reserve_for_change(int b)
+{
+	AegisBufferDesc *d = &Descs[b];
+	uint32		flags;
+
+	SpinLockAcquire(&d->hdr_lock);
+	flags = d->flags;
+	SpinLockRelease(&d->hdr_lock);
+	if (!IS_MEMORY_FRAME(flags) || (flags & BM_RESERVED))
+		return;
+	AegisMemoryReserve();
+	SpinLockAcquire(&d->hdr_lock);
+	d->flags |= BM_RESERVED;
+	SpinLockRelease(&d->hdr_lock);
+}
+
+/*
+ * Before the exclusive content lock of frame b is released: a memory page
+ * that was not changed gives its reservation back.
+ */
+static void
+release_unused_reservation(int b)
+{
+	AegisBufferDesc *d = &Descs[b];
+	bool		give = false;
+
+	/* only an exclusive holder sets the flag: an unlocked read is enough */
+	if (!(d->flags & BM_RESERVED) ||
+		!LWLockHeldByMeInMode(&ContentLocks[b].lock, LW_EXCLUSIVE))
+		return;
+	SpinLockAcquire(&d->hdr_lock);
+	if ((d->flags & (BM_RESERVED | BM_DIRTY)) == BM_RESERVED)
+	{
+		d->flags &= ~BM_RESERVED;
+		give = true;
+	}
+	SpinLockRelease(&d->hdr_lock);
+	if (give)
+		AegisMemoryUnreserve();
+}
+
+/*
+ * AegisBufferLock
+ *		Take the content lock of a pinned buffer.  An exclusive lock of a
+ *		memory-backend page reserves room for its block (never fails).
+ */
 void
 AegisBufferLock(AegisBuffer buf, LWLockMode mode)
 {
 	Assert(local_pins[buf] > 0);
 	LWLockAcquire(&ContentLocks[buf].lock, mode);
+	if (mode == LW_EXCLUSIVE)
+		reserve_for_change(buf);
+}
+
+/*
+ * AegisBufferCheckRoom
+ *		Before a tuple is added to the page of 'buf' (locked exclusively):
+ *		if it is a memory-backend page, raise ERRCODE_DISK_FULL when the
+ *		memory backend is full (AegisMemoryCheckRoom).
+ */
+void
+AegisBufferCheckRoom(AegisBuffer buf)
+{
+	if (!IS_MEMORY_FRAME(Descs[buf].flags))
+		return;
+	/* dirty memory pages hold whole-block reservations: write them back */
+	if (!AegisMemoryHasRoom())
+		flush_memory_frames(buf);
+	AegisMemoryCheckRoom();
 }
 
 /*
@@ -549,6 +666,7 @@ AegisBufferIsCleanupOK(AegisBuffer buf)
 void
 AegisBufferUnlock(AegisBuffer buf)
 {
+	release_unused_reservation(buf);
 	LWLockRelease(&ContentLocks[buf].lock);
 }
 
@@ -562,6 +680,7 @@ AegisBufferRelease(AegisBuffer buf)
 void
 AegisBufferUnlockRelease(AegisBuffer buf)
 {
+	release_unused_reservation(buf);
 	LWLockRelease(&ContentLocks[buf].lock);
 	unpin_frame(buf);
 }
@@ -598,6 +717,7 @@ AegisBufferMarkDirty(AegisBuffer buf)
 
 	Assert(LWLockHeldByMeInMode(&ContentLocks[buf].lock, LW_EXCLUSIVE));
 	SpinLockAcquire(&d->hdr_lock);
+	Assert(!IS_MEMORY_FRAME(d->flags) || (d->flags & BM_RESERVED));
 	d->flags |= BM_DIRTY;
 	SpinLockRelease(&d->hdr_lock);
 }
@@ -605,7 +725,8 @@ AegisBufferMarkDirty(AegisBuffer buf)
 /*
  * AegisBufferMarkDirtyHint
  *		Note a hint-bit change made under a share content lock.  Losing it is
- *		harmless; a concurrent write-back may or may not include it.
+ *		harmless; a concurrent write-back may or may not include it.  A clean
+ *		memory-backend page without a reservation stays clean (file header).
  */
 void
 AegisBufferMarkDirtyHint(AegisBuffer buf)
@@ -613,7 +734,8 @@ AegisBufferMarkDirtyHint(AegisBuffer buf)
 	AegisBufferDesc *d = &Descs[buf];
 
 	SpinLockAcquire(&d->hdr_lock);
-	d->flags |= BM_DIRTY;
+	if (!IS_MEMORY_FRAME(d->flags) || (d->flags & (BM_RESERVED | BM_DIRTY)))
+		d->flags |= BM_DIRTY;
 	SpinLockRelease(&d->hdr_lock);
 }
 
@@ -638,6 +760,7 @@ drop_frames(const AegisRelKey *key, Oid dbOid)
 			uint32		hash;
 			LWLock	   *plock;
 			bool		match;
+			bool		unreserve;
 
 			/* unlocked pre-check, as DropRelFileNodeBuffers does */
 			tag = d->tag;
@@ -668,10 +791,13 @@ drop_frames(const AegisRelKey *key, Oid dbOid)
 			}
 			hash_search_with_hash_value(PageTable, &tag, hash, HASH_REMOVE, NULL);
 			memset(&d->tag, 0, sizeof(d->tag));
+			unreserve = (d->flags & BM_RESERVED) != 0;
 			d->flags = 0;
 			d->usage = 0;
 			SpinLockRelease(&d->hdr_lock);
 			LWLockRelease(plock);
+			if (unreserve)
+				AegisMemoryUnreserve();
 			break;
 		}
 	}
@@ -742,11 +868,43 @@ flush_frames(bool permanent_only, const AegisRelKey *key)
 			continue;
 		local_pins[b]++;
 		local_pins_total++;
-		if (flush_frame(b))
+		if (flush_frame(b, false))
 			written++;
 		unpin_frame(b);
 	}
 	return written;
+}
+
+/*
+ * Write back the dirty memory-backend pages whose content lock is free (the
+ * pages we hold locked, 'except' among them, are skipped), so that their
+ * reservations become blocks of their real, compressed size.
+ */
+static void
+flush_memory_frames(int except)
+{
+	ensure_local_pins();
+	for (int b = 0; b < Pool->nframes; b++)
+	{
+		AegisBufferDesc *d = &Descs[b];
+		bool		due;
+
+		if (b == except)
+			continue;
+		SpinLockAcquire(&d->hdr_lock);
+		due = IS_MEMORY_FRAME(d->flags) &&
+			(d->flags & (BM_VALID | BM_DIRTY)) == (BM_VALID | BM_DIRTY);
+		if (due)
+			d->refcount++;
+		SpinLockRelease(&d->hdr_lock);
+		if (!due)
+			continue;
+		local_pins[b]++;
+		local_pins_total++;
+		if (!LWLockHeldByMe(&ContentLocks[b].lock))
+			(void) flush_frame(b, true);
+		unpin_frame(b);
+	}
 }
 
 /*
@@ -793,6 +951,13 @@ AegisBufferReleaseAll(bool warn)
 		if (warn)
 			elog(WARNING, "aegis buffer %d pinned %d times at transaction end",
 				 b, local_pins[b]);
+		/* an error between lock and change left a reservation: give it back */
+		if ((Descs[b].flags & BM_RESERVED) &&
+			LWLockConditionalAcquire(&ContentLocks[b].lock, LW_EXCLUSIVE))
+		{
+			release_unused_reservation(b);
+			LWLockRelease(&ContentLocks[b].lock);
+		}
 		SpinLockAcquire(&Descs[b].hdr_lock);
 		Descs[b].refcount -= local_pins[b];
 		SpinLockRelease(&Descs[b].hdr_lock);

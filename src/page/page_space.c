@@ -145,7 +145,9 @@ page_has_room(Page page, Size len)
  *		Return a pinned, exclusively locked buffer of 'rel' with room for a
  *		tuple of 'len' bytes (target page, free-space hint, last page, else
  *		a new page; a full candidate is pruned first if it can be).  Raises
- *		ERRCODE_PROGRAM_LIMIT_EXCEEDED if no page can hold such a tuple.
+ *		ERRCODE_PROGRAM_LIMIT_EXCEEDED if no page can hold such a tuple, and
+ *		ERRCODE_DISK_FULL if 'rel' is a memory-backend table and the memory
+ *		backend is full (AegisBufferCheckRoom).
  */
 AegisBuffer
 AegisPageGetBufferForTuple(Relation rel, Size len)
@@ -182,6 +184,7 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 				(AegisPagePrune(rel, buf) && page_has_room(AegisBufferGetPage(buf), len)))
 			{
 				RelationSetTargetBlock(rel, p);
+				AegisBufferCheckRoom(buf);
 				return buf;
 			}
 			AegisBufferUnlockRelease(buf);
@@ -205,6 +208,7 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 		return AegisPageGetBufferForTuple(rel, len);
 	}
 	RelationSetTargetBlock(rel, pageno);
+	AegisBufferCheckRoom(buf);
 	return buf;
 }
 

@@ -218,7 +218,7 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 				 AEGIS_REL_KEY_ARGS(&newkey));
 		if (log_pages && !PageIsNew((Page) copy.data))
 			last_lsn = AegisWalLogPageImage(&newkey, p, (Page) copy.data);
-		AegisStorageWritePage(&newkey, p, copy.data);
+		AegisStorageWritePage(&newkey, p, copy.data, false);
 	}
 	if (info.npages > 0)
 	{

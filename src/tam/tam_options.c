@@ -26,7 +26,9 @@
 #include "aegis/tam.h"
 #include "commands/defrem.h"
 #include "nodes/parsenodes.h"
+#include "miscadmin.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/syscache.h"
 
 typedef struct AegisCreateOptions
@@ -255,10 +257,36 @@ aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 }
 
 /*
+ * Raise ERRCODE_INSUFFICIENT_PRIVILEGE unless the current user may create a
+ * memory-backend table: a superuser, or a member of aegis.memory_backend_role.
+ * Memory storage is one budget for the whole server, like a tablespace that
+ * needs CREATE privilege, so it is not open to every role by default.
+ */
+static void
+check_memory_backend_allowed(void)
+{
+	Oid			role = InvalidOid;
+
+	if (superuser())
+		return;
+	if (aegis_memory_backend_role && aegis_memory_backend_role[0] != '\0')
+		role = get_role_oid(aegis_memory_backend_role, true);
+	if (OidIsValid(role) && has_privs_of_role(GetUserId(), role))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to create a memory-backend aegis table"),
+			 errdetail("Memory-backend tables share aegis.memory_backend_size among all sessions; only superusers and members of the role named by aegis.memory_backend_role may create them."),
+			 errhint("Create the table WITH (storage_backend = 'local'), or ask for membership in the role named by aegis.memory_backend_role.")));
+}
+
+/*
  * AegisOptionsForNewRelation
  *		Storage backend, codec and level for a relation being created: the
  *		statement's WITH options, else the aegis.* defaults.  The level is
- *		checked against the codec (raises ERRCODE_INVALID_PARAMETER_VALUE).
+ *		checked against the codec (raises ERRCODE_INVALID_PARAMETER_VALUE);
+ *		the memory backend needs privilege (ERRCODE_INSUFFICIENT_PRIVILEGE,
+ *		check_memory_backend_allowed).
  */
 void
 AegisOptionsForNewRelation(AegisStorageKind *storage, AegisCodec *codec, int *level)
@@ -278,6 +306,8 @@ AegisOptionsForNewRelation(AegisStorageKind *storage, AegisCodec *codec, int *le
 	if (*codec == AEGIS_CODEC_NONE && !(use && create_options.has_level))
 		*level = 0;
 	*level = AegisCodecCheckLevel(*codec, *level);
+	if (*storage == AEGIS_STORAGE_MEMORY)
+		check_memory_backend_allowed();
 }
 
 void

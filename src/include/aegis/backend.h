@@ -86,7 +86,7 @@ extern void AegisStorageDropDatabase(Oid dbOid);
 extern bool AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno,
 								 char *page);
 extern void AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno,
-								  const char *page);
+								  const char *page, bool reserved);
 typedef void (*AegisBlockLogger) (const AegisRelKey *key, BlockNumber pageno,
 								  const char *block, uint32 len);
 extern void AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger);
@@ -107,7 +107,9 @@ extern bool AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats);
  *
  * - write_block: store loc->length bytes of 'block'.  An append-only backend
  *   writes at loc->generation/loc->offset, which the directory reserved; any
- *   other backend chooses the place and sets loc->offset.
+ *   other backend chooses the place and sets loc->offset.  'reserved': the
+ *   room was reserved beforehand (AegisMemoryReserve) and this write uses
+ *   that reservation up, so it cannot fail for lack of budget.
  * - read_block: copy the block 'loc' names (loc->length bytes) into 'block'.
  * - delete_block: the block 'loc' names is superseded or its relation gone;
  *   NULL if nothing is to be done per block (append-only files are
@@ -125,7 +127,7 @@ typedef struct AegisStorageBackend
 	bool		read_under_entry_lock;	/* reads are cheap memcpys that must
 										 * not race with delete_block */
 	void		(*write_block) (const AegisRelKey *key, AegisBlockLoc *loc,
-								const char *block);
+								const char *block, bool reserved);
 	void		(*read_block) (const AegisRelKey *key, const AegisBlockLoc *loc,
 							   char *block);
 	void		(*delete_block) (const AegisRelKey *key, const AegisBlockLoc *loc);
@@ -143,6 +145,10 @@ extern const AegisStorageBackend AegisMemoryBackend;
  * area and byte counter, the local backend's file epoch.
  */
 extern void AegisMemoryAttach(dsa_area *area, pg_atomic_uint64 *used_bytes);
+extern void AegisMemoryReserve(void);
+extern void AegisMemoryUnreserve(void);
+extern void AegisMemoryCheckRoom(void);
+extern bool AegisMemoryHasRoom(void);
 extern void AegisLocalAttach(pg_atomic_uint64 *file_epoch);
 
 /* backend_local.c: block map files (the directory's durable record) */

@@ -40,6 +40,7 @@ typedef struct AegisBufferStats
 extern AegisBuffer AegisBufferRead(const AegisRelKey *key, BlockNumber pageno);
 extern AegisBuffer AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno);
 extern void AegisBufferLock(AegisBuffer buf, LWLockMode mode);
+extern void AegisBufferCheckRoom(AegisBuffer buf);
 extern bool AegisBufferIsCleanupOK(AegisBuffer buf);
 extern void AegisBufferUnlock(AegisBuffer buf);
 extern void AegisBufferRelease(AegisBuffer buf);

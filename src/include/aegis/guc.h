@@ -16,6 +16,7 @@ extern int	aegis_default_backend;	/* AegisStorageKind */
 extern int	aegis_default_compression;	/* AegisCodec */
 extern int	aegis_compression_level;	/* 0 = the codec's default */
 extern int	aegis_memory_backend_size;	/* kB of shared memory for blocks */
+extern char *aegis_memory_backend_role; /* may create memory tables; "" = superusers */
 
 extern int	aegis_debug_crash_point;	/* AegisCrashPoint */
 extern int	aegis_debug_checkpoint_delay;	/* ms; tests only */
