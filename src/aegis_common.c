@@ -11,9 +11,13 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "aegis/aegis.h"
 #include "commands/tablespace.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/relfilenodemap.h"
 
 /* set by _PG_init when loaded through shared_preload_libraries */
 bool		aegis_preloaded = false;
@@ -52,6 +56,35 @@ AegisRelKey
 AegisRelKeyOf(Relation rel)
 {
 	return AegisRelKeyFromNode(&rel->rd_node);
+}
+
+/*
+ * AegisRelKeyDescribe
+ *		A palloc'd name of relation 'key' for error messages:
+ *		'table "schema.name" (aegis relation spc/db/relfilenode)' when this
+ *		process can look the table up (in a transaction, outside a critical
+ *		section, connected to the key's database), else 'aegis relation
+ *		spc/db/relfilenode' (the checkpointer, the startup process, another
+ *		database).  The lookup is RelidByRelfilenode's, as
+ *		pg_filenode_relation() does; it may change errno, and raises only
+ *		what a catalog read raises.  Call it before ereport, not inside.
+ */
+char *
+AegisRelKeyDescribe(const AegisRelKey *key)
+{
+	char	   *keyname = psprintf("aegis relation " AEGIS_REL_KEY_FMT, AEGIS_REL_KEY_ARGS(key));
+	Oid			relid;
+	char	   *rel;
+	char	   *nsp;
+
+	if (!IsTransactionState() || CritSectionCount > 0 || !OidIsValid(MyDatabaseId) ||
+		key->dbOid != MyDatabaseId)
+		return keyname;
+	relid = RelidByRelfilenode(key->spcOid, key->relNumber);
+	if (!OidIsValid(relid) || (rel = get_rel_name(relid)) == NULL ||
+		(nsp = get_namespace_name(get_rel_namespace(relid))) == NULL)
+		return keyname;
+	return psprintf("table \"%s\" (%s)", quote_qualified_identifier(nsp, rel), keyname);
 }
 
 const char *

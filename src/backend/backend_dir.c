@@ -405,12 +405,15 @@ entry_find(const AegisRelKey *key, bool exclusive)
 	dir_attach();
 	e = dshash_find(dir_hash, key, exclusive);
 	if (e == NULL)
+	{
+		char	   *what = AegisRelKeyDescribe(key);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("aegis storage of relation " AEGIS_REL_KEY_FMT " does not exist",
-						AEGIS_REL_KEY_ARGS(key)),
+				 errmsg("aegis storage of %s does not exist", what),
 				 errdetail("The table's storage was lost or never created, for example by a crash before the first aegis checkpoint or by copying a database that contains aegis tables."),
 				 errhint("Recreate the table, or TRUNCATE it to give it new, empty storage.")));
+	}
 	return e;
 }
 
@@ -615,14 +618,15 @@ AegisStorageExtend(const AegisRelKey *key)
 {
 	AegisRelEntry *e = entry_find(key, true);
 	BlockNumber p;
+	char	   *what;
 
 	if (e->npages >= MaxBlockNumber)
 	{
 		dshash_release_lock(dir_hash, e);
+		what = AegisRelKeyDescribe(key);
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("cannot extend aegis relation " AEGIS_REL_KEY_FMT " beyond %u pages",
-						AEGIS_REL_KEY_ARGS(key), MaxBlockNumber)));
+				 errmsg("cannot extend %s beyond %u pages", what, MaxBlockNumber)));
 	}
 	entry_reserve(e, e->npages + 1);
 	p = e->npages;
@@ -850,6 +854,7 @@ AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
 	AegisBlockLoc loc;
 	char		block[AEGIS_BLOCK_MAX_SIZE];
 	char	   *location;
+	char	   *what;
 
 	e = entry_find(key, false);
 	if (pageno >= e->npages)
@@ -857,10 +862,10 @@ AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
 		BlockNumber n = e->npages;
 
 		dshash_release_lock(dir_hash, e);
+		what = AegisRelKeyDescribe(key);
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("page %u of aegis relation " AEGIS_REL_KEY_FMT " is beyond its end (%u pages)",
-						pageno, AEGIS_REL_KEY_ARGS(key), n)));
+				 errmsg("page %u of %s is beyond its end (%u pages)", pageno, what, n)));
 	}
 	loc = entry_map(e)[pageno];
 	if (loc.length == 0)

@@ -261,12 +261,14 @@ local_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block,
 	n = FileWrite(file, (char *) block, loc->length, (off_t) loc->offset, PG_WAIT_EXTENSION);
 	if (n != (int) loc->length)
 	{
-		if (n >= 0 && errno == 0)
-			errno = ENOSPC;
+		int			save_errno = (n >= 0 && errno == 0) ? ENOSPC : errno;
+		char	   *what = AegisRelKeyDescribe(key);
+
+		errno = save_errno;
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not write %u bytes at offset " UINT64_FORMAT " of aegis data file \"%s\": %m",
-						loc->length, loc->offset, FilePathName(file))));
+				 errmsg("could not write %u bytes at offset " UINT64_FORMAT " of aegis data file \"%s\" of %s: %m",
+						loc->length, loc->offset, FilePathName(file), what)));
 	}
 }
 
@@ -281,16 +283,22 @@ local_read_block(const AegisRelKey *key, const AegisBlockLoc *loc, char *block)
 	int			n;
 
 	n = FileRead(file, block, loc->length, (off_t) loc->offset, PG_WAIT_EXTENSION);
-	if (n < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read aegis data file \"%s\": %m", FilePathName(file))));
 	if (n != (int) loc->length)
+	{
+		int			save_errno = errno;
+		char	   *what = AegisRelKeyDescribe(key);
+
+		errno = save_errno;
+		if (n < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read aegis data file \"%s\" of %s: %m", FilePathName(file), what)));
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("aegis data file \"%s\" is truncated: read %d of %u bytes at offset " UINT64_FORMAT,
-						FilePathName(file), n, loc->length, loc->offset),
+				 errmsg("aegis data file \"%s\" of %s is truncated: read %d of %u bytes at offset " UINT64_FORMAT,
+						FilePathName(file), what, n, loc->length, loc->offset),
 				 errhint("Restore the table from a backup.")));
+	}
 }
 
 /*

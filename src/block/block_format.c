@@ -124,12 +124,14 @@ static void
 report_corrupt(const AegisRelKey *key, BlockNumber pageno, const char *location,
 			   const char *detail)
 {
+	char	   *what = AegisRelKeyDescribe(key);
+
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid aegis block for relation " AEGIS_REL_KEY_FMT " page %u in \"%s\"",
-					AEGIS_REL_KEY_ARGS(key), pageno, location),
+			 errmsg("invalid aegis block for %s, page %u, in \"%s\"",
+					what, pageno, location),
 			 errdetail_internal("%s", detail),
-			 errhint("The relation key is tablespace/database/relfilenode; pg_filenode_relation() names the table. Restore the table from a backup.")));
+			 errhint("Restore the table from a backup.")));
 }
 
 /*

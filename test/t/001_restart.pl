@@ -92,7 +92,8 @@ flip_byte($datafile, $off_lo + $off_hi * 4294967296 + 100);	# inside the payload
 $node->start;
 my ($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT count(*) FROM r_lz4');
 isnt($ret, 0, 'reading a corrupted block fails');
-like($stderr, qr/invalid aegis block for relation 0\/$dboid\/$node_lz4 page 0/, 'error names relation key and page');
+like($stderr, qr/invalid aegis block for table "public.r_lz4" \(aegis relation 0\/$dboid\/$node_lz4\), page 0, in ".*\/0_$node_lz4\.\d+"/,
+	'error names the table, its relation key, the page and the file');
 like($stderr, qr/checksum mismatch/, 'error says why');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'server still up after corruption error');
 
@@ -102,7 +103,8 @@ truncate($datafile, 0) or die "truncate: $!";
 $node->start;
 ($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT count(*) FROM r_lz4');
 isnt($ret, 0, 'reading a truncated data file fails');
-like($stderr, qr/aegis data file ".*" is truncated/, 'error says the file is truncated');
+like($stderr, qr/aegis data file ".*" of table "public.r_lz4" \(aegis relation [0-9\/]+\) is truncated/,
+	'error says which file of which table is truncated');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM r_heap') > 0 ? 'up' : 'down', 'up',
 	'server still up after truncation error');
 $node->safe_psql('postgres', 'DROP TABLE r_lz4');

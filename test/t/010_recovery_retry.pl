@@ -68,7 +68,7 @@ for (1 .. 50)
 	sleep(1);
 }
 ok(!$started, 'with a damaged block that redo needs, the server does not start');
-ok($node->log_contains(qr/invalid aegis block for relation 0\/$dboid\/$fn page 0/, $log_offset),
+ok($node->log_contains(qr/invalid aegis block for aegis relation 0\/$dboid\/$fn, page 0/, $log_offset),
 	'... and says which block');
 flip_byte($file, $pos);
 $node->start;

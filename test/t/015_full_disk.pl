@@ -89,8 +89,8 @@ for my $i (1 .. 40)
 	$committed += 2000;
 }
 ok(defined $failed_err, 'inserts on a full disk end with an error');
-like($failed_err // '', qr/could not write .* aegis data file .*No space left on device/,
-	'... saying which aegis file could not be written and why');
+like($failed_err // '', qr/could not write .* aegis data file ".*" of table "public.t" \(aegis relation [0-9\/]+\): No space left on device/,
+	'... saying which file of which table could not be written, and why');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server is up');
 unlike(slurp_file($node->logfile), qr/PANIC|server process .* was terminated/,
 	'no PANIC, no crash restart');

@@ -55,6 +55,7 @@ extern bool aegis_preloaded;
 extern void AegisCheckPreloaded(void);
 extern AegisRelKey AegisRelKeyFromNode(const RelFileNode *node);
 extern AegisRelKey AegisRelKeyOf(Relation rel);
+extern char *AegisRelKeyDescribe(const AegisRelKey *key);
 extern const char *AegisCodecName(AegisCodec codec);
 extern const char *AegisStorageKindName(AegisStorageKind kind);
 extern bool AegisCodecFromName(const char *name, AegisCodec *codec);
