@@ -1144,7 +1144,8 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	if (e->persistence != RELPERSISTENCE_PERMANENT)
 		logger = NULL;			/* never in a base backup's replay */
 	copy = palloc(Max(npages, 1) * sizeof(AegisBlockLoc));
-	memcpy(copy, entry_map(e), npages * sizeof(AegisBlockLoc));
+	if (npages > 0)
+		memcpy(copy, entry_map(e), npages * sizeof(AegisBlockLoc));
 	dshash_release_lock(dir_hash, e);
 
 	/* nobody changes the map of an append-only relation without file_lock */
@@ -1193,7 +1194,8 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	e = dshash_find(dir_hash, key, true);
 	if (e != NULL)
 	{
-		memcpy(entry_map(e), copy, npages * sizeof(AegisBlockLoc));
+		if (npages > 0)
+			memcpy(entry_map(e), copy, npages * sizeof(AegisBlockLoc));
 		if (oldgen != e->ckpt_generation)
 			unlink_gen = oldgen;
 		e->generation = newgen;
@@ -1269,7 +1271,8 @@ sync_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	if (!durable)
 		info.npages = 0;		/* volatile: only the entry is remembered */
 	copy = palloc(Max(info.npages, 1) * sizeof(AegisBlockLoc));
-	memcpy(copy, entry_map(e), info.npages * sizeof(AegisBlockLoc));
+	if (info.npages > 0)		/* a memory table's entry may have no map */
+		memcpy(copy, entry_map(e), info.npages * sizeof(AegisBlockLoc));
 	/* cleared before the write: a change made meanwhile dirties it again */
 	e->map_dirty = false;
 	dshash_release_lock(dir_hash, e);
