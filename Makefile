@@ -10,6 +10,7 @@ OBJS = \
 	src/block/block_format.o \
 	src/backend/backend_dir.o \
 	src/backend/backend_local.o \
+	src/backend/map_format.o \
 	src/backend/backend_memory.o \
 	src/buffer/buffer_pool.o \
 	src/page/page_space.o \
@@ -24,6 +25,7 @@ OBJS = \
 	src/tam/tam_options.o \
 	src/tam/tam_vacuum.o \
 	src/wal/wal_page.o \
+	src/wal/wal_decode.o \
 	src/wal/wal_storage.o \
 	src/wal/wal_logical.o \
 	src/checkpoint/checkpoint_run.o \

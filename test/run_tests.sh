@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every aegis_storage test against the installed extension (make install
-# first): pg_regress files (sql/), isolation specs (test/specs) and TAP tests
-# (test/t).  PostgreSQL refuses to run as root, so as root the tree is copied
+# first): pg_regress files (sql/), isolation specs (test/specs), TAP tests
+# (test/t) and a short run of the fuzz targets (test/fuzz).  PostgreSQL refuses to run as root, so as root the tree is copied
 # to a temporary directory owned by the postgres OS user and run from there;
 # as root it also mounts a 48 MB tmpfs for the full-disk test (skipped
 # without one).
@@ -52,6 +52,9 @@ make -s installcheck REGRESS= TAP_TESTS= \
 
 echo "== TAP (test/t) =="
 make -s installcheck REGRESS= ISOLATION= PROVE_FLAGS="--timer" 2>&1 | tee -a "$out" || status=1
+
+echo "== fuzz (test/fuzz: decoders of on-disk and WAL bytes, ${AEGIS_FUZZ_SECONDS:-15} s each) =="
+bash test/fuzz/run.sh "${AEGIS_FUZZ_SECONDS:-15}" 2>&1 | tee -a "$out" || status=1
 
 # pg_regress/isolation: "test name ... ok"; prove: "test/t/x.pl .. ok"
 passed=$(grep -cE '\.\.\. ok|\.pl \.+ ok' "$out")

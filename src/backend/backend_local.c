@@ -35,74 +35,8 @@
 #include "utils/elog.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "map_format.h"
 
-#define AEGIS_MAP_MAGIC		0x4d474541	/* "AEGM" little-endian */
-#define AEGIS_MAP_VERSION	3
-
-typedef struct AegisMapFileHeader
-{
-	uint32		magic;
-	uint16		version;
-	uint8		storage;
-	uint8		codec;
-	int32		level;
-	AegisRelKey key;
-	uint32		npages;
-	uint32		generation;
-	uint8		persistence;	/* RELPERSISTENCE_* */
-	uint8		reserved[3];
-	uint64		file_end;
-	uint64		create_lsn;		/* incarnation: end LSN of CREATE (version 3:
-								 * a PostgreSQL LSN; 2: of the old aegis WAL) */
-	uint32		create_xid;		/* creator, until known committed */
-	uint32		drop_xid;		/* dropper whose DROP record was written */
-	uint32		reserved3;		/* version 2: pages covered by EXTEND records */
-	uint32		insert_floor;	/* see AegisStorageSettle */
-	pg_crc32c	crc;			/* of header (crc = 0) and the map */
-	uint32		reserved2;
-} AegisMapFileHeader;
-
-StaticAssertDecl(sizeof(AegisMapFileHeader) == 80, "map file header is 80 bytes");
-
-/*
- * Version 1 (before the aegis WAL): the same up to file_end, then the CRC.
- * Still read, so an upgrade keeps its tables; the next checkpoint rewrites
- * each map as version 2.
- */
-typedef struct AegisMapFileHeaderV1
-{
-	uint32		magic;
-	uint16		version;
-	uint8		storage;
-	uint8		codec;
-	int32		level;
-	AegisRelKey key;
-	uint32		npages;
-	uint32		generation;
-	uint32		reserved;
-	uint64		file_end;
-	pg_crc32c	crc;
-	uint32		reserved2;
-} AegisMapFileHeaderV1;
-
-StaticAssertDecl(sizeof(AegisMapFileHeaderV1) == 56, "version 1 map file header is 56 bytes");
-
-/* The version 2 header equivalent to a version 1 header. */
-static void
-map_header_from_v1(const AegisMapFileHeaderV1 *v1, AegisMapFileHeader *hdr)
-{
-	memset(hdr, 0, sizeof(*hdr));
-	hdr->magic = v1->magic;
-	hdr->version = 1;
-	hdr->storage = v1->storage;
-	hdr->codec = v1->codec;
-	hdr->level = v1->level;
-	hdr->key = v1->key;
-	hdr->npages = v1->npages;
-	hdr->generation = v1->generation;
-	hdr->file_end = v1->file_end;
-	hdr->persistence = RELPERSISTENCE_PERMANENT;
-}
 StaticAssertDecl(sizeof(AegisBlockLoc) == 16, "block map entry is 16 bytes");
 
 typedef struct OpenFileKey
@@ -478,57 +412,25 @@ static bool
 load_map(const char *path, bool enter, AegisRelInfo *info_out, uint32 *generation)
 {
 	AegisMapFileHeader hdr;
-	AegisMapFileHeaderV1 v1;
-	AegisBlockLoc *map = NULL;
+	AegisBlockLoc *map;
+	const char *entries;
 	AegisRelInfo info;
-	pg_crc32c	crc,
-				expected;
-	Size		maplen;
-	int			fd;
+	struct stat st;
+	char	   *buf = NULL;
 	bool		ok = false;
+	int			fd;
 
 	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open aegis block map \"%s\": %m", path)));
-	if (read(fd, &v1, sizeof(v1)) == sizeof(v1) && v1.magic == AEGIS_MAP_MAGIC &&
-		(v1.version == 1 ||
-		 ((v1.version == 2 || v1.version == AEGIS_MAP_VERSION) &&
-		  read(fd, (char *) &hdr + sizeof(v1), sizeof(hdr) - sizeof(v1)) ==
-		  (ssize_t) (sizeof(hdr) - sizeof(v1)))))
+	if (fstat(fd, &st) == 0 && st.st_size >= 0 &&
+		(uint64) st.st_size <= AEGIS_MAP_MAX_FILE_SIZE)
 	{
-		char	   *h;
-		Size		hlen;
-
-		if (v1.version == 1)
-		{
-			map_header_from_v1(&v1, &hdr);
-			expected = v1.crc;
-			v1.crc = 0;
-			h = (char *) &v1;
-			hlen = sizeof(v1);
-		}
-		else
-		{
-			memcpy(&hdr, &v1, sizeof(v1));
-			expected = hdr.crc;
-			hdr.crc = 0;
-			h = (char *) &hdr;
-			hlen = sizeof(hdr);
-		}
-		maplen = (Size) hdr.npages * sizeof(AegisBlockLoc);
-		map = palloc_extended(Max(maplen, 1), MCXT_ALLOC_HUGE);
-		if (hdr.codec < AEGIS_NUM_CODECS && hdr.storage <= AEGIS_STORAGE_MEMORY &&
-			(maplen == 0 || read(fd, map, maplen) == (ssize_t) maplen))
-		{
-			INIT_CRC32C(crc);
-			COMP_CRC32C(crc, h, hlen);
-			if (maplen > 0)
-				COMP_CRC32C(crc, map, maplen);
-			FIN_CRC32C(crc);
-			ok = EQ_CRC32C(crc, expected);
-		}
+		buf = palloc_extended(Max(st.st_size, 1), MCXT_ALLOC_HUGE);
+		ok = read(fd, buf, st.st_size) == (ssize_t) st.st_size &&
+			AegisMapParse(buf, st.st_size, &hdr, &entries);
 	}
 	CloseTransientFile(fd);
 	if (!ok)
@@ -537,10 +439,13 @@ load_map(const char *path, bool enter, AegisRelInfo *info_out, uint32 *generatio
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("aegis block map \"%s\" is invalid", path),
 				 errdetail("It is rebuilt from the relation's data files.")));
-		if (map)
-			pfree(map);
+		if (buf)
+			pfree(buf);
 		return false;
 	}
+	map = palloc_extended(Max((Size) hdr.npages * sizeof(AegisBlockLoc), 1), MCXT_ALLOC_HUGE);
+	memcpy(map, entries, (Size) hdr.npages * sizeof(AegisBlockLoc));
+	pfree(buf);
 	info.key = hdr.key;
 	info.storage = hdr.storage;
 	info.codec = hdr.codec;

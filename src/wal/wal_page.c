@@ -59,7 +59,6 @@
 #include "utils/rel.h"
 
 #define DELTA_CHUNK		8		/* bytes compared at a time */
-#define DELTA_FIRST		8		/* pd_lsn is not part of a delta */
 #define DELTA_SKIP		256		/* bytes compared at once to skip what is equal */
 #define GUARD_WAIT_MS	60000	/* how long a writer waits for the guards */
 
@@ -254,7 +253,7 @@ static uint16
 compute_delta(const char *before, const char *after, char *out)
 {
 	Size		len = 0;
-	int			i = DELTA_FIRST;
+	int			i = AEGIS_DELTA_FIRST;
 
 	while (i < BLCKSZ)
 	{
@@ -280,11 +279,11 @@ compute_delta(const char *before, const char *after, char *out)
 		if (len + 4 + (i - start) > BLCKSZ)
 		{
 			/* not worth it: the whole page but pd_lsn */
-			off = DELTA_FIRST;
-			n = BLCKSZ - DELTA_FIRST;
+			off = AEGIS_DELTA_FIRST;
+			n = BLCKSZ - AEGIS_DELTA_FIRST;
 			memcpy(out, &off, 2);
 			memcpy(out + 2, &n, 2);
-			memcpy(out + 4, after + DELTA_FIRST, n);
+			memcpy(out + 4, after + AEGIS_DELTA_FIRST, n);
 			return 4 + n;
 		}
 		off = start;
@@ -295,33 +294,6 @@ compute_delta(const char *before, const char *after, char *out)
 		len += 4 + n;
 	}
 	return (uint16) len;
-}
-
-/*
- * Apply a delta of 'len' bytes to 'page' (or only check it, if page is
- * NULL); false if it is malformed.
- */
-static bool
-apply_delta(Page page, const char *delta, Size len)
-{
-	Size		pos = 0;
-
-	while (pos < len)
-	{
-		uint16		off,
-					n;
-
-		if (pos + 4 > len)
-			return false;
-		memcpy(&off, delta + pos, 2);
-		memcpy(&n, delta + pos + 2, 2);
-		if (off < DELTA_FIRST || (Size) off + n > BLCKSZ || pos + 4 + n > len)
-			return false;
-		if (page != NULL)
-			memcpy((char *) page + off, delta + pos + 4, n);
-		pos += 4 + n;
-	}
-	return true;
 }
 
 /*
@@ -542,37 +514,20 @@ page_compactable(Page page)
 void
 AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 {
-	static char unpacked[2 * (BLCKSZ + 512)];
+	static char unpacked[AEGIS_WAL_UNPACKED_SIZE];
 	xl_aegis_page xlrec;
-	char	   *data = XLogRecGetData(record);
-	Size		datalen = XLogRecGetDataLen(record);
 	XLogRecPtr	end = record->EndRecPtr;
 	AegisRelInfo info;
 	AegisBuffer buf;
 	Page		page;
 	const char *delta1;
 	const char *delta2;
+	const char *bad;
 
-	if (datalen < sizeof(xlrec))
-		report_bad_record(record, "is too short");
-	memcpy(&xlrec, data, sizeof(xlrec));
-	if (sizeof(xlrec) + xlrec.stored_len != datalen ||
-		(!(xlrec.flags & AEGIS_PAGE_LZ4) && xlrec.stored_len != xlrec.delta1_len + xlrec.delta2_len))
-		report_bad_record(record, "has invalid lengths");
-	delta1 = data + sizeof(xlrec);
-	if (xlrec.flags & AEGIS_PAGE_LZ4)
-	{
-		int			want = xlrec.delta1_len + xlrec.delta2_len;
-
-		if (want > (int) sizeof(unpacked) ||
-			LZ4_decompress_safe(delta1, unpacked, xlrec.stored_len, want) != want)
-			report_bad_record(record, "does not decompress");
-		delta1 = unpacked;
-	}
-	delta2 = delta1 + xlrec.delta1_len;
-	if (!apply_delta(NULL, delta1, xlrec.delta1_len) ||
-		!apply_delta(NULL, delta2, xlrec.delta2_len))
-		report_bad_record(record, "has an invalid page delta");
+	bad = AegisWalPageParse(XLogRecGetData(record), XLogRecGetDataLen(record),
+							&xlrec, unpacked, &delta1, &delta2);
+	if (bad)
+		report_bad_record(record, bad);
 
 	/* queries on a hot standby that may see the removed row versions */
 	if (InHotStandby && TransactionIdIsValid(xlrec.conflict_xid))
@@ -596,10 +551,10 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 	if (PageGetLSN(page) < end)
 	{
 		START_CRIT_SECTION();
-		apply_delta(page, delta1, xlrec.delta1_len);
+		AegisWalApplyDelta((char *) page, delta1, xlrec.delta1_len);
 		if ((xlrec.flags & AEGIS_PAGE_COMPACT) && (!tolerant || page_compactable(page)))
 			AegisPageCompact(page);
-		apply_delta(page, delta2, xlrec.delta2_len);
+		AegisWalApplyDelta((char *) page, delta2, xlrec.delta2_len);
 		PageSetLSN(page, end);
 		AegisBufferMarkDirty(buf);
 		END_CRIT_SECTION();

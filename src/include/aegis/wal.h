@@ -64,6 +64,14 @@ typedef struct xl_aegis_page
 #define AEGIS_PAGE_COMPACT		0x01	/* compact between the deltas */
 #define AEGIS_PAGE_LZ4			0x02	/* the deltas are LZ4-compressed */
 #define AEGIS_WAL_COMPRESS_MIN	512 /* bytes of deltas worth compressing */
+#define AEGIS_DELTA_FIRST		8	/* pd_lsn is not part of a delta */
+#define AEGIS_WAL_UNPACKED_SIZE (2 * (BLCKSZ + 512))	/* largest deltas */
+
+/* wal_decode.c: the pure part of page redo (fuzzed by test/fuzz) */
+extern const char *AegisWalPageParse(const char *data, Size datalen, xl_aegis_page *xlrec,
+									 char *unpacked, const char **delta1,
+									 const char **delta2);
+extern bool AegisWalApplyDelta(char *page, const char *delta, Size len);
 
 /* XLOG_AEGIS_CREATE; the record's end LSN is the storage's incarnation. */
 typedef struct xl_aegis_create

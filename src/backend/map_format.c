@@ -1,0 +1,95 @@
+/*-------------------------------------------------------------------------
+ *
+ * map_format.c
+ *	  Verify and decode the bytes of an aegis block map file (map_format.h).
+ *
+ * Pure: no I/O, no allocation, no error raised, so it can be fuzzed on its
+ * own (test/fuzz/fuzz_map.c).  backend_local.c reads the file and writes
+ * new ones.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "map_format.h"
+
+/* The version 3 header equivalent to a version 1 header. */
+static void
+map_header_from_v1(const AegisMapFileHeaderV1 *v1, AegisMapFileHeader *hdr)
+{
+	memset(hdr, 0, sizeof(*hdr));
+	hdr->magic = v1->magic;
+	hdr->version = 1;
+	hdr->storage = v1->storage;
+	hdr->codec = v1->codec;
+	hdr->level = v1->level;
+	hdr->key = v1->key;
+	hdr->npages = v1->npages;
+	hdr->generation = v1->generation;
+	hdr->file_end = v1->file_end;
+	hdr->persistence = RELPERSISTENCE_PERMANENT;
+}
+
+/*
+ * AegisMapParse
+ *		Check the 'len' bytes of a map file at 'buf': magic, a known version,
+ *		codec and storage kind, room for the header and hdr->npages entries,
+ *		and the CRC.  On success fill *hdr (a version 1 header converted;
+ *		hdr->version tells which it was) and point *entries at the entries
+ *		inside 'buf' (maybe unaligned: copy them out) and return true;
+ *		otherwise return false.  Bytes past the entries are ignored.
+ */
+bool
+AegisMapParse(const char *buf, Size len, AegisMapFileHeader *hdr, const char **entries)
+{
+	AegisMapFileHeaderV1 v1;
+	char		h[sizeof(AegisMapFileHeader)];
+	Size		hlen;
+	Size		maplen;
+	pg_crc32c	crc;
+	pg_crc32c	expected;
+
+	if (len < sizeof(v1))
+		return false;
+	memcpy(&v1, buf, sizeof(v1));
+	if (v1.magic != AEGIS_MAP_MAGIC)
+		return false;
+	if (v1.version == 1)
+	{
+		map_header_from_v1(&v1, hdr);
+		expected = v1.crc;
+		v1.crc = 0;
+		memcpy(h, &v1, sizeof(v1));
+		hlen = sizeof(v1);
+	}
+	else if (v1.version == 2 || v1.version == AEGIS_MAP_VERSION)
+	{
+		AegisMapFileHeader zeroed;
+
+		if (len < sizeof(*hdr))
+			return false;
+		memcpy(hdr, buf, sizeof(*hdr));
+		expected = hdr->crc;
+		zeroed = *hdr;
+		zeroed.crc = 0;
+		memcpy(h, &zeroed, sizeof(zeroed));
+		hlen = sizeof(*hdr);
+	}
+	else
+		return false;
+	if (hdr->codec >= AEGIS_NUM_CODECS || hdr->storage > AEGIS_STORAGE_MEMORY)
+		return false;
+	maplen = (Size) hdr->npages * sizeof(AegisBlockLoc);
+	if (hdr->npages > MaxBlockNumber || len - hlen < maplen)
+		return false;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, h, hlen);
+	if (maplen > 0)
+		COMP_CRC32C(crc, buf + hlen, maplen);
+	FIN_CRC32C(crc);
+	if (!EQ_CRC32C(crc, expected))
+		return false;
+	*entries = buf + hlen;
+	return true;
+}

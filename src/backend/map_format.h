@@ -1,0 +1,77 @@
+/*-------------------------------------------------------------------------
+ *
+ * map_format.h
+ *	  On-disk format of aegis block map files (local storage backend).
+ *
+ * A map file is a header, then one AegisBlockLoc (16 bytes) per page; the
+ * header's CRC-32C covers the header (with crc = 0) and the entries.
+ * Versions 1 and 2 of earlier builds are still read.  Internal to
+ * src/backend; the fuzz target test/fuzz/fuzz_map.c reads it too.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AEGIS_MAP_FORMAT_H
+#define AEGIS_MAP_FORMAT_H
+
+#include "aegis/backend.h"
+#include "port/pg_crc32c.h"
+
+#define AEGIS_MAP_MAGIC		0x4d474541	/* "AEGM" little-endian */
+#define AEGIS_MAP_VERSION	3
+
+typedef struct AegisMapFileHeader
+{
+	uint32		magic;
+	uint16		version;
+	uint8		storage;
+	uint8		codec;
+	int32		level;
+	AegisRelKey key;
+	uint32		npages;
+	uint32		generation;
+	uint8		persistence;	/* RELPERSISTENCE_* */
+	uint8		reserved[3];
+	uint64		file_end;
+	uint64		create_lsn;		/* incarnation: end LSN of CREATE (version 3:
+								 * a PostgreSQL LSN; 2: of the old aegis WAL) */
+	uint32		create_xid;		/* creator, until known committed */
+	uint32		drop_xid;		/* dropper whose DROP record was written */
+	uint32		reserved3;		/* version 2: pages covered by EXTEND records */
+	uint32		insert_floor;	/* see AegisStorageSettle */
+	pg_crc32c	crc;			/* of header (crc = 0) and the map */
+	uint32		reserved2;
+} AegisMapFileHeader;
+
+StaticAssertDecl(sizeof(AegisMapFileHeader) == 80, "map file header is 80 bytes");
+
+/*
+ * Version 1 (before the aegis WAL): the same up to file_end, then the CRC.
+ * Still read, so an upgrade keeps its tables; the next checkpoint rewrites
+ * each map as version 2.
+ */
+typedef struct AegisMapFileHeaderV1
+{
+	uint32		magic;
+	uint16		version;
+	uint8		storage;
+	uint8		codec;
+	int32		level;
+	AegisRelKey key;
+	uint32		npages;
+	uint32		generation;
+	uint32		reserved;
+	uint64		file_end;
+	pg_crc32c	crc;
+	uint32		reserved2;
+} AegisMapFileHeaderV1;
+
+StaticAssertDecl(sizeof(AegisMapFileHeaderV1) == 56, "version 1 map file header is 56 bytes");
+
+/* the largest map file: a header and an entry for every possible page */
+#define AEGIS_MAP_MAX_FILE_SIZE \
+	((uint64) sizeof(AegisMapFileHeader) + (uint64) MaxBlockNumber * sizeof(AegisBlockLoc))
+
+extern bool AegisMapParse(const char *buf, Size len, AegisMapFileHeader *hdr,
+						  const char **entries);
+
+#endif							/* AEGIS_MAP_FORMAT_H */
