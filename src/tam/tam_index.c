@@ -71,7 +71,11 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 /*
  * Which of the index entries in delstate point to tuples dead to everyone?
  * Marks those knowndeletable and returns the newest xid among their
- * deleters (for recovery conflicts of the index's own WAL).
+ * deleters (for recovery conflicts of the index's own WAL), following
+ * heap_index_delete_tuples' contract: entries the index AM already marked
+ * knowndeletable (LP_DEAD index tuples of a simple deletion) stay so, and
+ * ndeltids is cut after the last deletable entry (zero when none is, which
+ * bottom-up callers rely on).
  */
 TransactionId
 aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
@@ -82,6 +86,7 @@ aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 	BlockNumber npages = AegisStorageNPages(&key);
 	AegisBuffer buf = InvalidAegisBuffer;
 	BlockNumber bufblk = InvalidBlockNumber;
+	int			finalndeltids = 0;
 
 	for (int i = 0; i < delstate->ndeltids; i++)
 	{
@@ -91,7 +96,10 @@ aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 		OffsetNumber off = ItemPointerGetOffsetNumber(&d->tid);
 		HeapTupleData tup;
 
-		st->knowndeletable = false;
+		if (!delstate->bottomup && st->knowndeletable)
+			finalndeltids = i + 1;
+		else
+			st->knowndeletable = false;
 		if (blk >= npages)
 			continue;
 		if (blk != bufblk)
@@ -109,17 +117,24 @@ aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 			/* a pruned tuple: dead to everyone, its deleter already past */
 			if (!PageIsNew(page) && off >= FirstOffsetNumber &&
 				off <= PageGetMaxOffsetNumber(page) && ItemIdIsDead(PageGetItemId(page, off)))
+			{
 				st->knowndeletable = true;
+				finalndeltids = i + 1;
+			}
 			continue;
 		}
-		if (AegisTupleIsSurelyDead(&tup, vistest, buf))
+		if (st->knowndeletable)
+			HeapTupleHeaderAdvanceLatestRemovedXid(tup.t_data, &latest);
+		else if (AegisTupleIsSurelyDead(&tup, vistest, buf))
 		{
 			st->knowndeletable = true;
+			finalndeltids = i + 1;
 			HeapTupleHeaderAdvanceLatestRemovedXid(tup.t_data, &latest);
 		}
 	}
 	if (buf != InvalidAegisBuffer)
 		AegisBufferUnlockRelease(buf);
+	delstate->ndeltids = finalndeltids;
 	return latest;
 }
 
