@@ -106,8 +106,16 @@ static LWLockPadded *MappingLocks = NULL;
 static char *Pages = NULL;
 static HTAB *PageTable = NULL;
 
+/* Which frames flush_frames writes back. */
+typedef enum FlushWhich
+{
+	FLUSH_PERMANENT,			/* every frame of local storage */
+	FLUSH_RELATION,				/* every frame of one relation */
+	FLUSH_MEMORY				/* dirty memory frames not locked by us */
+} FlushWhich;
+
+static int	flush_frames(FlushWhich which, const AegisRelKey *key, int except);
 static void reserve_for_change(int b);
-static void flush_memory_frames(int except);
 static void release_unused_reservation(int b);
 
 /* per-backend pin counts, allocated at first use */
@@ -638,7 +646,7 @@ AegisBufferCheckRoom(AegisBuffer buf)
 		return;
 	/* dirty memory pages hold whole-block reservations: write them back */
 	if (!AegisMemoryHasRoom())
-		flush_memory_frames(buf);
+		(void) flush_frames(FLUSH_MEMORY, NULL, buf);
 	AegisMemoryCheckRoom();
 }
 
@@ -841,12 +849,13 @@ write_due(uint32 flags)
 }
 
 /*
- * Write back every frame write_due says is due, among those of local
- * storage ('permanent_only') or of relation 'key' (if not NULL); returns
- * how many were written.
+ * Write back the frames 'which' names (write_due for the first two; for
+ * FLUSH_MEMORY the dirty memory-backend frames whose content lock is free
+ * at once, skipping 'except' and every one we hold locked); returns how
+ * many were written.
  */
 static int
-flush_frames(bool permanent_only, const AegisRelKey *key)
+flush_frames(FlushWhich which, const AegisRelKey *key, int except)
 {
 	int			written = 0;
 
@@ -854,46 +863,19 @@ flush_frames(bool permanent_only, const AegisRelKey *key)
 	for (int b = 0; b < Pool->nframes; b++)
 	{
 		AegisBufferDesc *d = &Descs[b];
-		bool		due;
-
-		SpinLockAcquire(&d->hdr_lock);
-		due = write_due(d->flags) &&
-			(!permanent_only || (d->flags & BM_PERMANENT)) &&
-			(key == NULL || ((d->flags & BM_TAG_VALID) &&
-							 memcmp(&d->tag.key, key, sizeof(AegisRelKey)) == 0));
-		if (due)
-			d->refcount++;
-		SpinLockRelease(&d->hdr_lock);
-		if (!due)
-			continue;
-		local_pins[b]++;
-		local_pins_total++;
-		if (flush_frame(b, false))
-			written++;
-		unpin_frame(b);
-	}
-	return written;
-}
-
-/*
- * Write back the dirty memory-backend pages whose content lock is free (the
- * pages we hold locked, 'except' among them, are skipped), so that their
- * reservations become blocks of their real, compressed size.
- */
-static void
-flush_memory_frames(int except)
-{
-	ensure_local_pins();
-	for (int b = 0; b < Pool->nframes; b++)
-	{
-		AegisBufferDesc *d = &Descs[b];
+		uint32		f;
 		bool		due;
 
 		if (b == except)
 			continue;
 		SpinLockAcquire(&d->hdr_lock);
-		due = IS_MEMORY_FRAME(d->flags) &&
-			(d->flags & (BM_VALID | BM_DIRTY)) == (BM_VALID | BM_DIRTY);
+		f = d->flags;
+		if (which == FLUSH_MEMORY)
+			due = IS_MEMORY_FRAME(f) && (f & (BM_VALID | BM_DIRTY)) == (BM_VALID | BM_DIRTY);
+		else
+			due = write_due(f) &&
+				(which == FLUSH_PERMANENT ? (f & BM_PERMANENT) != 0 :
+				 (f & BM_TAG_VALID) && memcmp(&d->tag.key, key, sizeof(AegisRelKey)) == 0);
 		if (due)
 			d->refcount++;
 		SpinLockRelease(&d->hdr_lock);
@@ -901,10 +883,13 @@ flush_memory_frames(int except)
 			continue;
 		local_pins[b]++;
 		local_pins_total++;
-		if (!LWLockHeldByMe(&ContentLocks[b].lock))
-			(void) flush_frame(b, true);
+		if (which != FLUSH_MEMORY)
+			written += flush_frame(b, false) ? 1 : 0;
+		else if (!LWLockHeldByMe(&ContentLocks[b].lock))
+			written += flush_frame(b, true) ? 1 : 0;
 		unpin_frame(b);
 	}
+	return written;
 }
 
 /*
@@ -918,7 +903,7 @@ flush_memory_frames(int except)
 int
 AegisBufferFlushAll(void)
 {
-	return flush_frames(true, NULL);
+	return flush_frames(FLUSH_PERMANENT, NULL, -1);
 }
 
 /*
@@ -929,7 +914,7 @@ AegisBufferFlushAll(void)
 void
 AegisBufferFlushRelation(const AegisRelKey *key)
 {
-	(void) flush_frames(false, key);
+	(void) flush_frames(FLUSH_RELATION, key, -1);
 }
 
 /*
