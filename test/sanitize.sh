@@ -4,8 +4,8 @@
 # first report), loaded into the stock PostgreSQL 15.  AddressSanitizer
 # cannot be used this way: the stock postgres binary hangs at start (even
 # "postgres -V") with libasan in LD_PRELOAD, and its runtime must be loaded
-# first; ASan runs on the decoders of on-disk and WAL bytes instead, in the
-# fuzz targets (test/fuzz).  Not part of CI (it replaces the installed
+# first; test/sanitize_asan.sh builds PostgreSQL itself with ASan for that,
+# and the fuzz targets (test/fuzz) run the decoders under ASan.  Not part of CI (it replaces the installed
 # library while it runs).  Run as root from the repository:
 #     bash test/sanitize.sh
 # It builds in a copy, installs the instrumented library over the installed
