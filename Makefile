@@ -24,6 +24,7 @@ OBJS = \
 	src/tam/tam_index.o \
 	src/tam/tam_options.o \
 	src/tam/tam_vacuum.o \
+	src/tam/tam_rewrite.o \
 	src/wal/wal_page.o \
 	src/wal/wal_decode.o \
 	src/wal/wal_storage.o \
@@ -46,12 +47,13 @@ REGRESS = setup guc_settings tam_ddl tam_dml tam_types tam_index \
 	tam_savepoint tam_toast tam_vacuum tam_upsert tam_constraints tam_cursor \
 	block_compression \
 	backend_memory \
+	tam_rewrite \
 	stats_functions stats_privileges
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 # isolation specs (pg_isolation_regress): test/specs, test/expected
 ISOLATION = update_conflicts row_locks upsert serializable lock_strengths \
-	key_share_update partition_move
+	key_share_update partition_move rewrite_reader
 ISOLATION_OPTS = --inputdir=$(srcdir)/test --outputdir=output_iso \
 	--temp-config=$(srcdir)/test/regress.conf
 

@@ -96,7 +96,7 @@ SELECT count(*) FROM d_mv;
 REFRESH MATERIALIZED VIEW d_mv;
 SELECT count(*) FROM d_mv;
 
--- unsupported rewrites say so
+-- VACUUM FULL and CLUSTER rewrite the table (more in tam_rewrite)
 VACUUM FULL d1;
 CREATE INDEX d1_id ON d1 (id);
 CLUSTER d1 USING d1_id;

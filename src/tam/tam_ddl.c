@@ -183,6 +183,77 @@ aegis_relation_nontransactional_truncate(Relation rel)
 	RelationSetTargetBlock(rel, InvalidBlockNumber);
 }
 
+/*
+ * AegisPageWriterBegin
+ *		Start appending whole pages to the new, empty storage of 'rnode'
+ *		(created in this transaction, not yet visible to anyone else), as
+ *		heap's bulk writers do (RelationCopyStorage, rewriteheap.c): pages go
+ *		straight to the storage backend, each logged whole when the relation
+ *		needs WAL (log_newpage's rule), and AegisPageWriterFinish makes them
+ *		durable before commit.
+ */
+void
+AegisPageWriterBegin(AegisPageWriter *writer, const RelFileNode *rnode,
+					 BackendId backend, char persistence)
+{
+	AegisRelInfo info;
+
+	writer->rnode = *rnode;
+	writer->backend = backend;
+	writer->key = AegisRelKeyFromNode(rnode);
+	if (!AegisStorageGetInfo(&writer->key, &info))
+		elog(ERROR, "aegis storage of relation " AEGIS_REL_KEY_FMT " does not exist",
+			 AEGIS_REL_KEY_ARGS(&writer->key));
+	writer->log_pages = info.storage == AEGIS_STORAGE_LOCAL &&
+		persistence == RELPERSISTENCE_PERMANENT && XLogIsNeeded();
+	writer->npages = info.npages;
+	writer->last_lsn = InvalidXLogRecPtr;
+}
+
+/*
+ * AegisPageWriterAppend
+ *		Append 'page' (BLCKSZ bytes, the caller's; stamped with its WAL
+ *		record's LSN when logged) as the next page.  Errors as
+ *		AegisStorageWritePage (full disk, memory budget).
+ */
+void
+AegisPageWriterAppend(AegisPageWriter *writer, Page page)
+{
+	BlockNumber pageno = AegisStorageExtend(&writer->key);
+
+	if (pageno != writer->npages)
+		elog(ERROR, "aegis storage of relation " AEGIS_REL_KEY_FMT " changed during a bulk write",
+			 AEGIS_REL_KEY_ARGS(&writer->key));
+	if (writer->log_pages && !PageIsNew(page))
+		writer->last_lsn = AegisWalLogPageImage(&writer->key, pageno, page);
+	AegisStorageWritePage(&writer->key, pageno, (const char *) page, false);
+	writer->npages++;
+}
+
+/*
+ * AegisPageWriterFinish
+ *		Extend the storage stub over the pages written (invariant 2), flush
+ *		the WAL up to the last page image and sync the pages and their block
+ *		map, so the new storage is durable before the transaction commits.
+ */
+void
+AegisPageWriterFinish(AegisPageWriter *writer)
+{
+	if (writer->npages > 0)
+	{
+		PGAlignedBlock zero;
+		SMgrRelation srel = smgropen(writer->rnode, writer->backend);
+
+		memset(zero.data, 0, BLCKSZ);
+		smgrextend(srel, MAIN_FORKNUM, writer->npages - 1, zero.data, true);
+		if (writer->log_pages)
+			AegisWalLogStub(&writer->rnode, writer->npages);
+	}
+	if (writer->last_lsn != InvalidXLogRecPtr)
+		XLogFlush(writer->last_lsn);
+	AegisStorageSyncRelation(&writer->key, NULL);
+}
+
 /* ALTER TABLE ... SET TABLESPACE: copy every page into new storage. */
 void
 aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
@@ -190,10 +261,8 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 	AegisRelKey oldkey = AegisRelKeyOf(rel);
 	AegisRelKey newkey = AegisRelKeyFromNode(newrnode);
 	AegisRelInfo info;
+	AegisPageWriter writer;
 	PGAlignedBlock copy;
-	SMgrRelation srel;
-	bool		log_pages;
-	XLogRecPtr	last_lsn = InvalidXLogRecPtr;
 
 	AegisTamCheckReset(rel);
 	if (!AegisStorageGetInfo(&oldkey, &info))
@@ -201,10 +270,7 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 	create_stub(newrnode, rel->rd_rel->relpersistence);
 	create_storage(&newkey, info.storage, info.codec, info.level,
 				   rel->rd_rel->relpersistence);
-	/* as RelationCopyStorage: each page is logged whole when WAL is needed */
-	log_pages = info.storage == AEGIS_STORAGE_LOCAL &&
-		rel->rd_rel->relpersistence == RELPERSISTENCE_PERMANENT && XLogIsNeeded();
-
+	AegisPageWriterBegin(&writer, newrnode, rel->rd_backend, rel->rd_rel->relpersistence);
 	for (BlockNumber p = 0; p < info.npages; p++)
 	{
 		AegisBuffer buf = AegisBufferRead(&oldkey, p);
@@ -213,41 +279,10 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 		AegisBufferLock(buf, LW_SHARED);
 		memcpy(copy.data, AegisBufferGetPage(buf), BLCKSZ);
 		AegisBufferUnlockRelease(buf);
-		if (AegisStorageExtend(&newkey) != p)
-			elog(ERROR, "aegis storage of relation " AEGIS_REL_KEY_FMT " changed during copy",
-				 AEGIS_REL_KEY_ARGS(&newkey));
-		if (log_pages && !PageIsNew((Page) copy.data))
-			last_lsn = AegisWalLogPageImage(&newkey, p, (Page) copy.data);
-		AegisStorageWritePage(&newkey, p, copy.data, false);
+		AegisPageWriterAppend(&writer, (Page) copy.data);
 	}
-	if (info.npages > 0)
-	{
-		/* the stub covers the relation (invariant 2) */
-		srel = smgropen(*newrnode, rel->rd_backend);
-		memset(copy.data, 0, BLCKSZ);
-		smgrextend(srel, MAIN_FORKNUM, info.npages - 1, copy.data, true);
-		if (log_pages)
-			AegisWalLogStub(newrnode, info.npages);
-	}
-	/* WAL before data, then the pages and their map durable before commit */
-	if (last_lsn != InvalidXLogRecPtr)
-		XLogFlush(last_lsn);
-	AegisStorageSyncRelation(&newkey, NULL);
+	AegisPageWriterFinish(&writer);
 	AegisPendingDrop(&oldkey);
-}
-
-void
-aegis_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
-								Relation OldIndex, bool use_sort,
-								TransactionId OldestXmin, TransactionId *xid_cutoff,
-								MultiXactId *multi_cutoff, double *num_tuples,
-								double *tups_vacuumed, double *tups_recently_dead)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("VACUUM FULL and CLUSTER are not supported on aegis table \"%s\"",
-					RelationGetRelationName(OldTable)),
-			 errhint("Plain VACUUM reclaims space of dead rows; CREATE TABLE ... AS copies a table compactly.")));
 }
 
 /* relation_size: aegis pages x BLCKSZ for the main fork, 0 for others. */

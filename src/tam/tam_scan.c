@@ -157,7 +157,13 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 		{
 			TransactionId dead_after;
 
-			scan->htsv[n] = (uint8) AegisTupleSatisfiesVacuum(&tuple, &dead_after, buf);
+			HTSV_Result res = AegisTupleSatisfiesVacuum(&tuple, &dead_after, buf);
+
+			if (res == HEAPTUPLE_RECENTLY_DEAD &&
+				TransactionIdIsValid(scan->classify_horizon) &&
+				TransactionIdPrecedes(dead_after, scan->classify_horizon))
+				res = HEAPTUPLE_DEAD;
+			scan->htsv[n] = (uint8) res;
 			scan->vistuples[n++] = off;
 		}
 		else

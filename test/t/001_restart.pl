@@ -151,5 +151,31 @@ ok(-d "$datadir/pg_aegis/$dropoid", 'database has an aegis directory');
 $node->safe_psql('postgres', 'DROP DATABASE dropme');
 ok(!-e "$datadir/pg_aegis/$dropoid", 'DROP DATABASE removed it');
 
+# VACUUM FULL and CLUSTER: the rewritten table survives a crash right after
+# them, and the old storage is gone
+$node->safe_psql('postgres', q{
+	CREATE TABLE r_rw (id int PRIMARY KEY, k int, v text) USING aegis WITH (compression = 'zstd');
+	CREATE INDEX r_rw_k ON r_rw (k);
+	INSERT INTO r_rw SELECT g, g % 97, md5(g::text) FROM generate_series(1, 30000) g;
+	DELETE FROM r_rw WHERE id % 4 = 0;
+	UPDATE r_rw SET v = v || 'u' WHERE id % 7 = 0;
+});
+my $rw_q = 'SELECT count(*), sum(k), md5(string_agg(v, \',\' ORDER BY id)) FROM r_rw';
+my $rw_expect = $node->safe_psql('postgres', $rw_q);
+my $rw_dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
+my $rw_old = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 'r_rw'");
+$node->safe_psql('postgres', 'VACUUM FULL r_rw');
+my $rw_mid = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 'r_rw'");
+$node->safe_psql('postgres', 'CLUSTER r_rw USING r_rw_k');
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres', $rw_q), $rw_expect, 'rows after VACUUM FULL, CLUSTER and a crash');
+is($node->safe_psql('postgres', 'SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*) FROM r_rw WHERE k = 5'),
+	$node->safe_psql('postgres', 'SELECT count(*) FROM r_rw WHERE k = 5'), 'rebuilt index after the crash');
+is($node->safe_psql('postgres', "SELECT compression FROM aegis_table_stats('r_rw')"), 'zstd', 'codec kept by the rewrites');
+$node->safe_psql('postgres', 'CHECKPOINT');
+my @rw_left = grep { m{/0_($rw_old|$rw_mid)\.} } glob("$datadir/pg_aegis/$rw_dboid/*");
+is(scalar(@rw_left), 0, 'the storage the rewrites replaced is removed');
+
 $node->stop;
 done_testing();

@@ -159,6 +159,10 @@ ok($standby->log_contains(qr/(terminating connection|canceling statement) due to
 eval { $bg->quit; };
 is($standby->safe_psql('postgres', 'SELECT count(*) FROM plain'), '4000', 'the standby then reads the vacuumed table');
 
+# VACUUM FULL and CLUSTER on the primary reach the standby
+$primary->safe_psql('postgres', 'VACUUM FULL plain; VACUUM FULL acc; CLUSTER hist USING hist_acc_idx;');
+compare($standby, 'after VACUUM FULL and CLUSTER on the primary');
+
 # promotion keeps every row and takes writes
 $primary->safe_psql('postgres', "INSERT INTO plain VALUES (-1, 'last on the primary')");
 $primary->wait_for_catchup($standby);

@@ -36,6 +36,8 @@ typedef struct AegisScanDescData
 	OffsetNumber vistuples[MaxHeapTuplesPerPage];
 	uint8		htsv[MaxHeapTuplesPerPage];	/* classify mode: HTSV_Result */
 	bool		classify;		/* compute HTSV instead of visibility */
+	TransactionId classify_horizon; /* if valid: RECENTLY_DEAD before it is
+									 * DEAD (HeapTupleSatisfiesVacuum) */
 	HeapTupleData ctup;			/* current tuple, points into 'page' */
 	ParallelBlockTableScanWorkerData *pbscanwork;
 	PGAlignedBlock page;
@@ -143,13 +145,7 @@ extern void aegis_index_validate_scan(Relation table_rel, Relation index_rel,
 									  struct IndexInfo *index_info, Snapshot snapshot,
 									  struct ValidateIndexState *state);
 
-/* tam_ddl.c */
-extern void aegis_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
-											char persistence,
-											TransactionId *freezeXid,
-											MultiXactId *minmulti);
-extern void aegis_relation_nontransactional_truncate(Relation rel);
-extern void aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode);
+/* tam_rewrite.c */
 extern void aegis_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 											Relation OldIndex, bool use_sort,
 											TransactionId OldestXmin,
@@ -158,6 +154,30 @@ extern void aegis_relation_copy_for_cluster(Relation OldTable, Relation NewTable
 											double *num_tuples,
 											double *tups_vacuumed,
 											double *tups_recently_dead);
+
+/* tam_ddl.c */
+
+/* Appends whole pages to new storage (see AegisPageWriterBegin). */
+typedef struct AegisPageWriter
+{
+	RelFileNode rnode;
+	BackendId	backend;
+	AegisRelKey key;
+	bool		log_pages;		/* log each page whole */
+	BlockNumber npages;			/* pages written so far */
+	XLogRecPtr	last_lsn;		/* end of the last page image, or invalid */
+} AegisPageWriter;
+
+extern void AegisPageWriterBegin(AegisPageWriter *writer, const RelFileNode *rnode,
+								 BackendId backend, char persistence);
+extern void AegisPageWriterAppend(AegisPageWriter *writer, Page page);
+extern void AegisPageWriterFinish(AegisPageWriter *writer);
+extern void aegis_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
+											char persistence,
+											TransactionId *freezeXid,
+											MultiXactId *minmulti);
+extern void aegis_relation_nontransactional_truncate(Relation rel);
+extern void aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode);
 extern uint64 aegis_relation_size(Relation rel, ForkNumber forkNumber);
 extern bool aegis_relation_needs_toast_table(Relation rel);
 extern Oid	aegis_relation_toast_am(Relation rel);
