@@ -8,7 +8,9 @@
  * so an index entry names exactly one tuple and a fetch checks just that
  * tuple's visibility.  A non-concurrent index build indexes every version
  * that is not dead, marking versions that are not live as such (so unique
- * checks ignore them), as heapam_index_build_range_scan does.
+ * checks ignore them), as heapam_index_build_range_scan does; a concurrent
+ * one indexes what an MVCC snapshot sees and its validation pass adds the
+ * versions committed since.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +28,7 @@
 #include "miscadmin.h"
 #include "executor/executor.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
 
 typedef struct AegisIndexFetchData
 {
@@ -140,9 +143,14 @@ aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 
 /*
  * Build an index over the relation's tuples (pages [start_blockno,
- * start_blockno + numblocks)).  CREATE INDEX CONCURRENTLY is refused: it
- * needs index_validate_scan and HOT-safe snapshots that aegis does not
- * provide yet.
+ * start_blockno + numblocks)), as heapam_index_build_range_scan does.
+ * A plain build reads with SnapshotAny and indexes every version that is
+ * not dead, marking those that are not live (unique checks skip them).  A
+ * concurrent build (CREATE INDEX / REINDEX CONCURRENTLY, amcheck's
+ * heapallindexed) reads with an MVCC snapshot, its own or the given scan's,
+ * and indexes exactly what that snapshot sees; aegis_index_validate_scan
+ * adds what was committed later.  Without HOT every version has its own
+ * index entries, so no chain needs a root.
  */
 double
 aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
@@ -161,13 +169,8 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 	double		reltuples = 0;
 	AegisScanDesc ascan;
 	bool		own_scan = (scan == NULL);
-
-	if (index_info->ii_Concurrent)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("CREATE INDEX CONCURRENTLY is not supported on aegis table \"%s\"",
-						RelationGetRelationName(table_rel)),
-				 errhint("Use CREATE INDEX without CONCURRENTLY.")));
+	Snapshot	own_snapshot = NULL;
+	bool		mvcc;
 
 	estate = CreateExecutorState();
 	econtext = GetPerTupleExprContext(estate);
@@ -176,9 +179,15 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 	predicate = ExecPrepareQual(index_info->ii_Predicate, estate);
 
 	if (own_scan)
-		scan = table_beginscan_strat(table_rel, SnapshotAny, 0, NULL, true, false);
+	{
+		if (index_info->ii_Concurrent)
+			own_snapshot = RegisterSnapshot(GetTransactionSnapshot());
+		scan = table_beginscan_strat(table_rel, own_snapshot ? own_snapshot : SnapshotAny,
+									 0, NULL, true, false);
+	}
 	ascan = (AegisScanDesc) scan;
-	ascan->classify = true;
+	mvcc = IsMVCCSnapshot(scan->rs_snapshot);
+	ascan->classify = !mvcc;
 	if (own_scan)
 		aegis_scan_set_limits(scan, start_blockno, numblocks);
 
@@ -189,28 +198,33 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 		bool		alive = true;
 
 		CHECK_FOR_INTERRUPTS();
-		switch ((HTSV_Result) ascan->htsv[ascan->cindex])
+		if (mvcc)
+			reltuples += 1;		/* the snapshot sees it */
+		else
 		{
-			case HEAPTUPLE_DEAD:
-				index_it = false;
-				break;
-			case HEAPTUPLE_LIVE:
-				reltuples += 1;
-				break;
-			case HEAPTUPLE_RECENTLY_DEAD:
-				alive = anyvisible;
-				break;
-			case HEAPTUPLE_INSERT_IN_PROGRESS:
-				/* our own insert, or one a prepared transaction holds */
-				reltuples += 1;
-				break;
-			case HEAPTUPLE_DELETE_IN_PROGRESS:
-				if (!anyvisible &&
-					TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(tup)))
-					alive = false;
-				else
+			switch ((HTSV_Result) ascan->htsv[ascan->cindex])
+			{
+				case HEAPTUPLE_DEAD:
+					index_it = false;
+					break;
+				case HEAPTUPLE_LIVE:
 					reltuples += 1;
-				break;
+					break;
+				case HEAPTUPLE_RECENTLY_DEAD:
+					alive = anyvisible;
+					break;
+				case HEAPTUPLE_INSERT_IN_PROGRESS:
+					/* our own insert, or one a prepared transaction holds */
+					reltuples += 1;
+					break;
+				case HEAPTUPLE_DELETE_IN_PROGRESS:
+					if (!anyvisible &&
+						TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(tup)))
+						alive = false;
+					else
+						reltuples += 1;
+					break;
+			}
 		}
 		if (!index_it)
 			continue;
@@ -223,6 +237,8 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 	}
 
 	table_endscan(scan);
+	if (own_snapshot != NULL)
+		UnregisterSnapshot(own_snapshot);
 	ExecDropSingleTupleTableSlot(slot);
 	FreeExecutorState(estate);
 	index_info->ii_ExpressionsState = NIL;
@@ -230,13 +246,79 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 	return reltuples;
 }
 
+/*
+ * The second pass of CREATE INDEX CONCURRENTLY (validate_index): insert
+ * into the index every version 'snapshot' sees whose TID the index lacks.
+ * state->tuplesort holds the index's TIDs (itemptr_encode'd), sorted; the
+ * scan returns versions in TID order, so one merge pass finds the missing
+ * ones, as heapam_index_validate_scan does (without HOT chains: a version's
+ * TID is its own).  Unique indexes check each insertion (UNIQUE_CHECK_YES).
+ */
 void
 aegis_index_validate_scan(Relation table_rel, Relation index_rel,
 						  struct IndexInfo *index_info, Snapshot snapshot,
 						  struct ValidateIndexState *state)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("CREATE INDEX CONCURRENTLY is not supported on aegis table \"%s\"",
-					RelationGetRelationName(table_rel))));
+	EState	   *estate;
+	ExprContext *econtext;
+	TupleTableSlot *slot;
+	ExprState  *predicate;
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	TableScanDesc scan;
+	ItemPointerData indexcursor;
+	bool		sort_done = false;
+
+	estate = CreateExecutorState();
+	econtext = GetPerTupleExprContext(estate);
+	slot = table_slot_create(table_rel, NULL);
+	econtext->ecxt_scantuple = slot;
+	predicate = ExecPrepareQual(index_info->ii_Predicate, estate);
+	ItemPointerSetInvalid(&indexcursor);
+
+	scan = table_beginscan_strat(table_rel, snapshot, 0, NULL, true, false);
+	while (aegis_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		ItemPointer tid = &slot->tts_tid;
+
+		CHECK_FOR_INTERRUPTS();
+		state->htups += 1;
+
+		/* advance through the index's TIDs to this version's or past it */
+		while (!sort_done &&
+			   (!ItemPointerIsValid(&indexcursor) ||
+				ItemPointerCompare(&indexcursor, tid) < 0))
+		{
+			Datum		val;
+			bool		null;
+
+			if (tuplesort_getdatum(state->tuplesort, true, &val, &null, NULL))
+			{
+				Assert(!null);
+				itemptr_decode(&indexcursor, DatumGetInt64(val));
+#ifndef USE_FLOAT8_BYVAL
+				pfree(DatumGetPointer(val));
+#endif
+			}
+			else
+				sort_done = true;
+		}
+		if (!sort_done && ItemPointerEquals(&indexcursor, tid))
+			continue;			/* already indexed */
+
+		MemoryContextReset(econtext->ecxt_per_tuple_memory);
+		if (predicate != NULL && !ExecQual(predicate, econtext))
+			continue;
+		FormIndexDatum(index_info, slot, estate, values, isnull);
+		index_insert(index_rel, values, isnull, tid, table_rel,
+					 index_info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+					 false, index_info);
+		state->tups_inserted += 1;
+	}
+
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+	index_info->ii_ExpressionsState = NIL;
+	index_info->ii_PredicateState = NULL;
 }
