@@ -29,6 +29,7 @@ OBJS = \
 	src/wal/wal_decode.o \
 	src/wal/wal_storage.o \
 	src/wal/wal_logical.o \
+	src/wal/wal_visibility.o \
 	src/checkpoint/checkpoint_run.o \
 	src/checkpoint/checkpoint_rmgr.o \
 	src/checkpoint/checkpoint_worker.o
@@ -47,13 +48,14 @@ REGRESS = setup guc_settings tam_ddl tam_dml tam_types tam_index \
 	tam_savepoint tam_toast tam_vacuum tam_upsert tam_constraints tam_cursor \
 	block_compression \
 	backend_memory \
-	tam_rewrite \
+	tam_rewrite tam_visibility \
 	stats_functions stats_privileges
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 # isolation specs (pg_isolation_regress): test/specs, test/expected
 ISOLATION = update_conflicts row_locks upsert serializable lock_strengths \
-	key_share_update partition_move rewrite_reader index_concurrently
+	key_share_update partition_move rewrite_reader index_concurrently \
+	visibility_map
 ISOLATION_OPTS = --inputdir=$(srcdir)/test --outputdir=output_iso \
 	--temp-config=$(srcdir)/test/regress.conf
 

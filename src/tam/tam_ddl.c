@@ -38,6 +38,7 @@
 #include "commands/defrem.h"
 #include "miscadmin.h"
 #include "optimizer/plancat.h"
+#include "storage/bufmgr.h"
 #include "storage/smgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -282,19 +283,46 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 		AegisPageWriterAppend(&writer, (Page) copy.data);
 	}
 	AegisPageWriterFinish(&writer);
+
+	/* the visibility map travels with the pages it describes, as heap's */
+	if (smgrexists(RelationGetSmgr(rel), VISIBILITYMAP_FORKNUM))
+	{
+		SMgrRelation dst = smgropen(*newrnode, rel->rd_backend);
+
+		FlushRelationBuffers(rel);
+		smgrcreate(dst, VISIBILITYMAP_FORKNUM, false);
+		if (rel->rd_rel->relpersistence == RELPERSISTENCE_PERMANENT)
+			log_smgrcreate(newrnode, VISIBILITYMAP_FORKNUM);
+		RelationCopyStorage(RelationGetSmgr(rel), dst, VISIBILITYMAP_FORKNUM,
+							rel->rd_rel->relpersistence);
+		smgrclose(dst);
+	}
+	/* the old stub goes at commit, as heapam_relation_copy_data's storage */
+	RelationDropStorage(rel);
 	AegisPendingDrop(&oldkey);
 }
 
-/* relation_size: aegis pages x BLCKSZ for the main fork, 0 for others. */
+/*
+ * relation_size in bytes: aegis pages x BLCKSZ for the main fork; the other
+ * forks (the visibility map) are PostgreSQL's own files of the stub;
+ * InvalidForkNumber sums them all, as table_block_relation_size does.
+ */
 uint64
 aegis_relation_size(Relation rel, ForkNumber forkNumber)
 {
 	AegisRelKey key = AegisRelKeyOf(rel);
+	uint64		size = 0;
 
-	if (forkNumber != MAIN_FORKNUM && forkNumber != InvalidForkNumber)
-		return 0;
-	AegisTamCheckReset(rel);
-	return (uint64) AegisStorageNPages(&key) * BLCKSZ;
+	if (forkNumber == MAIN_FORKNUM || forkNumber == InvalidForkNumber)
+	{
+		AegisTamCheckReset(rel);
+		size = (uint64) AegisStorageNPages(&key) * BLCKSZ;
+	}
+	for (ForkNumber f = MAIN_FORKNUM + 1; f <= MAX_FORKNUM; f++)
+		if ((forkNumber == f || forkNumber == InvalidForkNumber) &&
+			smgrexists(RelationGetSmgr(rel), f))
+			size += (uint64) smgrnblocks(RelationGetSmgr(rel), f) * BLCKSZ;
+	return size;
 }
 
 /* Same decision as heap: a TOAST table if a row could exceed the threshold. */

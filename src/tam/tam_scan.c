@@ -140,11 +140,20 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 	OffsetNumber maxoff;
 	HeapTupleData tuple;
 	int			n = 0;
+	bool		all_visible;
 
 	buf = AegisBufferRead(&scan->key, blkno);
 	AegisBufferLock(buf, LW_SHARED);
 	page = AegisBufferGetPage(buf);
 	maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+
+	/*
+	 * On an all-visible page every version is visible to any MVCC snapshot,
+	 * as heapgetpage decides; like heap, a snapshot taken during recovery
+	 * does not trust the page's flag (index-only scans there trust the map).
+	 */
+	all_visible = !scan->classify && PageIsAllVisible(page) && IsMVCCSnapshot(snapshot) &&
+		!snapshot->takenDuringRecovery;
 
 	for (int i = 0; offsets ? i < noffsets : i < maxoff; i++)
 	{
@@ -168,7 +177,8 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 		}
 		else
 		{
-			bool		visible = AegisTupleSatisfiesVisibility(&tuple, snapshot, buf);
+			bool		visible = all_visible ||
+				AegisTupleSatisfiesVisibility(&tuple, snapshot, buf);
 
 			AegisCheckConflictOut(visible, rel, &tuple, buf, snapshot);
 			if (!visible)

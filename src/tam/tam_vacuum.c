@@ -3,8 +3,7 @@
  * tam_vacuum.c
  *	  Plain VACUUM of aegis tables: remove dead tuples, freeze old ones.
  *
- * The protocol is lazy VACUUM's (vacuumlazy.c), without HOT or a
- * visibility map:
+ * The protocol is lazy VACUUM's (vacuumlazy.c), without HOT:
  *
  *   1. Scan every page under an exclusive content lock; mark tuples no
  *      snapshot can see (HTSV DEAD, or RECENTLY_DEAD past the GlobalVis
@@ -20,6 +19,12 @@
  *      lock: a backend holding a pin may be waiting for a row lock, and
  *      buffer-pin waits are invisible to the deadlock detector.
  *
+ * A page whose versions are then all visible to every snapshot (each LIVE,
+ * its xmin committed and older than OldestXmin, no dead line pointer) is
+ * marked all-visible, in step 1 or after step 3 (heap's
+ * heap_page_is_all_visible rule; src/wal/wal_visibility.c for the flag, the
+ * visibility map and their WAL).
+ *
  * Steps 2 and 3 run whenever the dead-TID array reaches
  * maintenance_work_mem, so memory stays bounded.  Every page is scanned, so
  * relfrozenxid/relminmxid advance to what the scan observed.
@@ -34,6 +39,7 @@
 #include "access/htup_details.h"
 #include "access/multixact.h"
 #include "access/transam.h"
+#include "access/visibilitymap.h"
 #include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
@@ -54,6 +60,15 @@ typedef struct DeadItems
 	BlockNumber floor;
 	uint16	   *maxoff;			/* per page below floor; 0xFFFF: not seen */
 } DeadItems;
+
+/* What VACUUM needs for the visibility map, and what it counts. */
+typedef struct VacVisibility
+{
+	bool		usable;			/* the table keeps a map (AegisVmUsable) */
+	TransactionId oldest_xmin;	/* versions older than it are seen by all */
+	Buffer		vmbuf;			/* map page pinned, or InvalidBuffer */
+	BlockNumber all_visible;	/* pages all-visible after this VACUUM */
+} VacVisibility;
 
 static int
 tid_cmp(const void *a, const void *b)
@@ -94,11 +109,69 @@ index_vacuum_info(Relation index, double reltuples, bool estimated,
 	return ivinfo;
 }
 
+/*
+ * A LIVE version is visible to every snapshot, present and future, if its
+ * xmin is committed (hinted: the commit record is flushed) and older than
+ * OldestXmin; *cutoff tracks the newest such xmin on the page.
+ */
+static bool
+xmin_visible_to_all(HeapTupleHeader tup, TransactionId oldest_xmin, TransactionId *cutoff)
+{
+	TransactionId xmin;
+
+	if (!HeapTupleHeaderXminCommitted(tup))
+		return false;
+	xmin = HeapTupleHeaderGetXmin(tup);
+	if (!TransactionIdPrecedes(xmin, oldest_xmin))
+		return false;
+	if (TransactionIdFollows(xmin, *cutoff))
+		*cutoff = xmin;
+	return true;
+}
+
+/*
+ * Will every version on the exclusively locked page be visible to all once
+ * its 'nours' dead line pointers (ours to set unused) are gone?  Heap's
+ * heap_page_is_all_visible; *cutoff gets the newest xmin.  Outside
+ * critical sections (it may consult the commit log).
+ */
+static bool
+page_all_visible(Relation rel, AegisBuffer buf, BlockNumber blk, int nours,
+				 TransactionId oldest_xmin, TransactionId *cutoff)
+{
+	Page		page = AegisBufferGetPage(buf);
+	OffsetNumber maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+	int			ndead = 0;
+
+	*cutoff = InvalidTransactionId;
+	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+		HeapTupleData tup;
+		TransactionId dead_after;
+
+		if (!ItemIdIsUsed(lp))
+			continue;
+		if (!ItemIdIsNormal(lp))
+		{
+			if (++ndead > nours)
+				return false;
+			continue;
+		}
+		(void) AegisPageGetTuple(page, blk, off, RelationGetRelid(rel), &tup);
+		if (AegisTupleSatisfiesVacuum(&tup, &dead_after, buf) != HEAPTUPLE_LIVE ||
+			!xmin_visible_to_all(tup.t_data, oldest_xmin, cutoff))
+			return false;
+	}
+	return true;
+}
+
 /* Steps 2 and 3 for the TIDs collected so far. */
 static void
 reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 				int nindexes, IndexBulkDeleteResult **stats, DeadItems *dead,
-				double reltuples, BufferAccessStrategy bstrategy, bool force)
+				VacVisibility *vis, double reltuples, BufferAccessStrategy bstrategy,
+				bool force)
 {
 	int			i = 0;
 
@@ -119,11 +192,26 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 		AegisBuffer buf = AegisBufferRead(key, blk);
 		Page		page;
 		AegisPageChange *chg;
+		int			nours = 0;
+		bool		set_visible;
+		TransactionId cutoff;
 
 		vacuum_delay_point();
+		if (vis->usable)
+			visibilitymap_pin(rel, blk, &vis->vmbuf);	/* may extend the map */
 		AegisBufferLock(buf, LW_EXCLUSIVE);
 		page = AegisBufferGetPage(buf);
+		while (i + nours < dead->ntids &&
+			   ItemPointerGetBlockNumber(&dead->tids[i + nours]) == blk)
+			nours++;
+		set_visible = vis->usable && blk >= dead->floor &&
+			page_all_visible(rel, buf, blk, nours, vis->oldest_xmin, &cutoff);
 		chg = AegisWalPageBegin(rel, buf);
+		if (set_visible)
+		{
+			AegisWalPageSetVisible(chg, vis->vmbuf, cutoff);
+			vis->all_visible++;
+		}
 		START_CRIT_SECTION();
 		for (; i < dead->ntids && ItemPointerGetBlockNumber(&dead->tids[i]) == blk; i++)
 			ItemIdSetUnused(PageGetItemId(page, ItemPointerGetOffsetNumber(&dead->tids[i])));
@@ -162,11 +250,11 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 	int			nindexes;
 	IndexBulkDeleteResult **stats;
 	DeadItems	dead;
+	VacVisibility vis;
 	double		live = 0,
 				removed = 0,
 				recently_dead = 0;
 	xl_heap_freeze_tuple *frozen;
-
 	AegisTamCheckReset(rel);
 	if (AegisRelNeedsWal(rel))
 		AegisWalWaitGuarded();
@@ -177,6 +265,10 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 	vistest = GlobalVisTestFor(rel);
 	new_frozen_xid = oldest_xmin;
 	new_min_mxid = oldest_mxact;
+	vis.usable = AegisVmUsable(rel);
+	vis.oldest_xmin = oldest_xmin;
+	vis.vmbuf = InvalidBuffer;
+	vis.all_visible = 0;
 
 	vac_open_indexes(rel, RowExclusiveLock, &nindexes, &indrels);
 	stats = palloc0(sizeof(IndexBulkDeleteResult *) * Max(nindexes, 1));
@@ -204,12 +296,20 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 		int			nfrozen = 0;
 		int			ndeadpage = 0;
 		TransactionId latest_removed = InvalidTransactionId;
+		bool		all_visible = true; /* every version visible to all */
+		bool		has_dead = false;	/* dead versions or line pointers */
+		TransactionId cutoff = InvalidTransactionId;
+		bool		set_visible;
+		bool		clear_mark;
 
 		vacuum_delay_point();
 		if (dead.ntids + MaxHeapTuplesPerPage > dead.maxtids)
-			reap_dead_items(rel, &key, indrels, nindexes, stats, &dead, live, bstrategy, false);
+			reap_dead_items(rel, &key, indrels, nindexes, stats, &dead, &vis, live,
+							bstrategy, false);
 
 		buf = AegisBufferRead(&key, blk);
+		if (vis.usable)
+			visibilitymap_pin(rel, blk, &vis.vmbuf);	/* may extend the map */
 		AegisBufferLock(buf, LW_EXCLUSIVE);
 		page = AegisBufferGetPage(buf);
 		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
@@ -234,6 +334,8 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 				 */
 				ItemPointerSet(&dead.tids[dead.ntids], blk, off);
 				dead.ntids++;
+				all_visible = false;
+				has_dead = true;
 				continue;
 			}
 			if (!AegisPageGetTuple(page, blk, off, RelationGetRelid(rel), &tup))
@@ -249,15 +351,24 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 					dead_off[ndeadpage++] = off;
 					HeapTupleHeaderAdvanceLatestRemovedXid(tup.t_data, &latest_removed);
 					removed += 1;
+					all_visible = false;
+					has_dead = true;
 					continue;
 				case HEAPTUPLE_LIVE:
+					live += 1;
+					if (all_visible)
+						all_visible = xmin_visible_to_all(tup.t_data, oldest_xmin, &cutoff);
+					break;
 				case HEAPTUPLE_DELETE_IN_PROGRESS:
 					live += 1;
+					all_visible = false;
 					break;
 				case HEAPTUPLE_RECENTLY_DEAD:
 					recently_dead += 1;
+					all_visible = false;
 					break;
 				case HEAPTUPLE_INSERT_IN_PROGRESS:
+					all_visible = false;
 					break;
 			}
 			if (heap_prepare_freeze_tuple(tup.t_data, rel->rd_rel->relfrozenxid,
@@ -267,9 +378,41 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 										  &new_min_mxid))
 				frozen_off[nfrozen++] = off;
 		}
-		if (nfrozen > 0 || ndeadpage > 0)
+
+		/*
+		 * All-visible: set the flag and the map bit unless both are set.
+		 * Marks that contradict the page are cleared, as heap's VACUUM
+		 * does: a page with dead items marked all-visible (by the change
+		 * below), a map bit set for a page not marked.
+		 */
+		set_visible = vis.usable && all_visible && blk >= dead.floor && maxoff > 0 &&
+			(!PageIsAllVisible(page) || !VM_ALL_VISIBLE(rel, blk, &vis.vmbuf));
+		clear_mark = has_dead && PageIsAllVisible(page);
+		if (clear_mark)
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("page %u of table \"%s\" has dead row versions but is marked all-visible; clearing the mark",
+							blk, RelationGetRelationName(rel))));
+		else if (vis.usable && !all_visible && !PageIsAllVisible(page) &&
+				 VM_ALL_VISIBLE(rel, blk, &vis.vmbuf))
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("page %u of table \"%s\" is not marked all-visible but its visibility map bit is set; clearing the bit",
+							blk, RelationGetRelationName(rel))));
+			visibilitymap_clear(rel, blk, vis.vmbuf, VISIBILITYMAP_VALID_BITS);
+		}
+		if (set_visible || (PageIsAllVisible(page) && !clear_mark))
+			vis.all_visible++;
+
+		if (nfrozen > 0 || ndeadpage > 0 || set_visible || clear_mark)
 		{
 			AegisPageChange *chg = AegisWalPageBegin(rel, buf);
+
+			if (set_visible)
+				AegisWalPageSetVisible(chg, vis.vmbuf, cutoff);
+			else if (!has_dead)
+				AegisWalPageKeepVisible(chg);	/* freezing hides nothing */
 
 			/* as heap's prune and freeze records: standby queries conflict */
 			AegisWalPageConflict(chg, latest_removed);
@@ -293,8 +436,10 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 		}
 		AegisBufferUnlockRelease(buf);
 	}
-	reap_dead_items(rel, &key, indrels, nindexes, stats, &dead, live, bstrategy,
+	reap_dead_items(rel, &key, indrels, nindexes, stats, &dead, &vis, live, bstrategy,
 					dead.floor > 0 && nindexes > 0);
+	if (BufferIsValid(vis.vmbuf))
+		ReleaseBuffer(vis.vmbuf);
 	if (dead.floor > 0 && (nindexes == 0 || params->index_cleanup != VACOPTVALUE_DISABLED))
 		AegisStorageClearFloor(&key, dead.floor);
 
@@ -309,8 +454,8 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 								NULL, NULL, false);
 	}
 
-	vac_update_relstats(rel, npages, live, 0, nindexes > 0, new_frozen_xid, new_min_mxid,
-						NULL, NULL, false);
+	vac_update_relstats(rel, npages, live, Min(vis.all_visible, npages), nindexes > 0,
+						new_frozen_xid, new_min_mxid, NULL, NULL, false);
 	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
 						 (PgStat_Counter) live, (PgStat_Counter) recently_dead);
 	ereport(DEBUG1,

@@ -49,23 +49,35 @@ AegisWalApplyDelta(char *page, const char *delta, Size len)
 /*
  * AegisWalPageParse
  *		Check the 'datalen' bytes of an XLOG_AEGIS_PAGE record's data at
- *		'data': the header (copied into *xlrec), the lengths, the LZ4
- *		payload (decompressed into 'unpacked', AEGIS_WAL_UNPACKED_SIZE
- *		bytes) and both deltas.  Returns NULL and points *delta1 and *delta2
- *		at the deltas (into 'data' or 'unpacked'), or says what is wrong.
+ *		'data': the header (copied into *xlrec), the tablespace of a record
+ *		that changes the visibility map (into *vm_spc, else InvalidOid), the
+ *		lengths, the LZ4 payload (decompressed into 'unpacked',
+ *		AEGIS_WAL_UNPACKED_SIZE bytes) and both deltas.  Returns NULL and
+ *		points *delta1 and *delta2 at the deltas (into 'data' or 'unpacked'),
+ *		or says what is wrong.
  */
 const char *
-AegisWalPageParse(const char *data, Size datalen, xl_aegis_page *xlrec,
+AegisWalPageParse(const char *data, Size datalen, xl_aegis_page *xlrec, Oid *vm_spc,
 				  char *unpacked, const char **delta1, const char **delta2)
 {
+	Size		head = sizeof(*xlrec);
+
+	*vm_spc = InvalidOid;
 	if (datalen < sizeof(*xlrec))
 		return "is too short";
 	memcpy(xlrec, data, sizeof(*xlrec));
-	if (sizeof(*xlrec) + xlrec->stored_len != datalen ||
+	if (xlrec->flags & AEGIS_PAGE_VM_FLAGS)
+	{
+		if (datalen < head + sizeof(Oid))
+			return "is too short";
+		memcpy(vm_spc, data + head, sizeof(Oid));
+		head += sizeof(Oid);
+	}
+	if (head + xlrec->stored_len != datalen ||
 		(!(xlrec->flags & AEGIS_PAGE_LZ4) &&
 		 xlrec->stored_len != xlrec->delta1_len + xlrec->delta2_len))
 		return "has invalid lengths";
-	*delta1 = data + sizeof(*xlrec);
+	*delta1 = data + head;
 	if (xlrec->flags & AEGIS_PAGE_LZ4)
 	{
 		int			want = xlrec->delta1_len + xlrec->delta2_len;

@@ -42,6 +42,7 @@
 
 #include <lz4.h>
 
+#include "access/visibilitymap.h"
 #include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "access/xlogutils.h"
@@ -324,17 +325,58 @@ AegisWalPageBegin(Relation rel, AegisBuffer buf)
 {
 	static AegisPageChange change;
 	AegisPageChange *chg = &change;
+	Page		page = AegisBufferGetPage(buf);
 
 	chg->buf = buf;
+	chg->rel = rel;
 	chg->needs_wal = AegisRelNeedsWal(rel);
 	chg->compacted = false;
+	chg->keep_visible = false;
+	chg->set_visible = false;
+	chg->vmbuf = InvalidBuffer;
 	chg->conflict_xid = InvalidTransactionId;
 	chg->delta1_len = 0;
-	if (!chg->needs_wal)
-		return chg;
-	AegisWalCheckGuarded();
-	memcpy(chg->before.data, AegisBufferGetPage(buf), BLCKSZ);
+	if (chg->needs_wal)
+		AegisWalCheckGuarded();
+
+	/* an all-visible page: pin the map page now, the bits go in the change */
+	if (PageIsAllVisible(page))
+		chg->vmbuf = AegisVmPinIfExists(rel, AegisBufferGetPageNo(buf));
+	if (chg->needs_wal)
+		memcpy(chg->before.data, page, BLCKSZ);
 	return chg;
+}
+
+/*
+ * AegisWalPageKeepVisible
+ *		The change hides no row version from any snapshot (a row lock, a
+ *		freeze): an all-visible page stays so.  Before the critical section.
+ */
+void
+AegisWalPageKeepVisible(AegisPageChange *chg)
+{
+	chg->keep_visible = true;
+	if (BufferIsValid(chg->vmbuf))
+		ReleaseBuffer(chg->vmbuf);
+	chg->vmbuf = InvalidBuffer;
+}
+
+/*
+ * AegisWalPageSetVisible
+ *		VACUUM found every version on the page visible to all, the newest
+ *		xmin being 'cutoff_xid': the change sets PD_ALL_VISIBLE and the
+ *		page's ALL_VISIBLE bit in the map page 'vmbuf' (pinned by the caller
+ *		with visibilitymap_pin, kept pinned).  Hot standby queries whose
+ *		snapshots are older than cutoff_xid conflict, as with heap's
+ *		XLOG_HEAP2_VISIBLE.  Before the critical section.
+ */
+void
+AegisWalPageSetVisible(AegisPageChange *chg, Buffer vmbuf, TransactionId cutoff_xid)
+{
+	AegisWalPageKeepVisible(chg);
+	chg->set_visible = true;
+	chg->vmbuf = vmbuf;
+	AegisWalPageConflict(chg, cutoff_xid);
 }
 
 /*
@@ -381,7 +423,7 @@ AegisWalPageConflict(AegisPageChange *chg, TransactionId xid)
  * that saves space.  Stamps 'page' with the record's end LSN and returns it.
  */
 static XLogRecPtr
-insert_page_record(xl_aegis_page *xlrec, const char *body, Page page)
+insert_page_record(xl_aegis_page *xlrec, const Oid *vm_spc, const char *body, Page page)
 {
 	static char packed[LZ4_COMPRESSBOUND(2 * (BLCKSZ + 512))];
 	const char *data = body;
@@ -402,6 +444,8 @@ insert_page_record(xl_aegis_page *xlrec, const char *body, Page page)
 	}
 	XLogBeginInsert();
 	XLogRegisterData((char *) xlrec, sizeof(xl_aegis_page));
+	if (xlrec->flags & AEGIS_PAGE_VM_FLAGS)
+		XLogRegisterData((char *) vm_spc, sizeof(Oid));
 	if (xlrec->stored_len > 0)
 		XLogRegisterData((char *) data, xlrec->stored_len);
 	end = XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_PAGE);
@@ -422,17 +466,42 @@ AegisWalPageLog(AegisPageChange *chg)
 	static char body[2 * (BLCKSZ + 512)];
 	xl_aegis_page xlrec;
 	Page		page = AegisBufferGetPage(chg->buf);
+	BlockNumber pageno = AegisBufferGetPageNo(chg->buf);
+	XLogRecPtr	end = InvalidXLogRecPtr;
+	bool		cleared = false;
 
-	if (!chg->needs_wal)
-		return;
-	memset(&xlrec, 0, sizeof(xlrec));
-	AegisBufferGetTag(chg->buf, &xlrec.key, &xlrec.pageno);
-	xlrec.conflict_xid = chg->conflict_xid;
-	xlrec.flags = chg->compacted ? AEGIS_PAGE_COMPACT : 0;
-	xlrec.delta1_len = chg->delta1_len;
-	memcpy(body, chg->delta1, chg->delta1_len);
-	xlrec.delta2_len = compute_delta(chg->before.data, (char *) page, body + chg->delta1_len);
-	(void) insert_page_record(&xlrec, body, page);
+	/* the visibility map: cleared with any change that may hide a version */
+	if (chg->set_visible)
+		PageSetAllVisible(page);
+	else if (!chg->keep_visible && PageIsAllVisible(page))
+	{
+		PageClearAllVisible(page);
+		if (BufferIsValid(chg->vmbuf))
+			visibilitymap_clear(chg->rel, pageno, chg->vmbuf, VISIBILITYMAP_VALID_BITS);
+		cleared = true;
+	}
+
+	if (chg->needs_wal)
+	{
+		memset(&xlrec, 0, sizeof(xlrec));
+		AegisBufferGetTag(chg->buf, &xlrec.key, &xlrec.pageno);
+		xlrec.conflict_xid = chg->conflict_xid;
+		xlrec.flags = chg->compacted ? AEGIS_PAGE_COMPACT : 0;
+		if (cleared)
+			xlrec.flags |= AEGIS_PAGE_VM_CLEARED;
+		if (chg->set_visible)
+			xlrec.flags |= AEGIS_PAGE_VM_SET;
+		xlrec.delta1_len = chg->delta1_len;
+		memcpy(body, chg->delta1, chg->delta1_len);
+		xlrec.delta2_len = compute_delta(chg->before.data, (char *) page, body + chg->delta1_len);
+		end = insert_page_record(&xlrec, &chg->rel->rd_node.spcNode, body, page);
+	}
+
+	if (chg->set_visible)
+		AegisVmSetAllVisible(chg->vmbuf, pageno, end);
+	else if (BufferIsValid(chg->vmbuf))
+		ReleaseBuffer(chg->vmbuf);
+	chg->vmbuf = InvalidBuffer;
 }
 
 /*
@@ -457,7 +526,7 @@ AegisWalLogPageImage(const AegisRelKey *key, BlockNumber pageno, Page page)
 	xlrec.key = *key;
 	xlrec.pageno = pageno;
 	xlrec.delta2_len = compute_delta(empty.data, (char *) page, body);
-	return insert_page_record(&xlrec, body, page);
+	return insert_page_record(&xlrec, NULL, body, page);
 }
 
 /* A malformed record: the WAL is damaged. */
@@ -523,9 +592,10 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 	const char *delta1;
 	const char *delta2;
 	const char *bad;
+	Oid			vm_spc;
 
 	bad = AegisWalPageParse(XLogRecGetData(record), XLogRecGetDataLen(record),
-							&xlrec, unpacked, &delta1, &delta2);
+							&xlrec, &vm_spc, unpacked, &delta1, &delta2);
 	if (bad)
 		report_bad_record(record, bad);
 
@@ -545,6 +615,10 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 	while (info.npages <= xlrec.pageno)
 		info.npages = AegisStorageExtend(&xlrec.key) + 1;
 
+	/* the map bit goes first and whatever the page's LSN, as in heap's redo */
+	if (xlrec.flags & AEGIS_PAGE_VM_CLEARED)
+		AegisVmRedo(&xlrec.key, vm_spc, xlrec.pageno, end, false);
+
 	buf = AegisBufferRead(&xlrec.key, xlrec.pageno);
 	AegisBufferLock(buf, LW_EXCLUSIVE);
 	page = AegisBufferGetPage(buf);
@@ -560,6 +634,8 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 		END_CRIT_SECTION();
 	}
 	AegisBufferUnlockRelease(buf);
+	if (xlrec.flags & AEGIS_PAGE_VM_SET)
+		AegisVmRedo(&xlrec.key, vm_spc, xlrec.pageno, end, true);
 }
 
 /*
@@ -656,11 +732,13 @@ AegisWalPageDesc(StringInfo buf, XLogReaderState *record)
 	if (XLogRecGetDataLen(record) < sizeof(xlrec))
 		return;
 	memcpy(&xlrec, XLogRecGetData(record), sizeof(xlrec));
-	appendStringInfo(buf, "rel " AEGIS_REL_KEY_FMT " page %u; delta %u+%u bytes%s%s",
+	appendStringInfo(buf, "rel " AEGIS_REL_KEY_FMT " page %u; delta %u+%u bytes%s%s%s%s",
 					 AEGIS_REL_KEY_ARGS(&xlrec.key), xlrec.pageno,
 					 xlrec.delta1_len, xlrec.delta2_len,
 					 (xlrec.flags & AEGIS_PAGE_COMPACT) ? ", compact" : "",
-					 (xlrec.flags & AEGIS_PAGE_LZ4) ? ", lz4" : "");
+					 (xlrec.flags & AEGIS_PAGE_LZ4) ? ", lz4" : "",
+					 (xlrec.flags & AEGIS_PAGE_VM_CLEARED) ? ", all-visible cleared" : "",
+					 (xlrec.flags & AEGIS_PAGE_VM_SET) ? ", all-visible set" : "");
 	if (TransactionIdIsValid(xlrec.conflict_xid))
 		appendStringInfo(buf, "; conflict xid %u", xlrec.conflict_xid);
 }

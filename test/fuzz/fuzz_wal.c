@@ -19,6 +19,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char unpacked[AEGIS_WAL_UNPACKED_SIZE];
 	static PGAlignedBlock page;
 	xl_aegis_page xlrec;
+	Oid			spc;
 	const char *d1;
 	const char *d2;
 	uint8		mode;
@@ -28,15 +29,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mode = data[0];
 	memcpy(buf, data + 1, size - 1);
 	size--;
-	if ((mode & 1) && size >= sizeof(xlrec) && size - sizeof(xlrec) <= PG_UINT16_MAX)
+	if ((mode & 1) && size >= sizeof(xlrec))
 	{
+		Size		head = sizeof(xlrec);
+
 		memcpy(&xlrec, buf, sizeof(xlrec));
-		xlrec.stored_len = size - sizeof(xlrec);
+		if (xlrec.flags & AEGIS_PAGE_VM_FLAGS)
+			head += sizeof(Oid);
+		if (size < head || size - head > PG_UINT16_MAX)
+			goto parse;
+		xlrec.stored_len = size - head;
 		if (!(xlrec.flags & AEGIS_PAGE_LZ4) && xlrec.delta1_len <= xlrec.stored_len)
 			xlrec.delta2_len = xlrec.stored_len - xlrec.delta1_len;
 		memcpy(buf, &xlrec, sizeof(xlrec));
 	}
-	if (AegisWalPageParse(buf, size, &xlrec, unpacked, &d1, &d2) == NULL)
+parse:
+	if (AegisWalPageParse(buf, size, &xlrec, &spc, unpacked, &d1, &d2) == NULL)
 	{
 		memset(page.data, 0, BLCKSZ);
 		if (!AegisWalApplyDelta(page.data, d1, xlrec.delta1_len) ||

@@ -133,6 +133,9 @@ is($node->safe_psql('postgres', 'SELECT frames_dirty FROM aegis_buffer_stats()')
 my $evictor = $node->background_psql('postgres');
 $evictor->query_until(qr/scanning/, q{
 	SET aegis.debug_writeback_delay = '6s';
+	SET enable_indexonlyscan = off;	-- read g's pages, not its index
+	SET enable_indexscan = off;
+	SET enable_bitmapscan = off;
 	\echo scanning
 	SELECT count(*) FROM g; SELECT count(*) FROM g;
 });

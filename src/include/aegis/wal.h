@@ -58,18 +58,26 @@ typedef struct xl_aegis_page
 	uint16		stored_len;		/* bytes that follow (LZ4-compressed or not) */
 	uint8		flags;			/* AEGIS_PAGE_* */
 	uint8		reserved;
-	/* delta1, then delta2; a delta is a list of (uint16 off, uint16 len, bytes) */
+	/*
+	 * With AEGIS_PAGE_VM_*: the Oid of the stub's tablespace (the key says
+	 * 0 for the database's default, which redo cannot look up).  Then
+	 * delta1, then delta2; a delta is a list of (uint16 off, uint16 len,
+	 * bytes).
+	 */
 } xl_aegis_page;
 
 #define AEGIS_PAGE_COMPACT		0x01	/* compact between the deltas */
 #define AEGIS_PAGE_LZ4			0x02	/* the deltas are LZ4-compressed */
+#define AEGIS_PAGE_VM_CLEARED	0x04	/* clear the page's visibility map bits */
+#define AEGIS_PAGE_VM_SET		0x08	/* set its ALL_VISIBLE bit */
+#define AEGIS_PAGE_VM_FLAGS		(AEGIS_PAGE_VM_CLEARED | AEGIS_PAGE_VM_SET)
 #define AEGIS_WAL_COMPRESS_MIN	512 /* bytes of deltas worth compressing */
 #define AEGIS_DELTA_FIRST		8	/* pd_lsn is not part of a delta */
 #define AEGIS_WAL_UNPACKED_SIZE (2 * (BLCKSZ + 512))	/* largest deltas */
 
 /* wal_decode.c: the pure part of page redo (fuzzed by test/fuzz) */
 extern const char *AegisWalPageParse(const char *data, Size datalen, xl_aegis_page *xlrec,
-									 char *unpacked, const char **delta1,
+									 Oid *vm_spc, char *unpacked, const char **delta1,
 									 const char **delta2);
 extern bool AegisWalApplyDelta(char *page, const char *delta, Size len);
 
@@ -145,12 +153,21 @@ typedef struct xl_aegis_checkpoint
  *		AegisBufferMarkDirty(buf);
  *		AegisWalPageLog(chg);
  *		END_CRIT_SECTION();
+ *
+ * A change to an all-visible page clears PD_ALL_VISIBLE and the page's
+ * visibility map bits unless it says it keeps every version visible
+ * (AegisWalPageKeepVisible); VACUUM sets them (AegisWalPageSetVisible).
  */
 typedef struct AegisPageChange
 {
 	AegisBuffer buf;
+	Relation	rel;
 	bool		needs_wal;		/* false: unlogged, temp, memory, or skipped */
 	bool		compacted;
+	bool		keep_visible;	/* the change hides no version */
+	bool		set_visible;	/* the change makes the page all-visible */
+	Buffer		vmbuf;			/* map page: pinned by Begin to clear, or
+								 * the caller's to set */
 	TransactionId conflict_xid; /* for standby queries (AegisWalPageConflict) */
 	uint16		delta1_len;
 	char		delta1[BLCKSZ + 512];
@@ -185,6 +202,9 @@ extern AegisPageChange *AegisWalPageBegin(Relation rel, AegisBuffer buf);
 extern void AegisWalPageCompact(AegisPageChange *chg);
 extern void AegisWalPageConflict(AegisPageChange *chg, TransactionId xid);
 extern void AegisWalPageLog(AegisPageChange *chg);
+extern void AegisWalPageKeepVisible(AegisPageChange *chg);
+extern void AegisWalPageSetVisible(AegisPageChange *chg, Buffer vmbuf,
+								   TransactionId cutoff_xid);
 extern void AegisPageCompact(Page page);
 extern void AegisWalPageRedo(XLogReaderState *record, bool tolerant);
 extern void AegisWalPageDesc(StringInfo buf, XLogReaderState *record);
@@ -199,6 +219,13 @@ extern void AegisWalWaitGuarded(void);
 extern bool AegisWalIsGuarded(void);
 extern bool AegisWalWasGuarded(void);
 extern void AegisWalCheckGuarded(void);
+
+/* wal_visibility.c */
+extern bool AegisVmUsable(Relation rel);
+extern Buffer AegisVmPinIfExists(Relation rel, BlockNumber pageno);
+extern void AegisVmSetAllVisible(Buffer vmbuf, BlockNumber pageno, XLogRecPtr lsn);
+extern void AegisVmRedo(const AegisRelKey *key, Oid spc, BlockNumber pageno,
+						XLogRecPtr lsn, bool set);
 
 /* wal_storage.c */
 extern XLogRecPtr AegisWalLogCreate(const AegisRelKey *key, AegisStorageKind storage,
