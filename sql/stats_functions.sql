@@ -58,3 +58,26 @@ SELECT records >= :rec_before + 5 AS records_counted, checkpoints > :ckpt_before
        guarded, guard_cycles > 0 AS cycled
 FROM aegis_wal_stats();
 DROP TABLE st_wal;
+-- PostgreSQL's own I/O counters see aegis pages as they see heap's:
+-- pg_statio_user_tables (heap_blks_read/hit) and EXPLAIN (BUFFERS)
+CREATE TABLE st_io (id int, pad text) USING aegis;
+INSERT INTO st_io SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g;
+SELECT pg_stat_force_next_flush();
+SELECT heap_blks_read + heap_blks_hit AS fetched_before FROM pg_statio_user_tables
+WHERE relname = 'st_io' \gset
+SELECT count(*) FROM st_io;
+SELECT pg_stat_force_next_flush();
+SELECT heap_blks_read + heap_blks_hit - :fetched_before >= pages AS scan_counted
+FROM pg_statio_user_tables, aegis_table_stats('st_io') WHERE relname = 'st_io';
+CREATE FUNCTION st_buffers(q text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	plan json;
+BEGIN
+	EXECUTE 'EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || q INTO plan;
+	RETURN (plan -> 0 -> 'Plan' -> 'Plans' -> 0 ->> 'Shared Hit Blocks')::bigint +
+		(plan -> 0 -> 'Plan' -> 'Plans' -> 0 ->> 'Shared Read Blocks')::bigint;
+END $$;
+SELECT st_buffers('SELECT count(*) FROM st_io') >= pages AS explain_counts
+FROM aegis_table_stats('st_io');
+DROP FUNCTION st_buffers(text);
+DROP TABLE st_io;

@@ -41,6 +41,7 @@
 #include "aegis/buffer.h"
 #include "aegis/guc.h"
 #include "access/xlog.h"
+#include "executor/instrument.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
@@ -352,6 +353,7 @@ flush_frame(int b, bool nowait)
 		if (unlikely(aegis_debug_writeback_delay > 0))
 			pg_usleep(aegis_debug_writeback_delay * 1000L);
 		AegisStorageWritePage(&tag.key, tag.pageno, copy.data, reserved);
+		pgBufferUsage.shared_blks_written++;
 	}
 	PG_CATCH();
 	{
@@ -416,10 +418,12 @@ clock_sweep(void)
 
 /*
  * Return a pinned frame holding (key, pageno), reading it from storage on a
- * miss.  A page without a block (new) is initialized empty.
+ * miss.  A page without a block (new) is initialized empty.  *hit says
+ * which; both count in pgBufferUsage (EXPLAIN's BUFFERS, pg_stat_statements)
+ * as shared buffer hits and reads, as PostgreSQL's buffer manager counts.
  */
 static int
-read_frame(const AegisRelKey *key, BlockNumber pageno)
+read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit)
 {
 	AegisRelInfo info;
 	AegisBufferTag tag;
@@ -452,6 +456,8 @@ read_frame(const AegisRelKey *key, BlockNumber pageno)
 			pin_frame(b);
 			LWLockRelease(plock);
 			pg_atomic_fetch_add_u64(&Pool->hits, 1);
+			pgBufferUsage.shared_blks_hit++;
+			*hit = true;
 			break;
 		}
 		LWLockRelease(plock);
@@ -520,6 +526,8 @@ read_frame(const AegisRelKey *key, BlockNumber pageno)
 		if (unreserve)
 			AegisMemoryUnreserve();
 		pg_atomic_fetch_add_u64(&Pool->misses, 1);
+		pgBufferUsage.shared_blks_read++;
+		*hit = false;
 		break;
 	}
 
@@ -551,7 +559,27 @@ read_frame(const AegisRelKey *key, BlockNumber pageno)
 AegisBuffer
 AegisBufferRead(const AegisRelKey *key, BlockNumber pageno)
 {
-	return read_frame(key, pageno);
+	bool		hit;
+
+	return read_frame(key, pageno, &hit);
+}
+
+/*
+ * AegisBufferReadRel
+ *		AegisBufferRead on behalf of table 'rel', also counted where
+ *		PostgreSQL counts a table's buffer reads (ReadBufferExtended):
+ *		pg_statio_*_tables.heap_blks_read / heap_blks_hit.
+ */
+AegisBuffer
+AegisBufferReadRel(Relation rel, const AegisRelKey *key, BlockNumber pageno)
+{
+	bool		hit;
+	AegisBuffer buf = read_frame(key, pageno, &hit);
+
+	pgstat_count_buffer_read(rel);
+	if (hit)
+		pgstat_count_buffer_hit(rel);
+	return buf;
 }
 
 /*
@@ -563,9 +591,10 @@ AegisBuffer
 AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno)
 {
 	AegisBuffer buf;
+	bool		hit;
 
 	*pageno = AegisStorageExtend(key);
-	buf = read_frame(key, *pageno);
+	buf = read_frame(key, *pageno, &hit);
 	LWLockAcquire(&ContentLocks[buf].lock, LW_EXCLUSIVE);
 	reserve_for_change(buf);
 	return buf;
@@ -726,6 +755,8 @@ AegisBufferMarkDirty(AegisBuffer buf)
 	Assert(LWLockHeldByMeInMode(&ContentLocks[buf].lock, LW_EXCLUSIVE));
 	SpinLockAcquire(&d->hdr_lock);
 	Assert(!IS_MEMORY_FRAME(d->flags) || (d->flags & BM_RESERVED));
+	if (!(d->flags & BM_DIRTY))
+		pgBufferUsage.shared_blks_dirtied++;
 	d->flags |= BM_DIRTY;
 	SpinLockRelease(&d->hdr_lock);
 }

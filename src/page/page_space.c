@@ -178,7 +178,7 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 			/* the hint is tried even if it is the target: a miss advances it */
 			if (i == 2 && (p == candidates[0] || p == candidates[1]))
 				break;
-			buf = AegisBufferRead(&key, p);
+			buf = AegisBufferReadRel(rel, &key, p);
 			AegisBufferLock(buf, LW_EXCLUSIVE);
 			if (page_has_room(AegisBufferGetPage(buf), len) ||
 				(AegisPagePrune(rel, buf) && page_has_room(AegisBufferGetPage(buf), len)))

@@ -140,7 +140,7 @@ aegis_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 	AegisPageChange *chg;
 	AegisRelKey key = AegisRelKeyOf(rel);
 	ItemPointer tid = &slot->tts_tid;
-	AegisBuffer buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(tid));
+	AegisBuffer buf = AegisBufferReadRel(rel, &key, ItemPointerGetBlockNumber(tid));
 	Page		page;
 	HeapTupleData tp;
 
@@ -263,7 +263,7 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 	AegisTamCheckWritable(rel);
 	AegisWalLogicalCheckPublished(rel, CMD_DELETE);
 	xid = GetCurrentTransactionId();
-	buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(tid));
+	buf = AegisBufferReadRel(rel, &key, ItemPointerGetBlockNumber(tid));
 	result = AegisTamLockForChange(rel, buf, tid, &tp, cid, crosscheck, wait, XLTW_Delete,
 								   &have_tuple_lock, "delete", NULL, &mode);
 	if (result != TM_Ok)
@@ -348,7 +348,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	slot->tts_tableOid = RelationGetRelid(rel);
 	newtup->t_tableOid = RelationGetRelid(rel);
 
-	buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(otid));
+	buf = AegisBufferReadRel(rel, &key, ItemPointerGetBlockNumber(otid));
 	result = AegisTamLockForChange(rel, buf, otid, &oldtup, cid, crosscheck, wait,
 								   XLTW_Update, &have_tuple_lock, "update", newtup, &mode);
 	*lockmode = mode;
@@ -521,7 +521,7 @@ aegis_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid)
 
 		if (ItemPointerGetBlockNumber(&ctid) >= AegisStorageNPages(&key))
 			return;
-		buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(&ctid));
+		buf = AegisBufferReadRel(rel, &key, ItemPointerGetBlockNumber(&ctid));
 		AegisBufferLock(buf, LW_SHARED);
 		if (!AegisPageGetTuple(AegisBufferGetPage(buf), ItemPointerGetBlockNumber(&ctid),
 							   ItemPointerGetOffsetNumber(&ctid), RelationGetRelid(rel), &tp))
@@ -566,7 +566,7 @@ aegis_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot, Snapshot snap
 	HeapTupleData tp;
 	bool		res;
 
-	buf = AegisBufferRead(&key, ItemPointerGetBlockNumber(&slot->tts_tid));
+	buf = AegisBufferReadRel(rel, &key, ItemPointerGetBlockNumber(&slot->tts_tid));
 	AegisBufferLock(buf, LW_SHARED);
 	AegisTamTupleAt(rel, buf, &slot->tts_tid, &tp);
 	res = AegisTupleSatisfiesVisibility(&tp, snapshot, buf);

@@ -109,7 +109,7 @@ aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 		{
 			if (buf != InvalidAegisBuffer)
 				AegisBufferUnlockRelease(buf);
-			buf = AegisBufferRead(&key, blk);
+			buf = AegisBufferReadRel(rel, &key, blk);
 			AegisBufferLock(buf, LW_SHARED);
 			bufblk = blk;
 		}

@@ -712,7 +712,7 @@ find_last_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 					 errmsg("tuple to be locked was already moved to another partition due to concurrent update")));
 		if (ItemPointerGetBlockNumber(&ctid) >= AegisStorageNPages(key))
 			return TM_Deleted;
-		buf = AegisBufferRead(key, ItemPointerGetBlockNumber(&ctid));
+		buf = AegisBufferReadRel(rel, key, ItemPointerGetBlockNumber(&ctid));
 		AegisBufferLock(buf, LW_SHARED);
 		if (!AegisPageGetTuple(AegisBufferGetPage(buf), ItemPointerGetBlockNumber(&ctid),
 							   ItemPointerGetOffsetNumber(&ctid), RelationGetRelid(rel), &tup))
@@ -827,7 +827,7 @@ lock_update_chain(Relation rel, const AegisRelKey *key, TransactionId prior_xmax
 		CHECK_FOR_INTERRUPTS();
 		if (ItemPointerGetBlockNumber(&ctid) >= AegisStorageNPages(key))
 			return TM_Ok;
-		buf = AegisBufferRead(key, ItemPointerGetBlockNumber(&ctid));
+		buf = AegisBufferReadRel(rel, key, ItemPointerGetBlockNumber(&ctid));
 		AegisBufferLock(buf, LW_EXCLUSIVE);
 
 		/*
@@ -962,7 +962,7 @@ lock_tuple_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 	bool		have_tuple_lock = false;
 	bool		held = false;
 
-	buf = AegisBufferRead(key, ItemPointerGetBlockNumber(tid));
+	buf = AegisBufferReadRel(rel, key, ItemPointerGetBlockNumber(tid));
 	AegisBufferLock(buf, LW_EXCLUSIVE);
 	for (;;)
 	{

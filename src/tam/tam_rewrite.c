@@ -372,7 +372,7 @@ fetch_version(Relation rel, const AegisRelKey *key, BlockNumber npages,
 
 	if (blkno >= npages)
 		return NULL;
-	buf = AegisBufferRead(key, blkno);
+	buf = AegisBufferReadRel(rel, key, blkno);
 	AegisBufferLock(buf, LW_SHARED);
 	if (AegisPageGetTuple(AegisBufferGetPage(buf), blkno,
 						  ItemPointerGetOffsetNumber(tid), RelationGetRelid(rel), &tuple))

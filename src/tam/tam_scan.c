@@ -142,7 +142,7 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 	int			n = 0;
 	bool		all_visible;
 
-	buf = AegisBufferRead(&scan->key, blkno);
+	buf = AegisBufferReadRel(rel, &scan->key, blkno);
 	AegisBufferLock(buf, LW_SHARED);
 	page = AegisBufferGetPage(buf);
 	maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
@@ -501,7 +501,7 @@ AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
 		if (blk >= *npages)
 			return false;
 	}
-	buf = AegisBufferRead(key, blk);
+	buf = AegisBufferReadRel(rel, key, blk);
 	AegisBufferLock(buf, LW_SHARED);
 	if (!AegisPageGetTuple(AegisBufferGetPage(buf), blk, off, RelationGetRelid(rel), &tuple))
 	{

@@ -189,7 +189,7 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 	while (i < dead->ntids)
 	{
 		BlockNumber blk = ItemPointerGetBlockNumber(&dead->tids[i]);
-		AegisBuffer buf = AegisBufferRead(key, blk);
+		AegisBuffer buf = AegisBufferReadRel(rel, key, blk);
 		Page		page;
 		AegisPageChange *chg;
 		int			nours = 0;
@@ -307,7 +307,7 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 			reap_dead_items(rel, &key, indrels, nindexes, stats, &dead, &vis, live,
 							bstrategy, false);
 
-		buf = AegisBufferRead(&key, blk);
+		buf = AegisBufferReadRel(rel, &key, blk);
 		if (vis.usable)
 			visibilitymap_pin(rel, blk, &vis.vmbuf);	/* may extend the map */
 		AegisBufferLock(buf, LW_EXCLUSIVE);

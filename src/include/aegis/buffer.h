@@ -20,6 +20,7 @@
 #include "storage/block.h"
 #include "storage/bufpage.h"
 #include "storage/lwlock.h"
+#include "utils/relcache.h"
 
 typedef int AegisBuffer;		/* frame index; -1 is invalid */
 
@@ -38,6 +39,8 @@ typedef struct AegisBufferStats
 } AegisBufferStats;
 
 extern AegisBuffer AegisBufferRead(const AegisRelKey *key, BlockNumber pageno);
+extern AegisBuffer AegisBufferReadRel(Relation rel, const AegisRelKey *key,
+									  BlockNumber pageno);
 extern AegisBuffer AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno);
 extern void AegisBufferLock(AegisBuffer buf, LWLockMode mode);
 extern void AegisBufferCheckRoom(AegisBuffer buf);
