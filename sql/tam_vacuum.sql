@@ -76,3 +76,20 @@ SELECT count(*), sum(v) FROM pruned WHERE id BETWEEN 1 AND 2000;
 RESET ALL;
 DROP TABLE pruned;
 DROP PROCEDURE churn(regclass, int, int, int);
+-- fillfactor: inserts (and COPY's multi-insert) leave the room it asks for
+CREATE TABLE ff100 (id int, pad text) USING aegis WITH (compression = 'none');
+CREATE TABLE ff50 (id int, pad text) USING aegis WITH (compression = 'none', fillfactor = 50);
+INSERT INTO ff100 SELECT g, repeat('f', 100) FROM generate_series(1, 5000) g;
+INSERT INTO ff50 SELECT g, repeat('f', 100) FROM generate_series(1, 5000) g;
+CREATE TABLE ff50c (id int, pad text DEFAULT repeat('c', 100)) USING aegis
+	WITH (compression = 'none', fillfactor = 50);
+COPY ff50c (id) FROM PROGRAM 'seq 1 5000';
+SELECT (SELECT pages FROM aegis_table_stats('ff50c')) = (SELECT pages FROM aegis_table_stats('ff50'))
+	AS copy_same_as_insert;
+SELECT (SELECT pages FROM aegis_table_stats('ff50'))::float / (SELECT pages FROM aegis_table_stats('ff100'))
+	BETWEEN 1.8 AND 2.2 AS half_full;
+SELECT max(n) <= 38 AS per_page_ok FROM (SELECT count(*) n FROM ff50 GROUP BY (ctid::text::point)[0]) p;
+-- an update may use the room fillfactor left
+UPDATE ff50 SET pad = repeat('g', 100) WHERE id = 1;
+SELECT (ctid::text::point)[0] = 0 AS same_page FROM ff50 WHERE id = 1;
+DROP TABLE ff100, ff50, ff50c;

@@ -144,7 +144,9 @@ page_has_room(Page page, Size len)
  * AegisPageGetBufferForTuple
  *		Return a pinned, exclusively locked buffer of 'rel' with room for a
  *		tuple of 'len' bytes (target page, free-space hint, last page, else
- *		a new page; a full candidate is pruned first if it can be).  Raises
+ *		a new page; a full candidate is pruned first if it can be).  As in
+ *		RelationGetBufferForTuple, an existing page must keep the free space
+ *		the table's fillfactor reserves; a new page takes any tuple.  Raises
  *		ERRCODE_PROGRAM_LIMIT_EXCEEDED if no page can hold such a tuple, and
  *		ERRCODE_DISK_FULL if 'rel' is a memory-backend table and the memory
  *		backend is full (AegisBufferCheckRoom).
@@ -158,6 +160,8 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 	BlockNumber candidates[3];
 	AegisBuffer buf;
 	BlockNumber pageno;
+	Size		need = MAXALIGN(len) +
+		RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR);
 
 	if (len > MaxHeapTupleSize)
 		ereport(ERROR,
@@ -180,8 +184,8 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 				break;
 			buf = AegisBufferReadRel(rel, &key, p);
 			AegisBufferLock(buf, LW_EXCLUSIVE);
-			if (page_has_room(AegisBufferGetPage(buf), len) ||
-				(AegisPagePrune(rel, buf) && page_has_room(AegisBufferGetPage(buf), len)))
+			if (page_has_room(AegisBufferGetPage(buf), need) ||
+				(AegisPagePrune(rel, buf) && page_has_room(AegisBufferGetPage(buf), need)))
 			{
 				RelationSetTargetBlock(rel, p);
 				AegisBufferCheckRoom(buf);

@@ -200,6 +200,7 @@ aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 	TransactionId xid;
 	HeapTuple  *tuples;
 	AegisBuffer buf;
+	Size		save = RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR);
 
 	AegisTamCheckWritable(rel);
 	AegisWalLogicalCheckPublished(rel, CMD_INSERT);
@@ -229,7 +230,7 @@ aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 			slots[i]->tts_tid = tuples[i]->t_self;
 			i++;
 		} while (i < ntuples &&
-				 PageGetHeapFreeSpace(page) >= MAXALIGN(tuples[i]->t_len));
+				 PageGetHeapFreeSpace(page) >= MAXALIGN(tuples[i]->t_len) + save);
 		AegisBufferMarkDirty(buf);
 		AegisWalPageLog(chg);
 		END_CRIT_SECTION();
