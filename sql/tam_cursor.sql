@@ -137,3 +137,24 @@ RESET enable_bitmapscan;
 RESET max_parallel_workers_per_gather;
 DROP TABLE cur_heap, cur_aegis, cur_small, cur_empty;
 DROP FUNCTION cursor_moves(regclass), drain_backward(refcursor);
+-- TID range scans read only the pages of the range, in both directions,
+-- and agree with a sequential scan filtering on ctid
+CREATE TABLE tr (id int, pad text) USING aegis;
+INSERT INTO tr SELECT g, repeat('t', 200) FROM generate_series(1, 2000) g;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM tr WHERE ctid >= '(3,5)' AND ctid < '(7,2)';
+SELECT count(*), min(id), max(id) FROM tr WHERE ctid >= '(3,5)' AND ctid < '(7,2)';
+SELECT count(*), min(id), max(id) FROM tr WHERE ctid > '(40,0)';
+SELECT count(*) FROM tr WHERE ctid < '(0,1)';
+SELECT count(*) FROM tr WHERE ctid > '(100000,1)';
+SET enable_tidscan = off;
+SELECT count(*), min(id), max(id) FROM tr WHERE ctid >= '(3,5)' AND ctid < '(7,2)';
+SELECT count(*), min(id), max(id) FROM tr WHERE ctid > '(40,0)';
+RESET enable_tidscan;
+BEGIN;
+DECLARE trc SCROLL CURSOR FOR SELECT id FROM tr WHERE ctid BETWEEN '(2,1)' AND '(2,4)';
+FETCH ALL trc;
+FETCH BACKWARD ALL trc;
+FETCH FIRST trc;
+FETCH LAST trc;
+COMMIT;
+DROP TABLE tr;

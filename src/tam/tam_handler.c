@@ -34,6 +34,9 @@ static const TableAmRoutine aegis_methods = {
 	.scan_rescan = aegis_scan_rescan,
 	.scan_getnextslot = aegis_scan_getnextslot,
 
+	.scan_set_tidrange = aegis_scan_set_tidrange,
+	.scan_getnextslot_tidrange = aegis_scan_getnextslot_tidrange,
+
 	.parallelscan_estimate = table_block_parallelscan_estimate,
 	.parallelscan_initialize = table_block_parallelscan_initialize,
 	.parallelscan_reinitialize = table_block_parallelscan_reinitialize,

@@ -125,6 +125,68 @@ aegis_scan_set_limits(TableScanDesc sscan, BlockNumber start, BlockNumber numblo
 }
 
 /*
+ * scan_set_tidrange: a TID range scan (WHERE ctid > '(10,0)' ...) reads
+ * only the pages of [mintid, maxtid], clamped to the relation, as
+ * heap_set_tidrange does; aegis_scan_getnextslot_tidrange filters the
+ * first and last pages.
+ */
+void
+aegis_scan_set_tidrange(TableScanDesc sscan, ItemPointer mintid, ItemPointer maxtid)
+{
+	AegisScanDesc scan = (AegisScanDesc) sscan;
+	ItemPointerData lowest;
+	ItemPointerData highest;
+
+	if (scan->nblocks == 0)
+	{
+		aegis_scan_set_limits(sscan, 0, 0);
+		return;
+	}
+	ItemPointerSet(&lowest, 0, FirstOffsetNumber);
+	ItemPointerSet(&highest, scan->nblocks - 1, MaxOffsetNumber);
+	if (ItemPointerCompare(mintid, &lowest) > 0)
+		lowest = *mintid;
+	if (ItemPointerCompare(maxtid, &highest) < 0)
+		highest = *maxtid;
+	if (ItemPointerCompare(&highest, &lowest) < 0)
+	{
+		aegis_scan_set_limits(sscan, 0, 0);
+		return;
+	}
+	aegis_scan_set_limits(sscan, ItemPointerGetBlockNumberNoCheck(&lowest),
+						  ItemPointerGetBlockNumberNoCheck(&highest) -
+						  ItemPointerGetBlockNumberNoCheck(&lowest) + 1);
+	sscan->rs_mintid = lowest;
+	sscan->rs_maxtid = highest;
+}
+
+/* scan_getnextslot_tidrange: the next version in the range, either way. */
+bool
+aegis_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
+								TupleTableSlot *slot)
+{
+	while (aegis_scan_getnextslot(sscan, direction, slot))
+	{
+		if (ItemPointerCompare(&slot->tts_tid, &sscan->rs_mintid) < 0)
+		{
+			/* below the range: later ones backwards are lower still */
+			if (ScanDirectionIsBackward(direction))
+				break;
+			continue;
+		}
+		if (ItemPointerCompare(&slot->tts_tid, &sscan->rs_maxtid) > 0)
+		{
+			if (ScanDirectionIsForward(direction))
+				break;
+			continue;
+		}
+		return true;
+	}
+	ExecClearTuple(slot);
+	return false;
+}
+
+/*
  * Load page 'blkno' into the scan: decide which tuples qualify (visible to
  * the snapshot, or in classify mode all with their HTSV result), among the
  * 'noffsets' offsets given or, if offsets is NULL, all of them.

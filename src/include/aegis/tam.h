@@ -57,6 +57,10 @@ extern bool aegis_scan_getnextslot(TableScanDesc scan, ScanDirection direction,
 								   TupleTableSlot *slot);
 extern void aegis_scan_set_limits(TableScanDesc scan, BlockNumber start,
 								  BlockNumber numblocks);
+extern void aegis_scan_set_tidrange(TableScanDesc scan, ItemPointer mintid,
+									ItemPointer maxtid);
+extern bool aegis_scan_getnextslot_tidrange(TableScanDesc scan, ScanDirection direction,
+											TupleTableSlot *slot);
 extern bool aegis_scan_bitmap_next_block(TableScanDesc scan,
 										 struct TBMIterateResult *tbmres);
 extern bool aegis_scan_bitmap_next_tuple(TableScanDesc scan,
