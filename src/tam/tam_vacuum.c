@@ -44,7 +44,13 @@
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
 #include "aegis/wal.h"
+#include "commands/dbcommands.h"
 #include "commands/vacuum.h"
+#include "executor/instrument.h"
+#include "postmaster/autovacuum.h"
+#include "utils/lsyscache.h"
+#include "utils/pg_rusage.h"
+#include "utils/timestamp.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
@@ -233,6 +239,66 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 	dead->ntids = 0;
 }
 
+/*
+ * What VACUUM VERBOSE prints (INFO) and autovacuum logs past
+ * log_autovacuum_min_duration (LOG), in the shape of heap's report
+ * (heap_vacuum_rel): table, pages, row versions, cutoffs, indexes, buffer
+ * and WAL usage, resources.
+ */
+static void
+report_vacuum(Relation rel, VacuumParams *params, bool verbose, TimestampTz start,
+			  PGRUsage *ru0, BufferUsage *buf0, WalUsage *wal0, BlockNumber npages,
+			  double removed, double live, double recently_dead, BlockNumber all_visible,
+			  TransactionId oldest_xmin, TransactionId new_frozen_xid,
+			  Relation *indrels, int nindexes, IndexBulkDeleteResult **stats)
+{
+	BufferUsage bufusage;
+	WalUsage	walusage;
+	StringInfoData buf;
+	TimestampTz end = GetCurrentTimestamp();
+	long		secs;
+	int			usecs;
+
+	if (!verbose &&
+		!(IsAutoVacuumWorkerProcess() && params->log_min_duration >= 0 &&
+		  TimestampDifferenceExceeds(start, end, params->log_min_duration)))
+		return;
+	memset(&bufusage, 0, sizeof(bufusage));
+	BufferUsageAccumDiff(&bufusage, &pgBufferUsage, buf0);
+	memset(&walusage, 0, sizeof(walusage));
+	WalUsageAccumDiff(&walusage, &pgWalUsage, wal0);
+	TimestampDifference(start, end, &secs, &usecs);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, verbose ? _("finished vacuuming \"%s.%s.%s\"\n") :
+					 _("automatic vacuum of table \"%s.%s.%s\"\n"),
+					 get_database_name(MyDatabaseId),
+					 get_namespace_name(RelationGetNamespace(rel)),
+					 RelationGetRelationName(rel));
+	appendStringInfo(&buf, _("pages: 0 removed, %u remain, %u scanned (100.00%% of total), %u all-visible\n"),
+					 npages, npages, all_visible);
+	appendStringInfo(&buf, _("tuples: %.0f removed, %.0f remain, %.0f are dead but not yet removable\n"),
+					 removed, live, recently_dead);
+	appendStringInfo(&buf, _("removable cutoff: %u, which was %d XIDs old when operation ended\n"),
+					 oldest_xmin, (int32) (ReadNextTransactionId() - oldest_xmin));
+	appendStringInfo(&buf, _("new relfrozenxid: %u\n"), new_frozen_xid);
+	for (int ix = 0; ix < nindexes; ix++)
+		if (stats[ix] != NULL)
+			appendStringInfo(&buf, _("index \"%s\": pages: %u in total, %u newly deleted, %u currently deleted, %u reusable\n"),
+							 RelationGetRelationName(indrels[ix]), stats[ix]->num_pages,
+							 stats[ix]->pages_newly_deleted, stats[ix]->pages_deleted,
+							 stats[ix]->pages_free);
+	appendStringInfo(&buf, _("buffer usage: %lld hits, %lld misses, %lld dirtied\n"),
+					 (long long) bufusage.shared_blks_hit, (long long) bufusage.shared_blks_read,
+					 (long long) bufusage.shared_blks_dirtied);
+	appendStringInfo(&buf, _("WAL usage: %lld records, %lld full page images, %llu bytes\n"),
+					 (long long) walusage.wal_records, (long long) walusage.wal_fpi,
+					 (unsigned long long) walusage.wal_bytes);
+	appendStringInfo(&buf, _("system usage: %s"), pg_rusage_show(ru0));
+	ereport(verbose ? INFO : LOG, (errmsg_internal("%s", buf.data)));
+	pfree(buf.data);
+}
+
 void
 aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 					  BufferAccessStrategy bstrategy)
@@ -255,6 +321,18 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 				removed = 0,
 				recently_dead = 0;
 	xl_heap_freeze_tuple *frozen;
+	bool		verbose = (params->options & VACOPT_VERBOSE) != 0;
+	TimestampTz start = GetCurrentTimestamp();
+	PGRUsage	ru0;
+	BufferUsage buf0 = pgBufferUsage;
+	WalUsage	wal0 = pgWalUsage;
+
+	pg_rusage_init(&ru0);
+	if (verbose)
+		ereport(INFO,
+				(errmsg("vacuuming \"%s.%s.%s\"", get_database_name(MyDatabaseId),
+						get_namespace_name(RelationGetNamespace(rel)),
+						RelationGetRelationName(rel))));
 	AegisTamCheckReset(rel);
 	if (AegisRelNeedsWal(rel))
 		AegisWalWaitGuarded();
@@ -458,8 +536,8 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 						new_frozen_xid, new_min_mxid, NULL, NULL, false);
 	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
 						 (PgStat_Counter) live, (PgStat_Counter) recently_dead);
-	ereport(DEBUG1,
-			(errmsg("vacuumed aegis table \"%s\": %u pages, %.0f dead tuples removed, %.0f live, %.0f recently dead",
-					RelationGetRelationName(rel), npages, removed, live, recently_dead)));
+	report_vacuum(rel, params, verbose, start, &ru0, &buf0, &wal0, npages, removed, live,
+				  recently_dead, Min(vis.all_visible, npages), oldest_xmin, new_frozen_xid,
+				  indrels, nindexes, stats);
 	vac_close_indexes(nindexes, indrels, NoLock);
 }

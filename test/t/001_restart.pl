@@ -177,5 +177,22 @@ $node->safe_psql('postgres', 'CHECKPOINT');
 my @rw_left = grep { m{/0_($rw_old|$rw_mid)\.} } glob("$datadir/pg_aegis/$rw_dboid/*");
 is(scalar(@rw_left), 0, 'the storage the rewrites replaced is removed');
 
+# VACUUM VERBOSE reports on aegis tables as on heap, and autovacuum logs
+# its runs past log_autovacuum_min_duration
+my ($vret, $vout, $verr) = $node->psql('postgres', 'VACUUM (VERBOSE) r_rw');
+like($verr, qr/INFO:  vacuuming "postgres\.public\.r_rw".*INFO:  finished vacuuming "postgres\.public\.r_rw".*tuples: \d+ removed, \d+ remain/s,
+	'VACUUM VERBOSE reports the aegis table');
+$node->append_conf('postgresql.conf', "log_autovacuum_min_duration = 0\nautovacuum_naptime = 1");
+$node->reload;
+$node->safe_psql('postgres', q{
+	ALTER TABLE r_rw SET (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0);
+	DELETE FROM r_rw WHERE id % 5 = 0;
+});
+ok($node->poll_query_until('postgres',
+		"SELECT autovacuum_count > 0 FROM pg_stat_user_tables WHERE relname = 'r_rw'"),
+	'autovacuum processes the aegis table');
+ok($node->log_contains(qr/automatic vacuum of table "postgres\.public\.r_rw"/),
+	'autovacuum logs its run');
+
 $node->stop;
 done_testing();
