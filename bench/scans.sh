@@ -25,8 +25,8 @@ for t in heap:heap lz4:aegis zstd:aegis; do
 	with=""
 	[ "$am" = aegis ] && with="WITH (compression = $name)"
 	"${PSQL[@]}" -c "CREATE TABLE s_$name (id int PRIMARY KEY, k int, v numeric, note text) USING $am $with;
-		INSERT INTO s_$name SELECT g, g % 1000, g * 1.5, md5(g::text) FROM generate_series(1, $ROWS) g;
-		VACUUM (ANALYZE) s_$name;"
+		INSERT INTO s_$name SELECT g, g % 1000, g * 1.5, md5(g::text) FROM generate_series(1, $ROWS) g;"
+	"${PSQL[@]}" -c "VACUUM (ANALYZE) s_$name"
 done
 "${PSQL[@]}" -c "SELECT relname, relpages, relallvisible FROM pg_class WHERE relname LIKE 's\_%' AND relkind = 'r' ORDER BY 1"
 

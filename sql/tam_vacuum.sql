@@ -92,4 +92,17 @@ SELECT max(n) <= 38 AS per_page_ok FROM (SELECT count(*) n FROM ff50 GROUP BY (c
 -- an update may use the room fillfactor left
 UPDATE ff50 SET pad = repeat('g', 100) WHERE id = 1;
 SELECT (ctid::text::point)[0] = 0 AS same_page FROM ff50 WHERE id = 1;
-DROP TABLE ff100, ff50, ff50c;
+-- VACUUM FULL keeps the room too
+SELECT pages AS ff50_pages FROM aegis_table_stats('ff50') \gset
+VACUUM FULL ff50;
+SELECT pages BETWEEN :ff50_pages - 2 AND :ff50_pages AS rewrite_keeps_room FROM aegis_table_stats('ff50');
+-- a large row still goes to a nearly empty page (hio.c's rule): space
+-- VACUUM freed is used again whatever the fillfactor
+CREATE TABLE ff10 (id int, pad text) USING aegis WITH (compression = 'none', fillfactor = 10);
+INSERT INTO ff10 SELECT g, repeat('w', 1000) FROM generate_series(1, 50) g;
+SELECT pages AS ff10_pages FROM aegis_table_stats('ff10') \gset
+DELETE FROM ff10;
+VACUUM ff10;
+INSERT INTO ff10 SELECT g, repeat('w', 1000) FROM generate_series(1, 50) g;
+SELECT pages = :ff10_pages AS reused FROM aegis_table_stats('ff10');
+DROP TABLE ff100, ff50, ff50c, ff10;

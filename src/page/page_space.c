@@ -119,7 +119,8 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 		}
 	}
 
-	chg = AegisWalPageBegin(rel, buf);
+	/* only defragmenting (no version removed) keeps an all-visible page so */
+	chg = ndead > 0 ? AegisWalPageBegin(rel, buf) : AegisWalPageBeginKeepVisible(rel, buf);
 	AegisWalPageConflict(chg, latest_removed);
 	START_CRIT_SECTION();
 	for (int i = 0; i < ndead; i++)
@@ -160,14 +161,18 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 	BlockNumber candidates[3];
 	AegisBuffer buf;
 	BlockNumber pageno;
-	Size		need = MAXALIGN(len) +
-		RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR);
+	Size		save = RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR);
+	Size		nearly_empty = MaxHeapTupleSize - (MaxHeapTuplesPerPage / 8 * sizeof(ItemIdData));
+	Size		need;
 
 	if (len > MaxHeapTupleSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("row is too big: size %zu, maximum size %zu",
 						len, (Size) MaxHeapTupleSize)));
+	/* a nearly empty page always qualifies (hio.c's nearlyEmptyFreeSpace) */
+	need = MAXALIGN(len);
+	need = (need + save > nearly_empty) ? Max(need, nearly_empty) : need + save;
 
 	candidates[1] = AegisStorageFreeHint(&key, InvalidBlockNumber, &npages, &floor);
 	candidates[0] = RelationGetTargetBlock(rel);

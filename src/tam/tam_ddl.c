@@ -20,7 +20,9 @@
 #include "access/heaptoast.h"
 #include "access/multixact.h"
 #include "access/tableam.h"
+#include "access/visibilitymap.h"
 #include "access/xact.h"
+#include "access/xloginsert.h"
 #include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
@@ -39,6 +41,7 @@
 #include "miscadmin.h"
 #include "optimizer/plancat.h"
 #include "storage/bufmgr.h"
+#include "storage/proc.h"
 #include "storage/smgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -167,6 +170,44 @@ aegis_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 		AegisPendingDrop(&oldkey);
 }
 
+/*
+ * Empty the visibility map fork of the stub, as RelationTruncate(rel, 0)
+ * does for heap (logged as an XLOG_SMGR_TRUNCATE of the map only: the stub's
+ * main fork must keep its size, AegisTamCheckReset reads it).  The relation
+ * may carry a map copied by SET TABLESPACE earlier in this transaction.
+ */
+static void
+truncate_visibility_map(Relation rel)
+{
+	SMgrRelation srel = RelationGetSmgr(rel);
+	ForkNumber	fork = VISIBILITYMAP_FORKNUM;
+	BlockNumber nblocks;
+	int			saved_flags = MyProc->delayChkptFlags;
+
+	if (!smgrexists(srel, VISIBILITYMAP_FORKNUM))
+		return;
+	nblocks = visibilitymap_prepare_truncate(rel, 0);
+	if (!BlockNumberIsValid(nblocks))
+		return;
+	/* no checkpoint between the record and the truncation (RelationTruncate) */
+	MyProc->delayChkptFlags |= DELAY_CHKPT_START | DELAY_CHKPT_COMPLETE;
+	START_CRIT_SECTION();
+	if (RelationNeedsWAL(rel))
+	{
+		xl_smgr_truncate xlrec;
+
+		xlrec.blkno = 0;
+		xlrec.rnode = rel->rd_node;
+		xlrec.flags = SMGR_TRUNCATE_VM;
+		XLogBeginInsert();
+		XLogRegisterData((char *) &xlrec, sizeof(xlrec));
+		XLogFlush(XLogInsert(RM_SMGR_ID, XLOG_SMGR_TRUNCATE | XLR_SPECIAL_REL_UPDATE));
+	}
+	smgrtruncate(RelationGetSmgr(rel), &fork, 1, &nblocks);
+	END_CRIT_SECTION();
+	MyProc->delayChkptFlags = saved_flags;
+}
+
 /* TRUNCATE of a table created (or truncated) in this transaction. */
 void
 aegis_relation_nontransactional_truncate(Relation rel)
@@ -176,6 +217,7 @@ aegis_relation_nontransactional_truncate(Relation rel)
 
 	if (!AegisStorageGetInfo(&key, &info))
 		(void) AegisStorageNPages(&key);	/* raises "does not exist" */
+	truncate_visibility_map(rel);
 	/* as RelationTruncate: logged only if changes to the relation are */
 	if (RelationNeedsWAL(rel))
 		AegisWalLogTruncate(&key, info.create_lsn);

@@ -148,7 +148,10 @@ place_tuple(RewriteState *state, HeapTuple tup)
 				 errmsg("row is too big: size %zu, maximum size %zu",
 						(Size) heaptup->t_len, (Size) MaxHeapTupleSize)));
 
-	if (state->page_used && PageGetHeapFreeSpace(page) < MAXALIGN(heaptup->t_len))
+	/* a page keeps the room the new table's fillfactor asks for */
+	if (state->page_used &&
+		PageGetHeapFreeSpace(page) < MAXALIGN(heaptup->t_len) +
+		RelationGetTargetPageFreeSpace(state->new_rel, HEAP_DEFAULT_FILLFACTOR))
 		flush_page(state);
 	if (!state->page_used)
 	{

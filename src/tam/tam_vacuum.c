@@ -212,12 +212,14 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 			nours++;
 		set_visible = vis->usable && blk >= dead->floor &&
 			page_all_visible(rel, buf, blk, nours, vis->oldest_xmin, &cutoff);
-		chg = AegisWalPageBegin(rel, buf);
 		if (set_visible)
 		{
+			chg = AegisWalPageBeginKeepVisible(rel, buf);
 			AegisWalPageSetVisible(chg, vis->vmbuf, cutoff);
 			vis->all_visible++;
 		}
+		else
+			chg = AegisWalPageBegin(rel, buf);
 		START_CRIT_SECTION();
 		for (; i < dead->ntids && ItemPointerGetBlockNumber(&dead->tids[i]) == blk; i++)
 			ItemIdSetUnused(PageGetItemId(page, ItemPointerGetOffsetNumber(&dead->tids[i])));
@@ -485,12 +487,12 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 
 		if (nfrozen > 0 || ndeadpage > 0 || set_visible || clear_mark)
 		{
-			AegisPageChange *chg = AegisWalPageBegin(rel, buf);
+			/* freezing hides nothing; dead items clear a wrong mark */
+			AegisPageChange *chg = has_dead ? AegisWalPageBegin(rel, buf) :
+				AegisWalPageBeginKeepVisible(rel, buf);
 
 			if (set_visible)
 				AegisWalPageSetVisible(chg, vis.vmbuf, cutoff);
-			else if (!has_dead)
-				AegisWalPageKeepVisible(chg);	/* freezing hides nothing */
 
 			/* as heap's prune and freeze records: standby queries conflict */
 			AegisWalPageConflict(chg, latest_removed);

@@ -66,6 +66,8 @@ AegisWalPageParse(const char *data, Size datalen, xl_aegis_page *xlrec, Oid *vm_
 	if (datalen < sizeof(*xlrec))
 		return "is too short";
 	memcpy(xlrec, data, sizeof(*xlrec));
+	if (xlrec->flags & ~AEGIS_PAGE_KNOWN_FLAGS)
+		return "has flags this build does not know (written by a newer aegis_storage? upgrade standbys before primaries)";
 	if (xlrec->flags & AEGIS_PAGE_VM_FLAGS)
 	{
 		if (datalen < head + sizeof(Oid))

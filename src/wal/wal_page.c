@@ -313,15 +313,11 @@ AegisPageCompact(Page page)
 }
 
 /*
- * AegisWalPageBegin
- *		Start a logged change to the page of 'buf' (pinned, exclusively
- *		locked) of 'rel'; returns the change, owned by this module (one per
- *		backend: changes never nest).  Outside a critical section; raises an
- *		error if the checkpoint guards stopped (the statement waited for
- *		them before it took the content lock: AegisTamCheckWritable).
+ * Start a change to the page of 'buf'; 'keep_visible': it hides no row
+ * version, so an all-visible page stays so and no map page is pinned.
  */
-AegisPageChange *
-AegisWalPageBegin(Relation rel, AegisBuffer buf)
+static AegisPageChange *
+page_begin(Relation rel, AegisBuffer buf, bool keep_visible)
 {
 	static AegisPageChange change;
 	AegisPageChange *chg = &change;
@@ -331,7 +327,7 @@ AegisWalPageBegin(Relation rel, AegisBuffer buf)
 	chg->rel = rel;
 	chg->needs_wal = AegisRelNeedsWal(rel);
 	chg->compacted = false;
-	chg->keep_visible = false;
+	chg->keep_visible = keep_visible;
 	chg->set_visible = false;
 	chg->vmbuf = InvalidBuffer;
 	chg->conflict_xid = InvalidTransactionId;
@@ -340,7 +336,7 @@ AegisWalPageBegin(Relation rel, AegisBuffer buf)
 		AegisWalCheckGuarded();
 
 	/* an all-visible page: pin the map page now, the bits go in the change */
-	if (PageIsAllVisible(page))
+	if (!keep_visible && PageIsAllVisible(page))
 		chg->vmbuf = AegisVmPinIfExists(rel, AegisBufferGetPageNo(buf));
 	if (chg->needs_wal)
 		memcpy(chg->before.data, page, BLCKSZ);
@@ -348,32 +344,47 @@ AegisWalPageBegin(Relation rel, AegisBuffer buf)
 }
 
 /*
- * AegisWalPageKeepVisible
- *		The change hides no row version from any snapshot (a row lock, a
- *		freeze): an all-visible page stays so.  Before the critical section.
+ * AegisWalPageBegin
+ *		Start a logged change to the page of 'buf' (pinned, exclusively
+ *		locked) of 'rel'; returns the change, owned by this module (one per
+ *		backend: changes never nest).  If the page is all-visible, the change
+ *		clears that (wal_visibility.c); the map page is pinned here.  Outside
+ *		a critical section; raises an error if the checkpoint guards stopped
+ *		(the statement waited for them before it took the content lock:
+ *		AegisTamCheckWritable).
  */
-void
-AegisWalPageKeepVisible(AegisPageChange *chg)
+AegisPageChange *
+AegisWalPageBegin(Relation rel, AegisBuffer buf)
 {
-	chg->keep_visible = true;
-	if (BufferIsValid(chg->vmbuf))
-		ReleaseBuffer(chg->vmbuf);
-	chg->vmbuf = InvalidBuffer;
+	return page_begin(rel, buf, false);
+}
+
+/*
+ * AegisWalPageBeginKeepVisible
+ *		AegisWalPageBegin for a change that hides no row version from any
+ *		snapshot (a row lock, a freeze, a prune that only defragments): an
+ *		all-visible page stays so.
+ */
+AegisPageChange *
+AegisWalPageBeginKeepVisible(Relation rel, AegisBuffer buf)
+{
+	return page_begin(rel, buf, true);
 }
 
 /*
  * AegisWalPageSetVisible
  *		VACUUM found every version on the page visible to all, the newest
- *		xmin being 'cutoff_xid': the change sets PD_ALL_VISIBLE and the
- *		page's ALL_VISIBLE bit in the map page 'vmbuf' (pinned by the caller
- *		with visibilitymap_pin, kept pinned).  Hot standby queries whose
- *		snapshots are older than cutoff_xid conflict, as with heap's
+ *		xmin being 'cutoff_xid': the change (begun with
+ *		AegisWalPageBeginKeepVisible) sets PD_ALL_VISIBLE and the page's
+ *		ALL_VISIBLE bit in the map page 'vmbuf' (pinned by the caller with
+ *		visibilitymap_pin, kept pinned).  Hot standby queries whose snapshots
+ *		are older than cutoff_xid conflict, as with heap's
  *		XLOG_HEAP2_VISIBLE.  Before the critical section.
  */
 void
 AegisWalPageSetVisible(AegisPageChange *chg, Buffer vmbuf, TransactionId cutoff_xid)
 {
-	AegisWalPageKeepVisible(chg);
+	Assert(chg->keep_visible && !BufferIsValid(chg->vmbuf));
 	chg->set_visible = true;
 	chg->vmbuf = vmbuf;
 	AegisWalPageConflict(chg, cutoff_xid);

@@ -24,8 +24,9 @@
  *     critical section: AegisWalPageBegin pins the map page while the page
  *     is all-visible, AegisWalPageLog clears.  Its record says so
  *     (AEGIS_PAGE_VM_CLEARED) and redo clears the bit whatever the page's
- *     LSN, as heap's redo does.  Row locks keep both
- *     (AegisWalPageKeepVisible): a lock hides no version.
+ *     LSN, as heap's redo does.  Row locks, freezing and a prune that only
+ *     defragments keep both (AegisWalPageBeginKeepVisible): they hide no
+ *     version.
  *   - Only tables of the local storage backend use the map: the pages of a
  *     memory-backend table vanish at a restart, its map fork would not.
  *

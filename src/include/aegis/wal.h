@@ -71,6 +71,7 @@ typedef struct xl_aegis_page
 #define AEGIS_PAGE_VM_CLEARED	0x04	/* clear the page's visibility map bits */
 #define AEGIS_PAGE_VM_SET		0x08	/* set its ALL_VISIBLE bit */
 #define AEGIS_PAGE_VM_FLAGS		(AEGIS_PAGE_VM_CLEARED | AEGIS_PAGE_VM_SET)
+#define AEGIS_PAGE_KNOWN_FLAGS	(AEGIS_PAGE_COMPACT | AEGIS_PAGE_LZ4 | AEGIS_PAGE_VM_FLAGS)
 #define AEGIS_WAL_COMPRESS_MIN	512 /* bytes of deltas worth compressing */
 #define AEGIS_DELTA_FIRST		8	/* pd_lsn is not part of a delta */
 #define AEGIS_WAL_UNPACKED_SIZE (2 * (BLCKSZ + 512))	/* largest deltas */
@@ -155,8 +156,8 @@ typedef struct xl_aegis_checkpoint
  *		END_CRIT_SECTION();
  *
  * A change to an all-visible page clears PD_ALL_VISIBLE and the page's
- * visibility map bits unless it says it keeps every version visible
- * (AegisWalPageKeepVisible); VACUUM sets them (AegisWalPageSetVisible).
+ * visibility map bits unless it hides no version and says so
+ * (AegisWalPageBeginKeepVisible); VACUUM sets them (AegisWalPageSetVisible).
  */
 typedef struct AegisPageChange
 {
@@ -202,7 +203,7 @@ extern AegisPageChange *AegisWalPageBegin(Relation rel, AegisBuffer buf);
 extern void AegisWalPageCompact(AegisPageChange *chg);
 extern void AegisWalPageConflict(AegisPageChange *chg, TransactionId xid);
 extern void AegisWalPageLog(AegisPageChange *chg);
-extern void AegisWalPageKeepVisible(AegisPageChange *chg);
+extern AegisPageChange *AegisWalPageBeginKeepVisible(Relation rel, AegisBuffer buf);
 extern void AegisWalPageSetVisible(AegisPageChange *chg, Buffer vmbuf,
 								   TransactionId cutoff_xid);
 extern void AegisPageCompact(Page page);
