@@ -786,7 +786,7 @@ AegisBufferMarkDirtyHint(AegisBuffer buf)
  * database, or all aegis storage).
  */
 static void
-drop_frames(const AegisRelKey *key, Oid dbOid)
+drop_frames(const AegisRelKey *key, Oid dbOid, BlockNumber from)
 {
 	ensure_local_pins();
 	for (int b = 0; b < Pool->nframes; b++)
@@ -804,7 +804,8 @@ drop_frames(const AegisRelKey *key, Oid dbOid)
 			/* unlocked pre-check, as DropRelFileNodeBuffers does */
 			tag = d->tag;
 			if (key)
-				match = memcmp(&tag.key, key, sizeof(AegisRelKey)) == 0;
+				match = memcmp(&tag.key, key, sizeof(AegisRelKey)) == 0 &&
+					tag.pageno >= from;
 			else if (OidIsValid(dbOid))
 				match = tag.key.dbOid == dbOid;
 			else
@@ -846,14 +847,24 @@ drop_frames(const AegisRelKey *key, Oid dbOid)
 void
 AegisBufferDropRelation(const AegisRelKey *key)
 {
-	drop_frames(key, InvalidOid);
+	drop_frames(key, InvalidOid, 0);
+}
+
+/*
+ * AegisBufferDropRelationFrom: discard a relation's pages 'from' and up
+ * (VACUUM cutting empty trailing pages); no write-back.
+ */
+void
+AegisBufferDropRelationFrom(const AegisRelKey *key, BlockNumber from)
+{
+	drop_frames(key, InvalidOid, from);
 }
 
 /* AegisBufferDropDatabase: discard every page of a database. */
 void
 AegisBufferDropDatabase(Oid dbOid)
 {
-	drop_frames(NULL, dbOid);
+	drop_frames(NULL, dbOid, 0);
 }
 
 /*
@@ -862,7 +873,7 @@ AegisBufferDropDatabase(Oid dbOid)
 void
 AegisBufferDropAll(void)
 {
-	drop_frames(NULL, InvalidOid);
+	drop_frames(NULL, InvalidOid, 0);
 }
 
 /*
