@@ -141,6 +141,48 @@ aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 	return latest;
 }
 
+/* What evaluating an index's expressions and predicate over a table needs. */
+typedef struct IndexEval
+{
+	EState	   *estate;
+	ExprContext *econtext;
+	TupleTableSlot *slot;		/* the table's tuple, the expressions' input */
+	ExprState  *predicate;		/* partial index, or NULL */
+} IndexEval;
+
+static void
+index_eval_begin(IndexEval *ev, Relation table_rel, IndexInfo *index_info)
+{
+	ev->estate = CreateExecutorState();
+	ev->econtext = GetPerTupleExprContext(ev->estate);
+	ev->slot = table_slot_create(table_rel, NULL);
+	ev->econtext->ecxt_scantuple = ev->slot;
+	ev->predicate = ExecPrepareQual(index_info->ii_Predicate, ev->estate);
+}
+
+/*
+ * Does the index take the tuple in ev->slot?  If so, its datums go into
+ * values/isnull (FormIndexDatum).
+ */
+static bool
+index_eval_tuple(IndexEval *ev, IndexInfo *index_info, Datum *values, bool *isnull)
+{
+	MemoryContextReset(ev->econtext->ecxt_per_tuple_memory);
+	if (ev->predicate != NULL && !ExecQual(ev->predicate, ev->econtext))
+		return false;
+	FormIndexDatum(index_info, ev->slot, ev->estate, values, isnull);
+	return true;
+}
+
+static void
+index_eval_end(IndexEval *ev, IndexInfo *index_info)
+{
+	ExecDropSingleTupleTableSlot(ev->slot);
+	FreeExecutorState(ev->estate);
+	index_info->ii_ExpressionsState = NIL;
+	index_info->ii_PredicateState = NULL;
+}
+
 /*
  * Build an index over the relation's tuples (pages [start_blockno,
  * start_blockno + numblocks)), as heapam_index_build_range_scan does.
@@ -160,10 +202,7 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 							 IndexBuildCallback callback, void *callback_state,
 							 TableScanDesc scan)
 {
-	EState	   *estate;
-	ExprContext *econtext;
-	TupleTableSlot *slot;
-	ExprState  *predicate;
+	IndexEval	ev;
 	Datum		values[INDEX_MAX_KEYS];
 	bool		isnull[INDEX_MAX_KEYS];
 	double		reltuples = 0;
@@ -172,11 +211,7 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 	Snapshot	own_snapshot = NULL;
 	bool		mvcc;
 
-	estate = CreateExecutorState();
-	econtext = GetPerTupleExprContext(estate);
-	slot = table_slot_create(table_rel, NULL);
-	econtext->ecxt_scantuple = slot;
-	predicate = ExecPrepareQual(index_info->ii_Predicate, estate);
+	index_eval_begin(&ev, table_rel, index_info);
 
 	if (own_scan)
 	{
@@ -191,7 +226,7 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 	if (own_scan)
 		aegis_scan_set_limits(scan, start_blockno, numblocks);
 
-	while (aegis_scan_getnextslot(scan, ForwardScanDirection, slot))
+	while (aegis_scan_getnextslot(scan, ForwardScanDirection, ev.slot))
 	{
 		HeapTupleHeader tup = ascan->ctup.t_data;
 		bool		index_it = true;
@@ -226,23 +261,14 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 					break;
 			}
 		}
-		if (!index_it)
-			continue;
-
-		MemoryContextReset(econtext->ecxt_per_tuple_memory);
-		if (predicate != NULL && !ExecQual(predicate, econtext))
-			continue;
-		FormIndexDatum(index_info, slot, estate, values, isnull);
-		callback(index_rel, &ascan->ctup.t_self, values, isnull, alive, callback_state);
+		if (index_it && index_eval_tuple(&ev, index_info, values, isnull))
+			callback(index_rel, &ascan->ctup.t_self, values, isnull, alive, callback_state);
 	}
 
 	table_endscan(scan);
 	if (own_snapshot != NULL)
 		UnregisterSnapshot(own_snapshot);
-	ExecDropSingleTupleTableSlot(slot);
-	FreeExecutorState(estate);
-	index_info->ii_ExpressionsState = NIL;
-	index_info->ii_PredicateState = NULL;
+	index_eval_end(&ev, index_info);
 	return reltuples;
 }
 
@@ -259,27 +285,20 @@ aegis_index_validate_scan(Relation table_rel, Relation index_rel,
 						  struct IndexInfo *index_info, Snapshot snapshot,
 						  struct ValidateIndexState *state)
 {
-	EState	   *estate;
-	ExprContext *econtext;
-	TupleTableSlot *slot;
-	ExprState  *predicate;
+	IndexEval	ev;
 	Datum		values[INDEX_MAX_KEYS];
 	bool		isnull[INDEX_MAX_KEYS];
 	TableScanDesc scan;
 	ItemPointerData indexcursor;
 	bool		sort_done = false;
 
-	estate = CreateExecutorState();
-	econtext = GetPerTupleExprContext(estate);
-	slot = table_slot_create(table_rel, NULL);
-	econtext->ecxt_scantuple = slot;
-	predicate = ExecPrepareQual(index_info->ii_Predicate, estate);
+	index_eval_begin(&ev, table_rel, index_info);
 	ItemPointerSetInvalid(&indexcursor);
 
 	scan = table_beginscan_strat(table_rel, snapshot, 0, NULL, true, false);
-	while (aegis_scan_getnextslot(scan, ForwardScanDirection, slot))
+	while (aegis_scan_getnextslot(scan, ForwardScanDirection, ev.slot))
 	{
-		ItemPointer tid = &slot->tts_tid;
+		ItemPointer tid = &ev.slot->tts_tid;
 
 		CHECK_FOR_INTERRUPTS();
 		state->htups += 1;
@@ -305,11 +324,8 @@ aegis_index_validate_scan(Relation table_rel, Relation index_rel,
 		}
 		if (!sort_done && ItemPointerEquals(&indexcursor, tid))
 			continue;			/* already indexed */
-
-		MemoryContextReset(econtext->ecxt_per_tuple_memory);
-		if (predicate != NULL && !ExecQual(predicate, econtext))
+		if (!index_eval_tuple(&ev, index_info, values, isnull))
 			continue;
-		FormIndexDatum(index_info, slot, estate, values, isnull);
 		index_insert(index_rel, values, isnull, tid, table_rel,
 					 index_info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
 					 false, index_info);
@@ -317,8 +333,5 @@ aegis_index_validate_scan(Relation table_rel, Relation index_rel,
 	}
 
 	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	FreeExecutorState(estate);
-	index_info->ii_ExpressionsState = NIL;
-	index_info->ii_PredicateState = NULL;
+	index_eval_end(&ev, index_info);
 }

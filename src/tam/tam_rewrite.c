@@ -87,6 +87,11 @@ typedef struct RewriteState
 	HTAB	   *written;		/* WrittenVersion by its own VersionKey */
 	MemoryContext cxt;			/* held tuples and both tables */
 	int64		nwritten;
+	Datum	   *values;			/* for reform_and_rewrite */
+	bool	   *isnull;
+	double		num_tuples;		/* what cluster.c reports */
+	double		tups_vacuumed;
+	double		tups_recently_dead;
 } RewriteState;
 
 static void
@@ -104,6 +109,10 @@ begin_rewrite(RewriteState *state, Relation old_rel, Relation new_rel,
 	state->cutoff_multi = cutoff_multi;
 	state->cxt = AllocSetContextCreate(CurrentMemoryContext, "aegis rewrite",
 									   ALLOCSET_DEFAULT_SIZES);
+	state->values = palloc(sizeof(Datum) * Max(RelationGetDescr(old_rel)->natts,
+											   RelationGetDescr(new_rel)->natts));
+	state->isnull = palloc(sizeof(bool) * Max(RelationGetDescr(old_rel)->natts,
+											  RelationGetDescr(new_rel)->natts));
 	AegisPageWriterBegin(&state->writer, &new_rel->rd_node, new_rel->rd_backend,
 						 new_rel->rd_rel->relpersistence);
 
@@ -304,6 +313,8 @@ end_rewrite(RewriteState *state)
 	flush_page(state);
 	AegisPageWriterFinish(&state->writer);
 	MemoryContextDelete(state->cxt);
+	pfree(state->values);
+	pfree(state->isnull);
 }
 
 /*
@@ -311,19 +322,20 @@ end_rewrite(RewriteState *state)
  * NULLs (reform_and_rewrite_tuple), and copy it.
  */
 static void
-reform_and_rewrite(RewriteState *state, HeapTuple tuple, Datum *values, bool *isnull)
+reform_and_rewrite(RewriteState *state, HeapTuple tuple)
 {
 	TupleDesc	old_desc = RelationGetDescr(state->old_rel);
 	TupleDesc	new_desc = RelationGetDescr(state->new_rel);
 	HeapTuple	copy;
 
-	heap_deform_tuple(tuple, old_desc, values, isnull);
+	heap_deform_tuple(tuple, old_desc, state->values, state->isnull);
 	for (int i = 0; i < new_desc->natts; i++)
 		if (TupleDescAttr(new_desc, i)->attisdropped)
-			isnull[i] = true;
-	copy = heap_form_tuple(new_desc, values, isnull);
+			state->isnull[i] = true;
+	copy = heap_form_tuple(new_desc, state->values, state->isnull);
 	rewrite_version(state, tuple, copy);
 	heap_freetuple(copy);
+	pgstat_progress_update_param(PROGRESS_CLUSTER_HEAP_TUPLES_WRITTEN, state->nwritten);
 }
 
 /*
@@ -333,8 +345,7 @@ reform_and_rewrite(RewriteState *state, HeapTuple tuple, Datum *values, bool *is
  * transaction left them; they are kept (and warned about, as heap does).
  */
 static bool
-keep_version(Relation rel, HeapTuple tuple, HTSV_Result res,
-			 double *tups_recently_dead)
+keep_version(Relation rel, HeapTuple tuple, HTSV_Result res, double *tups_recently_dead)
 {
 	switch (res)
 	{
@@ -358,6 +369,32 @@ keep_version(Relation rel, HeapTuple tuple, HTSV_Result res,
 			return true;
 	}
 	return true;
+}
+
+/*
+ * One version read from the old table, classified: copy it now, or hand it
+ * to the sort ('tuplesort' non-NULL), or leave it behind, counting as
+ * heapam_relation_copy_for_cluster does.
+ */
+static void
+take_version(RewriteState *state, HeapTuple tuple, HTSV_Result res,
+			 Tuplesortstate *tuplesort)
+{
+	if (!keep_version(state->old_rel, tuple, res, &state->tups_recently_dead))
+	{
+		state->tups_vacuumed += 1;
+		if (drop_dead_version(state, tuple))
+		{
+			state->tups_vacuumed += 1;
+			state->tups_recently_dead -= 1;
+		}
+		return;
+	}
+	state->num_tuples += 1;
+	if (tuplesort != NULL)
+		tuplesort_putheaptuple(tuplesort, tuple);
+	else
+		reform_and_rewrite(state, tuple);
 }
 
 /*
@@ -408,25 +445,17 @@ aegis_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 								MultiXactId *multi_cutoff, double *num_tuples,
 								double *tups_vacuumed, double *tups_recently_dead)
 {
-	TupleDesc	old_desc = RelationGetDescr(OldTable);
 	AegisRelKey key = AegisRelKeyOf(OldTable);
 	RewriteState state;
 	Tuplesortstate *tuplesort = NULL;
-	Datum	   *values;
-	bool	   *isnull;
 	int64		nscanned = 0;
 
 	AegisTamCheckReset(OldTable);
-	*num_tuples = 0;
-	*tups_vacuumed = 0;
-	*tups_recently_dead = 0;
-	values = palloc(sizeof(Datum) * Max(old_desc->natts, RelationGetDescr(NewTable)->natts));
-	isnull = palloc(sizeof(bool) * Max(old_desc->natts, RelationGetDescr(NewTable)->natts));
 	begin_rewrite(&state, OldTable, NewTable, OldestXmin, *xid_cutoff, *multi_cutoff);
 
 	if (OldIndex != NULL && use_sort)
-		tuplesort = tuplesort_begin_cluster(old_desc, OldIndex, maintenance_work_mem,
-											NULL, TUPLESORT_NONE);
+		tuplesort = tuplesort_begin_cluster(RelationGetDescr(OldTable), OldIndex,
+											maintenance_work_mem, NULL, TUPLESORT_NONE);
 
 	if (OldIndex != NULL && !use_sort)
 	{
@@ -449,22 +478,7 @@ aegis_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 			if (tuple == NULL)
 				continue;
 			pgstat_progress_update_param(PROGRESS_CLUSTER_HEAP_TUPLES_SCANNED, ++nscanned);
-			if (!keep_version(OldTable, tuple, res, tups_recently_dead))
-			{
-				*tups_vacuumed += 1;
-				if (drop_dead_version(&state, tuple))
-				{
-					*tups_vacuumed += 1;
-					*tups_recently_dead -= 1;
-				}
-			}
-			else
-			{
-				*num_tuples += 1;
-				reform_and_rewrite(&state, tuple, values, isnull);
-				pgstat_progress_update_param(PROGRESS_CLUSTER_HEAP_TUPLES_WRITTEN,
-											 state.nwritten);
-			}
+			take_version(&state, tuple, res, NULL);
 			heap_freetuple(tuple);
 		}
 		index_endscan(iscan);
@@ -484,30 +498,10 @@ aegis_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 		pgstat_progress_update_param(PROGRESS_CLUSTER_TOTAL_HEAP_BLKS, ascan->nblocks);
 		while (aegis_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
-			HeapTuple	tuple = &ascan->ctup;
-
 			CHECK_FOR_INTERRUPTS();
 			pgstat_progress_update_param(PROGRESS_CLUSTER_HEAP_TUPLES_SCANNED, ++nscanned);
-			if (!keep_version(OldTable, tuple,
-							  (HTSV_Result) ascan->htsv[ascan->cindex], tups_recently_dead))
-			{
-				*tups_vacuumed += 1;
-				if (drop_dead_version(&state, tuple))
-				{
-					*tups_vacuumed += 1;
-					*tups_recently_dead -= 1;
-				}
-				continue;
-			}
-			*num_tuples += 1;
-			if (tuplesort != NULL)
-				tuplesort_putheaptuple(tuplesort, tuple);
-			else
-			{
-				reform_and_rewrite(&state, tuple, values, isnull);
-				pgstat_progress_update_param(PROGRESS_CLUSTER_HEAP_TUPLES_WRITTEN,
-											 state.nwritten);
-			}
+			take_version(&state, &ascan->ctup, (HTSV_Result) ascan->htsv[ascan->cindex],
+						 tuplesort);
 		}
 		ExecDropSingleTupleTableSlot(slot);
 		table_endscan(scan);
@@ -525,14 +519,13 @@ aegis_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 		while ((tuple = tuplesort_getheaptuple(tuplesort, true)) != NULL)
 		{
 			CHECK_FOR_INTERRUPTS();
-			reform_and_rewrite(&state, tuple, values, isnull);
-			pgstat_progress_update_param(PROGRESS_CLUSTER_HEAP_TUPLES_WRITTEN,
-										 state.nwritten);
+			reform_and_rewrite(&state, tuple);
 		}
 		tuplesort_end(tuplesort);
 	}
 
+	*num_tuples = state.num_tuples;
+	*tups_vacuumed = state.tups_vacuumed;
+	*tups_recently_dead = state.tups_recently_dead;
 	end_rewrite(&state);
-	pfree(values);
-	pfree(isnull);
 }
