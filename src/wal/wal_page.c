@@ -217,6 +217,18 @@ AegisRelNeedsWal(Relation rel)
 }
 
 /*
+ * AegisVmUsable
+ *		Does 'rel' keep a visibility map (wal_visibility.c)?  Tables of the
+ *		local storage backend do (permanent, unlogged and temporary alike);
+ *		memory-backend pages vanish at a restart, a map fork would not.
+ */
+bool
+AegisVmUsable(Relation rel)
+{
+	return AegisRelGetCache(rel)->local;
+}
+
+/*
  * AegisRelGetCache
  *		Facts about 'rel' cached in rel->rd_amcache (CacheMemoryContext,
  *		freed by the relcache with the entry): whether it uses the local

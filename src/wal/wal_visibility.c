@@ -51,17 +51,6 @@
 #define VM_PAGES_PER_MAP_PAGE	(VM_MAP_BYTES * VM_PAGES_PER_BYTE)
 
 /*
- * AegisVmUsable
- *		Does 'rel' keep a visibility map?  Tables of the local storage
- *		backend do (permanent, unlogged and temporary alike).
- */
-bool
-AegisVmUsable(Relation rel)
-{
-	return AegisRelGetCache(rel)->local;
-}
-
-/*
  * AegisVmPinIfExists
  *		Pin the visibility map page that covers page 'pageno' of 'rel', if
  *		the map fork has it; InvalidBuffer if not (then no bit is set).

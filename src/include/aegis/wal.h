@@ -225,7 +225,7 @@ extern bool AegisWalIsGuarded(void);
 extern bool AegisWalWasGuarded(void);
 extern void AegisWalCheckGuarded(void);
 
-/* wal_visibility.c */
+/* wal_visibility.c (AegisVmUsable: wal_page.c) */
 extern bool AegisVmUsable(Relation rel);
 extern Buffer AegisVmPinIfExists(Relation rel, BlockNumber pageno);
 extern void AegisVmSetAllVisible(Buffer vmbuf, BlockNumber pageno, XLogRecPtr lsn);
