@@ -135,3 +135,9 @@ DELETE FROM vtrunc;
 VACUUM vtrunc;
 SELECT pages > 0 AS kept FROM aegis_table_stats('vtrunc');
 DROP TABLE vtrunc;
+-- VACUUM (PARALLEL n) of a temporary table warns as on heap
+CREATE TEMP TABLE vtemp (a int PRIMARY KEY, b int) USING aegis;
+CREATE INDEX ON vtemp (b);
+INSERT INTO vtemp SELECT g, g FROM generate_series(1, 100) g;
+VACUUM (PARALLEL 2) vtemp;
+DROP TABLE vtemp;

@@ -445,6 +445,12 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 	vis.all_visible = 0;
 
 	vac_open_indexes(rel, RowExclusiveLock, &nindexes, &indrels);
+	/* indexes are vacuumed by this process; heap says so for temp tables */
+	if (nindexes > 1 && params->index_cleanup != VACOPTVALUE_DISABLED &&
+		params->nworkers > 0 && RelationUsesLocalBuffers(rel))
+		ereport(WARNING,
+				(errmsg("disabling parallel option of vacuum on \"%s\" --- cannot vacuum temporary tables in parallel",
+						RelationGetRelationName(rel))));
 	stats = palloc0(sizeof(IndexBulkDeleteResult *) * Max(nindexes, 1));
 	dead.maxtids = Max(MaxHeapTuplesPerPage,
 					   (int) Min((Size) maintenance_work_mem * 1024L / sizeof(ItemPointerData),
