@@ -106,35 +106,6 @@ VACUUM ff10;
 INSERT INTO ff10 SELECT g, repeat('w', 1000) FROM generate_series(1, 50) g;
 SELECT pages = :ff10_pages AS reused FROM aegis_table_stats('ff10');
 DROP TABLE ff100, ff50, ff50c, ff10;
--- VACUUM gives empty trailing pages back, as heap does: a table whose tail
--- was deleted keeps the pages of its rows, an emptied one shrinks to nothing
-CREATE TABLE vtrunc (id int PRIMARY KEY, pad text) USING aegis WITH (compression = 'none');
-INSERT INTO vtrunc SELECT g, repeat('t', 100) FROM generate_series(1, 20000) g;
-SELECT pages AS vtrunc_pages FROM aegis_table_stats('vtrunc') \gset
-DELETE FROM vtrunc WHERE id > 5000;
-VACUUM vtrunc;
-SELECT pages < :vtrunc_pages / 2 AS shrunk, pages > 0 AS kept_rows FROM aegis_table_stats('vtrunc');
-SELECT pg_relation_size('vtrunc') >= pages * 8192 AS stub_covers FROM aegis_table_stats('vtrunc');
-SELECT count(*), sum(id) FROM vtrunc;
-SET enable_seqscan = off;
-SET enable_bitmapscan = off;
-SELECT count(*), sum(id) FROM vtrunc WHERE id > 0;
-RESET ALL;
-INSERT INTO vtrunc SELECT g, repeat('a', 100) FROM generate_series(20001, 40000) g;
-SELECT count(*), pg_relation_size('vtrunc') >= pages * 8192 AS stub_covers
-FROM vtrunc, aegis_table_stats('vtrunc') GROUP BY pages;
-DELETE FROM vtrunc;
-VACUUM vtrunc;
-SELECT pages, pg_relation_size('vtrunc') AS bytes FROM aegis_table_stats('vtrunc');
-INSERT INTO vtrunc VALUES (1, 'back');
-SELECT id, pad FROM vtrunc;
--- vacuum_truncate = off keeps them
-ALTER TABLE vtrunc SET (vacuum_truncate = off);
-INSERT INTO vtrunc SELECT g, repeat('t', 100) FROM generate_series(2, 5000) g;
-DELETE FROM vtrunc;
-VACUUM vtrunc;
-SELECT pages > 0 AS kept FROM aegis_table_stats('vtrunc');
-DROP TABLE vtrunc;
 -- VACUUM (PARALLEL n) of a temporary table warns as on heap
 CREATE TEMP TABLE vtemp (a int PRIMARY KEY, b int) USING aegis;
 CREATE INDEX ON vtemp (b);

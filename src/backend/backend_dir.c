@@ -676,50 +676,6 @@ AegisStorageTruncate(const AegisRelKey *key)
 }
 
 /*
- * AegisStorageShrink
- *		Keep only the relation's first 'npages' pages (VACUUM cutting empty
- *		trailing pages, or its redo).  The caller has logged it and dropped
- *		the buffers of the pages cut.  Their blocks become superseded space
- *		that compaction gives back; a memory backend frees them at once.
- */
-void
-AegisStorageShrink(const AegisRelKey *key, BlockNumber npages)
-{
-	AegisRelEntry *e;
-	const AegisStorageBackend *ops;
-
-	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
-	e = entry_find(key, true);
-	ops = backend_of(e->storage);
-	if (npages < e->npages && DsaPointerIsValid(e->map))
-	{
-		AegisBlockLoc *m = entry_map(e);
-
-		for (BlockNumber p = npages; p < e->npages; p++)
-		{
-			if (m[p].length == 0)
-				continue;
-			if (ops->delete_block != NULL)
-				ops->delete_block(key, &m[p]);
-			e->stored_blocks--;
-			e->stored_bytes -= m[p].length;
-			memset(&m[p], 0, sizeof(AegisBlockLoc));
-		}
-	}
-	if (npages < e->npages)
-	{
-		e->npages = npages;
-		e->map_dirty = true;
-		if (e->free_hint != InvalidBlockNumber && e->free_hint >= npages)
-			e->free_hint = InvalidBlockNumber;
-		if (e->insert_floor > npages)
-			e->insert_floor = npages;
-	}
-	dshash_release_lock(dir_hash, e);
-	LWLockRelease(&AegisDir->file_lock);
-}
-
-/*
  * AegisStorageMarkDrop
  *		Transaction 'xid' drops 'key' when it commits: its DROP record is
  *		being written (at pre-commit, or replayed).  The mark goes into the

@@ -786,7 +786,7 @@ AegisBufferMarkDirtyHint(AegisBuffer buf)
  * database, or all aegis storage).
  */
 static void
-drop_frames(const AegisRelKey *key, Oid dbOid, BlockNumber from)
+drop_frames(const AegisRelKey *key, Oid dbOid)
 {
 	ensure_local_pins();
 	for (int b = 0; b < Pool->nframes; b++)
@@ -804,8 +804,7 @@ drop_frames(const AegisRelKey *key, Oid dbOid, BlockNumber from)
 			/* unlocked pre-check, as DropRelFileNodeBuffers does */
 			tag = d->tag;
 			if (key)
-				match = memcmp(&tag.key, key, sizeof(AegisRelKey)) == 0 &&
-					tag.pageno >= from;
+				match = memcmp(&tag.key, key, sizeof(AegisRelKey)) == 0;
 			else if (OidIsValid(dbOid))
 				match = tag.key.dbOid == dbOid;
 			else
@@ -847,24 +846,14 @@ drop_frames(const AegisRelKey *key, Oid dbOid, BlockNumber from)
 void
 AegisBufferDropRelation(const AegisRelKey *key)
 {
-	drop_frames(key, InvalidOid, 0);
-}
-
-/*
- * AegisBufferDropRelationFrom: discard a relation's pages 'from' and up
- * (VACUUM cutting empty trailing pages); no write-back.
- */
-void
-AegisBufferDropRelationFrom(const AegisRelKey *key, BlockNumber from)
-{
-	drop_frames(key, InvalidOid, from);
+	drop_frames(key, InvalidOid);
 }
 
 /* AegisBufferDropDatabase: discard every page of a database. */
 void
 AegisBufferDropDatabase(Oid dbOid)
 {
-	drop_frames(NULL, dbOid, 0);
+	drop_frames(NULL, dbOid);
 }
 
 /*
@@ -873,7 +862,7 @@ AegisBufferDropDatabase(Oid dbOid)
 void
 AegisBufferDropAll(void)
 {
-	drop_frames(NULL, InvalidOid, 0);
+	drop_frames(NULL, InvalidOid);
 }
 
 /*

@@ -150,7 +150,6 @@ aegis_rm_redo(XLogReaderState *record)
 		case XLOG_AEGIS_DROP:
 		case XLOG_AEGIS_DROP_DATABASE:
 		case XLOG_AEGIS_TRUNCATE:
-		case XLOG_AEGIS_SHRINK:
 		case XLOG_AEGIS_STUB:
 			AegisWalStorageRedo(record);
 			break;
@@ -260,8 +259,6 @@ aegis_rm_identify(uint8 info)
 			return "DROP_DATABASE";
 		case XLOG_AEGIS_TRUNCATE:
 			return "TRUNCATE";
-		case XLOG_AEGIS_SHRINK:
-			return "SHRINK";
 		case XLOG_AEGIS_CHECKPOINT:
 			return "CHECKPOINT";
 		case XLOG_AEGIS_STUB:

@@ -33,16 +33,11 @@
 #include "storage/smgr.h"
 #include "utils/rel.h"
 
+#define AEGIS_STUB_CHUNK 128	/* pages (1 MB): stub growth step */
 
-/*
- * AegisPageExtendStub
- *		Grow the PostgreSQL stub of 'rel' so that it covers pages
- *		[0, npages), rounded up to the next AEGIS_STUB_CHUNK pages (invariant
- *		2), logged so that redo grows it too.  Takes the relation extension
- *		lock: never call it with a content lock held.
- */
-void
-AegisPageExtendStub(Relation rel, BlockNumber npages)
+/* Grow the PostgreSQL stub so that it covers pages [0, npages). */
+static void
+extend_stub(Relation rel, BlockNumber npages)
 {
 	SMgrRelation srel;
 	BlockNumber have;
@@ -52,7 +47,7 @@ AegisPageExtendStub(Relation rel, BlockNumber npages)
 	LockRelationForExtension(rel, ExclusiveLock);
 	srel = RelationGetSmgr(rel);
 	have = smgrnblocks(srel, MAIN_FORKNUM);
-	if (have < want)
+	if (have < npages)
 	{
 		memset(zero.data, 0, BLCKSZ);
 		/* one block at the end: md.c leaves the rest as a hole */
@@ -212,7 +207,7 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 	{
 		/* the stub's extension lock must not be waited for under a content lock */
 		AegisBufferUnlock(buf);
-		AegisPageExtendStub(rel, pageno + 1);
+		extend_stub(rel, pageno + 1);
 		AegisBufferLock(buf, LW_EXCLUSIVE);
 	}
 	if (!page_has_room(AegisBufferGetPage(buf), len))

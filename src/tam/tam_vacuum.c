@@ -54,8 +54,6 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
-#include "storage/lmgr.h"
-#include "catalog/storage.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -243,96 +241,6 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 	dead->ntids = 0;
 }
 
-/* heap's thresholds (vacuumlazy.c): worth cutting, and how long to try */
-#define TRUNCATE_MIN_PAGES		1000	/* REL_TRUNCATE_MINIMUM */
-#define TRUNCATE_MIN_FRACTION	16		/* REL_TRUNCATE_FRACTION */
-#define TRUNCATE_LOCK_TRIES		100		/* of 50 ms each: 5 s */
-
-/* Pages before the trailing run of pages with no used line pointer. */
-static BlockNumber
-count_nonempty_pages(Relation rel, const AegisRelKey *key, BlockNumber npages)
-{
-	while (npages > 0)
-	{
-		AegisBuffer buf = AegisBufferReadRel(rel, key, npages - 1);
-		Page		page;
-		bool		empty = true;
-
-		CHECK_FOR_INTERRUPTS();
-		AegisBufferLock(buf, LW_SHARED);
-		page = AegisBufferGetPage(buf);
-		if (!PageIsNew(page))
-			for (OffsetNumber off = FirstOffsetNumber;
-				 empty && off <= PageGetMaxOffsetNumber(page); off++)
-				empty = !ItemIdIsUsed(PageGetItemId(page, off));
-		AegisBufferUnlockRelease(buf);
-		if (!empty)
-			break;
-		npages--;
-	}
-	return npages;
-}
-
-/*
- * Give empty trailing pages back, as lazy_truncate_heap does: only when
- * enough of them are empty, only with AccessExclusiveLock got within 5 s
- * without waiting (a reader keeps them), counted again under it.  Their
- * line pointers are all unused, so no index entry points there.  The cut
- * is logged (flushed) before it is made, the stub and its visibility map
- * are cut by RelationTruncate, and the stub is grown back to its chunk
- * (invariant 2).  Returns the pages left.
- */
-static BlockNumber
-truncate_empty_tail(Relation rel, const AegisRelKey *key, BlockNumber npages,
-					VacuumParams *params)
-{
-	BlockNumber keep = count_nonempty_pages(rel, key, npages);
-	AegisRelInfo info;
-	int			tries = 0;
-
-	if (params->truncate == VACOPTVALUE_DISABLED || keep == npages ||
-		(npages - keep < TRUNCATE_MIN_PAGES && npages - keep < npages / TRUNCATE_MIN_FRACTION))
-		return npages;
-	while (!ConditionalLockRelation(rel, AccessExclusiveLock))
-	{
-		if (++tries > TRUNCATE_LOCK_TRIES)
-		{
-			ereport((params->options & VACOPT_VERBOSE) ? INFO : DEBUG2,
-					(errmsg("\"%s\": stopping truncate due to conflicting lock request",
-							RelationGetRelationName(rel))));
-			return npages;
-		}
-		CHECK_FOR_INTERRUPTS();
-		pg_usleep(50 * 1000L);
-	}
-
-	/* rows may have come since: count again, under the lock */
-	if (!AegisStorageGetInfo(key, &info))
-		(void) AegisStorageNPages(key); /* raises "does not exist" */
-	npages = info.npages;
-	keep = count_nonempty_pages(rel, key, npages);
-	/* an unlogged table's stub keeps a block: an empty one means a reset */
-	if (keep == 0 && rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED)
-		keep = 1;
-	if (keep < npages && info.insert_floor == 0)
-	{
-		if (AegisRelNeedsWal(rel))
-			AegisWalLogShrink(key, info.create_lsn, keep);
-		AegisBufferDropRelationFrom(key, keep);
-		AegisStorageShrink(key, keep);
-		RelationSetTargetBlock(rel, InvalidBlockNumber);
-		RelationTruncate(rel, keep);
-		if (keep % AEGIS_STUB_CHUNK != 0)
-			AegisPageExtendStub(rel, keep);
-		ereport((params->options & VACOPT_VERBOSE) ? INFO : DEBUG2,
-				(errmsg("table \"%s\": truncated %u to %u pages",
-						RelationGetRelationName(rel), npages, keep)));
-		npages = keep;
-	}
-	UnlockRelation(rel, AccessExclusiveLock);
-	return npages;
-}
-
 /*
  * What VACUUM VERBOSE prints (INFO) and autovacuum logs past
  * log_autovacuum_min_duration (LOG), in the shape of heap's report
@@ -341,8 +249,7 @@ truncate_empty_tail(Relation rel, const AegisRelKey *key, BlockNumber npages,
  */
 static void
 report_vacuum(Relation rel, VacuumParams *params, bool verbose, TimestampTz start,
-			  PGRUsage *ru0, BufferUsage *buf0, WalUsage *wal0, BlockNumber scanned,
-			  BlockNumber npages,
+			  PGRUsage *ru0, BufferUsage *buf0, WalUsage *wal0, BlockNumber npages,
 			  double removed, double live, double recently_dead, BlockNumber all_visible,
 			  TransactionId oldest_xmin, TransactionId new_frozen_xid,
 			  Relation *indrels, int nindexes, IndexBulkDeleteResult **stats)
@@ -370,8 +277,8 @@ report_vacuum(Relation rel, VacuumParams *params, bool verbose, TimestampTz star
 					 get_database_name(MyDatabaseId),
 					 get_namespace_name(RelationGetNamespace(rel)),
 					 RelationGetRelationName(rel));
-	appendStringInfo(&buf, _("pages: %u removed, %u remain, %u scanned (100.00%% of total), %u all-visible\n"),
-					 scanned - npages, npages, scanned, all_visible);
+	appendStringInfo(&buf, _("pages: 0 removed, %u remain, %u scanned (100.00%% of total), %u all-visible\n"),
+					 npages, npages, all_visible);
 	appendStringInfo(&buf, _("tuples: %.0f removed, %.0f remain, %.0f are dead but not yet removable\n"),
 					 removed, live, recently_dead);
 	appendStringInfo(&buf, _("removable cutoff: %u, which was %d XIDs old when operation ended\n"),
@@ -407,7 +314,6 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 				new_min_mxid;
 	GlobalVisState *vistest;
 	BlockNumber npages;
-	BlockNumber scanned;
 	Relation   *indrels;
 	int			nindexes;
 	IndexBulkDeleteResult **stats;
@@ -634,14 +540,11 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 								NULL, NULL, false);
 	}
 
-	scanned = npages;
-	if (dead.floor == 0)
-		npages = truncate_empty_tail(rel, &key, npages, params);
 	vac_update_relstats(rel, npages, live, Min(vis.all_visible, npages), nindexes > 0,
 						new_frozen_xid, new_min_mxid, NULL, NULL, false);
 	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
 						 (PgStat_Counter) live, (PgStat_Counter) recently_dead);
-	report_vacuum(rel, params, verbose, start, &ru0, &buf0, &wal0, scanned, npages, removed, live,
+	report_vacuum(rel, params, verbose, start, &ru0, &buf0, &wal0, npages, removed, live,
 				  recently_dead, Min(vis.all_visible, npages), oldest_xmin, new_frozen_xid,
 				  indrels, nindexes, stats);
 	vac_close_indexes(nindexes, indrels, NoLock);

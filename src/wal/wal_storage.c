@@ -92,28 +92,23 @@ AegisWalLogCreate(const AegisRelKey *key, AegisStorageKind storage, AegisCodec c
 	return log_storage(XLOG_AEGIS_CREATE, &xlrec, sizeof(xlrec));
 }
 
-/*
- * A DROP, DROP_DATABASE, TRUNCATE or SHRINK record of 'key' (incarnation
- * create_lsn); returns its end.
- */
-static XLogRecPtr
-log_storage_op(uint8 info, const AegisRelKey *key, XLogRecPtr create_lsn,
-			   BlockNumber npages)
+/* A DROP, DROP_DATABASE or TRUNCATE record of 'key' (incarnation create_lsn). */
+static void
+log_storage_op(uint8 info, const AegisRelKey *key, XLogRecPtr create_lsn)
 {
 	xl_aegis_storage xlrec;
 
 	memset(&xlrec, 0, sizeof(xlrec));
 	xlrec.key = *key;
-	xlrec.npages = npages;
 	xlrec.create_lsn = create_lsn;
-	return log_storage(info, &xlrec, sizeof(xlrec));
+	(void) log_storage(info, &xlrec, sizeof(xlrec));
 }
 
 /* AegisWalLogDrop: 'key' (incarnation 'create_lsn') goes if we commit. */
 void
 AegisWalLogDrop(const AegisRelKey *key, XLogRecPtr create_lsn)
 {
-	(void) log_storage_op(XLOG_AEGIS_DROP, key, create_lsn, 0);
+	log_storage_op(XLOG_AEGIS_DROP, key, create_lsn);
 }
 
 /* AegisWalLogDropDatabase: the storage of database 'dbOid' goes if we commit. */
@@ -122,27 +117,14 @@ AegisWalLogDropDatabase(Oid dbOid)
 {
 	AegisRelKey key = {InvalidOid, dbOid, InvalidOid};
 
-	(void) log_storage_op(XLOG_AEGIS_DROP_DATABASE, &key, InvalidXLogRecPtr, 0);
+	log_storage_op(XLOG_AEGIS_DROP_DATABASE, &key, InvalidXLogRecPtr);
 }
 
 /* AegisWalLogTruncate: 'key' is emptied in place. */
 void
 AegisWalLogTruncate(const AegisRelKey *key, XLogRecPtr create_lsn)
 {
-	(void) log_storage_op(XLOG_AEGIS_TRUNCATE, key, create_lsn, 0);
-}
-
-/*
- * AegisWalLogShrink
- *		'key' keeps only its first 'npages' pages (VACUUM cut empty trailing
- *		pages).  The record is flushed: the cut is not undone by a crash,
- *		and redo must not meet a shorter relation than the WAL says
- *		(RelationTruncate's rule).
- */
-void
-AegisWalLogShrink(const AegisRelKey *key, XLogRecPtr create_lsn, BlockNumber npages)
-{
-	XLogFlush(log_storage_op(XLOG_AEGIS_SHRINK, key, create_lsn, npages));
+	log_storage_op(XLOG_AEGIS_TRUNCATE, key, create_lsn);
 }
 
 /* AegisWalLogStub: the stub of 'node' now covers 'npages' pages. */
@@ -290,16 +272,6 @@ AegisWalStorageRedo(XLogReaderState *record)
 				AegisStorageTruncate(&srec.key);
 			}
 			break;
-		case XLOG_AEGIS_SHRINK:
-			memcpy(&srec, data, sizeof(srec));
-			if (AegisStorageGetInfo(&srec.key, &info) &&
-				same_incarnation(info.create_lsn, srec.create_lsn))
-			{
-				XLogFlush(record->EndRecPtr);
-				AegisBufferDropRelationFrom(&srec.key, srec.npages);
-				AegisStorageShrink(&srec.key, srec.npages);
-			}
-			break;
 	}
 }
 
@@ -365,10 +337,6 @@ AegisWalStorageDesc(StringInfo buf, XLogReaderState *record)
 		memcpy(&xlrec, data, sizeof(xlrec));
 		if (op == XLOG_AEGIS_DROP_DATABASE)
 			appendStringInfo(buf, "database %u", xlrec.key.dbOid);
-		else if (op == XLOG_AEGIS_SHRINK)
-			appendStringInfo(buf, "rel " AEGIS_REL_KEY_FMT "; created at %X/%X; keeps %u pages",
-							 AEGIS_REL_KEY_ARGS(&xlrec.key), LSN_FORMAT_ARGS(xlrec.create_lsn),
-							 xlrec.npages);
 		else
 			appendStringInfo(buf, "rel " AEGIS_REL_KEY_FMT "; created at %X/%X",
 							 AEGIS_REL_KEY_ARGS(&xlrec.key), LSN_FORMAT_ARGS(xlrec.create_lsn));

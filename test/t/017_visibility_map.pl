@@ -1,5 +1,4 @@
-# The visibility map of aegis tables across crashes and replicas (and
-# VACUUM's cut of empty trailing pages): VACUUM's
+# The visibility map of aegis tables across crashes and replicas: VACUUM's
 # marks reach a standby (its index-only scans skip the table too), and the
 # changes that clear them are replayed whatever state the map page reached
 # disk in, so after a crash, on a standby and after a checkpoint in between,
@@ -84,26 +83,6 @@ $standby->start;
 $primary->wait_for_catchup($standby);
 agree($standby, 'standby after its own crash');
 is($standby->safe_psql('postgres', $seq), $primary->safe_psql('postgres', $seq), 'standby equals primary');
-
-# VACUUM gives empty trailing pages back; the cut survives a crash and
-# reaches the standby
-my $before = $primary->safe_psql('postgres', "SELECT pages FROM aegis_table_stats('t')");
-$primary->safe_psql('postgres', 'DELETE FROM t WHERE id > 20000');
-$primary->safe_psql('postgres', 'VACUUM t');
-my $pages = $primary->safe_psql('postgres', "SELECT pages FROM aegis_table_stats('t')");
-ok($pages < $before / 2, "VACUUM cut the empty tail ($before to $pages pages)");
-$primary->wait_for_catchup($standby);
-is($standby->safe_psql('postgres', "SELECT pages FROM aegis_table_stats('t')"), $pages,
-	'the standby cut it too');
-agree($standby, 'standby after the cut');
-$primary->safe_psql('postgres', q{INSERT INTO t SELECT g, 1, 'after' FROM generate_series(90001, 90100) g});
-$primary->stop('immediate');
-$primary->start;
-agree($primary, 'after the cut, new rows and a crash');
-is($primary->safe_psql('postgres', 'SELECT count(*) FROM t WHERE id > 90000'), '100',
-	'rows written after the cut survive the crash');
-$primary->wait_for_catchup($standby);
-is($standby->safe_psql('postgres', $seq), $primary->safe_psql('postgres', $seq), 'standby equals primary after all');
 
 $standby->stop;
 $primary->stop;

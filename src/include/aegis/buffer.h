@@ -54,7 +54,6 @@ extern void AegisBufferGetTag(AegisBuffer buf, AegisRelKey *key, BlockNumber *pa
 extern void AegisBufferMarkDirty(AegisBuffer buf);
 extern void AegisBufferMarkDirtyHint(AegisBuffer buf);
 extern void AegisBufferDropRelation(const AegisRelKey *key);
-extern void AegisBufferDropRelationFrom(const AegisRelKey *key, BlockNumber from);
 extern void AegisBufferDropDatabase(Oid dbOid);
 extern void AegisBufferDropAll(void);
 extern int	AegisBufferFlushAll(void);

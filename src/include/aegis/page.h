@@ -13,11 +13,8 @@
 #include "access/htup.h"
 #include "utils/rel.h"
 
-#define AEGIS_STUB_CHUNK 128	/* pages (1 MB): the stub's growth step */
-
 extern AegisBuffer AegisPageGetBufferForTuple(Relation rel, Size len);
 extern bool AegisPagePrune(Relation rel, AegisBuffer buf);
-extern void AegisPageExtendStub(Relation rel, BlockNumber npages);
 extern bool AegisPageGetTuple(Page page, BlockNumber pageno, OffsetNumber off,
 							  Oid tableOid, HeapTuple tuple);
 extern OffsetNumber AegisPagePutTuple(Relation rel, AegisBuffer buf,

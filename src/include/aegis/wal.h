@@ -45,7 +45,6 @@
 #define XLOG_AEGIS_STUB				0x70	/* PostgreSQL stub extended */
 #define XLOG_AEGIS_IMAGE			0x80	/* a block moved by compaction */
 #define XLOG_AEGIS_LOGICAL			0x90	/* a row change, for logical decoding */
-#define XLOG_AEGIS_SHRINK			0xA0	/* trailing pages cut (VACUUM) */
 #define XLOG_AEGIS_OPMASK			0xF0
 
 /* XLOG_AEGIS_PAGE: the page's identity, then the change. */
@@ -94,14 +93,11 @@ typedef struct xl_aegis_create
 	char		reserved[3];
 } xl_aegis_create;
 
-/*
- * XLOG_AEGIS_DROP, XLOG_AEGIS_TRUNCATE, XLOG_AEGIS_SHRINK (DROP_DATABASE:
- * only key.dbOid).
- */
+/* XLOG_AEGIS_DROP, XLOG_AEGIS_TRUNCATE (DROP_DATABASE: only key.dbOid). */
 typedef struct xl_aegis_storage
 {
 	AegisRelKey key;
-	uint32		npages;			/* SHRINK: the pages kept; else 0 */
+	uint32		reserved;
 	XLogRecPtr	create_lsn;		/* incarnation of the storage */
 } xl_aegis_storage;
 
@@ -238,8 +234,6 @@ extern XLogRecPtr AegisWalLogCreate(const AegisRelKey *key, AegisStorageKind sto
 extern void AegisWalLogDrop(const AegisRelKey *key, XLogRecPtr create_lsn);
 extern void AegisWalLogDropDatabase(Oid dbOid);
 extern void AegisWalLogTruncate(const AegisRelKey *key, XLogRecPtr create_lsn);
-extern void AegisWalLogShrink(const AegisRelKey *key, XLogRecPtr create_lsn,
-							  BlockNumber npages);
 extern void AegisWalLogStub(const RelFileNode *node, BlockNumber npages);
 extern void AegisWalStorageRedo(XLogReaderState *record);
 extern void AegisWalSettleDatabases(bool end_of_recovery);
