@@ -257,19 +257,15 @@ report_vacuum(Relation rel, VacuumParams *params, bool verbose, TimestampTz star
 	BufferUsage bufusage;
 	WalUsage	walusage;
 	StringInfoData buf;
-	TimestampTz end = GetCurrentTimestamp();
-	long		secs;
-	int			usecs;
 
 	if (!verbose &&
 		!(IsAutoVacuumWorkerProcess() && params->log_min_duration >= 0 &&
-		  TimestampDifferenceExceeds(start, end, params->log_min_duration)))
+		  TimestampDifferenceExceeds(start, GetCurrentTimestamp(), params->log_min_duration)))
 		return;
 	memset(&bufusage, 0, sizeof(bufusage));
 	BufferUsageAccumDiff(&bufusage, &pgBufferUsage, buf0);
 	memset(&walusage, 0, sizeof(walusage));
 	WalUsageAccumDiff(&walusage, &pgWalUsage, wal0);
-	TimestampDifference(start, end, &secs, &usecs);
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, verbose ? _("finished vacuuming \"%s.%s.%s\"\n") :
