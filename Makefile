@@ -36,7 +36,7 @@ OBJS = \
 
 EXTENSION = aegis_storage
 DATA = aegis_storage--0.3.sql aegis_storage--0.2.sql aegis_storage--0.1--0.2.sql \
-	aegis_storage--0.2--0.3.sql
+	aegis_storage--0.2--0.3.sql aegis_storage--0.3--0.4.sql
 PGFILEDESC = "aegis_storage - compressed, checksummed table access method"
 
 PG_CPPFLAGS = -I$(srcdir)/src/include
@@ -48,7 +48,7 @@ REGRESS = setup guc_settings tam_ddl tam_dml tam_types tam_index \
 	tam_savepoint tam_toast tam_vacuum tam_upsert tam_constraints tam_cursor \
 	block_compression \
 	backend_memory \
-	tam_rewrite tam_visibility \
+	tam_rewrite tam_visibility tam_options \
 	stats_functions stats_privileges
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 

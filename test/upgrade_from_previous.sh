@@ -2,7 +2,7 @@
 # upgrade_from_previous.sh -- does a cluster of the previous aegis_storage
 # version (own WAL under pg_aegis/wal, control file pg_aegis/aegis_control;
 # commit 89892f4, extension 0.1) start with this one (aegis WAL in
-# PostgreSQL's WAL stream; this checkout's working tree, extension 0.3)?
+# PostgreSQL's WAL stream; this checkout's working tree, extension 0.4)?
 #
 #   Scenario 1: clean shutdown by the old build -> new build takes over,
 #               same rows, codecs kept, old wal/ + aegis_control removed,
@@ -173,7 +173,7 @@ check "build+install new (working tree) into $PRIV_NEW" $build_ok "log $LOGS/bui
 info "warnings: old $(grep -c 'warning:' "$LOGS/build_old.log"), new $(grep -c 'warning:' "$LOGS/build_new.log")"
 
 for which in old new; do
-	if [ $which = old ]; then PRIV=$PRIV_OLD; SRC=$SRC_OLD; V=0.1; else PRIV=$PRIV_NEW; SRC=$SRC_NEW; V=0.3; fi
+	if [ $which = old ]; then PRIV=$PRIV_OLD; SRC=$SRC_OLD; V=0.1; else PRIV=$PRIV_NEW; SRC=$SRC_NEW; V=0.4; fi
 	pkglib=$("$PRIV/usr/lib/postgresql/15/bin/pg_config" --pkglibdir)
 	share=$("$PRIV/usr/lib/postgresql/15/bin/pg_config" --sharedir)
 	[ "$pkglib" = "$PRIV/usr/lib/postgresql/15/lib" ] && [ "$share" = "$PRIV/usr/share/postgresql/15" ]
@@ -282,7 +282,7 @@ check "s1 postmaster mapped the new .so" $? "$so"
 sleep 1
 info "right after start (no query yet): aegis_control $(ctl_state "$D1"); wal/ $( [ -d "$D1/pg_aegis/wal" ] && echo present || echo absent)"
 out=$(q $P1 -c "ALTER EXTENSION aegis_storage UPDATE" -c "SELECT extversion FROM pg_extension WHERE extname='aegis_storage'")
-[ "$out" = "0.3" ]; check "s1 new: ALTER EXTENSION aegis_storage UPDATE -> 0.3 (through 0.2)" $? "$out"
+[ "$out" = "0.4" ]; check "s1 new: ALTER EXTENSION aegis_storage UPDATE -> 0.4 (through 0.2, 0.3)" $? "$out"
 out=$(q $P1 -c "SELECT records IS NOT NULL FROM aegis_wal_stats()")
 [ "$out" = "t" ]; check "s1 new: aegis_wal_stats() works after the update" $? "$out"
 
@@ -294,6 +294,14 @@ for t in $TABLES; do
 	[ "$f" = "${EXP[$t]}" ] && [ $pu -eq 0 ]; check "s1 new: $t index scan (${t}_pkey) = old figures" $? "$f; plan uses ${t}_pkey: $([ $pu -eq 0 ] && echo yes || echo NO)"
 	s=$(stats $P1 $t)
 	[ "$s" = "${ST[$t]}" ]; check "s1 new: aegis_table_stats($t) backend/codec/level kept" $? "old '${ST[$t]}' new '$s'"
+	# the 0.3 -> 0.4 update records the options in pg_class.reloptions (pg_dump reads them there)
+	r=$(q $P1 -c "SELECT s.storage_backend = o.v1 AND s.compression = o.v2 AND s.compression_level::text = o.v3
+		FROM aegis_table_stats('$t') s,
+		(SELECT max(option_value) FILTER (WHERE option_name = 'storage_backend') v1,
+		        max(option_value) FILTER (WHERE option_name = 'compression') v2,
+		        max(option_value) FILTER (WHERE option_name = 'compression_level') v3
+		 FROM pg_class c, pg_options_to_table(c.reloptions) WHERE c.oid = '$t'::regclass) o")
+	[ "$r" = "t" ]; check "s1 new: extension update recorded $t's options in pg_class.reloptions" $? "$r"
 done
 f=$(figs $P1 t_idx kidx); plan_uses $P1 t_idx kidx t_idx_k; pu=$?
 [ "$f" = "$EXP_K" ] && [ $pu -eq 0 ]; check "s1 new: t_idx k-index scan (t_idx_k) = old figures" $? "$f"
@@ -373,7 +381,7 @@ done
 f=$(figs $P1 t_idx kidx)
 [ "$f" = "$EXP_K" ]; check "s1 new after clean restart: t_idx k-index scan" $? "$f"
 # (after the crash test: CREATE DATABASE forces a checkpoint)
-# object list of the updated extension = that of a fresh 0.3 install
+# object list of the updated extension = that of a fresh 0.4 install
 EXTOBJ="SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
   SELECT pg_describe_object(d.classid, d.objid, 0) || coalesce(' -> ' || pg_get_function_result(d.objid) || ' (' || pg_get_function_arguments(d.objid) || ')', '') AS x
   FROM pg_depend d LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
@@ -382,7 +390,7 @@ EXTOBJ="SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
 q $P1 -c "CREATE DATABASE fresh" >/dev/null
 qdb $P1 fresh -c "CREATE EXTENSION aegis_storage" >/dev/null
 a=$(q $P1 -c "$EXTOBJ"); b=$(qdb $P1 fresh -c "$EXTOBJ")
-[ "$a" = "$b" ] && [ -n "$a" ]; check "s1 new: updated extension objects = fresh 0.3 install" $? "updated $a, fresh $b"
+[ "$a" = "$b" ] && [ -n "$a" ]; check "s1 new: updated extension objects = fresh 0.4 install" $? "updated $a, fresh $b"
 q $P1 -c "DROP DATABASE fresh" >/dev/null
 stop_server "$NEW_BIN" "$D1" fast
 check "s1 new: final clean stop" $?

@@ -19,6 +19,7 @@
 #include "access/heapam.h"
 #include "access/heaptoast.h"
 #include "access/multixact.h"
+#include "access/table.h"
 #include "access/tableam.h"
 #include "access/visibilitymap.h"
 #include "access/xact.h"
@@ -31,6 +32,7 @@
 #include "storage/lmgr.h"
 #include "catalog/catalog.h"
 #include "catalog/heap.h"
+#include "catalog/indexing.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
@@ -45,6 +47,7 @@
 #include "storage/smgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/relcache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -162,7 +165,7 @@ aegis_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 		level = old.level;
 	}
 	else
-		AegisOptionsForNewRelation(&storage, &codec, &level);
+		AegisOptionsForNewRelation(rel, &storage, &codec, &level);
 
 	create_stub(newrnode, persistence);
 	create_storage(&newkey, storage, codec, level, persistence);
@@ -297,12 +300,17 @@ AegisPageWriterFinish(AegisPageWriter *writer)
 	AegisStorageSyncRelation(&writer->key, NULL);
 }
 
-/* ALTER TABLE ... SET TABLESPACE: copy every page into new storage. */
-void
-aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
+/*
+ * Copy every page of 'rel' into new storage 'newrnode' created with the
+ * given storage choices (each page recompressed with the new codec), with
+ * the visibility map; the old storage and stub go at commit.  Caller holds
+ * AccessExclusiveLock on 'rel'.
+ */
+static void
+copy_data(Relation rel, const RelFileNode *newrnode, AegisStorageKind storage,
+		  AegisCodec codec, int level)
 {
 	AegisRelKey oldkey = AegisRelKeyOf(rel);
-	AegisRelKey newkey = AegisRelKeyFromNode(newrnode);
 	AegisRelInfo info;
 	AegisPageWriter writer;
 	PGAlignedBlock copy;
@@ -311,8 +319,11 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 	if (!AegisStorageGetInfo(&oldkey, &info))
 		elog(ERROR, "aegis storage of \"%s\" does not exist", RelationGetRelationName(rel));
 	create_stub(newrnode, rel->rd_rel->relpersistence);
-	create_storage(&newkey, info.storage, info.codec, info.level,
-				   rel->rd_rel->relpersistence);
+	{
+		AegisRelKey newkey = AegisRelKeyFromNode(newrnode);
+
+		create_storage(&newkey, storage, codec, level, rel->rd_rel->relpersistence);
+	}
 	AegisPageWriterBegin(&writer, newrnode, rel->rd_backend, rel->rd_rel->relpersistence);
 	for (BlockNumber p = 0; p < info.npages; p++)
 	{
@@ -342,6 +353,57 @@ aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 	/* the old stub goes at commit, as heapam_relation_copy_data's storage */
 	RelationDropStorage(rel);
 	AegisPendingDrop(&oldkey);
+}
+
+/* ALTER TABLE ... SET TABLESPACE: copy every page into new storage. */
+void
+aegis_relation_copy_data(Relation rel, const RelFileNode *newrnode)
+{
+	AegisRelKey oldkey = AegisRelKeyOf(rel);
+	AegisRelInfo info;
+
+	if (!AegisStorageGetInfo(&oldkey, &info))
+		elog(ERROR, "aegis storage of \"%s\" does not exist", RelationGetRelationName(rel));
+	copy_data(rel, newrnode, info.storage, info.codec, info.level);
+}
+
+/*
+ * AegisRelationChangeOptions
+ *		ALTER TABLE ... SET/RESET (storage_backend, compression,
+ *		compression_level): move 'rel' to a new relfilenode whose storage has
+ *		the new choices, copying every page (recompressed with the new codec)
+ *		and the visibility map, as ALTER TABLE ... SET TABLESPACE does
+ *		(ATExecSetTableSpace): transactional (the old storage goes at commit,
+ *		the new at abort), crash safe and replicated like it, and TIDs do not
+ *		change, so indexes stay valid.  Caller holds AccessExclusiveLock on
+ *		'rel'.  Errors as the page copy (full disk, memory budget).
+ */
+void
+AegisRelationChangeOptions(Relation rel, AegisStorageKind storage, AegisCodec codec,
+						   int level)
+{
+	Oid			newrelfilenode;
+	RelFileNode newrnode;
+	Relation	pg_class;
+	HeapTuple	tuple;
+
+	Assert(CheckRelationLockedByMe(rel, AccessExclusiveLock, false));
+	newrelfilenode = GetNewRelFileNode(rel->rd_rel->reltablespace, NULL,
+									   rel->rd_rel->relpersistence);
+	newrnode = rel->rd_node;
+	newrnode.relNode = newrelfilenode;
+	copy_data(rel, &newrnode, storage, codec, level);
+
+	/* point pg_class at the new relfilenode (SetRelationTableSpace's update) */
+	pg_class = table_open(RelationRelationId, RowExclusiveLock);
+	tuple = SearchSysCacheCopy1(RELOID, ObjectIdGetDatum(RelationGetRelid(rel)));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", RelationGetRelid(rel));
+	((Form_pg_class) GETSTRUCT(tuple))->relfilenode = newrelfilenode;
+	CatalogTupleUpdate(pg_class, &tuple->t_self, tuple);
+	heap_freetuple(tuple);
+	table_close(pg_class, RowExclusiveLock);
+	RelationAssumeNewRelfilenode(rel);
 }
 
 /*

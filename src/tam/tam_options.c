@@ -1,61 +1,152 @@
 /*-------------------------------------------------------------------------
  *
  * tam_options.c
- *	  Per-table choices: CREATE TABLE ... USING aegis WITH (storage_backend,
- *	  compression, compression_level).
+ *	  Per-table choices: storage_backend, compression, compression_level, in
+ *	  CREATE TABLE (AS) ... USING aegis WITH (...) and ALTER TABLE ...
+ *	  SET/RESET (...).
  *
- * PostgreSQL 15 validates a table's WITH options against heap's list, so
- * the ProcessUtility hook takes aegis's own option names out of CREATE
- * TABLE and CREATE TABLE AS before PostgreSQL sees them, validates them, and
- * keeps them for the one aegis relation that statement creates.  Options
- * not given come from aegis.default_backend, aegis.default_compression and
- * aegis.compression_level.  ALTER TABLE ... SET of these options is refused
- * (see README, limitations).
+ * PostgreSQL 15 validates a table's options against heap's list (a table
+ * access method has no amoptions), so the ProcessUtility hook takes aegis's
+ * option names out of CREATE TABLE, CREATE TABLE AS and ALTER TABLE before
+ * PostgreSQL sees them, and validates them itself.  CREATE keeps them for
+ * the aegis relation the statement creates (options not named come from
+ * aegis.default_backend, aegis.default_compression and
+ * aegis.compression_level); ALTER TABLE moves the table to new storage with
+ * the new choices (AegisRelationChangeOptions).  The options named are
+ * recorded in pg_class.reloptions, where pg_dump and psql read them; during
+ * an ALTER TABLE that also changes heap's options they are taken out of
+ * pg_class for PostgreSQL's merge and validation and put back after.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/relation.h"
-#include "access/tableam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "aegis/backend.h"
 #include "aegis/guc.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_publication.h"
+#include "catalog/pg_type.h"
 #include "aegis/tam.h"
 #include "commands/defrem.h"
+#include "commands/tablecmds.h"
 #include "nodes/parsenodes.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 
-typedef struct AegisCreateOptions
+/*
+ * Aegis options named by one statement: values given (has_*) and, for
+ * ALTER TABLE ... RESET, options reset (reset_*).
+ */
+typedef struct AegisOptionSet
 {
-	bool		active;			/* inside a CREATE that targets aegis */
 	bool		has_storage;
 	bool		has_codec;
 	bool		has_level;
+	bool		reset_storage;
+	bool		reset_codec;
+	bool		reset_level;
 	AegisStorageKind storage;
 	AegisCodec	codec;
 	int			level;
-} AegisCreateOptions;
+} AegisOptionSet;
 
-static AegisCreateOptions create_options;
+/* What the utility statement being processed (innermost) has to do. */
+typedef struct AegisStatementState
+{
+	bool		in_statement;	/* inside aegis_process_utility */
+	bool		creating;		/* a CREATE that targets aegis */
+	AegisOptionSet create;		/* its WITH options */
+	List	   *created;		/* OIDs of aegis tables it created, in
+								 * TopTransactionContext */
+} AegisStatementState;
+
+static AegisStatementState state;
 static ProcessUtility_hook_type prev_process_utility = NULL;
+
+static const char *const aegis_option_names[] = {
+	"storage_backend", "compression", "compression_level"
+};
 
 static bool
 is_aegis_option(const char *name)
 {
-	return strcmp(name, "storage_backend") == 0 ||
-		strcmp(name, "compression") == 0 ||
-		strcmp(name, "compression_level") == 0;
+	for (int i = 0; i < lengthof(aegis_option_names); i++)
+		if (strcmp(name, aegis_option_names[i]) == 0)
+			return true;
+	return false;
 }
 
-/* Take aegis options out of 'options' into create_options; return the rest. */
+/* Is "name=value" (a pg_class.reloptions element) an aegis option? */
+static bool
+is_aegis_option_text(const char *opt)
+{
+	for (int i = 0; i < lengthof(aegis_option_names); i++)
+	{
+		size_t		len = strlen(aegis_option_names[i]);
+
+		if (strncmp(opt, aegis_option_names[i], len) == 0 && opt[len] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* Parse the value of aegis option 'def' into 'set' (errors: bad value). */
+static void
+parse_option(DefElem *def, AegisOptionSet *set)
+{
+	char	   *v = defGetString(def);
+
+	if (strcmp(def->defname, "storage_backend") == 0)
+	{
+		if (!AegisStorageKindFromName(v, &set->storage))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for aegis option \"storage_backend\": \"%s\"", v),
+					 errhint("Valid values are \"local\" and \"memory\".")));
+		set->has_storage = true;
+	}
+	else if (strcmp(def->defname, "compression") == 0)
+	{
+		if (!AegisCodecFromName(v, &set->codec))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for aegis option \"compression\": \"%s\"", v),
+					 errhint("Valid values are \"none\", \"lz4\" and \"zstd\".")));
+		set->has_codec = true;
+	}
+	else
+	{
+		/* an integer, or a quoted one as pg_dump writes reloptions */
+		if (!parse_int(v, &set->level, 0, NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for aegis option \"compression_level\": \"%s\"", v),
+					 errhint("The level is an integer; 0 selects the codec's default.")));
+		set->has_level = true;
+	}
+}
+
+/*
+ * Take aegis options out of 'options' into 'set' (values, or for RESET the
+ * names); return the rest, which PostgreSQL validates as heap's options.
+ */
 static List *
-extract_options(List *options)
+extract_options(List *options, AegisOptionSet *set, bool reset)
 {
 	List	   *rest = NIL;
 	ListCell   *lc;
@@ -65,39 +156,24 @@ extract_options(List *options)
 		DefElem    *def = lfirst_node(DefElem, lc);
 
 		if (def->defnamespace != NULL || !is_aegis_option(def->defname))
-		{
 			rest = lappend(rest, def);
-			continue;
-		}
-		if (strcmp(def->defname, "storage_backend") == 0)
-		{
-			char	   *v = defGetString(def);
-
-			if (!AegisStorageKindFromName(v, &create_options.storage))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid value for aegis option \"storage_backend\": \"%s\"", v),
-						 errhint("Valid values are \"local\" and \"memory\".")));
-			create_options.has_storage = true;
-		}
+		else if (!reset)
+			parse_option(def, set);
+		else if (strcmp(def->defname, "storage_backend") == 0)
+			set->reset_storage = true;
 		else if (strcmp(def->defname, "compression") == 0)
-		{
-			char	   *v = defGetString(def);
-
-			if (!AegisCodecFromName(v, &create_options.codec))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid value for aegis option \"compression\": \"%s\"", v),
-						 errhint("Valid values are \"none\", \"lz4\" and \"zstd\".")));
-			create_options.has_codec = true;
-		}
+			set->reset_codec = true;
 		else
-		{
-			create_options.level = defGetInt32(def);
-			create_options.has_level = true;
-		}
+			set->reset_level = true;
 	}
 	return rest;
+}
+
+static bool
+option_set_empty(const AegisOptionSet *set)
+{
+	return !(set->has_storage || set->has_codec || set->has_level ||
+			 set->reset_storage || set->reset_codec || set->reset_level);
 }
 
 static bool
@@ -127,6 +203,203 @@ is_aegis_relation(RangeVar *rv)
 		ReleaseSysCache(tp);
 	}
 	return result;
+}
+
+/*
+ * The text[] elements of pg_class.reloptions of 'tuple' (a pg_class row), as
+ * a List of palloc'd "name=value" strings.
+ */
+static List *
+reloption_texts(HeapTuple tuple)
+{
+	List	   *result = NIL;
+	Datum		datum;
+	bool		isnull;
+	Datum	   *elems;
+	int			nelems;
+
+	datum = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_reloptions, &isnull);
+	if (isnull)
+		return NIL;
+	deconstruct_array(DatumGetArrayTypeP(datum), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, NULL, &nelems);
+	for (int i = 0; i < nelems; i++)
+		result = lappend(result, TextDatumGetCString(elems[i]));
+	return result;
+}
+
+/* Store 'texts' ("name=value" strings) as pg_class.reloptions of 'tuple'. */
+static void
+store_reloption_texts(Relation classrel, HeapTuple tuple, List *texts)
+{
+	Datum		values[Natts_pg_class] = {0};
+	bool		nulls[Natts_pg_class] = {0};
+	bool		replace[Natts_pg_class] = {0};
+	ArrayBuildState *astate = NULL;
+	HeapTuple	newtuple;
+	ListCell   *lc;
+
+	foreach(lc, texts)
+		astate = accumArrayResult(astate, CStringGetTextDatum(lfirst(lc)), false,
+								  TEXTOID, CurrentMemoryContext);
+	replace[Anum_pg_class_reloptions - 1] = true;
+	if (astate)
+		values[Anum_pg_class_reloptions - 1] = makeArrayResult(astate, CurrentMemoryContext);
+	else
+		nulls[Anum_pg_class_reloptions - 1] = true;
+	newtuple = heap_modify_tuple(tuple, RelationGetDescr(classrel), values, nulls, replace);
+	CatalogTupleUpdate(classrel, &newtuple->t_self, newtuple);
+	heap_freetuple(newtuple);
+}
+
+/* The entry of 'texts' for aegis option 'name' replaced by 'text' (NULL: removed). */
+static List *
+set_entry(List *texts, const char *name, char *text)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+	size_t		len = strlen(name);
+	bool		done = false;
+
+	foreach(lc, texts)
+	{
+		char	   *t = lfirst(lc);
+
+		if (strncmp(t, name, len) == 0 && t[len] == '=')
+		{
+			if (text && !done)
+				result = lappend(result, text);
+			done = true;
+		}
+		else
+			result = lappend(result, t);
+	}
+	if (text && !done)
+		result = lappend(result, text);
+	return result;
+}
+
+/*
+ * record_reloptions
+ *		Record in pg_class.reloptions of 'relid' the aegis options a
+ *		statement named, as PostgreSQL records a table's explicitly set
+ *		options and only those (a default follows the aegis.* settings, as
+ *		heap's fillfactor or default_toast_compression do): "storage_backend=..",
+ *		"compression=..", "compression_level=.." after heap's options.  That
+ *		is where pg_dump, psql's \d+ and pg_options_to_table() read them;
+ *		the relation directory stays the engine's record, and PostgreSQL's
+ *		relcache ignores options heap does not know (heap_reloptions without
+ *		validation).
+ *
+ *		'base' is the table's aegis entries before the statement (NIL: read
+ *		them from the row); 'named' what the statement set or reset; when
+ *		'codec_changed' without a level named, a recorded level goes (the
+ *		codec's default level applies, as in CREATE).  A table that is no
+ *		longer an aegis table (SET ACCESS METHOD) loses them all.  Updates
+ *		the row only if it changes; the caller holds a lock on the relation
+ *		that keeps concurrent DDL out.
+ */
+static void
+record_reloptions(Oid relid, List *base, bool base_given, const AegisOptionSet *named,
+				  bool codec_changed)
+{
+	Relation	classrel;
+	HeapTuple	tuple;
+	Form_pg_class form;
+	List	   *oldtexts;
+	List	   *newtexts = NIL;
+	List	   *aegis = NIL;
+	ListCell   *lc;
+	bool		changed;
+
+	classrel = table_open(RelationRelationId, RowExclusiveLock);
+	tuple = SearchSysCacheCopy1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+	{
+		table_close(classrel, RowExclusiveLock);
+		return;
+	}
+	form = (Form_pg_class) GETSTRUCT(tuple);
+	oldtexts = reloption_texts(tuple);
+	foreach(lc, oldtexts)
+	{
+		if (!is_aegis_option_text(lfirst(lc)))
+			newtexts = lappend(newtexts, lfirst(lc));
+		else if (!base_given)
+			aegis = lappend(aegis, lfirst(lc));
+	}
+	if (base_given)
+		aegis = base;
+
+	if (OidIsValid(form->relam) && form->relam == get_table_am_oid("aegis", true))
+	{
+		if (named->has_storage)
+			aegis = set_entry(aegis, "storage_backend",
+							  psprintf("storage_backend=%s", AegisStorageKindName(named->storage)));
+		else if (named->reset_storage)
+			aegis = set_entry(aegis, "storage_backend", NULL);
+		if (named->has_codec)
+			aegis = set_entry(aegis, "compression",
+							  psprintf("compression=%s", AegisCodecName(named->codec)));
+		else if (named->reset_codec)
+			aegis = set_entry(aegis, "compression", NULL);
+		if (named->has_level)
+			aegis = set_entry(aegis, "compression_level",
+							  psprintf("compression_level=%d", named->level));
+		else if (named->reset_level || codec_changed)
+			aegis = set_entry(aegis, "compression_level", NULL);
+		newtexts = list_concat(newtexts, aegis);
+	}
+
+	changed = list_length(oldtexts) != list_length(newtexts);
+	for (int i = 0; !changed && i < list_length(newtexts); i++)
+		changed = strcmp(list_nth(oldtexts, i), list_nth(newtexts, i)) != 0;
+	if (changed)
+		store_reloption_texts(classrel, tuple, newtexts);
+	heap_freetuple(tuple);
+	table_close(classrel, RowExclusiveLock);
+}
+
+/*
+ * Resolve the storage choices a statement's options give: 'cur' holds the
+ * table's current ones (ALTER TABLE) or NULL (a new table).  Options not
+ * named keep their value (ALTER) or come from the aegis.* defaults (CREATE,
+ * RESET).  A codec named without a level gets the codec's default level.
+ * Raises ERRCODE_INVALID_PARAMETER_VALUE for a level the codec does not
+ * accept.
+ */
+static void
+resolve_options(const AegisOptionSet *set, const AegisRelInfo *cur,
+				AegisStorageKind *storage, AegisCodec *codec, int *level)
+{
+	bool		codec_changed;
+
+	if (set->has_storage)
+		*storage = set->storage;
+	else if (cur && !set->reset_storage)
+		*storage = cur->storage;
+	else
+		*storage = (AegisStorageKind) aegis_default_backend;
+
+	if (set->has_codec)
+		*codec = set->codec;
+	else if (cur && !set->reset_codec)
+		*codec = cur->codec;
+	else
+		*codec = (AegisCodec) aegis_default_compression;
+	codec_changed = cur == NULL || *codec != cur->codec;
+
+	if (set->has_level)
+		*level = set->level;
+	else if (set->has_codec && codec_changed)
+		*level = 0;				/* a codec named gets its own default */
+	else if (cur && !set->reset_level && !codec_changed)
+		*level = cur->level;
+	else
+		*level = aegis_compression_level;
+	if (*codec == AEGIS_CODEC_NONE && !set->has_level)
+		*level = 0;
+	*level = AegisCodecCheckLevel(*codec, *level);
 }
 
 /*
@@ -168,6 +441,162 @@ check_publication_tables(List *pubobjects)
 	}
 }
 
+/* An ALTER TABLE of an aegis table, between prepare_alter and finish_alter. */
+typedef struct AegisAlter
+{
+	Oid			relid;			/* InvalidOid: nothing to finish */
+	AegisOptionSet set;			/* aegis options it sets or resets */
+	bool		stripped;		/* aegis entries taken out of reloptions */
+	List	   *entries;		/* ... these */
+} AegisAlter;
+
+/*
+ * ALTER TABLE on aegis table 'stmt->relation', before PostgreSQL sees it:
+ * take the aegis options out of its SET/RESET (...) into alter->set, drop
+ * subcommands left empty, and if it touches reloptions lock the table (as
+ * ALTER TABLE will, or ACCESS EXCLUSIVE when aegis options change: the
+ * table is rewritten) and, if PostgreSQL will merge reloptions, take the
+ * aegis entries out of pg_class.reloptions (it validates the merged list
+ * against heap's options; finish_alter puts them back).  Sets alter->relid
+ * if finish_alter must follow the statement.
+ */
+static void
+prepare_alter(AlterTableStmt *stmt, AegisAlter *alter)
+{
+	List	   *cmds = NIL;
+	ListCell   *lc;
+	bool		touches_reloptions = false;
+	bool		sets_am = false;
+	LOCKMODE	lockmode;
+	Oid			relid;
+
+	memset(alter, 0, sizeof(*alter));
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		if (cmd->subtype == AT_SetRelOptions || cmd->subtype == AT_ResetRelOptions ||
+			cmd->subtype == AT_ReplaceRelOptions)
+		{
+			touches_reloptions = true;
+			cmd->def = (Node *) extract_options((List *) cmd->def, &alter->set,
+												cmd->subtype == AT_ResetRelOptions);
+			if (cmd->def == NULL)
+				continue;
+		}
+		else if (cmd->subtype == AT_SetAccessMethod)
+			sets_am = true;
+		cmds = lappend(cmds, cmd);
+	}
+	stmt->cmds = cmds;
+	if (!touches_reloptions)
+	{
+		if (sets_am)
+			alter->relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		return;
+	}
+
+	lockmode = option_set_empty(&alter->set) ? AlterTableGetLockLevel(cmds) : AccessExclusiveLock;
+	relid = RangeVarGetRelidExtended(stmt->relation, lockmode,
+									 stmt->missing_ok ? RVR_MISSING_OK : 0,
+									 RangeVarCallbackOwnsRelation, NULL);
+	alter->relid = relid;
+	if (OidIsValid(relid) && cmds != NIL)
+	{
+		/* leave PostgreSQL only heap's options to merge and validate */
+		Relation	classrel = table_open(RelationRelationId, RowExclusiveLock);
+		HeapTuple	tuple = SearchSysCacheCopy1(RELOID, ObjectIdGetDatum(relid));
+
+		if (HeapTupleIsValid(tuple))
+		{
+			List	   *heap_texts = NIL;
+
+			foreach(lc, reloption_texts(tuple))
+			{
+				if (is_aegis_option_text(lfirst(lc)))
+					alter->entries = lappend(alter->entries, lfirst(lc));
+				else
+					heap_texts = lappend(heap_texts, lfirst(lc));
+			}
+			alter->stripped = true;
+			if (alter->entries != NIL)
+			{
+				store_reloption_texts(classrel, tuple, heap_texts);
+				CommandCounterIncrement();
+			}
+		}
+		table_close(classrel, RowExclusiveLock);
+	}
+}
+
+/*
+ * Refuse the memory backend for a table that cannot have it: a permanent
+ * table in a publication (check_publication_tables' rule), or without the
+ * privilege (check_memory_backend_allowed).
+ */
+static void check_memory_backend_allowed(void);
+
+static void
+check_memory_backend_for(Relation rel)
+{
+	check_memory_backend_allowed();
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_PERMANENT &&
+		GetRelationPublications(RelationGetRelid(rel)) != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot move aegis table \"%s\" to the memory storage backend",
+						RelationGetRelationName(rel)),
+				 errdetail("A publication includes it, and the memory backend writes no WAL, so its changes could not be replicated."),
+				 errhint("Remove the table from its publications first.")));
+}
+
+/*
+ * After ALTER TABLE on aegis table alter->relid (lock held): apply the
+ * aegis options it set or reset (a rewrite into new storage when they
+ * change anything, AegisRelationChangeOptions) and record them in
+ * pg_class.reloptions.  'ran_alter' says whether PostgreSQL processed the
+ * statement (it checks the table is not in use; a statement of aegis
+ * options only must too).
+ */
+static void
+finish_alter(const AegisAlter *alter, bool ran_alter)
+{
+	const AegisOptionSet *set = &alter->set;
+	bool		codec_changed = false;
+
+	CommandCounterIncrement();
+	if (!option_set_empty(set))
+	{
+		Relation	rel = relation_open(alter->relid, NoLock);
+		AegisRelKey key;
+		AegisRelInfo info;
+		AegisStorageKind storage;
+		AegisCodec	codec;
+		int			level;
+
+		if (rel->rd_rel->relam != get_table_am_oid("aegis", true))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" is no longer an aegis table", RelationGetRelationName(rel)),
+					 errdetail("storage_backend, compression and compression_level are options of aegis tables.")));
+		if (!ran_alter)
+			CheckTableNotInUse(rel, "ALTER TABLE");
+		key = AegisRelKeyOf(rel);
+		if (!AegisStorageGetInfo(&key, &info))
+			(void) AegisStorageNPages(&key);	/* raises "does not exist" */
+		resolve_options(set, &info, &storage, &codec, &level);
+		codec_changed = codec != info.codec;
+		if (storage == AEGIS_STORAGE_MEMORY && info.storage != AEGIS_STORAGE_MEMORY)
+			check_memory_backend_for(rel);
+		if (storage != info.storage || codec != info.codec || level != info.level)
+			AegisRelationChangeOptions(rel, storage, codec, level);
+		relation_close(rel, NoLock);
+		CommandCounterIncrement();
+	}
+	record_reloptions(alter->relid, alter->entries, alter->stripped, set, codec_changed);
+	CommandCounterIncrement();
+}
+
 static void
 aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 					  ProcessUtilityContext context, ParamListInfo params,
@@ -175,7 +604,9 @@ aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 					  QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	AegisCreateOptions saved = create_options;
+	AegisStatementState saved = state;
+	AegisAlter	alter;
+	bool		run_standard = true;
 
 	if (IsA(parsetree, CreatePublicationStmt))
 		check_publication_tables(((CreatePublicationStmt *) parsetree)->pubobjects);
@@ -183,75 +614,77 @@ aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 			 ((AlterPublicationStmt *) parsetree)->action != AP_DropObjects)
 		check_publication_tables(((AlterPublicationStmt *) parsetree)->pubobjects);
 
-	if (IsA(parsetree, CreateStmt) || IsA(parsetree, CreateTableAsStmt) ||
-		IsA(parsetree, AlterTableStmt))
-	{
-		if (readOnlyTree)
-		{
-			pstmt = copyObject(pstmt);
-			parsetree = pstmt->utilityStmt;
-			readOnlyTree = false;
-		}
-		if (IsA(parsetree, CreateStmt))
-		{
-			CreateStmt *stmt = (CreateStmt *) parsetree;
-
-			if (targets_aegis(stmt->accessMethod))
-			{
-				memset(&create_options, 0, sizeof(create_options));
-				create_options.active = true;
-				stmt->options = extract_options(stmt->options);
-			}
-		}
-		else if (IsA(parsetree, CreateTableAsStmt))
-		{
-			IntoClause *into = ((CreateTableAsStmt *) parsetree)->into;
-
-			if (into && targets_aegis(into->accessMethod))
-			{
-				memset(&create_options, 0, sizeof(create_options));
-				create_options.active = true;
-				into->options = extract_options(into->options);
-			}
-		}
-		else if (is_aegis_relation(((AlterTableStmt *) parsetree)->relation))
-		{
-			ListCell   *lc;
-
-			foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
-			{
-				AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
-				ListCell   *oc;
-
-				if (cmd->subtype != AT_SetRelOptions && cmd->subtype != AT_ResetRelOptions)
-					continue;
-				foreach(oc, (List *) cmd->def)
-				{
-					DefElem    *def = lfirst_node(DefElem, oc);
-
-					if (def->defnamespace == NULL && is_aegis_option(def->defname))
-						ereport(ERROR,
-								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-								 errmsg("cannot change aegis option \"%s\" of an existing table", def->defname),
-								 errhint("Create a new table WITH (%s = ...) and copy the rows into it.",
-										 def->defname)));
-				}
-			}
-		}
-	}
+	memset(&state, 0, sizeof(state));
+	state.in_statement = true;
+	memset(&alter, 0, sizeof(alter));
 
 	PG_TRY();
 	{
-		if (prev_process_utility)
+		if (IsA(parsetree, CreateStmt) || IsA(parsetree, CreateTableAsStmt) ||
+			IsA(parsetree, AlterTableStmt))
+		{
+			if (readOnlyTree)
+			{
+				pstmt = copyObject(pstmt);
+				parsetree = pstmt->utilityStmt;
+				readOnlyTree = false;
+			}
+			if (IsA(parsetree, CreateStmt))
+			{
+				CreateStmt *stmt = (CreateStmt *) parsetree;
+
+				if (targets_aegis(stmt->accessMethod))
+				{
+					state.creating = true;
+					stmt->options = extract_options(stmt->options, &state.create, false);
+				}
+			}
+			else if (IsA(parsetree, CreateTableAsStmt))
+			{
+				IntoClause *into = ((CreateTableAsStmt *) parsetree)->into;
+
+				if (into && targets_aegis(into->accessMethod))
+				{
+					state.creating = true;
+					into->options = extract_options(into->options, &state.create, false);
+				}
+			}
+			else
+			{
+				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+
+				if (is_aegis_relation(stmt->relation))
+				{
+					prepare_alter(stmt, &alter);
+					run_standard = stmt->cmds != NIL;
+				}
+			}
+		}
+
+		if (!run_standard)
+			;
+		else if (prev_process_utility)
 			prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
 								 queryEnv, dest, qc);
 		else
 			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 									queryEnv, dest, qc);
+
+		if (OidIsValid(alter.relid))
+			finish_alter(&alter, run_standard);
+		if (state.created != NIL)
+		{
+			ListCell   *lc;
+
+			CommandCounterIncrement();
+			foreach(lc, state.created)
+				record_reloptions(lfirst_oid(lc), NIL, false, &state.create, false);
+			CommandCounterIncrement();
+		}
 	}
 	PG_FINALLY();
 	{
-		create_options = saved;
+		state = saved;
 	}
 	PG_END_TRY();
 }
@@ -282,32 +715,32 @@ check_memory_backend_allowed(void)
 
 /*
  * AegisOptionsForNewRelation
- *		Storage backend, codec and level for a relation being created: the
- *		statement's WITH options, else the aegis.* defaults.  The level is
- *		checked against the codec (raises ERRCODE_INVALID_PARAMETER_VALUE);
- *		the memory backend needs privilege (ERRCODE_INSUFFICIENT_PRIVILEGE,
- *		check_memory_backend_allowed).
+ *		Storage backend, codec and level for new aegis relation 'rel': the
+ *		statement's WITH options, else the aegis.* defaults
+ *		(resolve_options).  The options named are recorded in
+ *		pg_class.reloptions of 'rel' when the statement ends.  Raises
+ *		ERRCODE_INVALID_PARAMETER_VALUE for a level the codec does not
+ *		accept; the memory backend needs privilege
+ *		(ERRCODE_INSUFFICIENT_PRIVILEGE, check_memory_backend_allowed).
  */
 void
-AegisOptionsForNewRelation(AegisStorageKind *storage, AegisCodec *codec, int *level)
+AegisOptionsForNewRelation(Relation rel, AegisStorageKind *storage, AegisCodec *codec,
+						   int *level)
 {
-	bool		use = create_options.active;
+	AegisOptionSet none;
 
-	*storage = (use && create_options.has_storage) ? create_options.storage
-		: (AegisStorageKind) aegis_default_backend;
-	*codec = (use && create_options.has_codec) ? create_options.codec
-		: (AegisCodec) aegis_default_compression;
-	if (use && create_options.has_level)
-		*level = create_options.level;
-	else if (use && create_options.has_codec)
-		*level = 0;				/* a codec named in WITH gets its own default */
-	else
-		*level = aegis_compression_level;
-	if (*codec == AEGIS_CODEC_NONE && !(use && create_options.has_level))
-		*level = 0;
-	*level = AegisCodecCheckLevel(*codec, *level);
+	memset(&none, 0, sizeof(none));
+	resolve_options(state.creating ? &state.create : &none, NULL, storage, codec, level);
 	if (*storage == AEGIS_STORAGE_MEMORY)
 		check_memory_backend_allowed();
+
+	if (state.in_statement && state.creating && !option_set_empty(&state.create))
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		state.created = lappend_oid(state.created, RelationGetRelid(rel));
+		MemoryContextSwitchTo(old);
+	}
 }
 
 void

@@ -177,6 +177,24 @@ $node->safe_psql('postgres', 'CHECKPOINT');
 my @rw_left = grep { m{/0_($rw_old|$rw_mid)\.} } glob("$datadir/pg_aegis/$rw_dboid/*");
 is(scalar(@rw_left), 0, 'the storage the rewrites replaced is removed');
 
+# ALTER TABLE ... SET (compression, storage_backend): the table moved to new
+# storage survives a crash right after, with its new codec
+$node->safe_psql('postgres', q{ALTER TABLE r_rw SET (compression = 'none')});
+my $opt_mid = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 'r_rw'");
+$node->safe_psql('postgres', q{ALTER TABLE r_rw SET (compression = 'lz4', compression_level = 9)});
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres', $rw_q), $rw_expect, 'rows after ALTER TABLE SET (compression) and a crash');
+is($node->safe_psql('postgres', "SELECT compression || '/' || compression_level FROM aegis_table_stats('r_rw')"),
+	'lz4/9', 'new codec and level after the crash');
+is($node->safe_psql('postgres', "SELECT reloptions FROM pg_class WHERE relname = 'r_rw'"),
+	'{compression=lz4,compression_level=9}', 'pg_class.reloptions records what was set');
+is($node->safe_psql('postgres', 'SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*) FROM r_rw WHERE k = 5'),
+	$node->safe_psql('postgres', 'SELECT count(*) FROM r_rw WHERE k = 5'), 'indexes still find the rows');
+$node->safe_psql('postgres', 'CHECKPOINT');
+@rw_left = grep { m{/0_$opt_mid\.} } glob("$datadir/pg_aegis/$rw_dboid/*");
+is(scalar(@rw_left), 0, 'the storage ALTER TABLE SET replaced is removed');
+
 # VACUUM VERBOSE reports on aegis tables as on heap, and autovacuum logs
 # its runs past log_autovacuum_min_duration
 my ($vret, $vout, $verr) = $node->psql('postgres', 'VACUUM (VERBOSE) r_rw');

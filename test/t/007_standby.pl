@@ -163,6 +163,12 @@ is($standby->safe_psql('postgres', 'SELECT count(*) FROM plain'), '4000', 'the s
 $primary->safe_psql('postgres', 'VACUUM FULL plain; VACUUM FULL acc; CLUSTER hist USING hist_acc_idx;');
 compare($standby, 'after VACUUM FULL and CLUSTER on the primary');
 
+# ALTER TABLE ... SET (compression) moves the table to new storage, on the standby too
+$primary->safe_psql('postgres', "ALTER TABLE plain SET (compression = 'zstd', compression_level = 5)");
+compare($standby, 'after ALTER TABLE SET (compression) on the primary');
+is($standby->safe_psql('postgres', "SELECT compression || '/' || compression_level FROM aegis_table_stats('plain')"),
+	'zstd/5', 'the standby reads the table in its new storage');
+
 # promotion keeps every row and takes writes
 $primary->safe_psql('postgres', "INSERT INTO plain VALUES (-1, 'last on the primary')");
 $primary->wait_for_catchup($standby);

@@ -189,6 +189,8 @@ extern void aegis_relation_estimate_size(Relation rel, int32 *attr_widths,
 										 BlockNumber *pages, double *tuples,
 										 double *allvisfrac);
 extern void AegisInstallDdlHooks(void);
+extern void AegisRelationChangeOptions(Relation rel, AegisStorageKind storage,
+									   AegisCodec codec, int level);
 extern void AegisTamCheckReset(Relation rel);
 
 /* tam_vacuum.c */
@@ -196,8 +198,8 @@ extern void aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 								  BufferAccessStrategy bstrategy);
 
 /* tam_options.c */
-extern void AegisOptionsForNewRelation(AegisStorageKind *storage, AegisCodec *codec,
-									   int *level);
+extern void AegisOptionsForNewRelation(Relation rel, AegisStorageKind *storage,
+									   AegisCodec *codec, int *level);
 extern void AegisInstallOptionHooks(void);
 
 #endif							/* AEGIS_TAM_H */
