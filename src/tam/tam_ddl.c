@@ -242,11 +242,27 @@ void
 AegisPageWriterBegin(AegisPageWriter *writer, const RelFileNode *rnode,
 					 BackendId backend, char persistence)
 {
+	AegisRelKey key = AegisRelKeyFromNode(rnode);
+
+	AegisPageWriterBeginKey(writer, &key, rnode, backend, persistence);
+}
+
+/*
+ * AegisPageWriterBeginKey
+ *		AegisPageWriterBegin for storage 'key' whose stub is 'rnode' when the
+ *		key cannot be derived from the stub in this backend (another
+ *		database's: AegisRelKeyFromNode maps only this database's default
+ *		tablespace to 0).
+ */
+void
+AegisPageWriterBeginKey(AegisPageWriter *writer, const AegisRelKey *key,
+						const RelFileNode *rnode, BackendId backend, char persistence)
+{
 	AegisRelInfo info;
 
 	writer->rnode = *rnode;
 	writer->backend = backend;
-	writer->key = AegisRelKeyFromNode(rnode);
+	writer->key = *key;
 	if (!AegisStorageGetInfo(&writer->key, &info))
 		elog(ERROR, "aegis storage of relation " AEGIS_REL_KEY_FMT " does not exist",
 			 AEGIS_REL_KEY_ARGS(&writer->key));
@@ -291,7 +307,8 @@ AegisPageWriterFinish(AegisPageWriter *writer)
 		SMgrRelation srel = smgropen(writer->rnode, writer->backend);
 
 		memset(zero.data, 0, BLCKSZ);
-		smgrextend(srel, MAIN_FORKNUM, writer->npages - 1, zero.data, true);
+		if (smgrnblocks(srel, MAIN_FORKNUM) < writer->npages)
+			smgrextend(srel, MAIN_FORKNUM, writer->npages - 1, zero.data, true);
 		if (writer->log_pages)
 			AegisWalLogStub(&writer->rnode, writer->npages);
 	}
@@ -404,6 +421,68 @@ AegisRelationChangeOptions(Relation rel, AegisStorageKind storage, AegisCodec co
 	heap_freetuple(tuple);
 	table_close(pg_class, RowExclusiveLock);
 	RelationAssumeNewRelfilenode(rel);
+}
+
+/*
+ * AegisCopyDatabaseStorage
+ *		CREATE DATABASE: give database 'dstdb' (default tablespace
+ *		'dst_default_spc') a copy of the aegis storage of each relation of
+ *		template 'srcdb' whose storage stub PostgreSQL copied into it (both
+ *		strategies copy a relation's files under the same relfilenode:
+ *		WAL_LOG the relations pg_class lists, FILE_COPY every file), with
+ *		its backend, codec and level.  Pages are read through the buffer
+ *		pool and written as AegisPageWriter writes them (logged whole for
+ *		permanent local tables, synced before commit), each new storage
+ *		created with a CREATE record and dropped again if the transaction
+ *		aborts; recovery and standbys replay the copy after PostgreSQL's
+ *		own record of the database.  PostgreSQL has made sure no session is
+ *		connected to the template.  Errors as the page copy (full disk,
+ *		memory budget).
+ */
+void
+AegisCopyDatabaseStorage(Oid srcdb, Oid dstdb, Oid dst_default_spc)
+{
+	int			n;
+	AegisRelInfo *all = AegisStorageListAll(&n);
+
+	for (int i = 0; i < n; i++)
+	{
+		AegisRelInfo info;
+		AegisRelKey dst;
+		RelFileNode rnode;
+		SMgrRelation stub;
+		AegisPageWriter writer;
+		PGAlignedBlock copy;
+
+		if (all[i].key.dbOid != srcdb || all[i].persistence == RELPERSISTENCE_TEMP)
+			continue;
+		/* look it up again: the list may be stale */
+		if (!AegisStorageGetInfo(&all[i].key, &info) || TransactionIdIsValid(info.drop_xid))
+			continue;
+		rnode.spcNode = OidIsValid(info.key.spcOid) ? info.key.spcOid : dst_default_spc;
+		rnode.dbNode = dstdb;
+		rnode.relNode = info.key.relNumber;
+		stub = smgropen(rnode, InvalidBackendId);
+		if (!smgrexists(stub, MAIN_FORKNUM))
+			continue;			/* not a relation of the template */
+
+		dst = info.key;
+		dst.dbOid = dstdb;
+		create_storage(&dst, info.storage, info.codec, info.level, info.persistence);
+		AegisPageWriterBeginKey(&writer, &dst, &rnode, InvalidBackendId, info.persistence);
+		for (BlockNumber p = 0; p < AegisStorageNPages(&info.key); p++)
+		{
+			AegisBuffer buf = AegisBufferRead(&info.key, p);
+
+			CHECK_FOR_INTERRUPTS();
+			AegisBufferLock(buf, LW_SHARED);
+			memcpy(copy.data, AegisBufferGetPage(buf), BLCKSZ);
+			AegisBufferUnlockRelease(buf);
+			AegisPageWriterAppend(&writer, (Page) copy.data);
+		}
+		AegisPageWriterFinish(&writer);
+	}
+	pfree(all);
 }
 
 /*

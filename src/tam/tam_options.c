@@ -31,9 +31,11 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_type.h"
 #include "aegis/tam.h"
+#include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
 #include "nodes/parsenodes.h"
@@ -597,6 +599,35 @@ finish_alter(const AegisAlter *alter, bool ran_alter)
 	CommandCounterIncrement();
 }
 
+/*
+ * After CREATE DATABASE: copy the template's aegis storage into the new
+ * database (AegisCopyDatabaseStorage), in the same transaction.
+ */
+static void
+copy_template_storage(CreatedbStmt *stmt)
+{
+	const char *template = "template1";	/* createdb()'s default */
+	ListCell   *lc;
+	Oid			dst;
+	HeapTuple	tup;
+	Oid			spc;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "template") == 0 && def->arg != NULL)
+			template = defGetString(def);
+	}
+	dst = get_database_oid(stmt->dbname, false);
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dst));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for database %u", dst);
+	spc = ((Form_pg_database) GETSTRUCT(tup))->dattablespace;
+	ReleaseSysCache(tup);
+	AegisCopyDatabaseStorage(get_database_oid(template, false), dst, spc);
+}
+
 static void
 aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 					  ProcessUtilityContext context, ParamListInfo params,
@@ -672,6 +703,8 @@ aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 
 		if (OidIsValid(alter.relid))
 			finish_alter(&alter, run_standard);
+		if (IsA(parsetree, CreatedbStmt))
+			copy_template_storage((CreatedbStmt *) parsetree);
 		if (state.created != NIL)
 		{
 			ListCell   *lc;

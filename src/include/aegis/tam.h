@@ -174,6 +174,9 @@ typedef struct AegisPageWriter
 
 extern void AegisPageWriterBegin(AegisPageWriter *writer, const RelFileNode *rnode,
 								 BackendId backend, char persistence);
+extern void AegisPageWriterBeginKey(AegisPageWriter *writer, const AegisRelKey *key,
+									const RelFileNode *rnode, BackendId backend,
+									char persistence);
 extern void AegisPageWriterAppend(AegisPageWriter *writer, Page page);
 extern void AegisPageWriterFinish(AegisPageWriter *writer);
 extern void aegis_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
@@ -189,6 +192,7 @@ extern void aegis_relation_estimate_size(Relation rel, int32 *attr_widths,
 										 BlockNumber *pages, double *tuples,
 										 double *allvisfrac);
 extern void AegisInstallDdlHooks(void);
+extern void AegisCopyDatabaseStorage(Oid srcdb, Oid dstdb, Oid dst_default_spc);
 extern void AegisRelationChangeOptions(Relation rel, AegisStorageKind storage,
 									   AegisCodec codec, int level);
 extern void AegisTamCheckReset(Relation rel);
