@@ -25,6 +25,8 @@ CREATE MATERIALIZED VIEW o4 WITH (compression = 'none') AS SELECT g FROM generat
 SELECT opts('o4');
 CREATE TABLE op (a int) PARTITION BY RANGE (a);
 CREATE TABLE op1 PARTITION OF op FOR VALUES FROM (0) TO (100) WITH (compression_level = '3');
+-- (a level is recorded with its codec: alone it could be out of range for
+-- another default codec on restore)
 SELECT opts('op1');
 RESET default_table_access_method;
 -- a table created in a subtransaction that rolls back records nothing
@@ -130,6 +132,21 @@ RESET ROLE;
 CREATE PUBLICATION o_pub FOR TABLE o1;
 ALTER TABLE o1 SET (storage_backend = 'memory');
 DROP PUBLICATION o_pub;
+CREATE PUBLICATION o_pub FOR TABLES IN SCHEMA public;
+ALTER TABLE o1 SET (storage_backend = 'memory');
+DROP PUBLICATION o_pub;
+-- PostgreSQL's checks of ALTER TABLE apply
+BEGIN READ ONLY;
+ALTER TABLE o1 SET (compression = 'none');
+ROLLBACK;
+ALTER VIEW o1 SET (compression = 'none');
+ALTER TABLE o1 RESET (compression = 'none');
+ALTER TABLE o1 SET (compression = 'none', compression = 'lz4');
+ALTER TABLE o1 SET (compression_level = '3.7');
+SELECT opts('o1');
+-- subcommands apply in order
+ALTER TABLE o1 SET (compression = 'none'), RESET (compression);
+SELECT opts('o1');
 -- options of heap tables (and of partitioned parents) stay PostgreSQL's
 ALTER TABLE op SET (compression = 'zstd');
 CREATE TABLE o_heap (a int) USING heap;

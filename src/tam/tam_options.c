@@ -30,6 +30,7 @@
 #include "aegis/guc.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_publication.h"
@@ -121,6 +122,7 @@ parse_option(DefElem *def, AegisOptionSet *set)
 					 errmsg("invalid value for aegis option \"storage_backend\": \"%s\"", v),
 					 errhint("Valid values are \"local\" and \"memory\".")));
 		set->has_storage = true;
+		set->reset_storage = false;
 	}
 	else if (strcmp(def->defname, "compression") == 0)
 	{
@@ -130,27 +132,41 @@ parse_option(DefElem *def, AegisOptionSet *set)
 					 errmsg("invalid value for aegis option \"compression\": \"%s\"", v),
 					 errhint("Valid values are \"none\", \"lz4\" and \"zstd\".")));
 		set->has_codec = true;
+		set->reset_codec = false;
 	}
 	else
 	{
-		/* an integer, or a quoted one as pg_dump writes reloptions */
-		if (!parse_int(v, &set->level, 0, NULL))
+		/* an integer, also quoted as pg_dump writes reloptions; no fraction */
+		char	   *end;
+		long		level;
+
+		errno = 0;
+		level = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || errno != 0 || level < PG_INT32_MIN ||
+			level > PG_INT32_MAX)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid value for aegis option \"compression_level\": \"%s\"", v),
 					 errhint("The level is an integer; 0 selects the codec's default.")));
+		set->level = (int) level;
 		set->has_level = true;
+		set->reset_level = false;
 	}
 }
 
 /*
- * Take aegis options out of 'options' into 'set' (values, or for RESET the
- * names); return the rest, which PostgreSQL validates as heap's options.
+ * Take aegis options out of 'options' (one WITH, SET or RESET list) into
+ * 'set' (values, or for RESET the names; a later SET or RESET of the same
+ * option in the statement wins, as PostgreSQL applies subcommands in
+ * order); return the rest, which PostgreSQL validates as heap's options.
+ * As PostgreSQL's reloption parsing: an option twice in one list, or RESET
+ * with a value, is an error.
  */
 static List *
 extract_options(List *options, AegisOptionSet *set, bool reset)
 {
 	List	   *rest = NIL;
+	List	   *seen = NIL;
 	ListCell   *lc;
 
 	foreach(lc, options)
@@ -158,15 +174,36 @@ extract_options(List *options, AegisOptionSet *set, bool reset)
 		DefElem    *def = lfirst_node(DefElem, lc);
 
 		if (def->defnamespace != NULL || !is_aegis_option(def->defname))
+		{
 			rest = lappend(rest, def);
-		else if (!reset)
+			continue;
+		}
+		if (list_member(seen, makeString(def->defname)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("parameter \"%s\" specified more than once", def->defname)));
+		seen = lappend(seen, makeString(def->defname));
+		if (!reset)
 			parse_option(def, set);
+		else if (def->arg != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("RESET must not include values for parameters")));
 		else if (strcmp(def->defname, "storage_backend") == 0)
+		{
 			set->reset_storage = true;
+			set->has_storage = false;
+		}
 		else if (strcmp(def->defname, "compression") == 0)
+		{
 			set->reset_codec = true;
+			set->has_codec = false;
+		}
 		else
+		{
 			set->reset_level = true;
+			set->has_level = false;
+		}
 	}
 	return rest;
 }
@@ -296,8 +333,10 @@ set_entry(List *texts, const char *name, char *text)
  *		'base' is the table's aegis entries before the statement (NIL: read
  *		them from the row); 'named' what the statement set or reset; when
  *		'codec_changed' without a level named, a recorded level goes (the
- *		codec's default level applies, as in CREATE).  A table that is no
- *		longer an aegis table (SET ACCESS METHOD) loses them all.  Updates
+ *		codec's default level applies, as in CREATE).  The values recorded
+ *		are those the engine uses (the relation directory's), and a level
+ *		is recorded with its codec.  A table that is no longer an aegis
+ *		table (SET ACCESS METHOD) loses them all.  Updates
  *		the row only if it changes; the caller holds a lock on the relation
  *		that keeps concurrent DDL out.
  */
@@ -333,8 +372,13 @@ record_reloptions(Oid relid, List *base, bool base_given, const AegisOptionSet *
 	if (base_given)
 		aegis = base;
 
-	if (OidIsValid(form->relam) && form->relam == get_table_am_oid("aegis", true))
+	if (OidIsValid(form->relam) && form->relam == get_table_am_oid("aegis", true) &&
+		RELKIND_HAS_STORAGE(form->relkind) && OidIsValid(form->relfilenode))
 	{
+		AegisRelKey key;
+		AegisRelInfo info;
+		bool		present[lengthof(aegis_option_names)] = {0};
+
 		if (named->has_storage)
 			aegis = set_entry(aegis, "storage_backend",
 							  psprintf("storage_backend=%s", AegisStorageKindName(named->storage)));
@@ -350,6 +394,32 @@ record_reloptions(Oid relid, List *base, bool base_given, const AegisOptionSet *
 							  psprintf("compression_level=%d", named->level));
 		else if (named->reset_level || codec_changed)
 			aegis = set_entry(aegis, "compression_level", NULL);
+
+		/*
+		 * The values are what the engine uses (a statement nested in this
+		 * one, an event trigger's, may have changed them meanwhile), in a
+		 * fixed order, and a recorded level comes with its codec: restored
+		 * under another default codec, a level alone could be out of range.
+		 */
+		key.spcOid = form->reltablespace;
+		key.dbOid = MyDatabaseId;
+		key.relNumber = form->relfilenode;
+		if (AegisStorageGetInfo(&key, &info))
+		{
+			foreach(lc, aegis)
+				for (int i = 0; i < lengthof(aegis_option_names); i++)
+					if (strncmp(lfirst(lc), aegis_option_names[i], strlen(aegis_option_names[i])) == 0 &&
+						((char *) lfirst(lc))[strlen(aegis_option_names[i])] == '=')
+						present[i] = true;
+			present[1] |= present[2];
+			aegis = NIL;
+			if (present[0])
+				aegis = lappend(aegis, psprintf("storage_backend=%s", AegisStorageKindName(info.storage)));
+			if (present[1])
+				aegis = lappend(aegis, psprintf("compression=%s", AegisCodecName(info.codec)));
+			if (present[2])
+				aegis = lappend(aegis, psprintf("compression_level=%d", info.level));
+		}
 		newtexts = list_concat(newtexts, aegis);
 	}
 
@@ -456,10 +526,11 @@ typedef struct AegisAlter
  * ALTER TABLE on aegis table 'stmt->relation', before PostgreSQL sees it:
  * take the aegis options out of its SET/RESET (...) into alter->set, drop
  * subcommands left empty, and if it touches reloptions lock the table (as
- * ALTER TABLE will, or ACCESS EXCLUSIVE when aegis options change: the
- * table is rewritten) and, if PostgreSQL will merge reloptions, take the
+ * ALTER TABLE will, or ACCESS EXCLUSIVE when it names aegis options: the
+ * table may be rewritten) and, if PostgreSQL will merge reloptions, take the
  * aegis entries out of pg_class.reloptions (it validates the merged list
- * against heap's options; finish_alter puts them back).  Sets alter->relid
+ * against heap's options; finish_alter puts them back, so the statement's
+ * event triggers see them missing).  Sets alter->relid
  * if finish_alter must follow the statement.
  */
 static void
@@ -532,18 +603,31 @@ prepare_alter(AlterTableStmt *stmt, AegisAlter *alter)
 }
 
 /*
- * Refuse the memory backend for a table that cannot have it: a permanent
- * table in a publication (check_publication_tables' rule), or without the
- * privilege (check_memory_backend_allowed).
+ * Refuse the memory backend for a table that cannot have it: without the
+ * privilege (check_memory_backend_allowed), or a permanent table that a
+ * publication includes: explicitly (as check_publication_tables refuses
+ * adding one), through its schema or a partitioned ancestor, or FOR ALL
+ * TABLES (where its changes would be refused, see tam_dml.c).
  */
 static void check_memory_backend_allowed(void);
 
 static void
 check_memory_backend_for(Relation rel)
 {
+	Oid			relid = RelationGetRelid(rel);
+	List	   *rels = list_make1_oid(relid);
+	bool		published = GetAllTablesPublications() != NIL;
+	ListCell   *lc;
+
 	check_memory_backend_allowed();
-	if (rel->rd_rel->relpersistence == RELPERSISTENCE_PERMANENT &&
-		GetRelationPublications(RelationGetRelid(rel)) != NIL)
+	if (rel->rd_rel->relpersistence != RELPERSISTENCE_PERMANENT)
+		return;
+	if (rel->rd_rel->relispartition)
+		rels = list_concat(rels, get_partition_ancestors(relid));
+	foreach(lc, rels)
+		published |= GetRelationPublications(lfirst_oid(lc)) != NIL ||
+			GetSchemaPublications(get_rel_namespace(lfirst_oid(lc))) != NIL;
+	if (published)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot move aegis table \"%s\" to the memory storage backend",
@@ -553,15 +637,16 @@ check_memory_backend_for(Relation rel)
 }
 
 /*
- * After ALTER TABLE on aegis table alter->relid (lock held): apply the
- * aegis options it set or reset (a rewrite into new storage when they
- * change anything, AegisRelationChangeOptions) and record them in
- * pg_class.reloptions.  'ran_alter' says whether PostgreSQL processed the
- * statement (it checks the table is not in use; a statement of aegis
- * options only must too).
+ * After ALTER TABLE on aegis table alter->relid (lock held; PostgreSQL has
+ * run its checks and the rest of the statement, and its event triggers have
+ * fired): apply the aegis options it set or reset (a rewrite into new
+ * storage when they change anything, AegisRelationChangeOptions) and record
+ * them in pg_class.reloptions.  Raises ERRCODE_FEATURE_NOT_SUPPORTED for
+ * another session's temporary table, ERRCODE_WRONG_OBJECT_TYPE if the
+ * statement made it a heap table, and what the copy raises.
  */
 static void
-finish_alter(const AegisAlter *alter, bool ran_alter)
+finish_alter(const AegisAlter *alter)
 {
 	const AegisOptionSet *set = &alter->set;
 	bool		codec_changed = false;
@@ -581,8 +666,10 @@ finish_alter(const AegisAlter *alter, bool ran_alter)
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("\"%s\" is no longer an aegis table", RelationGetRelationName(rel)),
 					 errdetail("storage_backend, compression and compression_level are options of aegis tables.")));
-		if (!ran_alter)
-			CheckTableNotInUse(rel, "ALTER TABLE");
+		if (RELATION_IS_OTHER_TEMP(rel))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot alter temporary tables of other sessions")));
 		key = AegisRelKeyOf(rel);
 		if (!AegisStorageGetInfo(&key, &info))
 			(void) AegisStorageNPages(&key);	/* raises "does not exist" */
@@ -637,7 +724,6 @@ aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 	Node	   *parsetree = pstmt->utilityStmt;
 	AegisStatementState saved = state;
 	AegisAlter	alter;
-	bool		run_standard = true;
 
 	if (IsA(parsetree, CreatePublicationStmt))
 		check_publication_tables(((CreatePublicationStmt *) parsetree)->pubobjects);
@@ -687,14 +773,16 @@ aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 				if (is_aegis_relation(stmt->relation))
 				{
 					prepare_alter(stmt, &alter);
-					run_standard = stmt->cmds != NIL;
 				}
 			}
 		}
 
-		if (!run_standard)
-			;
-		else if (prev_process_utility)
+		/*
+		 * Also an ALTER TABLE left without subcommands goes through
+		 * PostgreSQL: its read-only and permission checks, relation-kind
+		 * check (ALTER VIEW of a table), in-use check and event triggers.
+		 */
+		if (prev_process_utility)
 			prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
 								 queryEnv, dest, qc);
 		else
@@ -702,7 +790,7 @@ aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 									queryEnv, dest, qc);
 
 		if (OidIsValid(alter.relid))
-			finish_alter(&alter, run_standard);
+			finish_alter(&alter);
 		if (IsA(parsetree, CreatedbStmt))
 			copy_template_storage((CreatedbStmt *) parsetree);
 		if (state.created != NIL)
