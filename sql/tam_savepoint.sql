@@ -72,9 +72,46 @@ PREPARE TRANSACTION 'aegis_p1';
 SELECT v FROM sp WHERE id = 5;
 COMMIT PREPARED 'aegis_p1';
 SELECT v FROM sp WHERE id = 5;
--- ... but not with DDL that creates or drops aegis storage
+-- ... and with DDL that creates, truncates or drops aegis storage, settled
+-- by COMMIT or ROLLBACK PREPARED
 BEGIN;
 CREATE TABLE sp_new (a int) USING aegis;
+INSERT INTO sp_new SELECT generate_series(1, 10);
+SAVEPOINT s1;
+CREATE TABLE sp_sub (a int) USING aegis;
+INSERT INTO sp_sub VALUES (7);
+RELEASE s1;
 PREPARE TRANSACTION 'aegis_p2';
+SELECT count(*) FROM pg_class WHERE relname IN ('sp_new', 'sp_sub');
+COMMIT PREPARED 'aegis_p2';
+SELECT (SELECT count(*) FROM sp_new) AS new, (SELECT sum(a) FROM sp_sub) AS sub;
+BEGIN;
+CREATE TABLE sp_gone (a int) USING aegis;
+INSERT INTO sp_gone VALUES (1);
+PREPARE TRANSACTION 'aegis_p3';
+ROLLBACK PREPARED 'aegis_p3';
+SELECT count(*) FROM pg_class WHERE relname = 'sp_gone';
+BEGIN;
+TRUNCATE sp_new;
+INSERT INTO sp_new VALUES (42);
+PREPARE TRANSACTION 'aegis_p4';
+ROLLBACK PREPARED 'aegis_p4';
+SELECT count(*) FROM sp_new;
+BEGIN;
+TRUNCATE sp_new;
+INSERT INTO sp_new VALUES (42);
+PREPARE TRANSACTION 'aegis_p5';
+COMMIT PREPARED 'aegis_p5';
+SELECT * FROM sp_new;
+BEGIN;
+DROP TABLE sp_new;
+PREPARE TRANSACTION 'aegis_p6';
+ROLLBACK PREPARED 'aegis_p6';
+SELECT * FROM sp_new;
+BEGIN;
+DROP TABLE sp_new, sp_sub;
+PREPARE TRANSACTION 'aegis_p7';
+COMMIT PREPARED 'aegis_p7';
+SELECT count(*) FROM pg_class WHERE relname IN ('sp_new', 'sp_sub');
 
 DROP TABLE sp;

@@ -88,11 +88,17 @@ aegis_xact_callback(XactEvent event, void *arg)
 			AegisPendingSyncCreated();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
-			if (AegisPendingExists())
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that created, truncated or dropped an aegis table"),
-						 errhint("Run the DDL in a transaction of its own, then PREPARE the rest.")));
+
+			/*
+			 * As at pre-commit: the DROP records precede the PREPARE record,
+			 * and storage filled without WAL is synced.  Its creations and
+			 * drops are then settled from the directory's xids when COMMIT
+			 * or ROLLBACK PREPARED ends the transaction, in whichever session
+			 * (AegisSettleFinishedTransactions), as PostgreSQL's 2PC state
+			 * carries its own pending deletes.
+			 */
+			AegisPendingLogDrops();
+			AegisPendingSyncCreated();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
@@ -103,6 +109,7 @@ aegis_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_PREPARE:
 			AegisBufferReleaseAll(true);
+			AegisPendingForget();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:

@@ -42,6 +42,7 @@
 #include "aegis/buffer.h"
 #include "aegis/guc.h"
 #include "access/transam.h"
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_class.h"
@@ -244,13 +245,15 @@ load_directory(bool rebuild, bool settle)
 		{
 			AegisRelInfo *infos;
 			int			n;
+			bool		infer = AegisStorageMayInferAborts();
 
 			infos = all_entries(&n);
 			for (int i = 0; i < n; i++)
 			{
-				if (AegisStorageShouldDrop(&infos[i], true))
+				if (infos[i].persistence == RELPERSISTENCE_TEMP ||
+					AegisStorageShouldDrop(&infos[i], infer))
 					drop_storage(&infos[i].key);
-				else
+				else if (infer)
 					clear_drop(&infos[i].key);
 			}
 			pfree(infos);
@@ -744,6 +747,24 @@ AegisStorageClearDrop(const AegisRelKey *key)
 {
 	dir_attach();
 	clear_drop(key);
+}
+
+/*
+ * AegisStorageMayInferAborts
+ *		May a settle at a start (end of recovery, or a start without
+ *		recovery) take a transaction that did not commit for aborted?  Not
+ *		when prepared transactions can exist (max_prepared_transactions >
+ *		0): one prepared before the crash or shutdown is neither committed
+ *		nor aborted, and PostgreSQL restores it only after the end of
+ *		recovery; AegisSettleFinishedTransactions (src/checkpoint) settles
+ *		such storage once the server runs.  (Temporary storage never belongs
+ *		to a prepared transaction: PostgreSQL refuses to PREPARE one that
+ *		used temporary objects.)
+ */
+bool
+AegisStorageMayInferAborts(void)
+{
+	return max_prepared_xacts == 0;
 }
 
 /*

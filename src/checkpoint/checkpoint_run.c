@@ -28,6 +28,7 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "aegis/backend.h"
@@ -36,7 +37,9 @@
 #include "aegis/guc.h"
 #include "aegis/wal.h"
 #include "checkpoint_internal.h"
+#include "catalog/pg_class.h"
 #include "miscadmin.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 
 AegisCheckpointShared *AegisCkpt = NULL;
@@ -106,6 +109,7 @@ AegisCheckpointRun(XLogRecPtr redo, bool log_record)
 	written = 0;
 	if (AegisStorageLoaded())
 	{
+		AegisSettleFinishedTransactions();
 		written = AegisBufferFlushAll();
 		AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_FLUSH);
 		if (aegis_debug_checkpoint_delay > 0 && !RecoveryInProgress())
@@ -151,8 +155,9 @@ AegisCheckpointRun(XLogRecPtr redo, bool log_record)
  *		Drop the storage that no transaction left alive, with its buffers
  *		(AegisStorageShouldDrop): relations dropped by a transaction that
  *		committed, created by one that aborted, and at the end of recovery
- *		('end_of_recovery') also those whose creator never committed and
- *		temporary ones; there, drop marks of transactions that did not
+ *		('end_of_recovery') also temporary ones and, unless prepared
+ *		transactions may exist (AegisStorageMayInferAborts), those whose creator
+ *		never committed; there, drop marks of transactions that did not
  *		commit are cleared.  The startup process calls it when it replays
  *		an aegis checkpoint record and at the end of recovery.
  */
@@ -161,22 +166,88 @@ AegisCheckpointSettle(bool end_of_recovery)
 {
 	AegisRelInfo *infos;
 	int			n;
+	bool		infer = end_of_recovery && AegisStorageMayInferAborts();
 
 	infos = AegisStorageListAll(&n);
 	for (int i = 0; i < n; i++)
 	{
-		if (AegisStorageShouldDrop(&infos[i], end_of_recovery))
+		if ((end_of_recovery && infos[i].persistence == RELPERSISTENCE_TEMP) ||
+			AegisStorageShouldDrop(&infos[i], infer))
 		{
 			elog(DEBUG1, "aegis recovery: dropping storage " AEGIS_REL_KEY_FMT,
 				 AEGIS_REL_KEY_ARGS(&infos[i].key));
 			AegisBufferDropRelation(&infos[i].key);
 			AegisStorageDrop(&infos[i].key);
 		}
-		else if (end_of_recovery)
+		else if (infer)
 			AegisStorageClearDrop(&infos[i].key);
 	}
 	pfree(infos);
 	AegisWalSettleDatabases(end_of_recovery);
+}
+
+/*
+ * The outcome of 'xid' as PostgreSQL's visibility rules decide it: 0 while
+ * in progress (a prepared transaction is), 1 committed, -1 aborted or
+ * crashed.  In progress is asked first, as HeapTupleSatisfiesMVCC does: a
+ * committing transaction is in the clog before it leaves the proc array.
+ * An xid older than the clog keeps is taken as committed, as
+ * AegisStorageShouldDrop does.
+ */
+static int
+xid_outcome(TransactionId xid)
+{
+	if (!TransactionIdIsNormal(xid) ||
+		TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
+		return 1;
+	if (!TransactionIdPrecedes(xid, GetOldestTransactionIdConsideredRunning()) &&
+		TransactionIdIsInProgress(xid))
+		return 0;
+	return TransactionIdDidCommit(xid) ? 1 : -1;
+}
+
+/*
+ * AegisSettleFinishedTransactions
+ *		On a running server (not in recovery): drop the storage whose
+ *		creator aborted (or crashed) and whose dropper committed, and clear
+ *		the drop marks of droppers that aborted, for transactions that
+ *		finished without their backend settling them: prepared transactions
+ *		(COMMIT / ROLLBACK PREPARED, in any session or after a restart) and
+ *		what a start left for later (AegisStorageMayInferAborts).  A backend that
+ *		ends its own transaction drops the same storage right after; both
+ *		drops are idempotent.  Temporary storage is its session's business.
+ *		Called after COMMIT/ROLLBACK PREPARED and by every aegis checkpoint.
+ */
+void
+AegisSettleFinishedTransactions(void)
+{
+	AegisRelInfo *infos;
+	int			n;
+
+	if (RecoveryInProgress() || !AegisStorageLoaded())
+		return;
+	infos = AegisStorageListAll(&n);
+	for (int i = 0; i < n; i++)
+	{
+		AegisRelInfo *info = &infos[i];
+		int			drop_outcome = 0;
+
+		if (info->persistence == RELPERSISTENCE_TEMP)
+			continue;
+		if (TransactionIdIsValid(info->drop_xid))
+			drop_outcome = xid_outcome(info->drop_xid);
+		if ((TransactionIdIsValid(info->create_xid) && xid_outcome(info->create_xid) < 0) ||
+			drop_outcome > 0)
+		{
+			elog(DEBUG1, "aegis: dropping storage " AEGIS_REL_KEY_FMT " of a finished transaction",
+				 AEGIS_REL_KEY_ARGS(&info->key));
+			AegisBufferDropRelation(&info->key);
+			AegisStorageDrop(&info->key);
+		}
+		else if (drop_outcome < 0)
+			AegisStorageClearDrop(&info->key);
+	}
+	pfree(infos);
 }
 
 /* AegisCheckpointGetStats: figures for aegis_wal_stats(). */

@@ -27,6 +27,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "aegis/backend.h"
+#include "aegis/checkpoint.h"
 #include "aegis/guc.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
@@ -793,6 +794,11 @@ aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 			finish_alter(&alter);
 		if (IsA(parsetree, CreatedbStmt))
 			copy_template_storage((CreatedbStmt *) parsetree);
+		/* the prepared transaction's storage is settled now, not at a checkpoint */
+		if (IsA(parsetree, TransactionStmt) &&
+			(((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED ||
+			 ((TransactionStmt *) parsetree)->kind == TRANS_STMT_ROLLBACK_PREPARED))
+			AegisSettleFinishedTransactions();
 		if (state.created != NIL)
 		{
 			ListCell   *lc;

@@ -111,6 +111,29 @@ AegisPendingAtXactEnd(bool isCommit)
 }
 
 /*
+ * AegisPendingForget
+ *		At PREPARE TRANSACTION: forget the pending operations without
+ *		performing them.  The transaction lives on without this backend;
+ *		its storage carries its xid (created: create_xid; dropped: drop_xid,
+ *		logged at pre-prepare), from which AegisSettleFinishedTransactions
+ *		settles it when COMMIT or ROLLBACK PREPARED ends it.
+ */
+void
+AegisPendingForget(void)
+{
+	PendingStorageOp *op = pending_ops;
+
+	pending_ops = NULL;
+	while (op != NULL)
+	{
+		PendingStorageOp *next = op->next;
+
+		pfree(op);
+		op = next;
+	}
+}
+
+/*
  * AegisPendingAtSubXactEnd
  *		At subtransaction commit, hand this level's entries to the parent; at
  *		abort, perform its "at abort" drops and forget its other entries.
@@ -200,13 +223,6 @@ AegisPendingSyncCreated(void)
 		AegisBufferFlushRelation(&op->key);
 		AegisStorageSyncRelation(&op->key, NULL);
 	}
-}
-
-/* AegisPendingExists: does this transaction create or drop aegis storage? */
-bool
-AegisPendingExists(void)
-{
-	return pending_ops != NULL;
 }
 
 /* AegisPendingDropsAtCommit: will this transaction's commit drop storage? */

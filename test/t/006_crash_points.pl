@@ -154,6 +154,42 @@ $node->safe_psql('postgres', "COMMIT PREPARED 'p1'; ROLLBACK PREPARED 'p2';");
 is($node->safe_psql('postgres', "SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM t WHERE id IN (-20, -10, 1, 2)"),
 	'-10:p1,1:p1,2:base', 'COMMIT PREPARED and ROLLBACK PREPARED after the crash');
 
+# --- two-phase commit of DDL ----------------------------------------------
+# storage a prepared transaction created, truncated or dropped survives a
+# crash, checkpoints and a clean restart untouched (the transaction is
+# neither committed nor aborted), and COMMIT / ROLLBACK PREPARED settles it
+$node->safe_psql('postgres', q{
+	CREATE TABLE pd (a int) USING aegis; INSERT INTO pd SELECT generate_series(1, 50);
+	CREATE TABLE pk (a int) USING aegis; INSERT INTO pk VALUES (1);
+	CREATE TABLE pt (a int) USING aegis; INSERT INTO pt VALUES (1);});
+$node->safe_psql('postgres', q{BEGIN; CREATE TABLE pc (a int) USING aegis;
+	INSERT INTO pc SELECT generate_series(1, 70); SAVEPOINT s;
+	CREATE TABLE ps (a int) USING aegis; INSERT INTO ps VALUES (5); RELEASE s;
+	PREPARE TRANSACTION 'ddl1';});
+$node->safe_psql('postgres', q{BEGIN; CREATE TABLE pr (a int) USING aegis; INSERT INTO pr VALUES (1); PREPARE TRANSACTION 'ddl2';});
+$node->safe_psql('postgres', q{BEGIN; DROP TABLE pd; PREPARE TRANSACTION 'ddl3';});
+$node->safe_psql('postgres', q{BEGIN; DROP TABLE pk; PREPARE TRANSACTION 'ddl4';});
+$node->safe_psql('postgres', q{BEGIN; TRUNCATE pt; INSERT INTO pt VALUES (2); PREPARE TRANSACTION 'ddl5';});
+# (not crash_restart: aegis_tables would wait for the prepared transactions' locks)
+kill9_and_restart($node);
+$node->safe_psql('postgres', 'CHECKPOINT');
+$node->restart;
+$node->safe_psql('postgres', 'CHECKPOINT');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'), '5',
+	'prepared DDL transactions survive a crash and a restart');
+$node->safe_psql('postgres', "COMMIT PREPARED 'ddl1'");
+$node->safe_psql('postgres', "ROLLBACK PREPARED 'ddl2'");
+$node->safe_psql('postgres', "COMMIT PREPARED 'ddl3'");
+$node->safe_psql('postgres', "ROLLBACK PREPARED 'ddl4'");
+$node->safe_psql('postgres', "COMMIT PREPARED 'ddl5'");
+is($node->safe_psql('postgres', q{SELECT (SELECT count(*) FROM pc), (SELECT sum(a) FROM ps),
+		(SELECT sum(a) FROM pk), (SELECT string_agg(a::text, ',') FROM pt),
+		(SELECT count(*) FROM pg_class WHERE relname IN ('pr', 'pd'))}),
+	'70|5|1|2|0', 'COMMIT / ROLLBACK PREPARED of CREATE, DROP and TRUNCATE after the crash');
+$node->safe_psql('postgres', 'CHECKPOINT');
+is(orphans(), '', 'no orphaned files once the prepared DDL is settled');
+$node->safe_psql('postgres', 'DROP TABLE pc, ps, pk, pt');
+
 # --- unlogged and memory tables -----------------------------------------
 $node->safe_psql('postgres', q{
 	CREATE UNLOGGED TABLE u (a int) USING aegis;

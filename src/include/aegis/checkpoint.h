@@ -38,6 +38,7 @@ extern Size AegisCheckpointShmemSize(void);
 extern void AegisCheckpointShmemInit(void);
 extern void AegisCheckpointRun(XLogRecPtr redo, bool log_record);
 extern void AegisCheckpointSettle(bool end_of_recovery);
+extern void AegisSettleFinishedTransactions(void);
 extern void AegisCheckpointGetStats(AegisCheckpointStats *stats);
 
 /* checkpoint_rmgr.c */

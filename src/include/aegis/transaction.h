@@ -39,9 +39,9 @@ extern void AegisPendingDrop(const AegisRelKey *key);
 extern void AegisPendingDropDatabase(Oid dbOid);
 extern void AegisPendingAtXactEnd(bool isCommit);
 extern void AegisPendingAtSubXactEnd(bool isCommit);
-extern bool AegisPendingExists(void);
 extern void AegisPendingLogDrops(void);
 extern void AegisPendingSyncCreated(void);
+extern void AegisPendingForget(void);
 extern bool AegisPendingDropsAtCommit(void);
 
 #endif							/* AEGIS_TRANSACTION_H */
