@@ -61,6 +61,8 @@
 #define BM_IO_IN_PROGRESS	(1U << 3)	/* a process reads or writes it */
 #define BM_PERMANENT		(1U << 4)	/* local storage: checkpoints write it */
 #define BM_RESERVED			(1U << 5)	/* memory storage: room reserved */
+#define BM_HINT_DIRTY		(1U << 6)	/* local storage: page differs from its
+										 * block only by hint bits */
 
 /* a frame of a memory-backend page */
 #define IS_MEMORY_FRAME(flags) \
@@ -264,7 +266,7 @@ unpin_frame(int b)
  * page became valid meanwhile; for a write, returns false if it is clean.
  */
 static bool
-start_io(int b, bool forwrite)
+start_io(int b, bool forwrite, uint32 dirty_mask)
 {
 	AegisBufferDesc *d = &Descs[b];
 	bool		slept = false;
@@ -286,7 +288,7 @@ start_io(int b, bool forwrite)
 	}
 	if (slept)
 		ConditionVariableCancelSleep();
-	if (forwrite ? !(d->flags & BM_DIRTY) : (d->flags & BM_VALID))
+	if (forwrite ? !(d->flags & dirty_mask) : (d->flags & BM_VALID))
 	{
 		SpinLockRelease(&d->hdr_lock);
 		return false;
@@ -309,20 +311,21 @@ terminate_io(int b, uint32 set_flags)
 }
 
 /*
- * Write frame b (pinned by us) back to its storage backend if it is dirty;
- * true if it was written.  The page is copied under a share content lock
- * and compressed outside it.  With 'nowait', a frame whose content lock is
- * not free at once is left alone (false).
+ * Write frame b (pinned by us) back to its storage backend if it is dirty
+ * (with 'hints', also if only hint bits changed); true if it was written.
+ * The page is copied under a share content lock and compressed outside it.
+ * With 'nowait', a frame whose content lock is not free at once is left
+ * alone (false).
  */
 static bool
-flush_frame(int b, bool nowait)
+flush_frame(int b, bool nowait, bool hints)
 {
 	AegisBufferDesc *d = &Descs[b];
 	PGAlignedBlock copy;
 	AegisBufferTag tag;
 	bool		reserved;
 
-	if (!start_io(b, true))
+	if (!start_io(b, true, hints ? (BM_DIRTY | BM_HINT_DIRTY) : BM_DIRTY))
 		return false;
 	if (!nowait)
 		LWLockAcquire(&ContentLocks[b].lock, LW_SHARED);
@@ -334,7 +337,7 @@ flush_frame(int b, bool nowait)
 	SpinLockAcquire(&d->hdr_lock);
 	/* the write uses the reservation up; a later change reserves anew */
 	reserved = (d->flags & BM_RESERVED) != 0;
-	d->flags &= ~(BM_DIRTY | BM_RESERVED);
+	d->flags &= ~(BM_DIRTY | BM_HINT_DIRTY | BM_RESERVED);
 	tag = d->tag;
 	SpinLockRelease(&d->hdr_lock);
 	memcpy(copy.data, PAGE_OF(b), BLCKSZ);
@@ -473,7 +476,8 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit)
 		SpinLockRelease(&d->hdr_lock);
 		if (hadtag)
 		{
-			(void) flush_frame(b, false);
+			/* hint bits reach storage when their page leaves the pool */
+			(void) flush_frame(b, false, true);
 			oldhash = get_hash_value(PageTable, &oldtag);
 			oldlock = partition_lock(oldhash);
 		}
@@ -494,7 +498,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit)
 
 		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
 		SpinLockAcquire(&d->hdr_lock);
-		if (ent != NULL || d->refcount != 1 || (d->flags & BM_DIRTY) ||
+		if (ent != NULL || d->refcount != 1 || (d->flags & (BM_DIRTY | BM_HINT_DIRTY)) ||
 			((d->flags & BM_TAG_VALID) != 0) != hadtag ||
 			(hadtag && memcmp(&d->tag, &oldtag, sizeof(oldtag)) != 0))
 		{
@@ -532,7 +536,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit)
 	}
 
 	/* load the page unless it is valid already */
-	if (start_io(b, false))
+	if (start_io(b, false, 0))
 	{
 		PG_TRY();
 		{
@@ -764,8 +768,13 @@ AegisBufferMarkDirty(AegisBuffer buf)
 /*
  * AegisBufferMarkDirtyHint
  *		Note a hint-bit change made under a share content lock.  Losing it is
- *		harmless; a concurrent write-back may or may not include it.  A clean
- *		memory-backend page without a reservation stays clean (file header).
+ *		harmless; a concurrent write-back may or may not include it.  A page
+ *		of local storage that only hint bits changed is written when it is
+ *		evicted, not by checkpoints (BM_HINT_DIRTY): hint bits are never
+ *		needed for durability, and rewriting (recompressing) every page a
+ *		first scan after a bulk load hinted made that checkpoint as costly
+ *		as the load's.  A clean memory-backend page without a reservation
+ *		stays clean (file header).
  */
 void
 AegisBufferMarkDirtyHint(AegisBuffer buf)
@@ -773,7 +782,12 @@ AegisBufferMarkDirtyHint(AegisBuffer buf)
 	AegisBufferDesc *d = &Descs[buf];
 
 	SpinLockAcquire(&d->hdr_lock);
-	if (!IS_MEMORY_FRAME(d->flags) || (d->flags & (BM_RESERVED | BM_DIRTY)))
+	if (!IS_MEMORY_FRAME(d->flags))
+	{
+		if (!(d->flags & BM_DIRTY))
+			d->flags |= BM_HINT_DIRTY;
+	}
+	else if (d->flags & (BM_RESERVED | BM_DIRTY))
 		d->flags |= BM_DIRTY;
 	SpinLockRelease(&d->hdr_lock);
 }
@@ -915,9 +929,9 @@ flush_frames(FlushWhich which, const AegisRelKey *key, int except)
 		local_pins[b]++;
 		local_pins_total++;
 		if (which != FLUSH_MEMORY)
-			written += flush_frame(b, false) ? 1 : 0;
+			written += flush_frame(b, false, false) ? 1 : 0;
 		else if (!LWLockHeldByMe(&ContentLocks[b].lock))
-			written += flush_frame(b, true) ? 1 : 0;
+			written += flush_frame(b, true, false) ? 1 : 0;
 		unpin_frame(b);
 	}
 	return written;

@@ -2,6 +2,8 @@
 # while a table four times the pool is read chunk by chunk, a small table
 # that is used between the chunks stays in the pool (no misses), and pages
 # read once are the ones evicted (re-reading the first chunk misses again).
+# Pages that only hint bits changed are written on eviction, not by
+# checkpoints.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -60,6 +62,30 @@ my $m0 = misses();
 $node->safe_psql('postgres', sprintf($chunk_q, 1, $per));
 my $again = misses() - $m0;
 cmp_ok($again, '>=', 0.9 * $big_pages / $chunks, "pages read once were evicted ($again misses re-reading the first chunk)");
+
+# Hint bits: the first read of new rows hints every page, but a checkpoint
+# writes only pages with logged changes; the hinted pages are written when
+# they are evicted, so the hints are not lost on the way.
+sub ckpt_pages { return $node->safe_psql('postgres', 'SELECT checkpoint_pages FROM aegis_wal_stats()'); }
+sub writebacks { return $node->safe_psql('postgres', 'SELECT writebacks FROM aegis_buffer_stats()'); }
+$node->safe_psql('postgres', q{
+	CREATE TABLE hinted (id int, pad text) USING aegis;
+	INSERT INTO hinted SELECT g, repeat('h', 50) FROM generate_series(1, 20000) g;
+	CHECKPOINT;});
+my $hinted_pages = $node->safe_psql('postgres', "SELECT pages FROM aegis_table_stats('hinted')");
+my $p0 = ckpt_pages();
+$node->safe_psql('postgres', 'SELECT count(*) FROM hinted');
+$node->safe_psql('postgres', 'CHECKPOINT');
+is(ckpt_pages() - $p0, 0, "the checkpoint after the first read writes none of the $hinted_pages hinted pages");
+my $w0 = writebacks();
+$node->safe_psql('postgres', sprintf($chunk_q, 1, 80000));
+cmp_ok(writebacks() - $w0, '>=', $hinted_pages, 'evicting the hinted pages writes them');
+$node->safe_psql('postgres', 'SELECT count(*) FROM hinted');
+$node->safe_psql('postgres', sprintf($chunk_q, 1, 80000));
+$w0 = writebacks();
+$node->safe_psql('postgres', 'SELECT count(*) FROM hinted');
+$node->safe_psql('postgres', sprintf($chunk_q, 1, 80000));
+is(writebacks() - $w0, 0, 'once written, the hints stay: reading the pages again dirties nothing');
 
 $node->stop;
 done_testing();
