@@ -350,10 +350,10 @@ AegisStorageLoad(bool rebuild)
 }
 
 /*
- * Did 'xid' commit?  PostgreSQL's commit log decides; an xid older than the
- * oldest one the commit log still holds committed long ago (an aborted
- * creator or dropper would have removed the storage, or cleared the mark,
- * long before).
+ * Did creator 'xid' commit?  PostgreSQL's commit log decides; a creator
+ * older than the oldest xid the commit log still holds committed long ago
+ * (an aborted creator's storage is removed at its abort, or by the settle
+ * that follows it).
  */
 static bool
 xid_committed(TransactionId xid)
@@ -362,6 +362,23 @@ xid_committed(TransactionId xid)
 		return false;
 	if (TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
 		return true;
+	return TransactionIdDidCommit(xid);
+}
+
+/*
+ * Did dropper 'xid' commit?  Only if the commit log says so.  A drop mark
+ * older than the commit log is not taken for committed: a committed drop is
+ * carried out at its commit (or when recovery replays it), while a mark can
+ * outlive an aborted dropper (a failed or rolled back PREPARE, a standby
+ * that replayed the DROP record and then the abort), and taking it for
+ * committed would drop a live table.  At worst such storage is kept.
+ */
+static bool
+drop_committed(TransactionId xid)
+{
+	if (!TransactionIdIsNormal(xid) ||
+		TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
+		return false;
 	return TransactionIdDidCommit(xid);
 }
 
@@ -750,6 +767,45 @@ AegisStorageClearDrop(const AegisRelKey *key)
 }
 
 /*
+ * AegisStorageClearDropMarks
+ *		Forget every drop mark of transaction 'xid' (of 'key' only, if not
+ *		NULL): its dropper aborted (a PREPARE or commit that failed after its
+ *		drops were marked, a ROLLBACK PREPARED).  A mark set meanwhile by
+ *		another transaction stays.  Raises no error.
+ */
+void
+AegisStorageClearDropMarks(const AegisRelKey *key, TransactionId xid)
+{
+	dshash_seq_status status;
+	AegisRelEntry *e;
+
+	dir_attach();
+	if (key != NULL)
+	{
+		e = dshash_find(dir_hash, key, true);
+		if (e == NULL)
+			return;
+		if (TransactionIdEquals(e->drop_xid, xid))
+		{
+			e->drop_xid = InvalidTransactionId;
+			e->map_dirty = true;
+		}
+		dshash_release_lock(dir_hash, e);
+		return;
+	}
+	dshash_seq_init(&status, dir_hash, true);
+	while ((e = dshash_seq_next(&status)) != NULL)
+	{
+		if (TransactionIdEquals(e->drop_xid, xid))
+		{
+			e->drop_xid = InvalidTransactionId;
+			e->map_dirty = true;
+		}
+	}
+	dshash_seq_term(&status);
+}
+
+/*
  * AegisStorageMayInferAborts
  *		May a settle at a start (end of recovery, or a start without
  *		recovery) take a transaction that did not commit for aborted?  Not
@@ -783,9 +839,20 @@ AegisStorageShouldDrop(const AegisRelInfo *info, bool settled)
 	if (TransactionIdIsValid(info->create_xid) && !xid_committed(info->create_xid) &&
 		(settled || TransactionIdDidAbort(info->create_xid)))
 		return true;
-	if (TransactionIdIsValid(info->drop_xid) && xid_committed(info->drop_xid))
+	if (TransactionIdIsValid(info->drop_xid) && drop_committed(info->drop_xid))
 		return true;
 	return false;
+}
+
+/*
+ * AegisStorageDropCommitted
+ *		Has the transaction that marked 'info' dropped committed?  Decided as
+ *		drop_committed: a mark whose dropper is unknown does not count.
+ */
+bool
+AegisStorageDropCommitted(const AegisRelInfo *info)
+{
+	return TransactionIdIsValid(info->drop_xid) && drop_committed(info->drop_xid);
 }
 
 /*

@@ -191,15 +191,17 @@ AegisCheckpointSettle(bool end_of_recovery)
  * in progress (a prepared transaction is), 1 committed, -1 aborted or
  * crashed.  In progress is asked first, as HeapTupleSatisfiesMVCC does: a
  * committing transaction is in the clog before it leaves the proc array.
- * An xid older than the clog keeps is taken as committed, as
- * AegisStorageShouldDrop does.
+ * An xid older than the clog keeps is 'old_outcome': committed for a
+ * creator (as AegisStorageShouldDrop takes it), aborted for a dropper (a
+ * committed drop is carried out at once, so an old mark is stale; clearing
+ * it keeps the storage).
  */
 static int
-xid_outcome(TransactionId xid)
+xid_outcome(TransactionId xid, int old_outcome)
 {
 	if (!TransactionIdIsNormal(xid) ||
 		TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
-		return 1;
+		return old_outcome;
 	if (!TransactionIdPrecedes(xid, GetOldestTransactionIdConsideredRunning()) &&
 		TransactionIdIsInProgress(xid))
 		return 0;
@@ -235,8 +237,8 @@ AegisSettleFinishedTransactions(void)
 		if (info->persistence == RELPERSISTENCE_TEMP)
 			continue;
 		if (TransactionIdIsValid(info->drop_xid))
-			drop_outcome = xid_outcome(info->drop_xid);
-		if ((TransactionIdIsValid(info->create_xid) && xid_outcome(info->create_xid) < 0) ||
+			drop_outcome = xid_outcome(info->drop_xid, -1);
+		if ((TransactionIdIsValid(info->create_xid) && xid_outcome(info->create_xid, 1) < 0) ||
 			drop_outcome > 0)
 		{
 			elog(DEBUG1, "aegis: dropping storage " AEGIS_REL_KEY_FMT " of a finished transaction",
@@ -245,7 +247,7 @@ AegisSettleFinishedTransactions(void)
 			AegisStorageDrop(&info->key);
 		}
 		else if (drop_outcome < 0)
-			AegisStorageClearDrop(&info->key);
+			AegisStorageClearDropMarks(&info->key, info->drop_xid);
 	}
 	pfree(infos);
 }

@@ -457,7 +457,7 @@ AegisCopyDatabaseStorage(Oid srcdb, Oid dstdb, Oid dst_default_spc)
 		if (all[i].key.dbOid != srcdb || all[i].persistence == RELPERSISTENCE_TEMP)
 			continue;
 		/* look it up again: the list may be stale */
-		if (!AegisStorageGetInfo(&all[i].key, &info) || TransactionIdIsValid(info.drop_xid))
+		if (!AegisStorageGetInfo(&all[i].key, &info) || AegisStorageDropCommitted(&info))
 			continue;
 		rnode.spcNode = OidIsValid(info.key.spcOid) ? info.key.spcOid : dst_default_spc;
 		rnode.dbNode = dstdb;

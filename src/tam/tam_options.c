@@ -21,7 +21,10 @@
  */
 #include "postgres.h"
 
+#include <sys/stat.h>
+
 #include "access/htup_details.h"
+#include "access/heapam.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -34,6 +37,7 @@
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_tablespace.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_type.h"
 #include "aegis/tam.h"
@@ -41,7 +45,11 @@
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
 #include "nodes/parsenodes.h"
+#include "common/file_utils.h"
+#include "common/relpath.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/md.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -688,8 +696,45 @@ finish_alter(const AegisAlter *alter)
 }
 
 /*
+ * Remove what CREATE DATABASE made of database 'db' (which the aborting
+ * transaction created): its pages in shared buffers, its pending fsync
+ * requests and its directory in every tablespace, as PostgreSQL's
+ * createdb_failure_callback and remove_dbtablespaces do.
+ */
+static void
+remove_database_files(Oid db)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+
+	DropDatabaseBuffers(db);
+	ForgetDatabaseSyncRequests(db);
+	rel = table_open(TableSpaceRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Oid			spcoid = ((Form_pg_tablespace) GETSTRUCT(tuple))->oid;
+		char	   *path;
+		struct stat st;
+
+		if (spcoid == GLOBALTABLESPACE_OID)
+			continue;
+		path = GetDatabasePath(db, spcoid);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && !rmtree(path, true))
+			ereport(WARNING,
+					(errmsg("some useless files may be left behind in old database directory \"%s\"",
+							path)));
+		pfree(path);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/*
  * After CREATE DATABASE: copy the template's aegis storage into the new
- * database (AegisCopyDatabaseStorage), in the same transaction.
+ * database (AegisCopyDatabaseStorage), in the same transaction.  If that
+ * fails, the new database's files are removed before the error goes on.
  */
 static void
 copy_template_storage(CreatedbStmt *stmt)
@@ -713,7 +758,22 @@ copy_template_storage(CreatedbStmt *stmt)
 		elog(ERROR, "cache lookup failed for database %u", dst);
 	spc = ((Form_pg_database) GETSTRUCT(tup))->dattablespace;
 	ReleaseSysCache(tup);
-	AegisCopyDatabaseStorage(get_database_oid(template, false), dst, spc);
+	PG_TRY();
+	{
+		AegisCopyDatabaseStorage(get_database_oid(template, false), dst, spc);
+	}
+	PG_CATCH();
+	{
+		/*
+		 * PostgreSQL's own clean-up of a failed CREATE DATABASE
+		 * (createdb_failure_callback) has ended with createdb(): do what it
+		 * does, so no directory of the database that will not exist stays
+		 * behind.  The aegis storage copied so far goes at abort.
+		 */
+		remove_database_files(dst);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
 static void

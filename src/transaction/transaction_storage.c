@@ -37,6 +37,9 @@ typedef struct PendingStorageOp
 
 static PendingStorageOp *pending_ops = NULL;
 
+/* the xid AegisPendingLogDrops marked drops with, until the transaction ends */
+static TransactionId marked_xid = InvalidTransactionId;
+
 static void
 add_op(const AegisRelKey *key, bool is_database, bool at_commit)
 {
@@ -98,6 +101,14 @@ AegisPendingAtXactEnd(bool isCommit)
 {
 	PendingStorageOp *op = pending_ops;
 
+	/*
+	 * An abort after the drops were marked (a commit or PREPARE that failed
+	 * past pre-commit): the marks go, so nothing later takes them for a
+	 * committed drop.
+	 */
+	if (!isCommit && TransactionIdIsValid(marked_xid))
+		AegisStorageClearDropMarks(NULL, marked_xid);
+	marked_xid = InvalidTransactionId;
 	pending_ops = NULL;
 	while (op != NULL)
 	{
@@ -123,6 +134,7 @@ AegisPendingForget(void)
 {
 	PendingStorageOp *op = pending_ops;
 
+	marked_xid = InvalidTransactionId;
 	pending_ops = NULL;
 	while (op != NULL)
 	{
@@ -185,7 +197,7 @@ AegisPendingLogDrops(void)
 		if (!op->at_commit)
 			continue;
 		if (!TransactionIdIsValid(xid))
-			xid = GetTopTransactionId();
+			xid = marked_xid = GetTopTransactionId();
 		if (op->is_database)
 		{
 			AegisStorageMarkDropDatabase(op->key.dbOid, xid, GetXLogInsertRecPtr());

@@ -14,6 +14,7 @@ $primary->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'aegis_storage'
 aegis.buffer_pool_size = 8MB
 aegis.memory_backend_size = 32MB
+max_prepared_transactions = 5
 autovacuum = off
 });
 $primary->start;
@@ -78,6 +79,40 @@ is($primary->safe_psql('c_crash', $opts), $opts0, 'after a crash: and its option
 # memory tables are volatile and unlogged tables reset, as after any crash
 is($primary->safe_psql('c_crash', $rest_q), '0|0|1000', 'after a crash: memory and unlogged tables empty, heap kept');
 is($primary->safe_psql('c_wal_log', $z_q), $zw, 'after a crash: the earlier copy too');
+
+# a table of the template whose DROP failed to PREPARE (the drop was marked,
+# then the transaction aborted) is copied like any other
+$primary->safe_psql('postgres', "CREATE DATABASE tmpl2");
+$primary->safe_psql('tmpl2', q{
+	CREATE EXTENSION aegis_storage;
+	CREATE TABLE kept (id int) USING aegis;
+	INSERT INTO kept SELECT generate_series(1, 300);
+	CREATE TABLE other (id int) USING aegis;});
+# (the transaction holding the GID is in another database: one prepared in
+# the template would stop CREATE DATABASE)
+$primary->safe_psql('postgres', q{BEGIN; CREATE TABLE gidholder (a int); PREPARE TRANSACTION 'gid_taken';});
+my ($ret, $out, $err) = $primary->psql('tmpl2', q{BEGIN; DROP TABLE kept; PREPARE TRANSACTION 'gid_taken';});
+like($err, qr/transaction identifier "gid_taken" is already in use/, 'the PREPARE of the DROP fails');
+$primary->safe_psql('postgres', 'CREATE DATABASE c_kept TEMPLATE tmpl2 STRATEGY wal_log');
+is($primary->safe_psql('c_kept', 'SELECT count(*) FROM kept'), '300',
+	'the copy has the table whose DROP failed to PREPARE');
+$primary->safe_psql('postgres', q{ROLLBACK PREPARED 'gid_taken'});
+
+# a copy that fails (the memory backend is full) leaves no database files
+$primary->safe_psql('postgres', "CREATE DATABASE tmpl3");
+$primary->safe_psql('tmpl3', q{
+	CREATE EXTENSION aegis_storage;
+	CREATE TABLE big_mem (id int, pad text) USING aegis
+		WITH (storage_backend = 'memory', compression = 'none');
+	INSERT INTO big_mem SELECT g, repeat('m', 500) FROM generate_series(1, 40000) g;});
+my @dirs_before = sort glob($primary->data_dir . '/base/*');
+($ret, $out, $err) = $primary->psql('postgres', 'CREATE DATABASE c_full TEMPLATE tmpl3');
+like($err, qr/memory/, 'CREATE DATABASE fails when the copy does not fit the memory backend');
+my @dirs_after = sort glob($primary->data_dir . '/base/*');
+is(join(',', @dirs_after), join(',', @dirs_before), 'and leaves no database directory behind');
+is($primary->safe_psql('postgres', "SELECT count(*) FROM pg_database WHERE datname = 'c_full'"), '0',
+	'nor a database');
+is($primary->safe_psql('tmpl3', 'SELECT count(*) FROM big_mem'), '40000', 'the template keeps its rows');
 
 # a copy can be dropped, and its storage goes with it
 my $oid = $primary->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'c_crash'");

@@ -80,6 +80,8 @@ extern bool AegisStorageMarkDrop(const AegisRelKey *key, TransactionId xid,
 								 XLogRecPtr *create_lsn);
 extern void AegisStorageMarkDropDatabase(Oid dbOid, TransactionId xid, XLogRecPtr before);
 extern void AegisStorageClearDrop(const AegisRelKey *key);
+extern void AegisStorageClearDropMarks(const AegisRelKey *key, TransactionId xid);
+extern bool AegisStorageDropCommitted(const AegisRelInfo *info);
 extern bool AegisStorageMayInferAborts(void);
 extern bool AegisStorageShouldDrop(const AegisRelInfo *info, bool settled);
 extern void AegisStorageDrop(const AegisRelKey *key);
