@@ -318,6 +318,28 @@ AegisPageWriterFinish(AegisPageWriter *writer)
 }
 
 /*
+ * Append pages [0, npages) of storage 'src', read through the buffer pool,
+ * to 'writer' and finish it (durable before commit).
+ */
+static void
+copy_pages(const AegisRelKey *src, BlockNumber npages, AegisPageWriter *writer)
+{
+	PGAlignedBlock copy;
+
+	for (BlockNumber p = 0; p < npages; p++)
+	{
+		AegisBuffer buf = AegisBufferRead(src, p);
+
+		CHECK_FOR_INTERRUPTS();
+		AegisBufferLock(buf, LW_SHARED);
+		memcpy(copy.data, AegisBufferGetPage(buf), BLCKSZ);
+		AegisBufferUnlockRelease(buf);
+		AegisPageWriterAppend(writer, (Page) copy.data);
+	}
+	AegisPageWriterFinish(writer);
+}
+
+/*
  * Copy every page of 'rel' into new storage 'newrnode' created with the
  * given storage choices (each page recompressed with the new codec), with
  * the visibility map; the old storage and stub go at commit.  Caller holds
@@ -330,7 +352,6 @@ copy_data(Relation rel, const RelFileNode *newrnode, AegisStorageKind storage,
 	AegisRelKey oldkey = AegisRelKeyOf(rel);
 	AegisRelInfo info;
 	AegisPageWriter writer;
-	PGAlignedBlock copy;
 
 	AegisTamCheckReset(rel);
 	if (!AegisStorageGetInfo(&oldkey, &info))
@@ -342,17 +363,7 @@ copy_data(Relation rel, const RelFileNode *newrnode, AegisStorageKind storage,
 		create_storage(&newkey, storage, codec, level, rel->rd_rel->relpersistence);
 	}
 	AegisPageWriterBegin(&writer, newrnode, rel->rd_backend, rel->rd_rel->relpersistence);
-	for (BlockNumber p = 0; p < info.npages; p++)
-	{
-		AegisBuffer buf = AegisBufferRead(&oldkey, p);
-
-		CHECK_FOR_INTERRUPTS();
-		AegisBufferLock(buf, LW_SHARED);
-		memcpy(copy.data, AegisBufferGetPage(buf), BLCKSZ);
-		AegisBufferUnlockRelease(buf);
-		AegisPageWriterAppend(&writer, (Page) copy.data);
-	}
-	AegisPageWriterFinish(&writer);
+	copy_pages(&oldkey, info.npages, &writer);
 
 	/* the visibility map travels with the pages it describes, as heap's */
 	if (smgrexists(RelationGetSmgr(rel), VISIBILITYMAP_FORKNUM))
@@ -452,7 +463,6 @@ AegisCopyDatabaseStorage(Oid srcdb, Oid dstdb, Oid dst_default_spc)
 		RelFileNode rnode;
 		SMgrRelation stub;
 		AegisPageWriter writer;
-		PGAlignedBlock copy;
 
 		if (all[i].key.dbOid != srcdb || all[i].persistence == RELPERSISTENCE_TEMP)
 			continue;
@@ -470,17 +480,7 @@ AegisCopyDatabaseStorage(Oid srcdb, Oid dstdb, Oid dst_default_spc)
 		dst.dbOid = dstdb;
 		create_storage(&dst, info.storage, info.codec, info.level, info.persistence);
 		AegisPageWriterBeginKey(&writer, &dst, &rnode, InvalidBackendId, info.persistence);
-		for (BlockNumber p = 0; p < AegisStorageNPages(&info.key); p++)
-		{
-			AegisBuffer buf = AegisBufferRead(&info.key, p);
-
-			CHECK_FOR_INTERRUPTS();
-			AegisBufferLock(buf, LW_SHARED);
-			memcpy(copy.data, AegisBufferGetPage(buf), BLCKSZ);
-			AegisBufferUnlockRelease(buf);
-			AegisPageWriterAppend(&writer, (Page) copy.data);
-		}
-		AegisPageWriterFinish(&writer);
+		copy_pages(&info.key, AegisStorageNPages(&info.key), &writer);
 	}
 	pfree(all);
 }
