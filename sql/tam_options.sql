@@ -147,6 +147,20 @@ SELECT opts('o1');
 -- subcommands apply in order
 ALTER TABLE o1 SET (compression = 'none'), RESET (compression);
 SELECT opts('o1');
+-- an event trigger that drops the table at the end of the statement
+CREATE FUNCTION o_drop_it() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_class WHERE relname = 'o_victim') THEN
+    DROP TABLE o_victim;
+  END IF;
+END $$;
+CREATE EVENT TRIGGER o_drop_it ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+  EXECUTE FUNCTION o_drop_it();
+CREATE TABLE o_victim (a int) USING aegis;
+ALTER TABLE o_victim ADD COLUMN b int, SET (compression = 'zstd');
+DROP EVENT TRIGGER o_drop_it;
+DROP FUNCTION o_drop_it();
+SELECT count(*) FROM pg_class WHERE relname = 'o_victim';
 -- options of heap tables (and of partitioned parents) stay PostgreSQL's
 ALTER TABLE op SET (compression = 'zstd');
 CREATE TABLE o_heap (a int) USING heap;

@@ -661,6 +661,9 @@ finish_alter(const AegisAlter *alter)
 	bool		codec_changed = false;
 
 	CommandCounterIncrement();
+	/* an event trigger of the statement may have dropped the table */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(alter->relid)))
+		return;
 	if (!option_set_empty(set))
 	{
 		Relation	rel = relation_open(alter->relid, NoLock);
