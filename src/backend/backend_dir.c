@@ -368,10 +368,11 @@ xid_committed(TransactionId xid)
 /*
  * Did dropper 'xid' commit?  Only if the commit log says so.  A drop mark
  * older than the commit log is not taken for committed: a committed drop is
- * carried out at its commit (or when recovery replays it), while a mark can
- * outlive an aborted dropper (a failed or rolled back PREPARE, a standby
- * that replayed the DROP record and then the abort), and taking it for
- * committed would drop a live table.  At worst such storage is kept.
+ * carried out at its commit on a running server, and in recovery by the
+ * settle at the next aegis checkpoint record or before the commit log is
+ * truncated (checkpoint_rmgr.c), while a mark can outlive an aborted dropper
+ * until a settle clears it (AegisStorageDropAborted), and taking it for
+ * committed would drop a live table.
  */
 static bool
 drop_committed(TransactionId xid)
@@ -842,6 +843,24 @@ AegisStorageShouldDrop(const AegisRelInfo *info, bool settled)
 	if (TransactionIdIsValid(info->drop_xid) && drop_committed(info->drop_xid))
 		return true;
 	return false;
+}
+
+/*
+ * AegisStorageDropAborted
+ *		Is the drop mark of 'info' stale: its dropper known to have aborted,
+ *		or older than the commit log (undecidable; clearing it keeps the
+ *		storage)?  A settle clears such marks, so that an xid that wraps
+ *		around can never make one look committed.
+ */
+bool
+AegisStorageDropAborted(const AegisRelInfo *info)
+{
+	if (!TransactionIdIsValid(info->drop_xid))
+		return false;
+	if (!TransactionIdIsNormal(info->drop_xid) ||
+		TransactionIdPrecedes(info->drop_xid, ShmemVariableCache->oldestClogXid))
+		return true;
+	return TransactionIdDidAbort(info->drop_xid);
 }
 
 /*

@@ -34,6 +34,8 @@
  */
 #include "postgres.h"
 
+#include "access/clog.h"
+
 #include "access/rmgr.h"
 #include "access/transam.h"
 #include "access/xlog.h"
@@ -121,6 +123,33 @@ aegis_xlog_redo(XLogReaderState *record)
 		MemoryContextReset(redo_cxt);
 	}
 	xlog_redo_prev(record);
+}
+
+/*
+ * PostgreSQL's commit-log redo is wrapped too: before a truncation of the
+ * commit log is replayed, storage whose dropper committed is dropped while
+ * the commit log still says so (a standby settles otherwise only at aegis
+ * checkpoint records, and a drop mark older than the commit log is never
+ * taken for committed), and stale marks are cleared.
+ */
+static void (*clog_redo_prev) (XLogReaderState *record) = NULL;
+
+static void
+aegis_clog_redo(XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+
+	if (info == CLOG_TRUNCATE && redo_cxt != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(redo_cxt);
+
+		/* drops run after the WAL up to here is durable, as xact_redo_commit */
+		XLogFlush(record->EndRecPtr);
+		AegisCheckpointSettle(false);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(redo_cxt);
+	}
+	clog_redo_prev(record);
 }
 
 static void
@@ -297,4 +326,6 @@ AegisRegisterRmgr(void)
 	RegisterCustomRmgr(AEGIS_RMGR_ID, &aegis_rmgr);
 	xlog_redo_prev = RmgrTable[RM_XLOG_ID].rm_redo;
 	RmgrTable[RM_XLOG_ID].rm_redo = aegis_xlog_redo;
+	clog_redo_prev = RmgrTable[RM_CLOG_ID].rm_redo;
+	RmgrTable[RM_CLOG_ID].rm_redo = aegis_clog_redo;
 }

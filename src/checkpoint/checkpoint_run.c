@@ -156,10 +156,13 @@ AegisCheckpointRun(XLogRecPtr redo, bool log_record)
  *		(AegisStorageShouldDrop): relations dropped by a transaction that
  *		committed, created by one that aborted, and at the end of recovery
  *		('end_of_recovery') also temporary ones and, unless prepared
- *		transactions may exist (AegisStorageMayInferAborts), those whose creator
- *		never committed; there, drop marks of transactions that did not
- *		commit are cleared.  The startup process calls it when it replays
- *		an aegis checkpoint record and at the end of recovery.
+ *		transactions may exist (AegisStorageMayInferAborts), those whose
+ *		creator never committed; there, drop marks of transactions that did
+ *		not commit are cleared, and otherwise those of droppers known to have
+ *		aborted or older than the commit log (AegisStorageDropAborted), so a
+ *		standby does not keep them.  The startup process calls it when it
+ *		replays an aegis checkpoint record, before it replays a truncation
+ *		of the commit log, and at the end of recovery.
  */
 void
 AegisCheckpointSettle(bool end_of_recovery)
@@ -181,6 +184,8 @@ AegisCheckpointSettle(bool end_of_recovery)
 		}
 		else if (infer)
 			AegisStorageClearDrop(&infos[i].key);
+		else if (AegisStorageDropAborted(&infos[i]))
+			AegisStorageClearDropMarks(&infos[i].key, infos[i].drop_xid);
 	}
 	pfree(infos);
 	AegisWalSettleDatabases(end_of_recovery);
@@ -192,9 +197,9 @@ AegisCheckpointSettle(bool end_of_recovery)
  * crashed.  In progress is asked first, as HeapTupleSatisfiesMVCC does: a
  * committing transaction is in the clog before it leaves the proc array.
  * An xid older than the clog keeps is 'old_outcome': committed for a
- * creator (as AegisStorageShouldDrop takes it), aborted for a dropper (a
- * committed drop is carried out at once, so an old mark is stale; clearing
- * it keeps the storage).
+ * creator (as AegisStorageShouldDrop takes it), aborted for a dropper (its
+ * outcome is unknown; clearing the mark keeps the storage, as
+ * AegisStorageDropAborted decides).
  */
 static int
 xid_outcome(TransactionId xid, int old_outcome)

@@ -41,6 +41,7 @@
 #include "catalog/pg_publication.h"
 #include "catalog/pg_type.h"
 #include "aegis/tam.h"
+#include "aegis/transaction.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
@@ -49,6 +50,7 @@
 #include "common/relpath.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/ipc.h"
 #include "storage/md.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -735,6 +737,18 @@ remove_database_files(Oid db)
 }
 
 /*
+ * PG_ENSURE_ERROR_CLEANUP callback of copy_template_storage.  The aegis
+ * storage copied so far, and its directory, go at abort
+ * (AegisPendingCreateDatabase): here the error may have left aegis locks
+ * held that only the abort releases.
+ */
+static void
+copy_failure_callback(int code, Datum arg)
+{
+	remove_database_files(DatumGetObjectId(arg));
+}
+
+/*
  * After CREATE DATABASE: copy the template's aegis storage into the new
  * database (AegisCopyDatabaseStorage), in the same transaction.  If that
  * fails, the new database's files are removed before the error goes on.
@@ -761,22 +775,18 @@ copy_template_storage(CreatedbStmt *stmt)
 		elog(ERROR, "cache lookup failed for database %u", dst);
 	spc = ((Form_pg_database) GETSTRUCT(tup))->dattablespace;
 	ReleaseSysCache(tup);
-	PG_TRY();
+	/*
+	 * PostgreSQL's own clean-up of a failed CREATE DATABASE
+	 * (createdb_failure_callback) has ended with createdb(): on an error or
+	 * a FATAL exit during the copy, do what it does, so nothing of the
+	 * database that will not exist stays behind.
+	 */
+	AegisPendingCreateDatabase(dst);
+	PG_ENSURE_ERROR_CLEANUP(copy_failure_callback, ObjectIdGetDatum(dst));
 	{
 		AegisCopyDatabaseStorage(get_database_oid(template, false), dst, spc);
 	}
-	PG_CATCH();
-	{
-		/*
-		 * PostgreSQL's own clean-up of a failed CREATE DATABASE
-		 * (createdb_failure_callback) has ended with createdb(): do what it
-		 * does, so no directory of the database that will not exist stays
-		 * behind.  The aegis storage copied so far goes at abort.
-		 */
-		remove_database_files(dst);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	PG_END_ENSURE_ERROR_CLEANUP(copy_failure_callback, ObjectIdGetDatum(dst));
 }
 
 static void

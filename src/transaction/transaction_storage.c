@@ -67,6 +67,19 @@ AegisPendingDrop(const AegisRelKey *key)
 	add_op(key, false, true);
 }
 
+/*
+ * AegisPendingCreateDatabase: storage of database 'dbOid' is being created
+ * (CREATE DATABASE copying a template's); drop all of it, and its
+ * directory, at abort.
+ */
+void
+AegisPendingCreateDatabase(Oid dbOid)
+{
+	AegisRelKey key = {InvalidOid, dbOid, InvalidOid};
+
+	add_op(&key, true, false);
+}
+
 /* AegisPendingDropDatabase: drop all storage of 'dbOid' at commit. */
 void
 AegisPendingDropDatabase(Oid dbOid)

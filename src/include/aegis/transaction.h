@@ -36,6 +36,7 @@ extern bool AegisTupleIsSurelyDead(HeapTuple tuple, GlobalVisState *vistest,
 /* transaction_storage.c: storage created or dropped at (sub)xact end */
 extern void AegisPendingCreate(const AegisRelKey *key);
 extern void AegisPendingDrop(const AegisRelKey *key);
+extern void AegisPendingCreateDatabase(Oid dbOid);
 extern void AegisPendingDropDatabase(Oid dbOid);
 extern void AegisPendingAtXactEnd(bool isCommit);
 extern void AegisPendingAtSubXactEnd(bool isCommit);
