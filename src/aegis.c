@@ -156,6 +156,7 @@ _PG_init(void)
 	RegisterXactCallback(aegis_xact_callback, NULL);
 	RegisterSubXactCallback(aegis_subxact_callback, NULL);
 	AegisInstallDdlHooks();
+	AegisInstallOptionHooks();
 	AegisRegisterWorkers();
 	AegisRegisterRmgr();
 }

@@ -54,6 +54,8 @@
 
 static object_access_hook_type prev_object_access_hook = NULL;
 
+AegisNewRelationOptions_hook_type AegisNewRelationOptions_hook = NULL;
+
 /* Create the PostgreSQL storage stub of a new relfilenode (as heap does). */
 static void
 create_stub(const RelFileNode *rnode, char persistence)
@@ -165,7 +167,11 @@ aegis_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 		level = old.level;
 	}
 	else
-		AegisOptionsForNewRelation(rel, &storage, &codec, &level);
+	{
+		if (AegisNewRelationOptions_hook == NULL)
+			elog(ERROR, "aegis option hooks are not installed");
+		AegisNewRelationOptions_hook(rel, &storage, &codec, &level);
+	}
 
 	create_stub(newrnode, persistence);
 	create_storage(&newkey, storage, codec, level, persistence);
@@ -658,5 +664,4 @@ AegisInstallDdlHooks(void)
 {
 	prev_object_access_hook = object_access_hook;
 	object_access_hook = aegis_object_access;
-	AegisInstallOptionHooks();
 }

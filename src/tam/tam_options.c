@@ -914,7 +914,7 @@ check_memory_backend_allowed(void)
 }
 
 /*
- * AegisOptionsForNewRelation
+ * AegisOptionsForNewRelation (AegisNewRelationOptions_hook)
  *		Storage backend, codec and level for new aegis relation 'rel': the
  *		statement's WITH options, else the aegis.* defaults
  *		(resolve_options).  The options named are recorded in
@@ -923,7 +923,7 @@ check_memory_backend_allowed(void)
  *		accept; the memory backend needs privilege
  *		(ERRCODE_INSUFFICIENT_PRIVILEGE, check_memory_backend_allowed).
  */
-void
+static void
 AegisOptionsForNewRelation(Relation rel, AegisStorageKind *storage, AegisCodec *codec,
 						   int *level)
 {
@@ -946,6 +946,7 @@ AegisOptionsForNewRelation(Relation rel, AegisStorageKind *storage, AegisCodec *
 void
 AegisInstallOptionHooks(void)
 {
+	AegisNewRelationOptions_hook = AegisOptionsForNewRelation;
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = aegis_process_utility;
 }

@@ -201,9 +201,18 @@ extern void AegisTamCheckReset(Relation rel);
 extern void aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 								  BufferAccessStrategy bstrategy);
 
+/*
+ * Storage choices for a relation that gets new aegis storage of its own
+ * (not TRUNCATE or a rewrite, which keep the old ones): tam_options.c, which
+ * knows the statement's WITH options, sets this when the library loads; it
+ * is the one call from tam_ddl.c up into tam_options.c, inverted through a
+ * hook pointer as PostgreSQL's shmem_startup_hook does.
+ */
+typedef void (*AegisNewRelationOptions_hook_type) (Relation rel, AegisStorageKind *storage,
+												   AegisCodec *codec, int *level);
+extern PGDLLIMPORT AegisNewRelationOptions_hook_type AegisNewRelationOptions_hook;
+
 /* tam_options.c */
-extern void AegisOptionsForNewRelation(Relation rel, AegisStorageKind *storage,
-									   AegisCodec *codec, int *level);
 extern void AegisInstallOptionHooks(void);
 
 #endif							/* AEGIS_TAM_H */
