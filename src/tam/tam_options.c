@@ -105,18 +105,25 @@ is_aegis_option(const char *name)
 	return false;
 }
 
-/* Is "name=value" (a pg_class.reloptions element) an aegis option? */
-static bool
-is_aegis_option_text(const char *opt)
+/* The aegis_option_names index of "name=value", or -1 if not ours. */
+static int
+aegis_option_index(const char *opt)
 {
 	for (int i = 0; i < lengthof(aegis_option_names); i++)
 	{
 		size_t		len = strlen(aegis_option_names[i]);
 
 		if (strncmp(opt, aegis_option_names[i], len) == 0 && opt[len] == '=')
-			return true;
+			return i;
 	}
-	return false;
+	return -1;
+}
+
+/* Is "name=value" (a pg_class.reloptions element) an aegis option? */
+static bool
+is_aegis_option_text(const char *opt)
+{
+	return aegis_option_index(opt) >= 0;
 }
 
 /* Parse the value of aegis option 'def' into 'set' (errors: bad value). */
@@ -418,10 +425,7 @@ record_reloptions(Oid relid, List *base, bool base_given, const AegisOptionSet *
 		if (AegisStorageGetInfo(&key, &info))
 		{
 			foreach(lc, aegis)
-				for (int i = 0; i < lengthof(aegis_option_names); i++)
-					if (strncmp(lfirst(lc), aegis_option_names[i], strlen(aegis_option_names[i])) == 0 &&
-						((char *) lfirst(lc))[strlen(aegis_option_names[i])] == '=')
-						present[i] = true;
+				present[aegis_option_index(lfirst(lc))] = true;
 			present[1] |= present[2];
 			aegis = NIL;
 			if (present[0])
