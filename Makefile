@@ -13,6 +13,7 @@ OBJS = \
 	src/backend/map_format.o \
 	src/backend/backend_memory.o \
 	src/buffer/buffer_pool.o \
+	src/page/page_prune.o \
 	src/page/page_space.o \
 	src/transaction/transaction_visibility.o \
 	src/transaction/transaction_storage.o \
@@ -45,7 +46,7 @@ SHLIB_LINK = -llz4 -lzstd
 # pg_regress tests: one area per file; run with `make installcheck` against a
 # server that preloads the library (see README: test/run_tests.sh).
 REGRESS = setup guc_settings tam_ddl tam_dml tam_types tam_index \
-	tam_savepoint tam_toast tam_vacuum tam_upsert tam_constraints tam_cursor \
+	tam_savepoint tam_toast tam_vacuum tam_hot tam_upsert tam_constraints tam_cursor \
 	block_compression \
 	backend_memory \
 	tam_rewrite tam_visibility tam_options \

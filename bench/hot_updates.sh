@@ -2,9 +2,8 @@
 # Updates of a column no index covers (HOT-eligible on heap), aegis and heap
 # side by side in one run on the same rows: pgbench, 8 clients, ROUNDS rounds
 # of SECS seconds each, autovacuum on.  After each round it prints TPS and
-# the size of the primary-key index and of the table: heap's HOT updates add
-# no index entry, so its index stays flat; aegis has no HOT yet, so every
-# update adds one (VACUUM removes the dead ones later).
+# the size of the primary-key index and of the table: HOT updates (heap's
+# and aegis's) add no index entry, so the index stays flat.
 #
 # Usage: bash bench/hot_updates.sh [rounds, default 3] [seconds, default 20]
 set -euo pipefail

@@ -61,26 +61,25 @@ extend_stub(Relation rel, BlockNumber npages)
 
 /*
  * AegisPagePrune
- *		Opportunistic pruning, like heap_page_prune_opt without HOT: on the
- * exclusively locked page of 'buf', turn tuples no snapshot can see into
- * LP_DEAD line pointers and defragment, so their space is reused before
- * VACUUM runs.  The line pointers (TIDs) stay reserved until VACUUM has
- * removed their index entries.  Only done when pd_prune_xid says a deleter
- * may be old enough and ours is the only pin.  Returns true if space was
- * freed.
+ *		Opportunistic pruning, heap_page_prune_opt: on the exclusively locked
+ *		page of 'buf', remove the versions no snapshot can see by the HOT
+ *		chain rules (page_prune.c) and defragment, so their space is reused
+ *		before VACUUM runs.  A removed root's line pointer (its TID) stays
+ *		reserved, LP_DEAD or a redirect, until VACUUM has removed its index
+ *		entries; heap-only versions have none and free their line pointers at
+ *		once.  Only done when pd_prune_xid says a deleter may be old enough
+ *		(or VACUUM left unreclaimed space) and ours is the only pin.  Returns
+ *		true if space was freed.
  */
 bool
 AegisPagePrune(Relation rel, AegisBuffer buf)
 {
 	Page		page = AegisBufferGetPage(buf);
 	TransactionId prune_xid = ((PageHeader) page)->pd_prune_xid;
-	TransactionId new_prune_xid = InvalidTransactionId;
 	GlobalVisState *vistest;
-	OffsetNumber dead[MaxHeapTuplesPerPage];
-	int			ndead = 0;
-	TransactionId latest_removed = InvalidTransactionId;
-	BlockNumber pageno = AegisBufferGetPageNo(buf);
+	AegisPrunePlan plan;
 	AegisPageChange *chg;
+	bool		removes;
 
 	/* PD_HAS_FREE_LINES: VACUUM may have left unreclaimed tuple space */
 	bool		free_lines = PageHasFreeLinePointers(page);
@@ -92,46 +91,21 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 	if (!AegisBufferIsCleanupOK(buf))
 		return false;
 
-	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
-	{
-		HeapTupleData tup;
-		TransactionId dead_after;
-		HTSV_Result res;
-
-		if (!AegisPageGetTuple(page, pageno, off, RelationGetRelid(rel), &tup))
-			continue;
-		res = AegisTupleSatisfiesVacuum(&tup, &dead_after, buf);
-		if (res == HEAPTUPLE_DEAD ||
-			(res == HEAPTUPLE_RECENTLY_DEAD && GlobalVisTestIsRemovableXid(vistest, dead_after)))
-		{
-			dead[ndead++] = off;
-			HeapTupleHeaderAdvanceLatestRemovedXid(tup.t_data, &latest_removed);
-		}
-		else if (res == HEAPTUPLE_RECENTLY_DEAD || res == HEAPTUPLE_DELETE_IN_PROGRESS)
-		{
-			/* a later prune may remove it: remember its deleter */
-			TransactionId xid = res == HEAPTUPLE_RECENTLY_DEAD ? dead_after
-				: HeapTupleHeaderGetUpdateXid(tup.t_data);
-
-			if (TransactionIdIsNormal(xid) &&
-				(!TransactionIdIsValid(new_prune_xid) || TransactionIdPrecedes(xid, new_prune_xid)))
-				new_prune_xid = xid;
-		}
-	}
+	AegisPrunePlanPage(rel, buf, vistest, &plan);
+	removes = plan.nredirected > 0 || plan.ndead > 0 || plan.nunused > 0;
 
 	/* only defragmenting (no version removed) keeps an all-visible page so */
-	chg = ndead > 0 ? AegisWalPageBegin(rel, buf) : AegisWalPageBeginKeepVisible(rel, buf);
-	AegisWalPageConflict(chg, latest_removed);
+	chg = removes ? AegisWalPageBegin(rel, buf) : AegisWalPageBeginKeepVisible(rel, buf);
+	AegisWalPageConflict(chg, plan.latest_removed);
 	START_CRIT_SECTION();
-	for (int i = 0; i < ndead; i++)
-		ItemIdSetDead(PageGetItemId(page, dead[i]));
-	if (ndead > 0 || free_lines)
+	AegisPruneApply(page, &plan);
+	if (removes || free_lines)
 		AegisWalPageCompact(chg);
-	((PageHeader) page)->pd_prune_xid = new_prune_xid;
+	((PageHeader) page)->pd_prune_xid = plan.new_prune_xid;
 	AegisBufferMarkDirty(buf);
 	AegisWalPageLog(chg);
 	END_CRIT_SECTION();
-	return ndead > 0 || free_lines;
+	return removes || free_lines;
 }
 
 /* Is there room for 'len' more bytes of tuple on the locked page? */

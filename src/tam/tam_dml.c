@@ -13,11 +13,14 @@
  *   (tam_lock.c): waits for conflicting transactions go through
  *   PostgreSQL's heavyweight locks; the new xmax keeps compatible lockers
  *   (AegisTamComputeXmax).
- * - UPDATE never uses HOT: the new version gets new index entries.  When
- *   the new version goes to another page, the old one is first marked
- *   locked by us (so nobody else updates it while its page is unlocked),
- *   then the new version is placed, then the old one gets its final xmax
- *   and ctid.
+ * - UPDATE is a HOT update (heap's heap-only tuple, README.HOT) when the
+ *   new version fits on the old one's page and no indexed column changed:
+ *   the old version gets HEAP_HOT_UPDATED, the new one HEAP_ONLY_TUPLE and
+ *   no index entries (page_prune.c follows and prunes the chains).
+ *   Otherwise the new version gets new index entries.  When it goes to
+ *   another page, the old one is first marked locked by us (so nobody else
+ *   updates it while its page is unlocked), then the new version is placed,
+ *   then the old one gets its final xmax and ctid.
  * - INSERT ... ON CONFLICT inserts speculatively (token in t_ctid, seen by
  *   dirty snapshots) and then finishes or kills the tuple, as heap does.
  *
@@ -283,6 +286,7 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 	chg = AegisWalPageBegin(rel, buf);
 	START_CRIT_SECTION();
 	AegisTamStoreXmax(tp.t_data, new_xmax, im, im2);
+	HeapTupleHeaderClearHotUpdated(tp.t_data);
 	HeapTupleHeaderSetCmax(tp.t_data, cid, iscombo);
 	tp.t_data->t_ctid = tp.t_self;
 	if (changingPart)
@@ -328,6 +332,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	bool		iscombo;
 	bool		need_toast;
 	bool		fits;
+	bool		hot;
 	bool		floor_blocks;
 	BlockNumber floor;
 	CommandId	oldcid = cid;
@@ -402,16 +407,25 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		fits = PageGetHeapFreeSpace(AegisBufferGetPage(buf)) >= MAXALIGN(newtup->t_len);
 	}
 
+	/* no indexed column changed: a HOT update, without new index entries */
+	hot = fits && !AegisTamColumnsChanged(rel, INDEX_ATTR_BITMAP_ALL, &oldtup, newtup);
+
 	if (fits)
 	{
 		/* new version on the same page, all under one lock */
 		heaptup = newtup;
+		if (hot)
+			HeapTupleHeaderSetHeapOnly(heaptup->t_data);
 		chg = AegisWalPageBegin(rel, buf);
 		START_CRIT_SECTION();
 		AegisPagePutTuple(rel, buf, heaptup);
 		AegisTamStoreXmax(oldtup.t_data, final_xmax, fim, fim2);
 		HeapTupleHeaderSetCmax(oldtup.t_data, oldcid, iscombo);
 		oldtup.t_data->t_ctid = heaptup->t_self;
+		if (hot)
+			HeapTupleHeaderSetHotUpdated(oldtup.t_data);
+		else
+			HeapTupleHeaderClearHotUpdated(oldtup.t_data);
 		PageSetPrunable(AegisBufferGetPage(buf), xid);
 		AegisBufferMarkDirty(buf);
 		AegisWalPageLog(chg);
@@ -456,6 +470,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		chg = AegisWalPageBegin(rel, buf);
 		START_CRIT_SECTION();
 		AegisTamStoreXmax(oldtup.t_data, final_xmax, fim, fim2);
+		HeapTupleHeaderClearHotUpdated(oldtup.t_data);
 		HeapTupleHeaderSetCmax(oldtup.t_data, oldcid, iscombo);
 		oldtup.t_data->t_ctid = heaptup->t_self;
 		PageSetPrunable(AegisBufferGetPage(buf), xid);
@@ -473,7 +488,8 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	}
 	if (have_tuple_lock)
 		AegisTamUnlockTuple(rel, otid, mode);
-	pgstat_count_heap_update(rel, false);
+	pgstat_count_heap_update(rel, hot);
+	*update_indexes = !hot;
 
 	slot->tts_tid = heaptup->t_self;
 	if (heaptup != newtup)

@@ -4,12 +4,14 @@
  *	  Index support for aegis tables: fetching a tuple for an index entry,
  *	  building an index, and telling an index which entries are dead.
  *
- * There are no HOT chains: every tuple version has its own index entries,
- * so an index entry names exactly one tuple and a fetch checks just that
- * tuple's visibility.  A non-concurrent index build indexes every version
- * that is not dead, marking versions that are not live as such (so unique
- * checks ignore them), as heapam_index_build_range_scan does; a concurrent
- * one indexes what an MVCC snapshot sees and its validation pass adds the
+ * An index entry names the root of a HOT chain (page_prune.c): a fetch
+ * returns the chain's version the snapshot sees, as heapam_index_fetch_tuple
+ * does.  A non-concurrent index build indexes every version that is not
+ * dead, under its chain's root TID, marking versions that are not live as
+ * such (so unique checks ignore them); a HOT-updated version that only old
+ * snapshots see is left out and the index marked unusable for them
+ * (ii_BrokenHotChain), as heapam_index_build_range_scan does.  A concurrent
+ * build indexes what an MVCC snapshot sees and its validation pass adds the
  * versions committed since.
  *
  *-------------------------------------------------------------------------
@@ -26,6 +28,7 @@
 #include "access/heapam_xlog.h"
 #include "catalog/index.h"
 #include "miscadmin.h"
+#include "storage/procarray.h"
 #include "executor/executor.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplesort.h"
@@ -35,6 +38,10 @@ typedef struct AegisIndexFetchData
 	IndexFetchTableData xs_base;	/* must be first */
 	AegisRelKey key;
 	BlockNumber npages;			/* page count last seen, refreshed lazily */
+	/* the chain of the last fetch, for a non-MVCC snapshot's next call */
+	ItemPointerData root;		/* the index entry's TID */
+	OffsetNumber last_off;		/* the version returned last */
+	TransactionId last_xmin;	/* and its xmin */
 } AegisIndexFetchData;
 
 IndexFetchTableData *
@@ -59,16 +66,125 @@ aegis_index_fetch_end(IndexFetchTableData *scan)
 	pfree(scan);
 }
 
+/*
+ * Fetch the version of the HOT chain rooted at *tid that 'snapshot' sees,
+ * as heapam_index_fetch_tuple: on success *tid becomes that version's TID.
+ * A non-MVCC snapshot may see several versions of one chain: then
+ * *call_again is set, and the next call (with *call_again still set)
+ * returns the next one.  No pin is kept between calls: the next call walks
+ * the chain again from its root and passes the versions returned so far
+ * (AegisHotSearch).  *all_dead as heap_hot_search_buffer's.
+ */
 bool
 aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 						Snapshot snapshot, TupleTableSlot *slot,
 						bool *call_again, bool *all_dead)
 {
 	AegisIndexFetchData *scan = (AegisIndexFetchData *) sscan;
+	Relation	rel = scan->xs_base.rel;
+	bool		first = !*call_again;
+	BlockNumber blk;
+	AegisBuffer buf;
+	HeapTupleData tuple;
+	HeapTuple	copy = NULL;
 
 	*call_again = false;
-	return AegisFetchTuple(scan->xs_base.rel, &scan->key, tid, snapshot, slot, all_dead,
-						   &scan->npages);
+	if (all_dead)
+		*all_dead = false;
+	if (first)
+	{
+		scan->root = *tid;
+		scan->last_off = InvalidOffsetNumber;
+		scan->last_xmin = InvalidTransactionId;
+	}
+	blk = ItemPointerGetBlockNumber(&scan->root);
+	/* the relation only grows while we hold a lock on it: refresh lazily */
+	if (blk >= scan->npages)
+	{
+		scan->npages = AegisStorageNPages(&scan->key);
+		if (blk >= scan->npages)
+			return false;
+	}
+	buf = AegisBufferReadRel(rel, &scan->key, blk);
+	AegisBufferLock(buf, LW_SHARED);
+	if (AegisHotSearch(rel, buf, ItemPointerGetOffsetNumber(&scan->root),
+					   scan->last_off, scan->last_xmin, snapshot, &tuple,
+					   first ? all_dead : NULL))
+		copy = heap_copytuple(&tuple);
+	AegisBufferUnlockRelease(buf);
+	if (copy == NULL)
+		return false;
+
+	*tid = copy->t_self;
+	scan->last_off = ItemPointerGetOffsetNumber(&copy->t_self);
+	scan->last_xmin = HeapTupleHeaderGetXmin(copy->t_data);
+	/* only a non-MVCC snapshot can see more than one version of a chain */
+	*call_again = !IsMVCCSnapshot(snapshot);
+	ExecStoreHeapTuple(copy, slot, true);
+	slot->tts_tableOid = RelationGetRelid(rel);
+	return true;
+}
+
+/*
+ * Is every version of the HOT chain rooted at 'root' on the locked page of
+ * 'buf' dead to all transactions ('vistest'; NULL: the caller knows it is)?
+ * An LP_DEAD root is: pruning removed the chain, its deleters already
+ * accounted for.  If dead, *latest advances to the newest xid a version of
+ * the chain had (heap_index_delete_tuples' latestRemovedXid).  A root that
+ * holds no tuple (unused: a TID VACUUM already cleared, or lost in a crash)
+ * is not reported dead.
+ */
+static bool
+chain_is_dead(Relation rel, AegisBuffer buf, OffsetNumber root,
+			  GlobalVisState *vistest, TransactionId *latest)
+{
+	Page		page = AegisBufferGetPage(buf);
+	BlockNumber blk = AegisBufferGetPageNo(buf);
+	OffsetNumber off = root;
+	TransactionId prior_xmax = InvalidTransactionId;
+	TransactionId newest = InvalidTransactionId;
+	OffsetNumber maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+	bool		at_start = true;
+	int			n = 0;
+
+	while (n < MaxHeapTuplesPerPage)
+	{
+		ItemId		lp;
+		HeapTupleData tup;
+
+		if (off < FirstOffsetNumber || off > maxoff)
+			break;
+		lp = PageGetItemId(page, off);
+		if (ItemIdIsRedirected(lp) && at_start)
+		{
+			off = ItemIdGetRedirect(lp);
+			at_start = false;
+			continue;
+		}
+		if (ItemIdIsDead(lp) && at_start)
+			return true;
+		if (!AegisPageGetTuple(page, blk, off, RelationGetRelid(rel), &tup))
+			break;
+		if ((at_start && HeapTupleHeaderIsHeapOnly(tup.t_data)) ||
+			(TransactionIdIsValid(prior_xmax) &&
+			 !TransactionIdEquals(prior_xmax, HeapTupleHeaderGetXmin(tup.t_data))))
+			break;
+		if (vistest != NULL && !AegisTupleIsSurelyDead(&tup, vistest, buf))
+			return false;
+		HeapTupleHeaderAdvanceLatestRemovedXid(tup.t_data, &newest);
+		n++;
+		at_start = false;
+		if (!HeapTupleHeaderIsHotUpdated(tup.t_data))
+			break;
+		off = ItemPointerGetOffsetNumber(&tup.t_data->t_ctid);
+		prior_xmax = HeapTupleHeaderGetUpdateXid(tup.t_data);
+	}
+	if (n == 0)
+		return false;
+	if (TransactionIdIsValid(newest) &&
+		(!TransactionIdIsValid(*latest) || TransactionIdPrecedes(*latest, newest)))
+		*latest = newest;
+	return true;
 }
 
 /*
@@ -97,7 +213,6 @@ aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 		TM_IndexStatus *st = &delstate->status[d->id];
 		BlockNumber blk = ItemPointerGetBlockNumber(&d->tid);
 		OffsetNumber off = ItemPointerGetOffsetNumber(&d->tid);
-		HeapTupleData tup;
 
 		if (!delstate->bottomup && st->knowndeletable)
 			finalndeltids = i + 1;
@@ -113,26 +228,12 @@ aegis_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 			AegisBufferLock(buf, LW_SHARED);
 			bufblk = blk;
 		}
-		if (!AegisPageGetTuple(AegisBufferGetPage(buf), blk, off, RelationGetRelid(rel), &tup))
-		{
-			Page		page = AegisBufferGetPage(buf);
-
-			/* a pruned tuple: dead to everyone, its deleter already past */
-			if (!PageIsNew(page) && off >= FirstOffsetNumber &&
-				off <= PageGetMaxOffsetNumber(page) && ItemIdIsDead(PageGetItemId(page, off)))
-			{
-				st->knowndeletable = true;
-				finalndeltids = i + 1;
-			}
-			continue;
-		}
 		if (st->knowndeletable)
-			HeapTupleHeaderAdvanceLatestRemovedXid(tup.t_data, &latest);
-		else if (AegisTupleIsSurelyDead(&tup, vistest, buf))
+			chain_is_dead(rel, buf, off, NULL, &latest);
+		else if (chain_is_dead(rel, buf, off, vistest, &latest))
 		{
 			st->knowndeletable = true;
 			finalndeltids = i + 1;
-			HeapTupleHeaderAdvanceLatestRemovedXid(tup.t_data, &latest);
 		}
 	}
 	if (buf != InvalidAegisBuffer)
@@ -191,8 +292,8 @@ index_eval_end(IndexEval *ev, IndexInfo *index_info)
  * concurrent build (CREATE INDEX / REINDEX CONCURRENTLY, amcheck's
  * heapallindexed) reads with an MVCC snapshot, its own or the given scan's,
  * and indexes exactly what that snapshot sees; aegis_index_validate_scan
- * adds what was committed later.  Without HOT every version has its own
- * index entries, so no chain needs a root.
+ * adds what was committed later.  A heap-only version is indexed under its
+ * chain's root TID (AegisHotRootOffsets, heap_get_root_tuples).
  */
 double
 aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
@@ -223,12 +324,17 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 	ascan = (AegisScanDesc) scan;
 	mvcc = IsMVCCSnapshot(scan->rs_snapshot);
 	ascan->classify = !mvcc;
+	/* as heap: versions deleted before every snapshot's horizon are dead */
+	if (!mvcc)
+		ascan->classify_horizon = GetOldestNonRemovableTransactionId(table_rel);
+	ascan->want_roots = true;
 	if (own_scan)
 		aegis_scan_set_limits(scan, start_blockno, numblocks);
 
 	while (aegis_scan_getnextslot(scan, ForwardScanDirection, ev.slot))
 	{
 		HeapTupleHeader tup = ascan->ctup.t_data;
+		ItemPointerData tid = ascan->ctup.t_self;
 		bool		index_it = true;
 		bool		alive = true;
 
@@ -246,6 +352,18 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 					reltuples += 1;
 					break;
 				case HEAPTUPLE_RECENTLY_DEAD:
+
+					/*
+					 * Old snapshots may still need it.  But of a HOT chain
+					 * only the last version is indexed (under the root's
+					 * TID): the index is then not safe for snapshots that
+					 * might see an older one (pg_index.indcheckxmin).
+					 */
+					if (HeapTupleHeaderIsHotUpdated(tup))
+					{
+						index_it = false;
+						index_info->ii_BrokenHotChain = true;
+					}
 					alive = anyvisible;
 					break;
 				case HEAPTUPLE_INSERT_IN_PROGRESS:
@@ -253,16 +371,53 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 					reltuples += 1;
 					break;
 				case HEAPTUPLE_DELETE_IN_PROGRESS:
-					if (!anyvisible &&
-						TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(tup)))
+					if (anyvisible)
+						reltuples += 1;
+					else if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(tup)))
+					{
+						/* our own delete: as if it were recently dead */
+						if (HeapTupleHeaderIsHotUpdated(tup))
+						{
+							index_it = false;
+							index_info->ii_BrokenHotChain = true;
+						}
 						alive = false;
+					}
+					else if (HeapTupleHeaderIsHotUpdated(tup))
+					{
+						/*
+						 * Our lock keeps writers out, so only a prepared
+						 * transaction can hold this update: which version of
+						 * the chain to index depends on how it ends.
+						 */
+						ereport(ERROR,
+								(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+								 errmsg("cannot build an index on \"%s\" while a prepared transaction updates it",
+										RelationGetRelationName(table_rel)),
+								 errhint("Commit or roll back the prepared transaction first (pg_prepared_xacts).")));
+					}
 					else
 						reltuples += 1;
 					break;
 			}
 		}
-		if (index_it && index_eval_tuple(&ev, index_info, values, isnull))
-			callback(index_rel, &ascan->ctup.t_self, values, isnull, alive, callback_state);
+		if (!index_it || !index_eval_tuple(&ev, index_info, values, isnull))
+			continue;
+		/* a heap-only version is indexed under its chain's root */
+		if (HeapTupleHeaderIsHeapOnly(tup))
+		{
+			OffsetNumber root = ascan->roots[ItemPointerGetOffsetNumber(&tid) - 1];
+
+			if (!OffsetNumberIsValid(root))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg_internal("failed to find parent tuple for heap-only tuple at (%u,%u) in table \"%s\"",
+										 ItemPointerGetBlockNumber(&tid),
+										 ItemPointerGetOffsetNumber(&tid),
+										 RelationGetRelationName(table_rel))));
+			ItemPointerSetOffsetNumber(&tid, root);
+		}
+		callback(index_rel, &tid, values, isnull, alive, callback_state);
 	}
 
 	table_endscan(scan);
@@ -274,11 +429,13 @@ aegis_index_build_range_scan(Relation table_rel, Relation index_rel,
 
 /*
  * The second pass of CREATE INDEX CONCURRENTLY (validate_index): insert
- * into the index every version 'snapshot' sees whose TID the index lacks.
- * state->tuplesort holds the index's TIDs (itemptr_encode'd), sorted; the
- * scan returns versions in TID order, so one merge pass finds the missing
- * ones, as heapam_index_validate_scan does (without HOT chains: a version's
- * TID is its own).  Unique indexes check each insertion (UNIQUE_CHECK_YES).
+ * into the index every version 'snapshot' sees whose chain's root TID the
+ * index lacks.  state->tuplesort holds the index's TIDs (itemptr_encode'd),
+ * sorted; the scan returns versions in TID order, so one merge pass finds
+ * the missing ones, as heapam_index_validate_scan does.  Within a page the
+ * roots of heap-only versions may come out of order: in_index[] remembers
+ * which root TIDs of the current page the index has.  Unique indexes check
+ * each insertion (UNIQUE_CHECK_YES).
  */
 void
 aegis_index_validate_scan(Relation table_rel, Relation index_rel,
@@ -289,24 +446,46 @@ aegis_index_validate_scan(Relation table_rel, Relation index_rel,
 	Datum		values[INDEX_MAX_KEYS];
 	bool		isnull[INDEX_MAX_KEYS];
 	TableScanDesc scan;
+	AegisScanDesc ascan;
 	ItemPointerData indexcursor;
 	bool		sort_done = false;
+	BlockNumber root_blkno = InvalidBlockNumber;
+	bool		in_index[MaxHeapTuplesPerPage];
 
 	index_eval_begin(&ev, table_rel, index_info);
 	ItemPointerSetInvalid(&indexcursor);
 
 	scan = table_beginscan_strat(table_rel, snapshot, 0, NULL, true, false);
+	ascan = (AegisScanDesc) scan;
+	ascan->want_roots = true;
 	while (aegis_scan_getnextslot(scan, ForwardScanDirection, ev.slot))
 	{
-		ItemPointer tid = &ev.slot->tts_tid;
+		ItemPointerData root = ascan->ctup.t_self;
+		OffsetNumber root_off = ItemPointerGetOffsetNumber(&root);
 
 		CHECK_FOR_INTERRUPTS();
 		state->htups += 1;
+		if (ItemPointerGetBlockNumber(&root) != root_blkno)
+		{
+			root_blkno = ItemPointerGetBlockNumber(&root);
+			memset(in_index, 0, sizeof(in_index));
+		}
+		if (HeapTupleHeaderIsHeapOnly(ascan->ctup.t_data))
+		{
+			root_off = ascan->roots[root_off - 1];
+			if (!OffsetNumberIsValid(root_off))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg_internal("failed to find parent tuple for heap-only tuple at (%u,%u) in table \"%s\"",
+										 root_blkno, ItemPointerGetOffsetNumber(&ascan->ctup.t_self),
+										 RelationGetRelationName(table_rel))));
+			ItemPointerSetOffsetNumber(&root, root_off);
+		}
 
-		/* advance through the index's TIDs to this version's or past it */
+		/* advance through the index's TIDs to this root's or past it */
 		while (!sort_done &&
 			   (!ItemPointerIsValid(&indexcursor) ||
-				ItemPointerCompare(&indexcursor, tid) < 0))
+				ItemPointerCompare(&indexcursor, &root) < 0))
 		{
 			Datum		val;
 			bool		null;
@@ -318,15 +497,18 @@ aegis_index_validate_scan(Relation table_rel, Relation index_rel,
 #ifndef USE_FLOAT8_BYVAL
 				pfree(DatumGetPointer(val));
 #endif
+				if (ItemPointerGetBlockNumber(&indexcursor) == root_blkno)
+					in_index[ItemPointerGetOffsetNumber(&indexcursor) - 1] = true;
 			}
 			else
 				sort_done = true;
 		}
-		if (!sort_done && ItemPointerEquals(&indexcursor, tid))
+		if ((!sort_done && ItemPointerCompare(&indexcursor, &root) == 0) ||
+			in_index[root_off - 1])
 			continue;			/* already indexed */
 		if (!index_eval_tuple(&ev, index_info, values, isnull))
 			continue;
-		index_insert(index_rel, values, isnull, tid, table_rel,
+		index_insert(index_rel, values, isnull, &root, table_rel,
 					 index_info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
 					 false, index_info);
 		state->tups_inserted += 1;

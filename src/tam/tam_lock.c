@@ -426,7 +426,10 @@ AegisTamNewVersionXmax(TransactionId oldxmax, uint16 oldim, HeapTupleHeader newt
  *		Store an xmax computed by AegisTamComputeXmax (clearing the old xmax
  *		bits) in the tuple header 'tup'; inside the critical section of the
  *		page change, under the page's exclusive content lock.  t_ctid is
- *		the caller's.
+ *		the caller's.  A lock-only xmax ends the HOT chain here (an aborted
+ *		update's link is gone), as in heap_lock_tuple; an xmax that keeps an
+ *		update (a MultiXact of the updater and lockers) keeps the link.  An
+ *		UPDATE or DELETE sets or clears HEAP_HOT_UPDATED itself.
  */
 void
 AegisTamStoreXmax(HeapTupleHeader tup, TransactionId xmax, uint16 im, uint16 im2)
@@ -435,24 +438,31 @@ AegisTamStoreXmax(HeapTupleHeader tup, TransactionId xmax, uint16 im, uint16 im2
 	tup->t_infomask2 &= ~HEAP_KEYS_UPDATED;
 	tup->t_infomask |= im;
 	tup->t_infomask2 |= im2;
-	HeapTupleHeaderClearHotUpdated(tup);
+	if (HEAP_XMAX_IS_LOCKED_ONLY(im))
+		HeapTupleHeaderClearHotUpdated(tup);
 	HeapTupleHeaderSetXmax(tup, xmax);
 }
 
 /*
- * Did an UPDATE change a column of a unique index usable by a foreign key
- * (heap's key columns)?  If not, it takes the weaker NoKeyExclusive lock,
- * so FOR KEY SHARE lockers (foreign-key checks) do not block it.
+ * AegisTamColumnsChanged
+ *		Did an UPDATE from 'oldtup' to 'newtup' change a column of the
+ *		indexes 'kind' selects (RelationGetIndexAttrBitmap)?  Values are
+ *		compared as stored (datumIsEqual), and a whole-row or system column
+ *		reference counts as changed, as heap's HeapDetermineColumnsInfo
+ *		decides.  INDEX_ATTR_BITMAP_KEY: a key column (the update then takes
+ *		the strong lock, heap_update's key_attrs); INDEX_ATTR_BITMAP_ALL: any
+ *		indexed column (no HOT update then, heap_update's hot_attrs).
  */
-static bool
-key_columns_changed(Relation rel, HeapTuple oldtup, HeapTuple newtup)
+bool
+AegisTamColumnsChanged(Relation rel, IndexAttrBitmapKind kind, HeapTuple oldtup,
+					   HeapTuple newtup)
 {
-	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY);
+	Bitmapset  *cols = RelationGetIndexAttrBitmap(rel, kind);
 	TupleDesc	desc = RelationGetDescr(rel);
 	bool		changed = false;
 	int			x = -1;
 
-	while (!changed && (x = bms_next_member(keys, x)) >= 0)
+	while (!changed && (x = bms_next_member(cols, x)) >= 0)
 	{
 		AttrNumber att = x + FirstLowInvalidHeapAttributeNumber;
 		Form_pg_attribute a;
@@ -471,7 +481,7 @@ key_columns_changed(Relation rel, HeapTuple oldtup, HeapTuple newtup)
 		d2 = heap_getattr(newtup, att, desc, &n2);
 		changed = n1 != n2 || (!n1 && !datumIsEqual(d1, d2, a->attbyval, a->attlen));
 	}
-	bms_free(keys);
+	bms_free(cols);
 	return changed;
 }
 
@@ -619,7 +629,7 @@ AegisTamLockForChange(Relation rel, AegisBuffer buf, ItemPointer tid, HeapTuple 
 		if (!decided)
 		{
 			/* DELETE and key-changing UPDATE: Update; else NoKeyUpdate */
-			want = (newtup != NULL && !key_columns_changed(rel, tup, newtup))
+			want = (newtup != NULL && !AegisTamColumnsChanged(rel, INDEX_ATTR_BITMAP_KEY, tup, newtup))
 				? MultiXactStatusNoKeyUpdate : MultiXactStatusUpdate;
 			decided = true;
 		}

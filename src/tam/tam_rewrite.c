@@ -398,34 +398,43 @@ take_version(RewriteState *state, HeapTuple tuple, HTSV_Result res,
 }
 
 /*
- * Read the version at 'tid' for an index-ordered CLUSTER: a copy of it
- * (palloc'd) and its class, or NULL if the TID holds no tuple.
+ * For an index-ordered CLUSTER: copies (palloc'd) of every version of the
+ * HOT chain whose root is 'tid', in chain order, and their classes, into
+ * versions[] / res[] (MaxHeapTuplesPerPage entries); returns how many.
+ * SnapshotAny sees every version, as heapam's index fetch returns them one
+ * by one to heapam_relation_copy_for_cluster.
  */
-static HeapTuple
-fetch_version(Relation rel, const AegisRelKey *key, BlockNumber npages,
-			  ItemPointer tid, TransactionId oldest_xmin, HTSV_Result *res)
+static int
+fetch_chain(Relation rel, const AegisRelKey *key, BlockNumber npages,
+			ItemPointer tid, TransactionId oldest_xmin, HeapTuple *versions,
+			HTSV_Result *res)
 {
 	BlockNumber blkno = ItemPointerGetBlockNumber(tid);
-	HeapTupleData tuple;
-	HeapTuple	copy = NULL;
+	OffsetNumber members[MaxHeapTuplesPerPage];
+	bool		root_dead;
 	AegisBuffer buf;
+	Page		page;
+	int			n;
 
 	if (blkno >= npages)
-		return NULL;
+		return 0;
 	buf = AegisBufferReadRel(rel, key, blkno);
 	AegisBufferLock(buf, LW_SHARED);
-	if (AegisPageGetTuple(AegisBufferGetPage(buf), blkno,
-						  ItemPointerGetOffsetNumber(tid), RelationGetRelid(rel), &tuple))
+	page = AegisBufferGetPage(buf);
+	n = AegisHotChainMembers(page, ItemPointerGetOffsetNumber(tid), members, &root_dead);
+	for (int i = 0; i < n; i++)
 	{
+		HeapTupleData tuple;
 		TransactionId dead_after;
 
-		*res = AegisTupleSatisfiesVacuum(&tuple, &dead_after, buf);
-		if (*res == HEAPTUPLE_RECENTLY_DEAD && TransactionIdPrecedes(dead_after, oldest_xmin))
-			*res = HEAPTUPLE_DEAD;
-		copy = heap_copytuple(&tuple);
+		(void) AegisPageGetTuple(page, blkno, members[i], RelationGetRelid(rel), &tuple);
+		res[i] = AegisTupleSatisfiesVacuum(&tuple, &dead_after, buf);
+		if (res[i] == HEAPTUPLE_RECENTLY_DEAD && TransactionIdPrecedes(dead_after, oldest_xmin))
+			res[i] = HEAPTUPLE_DEAD;
+		versions[i] = heap_copytuple(&tuple);
 	}
 	AegisBufferUnlockRelease(buf);
-	return copy;
+	return n;
 }
 
 /*
@@ -470,16 +479,18 @@ aegis_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 		index_rescan(iscan, NULL, 0, NULL, 0);
 		while ((tid = index_getnext_tid(iscan, ForwardScanDirection)) != NULL)
 		{
-			HTSV_Result res;
-			HeapTuple	tuple;
+			HTSV_Result res[MaxHeapTuplesPerPage];
+			HeapTuple	versions[MaxHeapTuplesPerPage];
+			int			n;
 
 			CHECK_FOR_INTERRUPTS();
-			tuple = fetch_version(OldTable, &key, npages, tid, OldestXmin, &res);
-			if (tuple == NULL)
-				continue;
-			pgstat_progress_update_param(PROGRESS_CLUSTER_HEAP_TUPLES_SCANNED, ++nscanned);
-			take_version(&state, tuple, res, NULL);
-			heap_freetuple(tuple);
+			n = fetch_chain(OldTable, &key, npages, tid, OldestXmin, versions, res);
+			for (int i = 0; i < n; i++)
+			{
+				pgstat_progress_update_param(PROGRESS_CLUSTER_HEAP_TUPLES_SCANNED, ++nscanned);
+				take_version(&state, versions[i], res[i], NULL);
+				heap_freetuple(versions[i]);
+			}
 		}
 		index_endscan(iscan);
 	}

@@ -221,6 +221,31 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 	{
 		OffsetNumber off = offsets ? offsets[i] : (OffsetNumber) (i + 1);
 
+		if (offsets != NULL && !scan->classify)
+		{
+			/*
+			 * A bitmap scan's exact page: each offset is an index entry's
+			 * TID, the root of a HOT chain; the version the snapshot sees
+			 * is read (and predicate-locked), as in heapam's
+			 * heapam_scan_bitmap_next_block.
+			 */
+			if (!AegisHotSearch(rel, buf, off, InvalidOffsetNumber, InvalidTransactionId,
+								snapshot, &tuple, NULL))
+				continue;
+			off = ItemPointerGetOffsetNumber(&tuple.t_self);
+			if (scan->rs_base.rs_nkeys > 0)
+			{
+				bool		ok;
+
+				HeapKeyTest(&tuple, RelationGetDescr(rel), scan->rs_base.rs_nkeys,
+							scan->rs_base.rs_key, ok);
+				if (!ok)
+					continue;
+			}
+			scan->vistuples[n++] = off;
+			continue;
+		}
+
 		if (!AegisPageGetTuple(page, blkno, off, RelationGetRelid(rel), &tuple))
 			continue;
 
@@ -263,6 +288,8 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 	}
 	memcpy(scan->page.data, page, BLCKSZ);
 	AegisBufferUnlockRelease(buf);
+	if (scan->want_roots)
+		AegisHotRootOffsets((Page) scan->page.data, scan->roots);
 
 	scan->cblock = blkno;
 	scan->ntuples = n;

@@ -3,13 +3,13 @@
  * tam_vacuum.c
  *	  Plain VACUUM of aegis tables: remove dead tuples, freeze old ones.
  *
- * The protocol is lazy VACUUM's (vacuumlazy.c), without HOT:
+ * The protocol is lazy VACUUM's (vacuumlazy.c):
  *
- *   1. Scan every page under an exclusive content lock; mark tuples no
- *      snapshot can see (HTSV DEAD, or RECENTLY_DEAD past the GlobalVis
- *      horizon) LP_DEAD in place and collect their TIDs with those of LP_DEAD
- *      line pointers left by pruning (page_space.c); freeze tuples older
- *      than the freeze limit (heap_prepare_freeze_tuple /
+ *   1. Scan every page under an exclusive content lock; prune it by the HOT
+ *      chain rules (page_prune.c: versions no snapshot can see go, heap-only
+ *      ones at once, roots as LP_DEAD or redirects) and collect the TIDs of
+ *      LP_DEAD line pointers, new or left by earlier prunes; freeze tuples
+ *      older than the freeze limit (heap_prepare_freeze_tuple /
  *      heap_execute_freeze_tuple).
  *   2. Remove the index entries of the collected TIDs (index_bulk_delete).
  *   3. Only then mark those line pointers unused, so a TID is never reused
@@ -56,6 +56,11 @@
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+
+/* what pruning does to a line pointer, in VACUUM's first pass */
+#define PLANNED_DEAD		1
+#define PLANNED_UNUSED		2
+#define PLANNED_REDIRECT	3
 
 typedef struct DeadItems
 {
@@ -156,7 +161,7 @@ page_all_visible(Relation rel, AegisBuffer buf, BlockNumber blk, int nours,
 		HeapTupleData tup;
 		TransactionId dead_after;
 
-		if (!ItemIdIsUsed(lp))
+		if (!ItemIdIsUsed(lp) || ItemIdIsRedirected(lp))
 			continue;
 		if (!ItemIdIsNormal(lp))
 		{
@@ -319,6 +324,8 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 				removed = 0,
 				recently_dead = 0;
 	xl_heap_freeze_tuple *frozen;
+	AegisPrunePlan plan;
+	char		planned[MaxHeapTuplesPerPage + 1] = {0};
 	bool		verbose = (params->options & VACOPT_VERBOSE) != 0;
 	TimestampTz start = GetCurrentTimestamp();
 	PGRUsage	ru0;
@@ -374,10 +381,8 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 		Page		page;
 		OffsetNumber maxoff;
 		OffsetNumber frozen_off[MaxHeapTuplesPerPage];
-		OffsetNumber dead_off[MaxHeapTuplesPerPage];
 		int			nfrozen = 0;
-		int			ndeadpage = 0;
-		TransactionId latest_removed = InvalidTransactionId;
+		bool		prunes;
 		bool		all_visible = true; /* every version visible to all */
 		bool		has_dead = false;	/* dead versions or line pointers */
 		TransactionId cutoff = InvalidTransactionId;
@@ -397,22 +402,36 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
 		if (blk < dead.floor)
 			dead.maxoff[blk] = maxoff;
+		/* what pruning removes, by the HOT chain rules (page_prune.c) */
+		AegisPrunePlanPage(rel, buf, vistest, &plan);
+		for (int i = 0; i < plan.ndead; i++)
+			planned[plan.nowdead[i]] = PLANNED_DEAD;
+		for (int i = 0; i < plan.nunused; i++)
+			planned[plan.nowunused[i]] = PLANNED_UNUSED;
+		for (int i = 0; i < plan.nredirected; i++)
+			planned[plan.redirected[i * 2]] = PLANNED_REDIRECT;
+		removed += plan.nremoved;
+		prunes = plan.nredirected > 0 || plan.ndead > 0 || plan.nunused > 0;
+
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
 			HeapTupleData tup;
-			TransactionId dead_after;
-			HTSV_Result res;
 			bool		totally_frozen;
+			ItemId		lp = PageGetItemId(page, off);
+			char		fate = planned[off];
 
-			if (ItemIdIsDead(PageGetItemId(page, off)) ||
-				(blk < dead.floor && !ItemIdIsUsed(PageGetItemId(page, off))))
+			planned[off] = 0;
+			if (fate == PLANNED_UNUSED || fate == PLANNED_REDIRECT)
+				continue;
+			if (fate == PLANNED_DEAD || ItemIdIsDead(lp) ||
+				(blk < dead.floor && !ItemIdIsUsed(lp)))
 			{
 				/*
-				 * Pruned earlier: only its index entries are left to remove.
-				 * Below the floor, unused ones too: a tuple lost in a crash
-				 * may have taken the slot and left an index entry.
-				 * (ItemPointerSet is a macro that evaluates its pointer
-				 * argument more than once: no side effects in it.)
+				 * Dead: only its index entries are left to remove.  Below the
+				 * floor, unused ones too: a tuple lost in a crash may have
+				 * taken the slot and left an index entry.  (ItemPointerSet is
+				 * a macro that evaluates its pointer argument more than once:
+				 * no side effects in it.)
 				 */
 				ItemPointerSet(&dead.tids[dead.ntids], blk, off);
 				dead.ntids++;
@@ -421,21 +440,15 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 				continue;
 			}
 			if (!AegisPageGetTuple(page, blk, off, RelationGetRelid(rel), &tup))
-				continue;
-			res = AegisTupleSatisfiesVacuum(&tup, &dead_after, buf);
-			if (res == HEAPTUPLE_RECENTLY_DEAD &&
-				GlobalVisTestIsRemovableXid(vistest, dead_after))
-				res = HEAPTUPLE_DEAD;
-			switch (res)
+				continue;		/* a redirect that stays */
+			switch ((HTSV_Result) plan.htsv[off])
 			{
 				case HEAPTUPLE_DEAD:
-					dead.tids[dead.ntids++] = tup.t_self;
-					dead_off[ndeadpage++] = off;
-					HeapTupleHeaderAdvanceLatestRemovedXid(tup.t_data, &latest_removed);
-					removed += 1;
+					/* a dead version pruning cannot reach (a broken chain) */
+					recently_dead += 1;
 					all_visible = false;
 					has_dead = true;
-					continue;
+					break;
 				case HEAPTUPLE_LIVE:
 					live += 1;
 					if (all_visible)
@@ -487,7 +500,7 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 		if (set_visible || (PageIsAllVisible(page) && !clear_mark))
 			vis.all_visible++;
 
-		if (nfrozen > 0 || ndeadpage > 0 || set_visible || clear_mark)
+		if (nfrozen > 0 || prunes || set_visible || clear_mark)
 		{
 			/* freezing hides nothing; dead items clear a wrong mark */
 			AegisPageChange *chg = has_dead ? AegisWalPageBegin(rel, buf) :
@@ -497,7 +510,7 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 				AegisWalPageSetVisible(chg, vis.vmbuf, cutoff);
 
 			/* as heap's prune and freeze records: standby queries conflict */
-			AegisWalPageConflict(chg, latest_removed);
+			AegisWalPageConflict(chg, plan.latest_removed);
 			if (nfrozen > 0)
 			{
 				TransactionId horizon = freeze_limit;
@@ -509,9 +522,14 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 			for (int i = 0; i < nfrozen; i++)
 				heap_execute_freeze_tuple((HeapTupleHeader) PageGetItem(page, PageGetItemId(page, frozen_off[i])),
 										  &frozen[i]);
-			/* dead tuples become LP_DEAD at once: no snapshot can see them */
-			for (int i = 0; i < ndeadpage; i++)
-				ItemIdSetDead(PageGetItemId(page, dead_off[i]));
+			/* no snapshot can see what pruning removes: at once */
+			AegisPruneApply(page, &plan);
+			/* moving tuples needs the only pin; else a later prune compacts */
+			if (prunes && AegisBufferIsCleanupOK(buf))
+				AegisWalPageCompact(chg);
+			else if (prunes)
+				PageSetHasFreeLinePointers(page);
+			((PageHeader) page)->pd_prune_xid = plan.new_prune_xid;
 			AegisBufferMarkDirty(buf);
 			AegisWalPageLog(chg);
 			END_CRIT_SECTION();

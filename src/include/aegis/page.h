@@ -10,8 +10,30 @@
 #define AEGIS_PAGE_H
 
 #include "aegis/buffer.h"
+#include "access/heapam.h"
 #include "access/htup.h"
 #include "utils/rel.h"
+#include "utils/snapshot.h"
+
+/*
+ * What pruning one page will do (page_prune.c): line pointers that become
+ * redirects (pairs from, to), LP_DEAD or LP_UNUSED, and each version's
+ * HeapTupleSatisfiesVacuum class.
+ */
+typedef struct AegisPrunePlan
+{
+	int			nredirected;
+	int			ndead;
+	int			nunused;
+	int			nremoved;		/* versions removed */
+	TransactionId latest_removed;	/* newest xid a removed version had */
+	TransactionId new_prune_xid;	/* oldest deleter of what stays */
+	OffsetNumber redirected[MaxHeapTuplesPerPage * 2];
+	OffsetNumber nowdead[MaxHeapTuplesPerPage];
+	OffsetNumber nowunused[MaxHeapTuplesPerPage];
+	bool		marked[MaxHeapTuplesPerPage + 1];
+	int8		htsv[MaxHeapTuplesPerPage + 1];	/* HTSV_Result, -1: no tuple */
+} AegisPrunePlan;
 
 extern AegisBuffer AegisPageGetBufferForTuple(Relation rel, Size len);
 extern bool AegisPagePrune(Relation rel, AegisBuffer buf);
@@ -19,5 +41,16 @@ extern bool AegisPageGetTuple(Page page, BlockNumber pageno, OffsetNumber off,
 							  Oid tableOid, HeapTuple tuple);
 extern OffsetNumber AegisPagePutTuple(Relation rel, AegisBuffer buf,
 									  HeapTuple tuple);
+
+/* page_prune.c */
+extern int	AegisHotChainMembers(Page page, OffsetNumber root, OffsetNumber *members,
+								 bool *root_dead);
+extern bool AegisHotSearch(Relation rel, AegisBuffer buf, OffsetNumber root,
+						   OffsetNumber after_off, TransactionId after_xmin,
+						   Snapshot snapshot, HeapTuple tuple, bool *all_dead);
+extern void AegisHotRootOffsets(Page page, OffsetNumber *root_offsets);
+extern void AegisPrunePlanPage(Relation rel, AegisBuffer buf, struct GlobalVisState *vistest,
+							   AegisPrunePlan *plan);
+extern void AegisPruneApply(Page page, const AegisPrunePlan *plan);
 
 #endif							/* AEGIS_PAGE_H */

@@ -38,6 +38,8 @@ typedef struct AegisScanDescData
 	bool		classify;		/* compute HTSV instead of visibility */
 	TransactionId classify_horizon; /* if valid: RECENTLY_DEAD before it is
 									 * DEAD (HeapTupleSatisfiesVacuum) */
+	bool		want_roots;		/* fill roots[] for every page loaded */
+	OffsetNumber roots[MaxHeapTuplesPerPage];	/* AegisHotRootOffsets */
 	HeapTupleData ctup;			/* current tuple, points into 'page' */
 	ParallelBlockTableScanWorkerData *pbscanwork;
 	PGAlignedBlock page;
@@ -120,6 +122,8 @@ extern TM_Result AegisTamLockForChange(Relation rel, AegisBuffer buf, ItemPointe
 									   bool wait, XLTW_Oper oper, bool *have_tuple_lock,
 									   const char *what, HeapTuple newtup,
 									   LockTupleMode *mode);
+extern bool AegisTamColumnsChanged(Relation rel, IndexAttrBitmapKind kind,
+								   HeapTuple oldtup, HeapTuple newtup);
 extern void AegisTamUnlockTuple(Relation rel, ItemPointer tid, LockTupleMode mode);
 extern TransactionId AegisTamComputeXmax(TransactionId oldxmax, uint16 oldim,
 										 uint16 oldim2, LockTupleMode mode,

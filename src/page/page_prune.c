@@ -1,0 +1,402 @@
+/*-------------------------------------------------------------------------
+ *
+ * page_prune.c
+ *	  HOT chains on aegis pages: which version of a chain a snapshot sees,
+ *	  the root line pointer of every heap-only tuple, and pruning a page by
+ *	  heap's chain rules.
+ *
+ * A HOT update (heap-only tuple, PostgreSQL's src/backend/access/heap/
+ * README.HOT) puts the new version on the old one's page when no indexed
+ * column changed: the old version gets HEAP_HOT_UPDATED, the new one
+ * HEAP_ONLY_TUPLE and no index entries.  Index entries point to the chain's
+ * root (its first version, or the LP_REDIRECT line pointer that replaced
+ * it); t_ctid links lead to the later versions, each linked only if its
+ * xmin equals the previous version's updater.
+ *
+ * Pruning (AegisPrunePlanPage, then AegisPruneApply) removes a chain's dead
+ * prefix as heap_page_prune does: dead heap-only versions become LP_UNUSED
+ * at once (no index entry points to them); the root becomes LP_REDIRECT to
+ * the first surviving version, or LP_DEAD when the whole chain is dead (its
+ * index entries are then removed by VACUUM before the line pointer is
+ * reused, DESIGN.md invariant 1).  A dead heap-only version outside any
+ * chain (its update aborted) becomes LP_UNUSED.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/heapam_xlog.h"
+#include "access/htup_details.h"
+#include "aegis/page.h"
+#include "aegis/transaction.h"
+#include "storage/bufpage.h"
+#include "storage/predicate.h"
+#include "utils/snapmgr.h"
+
+/*
+ * AegisHotChainMembers
+ *		The normal tuples of the HOT chain starting at line pointer 'root', in
+ * chain order, into members[] (at most MaxHeapTuplesPerPage); returns their
+ * number.  A redirect is followed only at the start; a heap-only tuple at
+ * the start is no root (a stale TID), and a version whose xmin is not its
+ * predecessor's updater ends the chain (its slot was reused), as in
+ * heap_hot_search_buffer.  *root_dead is set when the root is LP_DEAD.
+ */
+int
+AegisHotChainMembers(Page page, OffsetNumber root, OffsetNumber *members, bool *root_dead)
+{
+	OffsetNumber maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+	OffsetNumber off = root;
+	TransactionId prior_xmax = InvalidTransactionId;
+	bool		at_start = true;
+	int			n = 0;
+
+	*root_dead = false;
+	while (n < MaxHeapTuplesPerPage)
+	{
+		ItemId		lp;
+		HeapTupleHeader htup;
+
+		if (off < FirstOffsetNumber || off > maxoff)
+			break;
+		lp = PageGetItemId(page, off);
+		if (!ItemIdIsNormal(lp))
+		{
+			if (ItemIdIsRedirected(lp) && at_start)
+			{
+				off = ItemIdGetRedirect(lp);
+				at_start = false;
+				continue;
+			}
+			if (ItemIdIsDead(lp) && at_start)
+				*root_dead = true;
+			break;
+		}
+		htup = (HeapTupleHeader) PageGetItem(page, lp);
+		if (at_start && HeapTupleHeaderIsHeapOnly(htup))
+			break;
+		if (TransactionIdIsValid(prior_xmax) &&
+			!TransactionIdEquals(prior_xmax, HeapTupleHeaderGetXmin(htup)))
+			break;
+		members[n++] = off;
+		at_start = false;
+		if (!HeapTupleHeaderIsHotUpdated(htup))
+			break;
+		off = ItemPointerGetOffsetNumber(&htup->t_ctid);
+		prior_xmax = HeapTupleHeaderGetUpdateXid(htup);
+	}
+	return n;
+}
+
+/*
+ * AegisHotSearch
+ *		heap_hot_search_buffer for aegis: on the page of 'buf' (pinned and
+ *		content-locked, shared or exclusive), find the first version of the
+ *		HOT chain rooted at line pointer 'root' that 'snapshot' sees, and
+ *		point 'tuple' at it (into the page; t_self is its TID).  With a valid
+ *		'after_off', versions up to and including the one at after_off with
+ *		xmin 'after_xmin' are passed over (the next call for a non-MVCC
+ *		snapshot, which may see several versions); if that version is no
+ *		longer in the chain it was pruned, and every remaining version comes
+ *		after it.  Checks serializable conflicts and takes the predicate lock
+ *		on the version returned, as heap does.
+ *
+ *		'all_dead' (may be NULL) is set when no version is visible and every
+ *		version of the chain is dead to all transactions (or the root is
+ *		LP_DEAD): the index may then kill its entry.  Raises nothing.
+ */
+bool
+AegisHotSearch(Relation rel, AegisBuffer buf, OffsetNumber root,
+			   OffsetNumber after_off, TransactionId after_xmin,
+			   Snapshot snapshot, HeapTuple tuple, bool *all_dead)
+{
+	Page		page = AegisBufferGetPage(buf);
+	BlockNumber pageno = AegisBufferGetPageNo(buf);
+	OffsetNumber members[MaxHeapTuplesPerPage];
+	bool		root_dead;
+	int			n = AegisHotChainMembers(page, root, members, &root_dead);
+	int			start = 0;
+	bool		dead = OffsetNumberIsValid(after_off) ? false : (n > 0 || root_dead);
+	GlobalVisState *vistest = NULL;
+
+	if (OffsetNumberIsValid(after_off))
+	{
+		for (int i = 0; i < n; i++)
+		{
+			HeapTupleHeader htup = (HeapTupleHeader)
+				PageGetItem(page, PageGetItemId(page, members[i]));
+
+			if (members[i] == after_off &&
+				TransactionIdEquals(HeapTupleHeaderGetXmin(htup), after_xmin))
+			{
+				start = i + 1;
+				break;
+			}
+		}
+	}
+	for (int i = start; i < n; i++)
+	{
+		bool		valid;
+
+		(void) AegisPageGetTuple(page, pageno, members[i], RelationGetRelid(rel), tuple);
+		valid = AegisTupleSatisfiesVisibility(tuple, snapshot, buf);
+		AegisCheckConflictOut(valid, rel, tuple, buf, snapshot);
+		if (valid)
+		{
+			PredicateLockTID(rel, &tuple->t_self, snapshot,
+							 HeapTupleHeaderGetXmin(tuple->t_data));
+			if (all_dead)
+				*all_dead = false;
+			return true;
+		}
+		if (dead)
+		{
+			if (vistest == NULL)
+				vistest = GlobalVisTestFor(rel);
+			dead = AegisTupleIsSurelyDead(tuple, vistest, buf);
+		}
+	}
+	if (all_dead)
+		*all_dead = dead;
+	return false;
+}
+
+/*
+ * AegisHotRootOffsets
+ *		heap_get_root_tuples: for every heap-only tuple on 'page' (locked, or
+ *		a private copy), the offset of its chain's root line pointer, in
+ *		root_offsets[off - 1]; normal tuples that start a chain map to
+ *		themselves; InvalidOffsetNumber elsewhere.  root_offsets has
+ *		MaxHeapTuplesPerPage entries.
+ */
+void
+AegisHotRootOffsets(Page page, OffsetNumber *root_offsets)
+{
+	OffsetNumber maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+
+	MemSet(root_offsets, InvalidOffsetNumber, MaxHeapTuplesPerPage * sizeof(OffsetNumber));
+	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+		OffsetNumber members[MaxHeapTuplesPerPage];
+		bool		root_dead;
+		int			n;
+
+		/* roots: a normal tuple that is not heap-only, or a redirect */
+		if (ItemIdIsNormal(lp))
+		{
+			if (HeapTupleHeaderIsHeapOnly((HeapTupleHeader) PageGetItem(page, lp)))
+				continue;
+		}
+		else if (!ItemIdIsRedirected(lp))
+			continue;
+		n = AegisHotChainMembers(page, off, members, &root_dead);
+		for (int i = 0; i < n; i++)
+			root_offsets[members[i] - 1] = off;
+	}
+}
+
+static void
+record_unused(AegisPrunePlan *plan, OffsetNumber off)
+{
+	plan->nowunused[plan->nunused++] = off;
+	plan->marked[off] = true;
+}
+
+static void
+record_dead(AegisPrunePlan *plan, OffsetNumber off)
+{
+	plan->nowdead[plan->ndead++] = off;
+	plan->marked[off] = true;
+}
+
+static void
+record_redirect(AegisPrunePlan *plan, OffsetNumber from, OffsetNumber to)
+{
+	plan->redirected[plan->nredirected * 2] = from;
+	plan->redirected[plan->nredirected * 2 + 1] = to;
+	plan->nredirected++;
+	plan->marked[from] = true;
+	plan->marked[to] = true;
+}
+
+static void
+note_prunable(AegisPrunePlan *plan, TransactionId xid)
+{
+	if (TransactionIdIsNormal(xid) &&
+		(!TransactionIdIsValid(plan->new_prune_xid) ||
+		 TransactionIdPrecedes(xid, plan->new_prune_xid)))
+		plan->new_prune_xid = xid;
+}
+
+/* heap_prune_chain: plan the removal of the dead prefix of one chain. */
+static void
+prune_chain(Page page, OffsetNumber root, AegisPrunePlan *plan)
+{
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	ItemId		rootlp = PageGetItemId(page, root);
+	OffsetNumber chain[MaxHeapTuplesPerPage];
+	int			nchain = 0;
+	OffsetNumber latestdead = InvalidOffsetNumber;
+	OffsetNumber off = root;
+	TransactionId prior_xmax = InvalidTransactionId;
+	int			i;
+
+	if (ItemIdIsNormal(rootlp))
+	{
+		HeapTupleHeader htup = (HeapTupleHeader) PageGetItem(page, rootlp);
+
+		if (HeapTupleHeaderIsHeapOnly(htup))
+		{
+			/*
+			 * Not a root: part of a chain, removed with it, unless it is
+			 * dead and links to nothing (an aborted update's version).
+			 */
+			if (plan->htsv[root] == HEAPTUPLE_DEAD && !HeapTupleHeaderIsHotUpdated(htup))
+			{
+				record_unused(plan, root);
+				HeapTupleHeaderAdvanceLatestRemovedXid(htup, &plan->latest_removed);
+				plan->nremoved++;
+			}
+			return;
+		}
+	}
+
+	while (nchain < MaxHeapTuplesPerPage)
+	{
+		ItemId		lp;
+		HeapTupleHeader htup;
+
+		if (off < FirstOffsetNumber || off > maxoff || plan->marked[off])
+			break;
+		lp = PageGetItemId(page, off);
+		if (!ItemIdIsUsed(lp))
+			break;
+		if (ItemIdIsRedirected(lp))
+		{
+			if (nchain > 0)
+				break;			/* a redirect is only ever a root */
+			chain[nchain++] = off;
+			off = ItemIdGetRedirect(lp);
+			continue;
+		}
+		if (ItemIdIsDead(lp))
+			break;
+		htup = (HeapTupleHeader) PageGetItem(page, lp);
+		if (TransactionIdIsValid(prior_xmax) &&
+			!TransactionIdEquals(HeapTupleHeaderGetXmin(htup), prior_xmax))
+			break;
+		chain[nchain++] = off;
+
+		/* past a recently dead version a dead one may follow; not past others */
+		if (plan->htsv[off] == HEAPTUPLE_DEAD)
+		{
+			latestdead = off;
+			HeapTupleHeaderAdvanceLatestRemovedXid(htup, &plan->latest_removed);
+		}
+		else if (plan->htsv[off] != HEAPTUPLE_RECENTLY_DEAD)
+			break;
+		if (!HeapTupleHeaderIsHotUpdated(htup) || HeapTupleHeaderIndicatesMovedPartitions(htup))
+			break;
+		off = ItemPointerGetOffsetNumber(&htup->t_ctid);
+		prior_xmax = HeapTupleHeaderGetUpdateXid(htup);
+	}
+
+	if (OffsetNumberIsValid(latestdead))
+	{
+		/* the heap-only versions up to the last dead one go at once */
+		for (i = 1; i < nchain && chain[i - 1] != latestdead; i++)
+		{
+			record_unused(plan, chain[i]);
+			plan->nremoved++;
+		}
+		if (ItemIdIsNormal(rootlp))
+			plan->nremoved++;
+		if (i >= nchain)
+			record_dead(plan, root);	/* the whole chain is dead */
+		else
+			record_redirect(plan, root, chain[i]);
+	}
+	else if (nchain < 2 && ItemIdIsRedirected(rootlp))
+	{
+		/* a redirect to nothing left of its chain */
+		record_dead(plan, root);
+	}
+}
+
+/*
+ * AegisPrunePlanPage
+ *		heap_page_prune's planning half, on the exclusively locked page of
+ *		'buf': classify every version (HeapTupleSatisfiesVacuum; a recently
+ *		dead one whose deleter 'vistest' says no snapshot needs counts as
+ *		dead), then plan, chain by chain, which line pointers become
+ *		redirects, LP_DEAD or LP_UNUSED.  plan->htsv[off] keeps each
+ *		version's class (-1 where there is no tuple) for the caller; the
+ *		page is not changed (hint bits aside).  Outside critical sections:
+ *		it may consult the commit log.
+ */
+void
+AegisPrunePlanPage(Relation rel, AegisBuffer buf, GlobalVisState *vistest,
+				   AegisPrunePlan *plan)
+{
+	Page		page = AegisBufferGetPage(buf);
+	BlockNumber pageno = AegisBufferGetPageNo(buf);
+	OffsetNumber maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+
+	plan->nredirected = plan->ndead = plan->nunused = plan->nremoved = 0;
+	plan->latest_removed = InvalidTransactionId;
+	plan->new_prune_xid = InvalidTransactionId;
+	memset(plan->marked, 0, sizeof(plan->marked));
+
+	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		HeapTupleData tup;
+		TransactionId dead_after;
+		HTSV_Result res;
+
+		plan->htsv[off] = -1;
+		if (!AegisPageGetTuple(page, pageno, off, RelationGetRelid(rel), &tup))
+			continue;
+		res = AegisTupleSatisfiesVacuum(&tup, &dead_after, buf);
+		if (res == HEAPTUPLE_RECENTLY_DEAD)
+		{
+			if (GlobalVisTestIsRemovableXid(vistest, dead_after))
+				res = HEAPTUPLE_DEAD;
+			else
+				note_prunable(plan, dead_after);	/* a later prune may remove it */
+		}
+		else if (res == HEAPTUPLE_DELETE_IN_PROGRESS)
+			note_prunable(plan, HeapTupleHeaderGetUpdateXid(tup.t_data));
+		plan->htsv[off] = (int8) res;
+	}
+
+	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+
+		if (plan->marked[off] || !ItemIdIsUsed(lp) || ItemIdIsDead(lp))
+			continue;
+		prune_chain(page, off, plan);
+	}
+}
+
+/*
+ * AegisPruneApply
+ *		Carry out a plan on the page it was made for (still exclusively
+ *		locked since AegisPrunePlanPage).  Call inside a critical section,
+ *		between AegisWalPageBegin and AegisWalPageLog (the line pointer
+ *		changes are part of the logged delta).  Tuple storage is freed only
+ *		by a later compaction (AegisWalPageCompact).
+ */
+void
+AegisPruneApply(Page page, const AegisPrunePlan *plan)
+{
+	for (int i = 0; i < plan->nredirected; i++)
+		ItemIdSetRedirect(PageGetItemId(page, plan->redirected[i * 2]),
+						  plan->redirected[i * 2 + 1]);
+	for (int i = 0; i < plan->ndead; i++)
+		ItemIdSetDead(PageGetItemId(page, plan->nowdead[i]));
+	for (int i = 0; i < plan->nunused; i++)
+		ItemIdSetUnused(PageGetItemId(page, plan->nowunused[i]));
+}
