@@ -667,6 +667,21 @@ AegisBufferLock(AegisBuffer buf, LWLockMode mode)
 }
 
 /*
+ * AegisBufferConditionalLockExclusive
+ *		Take the exclusive content lock of a pinned buffer if nobody holds
+ *		its content lock (ConditionalLockBuffer); returns whether it did.
+ */
+bool
+AegisBufferConditionalLockExclusive(AegisBuffer buf)
+{
+	Assert(local_pins[buf] > 0);
+	if (!LWLockConditionalAcquire(&ContentLocks[buf].lock, LW_EXCLUSIVE))
+		return false;
+	reserve_for_change(buf);
+	return true;
+}
+
+/*
  * AegisBufferCheckRoom
  *		Before a tuple is added to the page of 'buf' (locked exclusively):
  *		if it is a memory-backend page, raise ERRCODE_DISK_FULL when the

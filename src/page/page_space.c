@@ -27,6 +27,7 @@
 #include "aegis/page.h"
 #include "aegis/wal.h"
 #include "aegis/transaction.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/bufpage.h"
 #include "storage/lmgr.h"
@@ -106,6 +107,41 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 	AegisWalPageLog(chg);
 	END_CRIT_SECTION();
 	return removes || free_lines;
+}
+
+/*
+ * AegisPagePruneOpt
+ *		heap_page_prune_opt for readers: called with 'buf' pinned and not
+ *		locked by an index fetch or a scan about to read the page.  When the
+ *		page is nearly full (less free space than the fillfactor reserves, or
+ *		a tenth of the page) and pd_prune_xid says a deleter may be old
+ *		enough, prune it if its exclusive content lock and the cleanup
+ *		condition can be had without waiting, so HOT chains stay short
+ *		without UPDATE having to find a full page.  Never on a standby, nor
+ *		while aegis WAL may not be written; raises nothing of its own.
+ */
+void
+AegisPagePruneOpt(Relation rel, AegisBuffer buf)
+{
+	Page		page = AegisBufferGetPage(buf);
+	TransactionId prune_xid;
+	Size		minfree;
+
+	if (RecoveryInProgress() || (AegisRelNeedsWal(rel) && !AegisWalIsGuarded()))
+		return;
+	/* unlocked peeks, as heap's: a stale value only skips or tries once */
+	prune_xid = ((PageHeader) page)->pd_prune_xid;
+	if (!TransactionIdIsValid(prune_xid) ||
+		!GlobalVisTestIsRemovableXid(GlobalVisTestFor(rel), prune_xid))
+		return;
+	minfree = Max(RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR), BLCKSZ / 10);
+	if (PageIsNew(page) || PageGetHeapFreeSpace(page) >= minfree)
+		return;
+	if (!AegisBufferConditionalLockExclusive(buf))
+		return;
+	if (PageGetHeapFreeSpace(page) < minfree)
+		(void) AegisPagePrune(rel, buf);
+	AegisBufferUnlock(buf);
 }
 
 /* Is there room for 'len' more bytes of tuple on the locked page? */

@@ -106,6 +106,8 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 			return false;
 	}
 	buf = AegisBufferReadRel(rel, &scan->key, blk);
+	if (first)
+		AegisPagePruneOpt(rel, buf);	/* keeps chains short, as heap */
 	AegisBufferLock(buf, LW_SHARED);
 	if (AegisHotSearch(rel, buf, ItemPointerGetOffsetNumber(&scan->root),
 					   scan->last_off, scan->last_xmin, snapshot, &tuple,

@@ -205,6 +205,8 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 	bool		all_visible;
 
 	buf = AegisBufferReadRel(rel, &scan->key, blkno);
+	if (!scan->classify)
+		AegisPagePruneOpt(rel, buf);	/* as heapgetpage */
 	AegisBufferLock(buf, LW_SHARED);
 	page = AegisBufferGetPage(buf);
 	maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);

@@ -43,6 +43,7 @@ extern AegisBuffer AegisBufferReadRel(Relation rel, const AegisRelKey *key,
 									  BlockNumber pageno);
 extern AegisBuffer AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno);
 extern void AegisBufferLock(AegisBuffer buf, LWLockMode mode);
+extern bool AegisBufferConditionalLockExclusive(AegisBuffer buf);
 extern void AegisBufferCheckRoom(AegisBuffer buf);
 extern bool AegisBufferIsCleanupOK(AegisBuffer buf);
 extern void AegisBufferUnlock(AegisBuffer buf);

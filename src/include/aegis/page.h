@@ -37,6 +37,7 @@ typedef struct AegisPrunePlan
 
 extern AegisBuffer AegisPageGetBufferForTuple(Relation rel, Size len);
 extern bool AegisPagePrune(Relation rel, AegisBuffer buf);
+extern void AegisPagePruneOpt(Relation rel, AegisBuffer buf);
 extern bool AegisPageGetTuple(Page page, BlockNumber pageno, OffsetNumber off,
 							  Oid tableOid, HeapTuple tuple);
 extern OffsetNumber AegisPagePutTuple(Relation rel, AegisBuffer buf,
