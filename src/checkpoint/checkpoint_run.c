@@ -192,25 +192,43 @@ AegisCheckpointSettle(bool end_of_recovery)
 }
 
 /*
- * The outcome of 'xid' as PostgreSQL's visibility rules decide it: 0 while
- * in progress (a prepared transaction is), 1 committed, -1 aborted or
- * crashed.  In progress is asked first, as HeapTupleSatisfiesMVCC does: a
- * committing transaction is in the clog before it leaves the proc array.
- * An xid older than the clog keeps is 'old_outcome': committed for a
- * creator (as AegisStorageShouldDrop takes it), aborted for a dropper (its
- * outcome is unknown; clearing the mark keeps the storage, as
- * AegisStorageDropAborted decides).
+ * The outcome of 'xid': 0 while it may still be in progress (a prepared
+ * transaction is), 1 committed, -1 aborted or crashed.  An xid older than
+ * the clog keeps is 'old_outcome': committed for a creator (as
+ * AegisStorageShouldDrop takes it), aborted for a dropper (its outcome is
+ * unknown; clearing the mark keeps the storage, as AegisStorageDropAborted
+ * decides).
+ *
+ * Not TransactionIdIsInProgress: the aegis checkpointer is a background
+ * worker without a database connection, so it is not in the proc array,
+ * yet TransactionIdIsInProgress skips the proc-array slot at
+ * MyProc->pgxactoff as "ourselves" -- 0 in that process (never set), i.e.
+ * the client backend with the lowest PGPROC number.  A table that backend
+ * was creating was taken for one whose creator aborted, and its storage
+ * dropped under the committing transaction.
+ *
+ * Instead, the horizon below which no xid can be running is taken first
+ * (under ProcArrayLock; it counts every proc array entry, prepared
+ * transactions' too, and does not depend on MyProc): an xid below it has
+ * its final status in the clog (written before the proc array entry is
+ * cleared), so not committed there is aborted or crashed.  An xid at or
+ * above it counts only once the clog says committed or aborted; anything
+ * else waits for a later settle.
  */
 static int
 xid_outcome(TransactionId xid, int old_outcome)
 {
+	TransactionId horizon;
+
 	if (!TransactionIdIsNormal(xid) ||
 		TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
 		return old_outcome;
-	if (!TransactionIdPrecedes(xid, GetOldestTransactionIdConsideredRunning()) &&
-		TransactionIdIsInProgress(xid))
-		return 0;
-	return TransactionIdDidCommit(xid) ? 1 : -1;
+	horizon = GetOldestTransactionIdConsideredRunning();
+	if (TransactionIdDidCommit(xid))
+		return 1;
+	if (TransactionIdDidAbort(xid) || TransactionIdPrecedes(xid, horizon))
+		return -1;
+	return 0;
 }
 
 /*
