@@ -89,18 +89,31 @@ AegisHotChainMembers(Page page, OffsetNumber root, OffsetNumber *members, bool *
 	return n;
 }
 
+/* Is the tuple at 'off' (a chain member) the version (off_wanted, xmin)? */
+static bool
+is_version(Page page, OffsetNumber off, OffsetNumber off_wanted, TransactionId xmin)
+{
+	HeapTupleHeader htup;
+
+	if (off != off_wanted)
+		return false;
+	htup = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, off));
+	return TransactionIdEquals(HeapTupleHeaderGetXmin(htup), xmin);
+}
+
 /*
  * AegisHotSearch
  *		heap_hot_search_buffer for aegis: on the page of 'buf' (pinned and
  *		content-locked, shared or exclusive), find the first version of the
  *		HOT chain rooted at line pointer 'root' that 'snapshot' sees, and
- *		point 'tuple' at it (into the page; t_self is its TID).  With a valid
- *		'after_off', versions up to and including the one at after_off with
- *		xmin 'after_xmin' are passed over (the next call for a non-MVCC
- *		snapshot, which may see several versions); if that version is no
- *		longer in the chain it was pruned, and every remaining version comes
- *		after it.  Checks serializable conflicts and takes the predicate lock
- *		on the version returned, as heap does.
+ *		point 'tuple' at it (into the page; t_self is its TID).  The next
+ *		call for a non-MVCC snapshot (which may see several versions) gives
+ *		the 'nskip' versions returned so far, (skip_off[i], skip_xmin[i]) in
+ *		chain order: the search starts after the last one if it is still in
+ *		the chain (else, pruned, every remaining version came after it) and
+ *		passes over all of them (a chain cut short by an aborted update must
+ *		not return its root again).  Checks serializable conflicts and takes
+ *		the predicate lock on the version returned, as heap does.
  *
  *		'all_dead' (may be NULL) is set when no version is visible and every
  *		version of the chain is dead to all transactions (or the root is
@@ -108,7 +121,7 @@ AegisHotChainMembers(Page page, OffsetNumber root, OffsetNumber *members, bool *
  */
 bool
 AegisHotSearch(Relation rel, AegisBuffer buf, OffsetNumber root,
-			   OffsetNumber after_off, TransactionId after_xmin,
+			   const OffsetNumber *skip_off, const TransactionId *skip_xmin, int nskip,
 			   Snapshot snapshot, HeapTuple tuple, bool *all_dead)
 {
 	Page		page = AegisBufferGetPage(buf);
@@ -117,27 +130,27 @@ AegisHotSearch(Relation rel, AegisBuffer buf, OffsetNumber root,
 	bool		root_dead;
 	int			n = AegisHotChainMembers(page, root, members, &root_dead);
 	int			start = 0;
-	bool		dead = OffsetNumberIsValid(after_off) ? false : (n > 0 || root_dead);
+	bool		dead = nskip > 0 ? false : (n > 0 || root_dead);
 	GlobalVisState *vistest = NULL;
 
-	if (OffsetNumberIsValid(after_off))
+	/* start after the version returned last, if it is still in the chain */
+	for (int i = 0; nskip > 0 && i < n; i++)
 	{
-		for (int i = 0; i < n; i++)
+		if (is_version(page, members[i], skip_off[nskip - 1], skip_xmin[nskip - 1]))
 		{
-			HeapTupleHeader htup = (HeapTupleHeader)
-				PageGetItem(page, PageGetItemId(page, members[i]));
-
-			if (members[i] == after_off &&
-				TransactionIdEquals(HeapTupleHeaderGetXmin(htup), after_xmin))
-			{
-				start = i + 1;
-				break;
-			}
+			start = i + 1;
+			break;
 		}
 	}
 	for (int i = start; i < n; i++)
 	{
 		bool		valid;
+		bool		returned = false;
+
+		for (int j = 0; j < nskip && !returned; j++)
+			returned = is_version(page, members[i], skip_off[j], skip_xmin[j]);
+		if (returned)
+			continue;
 
 		(void) AegisPageGetTuple(page, pageno, members[i], RelationGetRelid(rel), tuple);
 		valid = AegisTupleSatisfiesVisibility(tuple, snapshot, buf);

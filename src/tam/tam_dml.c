@@ -333,6 +333,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	bool		need_toast;
 	bool		fits;
 	bool		hot;
+	Bitmapset  *hot_attrs;
 	bool		floor_blocks;
 	BlockNumber floor;
 	CommandId	oldcid = cid;
@@ -354,6 +355,8 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	slot->tts_tableOid = RelationGetRelid(rel);
 	newtup->t_tableOid = RelationGetRelid(rel);
 
+	/* as heap_update, before any content lock (it may open the indexes) */
+	hot_attrs = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL);
 	buf = AegisBufferReadRel(rel, &key, ItemPointerGetBlockNumber(otid));
 	result = AegisTamLockForChange(rel, buf, otid, &oldtup, cid, crosscheck, wait,
 								   XLTW_Update, &have_tuple_lock, "update", newtup, &mode);
@@ -366,6 +369,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 			AegisTamUnlockTuple(rel, otid, mode);
 		if (shouldFree)
 			heap_freetuple(newtup);
+		bms_free(hot_attrs);
 		return result;
 	}
 
@@ -408,7 +412,8 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	}
 
 	/* no indexed column changed: a HOT update, without new index entries */
-	hot = fits && !AegisTamColumnsChanged(rel, INDEX_ATTR_BITMAP_ALL, &oldtup, newtup);
+	hot = fits && !AegisTamColumnsChanged(rel, hot_attrs, &oldtup, newtup);
+	bms_free(hot_attrs);
 
 	if (fits)
 	{
@@ -585,8 +590,10 @@ aegis_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot, Snapshot snap
 
 	buf = AegisBufferReadRel(rel, &key, ItemPointerGetBlockNumber(&slot->tts_tid));
 	AegisBufferLock(buf, LW_SHARED);
-	AegisTamTupleAt(rel, buf, &slot->tts_tid, &tp);
-	res = AegisTupleSatisfiesVisibility(&tp, snapshot, buf);
+	/* pruned meanwhile (no pin is held): no snapshot sees it */
+	res = AegisPageGetTuple(AegisBufferGetPage(buf), ItemPointerGetBlockNumber(&slot->tts_tid),
+							ItemPointerGetOffsetNumber(&slot->tts_tid), RelationGetRelid(rel), &tp) &&
+		AegisTupleSatisfiesVisibility(&tp, snapshot, buf);
 	AegisBufferUnlockRelease(buf);
 	return res;
 }

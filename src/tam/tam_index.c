@@ -40,8 +40,9 @@ typedef struct AegisIndexFetchData
 	BlockNumber npages;			/* page count last seen, refreshed lazily */
 	/* the chain of the last fetch, for a non-MVCC snapshot's next call */
 	ItemPointerData root;		/* the index entry's TID */
-	OffsetNumber last_off;		/* the version returned last */
-	TransactionId last_xmin;	/* and its xmin */
+	int			nreturned;		/* versions of it returned so far */
+	OffsetNumber ret_off[AEGIS_HOT_MAX_RETURNED];	/* their offsets */
+	TransactionId ret_xmin[AEGIS_HOT_MAX_RETURNED]; /* and xmins */
 } AegisIndexFetchData;
 
 IndexFetchTableData *
@@ -72,8 +73,9 @@ aegis_index_fetch_end(IndexFetchTableData *scan)
  * A non-MVCC snapshot may see several versions of one chain: then
  * *call_again is set, and the next call (with *call_again still set)
  * returns the next one.  No pin is kept between calls: the next call walks
- * the chain again from its root and passes the versions returned so far
- * (AegisHotSearch).  *all_dead as heap_hot_search_buffer's.
+ * the chain again from its root, starts after the version returned last
+ * and passes over every version returned before (AegisHotSearch), so a
+ * chain cut or pruned meanwhile never returns a version twice.  *all_dead as heap_hot_search_buffer's.
  */
 bool
 aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
@@ -94,9 +96,10 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 	if (first)
 	{
 		scan->root = *tid;
-		scan->last_off = InvalidOffsetNumber;
-		scan->last_xmin = InvalidTransactionId;
+		scan->nreturned = 0;
 	}
+	else if (scan->nreturned >= AEGIS_HOT_MAX_RETURNED)
+		return false;			/* every version of the chain was returned */
 	blk = ItemPointerGetBlockNumber(&scan->root);
 	/* the relation only grows while we hold a lock on it: refresh lazily */
 	if (blk >= scan->npages)
@@ -110,7 +113,7 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 		AegisPagePruneOpt(rel, buf);	/* keeps chains short, as heap */
 	AegisBufferLock(buf, LW_SHARED);
 	if (AegisHotSearch(rel, buf, ItemPointerGetOffsetNumber(&scan->root),
-					   scan->last_off, scan->last_xmin, snapshot, &tuple,
+					   scan->ret_off, scan->ret_xmin, scan->nreturned, snapshot, &tuple,
 					   first ? all_dead : NULL))
 		copy = heap_copytuple(&tuple);
 	AegisBufferUnlockRelease(buf);
@@ -118,8 +121,9 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 		return false;
 
 	*tid = copy->t_self;
-	scan->last_off = ItemPointerGetOffsetNumber(&copy->t_self);
-	scan->last_xmin = HeapTupleHeaderGetXmin(copy->t_data);
+	scan->ret_off[scan->nreturned] = ItemPointerGetOffsetNumber(&copy->t_self);
+	scan->ret_xmin[scan->nreturned] = HeapTupleHeaderGetXmin(copy->t_data);
+	scan->nreturned++;
 	/* only a non-MVCC snapshot can see more than one version of a chain */
 	*call_again = !IsMVCCSnapshot(snapshot);
 	ExecStoreHeapTuple(copy, slot, true);
@@ -471,6 +475,10 @@ aegis_index_validate_scan(Relation table_rel, Relation index_rel,
 		{
 			root_blkno = ItemPointerGetBlockNumber(&root);
 			memset(in_index, 0, sizeof(in_index));
+			/* the index TID read past the previous page may be on this one */
+			if (!sort_done && ItemPointerIsValid(&indexcursor) &&
+				ItemPointerGetBlockNumber(&indexcursor) == root_blkno)
+				in_index[ItemPointerGetOffsetNumber(&indexcursor) - 1] = true;
 		}
 		if (HeapTupleHeaderIsHeapOnly(ascan->ctup.t_data))
 		{

@@ -445,19 +445,20 @@ AegisTamStoreXmax(HeapTupleHeader tup, TransactionId xmax, uint16 im, uint16 im2
 
 /*
  * AegisTamColumnsChanged
- *		Did an UPDATE from 'oldtup' to 'newtup' change a column of the
- *		indexes 'kind' selects (RelationGetIndexAttrBitmap)?  Values are
- *		compared as stored (datumIsEqual), and a whole-row or system column
- *		reference counts as changed, as heap's HeapDetermineColumnsInfo
- *		decides.  INDEX_ATTR_BITMAP_KEY: a key column (the update then takes
- *		the strong lock, heap_update's key_attrs); INDEX_ATTR_BITMAP_ALL: any
- *		indexed column (no HOT update then, heap_update's hot_attrs).
+ *		Did an UPDATE from 'oldtup' to 'newtup' change one of the columns in
+ *		'cols' (a RelationGetIndexAttrBitmap result, computed before any
+ *		content lock is taken: computing it may open the indexes)?  Values
+ *		are compared as stored (datumIsEqual), and a whole-row or system
+ *		column reference counts as changed, as heap's
+ *		HeapDetermineColumnsInfo decides.  INDEX_ATTR_BITMAP_KEY: a key
+ *		column (the update then takes the strong lock, heap_update's
+ *		key_attrs); INDEX_ATTR_BITMAP_ALL: any indexed column (no HOT update
+ *		then, heap_update's hot_attrs).
  */
 bool
-AegisTamColumnsChanged(Relation rel, IndexAttrBitmapKind kind, HeapTuple oldtup,
+AegisTamColumnsChanged(Relation rel, const Bitmapset *cols, HeapTuple oldtup,
 					   HeapTuple newtup)
 {
-	Bitmapset  *cols = RelationGetIndexAttrBitmap(rel, kind);
 	TupleDesc	desc = RelationGetDescr(rel);
 	bool		changed = false;
 	int			x = -1;
@@ -481,7 +482,6 @@ AegisTamColumnsChanged(Relation rel, IndexAttrBitmapKind kind, HeapTuple oldtup,
 		d2 = heap_getattr(newtup, att, desc, &n2);
 		changed = n1 != n2 || (!n1 && !datumIsEqual(d1, d2, a->attbyval, a->attlen));
 	}
-	bms_free(cols);
 	return changed;
 }
 
@@ -609,6 +609,8 @@ AegisTamLockForChange(Relation rel, AegisBuffer buf, ItemPointer tid, HeapTuple 
 	TM_Result	result;
 	bool		decided = false;
 	MultiXactStatus want = MultiXactStatusUpdate;
+	/* before the content lock: computing it may open the indexes */
+	Bitmapset  *key_attrs = newtup ? RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY) : NULL;
 
 	AegisBufferLock(buf, LW_EXCLUSIVE);
 	for (;;)
@@ -629,9 +631,10 @@ AegisTamLockForChange(Relation rel, AegisBuffer buf, ItemPointer tid, HeapTuple 
 		if (!decided)
 		{
 			/* DELETE and key-changing UPDATE: Update; else NoKeyUpdate */
-			want = (newtup != NULL && !AegisTamColumnsChanged(rel, INDEX_ATTR_BITMAP_KEY, tup, newtup))
+			want = (newtup != NULL && !AegisTamColumnsChanged(rel, key_attrs, tup, newtup))
 				? MultiXactStatusNoKeyUpdate : MultiXactStatusUpdate;
 			decided = true;
+			bms_free(key_attrs);
 		}
 		if (result != TM_BeingModified || !wait)
 			break;

@@ -231,8 +231,7 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 			 * is read (and predicate-locked), as in heapam's
 			 * heapam_scan_bitmap_next_block.
 			 */
-			if (!AegisHotSearch(rel, buf, off, InvalidOffsetNumber, InvalidTransactionId,
-								snapshot, &tuple, NULL))
+			if (!AegisHotSearch(rel, buf, off, NULL, NULL, 0, snapshot, &tuple, NULL))
 				continue;
 			off = ItemPointerGetOffsetNumber(&tuple.t_self);
 			if (scan->rs_base.rs_nkeys > 0)

@@ -444,11 +444,16 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 			switch ((HTSV_Result) plan.htsv[off])
 			{
 				case HEAPTUPLE_DEAD:
-					/* a dead version pruning cannot reach (a broken chain) */
+
+					/*
+					 * A dead version pruning cannot reach (a broken chain):
+					 * left for a later prune, never frozen (heap freezes no
+					 * dead tuple).
+					 */
 					recently_dead += 1;
 					all_visible = false;
 					has_dead = true;
-					break;
+					continue;
 				case HEAPTUPLE_LIVE:
 					live += 1;
 					if (all_visible)

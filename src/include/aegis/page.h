@@ -46,9 +46,12 @@ extern OffsetNumber AegisPagePutTuple(Relation rel, AegisBuffer buf,
 /* page_prune.c */
 extern int	AegisHotChainMembers(Page page, OffsetNumber root, OffsetNumber *members,
 								 bool *root_dead);
+/* versions of one chain a non-MVCC index fetch returns, at most: all */
+#define AEGIS_HOT_MAX_RETURNED	MaxHeapTuplesPerPage
+
 extern bool AegisHotSearch(Relation rel, AegisBuffer buf, OffsetNumber root,
-						   OffsetNumber after_off, TransactionId after_xmin,
-						   Snapshot snapshot, HeapTuple tuple, bool *all_dead);
+						   const OffsetNumber *skip_off, const TransactionId *skip_xmin,
+						   int nskip, Snapshot snapshot, HeapTuple tuple, bool *all_dead);
 extern void AegisHotRootOffsets(Page page, OffsetNumber *root_offsets);
 extern void AegisPrunePlanPage(Relation rel, AegisBuffer buf, struct GlobalVisState *vistest,
 							   AegisPrunePlan *plan);

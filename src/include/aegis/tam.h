@@ -122,7 +122,7 @@ extern TM_Result AegisTamLockForChange(Relation rel, AegisBuffer buf, ItemPointe
 									   bool wait, XLTW_Oper oper, bool *have_tuple_lock,
 									   const char *what, HeapTuple newtup,
 									   LockTupleMode *mode);
-extern bool AegisTamColumnsChanged(Relation rel, IndexAttrBitmapKind kind,
+extern bool AegisTamColumnsChanged(Relation rel, const Bitmapset *cols,
 								   HeapTuple oldtup, HeapTuple newtup);
 extern void AegisTamUnlockTuple(Relation rel, ItemPointer tid, LockTupleMode mode);
 extern TransactionId AegisTamComputeXmax(TransactionId oldxmax, uint16 oldim,
