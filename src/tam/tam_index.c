@@ -146,47 +146,24 @@ chain_is_dead(Relation rel, AegisBuffer buf, OffsetNumber root,
 {
 	Page		page = AegisBufferGetPage(buf);
 	BlockNumber blk = AegisBufferGetPageNo(buf);
-	OffsetNumber off = root;
-	TransactionId prior_xmax = InvalidTransactionId;
+	OffsetNumber members[MaxHeapTuplesPerPage];
+	bool		root_dead;
+	int			n = AegisHotChainMembers(page, root, members, &root_dead);
 	TransactionId newest = InvalidTransactionId;
-	OffsetNumber maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
-	bool		at_start = true;
-	int			n = 0;
 
-	while (n < MaxHeapTuplesPerPage)
+	if (root_dead)
+		return true;
+	if (n == 0)
+		return false;
+	for (int i = 0; i < n; i++)
 	{
-		ItemId		lp;
 		HeapTupleData tup;
 
-		if (off < FirstOffsetNumber || off > maxoff)
-			break;
-		lp = PageGetItemId(page, off);
-		if (ItemIdIsRedirected(lp) && at_start)
-		{
-			off = ItemIdGetRedirect(lp);
-			at_start = false;
-			continue;
-		}
-		if (ItemIdIsDead(lp) && at_start)
-			return true;
-		if (!AegisPageGetTuple(page, blk, off, RelationGetRelid(rel), &tup))
-			break;
-		if ((at_start && HeapTupleHeaderIsHeapOnly(tup.t_data)) ||
-			(TransactionIdIsValid(prior_xmax) &&
-			 !TransactionIdEquals(prior_xmax, HeapTupleHeaderGetXmin(tup.t_data))))
-			break;
+		(void) AegisPageGetTuple(page, blk, members[i], RelationGetRelid(rel), &tup);
 		if (vistest != NULL && !AegisTupleIsSurelyDead(&tup, vistest, buf))
 			return false;
 		HeapTupleHeaderAdvanceLatestRemovedXid(tup.t_data, &newest);
-		n++;
-		at_start = false;
-		if (!HeapTupleHeaderIsHotUpdated(tup.t_data))
-			break;
-		off = ItemPointerGetOffsetNumber(&tup.t_data->t_ctid);
-		prior_xmax = HeapTupleHeaderGetUpdateXid(tup.t_data);
 	}
-	if (n == 0)
-		return false;
 	if (TransactionIdIsValid(newest) &&
 		(!TransactionIdIsValid(*latest) || TransactionIdPrecedes(*latest, newest)))
 		*latest = newest;

@@ -186,6 +186,18 @@ aegis_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
 	return false;
 }
 
+/* Does 'tuple' pass the scan keys (if any) the scan was started with? */
+static bool
+keys_match(AegisScanDesc scan, HeapTuple tuple)
+{
+	bool		ok = true;
+
+	if (scan->rs_base.rs_nkeys > 0)
+		HeapKeyTest(tuple, RelationGetDescr(scan->rs_base.rs_rd), scan->rs_base.rs_nkeys,
+					scan->rs_base.rs_key, ok);
+	return ok;
+}
+
 /*
  * Load page 'blkno' into the scan: decide which tuples qualify (visible to
  * the snapshot, or in classify mode all with their HTSV result), among the
@@ -233,17 +245,9 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 			 */
 			if (!AegisHotSearch(rel, buf, off, NULL, NULL, 0, snapshot, &tuple, NULL))
 				continue;
-			off = ItemPointerGetOffsetNumber(&tuple.t_self);
-			if (scan->rs_base.rs_nkeys > 0)
-			{
-				bool		ok;
-
-				HeapKeyTest(&tuple, RelationGetDescr(rel), scan->rs_base.rs_nkeys,
-							scan->rs_base.rs_key, ok);
-				if (!ok)
-					continue;
-			}
-			scan->vistuples[n++] = off;
+			if (!keys_match(scan, &tuple))
+				continue;
+			scan->vistuples[n++] = ItemPointerGetOffsetNumber(&tuple.t_self);
 			continue;
 		}
 
@@ -269,17 +273,8 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 				AegisTupleSatisfiesVisibility(&tuple, snapshot, buf);
 
 			AegisCheckConflictOut(visible, rel, &tuple, buf, snapshot);
-			if (!visible)
+			if (!visible || !keys_match(scan, &tuple))
 				continue;
-			if (scan->rs_base.rs_nkeys > 0)
-			{
-				bool		ok;
-
-				HeapKeyTest(&tuple, RelationGetDescr(rel), scan->rs_base.rs_nkeys,
-							scan->rs_base.rs_key, ok);
-				if (!ok)
-					continue;
-			}
 			/* a bitmap scan reads single tuples: lock them, as heap does */
 			if (scan->rs_base.rs_flags & SO_TYPE_BITMAPSCAN)
 				PredicateLockTID(rel, &tuple.t_self, snapshot,
