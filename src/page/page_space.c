@@ -27,7 +27,6 @@
 #include "aegis/page.h"
 #include "aegis/wal.h"
 #include "aegis/transaction.h"
-#include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/bufpage.h"
 #include "storage/lmgr.h"
@@ -58,90 +57,6 @@ extend_stub(Relation rel, BlockNumber npages)
 			AegisWalLogStub(&rel->rd_node, want);
 	}
 	UnlockRelationForExtension(rel, ExclusiveLock);
-}
-
-/*
- * AegisPagePrune
- *		Opportunistic pruning, heap_page_prune_opt: on the exclusively locked
- *		page of 'buf', remove the versions no snapshot can see by the HOT
- *		chain rules (page_prune.c) and defragment, so their space is reused
- *		before VACUUM runs.  A removed root's line pointer (its TID) stays
- *		reserved, LP_DEAD or a redirect, until VACUUM has removed its index
- *		entries; heap-only versions have none and free their line pointers at
- *		once.  Only done when pd_prune_xid says a deleter may be old enough
- *		(or VACUUM left unreclaimed space) and ours is the only pin.  Returns
- *		true if space was freed.
- */
-bool
-AegisPagePrune(Relation rel, AegisBuffer buf)
-{
-	Page		page = AegisBufferGetPage(buf);
-	TransactionId prune_xid = ((PageHeader) page)->pd_prune_xid;
-	GlobalVisState *vistest;
-	AegisPrunePlan plan;
-	AegisPageChange *chg;
-	bool		removes;
-
-	/* PD_HAS_FREE_LINES: VACUUM may have left unreclaimed tuple space */
-	bool		free_lines = PageHasFreeLinePointers(page);
-
-	vistest = GlobalVisTestFor(rel);
-	if (!free_lines &&
-		(!TransactionIdIsValid(prune_xid) || !GlobalVisTestIsRemovableXid(vistest, prune_xid)))
-		return false;
-	if (!AegisBufferIsCleanupOK(buf))
-		return false;
-
-	AegisPrunePlanPage(rel, buf, vistest, &plan);
-	removes = plan.nredirected > 0 || plan.ndead > 0 || plan.nunused > 0;
-
-	/* only defragmenting (no version removed) keeps an all-visible page so */
-	chg = removes ? AegisWalPageBegin(rel, buf) : AegisWalPageBeginKeepVisible(rel, buf);
-	AegisWalPageConflict(chg, plan.latest_removed);
-	START_CRIT_SECTION();
-	AegisPruneApply(page, &plan);
-	if (removes || free_lines)
-		AegisWalPageCompact(chg);
-	((PageHeader) page)->pd_prune_xid = plan.new_prune_xid;
-	AegisBufferMarkDirty(buf);
-	AegisWalPageLog(chg);
-	END_CRIT_SECTION();
-	return removes || free_lines;
-}
-
-/*
- * AegisPagePruneOpt
- *		heap_page_prune_opt for readers: called with 'buf' pinned and not
- *		locked by an index fetch or a scan about to read the page.  When the
- *		page is nearly full (less free space than the fillfactor reserves, or
- *		a tenth of the page) and pd_prune_xid says a deleter may be old
- *		enough, prune it if its exclusive content lock and the cleanup
- *		condition can be had without waiting, so HOT chains stay short
- *		without UPDATE having to find a full page.  Never on a standby, nor
- *		while aegis WAL may not be written; raises nothing of its own.
- */
-void
-AegisPagePruneOpt(Relation rel, AegisBuffer buf)
-{
-	Page		page = AegisBufferGetPage(buf);
-	TransactionId prune_xid;
-	Size		minfree;
-
-	if (RecoveryInProgress() || (AegisRelNeedsWal(rel) && !AegisWalIsGuarded()))
-		return;
-	/* unlocked peeks, as heap's: a stale value only skips or tries once */
-	prune_xid = ((PageHeader) page)->pd_prune_xid;
-	if (!TransactionIdIsValid(prune_xid) ||
-		!GlobalVisTestIsRemovableXid(GlobalVisTestFor(rel), prune_xid))
-		return;
-	minfree = Max(RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR), BLCKSZ / 10);
-	if (PageIsNew(page) || PageGetHeapFreeSpace(page) >= minfree)
-		return;
-	if (!AegisBufferConditionalLockExclusive(buf))
-		return;
-	if (PageGetHeapFreeSpace(page) < minfree)
-		(void) AegisPagePrune(rel, buf);
-	AegisBufferUnlock(buf);
 }
 
 /* Is there room for 'len' more bytes of tuple on the locked page? */
@@ -229,32 +144,6 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 	RelationSetTargetBlock(rel, pageno);
 	AegisBufferCheckRoom(buf);
 	return buf;
-}
-
-/*
- * AegisPageGetTuple
- *		Point 'tuple' (t_data, t_len, t_self, t_tableOid) at the tuple in
- *		line pointer 'off' of 'page', page number 'pageno'.  Returns false
- *		for a new page, an offset past the line pointer array, or a line
- *		pointer that holds no tuple.  The caller holds the page's content
- *		lock (or a private copy); 'tuple' points into the page.
- */
-bool
-AegisPageGetTuple(Page page, BlockNumber pageno, OffsetNumber off, Oid tableOid,
-				  HeapTuple tuple)
-{
-	ItemId		lp;
-
-	if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
-		return false;
-	lp = PageGetItemId(page, off);
-	if (!ItemIdIsNormal(lp))
-		return false;
-	tuple->t_data = (HeapTupleHeader) PageGetItem(page, lp);
-	tuple->t_len = ItemIdGetLength(lp);
-	ItemPointerSet(&tuple->t_self, pageno, off);
-	tuple->t_tableOid = tableOid;
-	return true;
 }
 
 /*
