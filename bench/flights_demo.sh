@@ -16,9 +16,7 @@ CACHE=${AEGIS_DEMO_CACHE:-$HOME/.cache/aegis_flights}
 
 say "installing build and data tools (apt)"
 bench_install postgresql-15 postgresql-server-dev-15 liblz4-dev libzstd-dev make gcc bc
-# node and npm may come from another vendor's package: look for the commands
-command -v node >/dev/null 2>&1 || bench_install nodejs
-command -v npm >/dev/null 2>&1 || bench_install npm
+bench_install_node
 
 say "building and installing aegis_storage"
 bench_build "$here"

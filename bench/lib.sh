@@ -23,6 +23,13 @@ bench_install() {
 	fi
 }
 
+# bench_install_node: Node.js and npm (for the data converters), unless
+# the commands exist already (they may come from another vendor's package)
+bench_install_node() {
+	command -v node >/dev/null 2>&1 || bench_install nodejs
+	command -v npm >/dev/null 2>&1 || bench_install npm
+}
+
 # bench_build DIR: build and install the extension from DIR
 bench_build() {
 	make -s -C "$1" PG_CONFIG=$PGBIN/pg_config >/dev/null
