@@ -35,13 +35,35 @@
 
 #define AEGIS_STUB_CHUNK 128	/* pages (1 MB): stub growth step */
 
-/* Grow the PostgreSQL stub so that it covers pages [0, npages). */
-static void
-extend_stub(Relation rel, BlockNumber npages)
+/*
+ * AegisPageStubPages
+ *		How many pages the PostgreSQL stub of a relation of 'npages' aegis
+ *		pages has when it grew only by inserts: 'npages' rounded up to the
+ *		next AEGIS_STUB_CHUNK pages, 0 for an empty relation.  VACUUM cuts
+ *		the stub to this after cutting empty trailing pages.
+ */
+BlockNumber
+AegisPageStubPages(BlockNumber npages)
+{
+	if (npages == 0)
+		return 0;
+	return ((npages - 1) / AEGIS_STUB_CHUNK + 1) * AEGIS_STUB_CHUNK;
+}
+
+/*
+ * AegisPageExtendStub
+ *		Grow the PostgreSQL stub of 'rel' so that it covers pages [0,
+ *		npages), to AegisPageStubPages(npages) pages, sparsely (one zero
+ *		block written at the end), and log it so that redo grows it too.
+ *		Takes the relation extension lock: never call it with a content
+ *		lock held.  Raises md.c's I/O errors (a full disk).
+ */
+void
+AegisPageExtendStub(Relation rel, BlockNumber npages)
 {
 	SMgrRelation srel;
 	BlockNumber have;
-	BlockNumber want = npages + AEGIS_STUB_CHUNK - npages % AEGIS_STUB_CHUNK;
+	BlockNumber want = AegisPageStubPages(npages);
 	PGAlignedBlock zero;
 
 	LockRelationForExtension(rel, ExclusiveLock);
@@ -128,11 +150,17 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 	}
 
 	buf = AegisBufferExtend(&key, &pageno);
-	if (pageno % AEGIS_STUB_CHUNK == 0)
+	/*
+	 * A new chunk, or a stub left short (a block map rebuilt from the data
+	 * files can hold more pages than the stub; lseek is cheap next to
+	 * filling a page).
+	 */
+	if (pageno % AEGIS_STUB_CHUNK == 0 ||
+		smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM) <= pageno)
 	{
 		/* the stub's extension lock must not be waited for under a content lock */
 		AegisBufferUnlock(buf);
-		extend_stub(rel, pageno + 1);
+		AegisPageExtendStub(rel, pageno + 1);
 		AegisBufferLock(buf, LW_EXCLUSIVE);
 	}
 	if (!page_has_room(AegisBufferGetPage(buf), len))

@@ -36,6 +36,8 @@ typedef struct AegisPrunePlan
 } AegisPrunePlan;
 
 extern AegisBuffer AegisPageGetBufferForTuple(Relation rel, Size len);
+extern BlockNumber AegisPageStubPages(BlockNumber npages);
+extern void AegisPageExtendStub(Relation rel, BlockNumber npages);
 extern bool AegisPagePrune(Relation rel, AegisBuffer buf);
 extern void AegisPagePruneOpt(Relation rel, AegisBuffer buf);
 extern bool AegisPageGetTuple(Page page, BlockNumber pageno, OffsetNumber off,
