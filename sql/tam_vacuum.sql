@@ -164,6 +164,30 @@ DELETE FROM vtrunc WHERE id > 19900;
 VACUUM vtrunc;
 SELECT pages = :vtrunc_pages AS kept_few FROM aegis_table_stats('vtrunc');
 DROP TABLE vtrunc, vtrunc_heap;
+-- pg_relation_size is the table's pages x 8 kB, as heap's: inserts grow the
+-- PostgreSQL stub by 1 MB chunks, the commit cuts it back to the pages
+CREATE TABLE vsize (id int, pad text) USING aegis WITH (compression = 'none');
+CREATE TABLE vsize_heap (id int, pad text) USING heap;
+INSERT INTO vsize VALUES (1, 'x');
+INSERT INTO vsize_heap VALUES (1, 'x');
+SELECT pg_relation_size('vsize') AS aegis_bytes, pg_relation_size('vsize_heap') AS heap_bytes;
+INSERT INTO vsize SELECT g, repeat('s', 200) FROM generate_series(2, 5000) g;
+INSERT INTO vsize_heap SELECT g, repeat('s', 200) FROM generate_series(2, 5000) g;
+SELECT pg_relation_size('vsize') = pages * 8192 AS exact,
+	pg_relation_size('vsize') = pg_relation_size('vsize_heap') AS as_heap
+FROM aegis_table_stats('vsize');
+BEGIN;
+INSERT INTO vsize SELECT g, repeat('s', 200) FROM generate_series(1, 5000) g;
+SELECT pg_relation_size('vsize') >= pages * 8192 AS covers FROM aegis_table_stats('vsize');
+ROLLBACK;
+-- an aborted insert leaves its pages and a longer stub; VACUUM's commit cuts it
+VACUUM (TRUNCATE false) vsize;
+SELECT pg_relation_size('vsize') = pages * 8192 AS exact FROM aegis_table_stats('vsize');
+-- a temporary table too
+CREATE TEMP TABLE vsize_temp (id int, pad text) USING aegis;
+INSERT INTO vsize_temp SELECT g, repeat('s', 200) FROM generate_series(1, 5000) g;
+SELECT pg_relation_size('vsize_temp') = pages * 8192 AS exact FROM aegis_table_stats('vsize_temp');
+DROP TABLE vsize, vsize_heap, vsize_temp;
 -- VACUUM (PARALLEL n) of a temporary table warns as on heap
 CREATE TEMP TABLE vtemp (a int PRIMARY KEY, b int) USING aegis;
 CREATE INDEX ON vtemp (b);

@@ -23,6 +23,7 @@
 #include "aegis/buffer.h"
 #include "aegis/checkpoint.h"
 #include "aegis/guc.h"
+#include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
 #include "aegis/wal.h"
@@ -83,6 +84,8 @@ aegis_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
+			/* stubs grown by chunks are cut to their relations' pages */
+			AegisPageTrimStubs();
 			/* DROP records precede the commit record (invariant 7) */
 			AegisPendingLogDrops();
 			AegisPendingSyncCreated();
@@ -97,22 +100,26 @@ aegis_xact_callback(XactEvent event, void *arg)
 			 * (AegisSettleFinishedTransactions), as PostgreSQL's 2PC state
 			 * carries its own pending deletes.
 			 */
+			AegisPageTrimStubs();
 			AegisPendingLogDrops();
 			AegisPendingSyncCreated();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			AegisPageForgetStubs();
 			AegisBufferReleaseAll(true);
 			if (AegisPendingDropsAtCommit())
 				AEGIS_CRASH_AT(AEGIS_CRASH_COMMIT_AFTER_DROP_LOGGED);
 			AegisPendingAtXactEnd(true);
 			break;
 		case XACT_EVENT_PREPARE:
+			AegisPageForgetStubs();
 			AegisBufferReleaseAll(true);
 			AegisPendingForget();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			AegisPageForgetStubs();
 			AegisBufferReleaseAll(false);
 			AegisPendingAtXactEnd(false);
 			break;

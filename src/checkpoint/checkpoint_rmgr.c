@@ -180,6 +180,7 @@ aegis_rm_redo(XLogReaderState *record)
 		case XLOG_AEGIS_DROP_DATABASE:
 		case XLOG_AEGIS_TRUNCATE:
 		case XLOG_AEGIS_SHRINK:
+		case XLOG_AEGIS_STUB_TRIM:
 		case XLOG_AEGIS_STUB:
 			AegisWalStorageRedo(record);
 			break;
@@ -295,6 +296,8 @@ aegis_rm_identify(uint8 info)
 			return "STUB";
 		case XLOG_AEGIS_SHRINK:
 			return "SHRINK";
+		case XLOG_AEGIS_STUB_TRIM:
+			return "STUB_TRIM";
 		case XLOG_AEGIS_IMAGE:
 			return "IMAGE";
 		case XLOG_AEGIS_LOGICAL:

@@ -27,10 +27,15 @@
 #include "aegis/page.h"
 #include "aegis/wal.h"
 #include "aegis/transaction.h"
+#include "access/relation.h"
+#include "access/xact.h"
+#include "common/relpath.h"
 #include "miscadmin.h"
 #include "storage/bufpage.h"
+#include "storage/fd.h"
 #include "storage/lmgr.h"
 #include "storage/smgr.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #define AEGIS_STUB_CHUNK 128	/* pages (1 MB): stub growth step */
@@ -51,34 +56,173 @@ AegisPageStubPages(BlockNumber npages)
 }
 
 /*
+ * Relations whose stub this transaction grew (Oids, TopTransactionContext):
+ * AegisPageTrimStubs cuts them to their pages before commit.
+ */
+static List *stubs_grown = NIL;
+
+/* Grow the stub of 'rel' to cover 'npages' pages; extension lock held. */
+static void
+extend_stub_locked(Relation rel, BlockNumber npages)
+{
+	SMgrRelation srel = RelationGetSmgr(rel);
+	BlockNumber want = AegisPageStubPages(npages);
+	PGAlignedBlock zero;
+
+	if (smgrnblocks(srel, MAIN_FORKNUM) >= npages)
+		return;
+	memset(zero.data, 0, BLCKSZ);
+	/* one block at the end: md.c leaves the rest as a hole */
+	smgrextend(srel, MAIN_FORKNUM, want - 1, zero.data, true);
+	/* redo extends it too (a standby's and a recovered stub) */
+	if (RelationNeedsWAL(rel))
+		AegisWalLogStub(&rel->rd_node, want);
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		stubs_grown = list_append_unique_oid(stubs_grown, RelationGetRelid(rel));
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
  * AegisPageExtendStub
  *		Grow the PostgreSQL stub of 'rel' so that it covers pages [0,
  *		npages), to AegisPageStubPages(npages) pages, sparsely (one zero
- *		block written at the end), and log it so that redo grows it too.
+ *		block written at the end), and log it so that redo grows it too;
+ *		before commit AegisPageTrimStubs cuts it to the relation's pages.
  *		Takes the relation extension lock: never call it with a content
  *		lock held.  Raises md.c's I/O errors (a full disk).
  */
 void
 AegisPageExtendStub(Relation rel, BlockNumber npages)
 {
+	LockRelationForExtension(rel, ExclusiveLock);
+	extend_stub_locked(rel, npages);
+	UnlockRelationForExtension(rel, ExclusiveLock);
+}
+
+/*
+ * Cut the main fork of the stub 'srel' of 'rel' from 'have' to 'npages'
+ * pages.  Within one segment the file is cut in place (ftruncate): unlike
+ * smgrtruncate, no scan of shared_buffers (a stub's blocks are never read
+ * into them); across a segment boundary, smgrtruncate.  A failure is only
+ * a WARNING: a stub longer than its relation is harmless.
+ */
+static void
+cut_stub(Relation rel, SMgrRelation srel, BlockNumber have, BlockNumber npages)
+{
+	BlockNumber segno = npages / RELSEG_SIZE;
+	char	   *path;
+	char	   *segpath;
+	int			fd;
+
+	if ((have - 1) / RELSEG_SIZE != segno)
+	{
+		ForkNumber	fork = MAIN_FORKNUM;
+
+		smgrtruncate(srel, &fork, 1, &npages);
+		return;
+	}
+	path = relpathbackend(rel->rd_node, rel->rd_backend, MAIN_FORKNUM);
+	segpath = segno == 0 ? path : psprintf("%s.%u", path, segno);
+	fd = OpenTransientFile(segpath, O_RDWR | PG_BINARY);
+	if (fd < 0 || ftruncate(fd, (off_t) (npages - segno * RELSEG_SIZE) * BLCKSZ) < 0)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not cut the storage stub \"%s\" to %u blocks: %m",
+						segpath, npages)));
+	if (fd >= 0)
+		CloseTransientFile(fd);
+	/* md.c trusts a cached size only in recovery; forget it anyway */
+	srel->smgr_cached_nblocks[MAIN_FORKNUM] = InvalidBlockNumber;
+}
+
+/*
+ * Cut the stub of 'rel' to the relation's pages, if it is longer and 'rel'
+ * has aegis storage.
+ */
+static void
+trim_stub(Relation rel)
+{
+	AegisRelKey key = AegisRelKeyOf(rel);
+	AegisRelInfo info;
 	SMgrRelation srel;
 	BlockNumber have;
-	BlockNumber want = AegisPageStubPages(npages);
-	PGAlignedBlock zero;
 
+	/* the record would wait for the checkpoint guards: keep it longer */
+	if (RelationNeedsWAL(rel) && !AegisWalIsGuarded())
+		return;
 	LockRelationForExtension(rel, ExclusiveLock);
 	srel = RelationGetSmgr(rel);
-	have = smgrnblocks(srel, MAIN_FORKNUM);
-	if (have < npages)
+	if (AegisStorageGetInfo(&key, &info) && smgrexists(srel, MAIN_FORKNUM) &&
+		(have = smgrnblocks(srel, MAIN_FORKNUM)) > info.npages)
 	{
-		memset(zero.data, 0, BLCKSZ);
-		/* one block at the end: md.c leaves the rest as a hole */
-		smgrextend(srel, MAIN_FORKNUM, want - 1, zero.data, true);
-		/* redo extends it too (a standby's and a recovered stub) */
 		if (RelationNeedsWAL(rel))
-			AegisWalLogStub(&rel->rd_node, want);
+			AegisWalLogStubTrim(&rel->rd_node, info.npages);
+		cut_stub(rel, srel, have, info.npages);
+		/*
+		 * Another backend may have added a page after we read the count and
+		 * checked the stub before we cut it (it adds pages without this
+		 * lock): look again, and grow the stub back over it.
+		 */
+		if (AegisStorageGetInfo(&key, &info))
+			extend_stub_locked(rel, info.npages);
 	}
 	UnlockRelationForExtension(rel, ExclusiveLock);
+}
+
+/*
+ * AegisPageTrimStubs
+ *		Before commit (or PREPARE): cut the stub of every relation whose stub
+ *		this transaction grew to exactly its pages, so that pg_relation_size
+ *		is pages x BLCKSZ, as heap's (inserts grow stubs by 128-page chunks).
+ *		Relations dropped meanwhile are skipped.  Raises only what taking the
+ *		extension lock or writing WAL raises.
+ */
+void
+AegisPageTrimStubs(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, stubs_grown)
+	{
+		Relation	rel = try_relation_open(lfirst_oid(lc), NoLock);
+
+		if (rel == NULL)
+			continue;
+		/* a relation with no aegis storage (a new access method) is left alone */
+		if (RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
+			trim_stub(rel);
+		relation_close(rel, NoLock);
+	}
+	stubs_grown = NIL;
+}
+
+/*
+ * AegisPageNoteStub
+ *		Have the commit cut the stub of 'rel' if it is longer than 'npages',
+ *		the relation's pages (VACUUM: a stub grown by a transaction that
+ *		aborted stays longer until then).
+ */
+void
+AegisPageNoteStub(Relation rel, BlockNumber npages)
+{
+	SMgrRelation srel = RelationGetSmgr(rel);
+	MemoryContext old;
+
+	if (!smgrexists(srel, MAIN_FORKNUM) || smgrnblocks(srel, MAIN_FORKNUM) <= npages)
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	stubs_grown = list_append_unique_oid(stubs_grown, RelationGetRelid(rel));
+	MemoryContextSwitchTo(old);
+}
+
+/* AegisPageForgetStubs: at transaction end (its list went with its memory). */
+void
+AegisPageForgetStubs(void)
+{
+	stubs_grown = NIL;
 }
 
 /* Is there room for 'len' more bytes of tuple on the locked page? */

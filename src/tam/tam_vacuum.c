@@ -334,14 +334,13 @@ log_shrink(void *arg)
  *  1. The cut pages are written back (their newest stored block is then the
  *     emptied page: a block map rebuilt from the data files finds no older
  *     content of them), their buffers dropped, the stub grown if it is
- *     short of AegisPageStubPages(keep), and the visibility map's last page
- *     cleared beyond 'keep' (visibilitymap_prepare_truncate).
+ *     short of 'keep' pages, and the visibility map's last page cleared
+ *     beyond 'keep' (visibilitymap_prepare_truncate).
  *  2. In a critical section, with checkpoints held off from starting and
  *     from completing (DELAY_CHKPT_START | DELAY_CHKPT_COMPLETE, as
  *     RelationTruncate): the SHRINK record, written and flushed under
  *     sync_lock together with the storage's cut (AegisStorageShrink), then
- *     the stub's main fork cut to AegisPageStubPages(keep) and its
- *     visibility map to 'keep' pages.  So a crash leaves either nothing cut
+ *     the stub's main fork and its visibility map cut to 'keep' pages.  So a crash leaves either nothing cut
  *     or a record that redo completes, and a checkpoint whose redo pointer
  *     is past the record has the cut map and cut forks.
  */
@@ -350,7 +349,7 @@ cut_relation(Relation rel, const AegisRelKey *key, XLogRecPtr create_lsn,
 			 BlockNumber keep)
 {
 	SMgrRelation srel;
-	BlockNumber stub_pages = AegisPageStubPages(keep);
+	BlockNumber stub_pages = keep;
 	BlockNumber main_pages = InvalidBlockNumber;
 	BlockNumber vm_pages = InvalidBlockNumber;
 	bool		logged = RelationNeedsWAL(rel);
@@ -782,6 +781,7 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 	scanned = npages;
 	if (dead.floor == 0)
 		npages = truncate_empty_tail(rel, &key, npages, params, verbose);
+	AegisPageNoteStub(rel, npages);
 	if (npages < scanned && vis.usable)
 	{
 		/* pages cut: count what the map says, as heap_vacuum_rel does */

@@ -24,6 +24,8 @@
  * - STUB: the PostgreSQL storage stub was extended to cover N pages
  *   (invariant 2); redo extends it, so a standby's and a recovered
  *   server's stubs cover their relations too.
+ * - STUB_TRIM: at commit, a stub grown by chunks is cut to the relation's
+ *   pages (src/page/page_space.c), so pg_relation_size is exact.
  * - SHRINK: VACUUM cut empty trailing pages (src/tam/tam_vacuum.c): the
  *   storage, the stub's visibility map and the stub's main fork, in one
  *   record, as RelationTruncate's XLOG_SMGR_TRUNCATE does for heap.
@@ -142,6 +144,23 @@ AegisWalLogStub(const RelFileNode *node, BlockNumber npages)
 	xlrec.node = *node;
 	xlrec.npages = npages;
 	(void) log_storage(XLOG_AEGIS_STUB, &xlrec, sizeof(xlrec));
+}
+
+/*
+ * AegisWalLogStubTrim
+ *		The stub of 'node' is cut to 'npages' pages, the relation's (it grew
+ *		by chunks during the transaction).  Not flushed: a stub longer than
+ *		the relation is harmless, so a lost record loses nothing.
+ */
+void
+AegisWalLogStubTrim(const RelFileNode *node, BlockNumber npages)
+{
+	xl_aegis_stub xlrec;
+
+	memset(&xlrec, 0, sizeof(xlrec));
+	xlrec.node = *node;
+	xlrec.npages = npages;
+	(void) log_storage(XLOG_AEGIS_STUB_TRIM, &xlrec, sizeof(xlrec));
 }
 
 /*
@@ -289,6 +308,21 @@ redo_shrink(XLogReaderState *record, const xl_aegis_shrink *xlrec)
 	AegisStubTruncate(srel, main_pages, vm_pages);
 }
 
+/* Redo of STUB_TRIM: cut the stub's main fork if it is longer. */
+static void
+redo_stub_trim(XLogReaderState *record, const xl_aegis_stub *xlrec)
+{
+	SMgrRelation srel = smgropen(xlrec->node, InvalidBackendId);
+	ForkNumber	fork = MAIN_FORKNUM;
+	BlockNumber npages = xlrec->npages;
+
+	if (!smgrexists(srel, MAIN_FORKNUM) || smgrnblocks(srel, MAIN_FORKNUM) <= npages)
+		return;
+	/* as smgr_redo: the minimum recovery point covers the cut first */
+	XLogFlush(record->EndRecPtr);
+	smgrtruncate(srel, &fork, 1, &npages);
+}
+
 /*
  * AegisWalStorageRedo
  *		Replay a storage record (startup process).  Raises
@@ -306,7 +340,7 @@ AegisWalStorageRedo(XLogReaderState *record)
 	XLogRecPtr	create_lsn;
 
 	want = op == XLOG_AEGIS_CREATE ? sizeof(xl_aegis_create) :
-		op == XLOG_AEGIS_STUB ? sizeof(xl_aegis_stub) :
+		(op == XLOG_AEGIS_STUB || op == XLOG_AEGIS_STUB_TRIM) ? sizeof(xl_aegis_stub) :
 		op == XLOG_AEGIS_SHRINK ? sizeof(xl_aegis_shrink) : sizeof(xl_aegis_storage);
 	if (len != want)
 		ereport(ERROR,
@@ -330,6 +364,14 @@ AegisWalStorageRedo(XLogReaderState *record)
 
 				memcpy(&xlrec, data, sizeof(xlrec));
 				redo_stub(&xlrec);
+				break;
+			}
+		case XLOG_AEGIS_STUB_TRIM:
+			{
+				xl_aegis_stub xlrec;
+
+				memcpy(&xlrec, data, sizeof(xlrec));
+				redo_stub_trim(record, &xlrec);
 				break;
 			}
 		case XLOG_AEGIS_SHRINK:
@@ -420,12 +462,14 @@ AegisWalStorageDesc(StringInfo buf, XLogReaderState *record)
 						 AegisStorageKindName(xlrec.storage), AegisCodecName(xlrec.codec),
 						 xlrec.level, xlrec.persistence);
 	}
-	else if (op == XLOG_AEGIS_STUB && len == sizeof(xl_aegis_stub))
+	else if ((op == XLOG_AEGIS_STUB || op == XLOG_AEGIS_STUB_TRIM) &&
+			 len == sizeof(xl_aegis_stub))
 	{
 		xl_aegis_stub xlrec;
 
 		memcpy(&xlrec, data, sizeof(xlrec));
-		appendStringInfo(buf, "stub %u/%u/%u covers %u pages",
+		appendStringInfo(buf, op == XLOG_AEGIS_STUB ? "stub %u/%u/%u covers %u pages" :
+						 "stub %u/%u/%u cut to %u pages",
 						 xlrec.node.spcNode, xlrec.node.dbNode, xlrec.node.relNode,
 						 xlrec.npages);
 	}

@@ -38,6 +38,9 @@ typedef struct AegisPrunePlan
 extern AegisBuffer AegisPageGetBufferForTuple(Relation rel, Size len);
 extern BlockNumber AegisPageStubPages(BlockNumber npages);
 extern void AegisPageExtendStub(Relation rel, BlockNumber npages);
+extern void AegisPageTrimStubs(void);
+extern void AegisPageNoteStub(Relation rel, BlockNumber npages);
+extern void AegisPageForgetStubs(void);
 extern bool AegisPagePrune(Relation rel, AegisBuffer buf);
 extern void AegisPagePruneOpt(Relation rel, AegisBuffer buf);
 extern bool AegisPageGetTuple(Page page, BlockNumber pageno, OffsetNumber off,

@@ -46,6 +46,7 @@
 #define XLOG_AEGIS_IMAGE			0x80	/* a block moved by compaction */
 #define XLOG_AEGIS_LOGICAL			0x90	/* a row change, for logical decoding */
 #define XLOG_AEGIS_SHRINK			0xA0	/* empty trailing pages cut (VACUUM) */
+#define XLOG_AEGIS_STUB_TRIM		0xB0	/* PostgreSQL stub cut to the pages */
 #define XLOG_AEGIS_OPMASK			0xF0
 
 /* XLOG_AEGIS_PAGE: the page's identity, then the change. */
@@ -102,7 +103,11 @@ typedef struct xl_aegis_storage
 	XLogRecPtr	create_lsn;		/* incarnation of the storage */
 } xl_aegis_storage;
 
-/* XLOG_AEGIS_STUB: the stub of 'node' covers pages [0, npages). */
+/*
+ * XLOG_AEGIS_STUB: the stub of 'node' covers pages [0, npages).
+ * XLOG_AEGIS_STUB_TRIM: the stub of 'node' is cut to 'npages' pages (if
+ * longer): at commit, a stub grown by chunks is cut to the relation's pages.
+ */
 typedef struct xl_aegis_stub
 {
 	RelFileNode node;			/* real tablespace, never 0 */
@@ -112,8 +117,8 @@ typedef struct xl_aegis_stub
 /*
  * XLOG_AEGIS_SHRINK: VACUUM cut 'key' to its first 'npages' pages.  Redo
  * cuts the storage (same incarnation only), the stub's visibility map to
- * 'npages' pages and the stub's main fork to 'stub_pages' (never below
- * AegisPageStubPages(npages), invariant 2), as smgr_redo does for heap.
+ * 'npages' pages and the stub's main fork to 'stub_pages' (if longer; never
+ * below 'npages', invariant 2), as smgr_redo does for heap.
  */
 typedef struct xl_aegis_shrink
 {
@@ -251,6 +256,7 @@ extern void AegisWalLogDrop(const AegisRelKey *key, XLogRecPtr create_lsn);
 extern void AegisWalLogDropDatabase(Oid dbOid);
 extern void AegisWalLogTruncate(const AegisRelKey *key, XLogRecPtr create_lsn);
 extern void AegisWalLogStub(const RelFileNode *node, BlockNumber npages);
+extern void AegisWalLogStubTrim(const RelFileNode *node, BlockNumber npages);
 extern void AegisWalLogShrink(const xl_aegis_shrink *xlrec);
 extern void AegisStubTruncate(struct SMgrRelationData *srel, BlockNumber main_pages,
 							  BlockNumber vm_pages);
