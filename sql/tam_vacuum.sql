@@ -176,11 +176,18 @@ INSERT INTO vsize_heap SELECT g, repeat('s', 200) FROM generate_series(2, 5000) 
 SELECT pg_relation_size('vsize') = pages * 8192 AS exact,
 	pg_relation_size('vsize') = pg_relation_size('vsize_heap') AS as_heap
 FROM aegis_table_stats('vsize');
+-- also inside a transaction, after each statement
 BEGIN;
 INSERT INTO vsize SELECT g, repeat('s', 200) FROM generate_series(1, 5000) g;
-SELECT pg_relation_size('vsize') >= pages * 8192 AS covers FROM aegis_table_stats('vsize');
+SELECT pg_relation_size('vsize') = pages * 8192 AS exact_in_transaction FROM aegis_table_stats('vsize');
+COPY vsize (id) FROM PROGRAM 'seq 1 20000';
+SELECT pg_relation_size('vsize') = pages * 8192 AS exact_after_copy FROM aegis_table_stats('vsize');
 ROLLBACK;
--- an aborted insert leaves its pages and a longer stub; VACUUM's commit cuts it
+SELECT pg_relation_size('vsize') = pages * 8192 AS exact_after_rollback FROM aegis_table_stats('vsize');
+-- a statement that fails leaves its pages and a longer stub; VACUUM's commit cuts it
+INSERT INTO vsize SELECT g, CASE WHEN g < 5000 THEN repeat('s', 200) ELSE (1 / (g - 5000))::text END
+FROM generate_series(1, 5000) g;
+SELECT pg_relation_size('vsize') > pages * 8192 AS longer FROM aegis_table_stats('vsize');
 VACUUM (TRUNCATE false) vsize;
 SELECT pg_relation_size('vsize') = pages * 8192 AS exact FROM aegis_table_stats('vsize');
 -- a temporary table too

@@ -27,6 +27,7 @@
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
 #include "aegis/wal.h"
+#include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -35,9 +36,25 @@
 PG_MODULE_MAGIC;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
+
+/*
+ * ExecutorEnd_hook: a statement that added pages to aegis tables leaves
+ * their stubs exactly as long as their pages (AegisPageTrimStubs), so
+ * pg_relation_size later in the transaction is heap's.
+ */
+static void
+aegis_executor_end(QueryDesc *queryDesc)
+{
+	if (prev_executor_end_hook)
+		prev_executor_end_hook(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	AegisPageTrimStubs();
+}
 
 /*
  * The shared-memory pieces.  Each module sizes and initializes its own; this
@@ -160,6 +177,8 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = aegis_shmem_startup;
 
+	prev_executor_end_hook = ExecutorEnd_hook;
+	ExecutorEnd_hook = aegis_executor_end;
 	RegisterXactCallback(aegis_xact_callback, NULL);
 	RegisterSubXactCallback(aegis_subxact_callback, NULL);
 	AegisInstallDdlHooks();

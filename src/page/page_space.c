@@ -174,9 +174,11 @@ trim_stub(Relation rel)
 
 /*
  * AegisPageTrimStubs
- *		Before commit (or PREPARE): cut the stub of every relation whose stub
- *		this transaction grew to exactly its pages, so that pg_relation_size
- *		is pages x BLCKSZ, as heap's (inserts grow stubs by 128-page chunks).
+ *		At the end of every statement and before commit (or PREPARE): cut
+ *		the stub of every relation whose stub grew since to exactly its
+ *		pages, so that pg_relation_size is pages x BLCKSZ, as heap's, also
+ *		later in the same transaction (inserts grow stubs by 128-page
+ *		chunks).
  *		Relations dropped meanwhile are skipped.  Raises only what taking the
  *		extension lock or writing WAL raises.
  */
@@ -185,6 +187,8 @@ AegisPageTrimStubs(void)
 {
 	ListCell   *lc;
 
+	if (stubs_grown == NIL || !IsTransactionState())
+		return;
 	foreach(lc, stubs_grown)
 	{
 		Relation	rel = try_relation_open(lfirst_oid(lc), NoLock);
@@ -196,6 +200,7 @@ AegisPageTrimStubs(void)
 			trim_stub(rel);
 		relation_close(rel, NoLock);
 	}
+	list_free(stubs_grown);
 	stubs_grown = NIL;
 }
 

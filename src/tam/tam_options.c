@@ -40,6 +40,7 @@
 #include "catalog/pg_tablespace.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_type.h"
+#include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
 #include "commands/dbcommands.h"
@@ -867,6 +868,8 @@ aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 									queryEnv, dest, qc);
 
+		/* a COPY that added pages leaves exact stubs, as a DML statement */
+		AegisPageTrimStubs();
 		if (OidIsValid(alter.relid))
 			finish_alter(&alter);
 		if (IsA(parsetree, CreatedbStmt))
