@@ -697,65 +697,6 @@ AegisStorageTruncate(const AegisRelKey *key)
 }
 
 /*
- * AegisStorageShrink
- *		Keep only the first 'npages' pages of 'key' (VACUUM cutting empty
- *		trailing pages, or its redo).  The caller holds AccessExclusiveLock
- *		(or is the startup process), has written the cut pages back and
- *		dropped their buffers.  If 'log' is not NULL it is called first, and
- *		must write and flush the WAL record of the cut: the record and the
- *		cut happen under sync_lock, so a map synced by an aegis checkpoint
- *		is either cut, or was written before the record (then the
- *		checkpoint's redo pointer precedes the record and recovery replays
- *		it).  The cut blocks become superseded space that compaction gives
- *		back; a memory backend frees them at once.  Safe in a critical
- *		section: it allocates nothing and raises no error of its own.
- */
-void
-AegisStorageShrink(const AegisRelKey *key, BlockNumber npages,
-				   void (*log) (void *arg), void *arg)
-{
-	AegisRelEntry *e;
-	const AegisStorageBackend *ops;
-
-	/* no dir_attach(): the caller has used this storage already */
-	Assert(dir_hash != NULL);
-	LWLockAcquire(&AegisDir->sync_lock, LW_EXCLUSIVE);
-	if (log)
-		log(arg);
-	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
-	e = dshash_find(dir_hash, key, true);
-	if (e != NULL && npages < e->npages)
-	{
-		ops = backend_of(e->storage);
-		if (DsaPointerIsValid(e->map))
-		{
-			AegisBlockLoc *m = entry_map(e);
-
-			for (BlockNumber p = npages; p < e->npages; p++)
-			{
-				if (m[p].length == 0)
-					continue;
-				if (ops->delete_block != NULL)
-					ops->delete_block(key, &m[p]);
-				e->stored_blocks--;
-				e->stored_bytes -= m[p].length;
-				memset(&m[p], 0, sizeof(AegisBlockLoc));
-			}
-		}
-		e->npages = npages;
-		e->map_dirty = true;
-		if (e->free_hint != InvalidBlockNumber && e->free_hint >= npages)
-			e->free_hint = InvalidBlockNumber;
-		if (e->insert_floor > npages)
-			e->insert_floor = npages;
-	}
-	if (e != NULL)
-		dshash_release_lock(dir_hash, e);
-	LWLockRelease(&AegisDir->file_lock);
-	LWLockRelease(&AegisDir->sync_lock);
-}
-
-/*
  * AegisStorageMarkDrop
  *		Transaction 'xid' drops 'key' when it commits: its DROP record is
  *		being written (at pre-commit, or replayed).  The mark goes into the

@@ -76,8 +76,6 @@ extern bool AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info);
 extern BlockNumber AegisStorageNPages(const AegisRelKey *key);
 extern BlockNumber AegisStorageExtend(const AegisRelKey *key);
 extern void AegisStorageTruncate(const AegisRelKey *key);
-extern void AegisStorageShrink(const AegisRelKey *key, BlockNumber npages,
-							   void (*log) (void *arg), void *arg);
 extern bool AegisStorageMarkDrop(const AegisRelKey *key, TransactionId xid,
 								 XLogRecPtr *create_lsn);
 extern void AegisStorageMarkDropDatabase(Oid dbOid, TransactionId xid, XLogRecPtr before);
