@@ -107,7 +107,7 @@ INSERT INTO ff10 SELECT g, repeat('w', 1000) FROM generate_series(1, 50) g;
 SELECT pages = :ff10_pages AS reused FROM aegis_table_stats('ff10');
 DROP TABLE ff100, ff50, ff50c, ff10;
 -- pg_relation_size is the table's pages x 8 kB, as heap's: inserts grow the
--- PostgreSQL stub by 1 MB chunks, the commit cuts it back to the pages
+-- PostgreSQL stub by 1 MB chunks, the statement's end cuts it back
 CREATE TABLE vsize (id int, pad text) USING aegis WITH (compression = 'none');
 CREATE TABLE vsize_heap (id int, pad text) USING heap;
 INSERT INTO vsize VALUES (1, 'x');

@@ -41,14 +41,11 @@
 #define AEGIS_STUB_CHUNK 128	/* pages (1 MB): stub growth step */
 
 /*
- * AegisPageStubPages
- *		How many pages the PostgreSQL stub of a relation of 'npages' aegis
- *		pages has when it grew only by inserts: 'npages' rounded up to the
- *		next AEGIS_STUB_CHUNK pages, 0 for an empty relation.  VACUUM cuts
- *		the stub to this after cutting empty trailing pages.
+ * The pages a stub grown to cover 'npages' pages gets: 'npages' rounded up
+ * to the next AEGIS_STUB_CHUNK pages, 0 for an empty relation.
  */
-BlockNumber
-AegisPageStubPages(BlockNumber npages)
+static BlockNumber
+stub_chunk_pages(BlockNumber npages)
 {
 	if (npages == 0)
 		return 0;
@@ -61,12 +58,22 @@ AegisPageStubPages(BlockNumber npages)
  */
 static List *stubs_grown = NIL;
 
+/* Remember 'rel' for AegisPageTrimStubs. */
+static void
+note_stub_grown(Relation rel)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+	stubs_grown = list_append_unique_oid(stubs_grown, RelationGetRelid(rel));
+	MemoryContextSwitchTo(old);
+}
+
 /* Grow the stub of 'rel' to cover 'npages' pages; extension lock held. */
 static void
 extend_stub_locked(Relation rel, BlockNumber npages)
 {
 	SMgrRelation srel = RelationGetSmgr(rel);
-	BlockNumber want = AegisPageStubPages(npages);
+	BlockNumber want = stub_chunk_pages(npages);
 	PGAlignedBlock zero;
 
 	if (smgrnblocks(srel, MAIN_FORKNUM) >= npages)
@@ -77,18 +84,13 @@ extend_stub_locked(Relation rel, BlockNumber npages)
 	/* redo extends it too (a standby's and a recovered stub) */
 	if (RelationNeedsWAL(rel))
 		AegisWalLogStub(&rel->rd_node, want);
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-		stubs_grown = list_append_unique_oid(stubs_grown, RelationGetRelid(rel));
-		MemoryContextSwitchTo(old);
-	}
+	note_stub_grown(rel);
 }
 
 /*
  * AegisPageExtendStub
  *		Grow the PostgreSQL stub of 'rel' so that it covers pages [0,
- *		npages), to AegisPageStubPages(npages) pages, sparsely (one zero
+ *		npages), to stub_chunk_pages(npages) pages, sparsely (one zero
  *		block written at the end), and log it so that redo grows it too;
  *		before commit AegisPageTrimStubs cuts it to the relation's pages.
  *		Takes the relation extension lock: never call it with a content
@@ -207,20 +209,16 @@ AegisPageTrimStubs(void)
 /*
  * AegisPageNoteStub
  *		Have the commit cut the stub of 'rel' if it is longer than 'npages',
- *		the relation's pages (VACUUM: a stub grown by a transaction that
- *		aborted stays longer until then).
+ *		the relation's pages (VACUUM: a stub grown by a statement that
+ *		failed stays longer until then).
  */
 void
 AegisPageNoteStub(Relation rel, BlockNumber npages)
 {
 	SMgrRelation srel = RelationGetSmgr(rel);
-	MemoryContext old;
 
-	if (!smgrexists(srel, MAIN_FORKNUM) || smgrnblocks(srel, MAIN_FORKNUM) <= npages)
-		return;
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	stubs_grown = list_append_unique_oid(stubs_grown, RelationGetRelid(rel));
-	MemoryContextSwitchTo(old);
+	if (smgrexists(srel, MAIN_FORKNUM) && smgrnblocks(srel, MAIN_FORKNUM) > npages)
+		note_stub_grown(rel);
 }
 
 /* AegisPageForgetStubs: at transaction end (its list went with its memory). */
@@ -300,9 +298,8 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 
 	buf = AegisBufferExtend(&key, &pageno);
 	/*
-	 * A new chunk, or a stub left short (a block map rebuilt from the data
-	 * files can hold more pages than the stub; lseek is cheap next to
-	 * filling a page).
+	 * A new chunk, or a stub cut to the relation's pages at the end of a
+	 * statement (AegisPageTrimStubs); one lseek per new page.
 	 */
 	if (pageno % AEGIS_STUB_CHUNK == 0 ||
 		smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM) <= pageno)

@@ -565,8 +565,8 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 						new_frozen_xid, new_min_mxid, NULL, NULL, false);
 	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
 						 (PgStat_Counter) live, (PgStat_Counter) recently_dead);
-	report_vacuum(rel, params, verbose, start, &ru0, &buf0, &wal0, npages, removed,
-				  live, recently_dead, Min(vis.all_visible, npages), oldest_xmin, new_frozen_xid,
+	report_vacuum(rel, params, verbose, start, &ru0, &buf0, &wal0, npages, removed, live,
+				  recently_dead, Min(vis.all_visible, npages), oldest_xmin, new_frozen_xid,
 				  indrels, nindexes, stats);
 	vac_close_indexes(nindexes, indrels, NoLock);
 }

@@ -24,8 +24,9 @@
  * - STUB: the PostgreSQL storage stub was extended to cover N pages
  *   (invariant 2); redo extends it, so a standby's and a recovered
  *   server's stubs cover their relations too.
- * - STUB_TRIM: at commit, a stub grown by chunks is cut to the relation's
- *   pages (src/page/page_space.c), so pg_relation_size is exact.
+ * - STUB_TRIM: at the end of a statement and before commit, a stub grown
+ *   by chunks is cut to the relation's pages (src/page/page_space.c), so
+ *   pg_relation_size is exact.
  *
  * Temporary relations write no WAL.  Records of other types are in
  * wal_page.c; the resource manager that dispatches redo is
@@ -129,33 +130,35 @@ AegisWalLogTruncate(const AegisRelKey *key, XLogRecPtr create_lsn)
 	log_storage_op(XLOG_AEGIS_TRUNCATE, key, create_lsn);
 }
 
-/* AegisWalLogStub: the stub of 'node' now covers 'npages' pages. */
-void
-AegisWalLogStub(const RelFileNode *node, BlockNumber npages)
+/* A STUB or STUB_TRIM record of the stub of 'node' and 'npages'. */
+static void
+log_stub(uint8 info, const RelFileNode *node, BlockNumber npages)
 {
 	xl_aegis_stub xlrec;
 
 	memset(&xlrec, 0, sizeof(xlrec));
 	xlrec.node = *node;
 	xlrec.npages = npages;
-	(void) log_storage(XLOG_AEGIS_STUB, &xlrec, sizeof(xlrec));
+	(void) log_storage(info, &xlrec, sizeof(xlrec));
+}
+
+/* AegisWalLogStub: the stub of 'node' now covers 'npages' pages. */
+void
+AegisWalLogStub(const RelFileNode *node, BlockNumber npages)
+{
+	log_stub(XLOG_AEGIS_STUB, node, npages);
 }
 
 /*
  * AegisWalLogStubTrim
  *		The stub of 'node' is cut to 'npages' pages, the relation's (it grew
- *		by chunks during the transaction).  Not flushed: a stub longer than
+ *		by chunks during the statement).  Not flushed: a stub longer than
  *		the relation is harmless, so a lost record loses nothing.
  */
 void
 AegisWalLogStubTrim(const RelFileNode *node, BlockNumber npages)
 {
-	xl_aegis_stub xlrec;
-
-	memset(&xlrec, 0, sizeof(xlrec));
-	xlrec.node = *node;
-	xlrec.npages = npages;
-	(void) log_storage(XLOG_AEGIS_STUB_TRIM, &xlrec, sizeof(xlrec));
+	log_stub(XLOG_AEGIS_STUB_TRIM, node, npages);
 }
 
 /*

@@ -36,7 +36,6 @@ typedef struct AegisPrunePlan
 } AegisPrunePlan;
 
 extern AegisBuffer AegisPageGetBufferForTuple(Relation rel, Size len);
-extern BlockNumber AegisPageStubPages(BlockNumber npages);
 extern void AegisPageExtendStub(Relation rel, BlockNumber npages);
 extern void AegisPageTrimStubs(void);
 extern void AegisPageNoteStub(Relation rel, BlockNumber npages);

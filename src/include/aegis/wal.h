@@ -105,7 +105,8 @@ typedef struct xl_aegis_storage
 /*
  * XLOG_AEGIS_STUB: the stub of 'node' covers pages [0, npages).
  * XLOG_AEGIS_STUB_TRIM: the stub of 'node' is cut to 'npages' pages (if
- * longer): at commit, a stub grown by chunks is cut to the relation's pages.
+ * longer): at the end of a statement and before commit, a stub grown by
+ * chunks is cut to the relation's pages.
  */
 typedef struct xl_aegis_stub
 {
