@@ -106,6 +106,64 @@ VACUUM ff10;
 INSERT INTO ff10 SELECT g, repeat('w', 1000) FROM generate_series(1, 50) g;
 SELECT pages = :ff10_pages AS reused FROM aegis_table_stats('ff10');
 DROP TABLE ff100, ff50, ff50c, ff10;
+-- VACUUM gives empty trailing pages back, as heap does: a table whose tail
+-- was deleted keeps the pages of its rows, an emptied one shrinks to nothing
+CREATE TABLE vtrunc (id int PRIMARY KEY, pad text) USING aegis WITH (compression = 'none');
+CREATE TABLE vtrunc_heap (id int PRIMARY KEY, pad text) USING heap;
+INSERT INTO vtrunc SELECT g, repeat('t', 100) FROM generate_series(1, 20000) g;
+INSERT INTO vtrunc_heap SELECT g, repeat('t', 100) FROM generate_series(1, 20000) g;
+SELECT pages AS vtrunc_pages FROM aegis_table_stats('vtrunc') \gset
+DELETE FROM vtrunc WHERE id > 5000;
+DELETE FROM vtrunc_heap WHERE id > 5000;
+VACUUM vtrunc;
+VACUUM vtrunc_heap;
+SELECT pages < :vtrunc_pages / 2 AS shrunk, pages > 0 AS kept_rows,
+	pages = (SELECT relpages FROM pg_class WHERE relname = 'vtrunc') AS relpages_agree,
+	pg_relation_size('vtrunc') >= pages * 8192 AS stub_covers,
+	pg_relation_size('vtrunc') < :vtrunc_pages * 8192 AS stub_shrunk
+FROM aegis_table_stats('vtrunc');
+SELECT count(*), sum(id) FROM vtrunc;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*), sum(id) FROM vtrunc WHERE id > 0;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+-- the cut pages come back as new ones
+INSERT INTO vtrunc SELECT g, repeat('a', 100) FROM generate_series(20001, 40000) g;
+SELECT count(*), sum(id), pg_relation_size('vtrunc') >= pages * 8192 AS stub_covers
+FROM vtrunc, aegis_table_stats('vtrunc') GROUP BY pages;
+-- an emptied table is 0 bytes, as heap's (the visibility map goes too)
+VACUUM vtrunc;
+DELETE FROM vtrunc;
+DELETE FROM vtrunc_heap;
+VACUUM vtrunc;
+VACUUM vtrunc_heap;
+SELECT pages, pg_relation_size('vtrunc') AS bytes, pg_relation_size('vtrunc', 'vm') AS vm_bytes,
+	pg_relation_size('vtrunc_heap') AS heap_bytes
+FROM aegis_table_stats('vtrunc');
+INSERT INTO vtrunc VALUES (1, 'back');
+SELECT id, pad FROM vtrunc;
+SET enable_seqscan = off;
+SELECT id, pad FROM vtrunc WHERE id = 1;
+RESET enable_seqscan;
+-- VACUUM (TRUNCATE false) and vacuum_truncate = off keep them
+INSERT INTO vtrunc SELECT g, repeat('t', 100) FROM generate_series(2, 5000) g;
+DELETE FROM vtrunc;
+VACUUM (TRUNCATE false) vtrunc;
+SELECT pages > 0 AS kept FROM aegis_table_stats('vtrunc');
+ALTER TABLE vtrunc SET (vacuum_truncate = off);
+VACUUM vtrunc;
+SELECT pages > 0 AS kept FROM aegis_table_stats('vtrunc');
+ALTER TABLE vtrunc RESET (vacuum_truncate);
+VACUUM vtrunc;
+SELECT pages AS cut FROM aegis_table_stats('vtrunc');
+-- a few empty pages after many full ones stay (heap's thresholds)
+INSERT INTO vtrunc SELECT g, repeat('t', 100) FROM generate_series(1, 20000) g;
+SELECT pages AS vtrunc_pages FROM aegis_table_stats('vtrunc') \gset
+DELETE FROM vtrunc WHERE id > 19900;
+VACUUM vtrunc;
+SELECT pages = :vtrunc_pages AS kept_few FROM aegis_table_stats('vtrunc');
+DROP TABLE vtrunc, vtrunc_heap;
 -- pg_relation_size is the table's pages x 8 kB, as heap's: inserts grow the
 -- PostgreSQL stub by 1 MB chunks, the statement's end cuts it back
 CREATE TABLE vsize (id int, pad text) USING aegis WITH (compression = 'none');

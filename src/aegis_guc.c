@@ -38,6 +38,7 @@ static const struct config_enum_entry crash_point_options[] = {
 	{"commit_after_drop_logged", AEGIS_CRASH_COMMIT_AFTER_DROP_LOGGED, false},
 	{"checkpoint_after_flush", AEGIS_CRASH_CHECKPOINT_AFTER_FLUSH, false},
 	{"checkpoint_after_maps", AEGIS_CRASH_CHECKPOINT_AFTER_MAPS, false},
+	{"vacuum_cut_logged", AEGIS_CRASH_VACUUM_CUT_LOGGED, false},
 	{NULL, 0, false}
 };
 

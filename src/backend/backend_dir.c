@@ -79,6 +79,7 @@ typedef struct AegisRelEntry
 	TransactionId create_xid;	/* until known committed */
 	TransactionId drop_xid;		/* DROP logged at pre-commit of this xid */
 	BlockNumber insert_floor;	/* set by the previous build, see README */
+	XLogRecPtr	cut_lsn;		/* end LSN of the last cut's record */
 } AegisRelEntry;
 
 typedef struct AegisDirShared
@@ -451,6 +452,7 @@ entry_info(AegisRelEntry *e, AegisRelInfo *info)
 	info->create_xid = e->create_xid;
 	info->drop_xid = e->drop_xid;
 	info->insert_floor = e->insert_floor;
+	info->cut_lsn = e->cut_lsn;
 }
 
 /*
@@ -479,6 +481,7 @@ entry_init(AegisRelEntry *e, const AegisRelInfo *info, uint32 generation,
 	e->create_xid = info->create_xid;
 	e->drop_xid = info->drop_xid;
 	e->insert_floor = info->insert_floor;
+	e->cut_lsn = info->cut_lsn;
 	e->reset_checked = false;
 }
 
@@ -661,17 +664,24 @@ AegisStorageExtend(const AegisRelKey *key)
 /*
  * AegisStorageTruncate
  *		Make the relation empty in place (TRUNCATE of a table created in the
- *		same transaction, or its redo).  The caller has logged it and
- *		dropped the relation's buffers.  A local data file the durable map
- *		refers to is kept until the next AegisStorageSyncRelation.
+ *		same transaction, an unlogged table reset, or redo).  The caller has
+ *		dropped the relation's buffers.  If 'log' is not NULL it writes the
+ *		TRUNCATE record under sync_lock (see AegisStorageShrink) and its LSN
+ *		becomes the cut LSN.  A local data file the durable map refers to is
+ *		kept until the next AegisStorageSyncRelation.  Raises "does not
+ *		exist" if the storage is gone.
  */
 void
-AegisStorageTruncate(const AegisRelKey *key)
+AegisStorageTruncate(const AegisRelKey *key, AegisCutLogger log, void *arg)
 {
 	AegisRelEntry *e;
 	const AegisStorageBackend *ops;
 	uint32		unlink_gen = 0;
+	XLogRecPtr	cut_lsn = InvalidXLogRecPtr;
 
+	LWLockAcquire(&AegisDir->sync_lock, LW_EXCLUSIVE);
+	if (log)
+		cut_lsn = log(arg);
 	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
 	e = entry_find(key, true);
 	ops = backend_of(e->storage);
@@ -690,10 +700,85 @@ AegisStorageTruncate(const AegisRelKey *key)
 	e->map_dirty = true;
 	e->free_hint = InvalidBlockNumber;
 	e->insert_floor = 0;
+	if (cut_lsn > e->cut_lsn)
+		e->cut_lsn = cut_lsn;
 	dshash_release_lock(dir_hash, e);
 	if (unlink_gen != 0)
 		drop_generation(ops, key, unlink_gen);
 	LWLockRelease(&AegisDir->file_lock);
+	LWLockRelease(&AegisDir->sync_lock);
+}
+
+/*
+ * AegisStorageShrink
+ *		Keep only the first 'npages' pages of 'key' (VACUUM cutting empty
+ *		trailing pages, or its redo).  The caller holds AccessExclusiveLock
+ *		(or is the startup process), has written the cut pages back and
+ *		dropped their buffers.  If 'log' is not NULL it is called first, and
+ *		must write and flush the WAL record of the cut and return its end
+ *		LSN, which the map keeps as its cut LSN (redo passes the replayed
+ *		record's).  The record and the cut happen under sync_lock, so a map
+ *		synced by an aegis checkpoint is either cut, or was written before
+ *		the record (then the checkpoint's redo pointer precedes the record
+ *		and recovery replays it).  A cut map may still meet a recovery that
+ *		starts before the record (the checkpoint that synced it never
+ *		completed, a standby restarting from an older restartpoint): page
+ *		redo skips records of pages past the map that began before the cut
+ *		LSN (AegisWalPageRedo), as heap's redo ignores blocks a later
+ *		truncation removes.  The cut blocks become superseded space that
+ *		compaction gives back; a memory backend frees them at once.  Safe in
+ *		a critical section: it allocates nothing and raises no error of its
+ *		own.
+ */
+void
+AegisStorageShrink(const AegisRelKey *key, BlockNumber npages,
+				   AegisCutLogger log, void *arg)
+{
+	AegisRelEntry *e;
+	const AegisStorageBackend *ops;
+	XLogRecPtr	cut_lsn = InvalidXLogRecPtr;
+
+	/* no dir_attach(): the caller has used this storage already */
+	Assert(dir_hash != NULL);
+	LWLockAcquire(&AegisDir->sync_lock, LW_EXCLUSIVE);
+	if (log)
+		cut_lsn = log(arg);
+	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
+	e = dshash_find(dir_hash, key, true);
+	if (e != NULL && npages < e->npages)
+	{
+		ops = backend_of(e->storage);
+		if (DsaPointerIsValid(e->map))
+		{
+			AegisBlockLoc *m = entry_map(e);
+
+			for (BlockNumber p = npages; p < e->npages; p++)
+			{
+				if (m[p].length == 0)
+					continue;
+				if (ops->delete_block != NULL)
+					ops->delete_block(key, &m[p]);
+				e->stored_blocks--;
+				e->stored_bytes -= m[p].length;
+				memset(&m[p], 0, sizeof(AegisBlockLoc));
+			}
+		}
+		e->npages = npages;
+		e->map_dirty = true;
+		if (e->free_hint != InvalidBlockNumber && e->free_hint >= npages)
+			e->free_hint = InvalidBlockNumber;
+		if (e->insert_floor > npages)
+			e->insert_floor = npages;
+	}
+	if (e != NULL && cut_lsn > e->cut_lsn)
+	{
+		e->cut_lsn = cut_lsn;
+		e->map_dirty = true;
+	}
+	if (e != NULL)
+		dshash_release_lock(dir_hash, e);
+	LWLockRelease(&AegisDir->file_lock);
+	LWLockRelease(&AegisDir->sync_lock);
 }
 
 /*

@@ -7,7 +7,8 @@
  * holds a relation's blocks, appended one after another (copy-on-write, see
  * backend_dir.c); <tablespace>_<relfilenode>.map is the block map of the
  * last checkpoint: a header (magic, version, codec, pages, generation, the
- * storage's incarnation and the xids that create or drop it, CRC) followed
+ * storage's incarnation and the xids that create or drop it, the LSN of
+ * its last cut, CRC) followed
  * by one AegisBlockLoc per page.  Maps are written temp -> fsync ->
  * durable_rename, so a map on disk is always complete.
  *
@@ -346,6 +347,7 @@ AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 	hdr.create_xid = info->create_xid;
 	hdr.drop_xid = info->drop_xid;
 	hdr.insert_floor = info->insert_floor;
+	hdr.cut_lsn = info->cut_lsn;
 	INIT_CRC32C(crc);
 	COMP_CRC32C(crc, &hdr, sizeof(hdr));
 	if (maplen > 0)
@@ -453,7 +455,8 @@ load_map(const char *path, bool enter, AegisRelInfo *info_out, uint32 *generatio
 	info.npages = hdr.npages;
 	info.persistence = (char) hdr.persistence;
 	/* an LSN of the old aegis WAL means nothing now: incarnation unknown */
-	info.create_lsn = hdr.version == AEGIS_MAP_VERSION ? hdr.create_lsn : InvalidXLogRecPtr;
+	info.create_lsn = hdr.version >= 3 ? hdr.create_lsn : InvalidXLogRecPtr;
+	info.cut_lsn = hdr.cut_lsn;
 	info.create_xid = hdr.create_xid;
 	info.drop_xid = hdr.drop_xid;
 	info.insert_floor = hdr.insert_floor;
@@ -662,6 +665,11 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 		info.create_xid = from_map->create_xid;
 		info.drop_xid = from_map->drop_xid;
 		info.insert_floor = from_map->insert_floor;
+		/*
+		 * Its cut LSN still holds: a page past both the map and the data
+		 * files was cut by then (map_format.h, AegisWalPageRedo).
+		 */
+		info.cut_lsn = from_map->cut_lsn;
 		info.npages = Max(info.npages, from_map->npages);
 		if (info.npages > nslots)
 		{

@@ -14,7 +14,7 @@
 #include "catalog/pg_class.h"
 #include "map_format.h"
 
-/* The version 3 header equivalent to a version 1 header. */
+/* The current header equivalent to a version 1 header. */
 static void
 map_header_from_v1(const AegisMapFileHeaderV1 *v1, AegisMapFileHeader *hdr)
 {
@@ -63,18 +63,20 @@ AegisMapParse(const char *buf, Size len, AegisMapFileHeader *hdr, const char **e
 		memcpy(h, &v1, sizeof(v1));
 		hlen = sizeof(v1);
 	}
-	else if (v1.version == 2 || v1.version == AEGIS_MAP_VERSION)
+	else if (v1.version >= 2 && v1.version <= AEGIS_MAP_VERSION)
 	{
 		AegisMapFileHeader zeroed;
 
-		if (len < sizeof(*hdr))
+		/* versions 2 and 3 end before cut_lsn: it stays 0 */
+		hlen = v1.version == AEGIS_MAP_VERSION ? sizeof(*hdr) : AEGIS_MAP_HEADER_V3_SIZE;
+		if (len < hlen)
 			return false;
-		memcpy(hdr, buf, sizeof(*hdr));
+		memset(hdr, 0, sizeof(*hdr));
+		memcpy(hdr, buf, hlen);
 		expected = hdr->crc;
 		zeroed = *hdr;
 		zeroed.crc = 0;
-		memcpy(h, &zeroed, sizeof(zeroed));
-		hlen = sizeof(*hdr);
+		memcpy(h, &zeroed, hlen);
 	}
 	else
 		return false;

@@ -5,7 +5,9 @@
  *
  * A map file is a header, then one AegisBlockLoc (16 bytes) per page; the
  * header's CRC-32C covers the header (with crc = 0) and the entries.
- * Versions 1 and 2 of earlier builds are still read.  Internal to
+ * Versions 1, 2 and 3 of earlier builds are still read: version 3's header
+ * is version 4's without cut_lsn (80 bytes), version 2's the same with an
+ * LSN of the old aegis WAL in create_lsn.  Internal to
  * src/backend; the fuzz target test/fuzz/fuzz_map.c reads it too.
  *
  *-------------------------------------------------------------------------
@@ -17,7 +19,7 @@
 #include "port/pg_crc32c.h"
 
 #define AEGIS_MAP_MAGIC		0x4d474541	/* "AEGM" little-endian */
-#define AEGIS_MAP_VERSION	3
+#define AEGIS_MAP_VERSION	4
 
 typedef struct AegisMapFileHeader
 {
@@ -40,9 +42,15 @@ typedef struct AegisMapFileHeader
 	uint32		insert_floor;	/* see AegisStorageSettle */
 	pg_crc32c	crc;			/* of header (crc = 0) and the map */
 	uint32		reserved2;
+	uint64		cut_lsn;		/* version 4: end LSN of the record of the
+								 * last cut (SHRINK, TRUNCATE), 0 if none */
 } AegisMapFileHeader;
 
-StaticAssertDecl(sizeof(AegisMapFileHeader) == 80, "map file header is 80 bytes");
+StaticAssertDecl(sizeof(AegisMapFileHeader) == 88, "map file header is 88 bytes");
+
+/* bytes of a version 2 or 3 header: version 4's up to cut_lsn */
+#define AEGIS_MAP_HEADER_V3_SIZE	offsetof(AegisMapFileHeader, cut_lsn)
+StaticAssertDecl(AEGIS_MAP_HEADER_V3_SIZE == 80, "version 3 map file header is 80 bytes");
 
 /*
  * Version 1 (before the aegis WAL): the same up to file_end, then the CRC.

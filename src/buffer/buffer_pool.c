@@ -117,7 +117,8 @@ typedef enum FlushWhich
 	FLUSH_MEMORY				/* dirty memory frames not locked by us */
 } FlushWhich;
 
-static int	flush_frames(FlushWhich which, const AegisRelKey *key, int except);
+static int	flush_frames(FlushWhich which, const AegisRelKey *key, BlockNumber from,
+						 int except);
 static void reserve_for_change(int b);
 static void release_unused_reservation(int b);
 
@@ -694,7 +695,7 @@ AegisBufferCheckRoom(AegisBuffer buf)
 		return;
 	/* dirty memory pages hold whole-block reservations: write them back */
 	if (!AegisMemoryHasRoom())
-		(void) flush_frames(FLUSH_MEMORY, NULL, buf);
+		(void) flush_frames(FLUSH_MEMORY, NULL, 0, buf);
 	AegisMemoryCheckRoom();
 }
 
@@ -808,14 +809,15 @@ AegisBufferMarkDirtyHint(AegisBuffer buf)
 }
 
 /*
- * Forget every frame whose tag matches 'key', or database 'dbOid', or (both
- * invalid: key NULL and dbOid InvalidOid) every frame; no write-back.
+ * Forget every frame whose tag matches 'key' (its pages 'from' and up), or
+ * database 'dbOid', or (both invalid: key NULL and dbOid InvalidOid) every
+ * frame; no write-back.
  * Waits for pins (a concurrent write-back or checkpoint) to go away.  The
  * caller holds a lock that keeps sessions away from the relation (or
  * database, or all aegis storage).
  */
 static void
-drop_frames(const AegisRelKey *key, Oid dbOid)
+drop_frames(const AegisRelKey *key, Oid dbOid, BlockNumber from)
 {
 	ensure_local_pins();
 	for (int b = 0; b < Pool->nframes; b++)
@@ -833,7 +835,8 @@ drop_frames(const AegisRelKey *key, Oid dbOid)
 			/* unlocked pre-check, as DropRelFileNodeBuffers does */
 			tag = d->tag;
 			if (key)
-				match = memcmp(&tag.key, key, sizeof(AegisRelKey)) == 0;
+				match = memcmp(&tag.key, key, sizeof(AegisRelKey)) == 0 &&
+					tag.pageno >= from;
 			else if (OidIsValid(dbOid))
 				match = tag.key.dbOid == dbOid;
 			else
@@ -875,14 +878,28 @@ drop_frames(const AegisRelKey *key, Oid dbOid)
 void
 AegisBufferDropRelation(const AegisRelKey *key)
 {
-	drop_frames(key, InvalidOid);
+	drop_frames(key, InvalidOid, 0);
+}
+
+/*
+ * AegisBufferDropRelationFrom
+ *		Discard the pages of relation 'key' numbered 'from' and up, without
+ *		writing them back (VACUUM cutting empty trailing pages, and its
+ *		redo; the caller wrote them back first with
+ *		AegisBufferFlushRelationFrom).  Waits for pins to go away; the
+ *		caller holds AccessExclusiveLock on the relation.
+ */
+void
+AegisBufferDropRelationFrom(const AegisRelKey *key, BlockNumber from)
+{
+	drop_frames(key, InvalidOid, from);
 }
 
 /* AegisBufferDropDatabase: discard every page of a database. */
 void
 AegisBufferDropDatabase(Oid dbOid)
 {
-	drop_frames(NULL, dbOid);
+	drop_frames(NULL, dbOid, 0);
 }
 
 /*
@@ -891,7 +908,7 @@ AegisBufferDropDatabase(Oid dbOid)
 void
 AegisBufferDropAll(void)
 {
-	drop_frames(NULL, InvalidOid);
+	drop_frames(NULL, InvalidOid, 0);
 }
 
 /*
@@ -909,13 +926,13 @@ write_due(uint32 flags)
 }
 
 /*
- * Write back the frames 'which' names (write_due for the first two; for
- * FLUSH_MEMORY the dirty memory-backend frames whose content lock is free
- * at once, skipping 'except' and every one we hold locked); returns how
- * many were written.
+ * Write back the frames 'which' names (write_due for the first two, for
+ * FLUSH_RELATION only pages 'from' and up; for FLUSH_MEMORY the dirty
+ * memory-backend frames whose content lock is free at once, skipping
+ * 'except' and every one we hold locked); returns how many were written.
  */
 static int
-flush_frames(FlushWhich which, const AegisRelKey *key, int except)
+flush_frames(FlushWhich which, const AegisRelKey *key, BlockNumber from, int except)
 {
 	int			written = 0;
 
@@ -935,7 +952,8 @@ flush_frames(FlushWhich which, const AegisRelKey *key, int except)
 		else
 			due = write_due(f) &&
 				(which == FLUSH_PERMANENT ? (f & BM_PERMANENT) != 0 :
-				 (f & BM_TAG_VALID) && memcmp(&d->tag.key, key, sizeof(AegisRelKey)) == 0);
+				 (f & BM_TAG_VALID) && d->tag.pageno >= from &&
+				 memcmp(&d->tag.key, key, sizeof(AegisRelKey)) == 0);
 		if (due)
 			d->refcount++;
 		SpinLockRelease(&d->hdr_lock);
@@ -963,7 +981,7 @@ flush_frames(FlushWhich which, const AegisRelKey *key, int except)
 int
 AegisBufferFlushAll(void)
 {
-	return flush_frames(FLUSH_PERMANENT, NULL, -1);
+	return flush_frames(FLUSH_PERMANENT, NULL, 0, -1);
 }
 
 /*
@@ -974,7 +992,22 @@ AegisBufferFlushAll(void)
 void
 AegisBufferFlushRelation(const AegisRelKey *key)
 {
-	(void) flush_frames(FLUSH_RELATION, key, -1);
+	(void) flush_frames(FLUSH_RELATION, key, 0, -1);
+}
+
+/*
+ * AegisBufferFlushRelationFrom
+ *		Write back every dirty page of relation 'key' numbered 'from' and
+ *		up, and wait for write-backs of them in progress (VACUUM, before it
+ *		cuts those pages: their newest stored block must be the emptied
+ *		page, so that a block map rebuilt from the data files finds no
+ *		older content of them).  PostgreSQL's WAL is flushed up to each
+ *		page's LSN first, as for every write-back.
+ */
+void
+AegisBufferFlushRelationFrom(const AegisRelKey *key, BlockNumber from)
+{
+	(void) flush_frames(FLUSH_RELATION, key, from, -1);
 }
 
 /*

@@ -179,6 +179,7 @@ aegis_rm_redo(XLogReaderState *record)
 		case XLOG_AEGIS_DROP:
 		case XLOG_AEGIS_DROP_DATABASE:
 		case XLOG_AEGIS_TRUNCATE:
+		case XLOG_AEGIS_SHRINK:
 		case XLOG_AEGIS_STUB_TRIM:
 		case XLOG_AEGIS_STUB:
 			AegisWalStorageRedo(record);
@@ -293,6 +294,8 @@ aegis_rm_identify(uint8 info)
 			return "CHECKPOINT";
 		case XLOG_AEGIS_STUB:
 			return "STUB";
+		case XLOG_AEGIS_SHRINK:
+			return "SHRINK";
 		case XLOG_AEGIS_STUB_TRIM:
 			return "STUB_TRIM";
 		case XLOG_AEGIS_IMAGE:

@@ -217,21 +217,32 @@ truncate_visibility_map(Relation rel)
 	MyProc->delayChkptFlags = saved_flags;
 }
 
+/* What AegisStorageTruncate logs for TRUNCATE, under sync_lock. */
+static XLogRecPtr
+log_truncate(void *arg)
+{
+	const AegisRelInfo *info = (const AegisRelInfo *) arg;
+
+	return AegisWalLogTruncate(&info->key, info->create_lsn);
+}
+
 /* TRUNCATE of a table created (or truncated) in this transaction. */
 void
 aegis_relation_nontransactional_truncate(Relation rel)
 {
 	AegisRelKey key = AegisRelKeyOf(rel);
 	AegisRelInfo info;
+	bool		logged = RelationNeedsWAL(rel);
 
 	if (!AegisStorageGetInfo(&key, &info))
 		(void) AegisStorageNPages(&key);	/* raises "does not exist" */
 	truncate_visibility_map(rel);
-	/* as RelationTruncate: logged only if changes to the relation are */
-	if (RelationNeedsWAL(rel))
-		AegisWalLogTruncate(&key, info.create_lsn);
+	/* no waiting for the guards under sync_lock */
+	if (logged)
+		AegisWalWaitGuarded();
 	AegisBufferDropRelation(&key);
-	AegisStorageTruncate(&key);
+	/* as RelationTruncate: logged only if changes to the relation are */
+	AegisStorageTruncate(&key, logged ? log_truncate : NULL, &info);
 	RelationSetTargetBlock(rel, InvalidBlockNumber);
 }
 
@@ -648,7 +659,7 @@ AegisTamCheckReset(Relation rel)
 				smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM) == 0)
 			{
 				AegisBufferDropRelation(&key);
-				AegisStorageTruncate(&key);
+				AegisStorageTruncate(&key, NULL, NULL);
 				elog(DEBUG1, "aegis: unlogged table \"%s\" emptied after a crash",
 					 RelationGetRelationName(rel));
 			}

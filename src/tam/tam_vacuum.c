@@ -40,6 +40,8 @@
 #include "access/multixact.h"
 #include "access/transam.h"
 #include "access/visibilitymap.h"
+#include "aegis/backend.h"
+#include "aegis/guc.h"
 #include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
@@ -54,8 +56,12 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "storage/smgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 /* what pruning does to a line pointer, in VACUUM's first pass */
 #define PLANNED_DEAD		1
@@ -246,6 +252,226 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 	dead->ntids = 0;
 }
 
+/* heap's thresholds and timings (vacuumlazy.c) */
+#define TRUNCATE_MIN_PAGES		1000	/* REL_TRUNCATE_MINIMUM */
+#define TRUNCATE_MIN_FRACTION	16		/* REL_TRUNCATE_FRACTION */
+#define TRUNCATE_CHECK_MS		20	/* VACUUM_TRUNCATE_LOCK_CHECK_INTERVAL */
+#define TRUNCATE_WAIT_MS		50	/* VACUUM_TRUNCATE_LOCK_WAIT_INTERVAL */
+#define TRUNCATE_TIMEOUT_MS		5000	/* VACUUM_TRUNCATE_LOCK_TIMEOUT */
+
+/* Does the page hold a line pointer in use (heap's "hastup")? */
+static bool
+page_in_use(Page page)
+{
+	if (PageIsNew(page))
+		return false;
+	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		if (ItemIdIsUsed(PageGetItemId(page, off)))
+			return true;
+	return false;
+}
+
+/*
+ * The number of pages before the trailing run of pages with no line pointer
+ * in use, scanning back from 'npages' and not below 'floor'.  With
+ * 'waiters', give up when another backend waits for our lock, as
+ * count_nondeletable_pages does: then *waiter is set and the pages behind
+ * the scan are known empty.
+ */
+static BlockNumber
+count_nonempty_pages(Relation rel, const AegisRelKey *key, BlockNumber npages,
+					 BlockNumber floor, bool waiters, bool *waiter)
+{
+	instr_time	start,
+				now;
+
+	INSTR_TIME_SET_CURRENT(start);
+	*waiter = false;
+	while (npages > floor)
+	{
+		AegisBuffer buf;
+		bool		used;
+
+		if (waiters && npages % 32 == 0)
+		{
+			INSTR_TIME_SET_CURRENT(now);
+			INSTR_TIME_SUBTRACT(now, start);
+			if (INSTR_TIME_GET_MILLISEC(now) >= TRUNCATE_CHECK_MS)
+			{
+				if (LockHasWaitersRelation(rel, AccessExclusiveLock))
+				{
+					*waiter = true;
+					break;
+				}
+				INSTR_TIME_SET_CURRENT(start);
+			}
+		}
+		CHECK_FOR_INTERRUPTS();
+		buf = AegisBufferReadRel(rel, key, npages - 1);
+		AegisBufferLock(buf, LW_SHARED);
+		used = page_in_use(AegisBufferGetPage(buf));
+		AegisBufferUnlockRelease(buf);
+		if (used)
+			break;
+		npages--;
+	}
+	return npages;
+}
+
+/* What AegisStorageShrink logs for VACUUM, under sync_lock. */
+static XLogRecPtr
+log_shrink(void *arg)
+{
+	XLogRecPtr	end = AegisWalLogShrink((const xl_aegis_shrink *) arg);
+
+	AEGIS_CRASH_AT(AEGIS_CRASH_VACUUM_CUT_LOGGED);
+	return end;
+}
+
+/*
+ * Cut 'rel' to its first 'keep' pages; the caller holds AccessExclusiveLock
+ * and has checked that the pages from 'keep' on have no line pointer in
+ * use, so no index entry points there.
+ *
+ *  1. The cut pages are written back (their newest stored block is then the
+ *     emptied page: a block map rebuilt from the data files finds no older
+ *     content of them), their buffers dropped, the stub grown if it is
+ *     short of 'keep' pages, and the visibility map's last page cleared
+ *     beyond 'keep' (visibilitymap_prepare_truncate).
+ *  2. With checkpoints held off from starting and from completing
+ *     (DELAY_CHKPT_START | DELAY_CHKPT_COMPLETE, as RelationTruncate) and,
+ *     if the table's pages are logged, in a critical section: the SHRINK
+ *     record, written and flushed under sync_lock together with the
+ *     storage's cut (AegisStorageShrink, which keeps the record's LSN in
+ *     the map for redo), then the stub's main fork and its visibility map
+ *     cut to 'keep' pages.  So a crash leaves either nothing cut or a
+ *     record that redo completes, and a checkpoint whose redo pointer is
+ *     past the record has the cut map and cut forks.  Memory storage (no
+ *     page WAL, nothing to recover) frees its blocks outside a critical
+ *     section: dsa_free may give a segment back.
+ */
+static void
+cut_relation(Relation rel, const AegisRelKey *key, XLogRecPtr create_lsn,
+			 BlockNumber keep)
+{
+	SMgrRelation srel;
+	BlockNumber stub_pages = keep;
+	BlockNumber main_pages = InvalidBlockNumber;
+	BlockNumber vm_pages = InvalidBlockNumber;
+	bool		logged = RelationNeedsWAL(rel);
+	bool		crit = AegisRelNeedsWal(rel);
+	xl_aegis_shrink xlrec;
+	int			saved_flags = MyProc->delayChkptFlags;
+
+	AegisBufferFlushRelationFrom(key, keep);
+	AegisBufferDropRelationFrom(key, keep);
+	srel = RelationGetSmgr(rel);
+	if (smgrnblocks(srel, MAIN_FORKNUM) < stub_pages)
+		AegisPageExtendStub(rel, keep);
+	srel = RelationGetSmgr(rel);
+	if (smgrnblocks(srel, MAIN_FORKNUM) > stub_pages)
+		main_pages = stub_pages;
+	if (smgrexists(srel, VISIBILITYMAP_FORKNUM))
+		vm_pages = visibilitymap_prepare_truncate(rel, keep);
+	if (crit)
+		AegisWalCheckGuarded();
+
+	memset(&xlrec, 0, sizeof(xlrec));
+	xlrec.key = *key;
+	xlrec.npages = keep;
+	xlrec.create_lsn = create_lsn;
+	xlrec.node = rel->rd_node;
+	xlrec.stub_pages = stub_pages;
+
+	MyProc->delayChkptFlags |= DELAY_CHKPT_START | DELAY_CHKPT_COMPLETE;
+	if (crit)
+		START_CRIT_SECTION();
+	AegisStorageShrink(key, keep, logged ? log_shrink : NULL, &xlrec);
+	AegisStubTruncate(RelationGetSmgr(rel), main_pages, vm_pages);
+	if (crit)
+		END_CRIT_SECTION();
+	MyProc->delayChkptFlags = saved_flags;
+	RelationSetTargetBlock(rel, InvalidBlockNumber);
+}
+
+/*
+ * Give empty trailing pages back, as lazy_truncate_heap does: only when at
+ * least TRUNCATE_MIN_PAGES or a TRUNCATE_MIN_FRACTION of the pages are
+ * empty at the end, only with AccessExclusiveLock got without waiting
+ * (tried every 50 ms for 5 s: readers keep the pages), counted again under
+ * it, and while the count finds nobody waiting for the lock; a waiter gets
+ * it once the part counted so far is cut, then VACUUM tries again.
+ * VACUUM (TRUNCATE false) and the vacuum_truncate option turn it off.
+ * Returns the pages left.
+ */
+static BlockNumber
+truncate_empty_tail(Relation rel, const AegisRelKey *key, BlockNumber npages,
+					VacuumParams *params, bool verbose)
+{
+	int			elevel = verbose ? INFO : DEBUG2;
+	bool		waiter;
+	BlockNumber keep;
+
+	if (params->truncate == VACOPTVALUE_DISABLED || old_snapshot_threshold >= 0)
+		return npages;
+	keep = count_nonempty_pages(rel, key, npages, 0, false, &waiter);
+	if (keep == npages ||
+		(npages - keep < TRUNCATE_MIN_PAGES && npages - keep < npages / TRUNCATE_MIN_FRACTION))
+		return npages;
+
+	do
+	{
+		AegisRelInfo info;
+		int			waited = 0;
+		BlockNumber floor;
+
+		while (!ConditionalLockRelation(rel, AccessExclusiveLock))
+		{
+			if (waited >= TRUNCATE_TIMEOUT_MS)
+			{
+				ereport(elevel,
+						(errmsg("\"%s\": stopping truncate due to conflicting lock request",
+								RelationGetRelationName(rel))));
+				return npages;
+			}
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 TRUNCATE_WAIT_MS, WAIT_EVENT_VACUUM_TRUNCATE);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			waited += TRUNCATE_WAIT_MS;
+		}
+
+		/* rows may have come meanwhile: count again, under the lock */
+		if (!AegisStorageGetInfo(key, &info))
+			(void) AegisStorageNPages(key); /* raises "does not exist" */
+		if (info.npages != npages)
+		{
+			/* extended meanwhile: give up, as heap does */
+			UnlockRelation(rel, AccessExclusiveLock);
+			return info.npages;
+		}
+		/* an unlogged table's stub keeps a block: an empty one means a reset */
+		floor = rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED ? 1 : 0;
+		keep = count_nonempty_pages(rel, key, npages, floor, true, &waiter);
+		if (keep >= npages || info.insert_floor > 0)
+		{
+			UnlockRelation(rel, AccessExclusiveLock);
+			return npages;
+		}
+		cut_relation(rel, key, info.create_lsn, keep);
+		UnlockRelation(rel, AccessExclusiveLock);
+		ereport(elevel,
+				(errmsg("table \"%s\": truncated %u to %u pages",
+						RelationGetRelationName(rel), npages, keep)));
+		npages = keep;
+		if (waiter)
+			ereport(elevel,
+					(errmsg("table \"%s\": suspending truncate due to conflicting lock request",
+							RelationGetRelationName(rel))));
+	} while (waiter && keep > count_nonempty_pages(rel, key, npages, 0, false, &waiter));
+	return npages;
+}
+
 /*
  * What VACUUM VERBOSE prints (INFO) and autovacuum logs past
  * log_autovacuum_min_duration (LOG), in the shape of heap's report
@@ -254,7 +480,8 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
  */
 static void
 report_vacuum(Relation rel, VacuumParams *params, bool verbose, TimestampTz start,
-			  PGRUsage *ru0, BufferUsage *buf0, WalUsage *wal0, BlockNumber npages,
+			  PGRUsage *ru0, BufferUsage *buf0, WalUsage *wal0, BlockNumber scanned,
+			  BlockNumber npages,
 			  double removed, double live, double recently_dead, BlockNumber all_visible,
 			  TransactionId oldest_xmin, TransactionId new_frozen_xid,
 			  Relation *indrels, int nindexes, IndexBulkDeleteResult **stats)
@@ -278,8 +505,8 @@ report_vacuum(Relation rel, VacuumParams *params, bool verbose, TimestampTz star
 					 get_database_name(MyDatabaseId),
 					 get_namespace_name(RelationGetNamespace(rel)),
 					 RelationGetRelationName(rel));
-	appendStringInfo(&buf, _("pages: 0 removed, %u remain, %u scanned (100.00%% of total), %u all-visible\n"),
-					 npages, npages, all_visible);
+	appendStringInfo(&buf, _("pages: %u removed, %u remain, %u scanned (100.00%% of total), %u all-visible\n"),
+					 scanned > npages ? scanned - npages : 0, npages, scanned, all_visible);
 	appendStringInfo(&buf, _("tuples: %.0f removed, %.0f remain, %.0f are dead but not yet removable\n"),
 					 removed, live, recently_dead);
 	appendStringInfo(&buf, _("removable cutoff: %u, which was %d XIDs old when operation ended\n"),
@@ -315,6 +542,7 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 				new_min_mxid;
 	GlobalVisState *vistest;
 	BlockNumber npages;
+	BlockNumber scanned;
 	Relation   *indrels;
 	int			nindexes;
 	IndexBulkDeleteResult **stats;
@@ -559,14 +787,24 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 								NULL, NULL, false);
 	}
 
-	/* a stub left longer by a failed insert is cut at our commit */
+	scanned = npages;
+	if (dead.floor == 0)
+		npages = truncate_empty_tail(rel, &key, npages, params, verbose);
 	AegisPageNoteStub(rel, npages);
+	if (npages < scanned && vis.usable)
+	{
+		/* pages cut: count what the map says, as heap_vacuum_rel does */
+		BlockNumber counted;
+
+		visibilitymap_count(rel, &counted, NULL);
+		vis.all_visible = counted;
+	}
 	vac_update_relstats(rel, npages, live, Min(vis.all_visible, npages), nindexes > 0,
 						new_frozen_xid, new_min_mxid, NULL, NULL, false);
 	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
 						 (PgStat_Counter) live, (PgStat_Counter) recently_dead);
-	report_vacuum(rel, params, verbose, start, &ru0, &buf0, &wal0, npages, removed, live,
-				  recently_dead, Min(vis.all_visible, npages), oldest_xmin, new_frozen_xid,
+	report_vacuum(rel, params, verbose, start, &ru0, &buf0, &wal0, scanned, npages, removed,
+				  live, recently_dead, Min(vis.all_visible, npages), oldest_xmin, new_frozen_xid,
 				  indrels, nindexes, stats);
 	vac_close_indexes(nindexes, indrels, NoLock);
 }

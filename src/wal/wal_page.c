@@ -592,10 +592,30 @@ page_compactable(Page page)
 }
 
 /*
+ * Does the record that began at 'lsn' concern a page (pageno) of storage
+ * 'info' that it no longer has: storage created after it (same key, a new
+ * incarnation), or a page past the storage's end that a later cut removed?
+ * A block map synced after a cut (VACUUM's SHRINK, TRUNCATE) can meet a
+ * recovery that starts before the cut: the checkpoint that synced it never
+ * completed, or a standby restarts from an older restartpoint.  The page's
+ * records before the cut describe content it lost; replayed onto a new zero
+ * page they would fail.  Heap's redo likewise ignores blocks missing from a
+ * file that a later XLOG_SMGR_TRUNCATE cut (forget_invalid_pages).  A page
+ * past the end whose records follow the cut was added after it: its first
+ * record builds it from a zero page.
+ */
+static bool
+page_gone(const AegisRelInfo *info, BlockNumber pageno, XLogRecPtr lsn)
+{
+	return info->create_lsn > lsn || (pageno >= info->npages && lsn < info->cut_lsn);
+}
+
+/*
  * AegisWalPageRedo
  *		Replay an XLOG_AEGIS_PAGE record (startup process).  The relation's
- *		storage may be gone (dropped later) or newer than the record
- *		(created again with the same key): then there is nothing to do.
+ *		storage may be gone (dropped later), newer than the record (created
+ *		again with the same key), or cut since (page_gone): then there is
+ *		nothing to do.
  *		With 'tolerant' (a restored base backup not yet consistent), a page
  *		whose block the copy lacked may have been rebuilt from deltas into
  *		something that cannot be defragmented; the compaction is then
@@ -633,7 +653,8 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 		ResolveRecoveryConflictWithSnapshot(xlrec.conflict_xid, node);
 	}
 
-	if (!AegisStorageGetInfo(&xlrec.key, &info) || info.create_lsn > record->ReadRecPtr)
+	if (!AegisStorageGetInfo(&xlrec.key, &info) ||
+		page_gone(&info, xlrec.pageno, record->ReadRecPtr))
 		return;
 	while (info.npages <= xlrec.pageno)
 		info.npages = AegisStorageExtend(&xlrec.key) + 1;
@@ -711,7 +732,8 @@ AegisWalImageRedo(XLogReaderState *record)
 		report_bad_record(record, "has an invalid length");
 	AegisBlockDecode(data + sizeof(xlrec), xlrec.block_len, &xlrec.key, xlrec.pageno,
 					 "WAL", image.data);
-	if (!AegisStorageGetInfo(&xlrec.key, &info) || info.create_lsn > record->ReadRecPtr)
+	if (!AegisStorageGetInfo(&xlrec.key, &info) ||
+		page_gone(&info, xlrec.pageno, record->ReadRecPtr))
 		return;
 	while (info.npages <= xlrec.pageno)
 		info.npages = AegisStorageExtend(&xlrec.key) + 1;

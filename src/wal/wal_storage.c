@@ -27,6 +27,9 @@
  * - STUB_TRIM: at the end of a statement and before commit, a stub grown
  *   by chunks is cut to the relation's pages (src/page/page_space.c), so
  *   pg_relation_size is exact.
+ * - SHRINK: VACUUM cut empty trailing pages (src/tam/tam_vacuum.c): the
+ *   storage, the stub's visibility map and the stub's main fork, in one
+ *   record, as RelationTruncate's XLOG_SMGR_TRUNCATE does for heap.
  *
  * Temporary relations write no WAL.  Records of other types are in
  * wal_page.c; the resource manager that dispatches redo is
@@ -37,9 +40,11 @@
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "access/visibilitymap.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xloginsert.h"
+#include "access/xlogutils.h"
 #include "aegis/backend.h"
 #include "aegis/buffer.h"
 #include "aegis/wal.h"
@@ -95,8 +100,11 @@ AegisWalLogCreate(const AegisRelKey *key, AegisStorageKind storage, AegisCodec c
 	return log_storage(XLOG_AEGIS_CREATE, &xlrec, sizeof(xlrec));
 }
 
-/* A DROP, DROP_DATABASE or TRUNCATE record of 'key' (incarnation create_lsn). */
-static void
+/*
+ * A DROP, DROP_DATABASE or TRUNCATE record of 'key' (incarnation
+ * create_lsn); returns its end LSN.
+ */
+static XLogRecPtr
 log_storage_op(uint8 info, const AegisRelKey *key, XLogRecPtr create_lsn)
 {
 	xl_aegis_storage xlrec;
@@ -104,14 +112,14 @@ log_storage_op(uint8 info, const AegisRelKey *key, XLogRecPtr create_lsn)
 	memset(&xlrec, 0, sizeof(xlrec));
 	xlrec.key = *key;
 	xlrec.create_lsn = create_lsn;
-	(void) log_storage(info, &xlrec, sizeof(xlrec));
+	return log_storage(info, &xlrec, sizeof(xlrec));
 }
 
 /* AegisWalLogDrop: 'key' (incarnation 'create_lsn') goes if we commit. */
 void
 AegisWalLogDrop(const AegisRelKey *key, XLogRecPtr create_lsn)
 {
-	log_storage_op(XLOG_AEGIS_DROP, key, create_lsn);
+	(void) log_storage_op(XLOG_AEGIS_DROP, key, create_lsn);
 }
 
 /* AegisWalLogDropDatabase: the storage of database 'dbOid' goes if we commit. */
@@ -120,14 +128,18 @@ AegisWalLogDropDatabase(Oid dbOid)
 {
 	AegisRelKey key = {InvalidOid, dbOid, InvalidOid};
 
-	log_storage_op(XLOG_AEGIS_DROP_DATABASE, &key, InvalidXLogRecPtr);
+	(void) log_storage_op(XLOG_AEGIS_DROP_DATABASE, &key, InvalidXLogRecPtr);
 }
 
-/* AegisWalLogTruncate: 'key' is emptied in place. */
-void
+/*
+ * AegisWalLogTruncate: 'key' is emptied in place; returns the record's end
+ * LSN (the cut LSN, AegisStorageTruncate).  Not flushed: the relation was
+ * created in this transaction, which only its commit makes durable.
+ */
+XLogRecPtr
 AegisWalLogTruncate(const AegisRelKey *key, XLogRecPtr create_lsn)
 {
-	log_storage_op(XLOG_AEGIS_TRUNCATE, key, create_lsn);
+	return log_storage_op(XLOG_AEGIS_TRUNCATE, key, create_lsn);
 }
 
 /* A STUB or STUB_TRIM record of the stub of 'node' and 'npages'. */
@@ -221,6 +233,103 @@ redo_stub(const xl_aegis_stub *xlrec)
 	}
 }
 
+/*
+ * AegisWalLogShrink
+ *		Log and flush the SHRINK record 'xlrec' (VACUUM cuts empty trailing
+ *		pages).  Called by AegisStorageShrink under sync_lock, inside the
+ *		caller's critical section, after the caller passed
+ *		AegisWalCheckGuarded.  Flushed at once: nothing may be cut before
+ *		its record is durable, as RelationTruncate flushes its record.
+ *		Returns the record's end LSN (the cut LSN).  Not marked
+ *		XLR_SPECIAL_REL_UPDATE: pg_rewind would refuse the whole WAL range
+ *		(it stops at such a record of a resource manager it does not know),
+ *		and it copies a stub whose size differs anyway.
+ */
+XLogRecPtr
+AegisWalLogShrink(const xl_aegis_shrink *xlrec)
+{
+	XLogRecPtr	end;
+
+	XLogBeginInsert();
+	XLogRegisterData((char *) xlrec, sizeof(*xlrec));
+	end = XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_SHRINK);
+	AegisWalCount(sizeof(*xlrec), false, false);
+	XLogFlush(end);
+	return end;
+}
+
+/*
+ * AegisStubTruncate
+ *		Cut the stub 'srel': its main fork to 'main_pages' and its
+ *		visibility map fork to 'vm_pages' (as visibilitymap_prepare_truncate
+ *		returned it); InvalidBlockNumber leaves that fork alone.  Drops
+ *		PostgreSQL's buffers of the cut blocks (smgrtruncate).  Used by
+ *		VACUUM inside its critical section and by redo of SHRINK.
+ */
+void
+AegisStubTruncate(SMgrRelation srel, BlockNumber main_pages, BlockNumber vm_pages)
+{
+	ForkNumber	forks[2];
+	BlockNumber blocks[2];
+	int			n = 0;
+
+	if (BlockNumberIsValid(main_pages))
+	{
+		forks[n] = MAIN_FORKNUM;
+		blocks[n++] = main_pages;
+	}
+	if (BlockNumberIsValid(vm_pages))
+	{
+		forks[n] = VISIBILITYMAP_FORKNUM;
+		blocks[n++] = vm_pages;
+	}
+	if (n > 0)
+		smgrtruncate(srel, forks, n, blocks);
+}
+
+/* The AegisCutLogger of redo: the replayed record's end LSN at 'arg'. */
+static XLogRecPtr
+replayed_cut(void *arg)
+{
+	return *(const XLogRecPtr *) arg;
+}
+
+/*
+ * Redo of SHRINK: write back and drop the cut pages' buffers, cut the
+ * storage if it is the incarnation the record names, then the stub's main
+ * fork (only if longer) and its visibility map, as smgr_redo does.
+ */
+static void
+redo_shrink(XLogReaderState *record, const xl_aegis_shrink *xlrec)
+{
+	AegisRelInfo info;
+	SMgrRelation srel;
+	Relation	fake;
+	BlockNumber main_pages = InvalidBlockNumber;
+	BlockNumber vm_pages = InvalidBlockNumber;
+
+	/* once cut there is no going back: the WAL up to here first */
+	XLogFlush(record->EndRecPtr);
+	if (AegisStorageGetInfo(&xlrec->key, &info) &&
+		same_incarnation(info.create_lsn, xlrec->create_lsn))
+	{
+		AegisBufferFlushRelationFrom(&xlrec->key, xlrec->npages);
+		AegisBufferDropRelationFrom(&xlrec->key, xlrec->npages);
+		AegisStorageShrink(&xlrec->key, xlrec->npages, replayed_cut, &record->EndRecPtr);
+	}
+	srel = smgropen(xlrec->node, InvalidBackendId);
+	if (smgrexists(srel, MAIN_FORKNUM) &&
+		smgrnblocks(srel, MAIN_FORKNUM) > xlrec->stub_pages)
+		main_pages = xlrec->stub_pages;
+	if (smgrexists(srel, VISIBILITYMAP_FORKNUM))
+	{
+		fake = CreateFakeRelcacheEntry(xlrec->node);
+		vm_pages = visibilitymap_prepare_truncate(fake, xlrec->npages);
+		FreeFakeRelcacheEntry(fake);
+	}
+	AegisStubTruncate(srel, main_pages, vm_pages);
+}
+
 /* Redo of STUB_TRIM: cut the stub's main fork if it is longer. */
 static void
 redo_stub_trim(XLogReaderState *record, const xl_aegis_stub *xlrec)
@@ -254,7 +363,7 @@ AegisWalStorageRedo(XLogReaderState *record)
 
 	want = op == XLOG_AEGIS_CREATE ? sizeof(xl_aegis_create) :
 		(op == XLOG_AEGIS_STUB || op == XLOG_AEGIS_STUB_TRIM) ? sizeof(xl_aegis_stub) :
-		sizeof(xl_aegis_storage);
+		op == XLOG_AEGIS_SHRINK ? sizeof(xl_aegis_shrink) : sizeof(xl_aegis_storage);
 	if (len != want)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -287,6 +396,14 @@ AegisWalStorageRedo(XLogReaderState *record)
 				redo_stub_trim(record, &xlrec);
 				break;
 			}
+		case XLOG_AEGIS_SHRINK:
+			{
+				xl_aegis_shrink xlrec;
+
+				memcpy(&xlrec, data, sizeof(xlrec));
+				redo_shrink(record, &xlrec);
+				break;
+			}
 		case XLOG_AEGIS_DROP:
 			memcpy(&srec, data, sizeof(srec));
 			if (AegisStorageGetInfo(&srec.key, &info) &&
@@ -315,7 +432,7 @@ AegisWalStorageRedo(XLogReaderState *record)
 			{
 				XLogFlush(record->EndRecPtr);
 				AegisBufferDropRelation(&srec.key);
-				AegisStorageTruncate(&srec.key);
+				AegisStorageTruncate(&srec.key, replayed_cut, &record->EndRecPtr);
 			}
 			break;
 	}
@@ -377,6 +494,16 @@ AegisWalStorageDesc(StringInfo buf, XLogReaderState *record)
 						 "stub %u/%u/%u cut to %u pages",
 						 xlrec.node.spcNode, xlrec.node.dbNode, xlrec.node.relNode,
 						 xlrec.npages);
+	}
+	else if (op == XLOG_AEGIS_SHRINK && len == sizeof(xl_aegis_shrink))
+	{
+		xl_aegis_shrink xlrec;
+
+		memcpy(&xlrec, data, sizeof(xlrec));
+		appendStringInfo(buf, "rel " AEGIS_REL_KEY_FMT "; created at %X/%X; keeps %u pages; stub %u/%u/%u cut to %u pages",
+						 AEGIS_REL_KEY_ARGS(&xlrec.key), LSN_FORMAT_ARGS(xlrec.create_lsn),
+						 xlrec.npages, xlrec.node.spcNode, xlrec.node.dbNode,
+						 xlrec.node.relNode, xlrec.stub_pages);
 	}
 	else if (len == sizeof(xl_aegis_storage))
 	{

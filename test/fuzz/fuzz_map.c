@@ -30,18 +30,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		Size		maplen;
 		pg_crc32c	crc;
 
+		Size		hlen;
+
 		memcpy(&h, buf, sizeof(h));
 		h.magic = AEGIS_MAP_MAGIC;
-		h.version = (mode & 2) ? 2 : AEGIS_MAP_VERSION;
-		h.npages %= (size - sizeof(h)) / sizeof(AegisBlockLoc) + 1;
+		h.version = (mode & 2) ? 3 : AEGIS_MAP_VERSION;
+		hlen = (mode & 2) ? AEGIS_MAP_HEADER_V3_SIZE : sizeof(h);
+		h.npages %= (size - hlen) / sizeof(AegisBlockLoc) + 1;
 		h.crc = 0;
 		maplen = (Size) h.npages * sizeof(AegisBlockLoc);
 		INIT_CRC32C(crc);
-		COMP_CRC32C(crc, &h, sizeof(h));
-		COMP_CRC32C(crc, buf + sizeof(h), maplen);
+		COMP_CRC32C(crc, &h, hlen);
+		COMP_CRC32C(crc, buf + hlen, maplen);
 		FIN_CRC32C(crc);
 		h.crc = crc;
-		memcpy(buf, &h, sizeof(h));
+		memcpy(buf, &h, hlen);
 	}
 	if (AegisMapParse(buf, size, &hdr, &entries))
 	{

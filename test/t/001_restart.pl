@@ -78,14 +78,14 @@ is(scalar(@left), 0, 'no file of the dropped table is left');
 $node->safe_psql('postgres', 'SELECT aegis_checkpoint()');
 my $node_lz4 = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 'r_lz4'");
 $node->stop;
-# the block map says where page 0 lives: header (80 bytes), then one
+# the block map says where page 0 lives: header (88 bytes), then one
 # (offset u64, length u32, generation u32) entry per page
 open(my $mfh, '<', "$datadir/pg_aegis/$dboid/0_$node_lz4.map") or die "open map: $!";
 binmode $mfh;
 my $map;
-read($mfh, $map, 80 + 16);
+read($mfh, $map, 88 + 16);
 close($mfh);
-my ($off_lo, $off_hi, $len, $gen) = unpack('x80 V V V V', $map);
+my ($off_lo, $off_hi, $len, $gen) = unpack('x88 V V V V', $map);
 my $datafile = "$datadir/pg_aegis/$dboid/0_$node_lz4.$gen";
 ok(-f $datafile, 'data file of page 0 exists');
 flip_byte($datafile, $off_lo + $off_hi * 4294967296 + 100);	# inside the payload

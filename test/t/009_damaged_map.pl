@@ -68,7 +68,7 @@ my ($zstd, $zstd_fn) = files_of('m_zstd');
 $node->stop;
 my @data_before = glob("$lz4.[0-9]*");
 ok(@data_before > 0, 'm_lz4 has data files');
-flip_byte("$lz4.map", 80 + 16 * 3 + 1);
+flip_byte("$lz4.map", 88 + 16 * 3 + 1);
 my $log_offset = -s $node->logfile;
 $node->start;
 is($node->safe_psql('postgres', $q . 'm_lz4'), $expect, 'rows of a table whose map was damaged');

@@ -41,15 +41,15 @@ my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datn
 my $fn = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 'rr'");
 my $base = "$datadir/pg_aegis/$dboid/0_$fn";
 
-# Where page 0's block lives (map: 80-byte header, then 16 bytes per page).
+# Where page 0's block lives (map: 88-byte header, then 16 bytes per page).
 sub page0_block
 {
 	open(my $fh, '<', "$base.map") or die "open map: $!";
 	binmode $fh;
 	my $map;
-	read($fh, $map, 96);
+	read($fh, $map, 104);
 	close($fh);
-	my ($off_lo, $off_hi, $len, $gen) = unpack('x80 V V V V', $map);
+	my ($off_lo, $off_hi, $len, $gen) = unpack('x88 V V V V', $map);
 	return ("$base.$gen", $off_lo + $off_hi * 4294967296 + 60);
 }
 

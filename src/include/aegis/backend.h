@@ -50,6 +50,8 @@ typedef struct AegisRelInfo
 	TransactionId drop_xid;		/* xid that drops it at commit, or 0 */
 	BlockNumber insert_floor;	/* set by the previous build after a crash:
 								 * no new tuple below this until VACUUM */
+	XLogRecPtr	cut_lsn;		/* end LSN of the record of the last cut
+								 * (VACUUM's SHRINK, TRUNCATE), 0 if none */
 } AegisRelInfo;
 
 /* Figures reported by aegis_table_stats(). */
@@ -75,7 +77,17 @@ extern bool AegisStorageAdopt(const AegisRelKey *key, AegisCodec codec, int leve
 extern bool AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info);
 extern BlockNumber AegisStorageNPages(const AegisRelKey *key);
 extern BlockNumber AegisStorageExtend(const AegisRelKey *key);
-extern void AegisStorageTruncate(const AegisRelKey *key);
+
+/*
+ * Writes and flushes the WAL record of a cut and returns its end LSN; called
+ * under sync_lock by AegisStorageTruncate / AegisStorageShrink (redo passes
+ * one that returns the replayed record's end).
+ */
+typedef XLogRecPtr (*AegisCutLogger) (void *arg);
+
+extern void AegisStorageTruncate(const AegisRelKey *key, AegisCutLogger log, void *arg);
+extern void AegisStorageShrink(const AegisRelKey *key, BlockNumber npages,
+							   AegisCutLogger log, void *arg);
 extern bool AegisStorageMarkDrop(const AegisRelKey *key, TransactionId xid,
 								 XLogRecPtr *create_lsn);
 extern void AegisStorageMarkDropDatabase(Oid dbOid, TransactionId xid, XLogRecPtr before);

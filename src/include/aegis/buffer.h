@@ -55,10 +55,12 @@ extern void AegisBufferGetTag(AegisBuffer buf, AegisRelKey *key, BlockNumber *pa
 extern void AegisBufferMarkDirty(AegisBuffer buf);
 extern void AegisBufferMarkDirtyHint(AegisBuffer buf);
 extern void AegisBufferDropRelation(const AegisRelKey *key);
+extern void AegisBufferDropRelationFrom(const AegisRelKey *key, BlockNumber from);
 extern void AegisBufferDropDatabase(Oid dbOid);
 extern void AegisBufferDropAll(void);
 extern int	AegisBufferFlushAll(void);
 extern void AegisBufferFlushRelation(const AegisRelKey *key);
+extern void AegisBufferFlushRelationFrom(const AegisRelKey *key, BlockNumber from);
 extern void AegisBufferReleaseAll(bool warn);
 extern void AegisBufferGetStats(AegisBufferStats *stats);
 

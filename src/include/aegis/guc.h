@@ -28,8 +28,10 @@ typedef enum AegisCrashPoint
 	AEGIS_CRASH_NONE = 0,
 	AEGIS_CRASH_COMMIT_AFTER_DROP_LOGGED,	/* after commit, before unlink */
 	AEGIS_CRASH_CHECKPOINT_AFTER_FLUSH, /* pages written, maps not */
-	AEGIS_CRASH_CHECKPOINT_AFTER_MAPS	/* maps durable, no aegis record,
+	AEGIS_CRASH_CHECKPOINT_AFTER_MAPS,	/* maps durable, no aegis record,
 										 * PostgreSQL's checkpoint waiting */
+	AEGIS_CRASH_VACUUM_CUT_LOGGED	/* VACUUM's SHRINK record flushed, nothing
+									 * cut yet */
 } AegisCrashPoint;
 
 /*

@@ -45,6 +45,7 @@
 #define XLOG_AEGIS_STUB				0x70	/* PostgreSQL stub extended */
 #define XLOG_AEGIS_IMAGE			0x80	/* a block moved by compaction */
 #define XLOG_AEGIS_LOGICAL			0x90	/* a row change, for logical decoding */
+#define XLOG_AEGIS_SHRINK			0xA0	/* empty trailing pages cut (VACUUM) */
 #define XLOG_AEGIS_STUB_TRIM		0xB0	/* PostgreSQL stub cut to the pages */
 #define XLOG_AEGIS_OPMASK			0xF0
 
@@ -113,6 +114,21 @@ typedef struct xl_aegis_stub
 	RelFileNode node;			/* real tablespace, never 0 */
 	uint32		npages;
 } xl_aegis_stub;
+
+/*
+ * XLOG_AEGIS_SHRINK: VACUUM cut 'key' to its first 'npages' pages.  Redo
+ * cuts the storage (same incarnation only), the stub's visibility map to
+ * 'npages' pages and the stub's main fork to 'stub_pages' (if longer; never
+ * below 'npages', invariant 2), as smgr_redo does for heap.
+ */
+typedef struct xl_aegis_shrink
+{
+	AegisRelKey key;
+	uint32		npages;			/* pages kept */
+	XLogRecPtr	create_lsn;		/* incarnation of the storage */
+	RelFileNode node;			/* the stub: real tablespace, never 0 */
+	uint32		stub_pages;		/* the stub's main fork is cut to this */
+} xl_aegis_shrink;
 
 /* XLOG_AEGIS_IMAGE: the stored block (header and payload) follows. */
 typedef struct xl_aegis_image
@@ -239,9 +255,12 @@ extern XLogRecPtr AegisWalLogCreate(const AegisRelKey *key, AegisStorageKind sto
 									AegisCodec codec, int level, char persistence);
 extern void AegisWalLogDrop(const AegisRelKey *key, XLogRecPtr create_lsn);
 extern void AegisWalLogDropDatabase(Oid dbOid);
-extern void AegisWalLogTruncate(const AegisRelKey *key, XLogRecPtr create_lsn);
+extern XLogRecPtr AegisWalLogTruncate(const AegisRelKey *key, XLogRecPtr create_lsn);
 extern void AegisWalLogStub(const RelFileNode *node, BlockNumber npages);
 extern void AegisWalLogStubTrim(const RelFileNode *node, BlockNumber npages);
+extern XLogRecPtr AegisWalLogShrink(const xl_aegis_shrink *xlrec);
+extern void AegisStubTruncate(struct SMgrRelationData *srel, BlockNumber main_pages,
+							  BlockNumber vm_pages);
 extern void AegisWalStorageRedo(XLogReaderState *record);
 extern void AegisWalSettleDatabases(bool end_of_recovery);
 extern void AegisWalStorageDesc(StringInfo buf, XLogReaderState *record);
