@@ -432,6 +432,9 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		else
 			HeapTupleHeaderClearHotUpdated(oldtup.t_data);
 		PageSetPrunable(AegisBufferGetPage(buf), xid);
+		/* the record copies the data both versions share */
+		AegisWalPageSameData(chg, ItemPointerGetOffsetNumber(&heaptup->t_self),
+							 ItemPointerGetOffsetNumber(&oldtup.t_self));
 		AegisBufferMarkDirty(buf);
 		AegisWalPageLog(chg);
 		END_CRIT_SECTION();

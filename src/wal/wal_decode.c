@@ -20,8 +20,10 @@
  * AegisWalApplyDelta
  *		Apply a delta of 'len' bytes to the page at 'page' (BLCKSZ bytes), or
  *		only check it if page is NULL; false if it is malformed.  A delta is
- *		a list of (uint16 offset, uint16 length, bytes), none of them before
- *		AEGIS_DELTA_FIRST (pd_lsn) or past the page.
+ *		a list of regions (xl_aegis_page): (uint16 offset, uint16 length,
+ *		bytes), or with AEGIS_DELTA_COPY in the offset (uint16 offset,
+ *		uint16 length, uint16 source) to copy within the page; no region and
+ *		no source lies before AEGIS_DELTA_FIRST (pd_lsn) or past the page.
  */
 bool
 AegisWalApplyDelta(char *page, const char *delta, Size len)
@@ -37,6 +39,22 @@ AegisWalApplyDelta(char *page, const char *delta, Size len)
 			return false;
 		memcpy(&off, delta + pos, 2);
 		memcpy(&n, delta + pos + 2, 2);
+		if (off & AEGIS_DELTA_COPY)
+		{
+			uint16		src;
+
+			off &= ~AEGIS_DELTA_COPY;
+			if (pos + 6 > len)
+				return false;
+			memcpy(&src, delta + pos + 4, 2);
+			if (off < AEGIS_DELTA_FIRST || (Size) off + n > BLCKSZ ||
+				src < AEGIS_DELTA_FIRST || (Size) src + n > BLCKSZ)
+				return false;
+			if (page != NULL)
+				memmove(page + off, page + src, n);
+			pos += 6;
+			continue;
+		}
 		if (off < AEGIS_DELTA_FIRST || (Size) off + n > BLCKSZ || pos + 4 + n > len)
 			return false;
 		if (page != NULL)

@@ -42,6 +42,7 @@
 
 #include <lz4.h>
 
+#include "access/htup_details.h"
 #include "access/visibilitymap.h"
 #include "access/xlog.h"
 #include "access/xloginsert.h"
@@ -257,13 +258,102 @@ AegisRelGetCache(Relation rel)
 	return c;
 }
 
+/* a copy region pays for its 6 bytes from this many bytes on */
+#define DELTA_COPY_MIN	16
+
+/*
+ * Row data a new row version shares with the old one (AegisWalPageSameData):
+ * the new version's data at dst (dst_len bytes) and the old version's at
+ * src (src_len bytes), page offsets.  Copy regions cover the common prefix
+ * and suffix.
+ */
+typedef struct DeltaCopy
+{
+	int			dst;
+	int			dst_len;
+	int			src;
+	int			src_len;
+	int			prefix;			/* bytes of dst equal to the start of src */
+	int			suffix;			/* bytes of dst equal to the end of src */
+} DeltaCopy;
+
+/* Append one literal region of 'after' [start, end) to 'out' at *len. */
+static void
+put_literal(char *out, Size *len, const char *after, int start, int end)
+{
+	uint16		off = start,
+				n = end - start;
+
+	if (n == 0)
+		return;
+	memcpy(out + *len, &off, 2);
+	memcpy(out + *len + 2, &n, 2);
+	memcpy(out + *len + 4, after + start, n);
+	*len += 4 + n;
+}
+
+/* Append one copy region: [start, end) of the page from 'src'. */
+static void
+put_copy(char *out, Size *len, int start, int end, int src)
+{
+	uint16		off = start | AEGIS_DELTA_COPY,
+				n = end - start,
+				s = src;
+
+	memcpy(out + *len, &off, 2);
+	memcpy(out + *len + 2, &n, 2);
+	memcpy(out + *len + 4, &s, 2);
+	*len += 6;
+}
+
+/*
+ * Append the changed bytes [start, end) of 'after': as one literal region,
+ * or where they are the shared prefix or suffix of a new row version's data
+ * ('copy'), as copy regions and literals around them.
+ */
+static void
+put_changed(char *out, Size *len, const char *after, int start, int end,
+			const DeltaCopy *copy)
+{
+	int			cuts[4];
+	int			pos = start;
+
+	if (copy == NULL)
+	{
+		put_literal(out, len, after, start, end);
+		return;
+	}
+	/* the two copy ranges, in page order: prefix, then suffix */
+	cuts[0] = copy->dst;
+	cuts[1] = copy->dst + copy->prefix;
+	cuts[2] = copy->dst + copy->dst_len - copy->suffix;
+	cuts[3] = copy->dst + copy->dst_len;
+	for (int r = 0; r < 2; r++)
+	{
+		int			from = Max(cuts[2 * r], pos);
+		int			to = Min(cuts[2 * r + 1], end);
+		int			src;
+
+		if (from >= to || cuts[2 * r + 1] - cuts[2 * r] < DELTA_COPY_MIN)
+			continue;
+		src = r == 0 ? copy->src + (from - copy->dst) :
+			copy->src + copy->src_len - (cuts[3] - from);
+		put_literal(out, len, after, pos, from);
+		put_copy(out, len, from, to, src);
+		pos = to;
+	}
+	put_literal(out, len, after, pos, end);
+}
+
 /*
  * Encode the difference between 'before' and 'after' (pages) into 'out'
- * (room for BLCKSZ + 512 bytes); returns its length in bytes.  If the
- * regions would take more room than the page, one region covers it all.
+ * (room for BLCKSZ + 512 bytes); returns its length in bytes.  With 'copy',
+ * the new row version's data is copied from the old one's where they agree.
+ * If the regions would take more room than the page, one region covers it
+ * all.
  */
 static uint16
-compute_delta(const char *before, const char *after, char *out)
+compute_delta(const char *before, const char *after, char *out, const DeltaCopy *copy)
 {
 	Size		len = 0;
 	int			i = AEGIS_DELTA_FIRST;
@@ -271,6 +361,7 @@ compute_delta(const char *before, const char *after, char *out)
 	while (i < BLCKSZ)
 	{
 		int			start;
+		int			end;
 		uint16		off,
 					n;
 
@@ -289,7 +380,8 @@ compute_delta(const char *before, const char *after, char *out)
 		start = i;
 		while (i < BLCKSZ && memcmp(before + i, after + i, DELTA_CHUNK) != 0)
 			i += DELTA_CHUNK;
-		if (len + 4 + (i - start) > BLCKSZ)
+		/* a copy region split out of a literal adds at most 8 bytes */
+		if (len + 4 + (i - start) + (copy ? 16 : 0) > BLCKSZ)
 		{
 			/* not worth it: the whole page but pd_lsn */
 			off = AEGIS_DELTA_FIRST;
@@ -299,14 +391,75 @@ compute_delta(const char *before, const char *after, char *out)
 			memcpy(out + 4, after + AEGIS_DELTA_FIRST, n);
 			return 4 + n;
 		}
-		off = start;
-		n = i - start;
-		memcpy(out + len, &off, 2);
-		memcpy(out + len + 2, &n, 2);
-		memcpy(out + len + 4, after + start, n);
-		len += 4 + n;
+		/* chunks found the change; its bytes are logged exactly */
+		end = i;
+		while (before[start] == after[start])
+			start++;
+		while (before[end - 1] == after[end - 1])
+			end--;
+		put_changed(out, &len, after, start, end, copy);
 	}
 	return (uint16) len;
+}
+
+/*
+ * The copy regions the change may use (AegisWalPageSameData), or NULL.  The
+ * old version's data must be the same before and after the change, so redo
+ * finds it where the record says: row data never changes in place, and
+ * only tuple headers carry hint bits that redo's page may lack.
+ */
+static const DeltaCopy *
+delta_copy(const AegisPageChange *chg, const char *after, DeltaCopy *copy)
+{
+	int			max;
+
+	if (chg->copy_dst_len == 0 || chg->compacted)
+		return NULL;
+	copy->dst = chg->copy_dst;
+	copy->dst_len = chg->copy_dst_len;
+	copy->src = chg->copy_src;
+	copy->src_len = chg->copy_src_len;
+	if (memcmp(chg->before.data + copy->src, after + copy->src, copy->src_len) != 0)
+		return NULL;
+	max = Min(copy->dst_len, copy->src_len);
+	copy->prefix = 0;
+	while (copy->prefix < max &&
+		   after[copy->dst + copy->prefix] == after[copy->src + copy->prefix])
+		copy->prefix++;
+	copy->suffix = 0;
+	while (copy->suffix < max - copy->prefix &&
+		   after[copy->dst + copy->dst_len - 1 - copy->suffix] ==
+		   after[copy->src + copy->src_len - 1 - copy->suffix])
+		copy->suffix++;
+	if (copy->prefix < DELTA_COPY_MIN && copy->suffix < DELTA_COPY_MIN)
+		return NULL;
+	return copy;
+}
+
+/*
+ * AegisWalPageSameData
+ *		The change put a new version of the row at line pointer 'oldoff' at
+ *		'newoff' of the same page (an update): its WAL record copies the data
+ *		the two versions share instead of logging it.  After the new version
+ *		is on the page, before AegisWalPageLog; in the critical section.
+ */
+void
+AegisWalPageSameData(AegisPageChange *chg, OffsetNumber newoff, OffsetNumber oldoff)
+{
+	Page		page = AegisBufferGetPage(chg->buf);
+	ItemId		nlp = PageGetItemId(page, newoff);
+	ItemId		olp = PageGetItemId(page, oldoff);
+	HeapTupleHeader ntup = (HeapTupleHeader) PageGetItem(page, nlp);
+	HeapTupleHeader otup = (HeapTupleHeader) PageGetItem(page, olp);
+
+	chg->copy_dst_len = 0;
+	if (!chg->needs_wal || !ItemIdIsNormal(nlp) || !ItemIdIsNormal(olp) ||
+		ItemIdGetLength(nlp) <= ntup->t_hoff || ItemIdGetLength(olp) <= otup->t_hoff)
+		return;
+	chg->copy_dst = ItemIdGetOffset(nlp) + ntup->t_hoff;
+	chg->copy_dst_len = ItemIdGetLength(nlp) - ntup->t_hoff;
+	chg->copy_src = ItemIdGetOffset(olp) + otup->t_hoff;
+	chg->copy_src_len = ItemIdGetLength(olp) - otup->t_hoff;
 }
 
 /*
@@ -343,6 +496,7 @@ page_begin(Relation rel, AegisBuffer buf, bool keep_visible)
 	chg->set_visible = false;
 	chg->vmbuf = InvalidBuffer;
 	chg->conflict_xid = InvalidTransactionId;
+	chg->copy_dst_len = 0;
 	chg->delta1_len = 0;
 	if (chg->needs_wal)
 		AegisWalCheckGuarded();
@@ -414,7 +568,7 @@ AegisWalPageCompact(AegisPageChange *chg)
 
 	Assert(!chg->compacted);
 	if (chg->needs_wal)
-		chg->delta1_len = compute_delta(chg->before.data, (char *) page, chg->delta1);
+		chg->delta1_len = compute_delta(chg->before.data, (char *) page, chg->delta1, NULL);
 	AegisPageCompact(page);
 	if (chg->needs_wal)
 	{
@@ -492,6 +646,7 @@ AegisWalPageLog(AegisPageChange *chg)
 	BlockNumber pageno = AegisBufferGetPageNo(chg->buf);
 	XLogRecPtr	end = InvalidXLogRecPtr;
 	bool		cleared = false;
+	DeltaCopy	copy;
 
 	/* the visibility map: cleared with any change that may hide a version */
 	if (chg->set_visible)
@@ -516,7 +671,8 @@ AegisWalPageLog(AegisPageChange *chg)
 			xlrec.flags |= AEGIS_PAGE_VM_SET;
 		xlrec.delta1_len = chg->delta1_len;
 		memcpy(body, chg->delta1, chg->delta1_len);
-		xlrec.delta2_len = compute_delta(chg->before.data, (char *) page, body + chg->delta1_len);
+		xlrec.delta2_len = compute_delta(chg->before.data, (char *) page, body + chg->delta1_len,
+										 delta_copy(chg, (char *) page, &copy));
 		end = insert_page_record(&xlrec, &chg->rel->rd_node.spcNode, body, page);
 	}
 
@@ -548,7 +704,7 @@ AegisWalLogPageImage(const AegisRelKey *key, BlockNumber pageno, Page page)
 	memset(&xlrec, 0, sizeof(xlrec));
 	xlrec.key = *key;
 	xlrec.pageno = pageno;
-	xlrec.delta2_len = compute_delta(empty.data, (char *) page, body);
+	xlrec.delta2_len = compute_delta(empty.data, (char *) page, body, NULL);
 	return insert_page_record(&xlrec, NULL, body, page);
 }
 

@@ -63,8 +63,12 @@ typedef struct xl_aegis_page
 	/*
 	 * With AEGIS_PAGE_VM_*: the Oid of the stub's tablespace (the key says
 	 * 0 for the database's default, which redo cannot look up).  Then
-	 * delta1, then delta2; a delta is a list of (uint16 off, uint16 len,
-	 * bytes).
+	 * delta1, then delta2; a delta is a list of regions, each either
+	 * (uint16 off, uint16 len, bytes) or, with AEGIS_DELTA_COPY set in off,
+	 * (uint16 off, uint16 len, uint16 src): len bytes copied from offset
+	 * src of the page as the delta finds it (row data a new row version
+	 * shares with the old one, as heap's update records log only the
+	 * changed middle of the new tuple).
 	 */
 } xl_aegis_page;
 
@@ -76,6 +80,7 @@ typedef struct xl_aegis_page
 #define AEGIS_PAGE_KNOWN_FLAGS	(AEGIS_PAGE_COMPACT | AEGIS_PAGE_LZ4 | AEGIS_PAGE_VM_FLAGS)
 #define AEGIS_WAL_COMPRESS_MIN	512 /* bytes of deltas worth compressing */
 #define AEGIS_DELTA_FIRST		8	/* pd_lsn is not part of a delta */
+#define AEGIS_DELTA_COPY		0x8000	/* in a region's off: a copy region */
 #define AEGIS_WAL_UNPACKED_SIZE (2 * (BLCKSZ + 512))	/* largest deltas */
 
 /* wal_decode.c: the pure part of page redo (fuzzed by test/fuzz) */
@@ -192,6 +197,11 @@ typedef struct AegisPageChange
 	Buffer		vmbuf;			/* map page: pinned by Begin to clear, or
 								 * the caller's to set */
 	TransactionId conflict_xid; /* for standby queries (AegisWalPageConflict) */
+	/* AegisWalPageSameData: row data of the new version (dst) and the old */
+	uint16		copy_dst;
+	uint16		copy_dst_len;
+	uint16		copy_src;
+	uint16		copy_src_len;
 	uint16		delta1_len;
 	char		delta1[BLCKSZ + 512];
 	PGAlignedBlock before;		/* the page as it was before the change */
@@ -224,6 +234,8 @@ extern XLogRecPtr AegisWalLogPageImage(const AegisRelKey *key, BlockNumber pagen
 extern AegisPageChange *AegisWalPageBegin(Relation rel, AegisBuffer buf);
 extern void AegisWalPageCompact(AegisPageChange *chg);
 extern void AegisWalPageConflict(AegisPageChange *chg, TransactionId xid);
+extern void AegisWalPageSameData(AegisPageChange *chg, OffsetNumber newoff,
+								 OffsetNumber oldoff);
 extern void AegisWalPageLog(AegisPageChange *chg);
 extern AegisPageChange *AegisWalPageBeginKeepVisible(Relation rel, AegisBuffer buf);
 extern void AegisWalPageSetVisible(AegisPageChange *chg, Buffer vmbuf,
