@@ -619,6 +619,32 @@ AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info)
 	return true;
 }
 
+/*
+ * AegisStorageGetPageInfo
+ *		AegisStorageGetInfo, and for page 'pageno' (if the relation has it
+ *		and it has no block yet) the LSN it was added at in *added_lsn, else
+ *		InvalidXLogRecPtr.  Page redo (AegisWalPageRedo) skips a record of
+ *		such a page that began before it was added: the record is of an
+ *		earlier page of that number, removed by a cut.
+ */
+bool
+AegisStorageGetPageInfo(const AegisRelKey *key, BlockNumber pageno, AegisRelInfo *info,
+						XLogRecPtr *added_lsn)
+{
+	AegisRelEntry *e;
+
+	dir_attach();
+	*added_lsn = InvalidXLogRecPtr;
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+		return false;
+	entry_info(e, info);
+	if (pageno < e->npages && entry_map(e)[pageno].length == 0)
+		*added_lsn = (XLogRecPtr) entry_map(e)[pageno].offset;
+	dshash_release_lock(dir_hash, e);
+	return true;
+}
+
 /* AegisStorageNPages: the relation's size in pages; error if no storage. */
 BlockNumber
 AegisStorageNPages(const AegisRelKey *key)
@@ -635,10 +661,13 @@ AegisStorageNPages(const AegisRelKey *key)
  *		Add one new page to the relation and return its number.  The page has
  *		no block yet: it reads as new until its buffer is written back.  (A
  *		page change logs the page number it touches, so redo extends the
- *		relation as far as its records need.)
+ *		relation as far as its records need.)  'added_lsn': no record of the
+ *		new page begins before it (the WAL insert position; in redo, the
+ *		record that needs the page); the map keeps it until the page's first
+ *		block (AegisStorageGetPageInfo).
  */
 BlockNumber
-AegisStorageExtend(const AegisRelKey *key)
+AegisStorageExtend(const AegisRelKey *key, XLogRecPtr added_lsn)
 {
 	AegisRelEntry *e = entry_find(key, true);
 	BlockNumber p;
@@ -655,6 +684,7 @@ AegisStorageExtend(const AegisRelKey *key)
 	entry_reserve(e, e->npages + 1);
 	p = e->npages;
 	memset(&entry_map(e)[p], 0, sizeof(AegisBlockLoc));
+	entry_map(e)[p].offset = (uint64) added_lsn;
 	e->npages++;
 	e->map_dirty = true;
 	dshash_release_lock(dir_hash, e);
@@ -727,8 +757,10 @@ AegisStorageTruncate(const AegisRelKey *key, AegisCutLogger log, void *arg)
  *		LSN (AegisWalPageRedo), as heap's redo ignores blocks a later
  *		truncation removes.  The cut blocks become superseded space that
  *		compaction gives back; a memory backend frees them at once.  Safe in
- *		a critical section: it allocates nothing and raises no error of its
- *		own.
+ *		a critical section once the caller has looked the entry up
+ *		(AegisStorageGetPageInfo of a page it keeps or cuts), so that the DSA
+ *		segments of the entry and its map are mapped: it allocates nothing
+ *		then and raises no error of its own.
  */
 void
 AegisStorageShrink(const AegisRelKey *key, BlockNumber npages,

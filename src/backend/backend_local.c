@@ -670,6 +670,25 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 		 * files was cut by then (map_format.h, AegisWalPageRedo).
 		 */
 		info.cut_lsn = from_map->cut_lsn;
+
+		/*
+		 * A block of a page past the map, older than the cut, is of a page
+		 * the cut removed (VACUUM wrote it back as a new page first): leave
+		 * it out, the page does not exist.
+		 */
+		if (info.npages > from_map->npages)
+		{
+			BlockNumber keep = from_map->npages;
+
+			for (BlockNumber p = from_map->npages; p < info.npages; p++)
+			{
+				if (slots[p].length > 0 && slots[p].lsn < from_map->cut_lsn)
+					memset(&slots[p], 0, sizeof(RebuildSlot));
+				else if (slots[p].length > 0)
+					keep = p + 1;
+			}
+			info.npages = keep;
+		}
 		info.npages = Max(info.npages, from_map->npages);
 		if (info.npages > nslots)
 		{

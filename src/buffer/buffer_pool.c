@@ -598,7 +598,7 @@ AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno)
 	AegisBuffer buf;
 	bool		hit;
 
-	*pageno = AegisStorageExtend(key);
+	*pageno = AegisStorageExtend(key, GetXLogInsertRecPtr());
 	buf = read_frame(key, *pageno, &hit);
 	LWLockAcquire(&ContentLocks[buf].lock, LW_EXCLUSIVE);
 	reserve_for_change(buf);

@@ -67,6 +67,7 @@ aegis_rm_startup(void)
 									 ALLOCSET_DEFAULT_SIZES);
 	redo_records = 0;
 	redo_bytes = 0;
+	(void) AegisWalRedoSkippedCut(true);
 	redo_start = GetCurrentTimestamp();
 	if (rebuild)
 		ereport(LOG,
@@ -229,9 +230,20 @@ aegis_rm_cleanup(void)
 	AegisCkpt->recovery_bytes = redo_bytes;
 	SpinLockRelease(&AegisCkpt->mutex);
 	if (redo_records > 0)
-		ereport(LOG,
-				(errmsg("aegis recovery complete: " UINT64_FORMAT " aegis records (" UINT64_FORMAT " bytes) replayed, %.0f ms from start of redo",
-						redo_records, redo_bytes, ms)));
+	{
+		uint64		skipped = AegisWalRedoSkippedCut(false);
+
+		if (skipped > 0)
+			ereport(LOG,
+					(errmsg("aegis recovery complete: " UINT64_FORMAT " aegis records (" UINT64_FORMAT " bytes) replayed, %.0f ms from start of redo",
+							redo_records, redo_bytes, ms),
+					 errdetail(UINT64_FORMAT " page records were skipped: their pages were cut later (VACUUM truncation or TRUNCATE).",
+							   skipped)));
+		else
+			ereport(LOG,
+					(errmsg("aegis recovery complete: " UINT64_FORMAT " aegis records (" UINT64_FORMAT " bytes) replayed, %.0f ms from start of redo",
+							redo_records, redo_bytes, ms)));
+	}
 	MemoryContextDelete(redo_cxt);
 	redo_cxt = NULL;
 }

@@ -217,12 +217,19 @@ truncate_visibility_map(Relation rel)
 	MyProc->delayChkptFlags = saved_flags;
 }
 
-/* What AegisStorageTruncate logs for TRUNCATE, under sync_lock. */
+/*
+ * What AegisStorageTruncate does first for TRUNCATE, under sync_lock: drop
+ * the pages from the buffer pool and log the record.  Dropped under the
+ * lock, so an aegis checkpoint that misses their changes (its write-back
+ * ran after the drop) syncs the map only after the record: then its redo
+ * pointer precedes the record, and redo's TRUNCATE discards the pages.
+ */
 static XLogRecPtr
 log_truncate(void *arg)
 {
 	const AegisRelInfo *info = (const AegisRelInfo *) arg;
 
+	AegisBufferDropRelation(&info->key);
 	return AegisWalLogTruncate(&info->key, info->create_lsn);
 }
 
@@ -237,11 +244,11 @@ aegis_relation_nontransactional_truncate(Relation rel)
 	if (!AegisStorageGetInfo(&key, &info))
 		(void) AegisStorageNPages(&key);	/* raises "does not exist" */
 	truncate_visibility_map(rel);
-	/* no waiting for the guards under sync_lock */
-	if (logged)
-		AegisWalWaitGuarded();
-	AegisBufferDropRelation(&key);
 	/* as RelationTruncate: logged only if changes to the relation are */
+	if (logged)
+		AegisWalWaitGuarded();	/* no waiting for the guards under sync_lock */
+	else
+		AegisBufferDropRelation(&key);
 	AegisStorageTruncate(&key, logged ? log_truncate : NULL, &info);
 	RelationSetTargetBlock(rel, InvalidBlockNumber);
 }
@@ -298,7 +305,7 @@ AegisPageWriterBeginKey(AegisPageWriter *writer, const AegisRelKey *key,
 void
 AegisPageWriterAppend(AegisPageWriter *writer, Page page)
 {
-	BlockNumber pageno = AegisStorageExtend(&writer->key);
+	BlockNumber pageno = AegisStorageExtend(&writer->key, GetXLogInsertRecPtr());
 
 	if (pageno != writer->npages)
 		elog(ERROR, "aegis storage of relation " AEGIS_REL_KEY_FMT " changed during a bulk write",

@@ -333,11 +333,15 @@ log_shrink(void *arg)
  * and has checked that the pages from 'keep' on have no line pointer in
  * use, so no index entry points there.
  *
- *  1. The cut pages are written back (their newest stored block is then the
- *     emptied page: a block map rebuilt from the data files finds no older
- *     content of them), their buffers dropped, the stub grown if it is
- *     short of 'keep' pages, and the visibility map's last page cleared
- *     beyond 'keep' (visibilitymap_prepare_truncate).
+ *  1. The cut pages are written back as new (all-zero) pages that keep
+ *     their LSN, so their newest stored block says "no page": a block map
+ *     rebuilt from the data files (restored base backup, lost map) finds no
+ *     older content of them, and a page added again later is built by redo
+ *     from a zero page, as its records expect (an emptied page written
+ *     back as it was could hold old tuple bytes if pruning could not
+ *     defragment it).  Then their buffers are dropped, the stub grown if
+ *     it is short of 'keep' pages, and the visibility map's last page
+ *     cleared beyond 'keep' (visibilitymap_prepare_truncate).
  *  2. With checkpoints held off from starting and from completing
  *     (DELAY_CHKPT_START | DELAY_CHKPT_COMPLETE, as RelationTruncate) and,
  *     if the table's pages are logged, in a critical section: the SHRINK
@@ -355,6 +359,9 @@ cut_relation(Relation rel, const AegisRelKey *key, XLogRecPtr create_lsn,
 			 BlockNumber keep)
 {
 	SMgrRelation srel;
+	AegisRelInfo info;
+	XLogRecPtr	added_lsn;
+	BlockNumber npages;
 	BlockNumber stub_pages = keep;
 	BlockNumber main_pages = InvalidBlockNumber;
 	BlockNumber vm_pages = InvalidBlockNumber;
@@ -363,6 +370,27 @@ cut_relation(Relation rel, const AegisRelKey *key, XLogRecPtr create_lsn,
 	xl_aegis_shrink xlrec;
 	int			saved_flags = MyProc->delayChkptFlags;
 
+	npages = AegisStorageNPages(key);
+	for (BlockNumber p = keep; p < npages; p++)
+	{
+		AegisBuffer buf;
+		Page		page;
+		XLogRecPtr	lsn;
+
+		CHECK_FOR_INTERRUPTS();
+		buf = AegisBufferReadRel(rel, key, p);
+		AegisBufferLock(buf, LW_EXCLUSIVE);
+		page = AegisBufferGetPage(buf);
+		if (!PageIsNew(page))
+		{
+			/* no WAL: the SHRINK record removes the page */
+			lsn = PageGetLSN(page);
+			memset(page, 0, BLCKSZ);
+			PageSetLSN(page, lsn);
+			AegisBufferMarkDirty(buf);
+		}
+		AegisBufferUnlockRelease(buf);
+	}
 	AegisBufferFlushRelationFrom(key, keep);
 	AegisBufferDropRelationFrom(key, keep);
 	srel = RelationGetSmgr(rel);
@@ -382,6 +410,13 @@ cut_relation(Relation rel, const AegisRelKey *key, XLogRecPtr create_lsn,
 	xlrec.create_lsn = create_lsn;
 	xlrec.node = rel->rd_node;
 	xlrec.stub_pages = stub_pages;
+
+	/*
+	 * Look the entry and its map up now: their DSA segments are then mapped
+	 * in this process, and AegisStorageShrink allocates nothing in the
+	 * critical section.
+	 */
+	(void) AegisStorageGetPageInfo(key, keep, &info, &added_lsn);
 
 	MyProc->delayChkptFlags |= DELAY_CHKPT_START | DELAY_CHKPT_COMPLETE;
 	if (crit)

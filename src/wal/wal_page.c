@@ -750,20 +750,46 @@ page_compactable(Page page)
 /*
  * Does the record that began at 'lsn' concern a page (pageno) of storage
  * 'info' that it no longer has: storage created after it (same key, a new
- * incarnation), or a page past the storage's end that a later cut removed?
- * A block map synced after a cut (VACUUM's SHRINK, TRUNCATE) can meet a
- * recovery that starts before the cut: the checkpoint that synced it never
- * completed, or a standby restarts from an older restartpoint.  The page's
- * records before the cut describe content it lost; replayed onto a new zero
- * page they would fail.  Heap's redo likewise ignores blocks missing from a
- * file that a later XLOG_SMGR_TRUNCATE cut (forget_invalid_pages).  A page
- * past the end whose records follow the cut was added after it: its first
- * record builds it from a zero page.
+ * incarnation), a page past the storage's end that a later cut removed, or
+ * a page of that number added again after such a cut, which has no block
+ * yet ('added_lsn', AegisStorageGetPageInfo)?  A block map synced after a
+ * cut (VACUUM's SHRINK, TRUNCATE) can meet a recovery that starts before
+ * the cut: the checkpoint that synced it never completed, or a standby
+ * restarts from an older restartpoint.  The page's records before the cut
+ * describe content it lost; replayed onto a new zero page they would fail.
+ * Heap's redo likewise ignores blocks missing from a file that a later
+ * XLOG_SMGR_TRUNCATE cut (forget_invalid_pages).  A page added after the
+ * cut is built from a zero page by its first record; once it has a block,
+ * the block's LSN makes redo skip the older records.
  */
+static uint64 skipped_cut = 0;	/* records of cut pages this recovery */
+
 static bool
-page_gone(const AegisRelInfo *info, BlockNumber pageno, XLogRecPtr lsn)
+page_gone(const AegisRelInfo *info, BlockNumber pageno, XLogRecPtr lsn, XLogRecPtr added_lsn)
 {
-	return info->create_lsn > lsn || (pageno >= info->npages && lsn < info->cut_lsn);
+	if (info->create_lsn > lsn)
+		return true;
+	if ((pageno >= info->npages && lsn < info->cut_lsn) || lsn < added_lsn)
+	{
+		skipped_cut++;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * AegisWalRedoSkippedCut
+ *		Page records this process's redo skipped because their page was cut
+ *		later (page_gone); 'reset' starts counting again.
+ */
+uint64
+AegisWalRedoSkippedCut(bool reset)
+{
+	uint64		n = skipped_cut;
+
+	if (reset)
+		skipped_cut = 0;
+	return n;
 }
 
 /*
@@ -786,6 +812,7 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 	xl_aegis_page xlrec;
 	XLogRecPtr	end = record->EndRecPtr;
 	AegisRelInfo info;
+	XLogRecPtr	added_lsn;
 	AegisBuffer buf;
 	Page		page;
 	const char *delta1;
@@ -809,11 +836,11 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 		ResolveRecoveryConflictWithSnapshot(xlrec.conflict_xid, node);
 	}
 
-	if (!AegisStorageGetInfo(&xlrec.key, &info) ||
-		page_gone(&info, xlrec.pageno, record->ReadRecPtr))
+	if (!AegisStorageGetPageInfo(&xlrec.key, xlrec.pageno, &info, &added_lsn) ||
+		page_gone(&info, xlrec.pageno, record->ReadRecPtr, added_lsn))
 		return;
 	while (info.npages <= xlrec.pageno)
-		info.npages = AegisStorageExtend(&xlrec.key) + 1;
+		info.npages = AegisStorageExtend(&xlrec.key, record->ReadRecPtr) + 1;
 
 	/* the map bit goes first and whatever the page's LSN, as in heap's redo */
 	if (xlrec.flags & AEGIS_PAGE_VM_CLEARED)
@@ -878,6 +905,7 @@ AegisWalImageRedo(XLogReaderState *record)
 	char	   *data = XLogRecGetData(record);
 	PGAlignedBlock image;
 	AegisRelInfo info;
+	XLogRecPtr	added_lsn;
 	AegisBuffer buf;
 	Page		page;
 
@@ -888,11 +916,11 @@ AegisWalImageRedo(XLogReaderState *record)
 		report_bad_record(record, "has an invalid length");
 	AegisBlockDecode(data + sizeof(xlrec), xlrec.block_len, &xlrec.key, xlrec.pageno,
 					 "WAL", image.data);
-	if (!AegisStorageGetInfo(&xlrec.key, &info) ||
-		page_gone(&info, xlrec.pageno, record->ReadRecPtr))
+	if (!AegisStorageGetPageInfo(&xlrec.key, xlrec.pageno, &info, &added_lsn) ||
+		page_gone(&info, xlrec.pageno, record->ReadRecPtr, added_lsn))
 		return;
 	while (info.npages <= xlrec.pageno)
-		info.npages = AegisStorageExtend(&xlrec.key) + 1;
+		info.npages = AegisStorageExtend(&xlrec.key, record->ReadRecPtr) + 1;
 	buf = AegisBufferRead(&xlrec.key, xlrec.pageno);
 	AegisBufferLock(buf, LW_EXCLUSIVE);
 	page = AegisBufferGetPage(buf);

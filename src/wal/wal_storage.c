@@ -294,6 +294,26 @@ replayed_cut(void *arg)
 	return *(const XLogRecPtr *) arg;
 }
 
+/* A replayed TRUNCATE: its storage and end LSN. */
+typedef struct ReplayedTruncate
+{
+	AegisRelKey key;
+	XLogRecPtr	end;
+} ReplayedTruncate;
+
+/*
+ * The AegisCutLogger of a replayed TRUNCATE: the pages leave the buffer
+ * pool under sync_lock, as on the primary (tam_ddl.c, log_truncate).
+ */
+static XLogRecPtr
+replayed_truncate(void *arg)
+{
+	ReplayedTruncate *t = (ReplayedTruncate *) arg;
+
+	AegisBufferDropRelation(&t->key);
+	return t->end;
+}
+
 /*
  * Redo of SHRINK: write back and drop the cut pages' buffers, cut the
  * storage if it is the incarnation the record names, then the stub's main
@@ -430,9 +450,12 @@ AegisWalStorageRedo(XLogReaderState *record)
 			if (AegisStorageGetInfo(&srec.key, &info) &&
 				same_incarnation(info.create_lsn, srec.create_lsn))
 			{
+				ReplayedTruncate t;
+
 				XLogFlush(record->EndRecPtr);
-				AegisBufferDropRelation(&srec.key);
-				AegisStorageTruncate(&srec.key, replayed_cut, &record->EndRecPtr);
+				t.key = srec.key;
+				t.end = record->EndRecPtr;
+				AegisStorageTruncate(&srec.key, replayed_truncate, &t);
 			}
 			break;
 	}

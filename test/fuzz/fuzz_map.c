@@ -24,17 +24,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mode = data[0];
 	memcpy(buf, data + 1, size - 1);
 	size--;
-	if ((mode & 1) && size >= sizeof(AegisMapFileHeader))
+	if ((mode & 1) && size >= ((mode & 2) ? AEGIS_MAP_HEADER_V3_SIZE : sizeof(AegisMapFileHeader)))
 	{
 		AegisMapFileHeader h;
 		Size		maplen;
 		pg_crc32c	crc;
-
 		Size		hlen;
 
 		memcpy(&h, buf, sizeof(h));
 		h.magic = AEGIS_MAP_MAGIC;
-		h.version = (mode & 2) ? 3 : AEGIS_MAP_VERSION;
+		h.version = (mode & 2) ? ((mode & 4) ? 2 : 3) : AEGIS_MAP_VERSION;
 		hlen = (mode & 2) ? AEGIS_MAP_HEADER_V3_SIZE : sizeof(h);
 		h.npages %= (size - hlen) / sizeof(AegisBlockLoc) + 1;
 		h.crc = 0;
@@ -52,6 +51,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (entries < buf ||
 			entries + (Size) hdr.npages * sizeof(AegisBlockLoc) > buf + size ||
 			hdr.codec >= AEGIS_NUM_CODECS)
+			abort();
+		/* only version 4 has a cut LSN */
+		if (hdr.version < AEGIS_MAP_VERSION && hdr.cut_lsn != 0)
 			abort();
 	}
 	return 0;

@@ -28,6 +28,7 @@
  * backend, offset is a byte offset in the relation's data file of generation
  * 'generation'; for the memory backend it is a dsa_pointer.
  */
+/* A page that has no block yet keeps in 'offset' the LSN it was added at. */
 typedef struct AegisBlockLoc
 {
 	uint64		offset;
@@ -76,7 +77,9 @@ extern bool AegisStorageAdopt(const AegisRelKey *key, AegisCodec codec, int leve
 							  TransactionId create_xid);
 extern bool AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info);
 extern BlockNumber AegisStorageNPages(const AegisRelKey *key);
-extern BlockNumber AegisStorageExtend(const AegisRelKey *key);
+extern bool AegisStorageGetPageInfo(const AegisRelKey *key, BlockNumber pageno,
+									AegisRelInfo *info, XLogRecPtr *added_lsn);
+extern BlockNumber AegisStorageExtend(const AegisRelKey *key, XLogRecPtr added_lsn);
 
 /*
  * Writes and flushes the WAL record of a cut and returns its end LSN; called

@@ -242,6 +242,7 @@ extern void AegisWalPageSetVisible(AegisPageChange *chg, Buffer vmbuf,
 								   TransactionId cutoff_xid);
 extern void AegisPageCompact(Page page);
 extern void AegisWalPageRedo(XLogReaderState *record, bool tolerant);
+extern uint64 AegisWalRedoSkippedCut(bool reset);
 extern void AegisWalPageDesc(StringInfo buf, XLogReaderState *record);
 extern void AegisWalLogBlockImage(const AegisRelKey *key, BlockNumber pageno,
 								  const char *block, uint32 len);
