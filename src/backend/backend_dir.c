@@ -604,21 +604,6 @@ AegisStorageAdopt(const AegisRelKey *key, AegisCodec codec, int level,
 	return adopted;
 }
 
-/* AegisStorageGetInfo: copy key's entry into *info; false if none. */
-bool
-AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info)
-{
-	AegisRelEntry *e;
-
-	dir_attach();
-	e = dshash_find(dir_hash, key, false);
-	if (e == NULL)
-		return false;
-	entry_info(e, info);
-	dshash_release_lock(dir_hash, e);
-	return true;
-}
-
 /*
  * AegisStorageGetPageInfo
  *		AegisStorageGetInfo, and for page 'pageno' (if the relation has it
@@ -643,6 +628,15 @@ AegisStorageGetPageInfo(const AegisRelKey *key, BlockNumber pageno, AegisRelInfo
 		*added_lsn = (XLogRecPtr) entry_map(e)[pageno].offset;
 	dshash_release_lock(dir_hash, e);
 	return true;
+}
+
+/* AegisStorageGetInfo: copy key's entry into *info; false if none. */
+bool
+AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info)
+{
+	XLogRecPtr	added_lsn;
+
+	return AegisStorageGetPageInfo(key, InvalidBlockNumber, info, &added_lsn);
 }
 
 /* AegisStorageNPages: the relation's size in pages; error if no storage. */
@@ -1505,6 +1499,15 @@ sync_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	{
 		if (durable)
 			backend_of(info.storage)->sync(key, gen);
+
+		/*
+		 * The map names LSNs (its cut LSN, the LSN each page without a block
+		 * was added at) that redo compares with records: WAL up to them must
+		 * be durable first, or a crash could end the WAL before them and
+		 * new records after it would look older than the page.
+		 */
+		if (!RecoveryInProgress())
+			XLogFlush(GetXLogInsertRecPtr());
 		AegisLocalWriteMap(key, &info, gen, file_end, copy);
 	}
 	PG_CATCH();

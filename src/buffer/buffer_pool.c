@@ -895,6 +895,47 @@ AegisBufferDropRelationFrom(const AegisRelKey *key, BlockNumber from)
 	drop_frames(key, InvalidOid, from);
 }
 
+/*
+ * AegisBufferWriteEmpty
+ *		Before pages [from, to) of relation 'key' are cut (VACUUM truncation,
+ *		XLOG_AEGIS_EMPTY and its redo): make each of them a new, empty page
+ *		(PageInit, what read_frame gives a page without a block) and write
+ *		them back, so a block map rebuilt from the data files finds no old
+ *		content under those page numbers.  'lsn': the EMPTY record's end,
+ *		stamped on the pages (a page already at or past it is left alone:
+ *		redo); InvalidXLogRecPtr for a relation without WAL, whose pages
+ *		keep their LSN.  The caller holds AccessExclusiveLock or is the
+ *		startup process, and drops the pages afterwards
+ *		(AegisBufferDropRelationFrom).  Raises the I/O errors of reads and
+ *		writes.
+ */
+void
+AegisBufferWriteEmpty(const AegisRelKey *key, BlockNumber from, BlockNumber to,
+					  XLogRecPtr lsn)
+{
+	for (BlockNumber p = from; p < to; p++)
+	{
+		AegisBuffer buf;
+		Page		page;
+		XLogRecPtr	stamp = lsn;
+
+		CHECK_FOR_INTERRUPTS();
+		buf = AegisBufferRead(key, p);
+		AegisBufferLock(buf, LW_EXCLUSIVE);
+		page = AegisBufferGetPage(buf);
+		if (XLogRecPtrIsInvalid(stamp))
+			stamp = PageGetLSN(page);
+		if (PageGetLSN(page) < stamp || XLogRecPtrIsInvalid(lsn))
+		{
+			PageInit(page, BLCKSZ, 0);
+			PageSetLSN(page, stamp);
+			AegisBufferMarkDirty(buf);
+		}
+		AegisBufferUnlockRelease(buf);
+	}
+	AegisBufferFlushRelationFrom(key, from);
+}
+
 /* AegisBufferDropDatabase: discard every page of a database. */
 void
 AegisBufferDropDatabase(Oid dbOid)

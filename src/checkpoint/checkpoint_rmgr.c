@@ -181,6 +181,7 @@ aegis_rm_redo(XLogReaderState *record)
 		case XLOG_AEGIS_DROP_DATABASE:
 		case XLOG_AEGIS_TRUNCATE:
 		case XLOG_AEGIS_SHRINK:
+		case XLOG_AEGIS_EMPTY:
 		case XLOG_AEGIS_STUB_TRIM:
 		case XLOG_AEGIS_STUB:
 			AegisWalStorageRedo(record);
@@ -310,6 +311,8 @@ aegis_rm_identify(uint8 info)
 			return "SHRINK";
 		case XLOG_AEGIS_STUB_TRIM:
 			return "STUB_TRIM";
+		case XLOG_AEGIS_EMPTY:
+			return "EMPTY";
 		case XLOG_AEGIS_IMAGE:
 			return "IMAGE";
 		case XLOG_AEGIS_LOGICAL:

@@ -333,15 +333,17 @@ log_shrink(void *arg)
  * and has checked that the pages from 'keep' on have no line pointer in
  * use, so no index entry points there.
  *
- *  1. The cut pages are written back as new (all-zero) pages that keep
- *     their LSN, so their newest stored block says "no page": a block map
- *     rebuilt from the data files (restored base backup, lost map) finds no
- *     older content of them, and a page added again later is built by redo
- *     from a zero page, as its records expect (an emptied page written
- *     back as it was could hold old tuple bytes if pruning could not
- *     defragment it).  Then their buffers are dropped, the stub grown if
- *     it is short of 'keep' pages, and the visibility map's last page
- *     cleared beyond 'keep' (visibilitymap_prepare_truncate).
+ *  1. The cut pages become new, empty pages and are written back, logged
+ *     first (XLOG_AEGIS_EMPTY; AegisBufferWriteEmpty), so a block map
+ *     rebuilt from the data files (restored base backup, lost map) finds
+ *     no older content of them, on the primary and on standbys, and a page
+ *     added again later is built by redo from the page its records expect
+ *     (an emptied page written back as it was could hold old tuple bytes
+ *     if pruning could not defragment it, and PD_ALL_VISIBLE).  Logged,
+ *     the primary's and a standby's pages stay alike if the cut does not
+ *     follow (an error, a cancel).  Then their buffers are dropped, the
+ *     stub grown if it is short of 'keep' pages, and the visibility map's
+ *     last page cleared beyond 'keep' (visibilitymap_prepare_truncate).
  *  2. With checkpoints held off from starting and from completing
  *     (DELAY_CHKPT_START | DELAY_CHKPT_COMPLETE, as RelationTruncate) and,
  *     if the table's pages are logged, in a critical section: the SHRINK
@@ -371,27 +373,10 @@ cut_relation(Relation rel, const AegisRelKey *key, XLogRecPtr create_lsn,
 	int			saved_flags = MyProc->delayChkptFlags;
 
 	npages = AegisStorageNPages(key);
-	for (BlockNumber p = keep; p < npages; p++)
-	{
-		AegisBuffer buf;
-		Page		page;
-		XLogRecPtr	lsn;
-
-		CHECK_FOR_INTERRUPTS();
-		buf = AegisBufferReadRel(rel, key, p);
-		AegisBufferLock(buf, LW_EXCLUSIVE);
-		page = AegisBufferGetPage(buf);
-		if (!PageIsNew(page))
-		{
-			/* no WAL: the SHRINK record removes the page */
-			lsn = PageGetLSN(page);
-			memset(page, 0, BLCKSZ);
-			PageSetLSN(page, lsn);
-			AegisBufferMarkDirty(buf);
-		}
-		AegisBufferUnlockRelease(buf);
-	}
-	AegisBufferFlushRelationFrom(key, keep);
+	if (crit)
+		AegisWalCheckGuarded();
+	AegisBufferWriteEmpty(key, keep, npages,
+						  crit ? AegisWalLogEmpty(key, create_lsn, keep, npages) : InvalidXLogRecPtr);
 	AegisBufferDropRelationFrom(key, keep);
 	srel = RelationGetSmgr(rel);
 	if (smgrnblocks(srel, MAIN_FORKNUM) < stub_pages)

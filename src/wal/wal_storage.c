@@ -287,6 +287,40 @@ AegisStubTruncate(SMgrRelation srel, BlockNumber main_pages, BlockNumber vm_page
 		smgrtruncate(srel, forks, n, blocks);
 }
 
+/*
+ * AegisWalLogEmpty
+ *		Log that pages [from, to) of 'key' (incarnation 'create_lsn') become
+ *		new, empty pages before VACUUM cuts them; returns the record's end
+ *		LSN, which the caller stamps on them (AegisBufferWriteEmpty), so
+ *		their write-back flushes the record first.
+ */
+XLogRecPtr
+AegisWalLogEmpty(const AegisRelKey *key, XLogRecPtr create_lsn, BlockNumber from,
+				 BlockNumber to)
+{
+	xl_aegis_empty xlrec;
+
+	memset(&xlrec, 0, sizeof(xlrec));
+	xlrec.key = *key;
+	xlrec.create_lsn = create_lsn;
+	xlrec.from = from;
+	xlrec.to = to;
+	return log_storage(XLOG_AEGIS_EMPTY, &xlrec, sizeof(xlrec));
+}
+
+/* Redo of EMPTY: the same pages of the same incarnation, if it has them. */
+static void
+redo_empty(XLogReaderState *record, const xl_aegis_empty *xlrec)
+{
+	AegisRelInfo info;
+
+	if (AegisStorageGetInfo(&xlrec->key, &info) &&
+		same_incarnation(info.create_lsn, xlrec->create_lsn) &&
+		info.create_lsn <= record->ReadRecPtr)
+		AegisBufferWriteEmpty(&xlrec->key, xlrec->from, Min(xlrec->to, info.npages),
+							  record->EndRecPtr);
+}
+
 /* The AegisCutLogger of redo: the replayed record's end LSN at 'arg'. */
 static XLogRecPtr
 replayed_cut(void *arg)
@@ -383,7 +417,8 @@ AegisWalStorageRedo(XLogReaderState *record)
 
 	want = op == XLOG_AEGIS_CREATE ? sizeof(xl_aegis_create) :
 		(op == XLOG_AEGIS_STUB || op == XLOG_AEGIS_STUB_TRIM) ? sizeof(xl_aegis_stub) :
-		op == XLOG_AEGIS_SHRINK ? sizeof(xl_aegis_shrink) : sizeof(xl_aegis_storage);
+		op == XLOG_AEGIS_SHRINK ? sizeof(xl_aegis_shrink) :
+		op == XLOG_AEGIS_EMPTY ? sizeof(xl_aegis_empty) : sizeof(xl_aegis_storage);
 	if (len != want)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -422,6 +457,14 @@ AegisWalStorageRedo(XLogReaderState *record)
 
 				memcpy(&xlrec, data, sizeof(xlrec));
 				redo_shrink(record, &xlrec);
+				break;
+			}
+		case XLOG_AEGIS_EMPTY:
+			{
+				xl_aegis_empty xlrec;
+
+				memcpy(&xlrec, data, sizeof(xlrec));
+				redo_empty(record, &xlrec);
 				break;
 			}
 		case XLOG_AEGIS_DROP:
@@ -517,6 +560,15 @@ AegisWalStorageDesc(StringInfo buf, XLogReaderState *record)
 						 "stub %u/%u/%u cut to %u pages",
 						 xlrec.node.spcNode, xlrec.node.dbNode, xlrec.node.relNode,
 						 xlrec.npages);
+	}
+	else if (op == XLOG_AEGIS_EMPTY && len == sizeof(xl_aegis_empty))
+	{
+		xl_aegis_empty xlrec;
+
+		memcpy(&xlrec, data, sizeof(xlrec));
+		appendStringInfo(buf, "rel " AEGIS_REL_KEY_FMT "; created at %X/%X; pages %u to %u made empty",
+						 AEGIS_REL_KEY_ARGS(&xlrec.key), LSN_FORMAT_ARGS(xlrec.create_lsn),
+						 xlrec.from, xlrec.to - 1);
 	}
 	else if (op == XLOG_AEGIS_SHRINK && len == sizeof(xl_aegis_shrink))
 	{

@@ -56,6 +56,8 @@ extern void AegisBufferMarkDirty(AegisBuffer buf);
 extern void AegisBufferMarkDirtyHint(AegisBuffer buf);
 extern void AegisBufferDropRelation(const AegisRelKey *key);
 extern void AegisBufferDropRelationFrom(const AegisRelKey *key, BlockNumber from);
+extern void AegisBufferWriteEmpty(const AegisRelKey *key, BlockNumber from,
+								  BlockNumber to, XLogRecPtr lsn);
 extern void AegisBufferDropDatabase(Oid dbOid);
 extern void AegisBufferDropAll(void);
 extern int	AegisBufferFlushAll(void);

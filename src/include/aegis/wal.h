@@ -47,6 +47,7 @@
 #define XLOG_AEGIS_LOGICAL			0x90	/* a row change, for logical decoding */
 #define XLOG_AEGIS_SHRINK			0xA0	/* empty trailing pages cut (VACUUM) */
 #define XLOG_AEGIS_STUB_TRIM		0xB0	/* PostgreSQL stub cut to the pages */
+#define XLOG_AEGIS_EMPTY			0xC0	/* pages about to be cut made empty */
 #define XLOG_AEGIS_OPMASK			0xF0
 
 /* XLOG_AEGIS_PAGE: the page's identity, then the change. */
@@ -134,6 +135,22 @@ typedef struct xl_aegis_shrink
 	RelFileNode node;			/* the stub: real tablespace, never 0 */
 	uint32		stub_pages;		/* the stub's main fork is cut to this */
 } xl_aegis_shrink;
+
+/*
+ * XLOG_AEGIS_EMPTY: pages [from, to) of 'key' become new, empty pages
+ * (PageInit) stamped with the record's end LSN, and are written back; VACUUM
+ * logs it before it cuts them (SHRINK), so a block map rebuilt from the data
+ * files finds no old content under those page numbers, on the primary and on
+ * standbys alike, whether or not the cut follows.
+ */
+typedef struct xl_aegis_empty
+{
+	AegisRelKey key;
+	uint32		from;
+	uint32		to;
+	uint32		reserved;
+	XLogRecPtr	create_lsn;		/* incarnation of the storage */
+} xl_aegis_empty;
 
 /* XLOG_AEGIS_IMAGE: the stored block (header and payload) follows. */
 typedef struct xl_aegis_image
@@ -272,6 +289,8 @@ extern XLogRecPtr AegisWalLogTruncate(const AegisRelKey *key, XLogRecPtr create_
 extern void AegisWalLogStub(const RelFileNode *node, BlockNumber npages);
 extern void AegisWalLogStubTrim(const RelFileNode *node, BlockNumber npages);
 extern XLogRecPtr AegisWalLogShrink(const xl_aegis_shrink *xlrec);
+extern XLogRecPtr AegisWalLogEmpty(const AegisRelKey *key, XLogRecPtr create_lsn,
+								   BlockNumber from, BlockNumber to);
 extern void AegisStubTruncate(struct SMgrRelationData *srel, BlockNumber main_pages,
 							  BlockNumber vm_pages);
 extern void AegisWalStorageRedo(XLogReaderState *record);
