@@ -22,6 +22,7 @@ shared_preload_libraries = 'aegis_storage'
 aegis.buffer_pool_size = 8MB
 autovacuum = off
 restart_after_crash = on
+wal_keep_size = 512MB
 });
 $primary->start;
 $primary->safe_psql('postgres', q{
@@ -148,21 +149,21 @@ sub during_checkpoint
 	if ($crash)
 	{
 		my $crashed = qr/debug_crash_point reached at AEGIS_CRASH_CHECKPOINT_AFTER_MAPS/;
-		ok(!$node->log_contains($crashed, $log_offset), 'the cut came before the maps were synced');
+		ok(!$node->log_contains($crashed, $log_offset), 'the change came before the maps were synced');
 		for (1 .. 600)
 		{
 			last if $node->log_contains($crashed, $log_offset);
 			usleep(100_000);
 		}
 		ok($node->log_contains($crashed, $log_offset),
-			'the aegis checkpointer crashed after syncing the cut map');
+			'the aegis checkpointer crashed after syncing the maps');
 		eval { $cp->quit };
 		$node->stop('immediate', fail_ok => 1);	# the postmaster is gone or going
 		$node->adjust_conf('postgresql.auto.conf', $_, undef) for @settings;
 		$node->start;
 		my ($redo) = (slurp_file($node->logfile, $log_offset) =~ /redo starts at (\S+)/);
 		is($node->safe_psql('postgres', "SELECT '$redo'::pg_lsn < '$lsn0'::pg_lsn"), 't',
-			"recovery started before the cut ($redo < $lsn0)");
+			"recovery started before the change ($redo < $lsn0)");
 		return $lsn0;
 	}
 	$node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity
@@ -313,4 +314,42 @@ same_rows($standby, 'standby, refilled');
 
 $standby->stop;
 $primary->stop;
+
+# A map written by a checkpoint names the LSN each page without a block was
+# added at; WAL up to it must be durable first.  Otherwise a crash ends the
+# WAL before it, rows written after the restart get older LSNs than that,
+# and a second crash's redo skipped them as records of a cut page.
+my $node = PostgreSQL::Test::Cluster->new('vt_added');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'aegis_storage'
+aegis.buffer_pool_size = 8MB
+autovacuum = off
+wal_writer_delay = 10s
+wal_buffers = 16MB
+});
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION aegis_storage;
+	CREATE TABLE a (id int, v text) USING aegis;
+	INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1, 1000) g;
+	CHECKPOINT;});
+during_checkpoint($node, 1, sub {
+	# a page added with unflushed WAL before it, in a transaction that stays open
+	my $bg = $node->background_psql('postgres');
+	$bg->query_safe(q{
+		SET synchronous_commit = off;
+		BEGIN;
+		SELECT pg_logical_emit_message(false, 'x', repeat('x', 400000));
+		INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1001, 1200) g;});
+	$node->{aegis_bg} = $bg;
+});
+eval { $node->{aegis_bg}->quit };
+is($node->safe_psql('postgres', 'SELECT count(*) FROM a'), '1000', 'the open transaction is gone');
+$node->safe_psql('postgres', q{INSERT INTO a SELECT g, 'new' FROM generate_series(5001, 5050) g});
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres', "SELECT count(*), count(*) FILTER (WHERE v = 'new') FROM a"), '1050|50',
+	'rows written after a crash on a page the synced map names survive a second crash');
+$node->stop;
 done_testing();
