@@ -1507,7 +1507,15 @@ sync_relation(const AegisRelKey *key, AegisBlockLogger logger)
 		 * new records after it would look older than the page.
 		 */
 		if (!RecoveryInProgress())
-			XLogFlush(GetXLogInsertRecPtr());
+		{
+			XLogRecPtr	named = info.cut_lsn;
+
+			for (BlockNumber p = 0; p < info.npages; p++)
+				if (copy[p].length == 0 && copy[p].offset > named)
+					named = (XLogRecPtr) copy[p].offset;
+			if (!XLogRecPtrIsInvalid(named))
+				XLogFlush(named);
+		}
 		AegisLocalWriteMap(key, &info, gen, file_end, copy);
 	}
 	PG_CATCH();

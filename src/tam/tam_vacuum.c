@@ -329,6 +329,27 @@ log_shrink(void *arg)
 }
 
 /*
+ * Clear the visibility map bits of pages [from, to) of 'rel', without
+ * extending the map: the pages are about to become empty (EMPTY), and an
+ * insert clears a page's bits only if the page says it is all-visible.
+ */
+static void
+clear_vm_bits(Relation rel, BlockNumber from, BlockNumber to)
+{
+	Buffer		vmbuf = InvalidBuffer;
+
+	if (!smgrexists(RelationGetSmgr(rel), VISIBILITYMAP_FORKNUM))
+		return;
+	for (BlockNumber p = from; p < to; p++)
+	{
+		if (visibilitymap_get_status(rel, p, &vmbuf) != 0)
+			visibilitymap_clear(rel, p, vmbuf, VISIBILITYMAP_VALID_BITS);
+	}
+	if (BufferIsValid(vmbuf))
+		ReleaseBuffer(vmbuf);
+}
+
+/*
  * Cut 'rel' to its first 'keep' pages; the caller holds AccessExclusiveLock
  * and has checked that the pages from 'keep' on have no line pointer in
  * use, so no index entry points there.
@@ -363,6 +384,7 @@ cut_relation(Relation rel, const AegisRelKey *key, XLogRecPtr create_lsn,
 	SMgrRelation srel;
 	AegisRelInfo info;
 	XLogRecPtr	added_lsn;
+	XLogRecPtr	lsn;
 	BlockNumber npages;
 	BlockNumber stub_pages = keep;
 	BlockNumber main_pages = InvalidBlockNumber;
@@ -375,8 +397,21 @@ cut_relation(Relation rel, const AegisRelKey *key, XLogRecPtr create_lsn,
 	npages = AegisStorageNPages(key);
 	if (crit)
 		AegisWalCheckGuarded();
-	AegisBufferWriteEmpty(key, keep, npages,
-						  crit ? AegisWalLogEmpty(key, create_lsn, keep, npages) : InvalidXLogRecPtr);
+
+	/*
+	 * The EMPTY record, then the change it describes, with no interrupt in
+	 * between and no checkpoint starting (DELAY_CHKPT_START, as for any
+	 * logged change): a cancel or an error (cleared at abort) leaves
+	 * emptied pages without map bits, the same on a standby.
+	 */
+	HOLD_INTERRUPTS();
+	MyProc->delayChkptFlags |= DELAY_CHKPT_START;
+	lsn = crit ? AegisWalLogEmpty(key, create_lsn, keep, npages, rel->rd_node.spcNode) :
+		InvalidXLogRecPtr;
+	clear_vm_bits(rel, keep, npages);
+	AegisBufferWriteEmpty(key, keep, npages, lsn);
+	MyProc->delayChkptFlags = saved_flags;
+	RESUME_INTERRUPTS();
 	AegisBufferDropRelationFrom(key, keep);
 	srel = RelationGetSmgr(rel);
 	if (smgrnblocks(srel, MAIN_FORKNUM) < stub_pages)

@@ -289,14 +289,16 @@ AegisStubTruncate(SMgrRelation srel, BlockNumber main_pages, BlockNumber vm_page
 
 /*
  * AegisWalLogEmpty
- *		Log that pages [from, to) of 'key' (incarnation 'create_lsn') become
- *		new, empty pages before VACUUM cuts them; returns the record's end
- *		LSN, which the caller stamps on them (AegisBufferWriteEmpty), so
- *		their write-back flushes the record first.
+ *		Log that pages [from, to) of 'key' (incarnation 'create_lsn', stub in
+ *		tablespace 'vm_spc') lose their visibility map bits and become new,
+ *		empty pages before VACUUM cuts them; returns the record's end LSN,
+ *		which the caller stamps on them (AegisBufferWriteEmpty), so their
+ *		write-back flushes the record first.  The caller holds
+ *		DELAY_CHKPT_START until the pages are changed, as for a page record.
  */
 XLogRecPtr
 AegisWalLogEmpty(const AegisRelKey *key, XLogRecPtr create_lsn, BlockNumber from,
-				 BlockNumber to)
+				 BlockNumber to, Oid vm_spc)
 {
 	xl_aegis_empty xlrec;
 
@@ -305,20 +307,35 @@ AegisWalLogEmpty(const AegisRelKey *key, XLogRecPtr create_lsn, BlockNumber from
 	xlrec.create_lsn = create_lsn;
 	xlrec.from = from;
 	xlrec.to = to;
+	xlrec.vm_spc = vm_spc;
 	return log_storage(XLOG_AEGIS_EMPTY, &xlrec, sizeof(xlrec));
 }
 
-/* Redo of EMPTY: the same pages of the same incarnation, if it has them. */
+/*
+ * Redo of EMPTY: the same pages of the same incarnation, if it has them,
+ * their map bits first (as heap's redo clears them whatever the page's LSN).
+ */
 static void
 redo_empty(XLogReaderState *record, const xl_aegis_empty *xlrec)
 {
 	AegisRelInfo info;
+	RelFileNode node;
+	BlockNumber to;
 
-	if (AegisStorageGetInfo(&xlrec->key, &info) &&
-		same_incarnation(info.create_lsn, xlrec->create_lsn) &&
-		info.create_lsn <= record->ReadRecPtr)
-		AegisBufferWriteEmpty(&xlrec->key, xlrec->from, Min(xlrec->to, info.npages),
-							  record->EndRecPtr);
+	if (!AegisStorageGetInfo(&xlrec->key, &info) ||
+		!same_incarnation(info.create_lsn, xlrec->create_lsn) ||
+		info.create_lsn > record->ReadRecPtr)
+		return;
+	to = Min(xlrec->to, info.npages);
+	node.spcNode = xlrec->vm_spc;
+	node.dbNode = xlrec->key.dbOid;
+	node.relNode = xlrec->key.relNumber;
+	if (smgrexists(smgropen(node, InvalidBackendId), VISIBILITYMAP_FORKNUM))
+	{
+		for (BlockNumber p = xlrec->from; p < to; p++)
+			AegisVmRedo(&xlrec->key, xlrec->vm_spc, p, record->EndRecPtr, false);
+	}
+	AegisBufferWriteEmpty(&xlrec->key, xlrec->from, to, record->EndRecPtr);
 }
 
 /* The AegisCutLogger of redo: the replayed record's end LSN at 'arg'. */

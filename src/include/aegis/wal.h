@@ -137,18 +137,19 @@ typedef struct xl_aegis_shrink
 } xl_aegis_shrink;
 
 /*
- * XLOG_AEGIS_EMPTY: pages [from, to) of 'key' become new, empty pages
- * (PageInit) stamped with the record's end LSN, and are written back; VACUUM
- * logs it before it cuts them (SHRINK), so a block map rebuilt from the data
- * files finds no old content under those page numbers, on the primary and on
- * standbys alike, whether or not the cut follows.
+ * XLOG_AEGIS_EMPTY: pages [from, to) of 'key' lose their visibility map
+ * bits and become new, empty pages (PageInit) stamped with the record's end
+ * LSN, and are written back; VACUUM logs it before it cuts them (SHRINK), so
+ * a block map rebuilt from the data files finds no old content under those
+ * page numbers, on the primary and on standbys alike, whether or not the
+ * cut follows.
  */
 typedef struct xl_aegis_empty
 {
 	AegisRelKey key;
 	uint32		from;
 	uint32		to;
-	uint32		reserved;
+	Oid			vm_spc;			/* the stub's tablespace (never 0) */
 	XLogRecPtr	create_lsn;		/* incarnation of the storage */
 } xl_aegis_empty;
 
@@ -290,7 +291,7 @@ extern void AegisWalLogStub(const RelFileNode *node, BlockNumber npages);
 extern void AegisWalLogStubTrim(const RelFileNode *node, BlockNumber npages);
 extern XLogRecPtr AegisWalLogShrink(const xl_aegis_shrink *xlrec);
 extern XLogRecPtr AegisWalLogEmpty(const AegisRelKey *key, XLogRecPtr create_lsn,
-								   BlockNumber from, BlockNumber to);
+								   BlockNumber from, BlockNumber to, Oid vm_spc);
 extern void AegisStubTruncate(struct SMgrRelationData *srel, BlockNumber main_pages,
 							  BlockNumber vm_pages);
 extern void AegisWalStorageRedo(XLogReaderState *record);
