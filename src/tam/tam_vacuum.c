@@ -329,27 +329,6 @@ log_shrink(void *arg)
 }
 
 /*
- * Clear the visibility map bits of pages [from, to) of 'rel', without
- * extending the map: the pages are about to become empty (EMPTY), and an
- * insert clears a page's bits only if the page says it is all-visible.
- */
-static void
-clear_vm_bits(Relation rel, BlockNumber from, BlockNumber to)
-{
-	Buffer		vmbuf = InvalidBuffer;
-
-	if (!smgrexists(RelationGetSmgr(rel), VISIBILITYMAP_FORKNUM))
-		return;
-	for (BlockNumber p = from; p < to; p++)
-	{
-		if (visibilitymap_get_status(rel, p, &vmbuf) != 0)
-			visibilitymap_clear(rel, p, vmbuf, VISIBILITYMAP_VALID_BITS);
-	}
-	if (BufferIsValid(vmbuf))
-		ReleaseBuffer(vmbuf);
-}
-
-/*
  * Cut 'rel' to its first 'keep' pages; the caller holds AccessExclusiveLock
  * and has checked that the pages from 'keep' on have no line pointer in
  * use, so no index entry points there.
@@ -408,7 +387,7 @@ cut_relation(Relation rel, const AegisRelKey *key, XLogRecPtr create_lsn,
 	MyProc->delayChkptFlags |= DELAY_CHKPT_START;
 	lsn = crit ? AegisWalLogEmpty(key, create_lsn, keep, npages, rel->rd_node.spcNode) :
 		InvalidXLogRecPtr;
-	clear_vm_bits(rel, keep, npages);
+	AegisVmClearRange(rel, keep, npages);
 	AegisBufferWriteEmpty(key, keep, npages, lsn);
 	MyProc->delayChkptFlags = saved_flags;
 	RESUME_INTERRUPTS();

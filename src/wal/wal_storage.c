@@ -27,6 +27,8 @@
  * - STUB_TRIM: at the end of a statement and before commit, a stub grown
  *   by chunks is cut to the relation's pages (src/page/page_space.c), so
  *   pg_relation_size is exact.
+ * - EMPTY: before it cuts them, VACUUM clears the map bits of the pages
+ *   it will cut and makes them new, empty pages (src/tam/tam_vacuum.c).
  * - SHRINK: VACUUM cut empty trailing pages (src/tam/tam_vacuum.c): the
  *   storage, the stub's visibility map and the stub's main fork, in one
  *   record, as RelationTruncate's XLOG_SMGR_TRUNCATE does for heap.
@@ -320,6 +322,7 @@ redo_empty(XLogReaderState *record, const xl_aegis_empty *xlrec)
 {
 	AegisRelInfo info;
 	RelFileNode node;
+	Relation	fake;
 	BlockNumber to;
 
 	if (!AegisStorageGetInfo(&xlrec->key, &info) ||
@@ -330,11 +333,9 @@ redo_empty(XLogReaderState *record, const xl_aegis_empty *xlrec)
 	node.spcNode = xlrec->vm_spc;
 	node.dbNode = xlrec->key.dbOid;
 	node.relNode = xlrec->key.relNumber;
-	if (smgrexists(smgropen(node, InvalidBackendId), VISIBILITYMAP_FORKNUM))
-	{
-		for (BlockNumber p = xlrec->from; p < to; p++)
-			AegisVmRedo(&xlrec->key, xlrec->vm_spc, p, record->EndRecPtr, false);
-	}
+	fake = CreateFakeRelcacheEntry(node);
+	AegisVmClearRange(fake, xlrec->from, to);
+	FreeFakeRelcacheEntry(fake);
 	AegisBufferWriteEmpty(&xlrec->key, xlrec->from, to, record->EndRecPtr);
 }
 

@@ -99,6 +99,31 @@ AegisVmSetAllVisible(Buffer vmbuf, BlockNumber pageno, XLogRecPtr lsn)
 }
 
 /*
+ * AegisVmClearRange
+ *		Clear the visibility map bits of pages [from, to) of 'rel' (a real or
+ *		fake relcache entry of the stub), without extending the map: VACUUM
+ *		and redo of XLOG_AEGIS_EMPTY, whose pages become empty (an insert
+ *		clears a page's bits only if the page says it is all-visible).  Not
+ *		logged: the EMPTY record covers it, as heap records cover the bits
+ *		they clear.
+ */
+void
+AegisVmClearRange(Relation rel, BlockNumber from, BlockNumber to)
+{
+	Buffer		vmbuf = InvalidBuffer;
+
+	if (!smgrexists(RelationGetSmgr(rel), VISIBILITYMAP_FORKNUM))
+		return;
+	for (BlockNumber p = from; p < to; p++)
+	{
+		if (visibilitymap_get_status(rel, p, &vmbuf) != 0)
+			visibilitymap_clear(rel, p, vmbuf, VISIBILITYMAP_VALID_BITS);
+	}
+	if (BufferIsValid(vmbuf))
+		ReleaseBuffer(vmbuf);
+}
+
+/*
  * AegisVmRedo
  *		Redo's part in the map (startup process): set ('set') or clear the
  *		bits of page 'pageno' of the relation 'key', whose stub lives in

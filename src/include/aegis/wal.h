@@ -277,6 +277,7 @@ extern void AegisWalCheckGuarded(void);
 /* wal_visibility.c (AegisVmUsable: wal_page.c) */
 extern bool AegisVmUsable(Relation rel);
 extern Buffer AegisVmPinIfExists(Relation rel, BlockNumber pageno);
+extern void AegisVmClearRange(Relation rel, BlockNumber from, BlockNumber to);
 extern void AegisVmSetAllVisible(Buffer vmbuf, BlockNumber pageno, XLogRecPtr lsn);
 extern void AegisVmRedo(const AegisRelKey *key, Oid spc, BlockNumber pageno,
 						XLogRecPtr lsn, bool set);
