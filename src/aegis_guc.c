@@ -119,8 +119,8 @@ AegisDefineGucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("aegis.data_directory",
-							   "Directory of the local storage backend, relative to the data directory.",
-							   NULL,
+							   "Directory where earlier versions kept the local storage backend's files, relative to the data directory.",
+							   "Tables created by those versions keep their files there; new tables keep theirs in the database directory of their tablespace.",
 							   &aegis_data_directory,
 							   "pg_aegis",
 							   PGC_POSTMASTER,

@@ -1,33 +1,72 @@
 /*-------------------------------------------------------------------------
  *
  * backend_local.c
- *	  The local storage backend: blocks in files under aegis.data_directory.
+ *	  The local storage backend: blocks in files in the database directory of
+ *	  the relation's tablespace.
  *
- * Layout: <data_directory>/<database oid>/<tablespace>_<relfilenode>.<gen>
- * holds a relation's blocks, appended one after another (copy-on-write, see
- * backend_dir.c); <tablespace>_<relfilenode>.map is the block map of the
- * last checkpoint: a header (magic, version, codec, pages, generation, the
- * storage's incarnation and the xids that create or drop it, the LSN of
- * its last cut, CRC) followed
- * by one AegisBlockLoc per page.  Maps are written temp -> fsync ->
- * durable_rename, so a map on disk is always complete.
+ * Layout.  A relation's files live where PostgreSQL keeps the database's
+ * files in the relation's tablespace (GetDatabasePath): base/<db> for
+ * pg_default, pg_tblspc/<spc>/PG_15_<catversion>/<db> otherwise; a relation
+ * in the database's default tablespace (key spcOid 0) in that tablespace's
+ * directory.  So a tablespace on another disk holds its tables' aegis data,
+ * pg_database_size and pg_tablespace_size count it, DROP DATABASE removes
+ * it, and base backups, pg_rewind and CREATE DATABASE ... STRATEGY
+ * FILE_COPY carry it like any file there.
+ *   aegis_<db>_<spc>_<relfilenode>.<gen>	blocks of generation <gen> (>= 1),
+ *											appended one after another
+ *											(copy-on-write, see backend_dir.c)
+ *   aegis_<db>_<spc>_<relfilenode>_map		the block map of the last
+ *											checkpoint: a header (magic,
+ *											version, codec, pages, generation,
+ *											the storage's incarnation and the
+ *											xids that create or drop it, the
+ *											LSN of its last cut, CRC), then
+ *											one AegisBlockLoc per page
+ * The names are chosen for PostgreSQL's own tools: no '.' but before a
+ * generation number >= 1 (base backups parse what follows a '.' as a
+ * segment number), nothing that reads as a relation fork, a temporary
+ * relation or a relcache init file, and the database in the name, so a
+ * FILE_COPY copy of a template's files into a new database is recognised
+ * as foreign and removed (AegisLocalCleanDatabaseCopy).
  *
- * Each backend caches open files (PostgreSQL virtual file descriptors) per
- * (relation key, generation); the cache is dropped whenever the shared file
- * epoch changes, i.e. whenever any process unlinked a file.
+ * Chunked files.  Base backups (with data checksums) and pg_checksums read
+ * every file of a database directory in 8 kB pages and verify the checksum
+ * of each page that is not new (pd_upper != 0).  So the files are written
+ * in 8 kB chunks whose first AEGIS_CHUNK_HEADER bytes are zero (a new page
+ * to those tools) followed by AEGIS_CHUNK_PAYLOAD bytes of content, and
+ * are padded to whole chunks.  Everything above this file (block offsets
+ * in the map, file_end) is a logical offset into the content; file_io
+ * translates.
+ *
+ * The previous builds kept every relation's files under aegis.data_directory
+ * (<data_directory>/<db>/<spc>_<relfilenode>.<gen> and .map, plain bytes).
+ * A relation whose map is found there keeps that layout until it gets new
+ * storage (VACUUM FULL, CLUSTER, TRUNCATE, ALTER TABLE ... SET TABLESPACE).
+ *
+ * Maps are written temp -> fsync -> durable_rename, so a map on disk is
+ * always complete.  Each backend caches open files (PostgreSQL virtual file
+ * descriptors) per (relation key, generation) and where each relation's
+ * files are; both caches are dropped whenever the shared file epoch
+ * changes, i.e. whenever any process unlinked a file.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "aegis/backend.h"
 #include "aegis/block.h"
 #include "aegis/guc.h"
+#include "access/xlogutils.h"
+#include "catalog/catalog.h"
+#include "catalog/pg_tablespace_d.h"
+#include "commands/tablespace.h"
 #include "common/file_utils.h"
+#include "common/relpath.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "pgstat.h"
@@ -40,6 +79,22 @@
 
 StaticAssertDecl(sizeof(AegisBlockLoc) == 16, "block map entry is 16 bytes");
 
+/* The chunked format: zero bytes opening every BLCKSZ chunk, then content. */
+#define AEGIS_CHUNK_HEADER	16
+#define AEGIS_CHUNK_PAYLOAD (BLCKSZ - AEGIS_CHUNK_HEADER)
+StaticAssertDecl(AEGIS_CHUNK_HEADER >= offsetof(PageHeaderData, pd_upper) + sizeof(LocationIndex),
+				 "a chunk header covers pd_upper, so the chunk reads as a new page");
+
+/* Where a relation's files are, and in which format. */
+typedef struct AegisFileSet
+{
+	char		dir[MAXPGPATH];	/* directory, relative to the data directory */
+	char		stem[64];		/* file name before ".<gen>" or "_map" */
+	bool		chunked;		/* false: the previous builds' plain layout */
+	Oid			spcOid;			/* chunked: the tablespace 'dir' belongs to */
+	Oid			dbOid;
+} AegisFileSet;
+
 typedef struct OpenFileKey
 {
 	AegisRelKey key;
@@ -50,9 +105,18 @@ typedef struct OpenFileEntry
 {
 	OpenFileKey key;
 	File		file;
+	bool		chunked;
+	off_t		padded_to;		/* the file is known to reach this far */
 } OpenFileEntry;
 
+typedef struct FileSetEntry
+{
+	AegisRelKey key;
+	AegisFileSet fs;
+} FileSetEntry;
+
 static HTAB *open_files = NULL;
+static HTAB *file_sets = NULL;
 static uint64 open_files_epoch = 0;
 
 /*
@@ -70,20 +134,243 @@ AegisLocalAttach(pg_atomic_uint64 *epoch)
 	file_epoch = epoch;
 }
 
-/* palloc'd path of a data file generation */
-static char *
-data_path(const AegisRelKey *key, uint32 generation)
+/* Physical offset of logical offset 'logical' of a chunked file. */
+static inline off_t
+chunk_physical(uint64 logical)
 {
-	return psprintf("%s/%u/%u_%u.%u", aegis_data_directory, key->dbOid,
-					key->spcOid, key->relNumber, generation);
+	return (off_t) (logical / AEGIS_CHUNK_PAYLOAD) * BLCKSZ +
+		AEGIS_CHUNK_HEADER + (off_t) (logical % AEGIS_CHUNK_PAYLOAD);
 }
 
-/* palloc'd path of a relation's block map file */
-static char *
-map_path(const AegisRelKey *key)
+/* Bytes of a chunked file holding 'len' logical bytes, padded. */
+static inline uint64
+chunked_file_size(uint64 len)
 {
-	return psprintf("%s/%u/%u_%u.map", aegis_data_directory, key->dbOid,
-					key->spcOid, key->relNumber);
+	return (len + AEGIS_CHUNK_PAYLOAD - 1) / AEGIS_CHUNK_PAYLOAD * BLCKSZ;
+}
+
+/*
+ * Read or write 'len' logical bytes at logical offset 'off' of an open file:
+ * the virtual file descriptor 'vfd' if it is valid, else the kernel file
+ * descriptor 'fd'.  Returns the bytes done; fewer at end of file or on an
+ * error (errno set).
+ */
+static Size
+file_io(bool write, bool chunked, File vfd, int fd, char *buf, Size len, uint64 off)
+{
+	Size		done = 0;
+
+	while (done < len)
+	{
+		uint64		l = off + done;
+		Size		n = Min(len - done, (Size) 1 << 30);
+		off_t		p = (off_t) l;
+		ssize_t		r;
+
+		if (chunked)
+		{
+			n = Min(n, (Size) (AEGIS_CHUNK_PAYLOAD - l % AEGIS_CHUNK_PAYLOAD));
+			p = chunk_physical(l);
+		}
+		if (vfd >= 0)
+			r = write ? FileWrite(vfd, buf + done, n, p, PG_WAIT_EXTENSION) :
+				FileRead(vfd, buf + done, n, p, PG_WAIT_EXTENSION);
+		else
+			r = write ? pg_pwrite(fd, buf + done, n, p) : pg_pread(fd, buf + done, n, p);
+		if (r <= 0)
+		{
+			if (r == 0 && write)
+				errno = ENOSPC;
+			break;
+		}
+		done += r;
+	}
+	return done;
+}
+
+/* The stem and directory of the previous builds' layout. */
+static void
+legacy_file_set(const AegisRelKey *key, AegisFileSet *fs)
+{
+	memset(fs, 0, sizeof(*fs));
+	snprintf(fs->dir, sizeof(fs->dir), "%s/%u", aegis_data_directory, key->dbOid);
+	snprintf(fs->stem, sizeof(fs->stem), "%u_%u", key->spcOid, key->relNumber);
+	fs->chunked = false;
+	fs->dbOid = key->dbOid;
+}
+
+/* The file set of 'key' in 'dir', the directory of tablespace 'spcOid'. */
+static void
+chunked_file_set(const AegisRelKey *key, const char *dir, Oid spcOid, AegisFileSet *fs)
+{
+	memset(fs, 0, sizeof(*fs));
+	strlcpy(fs->dir, dir, sizeof(fs->dir));
+	snprintf(fs->stem, sizeof(fs->stem), "aegis_%u_%u_%u",
+			 key->dbOid, key->spcOid, key->relNumber);
+	fs->chunked = true;
+	fs->spcOid = spcOid;
+	fs->dbOid = key->dbOid;
+}
+
+/* palloc'd path of a data file generation */
+static char *
+data_path(const AegisFileSet *fs, uint32 generation)
+{
+	return psprintf("%s/%s.%u", fs->dir, fs->stem, generation);
+}
+
+/* palloc'd path of a relation's block map file, with 'suffix' appended */
+static char *
+map_path_suffix(const AegisFileSet *fs, const char *suffix)
+{
+	/* the plain layout's ".map", ".map.tmp", ".map.damaged" */
+	return psprintf("%s/%s%smap%s%s", fs->dir, fs->stem, fs->chunked ? "_" : ".",
+					suffix[0] ? (fs->chunked ? "_" : ".") : "", suffix);
+}
+
+static char *
+map_path(const AegisFileSet *fs)
+{
+	return map_path_suffix(fs, "");
+}
+
+/*
+ * The tablespace whose directory holds database 'dbOid''s default
+ * tablespace files: the one whose database directory has PG_VERSION (both
+ * CREATE DATABASE strategies put it there), pg_default if none does.
+ */
+static Oid
+database_default_tablespace(Oid dbOid)
+{
+	DIR		   *dir;
+	struct dirent *de;
+	char	   *path;
+	struct stat st;
+	Oid			found = InvalidOid;
+
+	if (dbOid == MyDatabaseId && OidIsValid(MyDatabaseTableSpace))
+		return MyDatabaseTableSpace;
+	path = psprintf("base/%u/PG_VERSION", dbOid);
+	if (stat(path, &st) == 0)
+		found = DEFAULTTABLESPACE_OID;
+	pfree(path);
+	if (OidIsValid(found))
+		return found;
+	dir = AllocateDir("pg_tblspc");
+	while (dir != NULL && (de = ReadDir(dir, "pg_tblspc")) != NULL)
+	{
+		Oid			spc;
+		char		extra;
+
+		if (sscanf(de->d_name, "%u%c", &spc, &extra) != 1)
+			continue;
+		path = psprintf("pg_tblspc/%u/%s/%u/PG_VERSION", spc, TABLESPACE_VERSION_DIRECTORY, dbOid);
+		if (stat(path, &st) == 0)
+			found = spc;
+		pfree(path);
+		if (OidIsValid(found))
+			break;
+	}
+	if (dir != NULL)
+		FreeDir(dir);
+	return OidIsValid(found) ? found : DEFAULTTABLESPACE_OID;
+}
+
+static void
+close_all_files(void)
+{
+	HASH_SEQ_STATUS status;
+	OpenFileEntry *ent;
+
+	if (open_files == NULL)
+		return;
+	hash_seq_init(&status, open_files);
+	while ((ent = hash_seq_search(&status)) != NULL)
+	{
+		FileClose(ent->file);
+		hash_search(open_files, &ent->key, HASH_REMOVE, NULL);
+	}
+}
+
+/* Drop this process's caches if any process unlinked a file since. */
+static void
+check_file_epoch(void)
+{
+	uint64		epoch;
+
+	if (file_epoch == NULL)
+		elog(ERROR, "aegis local storage used before the relation directory was attached");
+	epoch = pg_atomic_read_u64(file_epoch);
+	if (epoch != open_files_epoch)
+	{
+		close_all_files();
+		if (file_sets != NULL)
+		{
+			hash_destroy(file_sets);
+			file_sets = NULL;
+		}
+		open_files_epoch = epoch;
+	}
+}
+
+/* Tell every process to drop its caches of files and file places. */
+static void
+bump_file_epoch(void)
+{
+	pg_atomic_fetch_add_u64(file_epoch, 1);
+	close_all_files();
+	if (file_sets != NULL)
+	{
+		hash_destroy(file_sets);
+		file_sets = NULL;
+	}
+}
+
+/*
+ * Where relation 'key''s files are: the previous builds' layout if its map
+ * is there, else the database directory of its tablespace.  Cached until
+ * the file epoch changes (a relation's map leaves the old layout only when
+ * its storage is dropped, which bumps the epoch).
+ */
+static const AegisFileSet *
+resolve_file_set(const AegisRelKey *key)
+{
+	FileSetEntry *ent;
+	bool		found;
+	AegisFileSet fs;
+	char	   *path;
+	struct stat st;
+
+	check_file_epoch();
+	if (file_sets == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(AegisRelKey);
+		ctl.entrysize = sizeof(FileSetEntry);
+		ctl.hcxt = TopMemoryContext;
+		file_sets = hash_create("aegis file places", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	ent = hash_search(file_sets, key, HASH_FIND, NULL);
+	if (ent != NULL)
+		return &ent->fs;
+
+	legacy_file_set(key, &fs);
+	path = map_path(&fs);
+	if (stat(path, &st) != 0)
+	{
+		Oid			spc = OidIsValid(key->spcOid) ? key->spcOid :
+			database_default_tablespace(key->dbOid);
+		char	   *dir = GetDatabasePath(key->dbOid, spc);
+
+		chunked_file_set(key, dir, spc, &fs);
+		pfree(dir);
+	}
+	pfree(path);
+	ent = hash_search(file_sets, key, HASH_ENTER, &found);
+	ent->fs = fs;
+	return &ent->fs;
 }
 
 /* Create a directory if it is missing, durably. */
@@ -103,40 +390,32 @@ ensure_directory(const char *path, const char *parent)
 		fsync_fname(parent, true);
 }
 
+/*
+ * Make sure the directory of 'fs' exists: a database directory in a
+ * tablespace is created as PostgreSQL creates it for a relation file
+ * (TablespaceCreateDbspace, which in recovery also creates a dropped
+ * tablespace's directory, as it does for PostgreSQL's own files).
+ */
 static void
-ensure_database_directory(Oid dbOid)
+ensure_file_set_directory(const AegisFileSet *fs)
 {
-	char	   *dbdir = psprintf("%s/%u", aegis_data_directory, dbOid);
-
-	ensure_directory(aegis_data_directory, ".");
-	ensure_directory(dbdir, aegis_data_directory);
-	pfree(dbdir);
-}
-
-static void
-close_all_files(void)
-{
-	HASH_SEQ_STATUS status;
-	OpenFileEntry *ent;
-
-	if (open_files == NULL)
-		return;
-	hash_seq_init(&status, open_files);
-	while ((ent = hash_seq_search(&status)) != NULL)
+	if (fs->chunked)
+		TablespaceCreateDbspace(fs->spcOid, fs->dbOid, InRecovery);
+	else
 	{
-		FileClose(ent->file);
-		hash_search(open_files, &ent->key, HASH_REMOVE, NULL);
+		ensure_directory(aegis_data_directory, ".");
+		ensure_directory(fs->dir, aegis_data_directory);
 	}
 }
 
 /* Open (and cache) a data file generation; create it if 'create'. */
-static File
+static OpenFileEntry *
 open_data_file(const AegisRelKey *key, uint32 generation, bool create)
 {
 	OpenFileKey fkey;
 	OpenFileEntry *ent;
 	bool		found;
-	uint64		epoch;
+	const AegisFileSet *fs;
 	char	   *path;
 	File		file;
 
@@ -150,25 +429,18 @@ open_data_file(const AegisRelKey *key, uint32 generation, bool create)
 		open_files = hash_create("aegis open files", 64, &ctl,
 								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	if (file_epoch == NULL)
-		elog(ERROR, "aegis local storage used before the relation directory was attached");
-	epoch = pg_atomic_read_u64(file_epoch);
-	if (epoch != open_files_epoch)
-	{
-		close_all_files();
-		open_files_epoch = epoch;
-	}
+	fs = resolve_file_set(key);	/* checks the epoch */
 
 	memset(&fkey, 0, sizeof(fkey));
 	fkey.key = *key;
 	fkey.generation = generation;
 	ent = hash_search(open_files, &fkey, HASH_FIND, &found);
 	if (found)
-		return ent->file;
+		return ent;
 
 	if (create)
-		ensure_database_directory(key->dbOid);
-	path = data_path(key, generation);
+		ensure_file_set_directory(fs);
+	path = data_path(fs, generation);
 	file = PathNameOpenFile(path, O_RDWR | PG_BINARY | (create ? O_CREAT : 0));
 	if (file < 0)
 		ereport(ERROR,
@@ -177,26 +449,76 @@ open_data_file(const AegisRelKey *key, uint32 generation, bool create)
 	pfree(path);
 	ent = hash_search(open_files, &fkey, HASH_ENTER, NULL);
 	ent->file = file;
-	return file;
+	ent->chunked = fs->chunked;
+	ent->padded_to = 0;
+	return ent;
 }
 
 /*
- * Write loc->length bytes of 'block' at loc->offset of the data file of
- * loc->generation, creating the file if needed.  Not fsynced (local_sync).
- * Raises the write error, e.g. ENOSPC.
+ * Extend a chunked file to whole chunks through physical offset 'end'
+ * (exclusive) without touching bytes already there: fallocate, which never
+ * shrinks a file nor overwrites what another process appended meanwhile.
+ * It reaches ahead by a sixteenth of the file (8 kB to 1 MB), so a file
+ * being appended to costs one call per stride, not one per chunk; on a
+ * full disk it reaches only to the end of the chunk.  Where the file
+ * system cannot fallocate, the file keeps a partial last chunk, which base
+ * backups warn about and pg_checksums refuses.  Returns false with errno
+ * ENOSPC if even the chunk cannot be completed.
+ */
+#define AEGIS_PAD_MAX_STRIDE	(1024 * 1024)
+
+static bool
+pad_chunked_file(OpenFileEntry *ent, off_t end)
+{
+	off_t		stride;
+	off_t		from;
+	off_t		to;
+
+	if (end <= ent->padded_to)
+		return true;
+	stride = Min(Max(end / 16, BLCKSZ), AEGIS_PAD_MAX_STRIDE);
+	from = Max(ent->padded_to, (off_t) TYPEALIGN_DOWN(BLCKSZ, end - 1));
+	to = (off_t) TYPEALIGN(BLCKSZ, end + stride - BLCKSZ);
+#if defined(__linux__)
+	{
+		int			fd = FileGetRawDesc(ent->file);	/* open: just written */
+
+		if (fallocate(fd, 0, from, to - from) != 0)
+		{
+			if (errno != ENOSPC)
+				return true;	/* not supported here: a partial chunk */
+			to = (off_t) TYPEALIGN(BLCKSZ, end);
+			if (fallocate(fd, 0, from, to - from) != 0)
+				return errno != ENOSPC;
+		}
+	}
+#endif
+	ent->padded_to = to;
+	return true;
+}
+
+/*
+ * Write loc->length bytes of 'block' at loc->offset (logical) of the data
+ * file of loc->generation, creating the file if needed, and complete its
+ * last chunk.  Not fsynced (local_sync).  Raises the write error, e.g.
+ * ENOSPC.
  */
 static void
 local_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block,
 				  bool reserved)
 {
-	File		file = open_data_file(key, loc->generation, true);
-	int			n;
+	OpenFileEntry *ent = open_data_file(key, loc->generation, true);
+	File		file = ent->file;
+	bool		ok;
 
 	errno = 0;
-	n = FileWrite(file, (char *) block, loc->length, (off_t) loc->offset, PG_WAIT_EXTENSION);
-	if (n != (int) loc->length)
+	ok = file_io(true, ent->chunked, file, -1, (char *) block, loc->length,
+				 loc->offset) == loc->length &&
+		(!ent->chunked ||
+		 pad_chunked_file(ent, chunk_physical(loc->offset + loc->length - 1) + 1));
+	if (!ok)
 	{
-		int			save_errno = (n >= 0 && errno == 0) ? ENOSPC : errno;
+		int			save_errno = errno ? errno : ENOSPC;
 		char	   *what = AegisRelKeyDescribe(key);
 
 		errno = save_errno;
@@ -214,24 +536,26 @@ local_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block,
 static void
 local_read_block(const AegisRelKey *key, const AegisBlockLoc *loc, char *block)
 {
-	File		file = open_data_file(key, loc->generation, false);
-	int			n;
+	OpenFileEntry *ent = open_data_file(key, loc->generation, false);
+	File		file = ent->file;
+	Size		n;
 
-	n = FileRead(file, block, loc->length, (off_t) loc->offset, PG_WAIT_EXTENSION);
-	if (n != (int) loc->length)
+	errno = 0;
+	n = file_io(false, ent->chunked, file, -1, block, loc->length, loc->offset);
+	if (n != loc->length)
 	{
 		int			save_errno = errno;
 		char	   *what = AegisRelKeyDescribe(key);
 
 		errno = save_errno;
-		if (n < 0)
+		if (save_errno != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not read aegis data file \"%s\" of %s: %m", FilePathName(file), what)));
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("aegis data file \"%s\" of %s is truncated: read %d of %u bytes at offset " UINT64_FORMAT,
-						FilePathName(file), what, n, loc->length, loc->offset),
+						FilePathName(file), what, (int) n, loc->length, loc->offset),
 				 errhint("Restore the table from a backup.")));
 	}
 }
@@ -243,12 +567,12 @@ local_read_block(const AegisRelKey *key, const AegisBlockLoc *loc, char *block)
 static void
 local_sync(const AegisRelKey *key, uint32 generation)
 {
-	char	   *path = data_path(key, generation);
+	char	   *path = data_path(resolve_file_set(key), generation);
 	struct stat st;
 
 	if (stat(path, &st) == 0)
 	{
-		File		file = open_data_file(key, generation, false);
+		File		file = open_data_file(key, generation, false)->file;
 
 		if (FileSync(file, PG_WAIT_EXTENSION) < 0)
 			ereport(data_sync_elevel(ERROR),
@@ -277,11 +601,10 @@ unlink_path(const char *path)
 static void
 local_drop_relation(const AegisRelKey *key, uint32 generation)
 {
-	char	   *path = data_path(key, generation);
+	char	   *path = data_path(resolve_file_set(key), generation);
 
 	/* other processes close their cached files of it */
-	pg_atomic_fetch_add_u64(file_epoch, 1);
-	close_all_files();
+	bump_file_epoch();
 	if (truncate(path, 0) < 0 && errno != ENOENT)
 		ereport(WARNING,
 				(errcode_for_file_access(),
@@ -290,47 +613,205 @@ local_drop_relation(const AegisRelKey *key, uint32 generation)
 	pfree(path);
 }
 
-/* AegisLocalUnlinkMap: remove a relation's block map; WARNING on failure. */
+/*
+ * AegisLocalUnlinkMap: remove a relation's block map, and a temp or damaged
+ * map beside it; WARNING on failure.  Every process then forgets where the
+ * relation's files were.
+ */
 void
 AegisLocalUnlinkMap(const AegisRelKey *key)
 {
-	char	   *path = map_path(key);
+	const AegisFileSet *fs = resolve_file_set(key);
+	char	   *path = map_path(fs);
+	char	   *tmp = map_path_suffix(fs, "tmp");
+	char	   *damaged = map_path_suffix(fs, "damaged");
 
+	/* a temp file a failed write left, a damaged map kept for inspection */
+	unlink_path(tmp);
+	unlink_path(damaged);
 	unlink_path(path);
+	bump_file_epoch();
+	pfree(damaged);
+	pfree(tmp);
 	pfree(path);
 }
 
-/* AegisLocalRemoveDatabase: remove a database's directory and all in it. */
+/*
+ * Call 'fn' for every existing database directory of database 'dbOid'
+ * (base/<db> and pg_tblspc/<spc>/PG_15_<cat>/<db>).
+ */
+static void
+foreach_database_directory(Oid dbOid, void (*fn) (const char *dir, Oid dbOid))
+{
+	DIR		   *dir;
+	struct dirent *de;
+	struct stat st;
+	char	   *path = GetDatabasePath(dbOid, DEFAULTTABLESPACE_OID);
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		fn(path, dbOid);
+	pfree(path);
+	dir = AllocateDir("pg_tblspc");
+	while (dir != NULL && (de = ReadDir(dir, "pg_tblspc")) != NULL)
+	{
+		Oid			spc;
+		char		extra;
+
+		if (sscanf(de->d_name, "%u%c", &spc, &extra) != 1)
+			continue;
+		path = GetDatabasePath(dbOid, spc);
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			fn(path, dbOid);
+		pfree(path);
+	}
+	if (dir != NULL)
+		FreeDir(dir);
+}
+
+/*
+ * Unlink the aegis files in database directory 'dbdir': with 'foreign',
+ * those named for another database than 'dbOid' (copied by CREATE
+ * DATABASE ... STRATEGY FILE_COPY, which copies a template's files as
+ * they are); else those of 'dbOid'.
+ */
+static void
+remove_aegis_files(const char *dbdir, Oid dbOid, bool foreign)
+{
+	DIR		   *dir = AllocateDir(dbdir);
+	struct dirent *de;
+	bool		removed = false;
+
+	while (dir != NULL && (de = ReadDir(dir, dbdir)) != NULL)
+	{
+		Oid			db;
+
+		if (sscanf(de->d_name, "aegis_%u_", &db) != 1 || (db != dbOid) != foreign)
+			continue;
+		{
+			char	   *path = psprintf("%s/%s", dbdir, de->d_name);
+
+			elog(DEBUG1, "removing aegis file \"%s\"", path);
+			unlink_path(path);
+			pfree(path);
+			removed = true;
+		}
+	}
+	if (dir != NULL)
+		FreeDir(dir);
+	if (removed)
+		fsync_fname(dbdir, true);
+}
+
+static void
+remove_foreign_files(const char *dbdir, Oid dbOid)
+{
+	remove_aegis_files(dbdir, dbOid, true);
+}
+
+static void
+remove_own_files(const char *dbdir, Oid dbOid)
+{
+	remove_aegis_files(dbdir, dbOid, false);
+	/* PostgreSQL removed the directory; a sync meanwhile may have made it again */
+	if (rmdir(dbdir) == 0)
+		elog(DEBUG1, "removed empty database directory \"%s\"", dbdir);
+}
+
+/*
+ * AegisLocalCleanDatabaseCopy
+ *		Remove from every directory of database 'dbOid' the aegis files of
+ *		other databases: CREATE DATABASE ... STRATEGY FILE_COPY copied the
+ *		template's, which are not this database's storage (that is copied
+ *		page by page, AegisCopyDatabaseStorage).  Called by CREATE DATABASE
+ *		and by the redo of its copy (checkpoint_rmgr.c, aegis_dbase_redo).
+ *		WARNING on an unlink failure.
+ */
+void
+AegisLocalCleanDatabaseCopy(Oid dbOid)
+{
+	foreach_database_directory(dbOid, remove_foreign_files);
+}
+
+/*
+ * AegisLocalRemoveDatabase: remove every aegis file of database 'dbOid' (DROP
+ * DATABASE; PostgreSQL has removed its database directories already, except
+ * in the cases where it warns that it left files behind) and its directory
+ * of the previous builds' layout.
+ */
 void
 AegisLocalRemoveDatabase(Oid dbOid)
 {
 	char	   *dbdir = psprintf("%s/%u", aegis_data_directory, dbOid);
 	struct stat st;
 
-	pg_atomic_fetch_add_u64(file_epoch, 1);
-	close_all_files();
+	bump_file_epoch();
 	if (stat(dbdir, &st) == 0 && !rmtree(dbdir, true))
 		ereport(WARNING,
 				(errmsg("could not remove aegis directory \"%s\"", dbdir)));
 	pfree(dbdir);
+	foreach_database_directory(dbOid, remove_own_files);
 }
 
 /*
- * AegisLocalWriteMap
- *		Durably replace a relation's block map file with 'map' (info->npages
- *		entries; may be NULL when there are none): temp file, fsync,
- *		durable_rename.  Raises the I/O error; the old map stays valid then.
+ * Replace the file 'path' with part1 then part2 (len1 + len2 bytes; part2
+ * may be NULL), chunked if 'chunked': written to 'tmppath', fsynced, then
+ * durable_rename'd, so the file on disk is always complete.  'what' names
+ * the file in messages.  Raises the I/O error (an fsync failure as
+ * data_sync_elevel); the old file stays valid then.
  */
-void
-AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
-				   uint32 generation, uint64 file_end, const AegisBlockLoc *map)
+static void
+write_file_durably(const char *path, const char *tmppath, const char *what,
+				   bool chunked, const char *part1, Size len1,
+				   const char *part2, Size len2)
+{
+	int			fd;
+	bool		ok;
+
+	fd = OpenTransientFile(tmppath, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create %s \"%s\": %m", what, tmppath)));
+	errno = 0;
+	ok = file_io(true, chunked, -1, fd, (char *) part1, len1, 0) == len1 &&
+		(len2 == 0 || file_io(true, chunked, -1, fd, (char *) part2, len2, len1) == len2);
+	/* pad the last chunk */
+	if (ok && chunked && ftruncate(fd, (off_t) chunked_file_size(len1 + len2)) != 0)
+		ok = false;
+	if (!ok)
+	{
+		int			save_errno = errno ? errno : ENOSPC;
+
+		CloseTransientFile(fd);
+		unlink(tmppath);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write %s \"%s\": %m", what, tmppath)));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync %s \"%s\": %m", what, tmppath)));
+	if (CloseTransientFile(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close %s \"%s\": %m", what, tmppath)));
+	(void) durable_rename(tmppath, path, ERROR);
+}
+
+/* Durably write the block map of 'key' into file set 'fs' (AegisLocalWriteMap). */
+static void
+write_map(const AegisFileSet *fs, const AegisRelKey *key, const AegisRelInfo *info,
+		  uint32 generation, uint64 file_end, const AegisBlockLoc *map)
 {
 	AegisMapFileHeader hdr;
-	char	   *path = map_path(key);
+	char	   *path = map_path(fs);
+	char	   *tmppath = map_path_suffix(fs, "tmp");
 	Size		maplen = (Size) info->npages * sizeof(AegisBlockLoc);
 	pg_crc32c	crc;
 
-	ensure_database_directory(key->dbOid);
+	ensure_file_set_directory(fs);
 
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = AEGIS_MAP_MAGIC;
@@ -355,54 +836,23 @@ AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 	FIN_CRC32C(crc);
 	hdr.crc = crc;
 
-	AegisWriteFileDurably(path, "aegis block map", (const char *) &hdr, sizeof(hdr),
-						  (const char *) map, maplen);
+	write_file_durably(path, tmppath, "aegis block map", fs->chunked,
+					   (const char *) &hdr, sizeof(hdr), (const char *) map, maplen);
+	pfree(tmppath);
 	pfree(path);
 }
 
 /*
- * AegisWriteFileDurably
- *		Replace the file 'path' with part1 then part2 (len1 + len2 bytes;
- *		part2 may be NULL): written to "<path>.tmp", fsynced, then
- *		durable_rename'd, so the file on disk is always complete.  'what'
- *		names the file in messages.  Raises the I/O error (an fsync failure
- *		as data_sync_elevel); the old file stays valid then.
+ * AegisLocalWriteMap
+ *		Durably replace a relation's block map file with 'map' (info->npages
+ *		entries; may be NULL when there are none): temp file, fsync,
+ *		durable_rename.  Raises the I/O error; the old map stays valid then.
  */
 void
-AegisWriteFileDurably(const char *path, const char *what, const char *part1,
-					  Size len1, const char *part2, Size len2)
+AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
+				   uint32 generation, uint64 file_end, const AegisBlockLoc *map)
 {
-	char	   *tmppath = psprintf("%s.tmp", path);
-	int			fd;
-
-	fd = OpenTransientFile(tmppath, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create %s \"%s\": %m", what, tmppath)));
-	errno = 0;
-	if (write(fd, part1, len1) != (ssize_t) len1 ||
-		(len2 > 0 && write(fd, part2, len2) != (ssize_t) len2))
-	{
-		int			save_errno = errno ? errno : ENOSPC;
-
-		CloseTransientFile(fd);
-		unlink(tmppath);
-		errno = save_errno;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write %s \"%s\": %m", what, tmppath)));
-	}
-	if (pg_fsync(fd) != 0)
-		ereport(data_sync_elevel(ERROR),
-				(errcode_for_file_access(),
-				 errmsg("could not fsync %s \"%s\": %m", what, tmppath)));
-	if (CloseTransientFile(fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close %s \"%s\": %m", what, tmppath)));
-	(void) durable_rename(tmppath, path, ERROR);
-	pfree(tmppath);
+	write_map(resolve_file_set(key), key, info, generation, file_end, map);
 }
 
 /*
@@ -411,7 +861,8 @@ AegisWriteFileDurably(const char *path, const char *what, const char *part1,
  * directory.
  */
 static bool
-load_map(const char *path, bool enter, AegisRelInfo *info_out, uint32 *generation)
+load_map(const char *path, bool chunked, bool enter, AegisRelInfo *info_out,
+		 uint32 *generation)
 {
 	AegisMapFileHeader hdr;
 	AegisBlockLoc *map;
@@ -428,11 +879,16 @@ load_map(const char *path, bool enter, AegisRelInfo *info_out, uint32 *generatio
 				(errcode_for_file_access(),
 				 errmsg("could not open aegis block map \"%s\": %m", path)));
 	if (fstat(fd, &st) == 0 && st.st_size >= 0 &&
-		(uint64) st.st_size <= AEGIS_MAP_MAX_FILE_SIZE)
+		(uint64) st.st_size <= chunked_file_size(AEGIS_MAP_MAX_FILE_SIZE))
 	{
-		buf = palloc_extended(Max(st.st_size, 1), MCXT_ALLOC_HUGE);
-		ok = read(fd, buf, st.st_size) == (ssize_t) st.st_size &&
-			AegisMapParse(buf, st.st_size, &hdr, &entries);
+		/* the content: the whole file, or the payloads of its chunks */
+		Size		len = chunked ? (Size) (st.st_size / BLCKSZ) * AEGIS_CHUNK_PAYLOAD :
+			(Size) st.st_size;
+
+		buf = palloc_extended(Max(len, 1), MCXT_ALLOC_HUGE);
+		errno = 0;
+		ok = file_io(false, chunked, -1, fd, buf, len, 0) == len &&
+			AegisMapParse(buf, len, &hdr, &entries);
 	}
 	CloseTransientFile(fd);
 	if (!ok)
@@ -460,7 +916,8 @@ load_map(const char *path, bool enter, AegisRelInfo *info_out, uint32 *generatio
 	info.create_xid = hdr.create_xid;
 	info.drop_xid = hdr.drop_xid;
 	info.insert_floor = hdr.insert_floor;
-	if (enter)
+	/* temporary storage does not outlive a server start: not entered */
+	if (enter && info.persistence != RELPERSISTENCE_TEMP)
 		map_enter(&info, hdr.generation, hdr.file_end, map);
 	*generation = hdr.generation;
 	*info_out = info;
@@ -501,25 +958,20 @@ typedef struct RebuildSlot
 #define REBUILD_CHUNK	(4 * 1024 * 1024)
 
 /*
- * Read the whole of 'fd' from 'pos' into buf (up to 'len' bytes); bytes read.
+ * Read 'fd' (chunked or not) from logical offset 'pos' into buf, up to 'len'
+ * bytes or the end of the file; bytes read.
  */
 static Size
-read_at(int fd, char *buf, Size len, off_t pos, const char *path)
+read_at(int fd, bool chunked, char *buf, Size len, uint64 pos, const char *path)
 {
-	Size		got = 0;
+	Size		got;
 
-	while (got < len)
-	{
-		ssize_t		r = pg_pread(fd, buf + got, len - got, pos + got);
-
-		if (r < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read aegis data file \"%s\": %m", path)));
-		if (r == 0)
-			break;
-		got += r;
-	}
+	errno = 0;
+	got = file_io(false, chunked, -1, fd, buf, len, pos);
+	if (got < len && errno != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read aegis data file \"%s\": %m", path)));
 	return got;
 }
 
@@ -532,13 +984,13 @@ read_at(int fd, char *buf, Size len, off_t pos, const char *path)
  * *info's codec, level and persistence from the newest block that has them.
  */
 static void
-scan_generation(const AegisRelKey *key, uint32 gen, RebuildSlot **slots,
-				BlockNumber *nslots, AegisRelInfo *info, uint64 *info_lsn,
-				uint64 *nblocks)
+scan_generation(const AegisFileSet *fs, const AegisRelKey *key, uint32 gen,
+				RebuildSlot **slots, BlockNumber *nslots, AegisRelInfo *info,
+				uint64 *info_lsn, uint64 *nblocks)
 {
-	char	   *path = data_path(key, gen);
+	char	   *path = data_path(fs, gen);
 	char	   *buf = palloc(REBUILD_CHUNK);
-	off_t		base = 0;		/* file offset of buf[0] */
+	uint64		base = 0;		/* logical offset of buf[0] */
 	Size		have;
 	int			fd;
 
@@ -547,7 +999,7 @@ scan_generation(const AegisRelKey *key, uint32 gen, RebuildSlot **slots,
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open aegis data file \"%s\": %m", path)));
-	have = read_at(fd, buf, REBUILD_CHUNK, base, path);
+	have = read_at(fd, fs->chunked, buf, REBUILD_CHUNK, base, path);
 	while (have > 0)
 	{
 		Size		pos = 0;
@@ -600,7 +1052,7 @@ scan_generation(const AegisRelKey *key, uint32 gen, RebuildSlot **slots,
 		if (eof)
 			break;
 		base += pos;
-		have = read_at(fd, buf, REBUILD_CHUNK, base, path);
+		have = read_at(fd, fs->chunked, buf, REBUILD_CHUNK, base, path);
 		CHECK_FOR_INTERRUPTS();
 	}
 	CloseTransientFile(fd);
@@ -619,8 +1071,9 @@ scan_generation(const AegisRelKey *key, uint32 gen, RebuildSlot **slots,
  * a WARNING.
  */
 static void
-rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
-			const AegisRelInfo *from_map, uint32 from_map_generation)
+rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
+			RebuildReason why, const AegisRelInfo *from_map,
+			uint32 from_map_generation)
 {
 	bool		map_seen = why == REBUILD_DAMAGED;
 	RebuildSlot *slots;
@@ -632,7 +1085,8 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 	uint32		newgen = 0;
 	uint64		off = 0;
 	AegisBlockLoc *map;
-	char	   *mpath = map_path(key);
+	char	   *mpath = map_path(fs);
+	char	   *damaged_path;
 	char	   *newpath;
 	char		block[AEGIS_BLOCK_MAX_SIZE];
 	int			out;
@@ -648,7 +1102,7 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 	{
 		uint32		gen = (uint32) lfirst_oid(lc);
 
-		scan_generation(key, gen, &slots, &nslots, &info, &info_lsn, &nblocks);
+		scan_generation(fs, key, gen, &slots, &nslots, &info, &info_lsn, &nblocks);
 		newgen = Max(newgen, gen + 1);
 	}
 	if (from_map != NULL)
@@ -702,7 +1156,7 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 	{
 		/* memory storage: volatile, only the entry comes back */
 		info.npages = 0;
-		AegisLocalWriteMap(key, &info, 1, 0, NULL);
+		write_map(fs, key, &info, 1, 0, NULL);
 		map_enter(&info, 1, 0, NULL);
 		pfree(mpath);
 		pfree(slots);
@@ -713,7 +1167,7 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 
 	/* copy the newest block of each page into the new generation */
 	map = palloc_extended(Max((Size) info.npages, 1) * sizeof(AegisBlockLoc), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	newpath = data_path(key, newgen);
+	newpath = data_path(fs, newgen);
 	out = OpenTransientFile(newpath, O_RDWR | O_CREAT | O_TRUNC | PG_BINARY);
 	if (out < 0)
 		ereport(ERROR,
@@ -729,16 +1183,16 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 
 			if (slot->length == 0)
 				continue;
-			src = data_path(key, slot->generation);
+			src = data_path(fs, slot->generation);
 			in = OpenTransientFile(src, O_RDONLY | PG_BINARY);
-			if (in < 0 || read_at(in, block, slot->length, slot->offset, src) != slot->length)
+			if (in < 0 || read_at(in, fs->chunked, block, slot->length, slot->offset, src) != slot->length)
 				ereport(ERROR,
 						(errcode_for_file_access(),
 						 errmsg("could not read aegis data file \"%s\": %m", src)));
 			CloseTransientFile(in);
 			pfree(src);
 			errno = 0;
-			if (pg_pwrite(out, block, slot->length, off) != (ssize_t) slot->length)
+			if (file_io(true, fs->chunked, -1, out, block, slot->length, off) != slot->length)
 			{
 				if (errno == 0)
 					errno = ENOSPC;
@@ -752,6 +1206,11 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 			off += slot->length;
 			stored++;
 		}
+		/* whole chunks (one process writes this file: ftruncate is safe) */
+		if (fs->chunked && ftruncate(out, (off_t) chunked_file_size(off)) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write aegis data file \"%s\": %m", newpath)));
 		if (pg_fsync(out) != 0)
 			ereport(data_sync_elevel(ERROR),
 					(errcode_for_file_access(),
@@ -767,19 +1226,15 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 	CloseTransientFile(out);
 
 	/* the damaged map is kept for inspection; then the new one is durable */
+	damaged_path = map_path_suffix(fs, "damaged");
 	if (map_seen)
-	{
-		char	   *damaged = psprintf("%s.damaged", mpath);
-
-		(void) durable_rename(mpath, damaged, ERROR);
-		pfree(damaged);
-	}
-	AegisLocalWriteMap(key, &info, newgen, off, map);
+		(void) durable_rename(mpath, damaged_path, ERROR);
+	write_map(fs, key, &info, newgen, off, map);
 
 	/* only now may the old generations go */
 	foreach(lc, generations)
 	{
-		char	   *old = data_path(key, (uint32) lfirst_oid(lc));
+		char	   *old = data_path(fs, (uint32) lfirst_oid(lc));
 
 		unlink_path(old);
 		pfree(old);
@@ -797,7 +1252,7 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 					mpath, map_seen ? "invalid" : "missing", AEGIS_REL_KEY_ARGS(key)),
 			 errdetail("%u pages, " UINT64_FORMAT " of them with a block, from " UINT64_FORMAT " valid blocks in %d data files; the newest block of each page was kept.%s",
 					   info.npages, stored, nblocks, list_length(generations),
-					   map_seen ? " The damaged map was kept with the suffix \".damaged\"." : ""),
+					   map_seen ? psprintf(" The damaged map was kept as \"%s\".", damaged_path) : ""),
 			 errhint("Check the table: the relation key is tablespace/database/relfilenode, and pg_filenode_relation() names it.")));
 	pfree(newpath);
 	pfree(mpath);
@@ -806,15 +1261,18 @@ rebuild_map(const AegisRelKey *key, List *generations, RebuildReason why,
 }
 
 /*
- * Load the maps of one database directory.  Data files of generations a
- * valid map does not name (written after the last checkpoint, or left by
- * compaction) and temp files are removed.  A relation whose map is damaged
- * or missing while data files exist gets its map rebuilt from them
- * (rebuild_map): a data file is never removed on the word of a map that
- * cannot be read.
+ * Load the maps of one database directory: 'dbdir' of database 'dbOid', in
+ * tablespace 'spcOid' with the chunked layout, or the previous builds'
+ * directory ('chunked' false).  Data files of generations a valid map does
+ * not name (written after the last checkpoint, or left by compaction),
+ * temp files and files of other databases (a FILE_COPY copy of a
+ * template's) are removed.  A relation whose map is damaged or missing
+ * while data files exist gets its map rebuilt from them (rebuild_map): a
+ * data file is never removed on the word of a map that cannot be read.
  */
 static void
-load_database_directory(const char *dbdir, Oid dbOid, bool rebuild)
+load_database_directory(const char *dbdir, Oid dbOid, Oid spcOid, bool chunked,
+						bool rebuild)
 {
 	DIR		   *dir;
 	struct dirent *de;
@@ -833,31 +1291,66 @@ load_database_directory(const char *dbdir, Oid dbOid, bool rebuild)
 	while ((de = ReadDir(dir, dbdir)) != NULL)
 	{
 		Oid			k[2];
+		Oid			db = dbOid;
 		char		rest[16];
 		uint32		gen;
 		char		extra;
 		bool		found;
+		bool		is_map = false;
+		bool		is_temp = false;
+		bool		is_data = false;
 		char	   *path = psprintf("%s/%s", dbdir, de->d_name);
 
-		if (sscanf(de->d_name, "%u_%u.%15s", &k[0], &k[1], rest) != 3)
+		if (chunked)
 		{
-			pfree(path);
-			continue;
+			if (sscanf(de->d_name, "aegis_%u_%u_%u%15s", &db, &k[0], &k[1], rest) != 4)
+			{
+				pfree(path);
+				continue;
+			}
+			is_map = strcmp(rest, "_map") == 0;
+			is_temp = strcmp(rest, "_map_tmp") == 0;
+			is_data = sscanf(rest, ".%u%c", &gen, &extra) == 1;
 		}
-		if (strcmp(rest, "map.tmp") == 0)
+		else
+		{
+			if (sscanf(de->d_name, "%u_%u.%15s", &k[0], &k[1], rest) != 3)
+			{
+				pfree(path);
+				continue;
+			}
+			is_map = strcmp(rest, "map") == 0;
+			is_temp = strcmp(rest, "map.tmp") == 0;
+			is_data = sscanf(rest, "%u%c", &gen, &extra) == 1;
+		}
+		if (db != dbOid)
+		{
+			/*
+			 * A template's file copied by FILE_COPY.  Only the startup
+			 * process removes it here: in a backend, a CREATE DATABASE may
+			 * be copying it right now (it removes the copies itself).
+			 */
+			if (InRecovery)
+			{
+				elog(DEBUG1, "removing aegis file \"%s\" of another database", path);
+				unlink_path(path);
+			}
+		}
+		else if (is_temp)
 		{
 			elog(DEBUG1, "removing unreferenced aegis file \"%s\"", path);
 			unlink_path(path);
 		}
-		else if (strcmp(rest, "map") == 0)
+		else if (is_map)
 		{
 			rf = hash_search(rels, k, HASH_ENTER, &found);
 			if (!found)
 				rf->generations = NIL;
 			rf->map_seen = true;
-			rf->map_valid = load_map(path, !rebuild, &rf->map_info, &rf->map_generation);
+			rf->map_valid = load_map(path, chunked, !rebuild, &rf->map_info,
+									 &rf->map_generation);
 		}
-		else if (sscanf(rest, "%u%c", &gen, &extra) == 1)
+		else if (is_data)
 		{
 			rf = hash_search(rels, k, HASH_ENTER, &found);
 			if (!found)
@@ -876,11 +1369,38 @@ load_database_directory(const char *dbdir, Oid dbOid, bool rebuild)
 	while ((rf = hash_seq_search(&status)) != NULL)
 	{
 		AegisRelKey key;
+		AegisFileSet fs;
 		ListCell   *lc;
 
 		key.spcOid = rf->spcOid;
 		key.dbOid = dbOid;
 		key.relNumber = rf->relNumber;
+		if (chunked)
+			chunked_file_set(&key, dbdir, spcOid, &fs);
+		else
+			legacy_file_set(&key, &fs);
+		if (rf->map_valid && rf->map_info.persistence == RELPERSISTENCE_TEMP)
+		{
+			/*
+			 * Temporary storage never outlives a server start and no WAL
+			 * names it: removed (base backups copy it, unlike PostgreSQL's
+			 * own temporary files, and a standby would keep it).
+			 */
+			foreach(lc, rf->generations)
+			{
+				char	   *path = data_path(&fs, (uint32) lfirst_oid(lc));
+
+				unlink_path(path);
+				pfree(path);
+			}
+			{
+				char	   *path = map_path(&fs);
+
+				unlink_path(path);
+				pfree(path);
+			}
+			continue;
+		}
 		if (!rf->map_valid || rebuild)
 		{
 			/*
@@ -888,7 +1408,7 @@ load_database_directory(const char *dbdir, Oid dbOid, bool rebuild)
 			 * file was copied: its pages then come from replay.
 			 */
 			if (rf->generations != NIL || rf->map_valid)
-				rebuild_map(&key, rf->generations,
+				rebuild_map(&fs, &key, rf->generations,
 							rf->map_valid ? REBUILD_RESTORE :
 							rf->map_seen ? REBUILD_DAMAGED : REBUILD_MISSING,
 							rf->map_valid ? &rf->map_info : NULL,
@@ -899,14 +1419,23 @@ load_database_directory(const char *dbdir, Oid dbOid, bool rebuild)
 		{
 			uint32		gen = (uint32) lfirst_oid(lc);
 
+			char	   *path = data_path(&fs, gen);
+			struct stat st;
+
 			if (gen != rf->map_generation)
 			{
-				char	   *path = data_path(&key, gen);
-
 				elog(DEBUG1, "removing unreferenced aegis file \"%s\"", path);
 				unlink_path(path);
-				pfree(path);
 			}
+			else if (chunked && stat(path, &st) == 0 && st.st_size % BLCKSZ != 0 &&
+					 truncate(path, (off_t) TYPEALIGN(BLCKSZ, st.st_size)) != 0)
+			{
+				/* whole chunks again after a crash between a write and its padding */
+				ereport(WARNING,
+						(errcode_for_file_access(),
+						 errmsg("could not extend aegis data file \"%s\" to whole chunks: %m", path)));
+			}
+			pfree(path);
 		}
 	}
 	hash_destroy(rels);
@@ -915,7 +1444,7 @@ load_database_directory(const char *dbdir, Oid dbOid, bool rebuild)
 static char *
 local_location(const AegisRelKey *key, const AegisBlockLoc *loc)
 {
-	return data_path(key, loc->generation);
+	return data_path(resolve_file_set(key), loc->generation);
 }
 
 /*
@@ -1001,8 +1530,10 @@ check_legacy_control(void)
 /*
  * AegisLocalLoadAll
  *		Enter every relation of the local backend into the directory, from
- *		the block maps on disk; with 'rebuild', from the data files instead
- *		(a restored base backup).  Called once per server lifetime by the
+ *		the block maps on disk (every database directory of every
+ *		tablespace, then the previous builds' aegis.data_directory); with
+ *		'rebuild', from the data files instead (a restored base backup).
+ *		Called once per server lifetime by the
  *		process that loads the directory (backend_dir.c).  Takes over a data
  *		directory of the build that kept its own WAL files if it was shut
  *		down cleanly: its maps are read (format versions 1 and 2), its
@@ -1015,15 +1546,62 @@ AegisLocalLoadAll(bool rebuild, AegisMapLoadCallback enter)
 	DIR		   *dir;
 	struct dirent *de;
 	struct stat st;
-	bool		legacy;
+	bool		legacy = false;
+	bool		old_layout = stat(aegis_data_directory, &st) == 0;
 
-	if (stat(aegis_data_directory, &st) != 0)
-	{
-		ensure_directory(aegis_data_directory, ".");
-		return;
-	}
-	legacy = check_legacy_control();
 	map_enter = enter;
+	if (old_layout)
+		legacy = check_legacy_control();
+
+	/* the database directories of every tablespace */
+	dir = AllocateDir("base");
+	while ((de = ReadDir(dir, "base")) != NULL)
+	{
+		Oid			dbOid;
+		char		extra;
+		char	   *dbdir;
+
+		if (sscanf(de->d_name, "%u%c", &dbOid, &extra) != 1)
+			continue;
+		dbdir = GetDatabasePath(dbOid, DEFAULTTABLESPACE_OID);
+		load_database_directory(dbdir, dbOid, DEFAULTTABLESPACE_OID, true, rebuild);
+		pfree(dbdir);
+	}
+	FreeDir(dir);
+	dir = AllocateDir("pg_tblspc");
+	while (dir != NULL && (de = ReadDir(dir, "pg_tblspc")) != NULL)
+	{
+		Oid			spc;
+		char		extra;
+		char	   *spcdir;
+		DIR		   *sdir;
+		struct dirent *sde;
+
+		if (sscanf(de->d_name, "%u%c", &spc, &extra) != 1)
+			continue;
+		spcdir = psprintf("pg_tblspc/%u/%s", spc, TABLESPACE_VERSION_DIRECTORY);
+		sdir = AllocateDir(spcdir);
+		while (sdir != NULL && (sde = ReadDirExtended(sdir, spcdir, LOG)) != NULL)
+		{
+			Oid			dbOid;
+			char	   *dbdir;
+
+			if (sscanf(sde->d_name, "%u%c", &dbOid, &extra) != 1)
+				continue;
+			dbdir = GetDatabasePath(dbOid, spc);
+			load_database_directory(dbdir, dbOid, spc, true, rebuild);
+			pfree(dbdir);
+		}
+		if (sdir != NULL)
+			FreeDir(sdir);
+		pfree(spcdir);
+	}
+	if (dir != NULL)
+		FreeDir(dir);
+
+	/* the previous builds' directory, if there is one */
+	if (!old_layout)
+		return;
 	dir = AllocateDir(aegis_data_directory);
 	while ((de = ReadDir(dir, aegis_data_directory)) != NULL)
 	{
@@ -1034,7 +1612,7 @@ AegisLocalLoadAll(bool rebuild, AegisMapLoadCallback enter)
 		if (sscanf(de->d_name, "%u%c", &dbOid, &extra) != 1)
 			continue;
 		dbdir = psprintf("%s/%s", aegis_data_directory, de->d_name);
-		load_database_directory(dbdir, dbOid, rebuild);
+		load_database_directory(dbdir, dbOid, InvalidOid, false, rebuild);
 		pfree(dbdir);
 	}
 	FreeDir(dir);

@@ -42,9 +42,11 @@
 #include "access/xlog_internal.h"
 #include "access/xlogrecovery.h"
 #include "aegis/backend.h"
+#include "aegis/buffer.h"
 #include "aegis/checkpoint.h"
 #include "aegis/wal.h"
 #include "catalog/pg_control.h"
+#include "commands/dbcommands_xlog.h"
 #include "checkpoint_internal.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -151,6 +153,39 @@ aegis_clog_redo(XLogReaderState *record)
 		MemoryContextReset(redo_cxt);
 	}
 	clog_redo_prev(record);
+}
+
+/*
+ * PostgreSQL's database redo, wrapped too.  Aegis files live in the
+ * database directories (backend_local.c), which CREATE DATABASE ... STRATEGY
+ * FILE_COPY's redo removes and fills with a copy of the template's
+ * directory, and DROP DATABASE's redo removes: before either, the
+ * database's aegis storage (loaded at the start of recovery, or made by
+ * records replayed since) is dropped with its buffers, as the database
+ * itself is (every aegis record of the new database follows the copy, and
+ * nothing of a dropped one is used again).  After a copy, the template's
+ * aegis files it brought along are removed (AegisLocalCleanDatabaseCopy).
+ */
+static void (*dbase_redo_prev) (XLogReaderState *record) = NULL;
+
+static void
+aegis_dbase_redo(XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+	Oid			db = InvalidOid;
+
+	if (info == XLOG_DBASE_CREATE_FILE_COPY)
+		db = ((xl_dbase_create_file_copy_rec *) XLogRecGetData(record))->db_id;
+	else if (info == XLOG_DBASE_DROP)
+		db = ((xl_dbase_drop_rec *) XLogRecGetData(record))->db_id;
+	if (OidIsValid(db))
+	{
+		AegisBufferDropDatabase(db);
+		AegisStorageDropDatabase(db);
+	}
+	dbase_redo_prev(record);
+	if (info == XLOG_DBASE_CREATE_FILE_COPY)
+		AegisLocalCleanDatabaseCopy(db);
 }
 
 static void
@@ -338,7 +373,8 @@ static RmgrData aegis_rmgr = {
  *		refuses to start if another extension registered the same id, and
  *		cannot replay aegis records without this library preloaded.  Also
  *		wraps PostgreSQL's XLOG redo (aegis_xlog_redo), so replay makes aegis
- *		pages durable before any checkpoint record; the table is writable in
+ *		pages durable before any checkpoint record, its commit-log redo
+ *		(aegis_clog_redo) and its database redo (aegis_dbase_redo); the table is writable in
  *		PostgreSQL 15 because custom resource managers are entered in it.
  */
 void
@@ -349,4 +385,6 @@ AegisRegisterRmgr(void)
 	RmgrTable[RM_XLOG_ID].rm_redo = aegis_xlog_redo;
 	clog_redo_prev = RmgrTable[RM_CLOG_ID].rm_redo;
 	RmgrTable[RM_CLOG_ID].rm_redo = aegis_clog_redo;
+	dbase_redo_prev = RmgrTable[RM_DBASE_ID].rm_redo;
+	RmgrTable[RM_DBASE_ID].rm_redo = aegis_dbase_redo;
 }

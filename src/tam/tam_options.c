@@ -52,7 +52,9 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/md.h"
+#include "storage/procarray.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -789,9 +791,69 @@ copy_template_storage(CreatedbStmt *stmt)
 	AegisPendingCreateDatabase(dst);
 	PG_ENSURE_ERROR_CLEANUP(copy_failure_callback, ObjectIdGetDatum(dst));
 	{
+		/* FILE_COPY copied the template's aegis files as they are: not ours */
+		AegisLocalCleanDatabaseCopy(dst);
 		AegisCopyDatabaseStorage(get_database_oid(template, false), dst, spc);
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(copy_failure_callback, ObjectIdGetDatum(dst));
+}
+
+/*
+ * ALTER DATABASE ... SET TABLESPACE (movedb) copies the database directory
+ * of its default tablespace to the new one and removes the old: aegis
+ * files there would move under every process that has them open, and
+ * standbys replay the move without telling aegis.  Refused before
+ * PostgreSQL does anything while the database has aegis storage in its
+ * default tablespace.
+ */
+static void
+check_move_database(AlterDatabaseStmt *stmt)
+{
+	ListCell   *lc;
+	bool		moving = false;
+	Oid			db;
+	int			n;
+	int			count = 0;
+	AegisRelInfo *all;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "tablespace") == 0)
+			moving = true;
+	}
+	db = moving ? get_database_oid(stmt->dbname, true) : InvalidOid;
+	if (!OidIsValid(db))
+		return;					/* PostgreSQL reports a missing database */
+
+	/*
+	 * As movedb: no new connection from here on (the lock), and none left
+	 * (waiting a few seconds for them to go), so no aegis table can appear
+	 * in the database between this count and the move.  The lock is
+	 * movedb's, which this backend then takes again.
+	 */
+	LockSharedObject(DatabaseRelationId, db, 0, AccessExclusiveLock);
+	if (CountOtherDBBackends(db, &n, &count))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("database \"%s\" is being accessed by other users", stmt->dbname),
+				 errdetail("There are %d other sessions and %d prepared transactions using the database.",
+						   n, count)));
+	count = 0;
+	all = AegisStorageListAll(&n);
+	for (int i = 0; i < n; i++)
+		if (all[i].key.dbOid == db && !OidIsValid(all[i].key.spcOid) &&
+			!AegisStorageDropCommitted(&all[i]))
+			count++;
+	pfree(all);
+	if (count > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot move database \"%s\" to another tablespace: it has aegis storage in its default tablespace",
+						stmt->dbname),
+				 errdetail("%d aegis relations (tables, TOAST tables) of the database are stored in its default tablespace.", count),
+				 errhint("Move its aegis tables to another tablespace with ALTER TABLE ... SET TABLESPACE first (not to the target: it must hold none of the database's tables), or dump and restore them.")));
 }
 
 static void
@@ -806,6 +868,8 @@ aegis_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 
 	if (IsA(parsetree, CreatePublicationStmt))
 		check_publication_tables(((CreatePublicationStmt *) parsetree)->pubobjects);
+	else if (IsA(parsetree, AlterDatabaseStmt))
+		check_move_database((AlterDatabaseStmt *) parsetree);
 	else if (IsA(parsetree, AlterPublicationStmt) &&
 			 ((AlterPublicationStmt *) parsetree)->action != AP_DropObjects)
 		check_publication_tables(((AlterPublicationStmt *) parsetree)->pubobjects);

@@ -67,32 +67,29 @@ is($node->safe_psql('postgres', $q . 'r_lz4'), $expect, 'changes after a checkpo
 # DROP removes the files; TRUNCATE leaves one empty relation
 my $datadir = $node->data_dir;
 my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
-my $node_zstd = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 'r_zstd'");
-ok(-f "$datadir/pg_aegis/$dboid/0_$node_zstd.map", 'block map of r_zstd exists');
+my ($zdir, $zname) = aegis_files($node, 'postgres', 'r_zstd');
+ok(-f "$zdir/${zname}_map", 'block map of r_zstd exists');
 $node->safe_psql('postgres', 'DROP TABLE r_zstd');
-ok(!-e "$datadir/pg_aegis/$dboid/0_$node_zstd.map", 'block map removed by DROP TABLE');
-my @left = glob("$datadir/pg_aegis/$dboid/0_${node_zstd}.*");
+ok(!-e "$zdir/${zname}_map", 'block map removed by DROP TABLE');
+my @left = (glob("$zdir/$zname.*"), glob("$zdir/${zname}_*"));
 is(scalar(@left), 0, 'no file of the dropped table is left');
 
 # a flipped byte in a block: clear error naming the block, no crash
 $node->safe_psql('postgres', 'SELECT aegis_checkpoint()');
 my $node_lz4 = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 'r_lz4'");
+my $lz4_base = aegis_files($node, 'postgres', 'r_lz4');
 $node->stop;
 # the block map says where page 0 lives: header (88 bytes), then one
-# (offset u64, length u32, generation u32) entry per page
-open(my $mfh, '<', "$datadir/pg_aegis/$dboid/0_$node_lz4.map") or die "open map: $!";
-binmode $mfh;
-my $map;
-read($mfh, $map, 88 + 16);
-close($mfh);
-my ($off_lo, $off_hi, $len, $gen) = unpack('x88 V V V V', $map);
-my $datafile = "$datadir/pg_aegis/$dboid/0_$node_lz4.$gen";
+# (offset u64, length u32, generation u32) entry per page; offsets are
+# logical (the chunk headers of the file not counted)
+my ($off, $len, $gen) = aegis_map_entry("${lz4_base}_map", 0);
+my $datafile = "$lz4_base.$gen";
 ok(-f $datafile, 'data file of page 0 exists');
-flip_byte($datafile, $off_lo + $off_hi * 4294967296 + 100);	# inside the payload
+flip_logical_byte($datafile, $off + 100);	# inside the payload
 $node->start;
 my ($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT count(*) FROM r_lz4');
 isnt($ret, 0, 'reading a corrupted block fails');
-like($stderr, qr/invalid aegis block for table "public.r_lz4" \(aegis relation 0\/$dboid\/$node_lz4\), page 0, in ".*\/0_$node_lz4\.\d+"/,
+like($stderr, qr/invalid aegis block for table "public.r_lz4" \(aegis relation 0\/$dboid\/$node_lz4\), page 0, in ".*\/aegis_${dboid}_0_$node_lz4\.\d+"/,
 	'error names the table, its relation key, the page and the file');
 like($stderr, qr/checksum mismatch/, 'error says why');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'server still up after corruption error');
@@ -121,6 +118,9 @@ my $ts_expect = '30000|450015000';
 is($node->safe_psql('postgres', 'SELECT count(*), sum(id) FROM r_ts'), $ts_expect, 'rows after SET TABLESPACE');
 $node->restart;
 is($node->safe_psql('postgres', 'SELECT count(*), sum(id) FROM r_ts'), $ts_expect, 'rows after SET TABLESPACE and restart');
+my ($tsfdir, $tsname) = aegis_files($node, 'postgres', 'r_ts');
+ok($tsfdir =~ m{/pg_tblspc/\d+/PG_15_\d+/$dboid$} && -f "$tsfdir/${tsname}_map" && scalar(glob("$tsfdir/$tsname.[0-9]*")),
+	'its aegis files are in the database directory of the tablespace');
 is($node->safe_psql('postgres', "SELECT compression FROM aegis_table_stats('r_ts')"), 'zstd', 'codec kept');
 
 # pg_dump / pg_restore round trip of aegis tables (rows, indexes, constraints)
@@ -138,7 +138,7 @@ is($node->safe_psql('restored', "SELECT amname FROM pg_class c JOIN pg_am a ON a
 	'aegis', 'restored table is an aegis table');
 $node->safe_psql('postgres', 'DROP DATABASE restored');
 
-# DROP DATABASE removes the database's aegis directory
+# DROP DATABASE removes the database's aegis files (with its directory)
 $node->safe_psql('postgres', 'CREATE DATABASE dropme');
 $node->safe_psql('dropme', q{
 	CREATE EXTENSION aegis_storage;
@@ -147,9 +147,9 @@ $node->safe_psql('dropme', q{
 	SELECT aegis_checkpoint();
 });
 my $dropoid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'dropme'");
-ok(-d "$datadir/pg_aegis/$dropoid", 'database has an aegis directory');
+ok(scalar(glob("$datadir/base/$dropoid/aegis_${dropoid}_*")), 'database has aegis files in its directory');
 $node->safe_psql('postgres', 'DROP DATABASE dropme');
-ok(!-e "$datadir/pg_aegis/$dropoid", 'DROP DATABASE removed it');
+ok(!-e "$datadir/base/$dropoid", 'DROP DATABASE removed the directory');
 
 # VACUUM FULL and CLUSTER: the rewritten table survives a crash right after
 # them, and the old storage is gone
@@ -174,7 +174,7 @@ is($node->safe_psql('postgres', 'SET enable_seqscan = off; SET enable_bitmapscan
 	$node->safe_psql('postgres', 'SELECT count(*) FROM r_rw WHERE k = 5'), 'rebuilt index after the crash');
 is($node->safe_psql('postgres', "SELECT compression FROM aegis_table_stats('r_rw')"), 'zstd', 'codec kept by the rewrites');
 $node->safe_psql('postgres', 'CHECKPOINT');
-my @rw_left = grep { m{/0_($rw_old|$rw_mid)\.} } glob("$datadir/pg_aegis/$rw_dboid/*");
+my @rw_left = grep { m{/aegis_${rw_dboid}_0_($rw_old|$rw_mid)[._]} } glob("$datadir/base/$rw_dboid/aegis_*");
 is(scalar(@rw_left), 0, 'the storage the rewrites replaced is removed');
 
 # ALTER TABLE ... SET (compression, storage_backend): the table moved to new
@@ -192,7 +192,7 @@ is($node->safe_psql('postgres', "SELECT reloptions FROM pg_class WHERE relname =
 is($node->safe_psql('postgres', 'SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*) FROM r_rw WHERE k = 5'),
 	$node->safe_psql('postgres', 'SELECT count(*) FROM r_rw WHERE k = 5'), 'indexes still find the rows');
 $node->safe_psql('postgres', 'CHECKPOINT');
-@rw_left = grep { m{/0_$opt_mid\.} } glob("$datadir/pg_aegis/$rw_dboid/*");
+@rw_left = grep { m{/aegis_${rw_dboid}_0_$opt_mid[._]} } glob("$datadir/base/$rw_dboid/aegis_*");
 is(scalar(@rw_left), 0, 'the storage ALTER TABLE SET replaced is removed');
 
 # VACUUM VERBOSE reports on aegis tables as on heap, and autovacuum logs

@@ -30,6 +30,7 @@ $node->safe_psql('postgres', q{
 });
 my $datadir = $node->data_dir;
 my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
+my $dbdir = "$datadir/base/$dboid";	# where the aegis files of database postgres are
 
 # Run $sql in a session with the fault point armed; the session's process
 # kills itself there and the postmaster restarts the server.
@@ -45,7 +46,7 @@ sub crash_at
 	return $out;
 }
 
-# Files of the aegis data directory that belong to no aegis table.
+# Aegis files of the database directory that belong to no aegis table.
 sub orphans
 {
 	my $live = $node->safe_psql('postgres', q{
@@ -53,9 +54,9 @@ sub orphans
 		WHERE a.amname = 'aegis'});
 	my %live = map { $_ => 1 } split /,/, ($live // '');
 	my @bad;
-	for my $f (glob("$datadir/pg_aegis/$dboid/*"))
+	for my $f (glob("$dbdir/aegis_*"))
 	{
-		my ($rfn) = ($f =~ m{/\d+_(\d+)\.[^/]+$});
+		my ($rfn) = ($f =~ m{/aegis_${dboid}_\d+_(\d+)[._][^/]+$});
 		push @bad, $f unless defined $rfn && $live{$rfn};
 	}
 	return join(' ', @bad);
@@ -105,10 +106,10 @@ $out = $bg->query_safe(q{
 	CHECKPOINT;});
 my ($c1) = ($out =~ /rfn=(\d+)/);
 ok(defined $c1, 'CREATE TABLE was running');
-ok(scalar(glob("$datadir/pg_aegis/$dboid/*_$c1.*")), '... and its storage is on disk');
+ok(scalar(glob("$dbdir/aegis_${dboid}_*_$c1\[._]*")), '... and its storage is on disk');
 crash_restart();
 eval { $bg->quit };
-is(scalar(glob("$datadir/pg_aegis/$dboid/*_$c1.*")), undef, 'crash during CREATE TABLE: its files are removed');
+is(scalar(glob("$dbdir/aegis_${dboid}_*_$c1\[._]*")), undef, 'crash during CREATE TABLE: its files are removed');
 
 $node->safe_psql('postgres', q{
 	CREATE TABLE t2 (a int) USING aegis;
@@ -125,13 +126,13 @@ crash_restart();
 eval { $bg->quit };
 is($node->safe_psql('postgres', 'SELECT count(*), sum(a) FROM t2'), '500|125250',
 	'crash during TRUNCATE: the old rows are there');
-is(scalar(glob("$datadir/pg_aegis/$dboid/*_$t2new.*")), undef, '... and the new storage is removed');
+is(scalar(glob("$dbdir/aegis_${dboid}_*_$t2new\[._]*")), undef, '... and the new storage is removed');
 
 my $t2 = $node->safe_psql('postgres', "SELECT pg_relation_filenode('t2')");
 crash_at('commit_after_drop_logged', 'DROP TABLE t2;');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname = 't2'"), 0,
 	'DROP TABLE committed before the crash');
-is(scalar(glob("$datadir/pg_aegis/$dboid/*_$t2.*")), undef, '... and recovery removed its files');
+is(scalar(glob("$dbdir/aegis_${dboid}_*_$t2\[._]*")), undef, '... and recovery removed its files');
 
 $node->safe_psql('postgres', 'CREATE DATABASE d2');
 $node->safe_psql('d2', q{
@@ -139,9 +140,9 @@ $node->safe_psql('d2', q{
 	CREATE TABLE x (a int) USING aegis;
 	INSERT INTO x SELECT generate_series(1, 100);});
 my $d2 = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'd2'");
-ok(-d "$datadir/pg_aegis/$d2", 'database d2 has aegis storage');
+ok(scalar(glob("$datadir/base/$d2/aegis_${d2}_*")), 'database d2 has aegis storage');
 crash_at('commit_after_drop_logged', 'DROP DATABASE d2;');
-ok(!-e "$datadir/pg_aegis/$d2", 'DROP DATABASE: recovery removed its aegis directory');
+ok(!-e "$datadir/base/$d2", 'DROP DATABASE: its directory, aegis files included, is removed');
 is(orphans(), '', 'no orphaned files after the DDL crashes');
 
 # --- two-phase commit ---------------------------------------------------

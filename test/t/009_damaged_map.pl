@@ -59,7 +59,9 @@ sub files_of
 {
 	my ($table) = @_;
 	my $fn = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = '$table'");
-	return ("$datadir/pg_aegis/$dboid/0_$fn", $fn);
+	# data generation G: "$base.G", block map: "${base}_map"
+	my $base = aegis_files($node, 'postgres', $table);
+	return ($base, $fn);
 }
 my ($lz4, $lz4_fn) = files_of('m_lz4');
 my ($zstd, $zstd_fn) = files_of('m_zstd');
@@ -68,19 +70,19 @@ my ($zstd, $zstd_fn) = files_of('m_zstd');
 $node->stop;
 my @data_before = glob("$lz4.[0-9]*");
 ok(@data_before > 0, 'm_lz4 has data files');
-flip_byte("$lz4.map", 88 + 16 * 3 + 1);
+flip_logical_byte("${lz4}_map", 88 + 16 * 3 + 1);
 my $log_offset = -s $node->logfile;
 $node->start;
 is($node->safe_psql('postgres', $q . 'm_lz4'), $expect, 'rows of a table whose map was damaged');
 is($node->safe_psql('postgres', sprintf($qi, 'm_lz4')), $expect_idx, 'index scan agrees after the rebuild');
 ok($node->log_contains(
-		qr/WARNING:  aegis block map ".*0_$lz4_fn\.map" was invalid; rebuilt it from the data files of relation 0\/$dboid\/$lz4_fn/,
+		qr/WARNING:  aegis block map ".*\/aegis_${dboid}_0_${lz4_fn}_map" was invalid; rebuilt it from the data files of relation 0\/$dboid\/$lz4_fn/,
 		$log_offset), 'WARNING names the map and the relation');
 my ($pages, $blocks) = slurp_file($node->logfile, $log_offset)
 	=~ /DETAIL:  (\d+) pages, \d+ of them with a block, from (\d+) valid blocks/;
 cmp_ok($blocks, '>', $pages, 'the data file held older versions of some pages');
-ok(-f "$lz4.map.damaged", 'the damaged map is kept for inspection');
-ok(-f "$lz4.map", 'a new map was written');
+ok(-f "${lz4}_map_damaged", 'the damaged map is kept for inspection');
+ok(-f "${lz4}_map", 'a new map was written');
 is($node->safe_psql('postgres', "SELECT compression || ' ' || compression_level FROM aegis_table_stats('m_lz4')"),
 	'lz4 0', 'codec kept');
 
@@ -108,12 +110,12 @@ $node->safe_psql('postgres', q{
 $expect = $node->safe_psql('postgres', $q . 'm_heap');
 $expect_idx = $node->safe_psql('postgres', sprintf($qi, 'm_heap'));
 $node->kill9;
-unlink("$zstd.map") or die "unlink: $!";
+unlink("${zstd}_map") or die "unlink: $!";
 $log_offset = -s $node->logfile;
 kill9_and_restart($node) if !$node->start(fail_ok => 1);
 is($node->safe_psql('postgres', $q . 'm_zstd'), $expect, 'rows of a table whose map was lost in a crash');
 is($node->safe_psql('postgres', sprintf($qi, 'm_zstd')), $expect_idx, 'index scan agrees');
-ok($node->log_contains(qr/aegis block map ".*0_$zstd_fn\.map" was missing; rebuilt it/, $log_offset),
+ok($node->log_contains(qr/aegis block map ".*\/aegis_${dboid}_0_${zstd_fn}_map" was missing; rebuilt it/, $log_offset),
 	'WARNING for the missing map');
 is($node->safe_psql('postgres', "SELECT compression || ' ' || compression_level FROM aegis_table_stats('m_zstd')"),
 	'zstd 5', 'codec and level kept');
@@ -127,7 +129,7 @@ $node->safe_psql('postgres', q{
 });
 my ($unl) = files_of('m_unlogged');
 $node->kill9;
-flip_byte("$unl.map", 0);
+flip_logical_byte("${unl}_map", 0);
 kill9_and_restart($node) if !$node->start(fail_ok => 1);
 is($node->safe_psql('postgres', 'SELECT count(*) FROM m_unlogged'), '0',
 	'unlogged table with a rebuilt map is empty after a crash');
@@ -149,7 +151,7 @@ $node->safe_psql('postgres', q{
 });
 my ($tr) = files_of('m_trunc');
 $node->kill9;
-flip_byte("$tr.map", 20);
+flip_logical_byte("${tr}_map", 20);
 kill9_and_restart($node) if !$node->start(fail_ok => 1);
 is($node->safe_psql('postgres', "SELECT count(*), count(*) FILTER (WHERE v = 'before') FROM m_trunc"),
 	'100|0', 'rows truncated before the crash stay gone');

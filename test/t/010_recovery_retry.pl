@@ -39,24 +39,20 @@ is($node->safe_psql('postgres', $q), $expect, 'rows before the crash');
 my $datadir = $node->data_dir;
 my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
 my $fn = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 'rr'");
-my $base = "$datadir/pg_aegis/$dboid/0_$fn";
+my $base = aegis_files($node, 'postgres', 'rr');	# "$base.<gen>", "${base}_map"
 
-# Where page 0's block lives (map: 88-byte header, then 16 bytes per page).
+# Where page 0's block lives (map: 88-byte header, then 16 bytes per page),
+# as a logical offset (flip_logical_byte).
 sub page0_block
 {
-	open(my $fh, '<', "$base.map") or die "open map: $!";
-	binmode $fh;
-	my $map;
-	read($fh, $map, 104);
-	close($fh);
-	my ($off_lo, $off_hi, $len, $gen) = unpack('x88 V V V V', $map);
-	return ("$base.$gen", $off_lo + $off_hi * 4294967296 + 60);
+	my ($off, $len, $gen) = aegis_map_entry("${base}_map", 0);
+	return ("$base.$gen", $off + 60);
 }
 
 # 1. A damaged block that redo has to read: the server does not start.
 my ($file, $pos) = page0_block();
 $node->kill9;
-flip_byte($file, $pos);
+flip_logical_byte($file, $pos);
 my $log_offset = -s $node->logfile;
 my $started;
 for (1 .. 50)
@@ -70,7 +66,7 @@ for (1 .. 50)
 ok(!$started, 'with a damaged block that redo needs, the server does not start');
 ok($node->log_contains(qr/invalid aegis block for aegis relation 0\/$dboid\/$fn, page 0/, $log_offset),
 	'... and says which block');
-flip_byte($file, $pos);
+flip_logical_byte($file, $pos);
 $node->start;
 is($node->safe_psql('postgres', $q), $expect, 'after repair: every committed row');
 $node->safe_psql('postgres', "INSERT INTO rr VALUES (1001, 'new')");
@@ -80,10 +76,10 @@ is($node->safe_psql('postgres', $q), $expect, 'and the table takes writes');
 # 2. Loading fails at first use after a clean start: a damaged map, and a
 # data file that cannot be read to rebuild it.
 $node->stop;
-my @data = grep { !/\.map/ } glob("$base.*");
+my @data = glob("$base.[0-9]*");
 is(scalar(@data), 1, 'one data file');
-flip_byte("$base.map", 100);
-my $damaged_map = slurp_file("$base.map");
+flip_logical_byte("${base}_map", 100);
+my $damaged_map = slurp_file("${base}_map");
 chmod(0, $data[0]) or die "chmod: $!";
 $node->start;
 
@@ -108,7 +104,7 @@ my ($ret, $stdout, $stderr) = $node->psql('postgres', $q);
 isnt($ret, 0, 'another session fails too');
 like($stderr, $pattern, '... with the same error');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server is up');
-is(slurp_file("$base.map"), $damaged_map, 'the damaged map was not replaced meanwhile');
+is(slurp_file("${base}_map"), $damaged_map, 'the damaged map was not replaced meanwhile');
 
 chmod(0600, $data[0]) or die "chmod: $!";
 is($node->safe_psql('postgres', $q), $expect, 'after repair: the next statement loads, every committed row is there');

@@ -11,6 +11,9 @@ use File::Path qw(make_path);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AegisCrash;
 
 my $node = PostgreSQL::Test::Cluster->new('bc_primary');
 $node->init(has_archiving => 1, allows_streaming => 1);
@@ -27,11 +30,13 @@ $node->safe_psql('postgres', q{
 	CHECKPOINT;});
 my $datadir = $node->data_dir;
 my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
-my $fn = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 'bc'");
-my @gen_before = glob("$datadir/pg_aegis/$dboid/0_$fn.[0-9]*");
+my ($dbdir, $name) = aegis_files($node, 'postgres', 'bc');	# base/<dboid>, aegis_<dboid>_0_<relfilenode>
+my $reldir = "base/$dboid";
+my @gen_before = glob("$dbdir/$name.[0-9]*");
 is(scalar(@gen_before), 1, 'one data file generation before the backup');
 
-# start the backup; copy everything but the aegis files of the database
+# start the backup; copy everything but aegis files (aegis_* in the
+# database directories)
 my $bsession = $node->background_psql('postgres');
 $bsession->query_safe("SELECT pg_backup_start('compaction', true)");
 my $backup = $node->backup_dir . '/manual';
@@ -39,7 +44,8 @@ make_path($node->backup_dir);
 PostgreSQL::Test::RecursiveCopy::copypath($datadir, $backup,
 	filterfn => sub {
 		my $src = shift;
-		return $src !~ m{^pg_aegis/$dboid} && $src !~ m{^(postmaster\.pid|pg_wal/.+)$};
+		return $src !~ m{^(?:base|pg_tblspc)/(?:.+/)?aegis_[^/]*$}
+		  && $src !~ m{^(postmaster\.pid|pg_wal/.+)$};
 	});
 
 # more than a quarter of the table superseded, then a checkpoint: compaction
@@ -47,19 +53,19 @@ $node->safe_psql('postgres', q{
 	UPDATE bc SET v = repeat('u', 200) WHERE id % 2 = 0;
 	VACUUM bc;
 	CHECKPOINT;});
-my @gen_after = glob("$datadir/pg_aegis/$dboid/0_$fn.[0-9]*");
+my @gen_after = glob("$dbdir/$name.[0-9]*");
 is(scalar(@gen_after), 1, 'one generation after the checkpoint');
 isnt($gen_after[0], $gen_before[0], '... a new one: the table was compacted');
 
-# the copier reaches the directory now and misses the new generation
+# the copier reaches the aegis files now and misses the new generation
 # (created after it read the directory), and the old one is gone
-make_path("$backup/pg_aegis/$dboid");
-for my $f (glob("$datadir/pg_aegis/$dboid/*"))
+make_path("$backup/$reldir");
+for my $f (glob("$dbdir/aegis_*"))
 {
 	next if $f eq $gen_after[0];
-	copy($f, "$backup/pg_aegis/$dboid/") or die "copy $f: $!";
+	copy($f, "$backup/$reldir/") or die "copy $f: $!";
 }
-is(scalar(glob("$backup/pg_aegis/$dboid/0_$fn.[0-9]*")), undef, 'the copy holds no data file of the table');
+is(scalar(glob("$backup/$reldir/$name.[0-9]*")), undef, 'the copy holds no data file of the table');
 $node->safe_psql('postgres', "UPDATE bc SET v = 'after copy' WHERE id <= 10");
 my $expect = $node->safe_psql('postgres', q{SELECT count(*), md5(string_agg(id || v, ',' ORDER BY id)) FROM bc});
 my $label = $bsession->query_safe("SELECT labelfile FROM pg_backup_stop(false)");

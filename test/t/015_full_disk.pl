@@ -1,4 +1,5 @@
-# A full disk under aegis.data_directory fails statements, never the server,
+# A full disk under aegis data (a tablespace on a small filesystem: the
+# aegis files of a table live in its tablespace) fails statements, never the server,
 # and never wedges it: a write-back that meets ENOSPC fails the statement
 # that needed the buffer and loses no committed row; a checkpoint whose
 # compaction meets ENOSPC removes its partial copy, warns and completes; a
@@ -11,14 +12,18 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use File::Find;
+use FindBin;
+use lib $FindBin::RealBin;
+use AegisCrash;
 
 my $fs = $ENV{AEGIS_TEST_SMALLFS};
 plan skip_all => 'needs AEGIS_TEST_SMALLFS (a small writable filesystem; test/run_tests.sh as root mounts one)'
   unless defined $fs && -d $fs && -w $fs;
 
 my $ballast = "$fs/ballast";
-my $aegisdir = "$fs/pg_aegis";
-system("rm -rf '$aegisdir' '$ballast'");
+my $tsdir = "$fs/ts";	# tablespace "small": the aegis files of the tables below
+system("rm -rf '$tsdir' '$ballast'");
+mkdir($tsdir) or die "mkdir $tsdir: $!";
 
 # fill the filesystem, then give back $keep bytes
 sub fill_disk
@@ -39,7 +44,8 @@ sub fill_disk
 
 sub free_disk { unlink($ballast); return; }
 
-# bytes the filesystem counts as used, and the bytes of the files it holds
+# bytes the filesystem counts as used, and the bytes allocated to the files
+# it holds (not their sizes: PostgreSQL's stubs of the tables are sparse)
 sub used_bytes
 {
 	my $out = `df -B1 --output=used '$fs' | tail -1`;
@@ -50,7 +56,7 @@ sub used_bytes
 sub file_bytes
 {
 	my $sum = 0;
-	find(sub { $sum += -s $_ if -f $_ }, $fs);
+	find(sub { $sum += (lstat($_))[12] * 512 if -f $_ }, $fs);
 	return $sum;
 }
 
@@ -58,28 +64,44 @@ my $node = PostgreSQL::Test::Cluster->new('full_disk');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'aegis_storage'
-aegis.data_directory = '$aegisdir'
 aegis.buffer_pool_size = 2MB
 aegis.default_compression = 'none'
 autovacuum = off
 checkpoint_timeout = 1h
 });
 $node->start;
-$node->safe_psql('postgres', q{
+$node->safe_psql('postgres', qq{
 	CREATE EXTENSION aegis_storage;
-	CREATE TABLE t (id int, pad text) USING aegis;
+	CREATE TABLESPACE small LOCATION '$tsdir';
+	CREATE TABLE t (id int, pad text) USING aegis TABLESPACE small;
 	INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 2000) g;
 	CHECKPOINT;
 });
 my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
 
 # --- write-back on a full disk: the statement fails, the server stays ---
+# Every frame of the pool (2MB: 256 pages) dirty with pages of t first; a
+# scan of another aegis table, on another disk, then needs frames, and
+# their write-back to the full disk fails the scan (the room aegis reserved
+# ahead in t's data file, a sixteenth of it, holds only a few of the pages).
+$node->safe_psql('postgres', q{
+	CREATE TABLE ha (id int, pad text) USING aegis TABLESPACE pg_default;
+	INSERT INTO ha SELECT g, repeat('a', 200) FROM generate_series(1, 20000) g;
+});
+$node->safe_psql('postgres',
+	"INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(2001, 14000) g");
 fill_disk(0);
-my ($committed, $failed_err) = (2000, undef);
+my ($committed, $failed_err) = (14000, undef);
+my ($ret, $out, $err) = $node->psql('postgres', 'SELECT count(*) FROM ha');
+isnt($ret, 0, 'a scan that needs the frames of dirty pages on a full disk fails');
+like($err, qr/could not write .* aegis data file ".*" of table "public.t" \(aegis relation [0-9\/]+\): No space left on device/,
+	'... saying which file of which table could not be written, and why');
+# inserts fail too: aegis's write-back or PostgreSQL's extension of the
+# table's stub in the same tablespace, whichever comes first
 for my $i (1 .. 40)
 {
-	my $base = 2000 * $i;
-	my ($ret, $out, $err) = $node->psql('postgres',
+	my $base = 14000 + 2000 * ($i - 1);
+	($ret, $out, $err) = $node->psql('postgres',
 		"INSERT INTO t SELECT $base + g, repeat('y', 200) FROM generate_series(1, 2000) g");
 	if ($ret != 0)
 	{
@@ -88,16 +110,14 @@ for my $i (1 .. 40)
 	}
 	$committed += 2000;
 }
-ok(defined $failed_err, 'inserts on a full disk end with an error');
-like($failed_err // '', qr/could not write .* aegis data file ".*" of table "public.t" \(aegis relation [0-9\/]+\): No space left on device/,
-	'... saying which file of which table could not be written, and why');
+like($failed_err // '', qr/No space left on device/, 'inserts on a full disk end with an error');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server is up');
 unlike(slurp_file($node->logfile), qr/PANIC|server process .* was terminated/,
 	'no PANIC, no crash restart');
 
 free_disk();
 my $to;
-my ($ret, $out, $err) = $node->psql('postgres', 'CHECKPOINT', timeout => 60, timed_out => \$to);
+($ret, $out, $err) = $node->psql('postgres', 'CHECKPOINT', timeout => 60, timed_out => \$to);
 is($ret, 0, 'CHECKPOINT completes once there is room again');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), $committed,
 	'every committed row is there');
@@ -108,19 +128,19 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), $committed,
 
 # --- a compaction that meets ENOSPC: no partial file, the checkpoint ends ---
 $node->safe_psql('postgres', q{
-	CREATE TABLE c (id int, pad text) USING aegis;
+	CREATE TABLE c (id int, pad text) USING aegis TABLESPACE small;
 	INSERT INTO c SELECT g, repeat('c', 200) FROM generate_series(1, 20000) g;
-	CREATE TABLE f (id int, pad text) USING aegis;
+	CREATE TABLE f (id int, pad text) USING aegis TABLESPACE small;
 	INSERT INTO f SELECT g, repeat('f', 200) FROM generate_series(1, 16000) g;
 	SELECT count(*) FROM c;
 	SELECT count(*) FROM f;
 	CHECKPOINT;
 });
-my $crel = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 'c'");
+my ($cdir, $cname) = aegis_files($node, 'postgres', 'c');	# pg_tblspc/<small>/PG_15_*/<dboid>
 sub generations_of_c
 {
-	opendir(my $dh, "$aegisdir/$dboid") or die "opendir: $!";
-	my @g = sort { $a <=> $b } map { /^\d+_${crel}\.(\d+)$/ ? $1 : () } readdir($dh);
+	opendir(my $dh, $cdir) or die "opendir $cdir: $!";
+	my @g = sort { $a <=> $b } map { /^\Q$cname\E\.(\d+)$/ ? $1 : () } readdir($dh);
 	closedir($dh);
 	return @g;
 }
@@ -169,5 +189,5 @@ is($node->safe_psql('postgres', $cq),
 	$expect_c, '... after a crash restart too');
 
 $node->stop;
-system("rm -rf '$aegisdir' '$ballast'");
+system("rm -rf '$tsdir' '$ballast'");
 done_testing();

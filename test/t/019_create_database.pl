@@ -105,20 +105,20 @@ $primary->safe_psql('tmpl3', q{
 	CREATE TABLE big_mem (id int, pad text) USING aegis
 		WITH (storage_backend = 'memory', compression = 'none');
 	INSERT INTO big_mem SELECT g, repeat('m', 500) FROM generate_series(1, 40000) g;});
-my @dirs_before = sort(glob($primary->data_dir . '/base/*'), glob($primary->data_dir . '/pg_aegis/*'));
+my @dirs_before = sort(glob($primary->data_dir . '/base/*'));
 ($ret, $out, $err) = $primary->psql('postgres', 'CREATE DATABASE c_full TEMPLATE tmpl3');
 like($err, qr/memory/, 'CREATE DATABASE fails when the copy does not fit the memory backend');
 $primary->safe_psql('postgres', 'CHECKPOINT');
-my @dirs_after = sort(glob($primary->data_dir . '/base/*'), glob($primary->data_dir . '/pg_aegis/*'));
-is(join(',', @dirs_after), join(',', @dirs_before), 'and leaves no database directory behind (base/, pg_aegis/)');
+my @dirs_after = sort(glob($primary->data_dir . '/base/*'));
+is(join(',', @dirs_after), join(',', @dirs_before), 'and leaves no database directory (aegis files included) behind in base/');
 is($primary->safe_psql('postgres', "SELECT count(*) FROM pg_database WHERE datname = 'c_full'"), '0',
 	'nor a database');
 is($primary->safe_psql('tmpl3', 'SELECT count(*) FROM big_mem'), '40000', 'the template keeps its rows');
 
 # a copy can be dropped, and its storage goes with it
 my $oid = $primary->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'c_crash'");
-my $dir = $primary->data_dir . "/pg_aegis/$oid";
-ok(-d $dir, 'the copy has its own aegis storage directory');
+my $dir = $primary->data_dir . "/base/$oid";
+ok(scalar(glob("$dir/aegis_${oid}_*")), 'the copy has its own aegis files, in its database directory');
 $primary->safe_psql('postgres', 'DROP DATABASE c_crash');
 $primary->safe_psql('postgres', 'CHECKPOINT');
 ok(!-e $dir, 'DROP DATABASE removes it');

@@ -292,11 +292,12 @@ $primary->safe_psql('postgres', q{
 my $datadir = $primary->data_dir;
 my $dboid = $primary->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
 my $fn = $primary->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 'vt'");
+my $vt_base = aegis_files($primary, 'postgres', 'vt');
 $primary->stop;
-unlink("$datadir/pg_aegis/$dboid/0_$fn.map") or die "unlink: $!";
+unlink("${vt_base}_map") or die "unlink: $!";
 $primary->start;
 same_rows($primary, 'map rebuilt after cuts');
-ok($primary->log_contains(qr/aegis block map ".*0_$fn\.map" was missing; rebuilt it/),
+ok($primary->log_contains(qr/aegis block map ".*\/aegis_${dboid}_0_${fn}_map" was missing; rebuilt it/),
 	'the map was rebuilt');
 
 # the rebuilt table can be cut again, and emptied to 0 bytes

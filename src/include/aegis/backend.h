@@ -175,9 +175,7 @@ extern void AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 							   uint32 generation, uint64 file_end,
 							   const AegisBlockLoc *map);
 extern void AegisLocalUnlinkMap(const AegisRelKey *key);
-extern void AegisWriteFileDurably(const char *path, const char *what,
-								  const char *part1, Size len1,
-								  const char *part2, Size len2);
+extern void AegisLocalCleanDatabaseCopy(Oid dbOid);
 typedef void (*AegisMapLoadCallback) (const AegisRelInfo *info,
 									  uint32 generation, uint64 file_end,
 									  const AegisBlockLoc *map);
