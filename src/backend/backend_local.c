@@ -684,8 +684,13 @@ remove_aegis_files(const char *dbdir, Oid dbOid, bool foreign)
 	while (dir != NULL && (de = ReadDir(dir, dbdir)) != NULL)
 	{
 		Oid			db;
+		Oid			spc;
+		Oid			rel;
+		char		rest[16];
 
-		if (sscanf(de->d_name, "aegis_%u_", &db) != 1 || (db != dbOid) != foreign)
+		/* the names load_database_directory knows */
+		if (sscanf(de->d_name, "aegis_%u_%u_%u%15s", &db, &spc, &rel, rest) != 4 ||
+			(db != dbOid) != foreign)
 			continue;
 		{
 			char	   *path = psprintf("%s/%s", dbdir, de->d_name);
@@ -1105,6 +1110,21 @@ rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
 		scan_generation(fs, key, gen, &slots, &nslots, &info, &info_lsn, &nblocks);
 		newgen = Max(newgen, gen + 1);
 	}
+	if (from_map == NULL && info.persistence == RELPERSISTENCE_TEMP)
+	{
+		/* temporary storage does not outlive a server start (load) */
+		foreach(lc, generations)
+		{
+			char	   *old = data_path(fs, (uint32) lfirst_oid(lc));
+
+			unlink_path(old);
+			pfree(old);
+		}
+		unlink_path(mpath);
+		pfree(mpath);
+		pfree(slots);
+		return;
+	}
 	if (from_map != NULL)
 	{
 		info.storage = from_map->storage;
@@ -1288,6 +1308,11 @@ load_database_directory(const char *dbdir, Oid dbOid, Oid spcOid, bool chunked,
 					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	dir = AllocateDir(dbdir);
+	if (dir == NULL && errno == ENOENT)
+	{
+		hash_destroy(rels);
+		return;					/* dropped meanwhile */
+	}
 	while ((de = ReadDir(dir, dbdir)) != NULL)
 	{
 		Oid			k[2];
@@ -1528,6 +1553,29 @@ check_legacy_control(void)
 }
 
 /*
+ * Is directory entry 'de' of 'parent' a directory named by an OID, written
+ * as PostgreSQL writes it (no sign, no leading zero)?  Then set *oid.
+ */
+static bool
+oid_directory(const char *parent, struct dirent *de, Oid *oid)
+{
+	char		canonical[16];
+	char		extra;
+	char	   *path;
+	PGFileType	type;
+
+	if (sscanf(de->d_name, "%u%c", oid, &extra) != 1)
+		return false;
+	snprintf(canonical, sizeof(canonical), "%u", *oid);
+	if (strcmp(canonical, de->d_name) != 0)
+		return false;
+	path = psprintf("%s/%s", parent, de->d_name);
+	type = get_dirent_type(path, de, true, LOG);
+	pfree(path);
+	return type == PGFILETYPE_DIR;
+}
+
+/*
  * AegisLocalLoadAll
  *		Enter every relation of the local backend into the directory, from
  *		the block maps on disk (every database directory of every
@@ -1558,10 +1606,9 @@ AegisLocalLoadAll(bool rebuild, AegisMapLoadCallback enter)
 	while ((de = ReadDir(dir, "base")) != NULL)
 	{
 		Oid			dbOid;
-		char		extra;
 		char	   *dbdir;
 
-		if (sscanf(de->d_name, "%u%c", &dbOid, &extra) != 1)
+		if (!oid_directory("base", de, &dbOid))
 			continue;
 		dbdir = GetDatabasePath(dbOid, DEFAULTTABLESPACE_OID);
 		load_database_directory(dbdir, dbOid, DEFAULTTABLESPACE_OID, true, rebuild);
@@ -1572,12 +1619,11 @@ AegisLocalLoadAll(bool rebuild, AegisMapLoadCallback enter)
 	while (dir != NULL && (de = ReadDir(dir, "pg_tblspc")) != NULL)
 	{
 		Oid			spc;
-		char		extra;
 		char	   *spcdir;
 		DIR		   *sdir;
 		struct dirent *sde;
 
-		if (sscanf(de->d_name, "%u%c", &spc, &extra) != 1)
+		if (!oid_directory("pg_tblspc", de, &spc))
 			continue;
 		spcdir = psprintf("pg_tblspc/%u/%s", spc, TABLESPACE_VERSION_DIRECTORY);
 		sdir = AllocateDir(spcdir);
@@ -1586,7 +1632,7 @@ AegisLocalLoadAll(bool rebuild, AegisMapLoadCallback enter)
 			Oid			dbOid;
 			char	   *dbdir;
 
-			if (sscanf(sde->d_name, "%u%c", &dbOid, &extra) != 1)
+			if (!oid_directory(spcdir, sde, &dbOid))
 				continue;
 			dbdir = GetDatabasePath(dbOid, spc);
 			load_database_directory(dbdir, dbOid, spc, true, rebuild);
@@ -1606,10 +1652,9 @@ AegisLocalLoadAll(bool rebuild, AegisMapLoadCallback enter)
 	while ((de = ReadDir(dir, aegis_data_directory)) != NULL)
 	{
 		Oid			dbOid;
-		char		extra;
 		char	   *dbdir;
 
-		if (sscanf(de->d_name, "%u%c", &dbOid, &extra) != 1)
+		if (!oid_directory(aegis_data_directory, de, &dbOid))
 			continue;
 		dbdir = psprintf("%s/%s", aegis_data_directory, de->d_name);
 		load_database_directory(dbdir, dbOid, InvalidOid, false, rebuild);

@@ -157,14 +157,18 @@ aegis_clog_redo(XLogReaderState *record)
 
 /*
  * PostgreSQL's database redo, wrapped too.  Aegis files live in the
- * database directories (backend_local.c), which CREATE DATABASE ... STRATEGY
- * FILE_COPY's redo removes and fills with a copy of the template's
- * directory, and DROP DATABASE's redo removes: before either, the
- * database's aegis storage (loaded at the start of recovery, or made by
- * records replayed since) is dropped with its buffers, as the database
- * itself is (every aegis record of the new database follows the copy, and
- * nothing of a dropped one is used again).  After a copy, the template's
- * aegis files it brought along are removed (AegisLocalCleanDatabaseCopy).
+ * database directories (backend_local.c), which the redo of CREATE
+ * DATABASE ... STRATEGY FILE_COPY empties and refills with a copy of the
+ * template's directory: before it, the new database's aegis storage
+ * (loaded at the start of recovery, or made by records replayed since) is
+ * dropped with its buffers, as the database's directory is (every aegis
+ * record of the new database follows its copy records: AegisCopyDatabase-
+ * Storage runs after createdb); after it, the template's aegis files the
+ * copy brought along are removed.  ALTER DATABASE ... SET TABLESPACE logs
+ * a copy of a database onto itself and a drop of its old directory: aegis
+ * refuses it while aegis files are in that directory (tam_options.c), so
+ * neither touches aegis storage.  The drop of a database is settled by the
+ * aegis record logged when DROP DATABASE commits (wal_storage.c).
  */
 static void (*dbase_redo_prev) (XLogReaderState *record) = NULL;
 
@@ -175,16 +179,20 @@ aegis_dbase_redo(XLogReaderState *record)
 	Oid			db = InvalidOid;
 
 	if (info == XLOG_DBASE_CREATE_FILE_COPY)
-		db = ((xl_dbase_create_file_copy_rec *) XLogRecGetData(record))->db_id;
-	else if (info == XLOG_DBASE_DROP)
-		db = ((xl_dbase_drop_rec *) XLogRecGetData(record))->db_id;
+	{
+		xl_dbase_create_file_copy_rec *rec =
+			(xl_dbase_create_file_copy_rec *) XLogRecGetData(record);
+
+		if (rec->src_db_id != rec->db_id)
+			db = rec->db_id;	/* CREATE DATABASE, not a move */
+	}
 	if (OidIsValid(db))
 	{
 		AegisBufferDropDatabase(db);
 		AegisStorageDropDatabase(db);
 	}
 	dbase_redo_prev(record);
-	if (info == XLOG_DBASE_CREATE_FILE_COPY)
+	if (OidIsValid(db))
 		AegisLocalCleanDatabaseCopy(db);
 }
 

@@ -46,6 +46,7 @@
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
+#include "commands/tablespace.h"
 #include "nodes/parsenodes.h"
 #include "common/file_utils.h"
 #include "common/relpath.h"
@@ -810,8 +811,10 @@ static void
 check_move_database(AlterDatabaseStmt *stmt)
 {
 	ListCell   *lc;
-	bool		moving = false;
+	Oid			target = InvalidOid;
 	Oid			db;
+	HeapTuple	tup;
+	Oid			current;
 	int			n;
 	int			count = 0;
 	AegisRelInfo *all;
@@ -821,11 +824,24 @@ check_move_database(AlterDatabaseStmt *stmt)
 		DefElem    *def = lfirst_node(DefElem, lc);
 
 		if (strcmp(def->defname, "tablespace") == 0)
-			moving = true;
+			target = get_tablespace_oid(defGetString(def), true);
 	}
-	db = moving ? get_database_oid(stmt->dbname, true) : InvalidOid;
-	if (!OidIsValid(db))
-		return;					/* PostgreSQL reports a missing database */
+	db = OidIsValid(target) ? get_database_oid(stmt->dbname, true) : InvalidOid;
+
+	/*
+	 * PostgreSQL's own refusals and its no-op come first, before any lock:
+	 * a missing database or tablespace, not the owner, the current
+	 * database, the database's own tablespace.
+	 */
+	if (!OidIsValid(db) || !pg_database_ownercheck(db, GetUserId()) || db == MyDatabaseId)
+		return;
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(db));
+	if (!HeapTupleIsValid(tup))
+		return;
+	current = ((Form_pg_database) GETSTRUCT(tup))->dattablespace;
+	ReleaseSysCache(tup);
+	if (current == target)
+		return;
 
 	/*
 	 * As movedb: no new connection from here on (the lock), and none left

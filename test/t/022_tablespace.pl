@@ -23,6 +23,7 @@ shared_preload_libraries = 'aegis_storage'
 aegis.buffer_pool_size = 4MB
 autovacuum = off
 wal_keep_size = 256MB
+allow_in_place_tablespaces = on
 });
 $primary->start;
 my $datadir = $primary->data_dir;
@@ -290,9 +291,10 @@ ok(1, '... a database without aegis storage still moves');
 # backup copies its files (PostgreSQL leaves out only its own temporary
 # files); the standby made from it removes them at start, so it can replay
 # DROP TABLESPACE once the table is gone
-my $ts3dir = PostgreSQL::Test::Utils::tempdir_short();
-$primary->safe_psql('postgres', "CREATE TABLESPACE ts3 LOCATION '$ts3dir'");
+# (in place: the running standby, on this machine, has its own copy)
+$primary->safe_psql('postgres', "CREATE TABLESPACE ts3 LOCATION ''");
 my $ts3oid = $primary->safe_psql('postgres', "SELECT oid FROM pg_tablespace WHERE spcname = 'ts3'");
+my $ts3dir = "$datadir/pg_tblspc/$ts3oid";
 my $bg = $primary->background_psql('postgres');
 $bg->query_safe(q{
 	SET temp_tablespaces = ts3;
@@ -303,9 +305,8 @@ $bg->query_safe(q{
 ok(scalar(glob("$ts3dir/PG_15_*/$dboid/aegis_${dboid}_${ts3oid}_*")),
 	"a temporary aegis table's files are in its temporary tablespace");
 my $ts2b2 = PostgreSQL::Test::Utils::tempdir_short();
-my $ts3b2 = PostgreSQL::Test::Utils::tempdir_short();
-$primary->backup('b2', backup_options =>
-	  [ "--tablespace-mapping=$ts2dir=$ts2b2", "--tablespace-mapping=$ts3dir=$ts3b2" ]);
+$primary->backup('b2', backup_options => [ "--tablespace-mapping=$ts2dir=$ts2b2" ]);
+my $ts3b2 = $primary->backup_dir . "/b2/pg_tblspc/$ts3oid";
 ok(scalar(glob("$ts3b2/PG_15_*/$dboid/aegis_*")), "the base backup copied them");
 $bg->quit;
 my $standby2 = PostgreSQL::Test::Cluster->new('ts_standby2');
@@ -319,7 +320,8 @@ $standby2->enable_streaming($primary);
 $standby2->start;
 is($standby2->safe_psql('postgres', 'SELECT count(*) FROM t_ts'), $primary->safe_psql('postgres', 'SELECT count(*) FROM t_ts'),
 	'the second standby is up');
-is(join(' ', glob("$ts3b2/PG_15_*/$dboid/aegis_*")), '', '... and removed the temporary table\'s aegis files');
+is(join(' ', glob("$s2data/pg_tblspc/$ts3oid/PG_15_*/$dboid/aegis_*")), '',
+	'... and removed the temporary table\'s aegis files');
 $primary->poll_query_until('postgres',
 	"SELECT count(*) = 0 FROM pg_class WHERE relname = 'tmp_t'");
 $primary->safe_psql('postgres', 'DROP TABLESPACE ts3');
@@ -327,6 +329,31 @@ $primary->wait_for_catchup($standby2);
 ok(!-e "$s2data/pg_tblspc/$ts3oid", '... and replayed DROP TABLESPACE: its directory is gone');
 ok(!$standby2->log_contains(qr/could not be removed|Directory not empty/), '... without complaint');
 $standby2->stop;
+
+# ALTER DATABASE ... SET TABLESPACE of a database whose aegis tables are
+# all in other tablespaces: PostgreSQL logs a copy of the database onto
+# itself and a drop of its old directory; neither may touch those tables,
+# on the primary (also when a crash replays the drop), or on a standby
+$primary->safe_psql('postgres', "CREATE TABLESPACE ts4 LOCATION ''");
+$primary->safe_psql('postgres', 'CREATE DATABASE mv');
+$primary->safe_psql('mv', q{
+	CREATE EXTENSION aegis_storage;
+	CREATE TABLE x (v int) USING aegis TABLESPACE ts2;
+	INSERT INTO x SELECT generate_series(1, 3000);
+});
+$primary->safe_psql('postgres', 'ALTER DATABASE mv SET TABLESPACE ts4');
+is($primary->safe_psql('mv', 'SELECT sum(v) FROM x'), '4501500',
+	'moving a database whose aegis tables are elsewhere keeps them');
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('mv', 'SELECT sum(v) FROM x'), '4501500', '... on the standby too');
+$primary->stop('immediate');
+$primary->start;
+is($primary->safe_psql('mv', 'SELECT sum(v) FROM x'), '4501500', '... and after a crash replays the move');
+$standby->stop('immediate');
+$standby->start;
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('mv', 'SELECT sum(v) FROM x'), '4501500', '... also on a standby that crashed');
+$primary->safe_psql('postgres', 'DROP DATABASE mv');
 
 # DROP DATABASE leaves no aegis file in any tablespace
 $primary->safe_psql('postgres', 'DROP DATABASE copy1');
