@@ -271,7 +271,8 @@ my $copy_q = 'SELECT (SELECT sum(x) FROM a), (SELECT sum(x) FROM b)';
 $standby->stop('immediate');
 $standby->start;
 ok($standby->log_contains(qr/redo starts at/), 'the standby crashed and replays');
-is($standby->safe_psql('copy1', $copy_q), '12507550|24503500',
+# (it may accept connections before it replays the database's creation)
+ok($standby->poll_query_until('copy1', "SELECT ROW(12507550::bigint, 24503500::bigint) = ($copy_q)"),
 	'... the FILE_COPY again, and then its aegis tables: every row');
 
 # ALTER DATABASE ... SET TABLESPACE would move aegis files under every
@@ -344,15 +345,14 @@ $primary->safe_psql('mv', q{
 $primary->safe_psql('postgres', 'ALTER DATABASE mv SET TABLESPACE ts4');
 is($primary->safe_psql('mv', 'SELECT sum(v) FROM x'), '4501500',
 	'moving a database whose aegis tables are elsewhere keeps them');
-$primary->wait_for_catchup($standby);
-is($standby->safe_psql('mv', 'SELECT sum(v) FROM x'), '4501500', '... on the standby too');
+# (replaying the move ends sessions of the database: poll)
+ok($standby->poll_query_until('mv', "SELECT sum(v) = 4501500 FROM x"), '... on the standby too');
 $primary->stop('immediate');
 $primary->start;
 is($primary->safe_psql('mv', 'SELECT sum(v) FROM x'), '4501500', '... and after a crash replays the move');
 $standby->stop('immediate');
 $standby->start;
-$primary->wait_for_catchup($standby);
-is($standby->safe_psql('mv', 'SELECT sum(v) FROM x'), '4501500', '... also on a standby that crashed');
+ok($standby->poll_query_until('mv', "SELECT sum(v) = 4501500 FROM x"), '... also on a standby that crashed');
 $primary->safe_psql('postgres', 'DROP DATABASE mv');
 
 # DROP DATABASE leaves no aegis file in any tablespace
