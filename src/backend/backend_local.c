@@ -235,45 +235,92 @@ map_path(const AegisFileSet *fs)
 }
 
 /*
- * The tablespace whose directory holds database 'dbOid''s default
- * tablespace files: the one whose database directory has PG_VERSION (both
- * CREATE DATABASE strategies put it there), pg_default if none does.
+ * The tablespace whose directory holds the files of relation 'key' of the
+ * database's default tablespace (key->spcOid 0): the one whose database
+ * directory has PG_VERSION (both CREATE DATABASE strategies put it there),
+ * pg_default if none does.  A process connected to the database knows it
+ * (MyDatabaseTableSpace); the others (checkpointer, startup process, CREATE
+ * DATABASE's copy) look.  If two directories have PG_VERSION (ALTER
+ * DATABASE ... SET TABLESPACE left the old one behind, as PostgreSQL warns
+ * it may, e.g. when a crash loses its unflushed record of the old
+ * directory's removal and a standby never removes it), the one holding the
+ * relation's PostgreSQL stub is taken (always created first, by PostgreSQL
+ * where the relation is, also in redo), else the one holding its block
+ * map; if that does not decide, it is an error: files put in the wrong
+ * directory would be lost.
  */
+#define AEGIS_MAX_DEFAULT_CANDIDATES 8
+
 static Oid
-database_default_tablespace(Oid dbOid)
+database_default_tablespace(const AegisRelKey *key)
 {
 	DIR		   *dir;
 	struct dirent *de;
 	char	   *path;
 	struct stat st;
-	Oid			found = InvalidOid;
+	Oid			cand[AEGIS_MAX_DEFAULT_CANDIDATES];
+	int			ncand = 0;
+	Oid			chosen = InvalidOid;
+	int			nchosen = 0;
 
-	if (dbOid == MyDatabaseId && OidIsValid(MyDatabaseTableSpace))
+	if (key->dbOid == MyDatabaseId && OidIsValid(MyDatabaseTableSpace))
 		return MyDatabaseTableSpace;
-	path = psprintf("base/%u/PG_VERSION", dbOid);
+	path = psprintf("base/%u/PG_VERSION", key->dbOid);
 	if (stat(path, &st) == 0)
-		found = DEFAULTTABLESPACE_OID;
+		cand[ncand++] = DEFAULTTABLESPACE_OID;
 	pfree(path);
-	if (OidIsValid(found))
-		return found;
 	dir = AllocateDir("pg_tblspc");
-	while (dir != NULL && (de = ReadDir(dir, "pg_tblspc")) != NULL)
+	while (dir != NULL && (de = ReadDirExtended(dir, "pg_tblspc", LOG)) != NULL)
 	{
 		Oid			spc;
 		char		extra;
 
 		if (sscanf(de->d_name, "%u%c", &spc, &extra) != 1)
 			continue;
-		path = psprintf("pg_tblspc/%u/%s/%u/PG_VERSION", spc, TABLESPACE_VERSION_DIRECTORY, dbOid);
-		if (stat(path, &st) == 0)
-			found = spc;
+		path = psprintf("pg_tblspc/%u/%s/%u/PG_VERSION", spc,
+						TABLESPACE_VERSION_DIRECTORY, key->dbOid);
+		if (stat(path, &st) == 0 && ncand < AEGIS_MAX_DEFAULT_CANDIDATES)
+			cand[ncand++] = spc;
 		pfree(path);
-		if (OidIsValid(found))
-			break;
 	}
 	if (dir != NULL)
 		FreeDir(dir);
-	return OidIsValid(found) ? found : DEFAULTTABLESPACE_OID;
+	if (ncand <= 1)
+		return ncand == 1 ? cand[0] : DEFAULTTABLESPACE_OID;
+
+	for (int pass = 0; pass < 2 && nchosen != 1; pass++)
+	{
+		nchosen = 0;
+		for (int i = 0; i < ncand; i++)
+		{
+			char	   *dbdir = GetDatabasePath(key->dbOid, cand[i]);
+
+			/* the stub's first segment, then the block map */
+			path = pass == 0 ? psprintf("%s/%u", dbdir, key->relNumber) :
+				psprintf("%s/aegis_%u_0_%u_map", dbdir, key->dbOid, key->relNumber);
+			if (stat(path, &st) == 0)
+			{
+				chosen = cand[i];
+				nchosen++;
+			}
+			pfree(path);
+			pfree(dbdir);
+		}
+	}
+	if (nchosen != 1)
+	{
+		char	   *first = GetDatabasePath(key->dbOid, cand[0]);
+		char	   *second = GetDatabasePath(key->dbOid, cand[1]);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("database %u has a PG_VERSION file in more than one directory, \"%s\" and \"%s\"",
+						key->dbOid, first, second),
+				 errdetail("Aegis cannot tell which is the database's default tablespace, where aegis relation " AEGIS_REL_KEY_FMT " keeps its files.",
+						   AEGIS_REL_KEY_ARGS(key)),
+				 errhint("ALTER DATABASE ... SET TABLESPACE leaves the old directory behind when it cannot remove it (it warns that \"some useless files may be left behind\"); remove the directory that is not in the database's tablespace.")));
+	}
+	return chosen;
 }
 
 static void
@@ -361,7 +408,7 @@ resolve_file_set(const AegisRelKey *key)
 	if (stat(path, &st) != 0)
 	{
 		Oid			spc = OidIsValid(key->spcOid) ? key->spcOid :
-			database_default_tablespace(key->dbOid);
+			database_default_tablespace(key);
 		char	   *dir = GetDatabasePath(key->dbOid, spc);
 
 		chunked_file_set(key, dir, spc, &fs);

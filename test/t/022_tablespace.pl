@@ -353,6 +353,31 @@ is($primary->safe_psql('mv', 'SELECT sum(v) FROM x'), '4501500', '... and after 
 $standby->stop('immediate');
 $standby->start;
 ok($standby->poll_query_until('mv', "SELECT sum(v) = 4501500 FROM x"), '... also on a standby that crashed');
+# a move PostgreSQL could not finish leaves the old directory with its
+# PG_VERSION behind ("some useless files may be left behind"): processes
+# not connected to the database (the checkpointer) must still find the
+# aegis files of its default tablespace where the backends put them
+my $mvoid = $primary->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'mv'");
+my $ts4oid = $primary->safe_psql('postgres', "SELECT oid FROM pg_tablespace WHERE spcname = 'ts4'");
+mkdir("$datadir/base/$mvoid");
+PostgreSQL::Test::Utils::append_to_file("$datadir/base/$mvoid/PG_VERSION", "15\n");
+$primary->safe_psql('mv', q{
+	CREATE TABLE y (v int) USING aegis;
+	INSERT INTO y SELECT generate_series(1, 2000);
+});
+$primary->safe_psql('postgres', 'CHECKPOINT');
+$primary->restart;
+is($primary->safe_psql('mv', 'SELECT sum(v) FROM y'), '2001000',
+	'a leftover PG_VERSION of a moved database: aegis files stay in its tablespace');
+is(join(' ', glob("$datadir/base/$mvoid/aegis_*")), '', '... none in the leftover directory');
+ok(scalar(glob("$datadir/pg_tblspc/$ts4oid/PG_15_*/$mvoid/aegis_${mvoid}_0_*_map")),
+	'... all in the database\'s tablespace');
+# (the standby may have the leftover too: a crash can lose the primary's
+# unflushed record of the old directory's removal)
+ok($standby->poll_query_until('mv', "SELECT sum(v) = 2001000 FROM y"), '... and the standby has the rows');
+is(join(' ', glob("$sdata/base/$mvoid/aegis_*")), '', '... not in a leftover directory there either');
+unlink("$datadir/base/$mvoid/PG_VERSION");
+rmdir("$datadir/base/$mvoid");
 $primary->safe_psql('postgres', 'DROP DATABASE mv');
 
 # DROP DATABASE leaves no aegis file in any tablespace
@@ -361,6 +386,19 @@ $primary->safe_psql('postgres', 'DROP DATABASE tmpl');
 is(join(' ', glob("$datadir/base/$copyoid/aegis_*"), glob("$ts2dir/PG_15_*/$copyoid/*"),
 		glob("$datadir/base/$tmploid/*"), glob("$ts2dir/PG_15_*/$tmploid/*")),
 	'', 'DROP DATABASE removes the aegis files in every tablespace');
+
+# the first use after a clean start loads every database directory: an
+# entry of base/ that is no database directory does not stop it
+$primary->stop;
+open(my $stray, '>', "$datadir/base/424242") or die "open: $!";
+print $stray "not a database\n";
+close($stray);
+mkdir("$datadir/base/0424242") or die "mkdir: $!";
+$primary->start;
+is($primary->safe_psql('postgres', 'SELECT count(*) FROM t_def'), '31000',
+	'a file and a non-canonical directory name under base/ do not stop the load');
+unlink("$datadir/base/424242");
+rmdir("$datadir/base/0424242");
 
 $standby->stop;
 $primary->stop;
