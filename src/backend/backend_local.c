@@ -339,6 +339,18 @@ close_all_files(void)
 	}
 }
 
+/* A hash table of this process, keyed by bytes, for the file caches. */
+static HTAB *
+process_cache(const char *name, Size keysize, Size entrysize)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = TopMemoryContext;
+	return hash_create(name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 /* Drop this process's caches if any process unlinked a file since. */
 static void
 check_file_epoch(void)
@@ -390,15 +402,8 @@ resolve_file_set(const AegisRelKey *key)
 
 	check_file_epoch();
 	if (file_sets == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(AegisRelKey);
-		ctl.entrysize = sizeof(FileSetEntry);
-		ctl.hcxt = TopMemoryContext;
-		file_sets = hash_create("aegis file places", 64, &ctl,
-								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
+		file_sets = process_cache("aegis file places", sizeof(AegisRelKey),
+								  sizeof(FileSetEntry));
 	ent = hash_search(file_sets, key, HASH_FIND, NULL);
 	if (ent != NULL)
 		return &ent->fs;
@@ -467,15 +472,8 @@ open_data_file(const AegisRelKey *key, uint32 generation, bool create)
 	File		file;
 
 	if (open_files == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(OpenFileKey);
-		ctl.entrysize = sizeof(OpenFileEntry);
-		ctl.hcxt = TopMemoryContext;
-		open_files = hash_create("aegis open files", 64, &ctl,
-								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
+		open_files = process_cache("aegis open files", sizeof(OpenFileKey),
+								   sizeof(OpenFileEntry));
 	fs = resolve_file_set(key);	/* checks the epoch */
 
 	memset(&fkey, 0, sizeof(fkey));

@@ -136,17 +136,25 @@ ok(1, 'pg_basebackup with data checksums accepts the aegis files');
 ok(scalar(glob("$tsbackup/PG_15_*/$dboid/aegis_${dboid}_${spcoid}_${fn}_map")),
 	"the backup's tablespace holds the table's aegis files");
 
-# init_from_backup, but keeping the backup's tablespace links (its copy
-# refuses symbolic links)
-my $standby = PostgreSQL::Test::Cluster->new('ts_standby');
+# init_from_backup of a streaming standby, but keeping the backup's
+# tablespace links (its copy refuses symbolic links); started
+sub standby_from_backup
+{
+	my ($name, $backup) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $data = $node->data_dir;
+
+	rmdir($data);
+	PostgreSQL::Test::Utils::system_or_bail('cp', '-a', $primary->backup_dir . "/$backup", $data);
+	chmod(0700, $data);
+	$node->append_conf('postgresql.conf',
+		"port = " . $node->port . "\nunix_socket_directories = '" . $node->host . "'\n");
+	$node->enable_streaming($primary);
+	$node->start;
+	return $node;
+}
+my $standby = standby_from_backup('ts_standby', 'b1');
 my $sdata = $standby->data_dir;
-rmdir($sdata);
-PostgreSQL::Test::Utils::system_or_bail('cp', '-a', $primary->backup_dir . '/b1', $sdata);
-chmod(0700, $sdata);
-$standby->append_conf('postgresql.conf',
-	"port = " . $standby->port . "\nunix_socket_directories = '" . $standby->host . "'\n");
-$standby->enable_streaming($primary);
-$standby->start;
 $primary->safe_psql('postgres', q{
 	INSERT INTO t_ts SELECT g, 'after backup ' || g FROM generate_series(60001, 70000) g;
 	UPDATE t_ts SET b = 'u' || a WHERE a % 10 = 0;
@@ -310,15 +318,8 @@ $primary->backup('b2', backup_options => [ "--tablespace-mapping=$ts2dir=$ts2b2"
 my $ts3b2 = $primary->backup_dir . "/b2/pg_tblspc/$ts3oid";
 ok(scalar(glob("$ts3b2/PG_15_*/$dboid/aegis_*")), "the base backup copied them");
 $bg->quit;
-my $standby2 = PostgreSQL::Test::Cluster->new('ts_standby2');
+my $standby2 = standby_from_backup('ts_standby2', 'b2');
 my $s2data = $standby2->data_dir;
-rmdir($s2data);
-PostgreSQL::Test::Utils::system_or_bail('cp', '-a', $primary->backup_dir . '/b2', $s2data);
-chmod(0700, $s2data);
-$standby2->append_conf('postgresql.conf',
-	"port = " . $standby2->port . "\nunix_socket_directories = '" . $standby2->host . "'\n");
-$standby2->enable_streaming($primary);
-$standby2->start;
 is($standby2->safe_psql('postgres', 'SELECT count(*) FROM t_ts'), $primary->safe_psql('postgres', 'SELECT count(*) FROM t_ts'),
 	'the second standby is up');
 is(join(' ', glob("$s2data/pg_tblspc/$ts3oid/PG_15_*/$dboid/aegis_*")), '',
