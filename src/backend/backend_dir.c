@@ -1345,6 +1345,7 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 				newgen,
 				unlink_gen = 0;
 	uint64		off = 0;
+	XLogRecPtr	cut_lsn;
 	char		block[AEGIS_BLOCK_MAX_SIZE];
 	MemoryContext cxt = CurrentMemoryContext;
 	int			holdoff;
@@ -1359,6 +1360,7 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	npages = e->npages;
 	oldgen = e->generation;
 	newgen = oldgen + 1;
+	cut_lsn = e->cut_lsn;
 	if (e->persistence != RELPERSISTENCE_PERMANENT)
 		logger = NULL;			/* never in a base backup's replay */
 	copy = palloc(Max(npages, 1) * sizeof(AegisBlockLoc));
@@ -1370,6 +1372,8 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	holdoff = InterruptHoldoffCount;
 	PG_TRY();
 	{
+		/* what a map rebuilt from this generation needs: the last cut */
+		off = AegisLocalWriteGenerationHeader(key, newgen, npages, cut_lsn);
 		for (BlockNumber p = 0; p < npages; p++)
 		{
 			if (copy[p].length == 0)

@@ -575,6 +575,42 @@ local_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block,
 }
 
 /*
+ * AegisLocalWriteGenerationHeader
+ *		Write the header of data file generation 'generation' of 'key' (a
+ *		new, empty one) at its offset 0: the relation's last cut
+ *		('cut_lsn', a PostgreSQL LSN) and its pages then ('npages'), for a
+ *		map rebuilt from the data files (map_format.h).  Returns its length
+ *		in bytes, where the blocks start.  Not fsynced.  Raises the write
+ *		error, e.g. ENOSPC (ERRCODE_DISK_FULL).
+ */
+uint64
+AegisLocalWriteGenerationHeader(const AegisRelKey *key, uint32 generation,
+								BlockNumber npages, XLogRecPtr cut_lsn)
+{
+	AegisGenerationHeader hdr;
+	AegisBlockLoc loc;
+	pg_crc32c	crc;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.magic = AEGIS_GEN_MAGIC;
+	hdr.version = AEGIS_GEN_VERSION;
+	hdr.key = *key;
+	hdr.generation = generation;
+	hdr.npages = npages;
+	hdr.cut_lsn = cut_lsn;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &hdr, sizeof(hdr));
+	FIN_CRC32C(crc);
+	hdr.crc = crc;
+	memset(&loc, 0, sizeof(loc));
+	loc.generation = generation;
+	loc.offset = 0;
+	loc.length = sizeof(hdr);
+	local_write_block(key, &loc, (const char *) &hdr, false);
+	return sizeof(hdr);
+}
+
+/*
  * Read the block 'loc' names into 'block' (loc->length bytes).  A short
  * read is corruption: the map names bytes the file does not have.
  */
@@ -1031,12 +1067,14 @@ read_at(int fd, bool chunked, char *buf, Size len, uint64 pos, const char *path)
  * generation and offset, i.e. the later copy).  Bytes that are not a valid
  * block (a write cut short, a damaged block) are skipped by looking for
  * the next block header.  Grows *slots / *nslots as pages appear; fills
- * *info's codec, level and persistence from the newest block that has them.
+ * *info's codec, level and persistence from the newest block that has them;
+ * keeps in *gen_hdr the generation header of the newest generation that has
+ * one (magic 0 while none).
  */
 static void
 scan_generation(const AegisFileSet *fs, const AegisRelKey *key, uint32 gen,
 				RebuildSlot **slots, BlockNumber *nslots, AegisRelInfo *info,
-				uint64 *info_lsn, uint64 *nblocks)
+				uint64 *info_lsn, uint64 *nblocks, AegisGenerationHeader *gen_hdr)
 {
 	char	   *path = data_path(fs, gen);
 	char	   *buf = palloc(REBUILD_CHUNK);
@@ -1050,6 +1088,15 @@ scan_generation(const AegisFileSet *fs, const AegisRelKey *key, uint32 gen,
 				(errcode_for_file_access(),
 				 errmsg("could not open aegis data file \"%s\": %m", path)));
 	have = read_at(fd, fs->chunked, buf, REBUILD_CHUNK, base, path);
+	{
+		AegisGenerationHeader h;
+
+		/* the newest generation's header (written by this build) */
+		if (AegisGenerationHeaderParse(buf, have, &h) &&
+			memcmp(&h.key, key, sizeof(AegisRelKey)) == 0 && h.generation == gen &&
+			(gen_hdr->magic == 0 || h.generation > gen_hdr->generation))
+			*gen_hdr = h;
+	}
 	while (have > 0)
 	{
 		Size		pos = 0;
@@ -1135,6 +1182,9 @@ rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
 	uint32		newgen = 0;
 	uint64		off = 0;
 	AegisBlockLoc *map;
+	AegisGenerationHeader gen_hdr;
+	BlockNumber known_npages = 0;
+	bool		known = false;
 	char	   *mpath = map_path(fs);
 	char	   *damaged_path;
 	char	   *newpath;
@@ -1148,11 +1198,13 @@ rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
 	info.codec = AEGIS_CODEC_NONE;
 	info.persistence = RELPERSISTENCE_PERMANENT;
 	slots = palloc_extended((Size) nslots * sizeof(RebuildSlot), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	memset(&gen_hdr, 0, sizeof(gen_hdr));
 	foreach(lc, generations)
 	{
 		uint32		gen = (uint32) lfirst_oid(lc);
 
-		scan_generation(fs, key, gen, &slots, &nslots, &info, &info_lsn, &nblocks);
+		scan_generation(fs, key, gen, &slots, &nslots, &info, &info_lsn, &nblocks,
+						&gen_hdr);
 		newgen = Max(newgen, gen + 1);
 	}
 	if (from_map == NULL && info.persistence == RELPERSISTENCE_TEMP)
@@ -1189,26 +1241,50 @@ rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
 		 * files was cut by then (map_format.h, AegisWalPageRedo).
 		 */
 		info.cut_lsn = from_map->cut_lsn;
-
+		known_npages = from_map->npages;
+		known = true;
+	}
+	else if (gen_hdr.magic != 0)
+	{
+		/*
+		 * No map: the newest generation's header tells the last cut before
+		 * it was written, and the pages then (compaction left the cut
+		 * pages' blocks out, so the blocks cannot tell).
+		 */
+		info.cut_lsn = gen_hdr.cut_lsn;
+		known_npages = gen_hdr.npages;
+		known = true;
+	}
+	if (known)
+	{
 		/*
 		 * A block of a page past the map, older than the cut, is of a page
 		 * the cut removed (VACUUM wrote it back as a new page first): leave
 		 * it out, the page does not exist.
 		 */
-		if (info.npages > from_map->npages)
+		if (info.npages > known_npages)
 		{
-			BlockNumber keep = from_map->npages;
+			BlockNumber keep = known_npages;
 
-			for (BlockNumber p = from_map->npages; p < info.npages; p++)
+			for (BlockNumber p = known_npages; p < info.npages; p++)
 			{
-				if (slots[p].length > 0 && slots[p].lsn < from_map->cut_lsn)
+				if (slots[p].length > 0 && slots[p].lsn < info.cut_lsn)
 					memset(&slots[p], 0, sizeof(RebuildSlot));
 				else if (slots[p].length > 0)
 					keep = p + 1;
 			}
 			info.npages = keep;
 		}
-		info.npages = Max(info.npages, from_map->npages);
+
+		/*
+		 * A valid map's pages stand, blockless ones too.  Without one, the
+		 * pages past the last one with a block are left out: they had no
+		 * block when the header was written, their records before the cut
+		 * are then skipped as records of cut pages, and those after it add
+		 * them again.
+		 */
+		if (from_map != NULL)
+			info.npages = Max(info.npages, known_npages);
 		if (info.npages > nslots)
 		{
 			slots = repalloc_huge(slots, (Size) info.npages * sizeof(RebuildSlot));
@@ -1240,6 +1316,31 @@ rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
 				 errmsg("could not create aegis data file \"%s\": %m", newpath)));
 	PG_TRY();
 	{
+		AegisGenerationHeader h;
+		pg_crc32c	crc;
+
+		/* the new generation's header: the cut it knows, as compaction's */
+		memset(&h, 0, sizeof(h));
+		h.magic = AEGIS_GEN_MAGIC;
+		h.version = AEGIS_GEN_VERSION;
+		h.key = *key;
+		h.generation = newgen;
+		h.npages = info.npages;
+		h.cut_lsn = info.cut_lsn;
+		INIT_CRC32C(crc);
+		COMP_CRC32C(crc, &h, sizeof(h));
+		FIN_CRC32C(crc);
+		h.crc = crc;
+		errno = 0;
+		if (file_io(true, fs->chunked, -1, out, (char *) &h, sizeof(h), 0) != sizeof(h))
+		{
+			if (errno == 0)
+				errno = ENOSPC;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write aegis data file \"%s\": %m", newpath)));
+		}
+		off = sizeof(h);
 		for (BlockNumber p = 0; p < info.npages; p++)
 		{
 			RebuildSlot *slot = &slots[p];

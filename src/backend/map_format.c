@@ -95,3 +95,28 @@ AegisMapParse(const char *buf, Size len, AegisMapFileHeader *hdr, const char **e
 	*entries = buf + hlen;
 	return true;
 }
+
+/*
+ * AegisGenerationHeaderParse
+ *		Is there a valid generation header (magic, version, CRC) at 'buf'
+ *		('len' bytes)?  Then fill *hdr.  Pure, as AegisMapParse.
+ */
+bool
+AegisGenerationHeaderParse(const char *buf, Size len, AegisGenerationHeader *hdr)
+{
+	pg_crc32c	crc;
+	pg_crc32c	expected;
+
+	if (len < sizeof(*hdr))
+		return false;
+	memcpy(hdr, buf, sizeof(*hdr));
+	if (hdr->magic != AEGIS_GEN_MAGIC || hdr->version != AEGIS_GEN_VERSION)
+		return false;
+	expected = hdr->crc;
+	hdr->crc = 0;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, hdr, sizeof(*hdr));
+	FIN_CRC32C(crc);
+	hdr->crc = expected;
+	return EQ_CRC32C(crc, expected) && hdr->npages <= MaxBlockNumber;
+}

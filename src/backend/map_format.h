@@ -79,6 +79,36 @@ StaticAssertDecl(sizeof(AegisMapFileHeaderV1) == 56, "version 1 map file header 
 #define AEGIS_MAP_MAX_FILE_SIZE \
 	((uint64) sizeof(AegisMapFileHeader) + (uint64) MaxBlockNumber * sizeof(AegisBlockLoc))
 
+/*
+ * The first bytes of a data file generation written by compaction or by a
+ * map rebuild (from this build on): what a block map rebuilt from the data
+ * files needs and the blocks cannot tell, the relation's last cut when the
+ * generation was written and its pages then.  Compaction leaves out the
+ * blocks of cut pages, so without it a rebuilt map would not know that
+ * older records of those page numbers must be skipped (AegisWalPageRedo).
+ * Not a block: scans for blocks skip it.
+ */
+#define AEGIS_GEN_MAGIC		0x47474541	/* "AEGG" */
+#define AEGIS_GEN_VERSION	1
+
+typedef struct AegisGenerationHeader
+{
+	uint32		magic;
+	uint16		version;
+	uint16		reserved;
+	AegisRelKey key;
+	uint32		generation;
+	uint32		npages;			/* the relation's pages when written */
+	uint32		reserved2;
+	uint64		cut_lsn;		/* its last cut's record end LSN, 0 if none */
+	pg_crc32c	crc;			/* of the header with crc = 0 */
+	uint32		reserved3;
+} AegisGenerationHeader;
+
+StaticAssertDecl(sizeof(AegisGenerationHeader) == 48, "generation header is 48 bytes");
+
+extern bool AegisGenerationHeaderParse(const char *buf, Size len,
+									   AegisGenerationHeader *hdr);
 extern bool AegisMapParse(const char *buf, Size len, AegisMapFileHeader *hdr,
 						  const char **entries);
 

@@ -1,7 +1,8 @@
 /*
  * fuzz_map.c
  *	  libFuzzer target for the block map file decoder
- *	  (src/backend/map_format.c: AegisMapParse) on arbitrary bytes.  With
+ *	  (src/backend/map_format.c: AegisMapParse) and the generation header
+ *	  decoder (AegisGenerationHeaderParse) on arbitrary bytes.  With
  *	  bit 0 of the first byte, the magic, a known version and the CRC are
  *	  made right so the checks behind them are reached.
  */
@@ -54,6 +55,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		/* only version 4 has a cut LSN */
 		if (hdr.version < AEGIS_MAP_VERSION && hdr.cut_lsn != 0)
+			abort();
+	}
+	/* the same bytes as the start of a data file generation */
+	{
+		AegisGenerationHeader g;
+
+		if (AegisGenerationHeaderParse(buf, size, &g) &&
+			(g.magic != AEGIS_GEN_MAGIC || g.npages > MaxBlockNumber))
 			abort();
 	}
 	return 0;

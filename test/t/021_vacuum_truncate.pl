@@ -125,7 +125,7 @@ same_rows($standby, 'standby after all of it');
 # (aegis.debug_checkpoint_delay); returns the WAL position when it began.
 sub during_checkpoint
 {
-	my ($node, $crash, $during) = @_;
+	my ($node, $crash, $during, $before_start) = @_;
 	my $log_offset = -s $node->logfile;
 	my @settings = ('aegis.debug_checkpoint_delay');
 	$node->safe_psql('postgres', "ALTER SYSTEM SET aegis.debug_checkpoint_delay = '6s'");
@@ -160,6 +160,7 @@ sub during_checkpoint
 		eval { $cp->quit };
 		$node->stop('immediate', fail_ok => 1);	# the postmaster is gone or going
 		$node->adjust_conf('postgresql.auto.conf', $_, undef) for @settings;
+		$before_start->() if $before_start;
 		$node->start;
 		my ($redo) = (slurp_file($node->logfile, $log_offset) =~ /redo starts at (\S+)/);
 		is($node->safe_psql('postgres', "SELECT '$redo'::pg_lsn < '$lsn0'::pg_lsn"), 't',
@@ -233,6 +234,34 @@ is($primary->safe_psql('postgres', "SELECT pages FROM aegis_table_stats('y')"), 
 	'... and pages');
 my ($skipped) = (slurp_file($primary->logfile, $log_offset) =~ /(\d+) page records were skipped/);
 cmp_ok($skipped // 0, '>', 0, 'redo skipped the cut pages\' records');
+
+# the same, with the block map of y lost before the restart, after the
+# checkpoint compacted y (its new generation has no blocks of the cut
+# pages): the map rebuilt from the data files takes the cut's LSN from the
+# generation's header, and redo skips the old records as above
+$primary->safe_psql('postgres', $y_setup);
+$primary->safe_psql('postgres', $y_churn);
+my ($ydir, $yname) = aegis_files($primary, 'postgres', 'y');
+my @ygen_before = map { /\.(\d+)$/ ? $1 : () } glob("$ydir/$yname.*");
+$log_offset = -s $primary->logfile;
+during_checkpoint($primary, 1, sub {
+	$cut_y->();
+	$primary->safe_psql('postgres', q{
+		INSERT INTO y SELECT g, 0, md5(g::text) FROM generate_series(30001, 55000) g;
+		INSERT INTO y_heap SELECT g, 0, md5(g::text) FROM generate_series(30001, 55000) g;});
+}, sub {
+	my @gens = map { /\.(\d+)$/ ? $1 : () } glob("$ydir/$yname.*");
+	my ($newest) = sort { $b <=> $a } @gens;
+	cmp_ok($newest, '>', (sort { $b <=> $a } @ygen_before)[0],
+		'the crashed checkpoint compacted y into a new generation');
+	unlink("$ydir/${yname}_map") or die "unlink map: $!";
+});
+like(slurp_file($primary->logfile, $log_offset), qr/aegis block map ".*${yname}_map" was missing; rebuilt it/,
+	'lost map after the compaction of a cut table: rebuilt from the data files');
+is($primary->safe_psql('postgres', $yq . 'y'), $primary->safe_psql('postgres', $yq . 'y_heap'),
+	'... and the rows are right');
+($skipped) = (slurp_file($primary->logfile, $log_offset) =~ /(\d+) page records were skipped/);
+cmp_ok($skipped // 0, '>', 0, '... redo skipped the cut pages\' records (the generation header kept the cut)');
 
 # the same for TRUNCATE of a table created in the transaction
 my $tt = $primary->background_psql('postgres');

@@ -176,6 +176,10 @@ extern void AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 							   const AegisBlockLoc *map);
 extern void AegisLocalUnlinkMap(const AegisRelKey *key);
 extern void AegisLocalCleanDatabaseCopy(Oid dbOid);
+extern uint64 AegisLocalWriteGenerationHeader(const AegisRelKey *key,
+											  uint32 generation,
+											  BlockNumber npages,
+											  XLogRecPtr cut_lsn);
 typedef void (*AegisMapLoadCallback) (const AegisRelInfo *info,
 									  uint32 generation, uint64 file_end,
 									  const AegisBlockLoc *map);
