@@ -574,6 +574,26 @@ local_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block,
 	}
 }
 
+/* A generation header (map_format.h) with its CRC. */
+static void
+fill_generation_header(AegisGenerationHeader *hdr, const AegisRelKey *key,
+					   uint32 generation, BlockNumber npages, XLogRecPtr cut_lsn)
+{
+	pg_crc32c	crc;
+
+	memset(hdr, 0, sizeof(*hdr));
+	hdr->magic = AEGIS_GEN_MAGIC;
+	hdr->version = AEGIS_GEN_VERSION;
+	hdr->key = *key;
+	hdr->generation = generation;
+	hdr->npages = npages;
+	hdr->cut_lsn = cut_lsn;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, hdr, sizeof(*hdr));
+	FIN_CRC32C(crc);
+	hdr->crc = crc;
+}
+
 /*
  * AegisLocalWriteGenerationHeader
  *		Write the header of data file generation 'generation' of 'key' (a
@@ -589,19 +609,8 @@ AegisLocalWriteGenerationHeader(const AegisRelKey *key, uint32 generation,
 {
 	AegisGenerationHeader hdr;
 	AegisBlockLoc loc;
-	pg_crc32c	crc;
 
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.magic = AEGIS_GEN_MAGIC;
-	hdr.version = AEGIS_GEN_VERSION;
-	hdr.key = *key;
-	hdr.generation = generation;
-	hdr.npages = npages;
-	hdr.cut_lsn = cut_lsn;
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, &hdr, sizeof(hdr));
-	FIN_CRC32C(crc);
-	hdr.crc = crc;
+	fill_generation_header(&hdr, key, generation, npages, cut_lsn);
 	memset(&loc, 0, sizeof(loc));
 	loc.generation = generation;
 	loc.offset = 0;
@@ -1317,20 +1326,9 @@ rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
 	PG_TRY();
 	{
 		AegisGenerationHeader h;
-		pg_crc32c	crc;
 
 		/* the new generation's header: the cut it knows, as compaction's */
-		memset(&h, 0, sizeof(h));
-		h.magic = AEGIS_GEN_MAGIC;
-		h.version = AEGIS_GEN_VERSION;
-		h.key = *key;
-		h.generation = newgen;
-		h.npages = info.npages;
-		h.cut_lsn = info.cut_lsn;
-		INIT_CRC32C(crc);
-		COMP_CRC32C(crc, &h, sizeof(h));
-		FIN_CRC32C(crc);
-		h.crc = crc;
+		fill_generation_header(&h, key, newgen, info.npages, info.cut_lsn);
 		errno = 0;
 		if (file_io(true, fs->chunked, -1, out, (char *) &h, sizeof(h), 0) != sizeof(h))
 		{
