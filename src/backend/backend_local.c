@@ -351,6 +351,18 @@ process_cache(const char *name, Size keysize, Size entrysize)
 	return hash_create(name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
+/* Close this process's cached files and forget where relations' files are. */
+static void
+forget_files(void)
+{
+	close_all_files();
+	if (file_sets != NULL)
+	{
+		hash_destroy(file_sets);
+		file_sets = NULL;
+	}
+}
+
 /* Drop this process's caches if any process unlinked a file since. */
 static void
 check_file_epoch(void)
@@ -362,12 +374,7 @@ check_file_epoch(void)
 	epoch = pg_atomic_read_u64(file_epoch);
 	if (epoch != open_files_epoch)
 	{
-		close_all_files();
-		if (file_sets != NULL)
-		{
-			hash_destroy(file_sets);
-			file_sets = NULL;
-		}
+		forget_files();
 		open_files_epoch = epoch;
 	}
 }
@@ -377,12 +384,7 @@ static void
 bump_file_epoch(void)
 {
 	pg_atomic_fetch_add_u64(file_epoch, 1);
-	close_all_files();
-	if (file_sets != NULL)
-	{
-		hash_destroy(file_sets);
-		file_sets = NULL;
-	}
+	forget_files();
 }
 
 /*
@@ -474,7 +476,7 @@ open_data_file(const AegisRelKey *key, uint32 generation, bool create)
 	if (open_files == NULL)
 		open_files = process_cache("aegis open files", sizeof(OpenFileKey),
 								   sizeof(OpenFileEntry));
-	fs = resolve_file_set(key);	/* checks the epoch */
+	check_file_epoch();
 
 	memset(&fkey, 0, sizeof(fkey));
 	fkey.key = *key;
@@ -483,6 +485,8 @@ open_data_file(const AegisRelKey *key, uint32 generation, bool create)
 	if (found)
 		return ent;
 
+	/* only a file not yet open needs to know where it is */
+	fs = resolve_file_set(key);
 	if (create)
 		ensure_file_set_directory(fs);
 	path = data_path(fs, generation);
