@@ -217,6 +217,7 @@ aegis_rm_redo(XLogReaderState *record)
 				break;
 			}
 		case XLOG_AEGIS_PAGE:
+		case XLOG_AEGIS_PAGE_PACKED:
 			AegisWalPageRedo(record, restoring && !reachedConsistency);
 			break;
 		case XLOG_AEGIS_CREATE:
@@ -308,6 +309,7 @@ aegis_rm_desc(StringInfo buf, XLogReaderState *record)
 				break;
 			}
 		case XLOG_AEGIS_PAGE:
+		case XLOG_AEGIS_PAGE_PACKED:
 			AegisWalPageDesc(buf, record);
 			break;
 		case XLOG_AEGIS_IMAGE:
@@ -337,6 +339,8 @@ aegis_rm_identify(uint8 info)
 		case XLOG_AEGIS_RESERVE_XIDS:
 			return "RESERVE_XIDS";
 		case XLOG_AEGIS_PAGE:
+			return "PAGE_WIDE";
+		case XLOG_AEGIS_PAGE_PACKED:
 			return "PAGE";
 		case XLOG_AEGIS_CREATE:
 			return "CREATE";

@@ -7,7 +7,7 @@
  * Every change to an aegis page of a WAL-logged relation is logged as the
  * difference between the page before and after the change, like
  * PostgreSQL's generic WAL (access/transam/generic_xlog.c): a list of
- * (offset, length, bytes) regions, in an XLOG_AEGIS_PAGE record of our
+ * (offset, length, bytes) regions, in an XLOG_AEGIS_PAGE_PACKED record of our
  * custom resource manager.  Redo applies the regions to the page as
  * recovery finds it, which equals the page as it was before the change,
  * except possibly for hint bits (they are set without WAL).  Two rules keep
@@ -277,33 +277,27 @@ typedef struct DeltaCopy
 	int			suffix;			/* bytes of dst equal to the end of src */
 } DeltaCopy;
 
-/* Append one literal region of 'after' [start, end) to 'out' at *len. */
-static void
-put_literal(char *out, Size *len, const char *after, int start, int end)
+/* A delta being written: its bytes, their length, the end of the last region. */
+typedef struct DeltaOut
 {
-	uint16		off = start,
-				n = end - start;
+	char	   *out;
+	Size		len;
+	uint32		prev_end;
+} DeltaOut;
 
-	if (n == 0)
-		return;
-	memcpy(out + *len, &off, 2);
-	memcpy(out + *len + 2, &n, 2);
-	memcpy(out + *len + 4, after + start, n);
-	*len += 4 + n;
+/* Append one literal region of 'after' [start, end). */
+static void
+put_literal(DeltaOut *d, const char *after, int start, int end)
+{
+	if (end > start)
+		AegisWalPutRegion(d->out, &d->len, &d->prev_end, start, end - start, after + start, 0);
 }
 
 /* Append one copy region: [start, end) of the page from 'src'. */
 static void
-put_copy(char *out, Size *len, int start, int end, int src)
+put_copy(DeltaOut *d, int start, int end, int src)
 {
-	uint16		off = start | AEGIS_DELTA_COPY,
-				n = end - start,
-				s = src;
-
-	memcpy(out + *len, &off, 2);
-	memcpy(out + *len + 2, &n, 2);
-	memcpy(out + *len + 4, &s, 2);
-	*len += 6;
+	AegisWalPutRegion(d->out, &d->len, &d->prev_end, start, end - start, NULL, src);
 }
 
 /*
@@ -312,15 +306,14 @@ put_copy(char *out, Size *len, int start, int end, int src)
  * ('copy'), as copy regions and literals around them.
  */
 static void
-put_changed(char *out, Size *len, const char *after, int start, int end,
-			const DeltaCopy *copy)
+put_changed(DeltaOut *d, const char *after, int start, int end, const DeltaCopy *copy)
 {
 	int			cuts[4];
 	int			pos = start;
 
 	if (copy == NULL)
 	{
-		put_literal(out, len, after, start, end);
+		put_literal(d, after, start, end);
 		return;
 	}
 	/* the two copy ranges, in page order: prefix, then suffix */
@@ -338,32 +331,30 @@ put_changed(char *out, Size *len, const char *after, int start, int end,
 			continue;
 		src = r == 0 ? copy->src + (from - copy->dst) :
 			copy->src + copy->src_len - (cuts[3] - from);
-		put_literal(out, len, after, pos, from);
-		put_copy(out, len, from, to, src);
+		put_literal(d, after, pos, from);
+		put_copy(d, from, to, src);
 		pos = to;
 	}
-	put_literal(out, len, after, pos, end);
+	put_literal(d, after, pos, end);
 }
 
 /*
  * Encode the difference between 'before' and 'after' (pages) into 'out'
- * (room for BLCKSZ + 512 bytes); returns its length in bytes.  With 'copy',
- * the new row version's data is copied from the old one's where they agree.
- * If the regions would take more room than the page, one region covers it
- * all.
+ * (room for BLCKSZ + 512 bytes) as a packed delta (AegisWalApplyDelta);
+ * returns its length in bytes.  With 'copy', the new row version's data is
+ * copied from the old one's where they agree.  If the regions would take
+ * more room than the page, one region covers it all.
  */
 static uint16
 compute_delta(const char *before, const char *after, char *out, const DeltaCopy *copy)
 {
-	Size		len = 0;
+	DeltaOut	d = {out, 0, AEGIS_DELTA_FIRST};
 	int			i = AEGIS_DELTA_FIRST;
 
 	while (i < BLCKSZ)
 	{
 		int			start;
 		int			end;
-		uint16		off,
-					n;
 
 		/* most of a page is unchanged: skip it a block at a time */
 		if (i % DELTA_SKIP == 0 &&
@@ -380,16 +371,14 @@ compute_delta(const char *before, const char *after, char *out, const DeltaCopy 
 		start = i;
 		while (i < BLCKSZ && memcmp(before + i, after + i, DELTA_CHUNK) != 0)
 			i += DELTA_CHUNK;
-		/* a copy region split out of a literal adds at most 8 bytes */
-		if (len + 4 + (i - start) + (copy ? 16 : 0) > BLCKSZ)
+		/* a change split by two copy regions takes at most five regions */
+		if (d.len + (i - start) + AEGIS_REGION_MAX_HEAD * (copy ? 5 : 1) > BLCKSZ)
 		{
 			/* not worth it: the whole page but pd_lsn */
-			off = AEGIS_DELTA_FIRST;
-			n = BLCKSZ - AEGIS_DELTA_FIRST;
-			memcpy(out, &off, 2);
-			memcpy(out + 2, &n, 2);
-			memcpy(out + 4, after + AEGIS_DELTA_FIRST, n);
-			return 4 + n;
+			d.len = 0;
+			d.prev_end = AEGIS_DELTA_FIRST;
+			put_literal(&d, after, AEGIS_DELTA_FIRST, BLCKSZ);
+			return (uint16) d.len;
 		}
 		/* chunks found the change; its bytes are logged exactly */
 		end = i;
@@ -397,9 +386,9 @@ compute_delta(const char *before, const char *after, char *out, const DeltaCopy 
 			start++;
 		while (before[end - 1] == after[end - 1])
 			end--;
-		put_changed(out, &len, after, start, end, copy);
+		put_changed(&d, after, start, end, copy);
 	}
-	return (uint16) len;
+	return (uint16) d.len;
 }
 
 /*
@@ -594,15 +583,18 @@ AegisWalPageConflict(AegisPageChange *chg, TransactionId xid)
 }
 
 /*
- * Insert an XLOG_AEGIS_PAGE record: 'xlrec' (identity, conflict xid, delta
- * lengths, flags) and the deltas in 'body' (delta1_len + delta2_len bytes),
- * LZ4-compressed when they take AEGIS_WAL_COMPRESS_MIN bytes or more and
- * that saves space.  Stamps 'page' with the record's end LSN and returns it.
+ * Insert an XLOG_AEGIS_PAGE_PACKED record: 'xlrec' (identity, conflict
+ * xid, delta lengths, flags), 'vm_spc' with AEGIS_PAGE_VM_*, and the deltas
+ * in 'body' (delta1_len + delta2_len bytes), LZ4-compressed when they take
+ * AEGIS_WAL_COMPRESS_MIN bytes or more and that saves space.  Stamps 'page'
+ * with the record's end LSN and returns it.
  */
 static XLogRecPtr
-insert_page_record(xl_aegis_page *xlrec, const Oid *vm_spc, const char *body, Page page)
+insert_page_record(xl_aegis_page *xlrec, Oid vm_spc, const char *body, Page page)
 {
 	static char packed[LZ4_COMPRESSBOUND(2 * (BLCKSZ + 512))];
+	char		head[AEGIS_PACKED_MAX_HEAD];
+	Size		headlen;
 	const char *data = body;
 	Size		len = xlrec->delta1_len + xlrec->delta2_len;
 	XLogRecPtr	end;
@@ -619,16 +611,14 @@ insert_page_record(xl_aegis_page *xlrec, const Oid *vm_spc, const char *body, Pa
 			xlrec->flags |= AEGIS_PAGE_LZ4;
 		}
 	}
+	headlen = AegisWalPagePackHeader(xlrec, vm_spc, head);
 	XLogBeginInsert();
-	XLogRegisterData((char *) xlrec, sizeof(xl_aegis_page));
-	if (xlrec->flags & AEGIS_PAGE_VM_FLAGS)
-		XLogRegisterData((char *) vm_spc, sizeof(Oid));
+	XLogRegisterData(head, headlen);
 	if (xlrec->stored_len > 0)
 		XLogRegisterData((char *) data, xlrec->stored_len);
-	end = XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_PAGE);
+	end = XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_PAGE_PACKED);
 	PageSetLSN(page, end);
-	AegisWalCount(sizeof(xl_aegis_page) + xlrec->stored_len, true,
-				  (xlrec->flags & AEGIS_PAGE_LZ4) != 0);
+	AegisWalCount(headlen + xlrec->stored_len, true, (xlrec->flags & AEGIS_PAGE_LZ4) != 0);
 	return end;
 }
 
@@ -673,7 +663,7 @@ AegisWalPageLog(AegisPageChange *chg)
 		memcpy(body, chg->delta1, chg->delta1_len);
 		xlrec.delta2_len = compute_delta(chg->before.data, (char *) page, body + chg->delta1_len,
 										 delta_copy(chg, (char *) page, &copy));
-		end = insert_page_record(&xlrec, &chg->rel->rd_node.spcNode, body, page);
+		end = insert_page_record(&xlrec, chg->rel->rd_node.spcNode, body, page);
 	}
 
 	if (chg->set_visible)
@@ -705,7 +695,7 @@ AegisWalLogPageImage(const AegisRelKey *key, BlockNumber pageno, Page page)
 	xlrec.key = *key;
 	xlrec.pageno = pageno;
 	xlrec.delta2_len = compute_delta(empty.data, (char *) page, body, NULL);
-	return insert_page_record(&xlrec, NULL, body, page);
+	return insert_page_record(&xlrec, InvalidOid, body, page);
 }
 
 /* A malformed record: the WAL is damaged. */
@@ -794,10 +784,10 @@ AegisWalRedoSkippedCut(bool reset)
 
 /*
  * AegisWalPageRedo
- *		Replay an XLOG_AEGIS_PAGE record (startup process).  The relation's
- *		storage may be gone (dropped later), newer than the record (created
- *		again with the same key), or cut since (page_gone): then there is
- *		nothing to do.
+ *		Replay a page record (XLOG_AEGIS_PAGE_PACKED, or XLOG_AEGIS_PAGE of
+ *		older builds; startup process).  The relation's storage may be gone
+ *		(dropped later), newer than the record (created again with the same
+ *		key), or cut since (page_gone): then there is nothing to do.
  *		With 'tolerant' (a restored base backup not yet consistent), a page
  *		whose block the copy lacked may have been rebuilt from deltas into
  *		something that cannot be defragmented; the compaction is then
@@ -819,8 +809,9 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 	const char *delta2;
 	const char *bad;
 	Oid			vm_spc;
+	bool		packed = (XLogRecGetInfo(record) & XLOG_AEGIS_OPMASK) == XLOG_AEGIS_PAGE_PACKED;
 
-	bad = AegisWalPageParse(XLogRecGetData(record), XLogRecGetDataLen(record),
+	bad = AegisWalPageParse(XLogRecGetData(record), XLogRecGetDataLen(record), packed,
 							&xlrec, &vm_spc, unpacked, &delta1, &delta2);
 	if (bad)
 		report_bad_record(record, bad);
@@ -852,10 +843,10 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 	if (PageGetLSN(page) < end)
 	{
 		START_CRIT_SECTION();
-		AegisWalApplyDelta((char *) page, delta1, xlrec.delta1_len);
+		AegisWalApplyDelta((char *) page, delta1, xlrec.delta1_len, packed);
 		if ((xlrec.flags & AEGIS_PAGE_COMPACT) && (!tolerant || page_compactable(page)))
 			AegisPageCompact(page);
-		AegisWalApplyDelta((char *) page, delta2, xlrec.delta2_len);
+		AegisWalApplyDelta((char *) page, delta2, xlrec.delta2_len, packed);
 		PageSetLSN(page, end);
 		AegisBufferMarkDirty(buf);
 		END_CRIT_SECTION();
@@ -952,15 +943,23 @@ AegisWalImageDesc(StringInfo buf, XLogReaderState *record)
 					 AEGIS_REL_KEY_ARGS(&xlrec.key), xlrec.pageno, xlrec.block_len);
 }
 
-/* AegisWalPageDesc: rm_desc of an XLOG_AEGIS_PAGE record. */
+/* AegisWalPageDesc: rm_desc of a page record (either form). */
 void
 AegisWalPageDesc(StringInfo buf, XLogReaderState *record)
 {
 	xl_aegis_page xlrec;
+	Oid			vm_spc;
+	Size		head;
+	const char *bad;
 
-	if (XLogRecGetDataLen(record) < sizeof(xlrec))
+	bad = AegisWalPageParseHeader(XLogRecGetData(record), XLogRecGetDataLen(record),
+								  (XLogRecGetInfo(record) & XLOG_AEGIS_OPMASK) == XLOG_AEGIS_PAGE_PACKED,
+								  &xlrec, &vm_spc, &head);
+	if (bad)
+	{
+		appendStringInfo(buf, "malformed: %s", bad);
 		return;
-	memcpy(&xlrec, XLogRecGetData(record), sizeof(xlrec));
+	}
 	appendStringInfo(buf, "rel " AEGIS_REL_KEY_FMT " page %u; delta %u+%u bytes%s%s%s%s",
 					 AEGIS_REL_KEY_ARGS(&xlrec.key), xlrec.pageno,
 					 xlrec.delta1_len, xlrec.delta2_len,

@@ -2,9 +2,15 @@
  * fuzz_wal.c
  *	  libFuzzer target for the page redo decoder (src/wal/wal_decode.c):
  *	  AegisWalPageParse on an arbitrary record body, then the deltas it
- *	  accepts applied to a page.  With bit 0 of the first byte the
- *	  record's stored_len is set to match the input, so the LZ4 and delta
- *	  checks behind the length check are reached.
+ *	  accepts applied to a page.  Bit 1 of the first byte selects the
+ *	  packed header (XLOG_AEGIS_PAGE_PACKED) instead of the wide one.  With
+ *	  bit 0, a wide record's stored_len is set to match the input, so the
+ *	  LZ4 and delta checks behind the length check are reached (the packed
+ *	  header derives its lengths from the input).  With bit 2, the input
+ *	  is a header to write instead: AegisWalPagePackHeader's output plus a
+ *	  body must parse back to the same fields.  With bit 3, the input
+ *	  describes regions: written with AegisWalPutRegion and applied, they
+ *	  must change a page exactly as applying them directly does.
  */
 #include "postgres.h"
 
@@ -23,13 +29,90 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *d1;
 	const char *d2;
 	uint8		mode;
+	bool		packed;
 
 	if (size < 1 || size - 1 > sizeof(buf))
 		return 0;
 	mode = data[0];
 	memcpy(buf, data + 1, size - 1);
 	size--;
-	if ((mode & 1) && size >= sizeof(xlrec))
+	if ((mode & 4) && size >= sizeof(xlrec) + sizeof(Oid))
+	{
+		xl_aegis_page in;
+		xl_aegis_page out;
+		Oid			vm_in;
+		Oid			vm_out;
+		Size		head;
+		Size		n;
+
+		memcpy(&in, buf, sizeof(in));
+		memcpy(&vm_in, buf + sizeof(in), sizeof(Oid));
+		in.flags &= AEGIS_PAGE_KNOWN_FLAGS & ~AEGIS_PAGE_LZ4;
+		in.delta1_len %= 1000;
+		in.delta2_len %= 1000;
+		in.stored_len = in.delta1_len + in.delta2_len;
+		if (!(in.flags & AEGIS_PAGE_VM_FLAGS))
+			vm_in = InvalidOid;
+		n = AegisWalPagePackHeader(&in, vm_in, buf);
+		if (n > AEGIS_PACKED_MAX_HEAD)
+			abort();
+		memset(buf + n, 0, in.stored_len);
+		if (AegisWalPageParseHeader(buf, n + in.stored_len, true, &out, &vm_out, &head) != NULL ||
+			head != n || vm_out != vm_in || out.flags != in.flags ||
+			out.key.spcOid != in.key.spcOid || out.key.dbOid != in.key.dbOid ||
+			out.key.relNumber != in.key.relNumber || out.pageno != in.pageno ||
+			out.conflict_xid != in.conflict_xid || out.delta1_len != in.delta1_len ||
+			out.delta2_len != in.delta2_len || out.stored_len != in.stored_len)
+			abort();			/* what is written parses back */
+		return 0;
+	}
+	if (mode & 8)
+	{
+		static char delta[6 * BLCKSZ];	/* input bytes + 8 per 6 */
+		static PGAlignedBlock direct;
+		Size		dlen = 0;
+		Size		pos = 0;
+		uint32		prev = AEGIS_DELTA_FIRST;
+
+		for (int i = 0; i < BLCKSZ; i++)
+			page.data[i] = direct.data[i] = (char) (i * 7);
+		while (pos + 6 <= size)
+		{
+			uint16		gap,
+						n,
+						src;
+			uint32		off;
+
+			memcpy(&gap, buf + pos, 2);
+			memcpy(&n, buf + pos + 2, 2);
+			memcpy(&src, buf + pos + 4, 2);
+			pos += 6;
+			off = prev + gap % 300;
+			n %= 300;
+			if (off + n > BLCKSZ)
+				break;
+			if (src & 1)
+			{
+				src = AEGIS_DELTA_FIRST + (src >> 1) % (BLCKSZ - AEGIS_DELTA_FIRST - n + 1);
+				memmove(direct.data + off, direct.data + src, n);
+				AegisWalPutRegion(delta, &dlen, &prev, off, n, NULL, src);
+			}
+			else
+			{
+				if (pos + n > size)
+					break;
+				memcpy(direct.data + off, buf + pos, n);
+				AegisWalPutRegion(delta, &dlen, &prev, off, n, buf + pos, 0);
+				pos += n;
+			}
+		}
+		if (!AegisWalApplyDelta(page.data, delta, dlen, true) ||
+			memcmp(page.data, direct.data, BLCKSZ) != 0)
+			abort();			/* written regions apply as meant */
+		return 0;
+	}
+	packed = (mode & 2) != 0;
+	if (!packed && (mode & 1) && size >= sizeof(xlrec))
 	{
 		Size		head = sizeof(xlrec);
 
@@ -44,11 +127,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(buf, &xlrec, sizeof(xlrec));
 	}
 parse:
-	if (AegisWalPageParse(buf, size, &xlrec, &spc, unpacked, &d1, &d2) == NULL)
+	if (AegisWalPageParse(buf, size, packed, &xlrec, &spc, unpacked, &d1, &d2) == NULL)
 	{
 		memset(page.data, 0, BLCKSZ);
-		if (!AegisWalApplyDelta(page.data, d1, xlrec.delta1_len) ||
-			!AegisWalApplyDelta(page.data, d2, xlrec.delta2_len))
+		if (!AegisWalApplyDelta(page.data, d1, xlrec.delta1_len, packed) ||
+			!AegisWalApplyDelta(page.data, d2, xlrec.delta2_len, packed))
 			abort();			/* accepted deltas apply */
 	}
 	return 0;

@@ -48,9 +48,29 @@
 #define XLOG_AEGIS_SHRINK			0xA0	/* empty trailing pages cut (VACUUM) */
 #define XLOG_AEGIS_STUB_TRIM		0xB0	/* PostgreSQL stub cut to the pages */
 #define XLOG_AEGIS_EMPTY			0xC0	/* pages about to be cut made empty */
+#define XLOG_AEGIS_PAGE_PACKED		0xD0	/* XLOG_AEGIS_PAGE, packed header */
 #define XLOG_AEGIS_OPMASK			0xF0
 
-/* XLOG_AEGIS_PAGE: the page's identity, then the change. */
+/*
+ * XLOG_AEGIS_PAGE: the page's identity, then the change.  Written by builds
+ * before XLOG_AEGIS_PAGE_PACKED and still replayed; this struct is also
+ * what AegisWalPageParse decodes either form into.
+ *
+ * XLOG_AEGIS_PAGE_PACKED carries the same fields in as few bytes as they
+ * need (most page records are 60-150 bytes, so the 28-byte fixed header was
+ * a fifth of the aegis WAL):
+ *   uint8 flags (AEGIS_PAGE_* and AEGIS_PACKED_*),
+ *   varint spcOid, dbOid, relNumber, pageno,
+ *   [uint32 conflict_xid]          with AEGIS_PACKED_CONFLICT,
+ *   [varint delta1_len]            with AEGIS_PACKED_DELTA1 (else 0),
+ *   [varint delta1_len + delta2_len] with AEGIS_PAGE_LZ4,
+ *   [varint vm_spc]                with AEGIS_PAGE_VM_*,
+ *   the deltas (LZ4-compressed or not): the rest of the record, their
+ *   regions packed too (AegisWalApplyDelta).
+ * A varint is 7 bits per byte, least significant first, the high bit set
+ * on every byte but the last, at most 5 bytes.  Without LZ4, delta2_len is
+ * what remains after delta1.
+ */
 typedef struct xl_aegis_page
 {
 	AegisRelKey key;
@@ -69,7 +89,8 @@ typedef struct xl_aegis_page
 	 * (uint16 off, uint16 len, uint16 src): len bytes copied from offset
 	 * src of the page as the delta finds it (row data a new row version
 	 * shares with the old one, as heap's update records log only the
-	 * changed middle of the new tuple).
+	 * changed middle of the new tuple).  Packed records write the same
+	 * regions in fewer bytes (AegisWalApplyDelta).
 	 */
 } xl_aegis_page;
 
@@ -79,16 +100,26 @@ typedef struct xl_aegis_page
 #define AEGIS_PAGE_VM_SET		0x08	/* set its ALL_VISIBLE bit */
 #define AEGIS_PAGE_VM_FLAGS		(AEGIS_PAGE_VM_CLEARED | AEGIS_PAGE_VM_SET)
 #define AEGIS_PAGE_KNOWN_FLAGS	(AEGIS_PAGE_COMPACT | AEGIS_PAGE_LZ4 | AEGIS_PAGE_VM_FLAGS)
+#define AEGIS_PACKED_CONFLICT	0x10	/* packed: a conflict xid follows */
+#define AEGIS_PACKED_DELTA1		0x20	/* packed: delta1's length follows */
+#define AEGIS_PACKED_KNOWN_FLAGS (AEGIS_PAGE_KNOWN_FLAGS | AEGIS_PACKED_CONFLICT | AEGIS_PACKED_DELTA1)
+#define AEGIS_PACKED_MAX_HEAD	(1 + 4 * 5 + 4 + 3 * 5)	/* bytes */
+#define AEGIS_REGION_MAX_HEAD	8	/* bytes before a packed region's data */
 #define AEGIS_WAL_COMPRESS_MIN	512 /* bytes of deltas worth compressing */
 #define AEGIS_DELTA_FIRST		8	/* pd_lsn is not part of a delta */
 #define AEGIS_DELTA_COPY		0x8000	/* in a region's off: a copy region */
 #define AEGIS_WAL_UNPACKED_SIZE (2 * (BLCKSZ + 512))	/* largest deltas */
 
 /* wal_decode.c: the pure part of page redo (fuzzed by test/fuzz) */
-extern const char *AegisWalPageParse(const char *data, Size datalen, xl_aegis_page *xlrec,
-									 Oid *vm_spc, char *unpacked, const char **delta1,
-									 const char **delta2);
-extern bool AegisWalApplyDelta(char *page, const char *delta, Size len);
+extern Size AegisWalPagePackHeader(const xl_aegis_page *xlrec, Oid vm_spc, char *out);
+extern const char *AegisWalPageParseHeader(const char *data, Size datalen, bool packed,
+										   xl_aegis_page *xlrec, Oid *vm_spc, Size *head);
+extern const char *AegisWalPageParse(const char *data, Size datalen, bool packed,
+									 xl_aegis_page *xlrec, Oid *vm_spc, char *unpacked,
+									 const char **delta1, const char **delta2);
+extern bool AegisWalApplyDelta(char *page, const char *delta, Size len, bool packed);
+extern void AegisWalPutRegion(char *out, Size *len, uint32 *prev_end, uint32 off, uint32 n,
+							  const char *bytes, uint32 src);
 
 /* XLOG_AEGIS_CREATE; the record's end LSN is the storage's incarnation. */
 typedef struct xl_aegis_create
