@@ -8,6 +8,7 @@ OBJS = \
 	src/aegis_guc.o \
 	src/aegis_sql.o \
 	src/block/block_format.o \
+	src/block/block_pax.o \
 	src/backend/backend_dir.o \
 	src/backend/backend_local.o \
 	src/backend/map_format.o \

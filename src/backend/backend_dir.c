@@ -80,6 +80,8 @@ typedef struct AegisRelEntry
 	TransactionId drop_xid;		/* DROP logged at pre-commit of this xid */
 	BlockNumber insert_floor;	/* set by the previous build, see README */
 	XLogRecPtr	cut_lsn;		/* end LSN of the last cut's record */
+	AegisPageLayout layout;		/* of its tuples, as a backend last saw it
+								 * (AegisStorageSetLayout); natts 0: unknown */
 } AegisRelEntry;
 
 typedef struct AegisDirShared
@@ -483,6 +485,7 @@ entry_init(AegisRelEntry *e, const AegisRelInfo *info, uint32 generation,
 	e->insert_floor = info->insert_floor;
 	e->cut_lsn = info->cut_lsn;
 	e->reset_checked = false;
+	e->layout.natts = 0;
 }
 
 /* The storage backend of an entry. */
@@ -637,6 +640,36 @@ AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info)
 	XLogRecPtr	added_lsn;
 
 	return AegisStorageGetPageInfo(key, InvalidBlockNumber, info, &added_lsn);
+}
+
+/*
+ * AegisStorageSetLayout
+ *		Record the attribute layout of the tuples of 'key' (from its tuple
+ *		descriptor), which block encoding uses to store pages in
+ *		column-major form (src/block/block_pax.c).  Called by backends when
+ *		they first change the relation after its relcache entry was built,
+ *		so ALTER TABLE ADD COLUMN is seen at the next change.  Only a hint:
+ *		a page the layout does not describe is stored as it is.  No storage:
+ *		nothing to do.  Takes the entry's lock exclusively, briefly.
+ */
+void
+AegisStorageSetLayout(const AegisRelKey *key, const AegisPageLayout *layout)
+{
+	AegisRelEntry *e;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+		return;
+	if (memcmp(&e->layout, layout, sizeof(AegisPageLayout)) != 0)
+	{
+		dshash_release_lock(dir_hash, e);
+		e = dshash_find(dir_hash, key, true);
+		if (e == NULL)
+			return;
+		e->layout = *layout;
+	}
+	dshash_release_lock(dir_hash, e);
 }
 
 /* AegisStorageNPages: the relation's size in pages; error if no storage. */
@@ -1141,16 +1174,22 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 	uint32		len;
 	AegisBlockLoc loc;
 	AegisBlockLoc *slot;
+	AegisPageLayout layout;
 
-	if (!AegisStorageGetInfo(key, &info))
+	dir_attach();
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
 	{
 		if (reserved)
 			AegisMemoryUnreserve();
 		return;
 	}
+	entry_info(e, &info);
+	layout = e->layout;
+	dshash_release_lock(dir_hash, e);
 	ops = backend_of(info.storage);
 	len = AegisBlockEncode(key, pageno, page, info.codec, info.level,
-						   info.persistence, block);
+						   info.persistence, &layout, block);
 	loc.length = len;
 	loc.generation = 0;
 	loc.offset = 0;

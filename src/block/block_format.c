@@ -26,12 +26,33 @@ StaticAssertDecl(sizeof(AegisBlockHeader) == 48, "AegisBlockHeader is 48 bytes o
 StaticAssertDecl(AEGIS_BLOCK_MAX_SIZE >= sizeof(AegisBlockHeader) + BLCKSZ,
 				 "room for an uncompressed page");
 
+/*
+ * The forms a page can be compressed in: the page itself, or its rows or
+ * columns form (block_pax.c).  Compressing all three costs three times one;
+ * pages of a relation mostly prefer the same form, so a process tries all
+ * of them only on every FORM_TRIAL_EVERY-th page it writes of the same
+ * relation (writes come in runs per relation: checkpoints and bulk loads),
+ * and in between only the one the last trial kept.
+ */
+#define FORM_PLAIN		0
+#define FORM_ROWS		1
+#define FORM_COLUMNS	2
+#define FORM_TRIAL_EVERY 16
+
+static struct
+{
+	bool		valid;
+	AegisRelKey key;
+	int			best;
+	int			pages;			/* written since the last trial */
+} form_hint;
+
 static ZSTD_CCtx *zstd_cctx = NULL;
 static ZSTD_DCtx *zstd_dctx = NULL;
 
-/* Compress BLCKSZ bytes; returns the payload length, or 0 if it did not fit. */
+/* Compress 'len' bytes; returns the payload length, or 0 if it did not fit. */
 static uint32
-compress_page(const char *page, AegisCodec codec, int level, char *dst, uint32 cap)
+compress_page(const char *page, uint32 len, AegisCodec codec, int level, char *dst, uint32 cap)
 {
 	switch (codec)
 	{
@@ -42,9 +63,9 @@ compress_page(const char *page, AegisCodec codec, int level, char *dst, uint32 c
 				int			n;
 
 				if (level <= 1)
-					n = LZ4_compress_default(page, dst, BLCKSZ, cap);
+					n = LZ4_compress_default(page, dst, len, cap);
 				else
-					n = LZ4_compress_HC(page, dst, BLCKSZ, cap, level);
+					n = LZ4_compress_HC(page, dst, len, cap, level);
 				return n > 0 ? (uint32) n : 0;
 			}
 		case AEGIS_CODEC_ZSTD:
@@ -59,7 +80,7 @@ compress_page(const char *page, AegisCodec codec, int level, char *dst, uint32 c
 								(errcode(ERRCODE_OUT_OF_MEMORY),
 								 errmsg("out of memory creating a zstd compression context")));
 				}
-				n = ZSTD_compressCCtx(zstd_cctx, dst, cap, page, BLCKSZ,
+				n = ZSTD_compressCCtx(zstd_cctx, dst, cap, page, len,
 									  level == 0 ? ZSTD_CLEVEL_DEFAULT : level);
 				return ZSTD_isError(n) ? 0 : (uint32) n;
 			}
@@ -72,23 +93,83 @@ compress_page(const char *page, AegisCodec codec, int level, char *dst, uint32 c
  *		Turn one page (BLCKSZ bytes) into a block at 'dst'.
  *
  * 'dst' must have AEGIS_BLOCK_MAX_SIZE bytes.  The page is stored raw (codec
- * none in the header) when compression would not make it smaller.  The page
- * LSN is taken from the page header.  'codec', 'level' and 'persistence'
- * (RELPERSISTENCE_*) are the relation's; they are also recorded in the
- * header, so a lost block map can be rebuilt.  Returns the block length in
- * bytes.
+ * none in the header) when compression would not make it smaller.  The
+ * page's rows form and, with a 'layout' (the relation's, or NULL), its
+ * columns form (block_pax.c) are compressed too, on trial pages (see
+ * form_hint), and the smallest is kept (AEGIS_BLOCK_PAX for a form).  The page LSN is taken from the page header.  'codec',
+ * 'level' and 'persistence' (RELPERSISTENCE_*) are the relation's; they are
+ * also recorded in the header, so a lost block map can be rebuilt.  Returns
+ * the block length in bytes.
  */
 uint32
 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
-				 AegisCodec codec, int level, char persistence, char *dst)
+				 AegisCodec codec, int level, char persistence,
+				 const AegisPageLayout *layout, char *dst)
 {
+	static char pax[AEGIS_PAX_MAX_SIZE];
+	static char scratch[AEGIS_BLOCK_MAX_SIZE];
+	static PGAlignedBlock check;
+	bool		trial;
+	int			best = FORM_PLAIN;
 	AegisBlockHeader hdr;
 	char	   *payload = dst + sizeof(AegisBlockHeader);
 	uint32		n;
+	uint32		raw_len = BLCKSZ;
+	uint8		flags = AEGIS_BLOCK_HAS_REL_INFO | AEGIS_BLOCK_PG_LSN;
 	pg_crc32c	crc;
 	AegisCodec	rel_codec = codec;
 
-	n = compress_page(page, codec, level, payload, BLCKSZ - 1);
+	/*
+	 * Which forms to compress: all of them on a trial page (the first of a
+	 * relation, then every FORM_TRIAL_EVERY-th one), else only the one the
+	 * last trial kept, and the plain page if that one fails.
+	 */
+	trial = !form_hint.valid || memcmp(&form_hint.key, key, sizeof(AegisRelKey)) != 0 ||
+		++form_hint.pages >= FORM_TRIAL_EVERY;
+	n = 0;
+	for (int form = FORM_PLAIN; form <= FORM_COLUMNS; form++)
+	{
+		const char *src = page;
+		uint32		src_len = BLCKSZ;
+		uint32		m;
+
+		if (!trial && form != form_hint.best && !(form == FORM_PLAIN && n == 0 && form_hint.best != FORM_PLAIN))
+			continue;
+		if (form != FORM_PLAIN)
+		{
+			if (codec == AEGIS_CODEC_NONE ||
+				(form == FORM_COLUMNS && (layout == NULL || layout->natts == 0)))
+				continue;
+			src_len = AegisPaxEncode(page, pageno, form == FORM_ROWS ? NULL : layout, pax,
+									 check.data);
+			if (src_len == 0)
+				continue;
+			src = pax;
+		}
+		m = compress_page(src, src_len, codec, level, scratch, (n > 0 ? n : BLCKSZ) - 1);
+		if (m == 0)
+			continue;
+		memcpy(payload, scratch, m);
+		n = m;
+		raw_len = src_len;
+		best = form;
+	}
+	/* not a trial, and the hinted form did not fit: the plain page */
+	if (n == 0 && !trial && form_hint.best != FORM_PLAIN)
+	{
+		n = compress_page(page, BLCKSZ, codec, level, payload, BLCKSZ - 1);
+		raw_len = BLCKSZ;
+		best = FORM_PLAIN;
+	}
+	if (best != FORM_PLAIN)
+		flags |= AEGIS_BLOCK_PAX;
+	if (trial)
+	{
+		form_hint.valid = true;
+		form_hint.key = *key;
+		form_hint.best = best;
+		form_hint.pages = 0;
+	}
 	if (n == 0)
 	{
 		codec = AEGIS_CODEC_NONE;
@@ -100,14 +181,14 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 	hdr.magic = AEGIS_BLOCK_MAGIC;
 	hdr.version = AEGIS_BLOCK_VERSION;
 	hdr.codec = (uint8) codec;
-	hdr.flags = AEGIS_BLOCK_HAS_REL_INFO | AEGIS_BLOCK_PG_LSN;
+	hdr.flags = flags;
 	hdr.rel_codec = (uint8) rel_codec;
 	hdr.rel_level = (int16) level;
 	hdr.rel_persistence = persistence;
 	hdr.key = *key;
 	hdr.pageno = pageno;
 	hdr.lsn = PageXLogRecPtrGet(((PageHeader) page)->pd_lsn);
-	hdr.raw_len = BLCKSZ;
+	hdr.raw_len = raw_len;
 	hdr.stored_len = n;
 	hdr.crc = 0;
 
@@ -146,8 +227,10 @@ void
 AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 				 BlockNumber pageno, const char *location, char *page)
 {
+	static char pax[AEGIS_PAX_MAX_SIZE];
 	AegisBlockHeader hdr;
 	const char *payload = src + sizeof(AegisBlockHeader);
+	char	   *out = page;
 	pg_crc32c	crc;
 	pg_crc32c	expected;
 
@@ -176,7 +259,14 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 		report_corrupt(key, pageno, location,
 					   psprintf("block holds relation " AEGIS_REL_KEY_FMT " page %u",
 								AEGIS_REL_KEY_ARGS(&hdr.key), hdr.pageno));
-	if (hdr.raw_len != BLCKSZ)
+	if (hdr.flags & AEGIS_BLOCK_PAX)
+	{
+		if (hdr.raw_len == 0 || hdr.raw_len > AEGIS_PAX_MAX_SIZE || hdr.codec == AEGIS_CODEC_NONE)
+			report_corrupt(key, pageno, location,
+						   psprintf("column-major form of %u bytes with codec %u", hdr.raw_len, hdr.codec));
+		out = pax;
+	}
+	else if (hdr.raw_len != BLCKSZ)
 		report_corrupt(key, pageno, location, psprintf("page length %u is not %d", hdr.raw_len, BLCKSZ));
 
 	switch (hdr.codec)
@@ -187,7 +277,7 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 			memcpy(page, payload, BLCKSZ);
 			break;
 		case AEGIS_CODEC_LZ4:
-			if (LZ4_decompress_safe(payload, page, hdr.stored_len, BLCKSZ) != BLCKSZ)
+			if (LZ4_decompress_safe(payload, out, hdr.stored_len, hdr.raw_len) != (int) hdr.raw_len)
 				report_corrupt(key, pageno, location, "lz4 payload does not decompress to one page");
 			break;
 		case AEGIS_CODEC_ZSTD:
@@ -202,13 +292,21 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 								(errcode(ERRCODE_OUT_OF_MEMORY),
 								 errmsg("out of memory creating a zstd decompression context")));
 				}
-				n = ZSTD_decompressDCtx(zstd_dctx, page, BLCKSZ, payload, hdr.stored_len);
-				if (ZSTD_isError(n) || n != BLCKSZ)
+				n = ZSTD_decompressDCtx(zstd_dctx, out, hdr.raw_len, payload, hdr.stored_len);
+				if (ZSTD_isError(n) || n != hdr.raw_len)
 					report_corrupt(key, pageno, location, "zstd payload does not decompress to one page");
 				break;
 			}
 		default:
 			report_corrupt(key, pageno, location, psprintf("unknown codec %u", hdr.codec));
+	}
+	if (hdr.flags & AEGIS_BLOCK_PAX)
+	{
+		const char *bad = AegisPaxDecode(pax, hdr.raw_len, pageno, page);
+
+		if (bad)
+			report_corrupt(key, pageno, location,
+						   psprintf("column-major form does not decode: %s", bad));
 	}
 
 	/* an LSN of the old aegis WAL means nothing in PostgreSQL's WAL */
@@ -234,7 +332,8 @@ AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id)
 		return false;
 	memcpy(&hdr, src, sizeof(hdr));
 	if (hdr.magic != AEGIS_BLOCK_MAGIC || hdr.version != AEGIS_BLOCK_VERSION ||
-		hdr.raw_len != BLCKSZ || hdr.stored_len == 0 || hdr.stored_len > BLCKSZ ||
+		((hdr.flags & AEGIS_BLOCK_PAX) ? hdr.raw_len > AEGIS_PAX_MAX_SIZE : hdr.raw_len != BLCKSZ) ||
+		hdr.stored_len == 0 || hdr.stored_len > BLCKSZ ||
 		hdr.codec >= AEGIS_NUM_CODECS ||
 		sizeof(AegisBlockHeader) + (Size) hdr.stored_len > avail)
 		return false;

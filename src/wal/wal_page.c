@@ -230,11 +230,39 @@ AegisVmUsable(Relation rel)
 }
 
 /*
+ * Tell the relation directory the attribute layout of rel's tuples, which
+ * lets its pages be stored in column-major form (src/block/block_pax.c).
+ * Tables of more columns than a layout holds are stored as plain pages.
+ */
+static void
+publish_layout(Relation rel, const AegisRelKey *key)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	AegisPageLayout layout;
+
+	memset(&layout, 0, sizeof(layout));
+	if (desc->natts <= AEGIS_PAX_MAX_ATTS)
+	{
+		layout.natts = desc->natts;
+		for (int a = 0; a < desc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+
+			layout.attlen[a] = att->attlen;
+			layout.attalign[a] = att->attalign;
+		}
+	}
+	AegisStorageSetLayout(key, &layout);
+}
+
+/*
  * AegisRelGetCache
  *		Facts about 'rel' cached in rel->rd_amcache (CacheMemoryContext,
  *		freed by the relcache with the entry): whether it uses the local
  *		storage backend, and whether the table AM compared it with its stub
- *		(AegisTamCheckReset).  Recomputed when the relfilenode changes.
+ *		(AegisTamCheckReset).  Recomputed when the relfilenode changes and
+ *		after every relcache rebuild (which frees rd_amcache); each time,
+ *		the tuples' attribute layout is published (publish_layout).
  */
 AegisRelWalCache *
 AegisRelGetCache(Relation rel)
@@ -254,6 +282,7 @@ AegisRelGetCache(Relation rel)
 		c->relNumber = rel->rd_node.relNode;
 		c->local = AegisStorageGetInfo(&key, &info) && info.storage == AEGIS_STORAGE_LOCAL;
 		c->reset_checked = false;
+		publish_layout(rel, &key);
 	}
 	return c;
 }

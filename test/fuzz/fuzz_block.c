@@ -9,16 +9,122 @@
  *   bit 1: keep the codec byte as given (else modulo the known codecs);
  *   bit 2: round trip instead: the rest is a page, encoded with codec
  *          (byte >> 3) % 3 and decoded again; it must come back equal.
+ *          With bit 5, under one of a few attribute layouts (byte >> 6),
+ *          so the column-major form (block_pax.c) is tried, and with the
+ *          page header made plausible (pd_lower, pd_upper, pd_special) and
+ *          tuples laid out by a small heap_form_tuple when bit 1 is set.
+ *   bits 0-2 all clear and bit 7 set: the rest is a column-major form,
+ *          given to AegisPaxDecode.
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "aegis/aegis.h"
 #include "aegis/block.h"
+#include "storage/bufpage.h"
 #include "catalog/pg_class.h"
 #include "port/pg_crc32c.h"
 #include "fuzz.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const AegisPageLayout layouts[4] = {
+	{2, {4, -1}, {'i', 'i'}},
+	{5, {8, 4, 4, -1, -1}, {'d', 'i', 'i', 'i', 'i'}},
+	{4, {-2, 2, -1, 8}, {'c', 's', 'i', 'd'}},
+	{3, {1, 16, -1}, {'c', 'c', 'i'}},
+};
+
+/*
+ * Lay out tuples of 'layout' on 'page' from the input bytes, roughly as
+ * heap_form_tuple and PageAddItem would (values of random content, some
+ * null, some varlenas short): valid pages for the column-major form.
+ */
+static void
+build_page(char *page, const uint8_t *data, size_t size, const AegisPageLayout *layout)
+{
+	PageHeader	ph = (PageHeader) page;
+	size_t		pos = 0;
+	int			nlp = 0;
+
+	memset(page, 0, BLCKSZ);
+	ph->pd_lower = SizeOfPageHeaderData;
+	ph->pd_upper = BLCKSZ;
+	ph->pd_special = BLCKSZ;
+	while (pos + 8 <= size && nlp < 200)
+	{
+		char		tup[600];
+		HeapTupleHeader h = (HeapTupleHeader) tup;
+		uint8		nulls = data[pos];
+		int			natts = 1 + data[pos + 1] % layout->natts;
+		bool		hasnull = (nulls & ((1 << natts) - 1)) != 0 && (data[pos + 2] & 1);
+		uint32		hoff = MAXALIGN(SizeofHeapTupleHeader + (hasnull ? BITMAPLEN(natts) : 0));
+		uint32		len = hoff;
+		ItemIdData	lp;
+
+		memset(tup, 0, sizeof(tup));
+		memcpy(&h->t_choice.t_heap.t_xmin, data + pos + 3, 4);
+		h->t_infomask2 = natts;
+		h->t_infomask = hasnull ? HEAP_HASNULL : 0;
+		h->t_hoff = hoff;
+		ItemPointerSet(&h->t_ctid, 7, nlp + 1);
+		pos += 7;
+		for (int a = 0; a < natts; a++)
+		{
+			int			attlen = layout->attlen[a];
+			uint32		n;
+
+			if (hasnull && (nulls & (1 << a)))
+				continue;
+			if (hasnull)
+				h->t_bits[a / 8] |= 1 << (a % 8);
+			if (pos >= size)
+				return;
+			n = attlen > 0 ? attlen : 1 + data[pos] % 40;
+			if (attlen == -1 && (data[pos] & 0x80))
+			{
+				/* a short varlena: 1-byte header, unaligned */
+				SET_VARSIZE_SHORT(tup + len, n + 1);
+				memcpy(tup + len + 1, data + pos, Min(n, size - pos));
+				len += n + 1;
+			}
+			else if (attlen == -1)
+			{
+				len = att_align_nominal(len, layout->attalign[a]);
+				SET_VARSIZE(tup + len, n + VARHDRSZ);
+				memcpy(tup + len + VARHDRSZ, data + pos, Min(n, size - pos));
+				len += n + VARHDRSZ;
+			}
+			else if (attlen == -2)
+			{
+				for (uint32 i = 0; i < n - 1; i++)
+					tup[len + i] = 'a' + (data[(pos + i) % size] % 26);
+				len += n;
+			}
+			else
+			{
+				len = att_align_nominal(len, layout->attalign[a]);
+				memcpy(tup + len, data + pos, Min((size_t) n, size - pos));
+				len += n;
+			}
+			pos += Min((size_t) n, size - pos);
+		}
+		if (hasnull)
+			for (int a = 0; a < natts; a++)
+				if (!(nulls & (1 << a)))
+					h->t_bits[a / 8] |= 1 << (a % 8);
+		if (ph->pd_upper - MAXALIGN(len) < ph->pd_lower + sizeof(ItemIdData))
+			return;
+		ph->pd_upper -= MAXALIGN(len);
+		memcpy(page + ph->pd_upper, tup, len);
+		lp.lp_off = ph->pd_upper;
+		lp.lp_flags = LP_NORMAL;
+		lp.lp_len = len;
+		memcpy(page + ph->pd_lower, &lp, sizeof(lp));
+		ph->pd_lower += sizeof(lp);
+		nlp++;
+	}
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -39,13 +145,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mode & 4)
 	{
 		AegisCodec	codec = (AegisCodec) ((mode >> 3) % AEGIS_NUM_CODECS);
+		const AegisPageLayout *layout = (mode & 32) ? &layouts[mode >> 6] : NULL;
 		uint32		len;
 
 		memset(page.data, 0, BLCKSZ);
-		memcpy(page.data, data, Min(size, (size_t) BLCKSZ));
+		if (layout && (mode & 2))
+		{
+			static char form[AEGIS_PAX_MAX_SIZE];
+
+			build_page(page.data, data, size, layout);
+			if (((PageHeader) page.data)->pd_lower > SizeOfPageHeaderData &&
+				AegisPaxEncode(page.data, 7, layout, form, again.data) == 0)
+				abort();		/* well-formed tuples are stored by column */
+		}
+		else
+			memcpy(page.data, data, Min(size, (size_t) BLCKSZ));
+		if (layout && !(mode & 2) && size >= 8)
+		{
+			PageHeader	ph = (PageHeader) page.data;
+
+			ph->pd_lower = SizeOfPageHeaderData + (data[0] % 64) * sizeof(ItemIdData);
+			ph->pd_upper = Max(ph->pd_lower, BLCKSZ - (data[1] * 32) % BLCKSZ);
+			ph->pd_special = BLCKSZ;
+			memset(page.data + ph->pd_lower, 0, ph->pd_upper - ph->pd_lower);
+		}
 		if (sigsetjmp(fuzz_error_jmp, 0) != 0)
 			abort();			/* a page we encoded must decode */
-		len = AegisBlockEncode(&key, 7, page.data, codec, 0, RELPERSISTENCE_PERMANENT, buf);
+		len = AegisBlockEncode(&key, 7, page.data, codec, 0, RELPERSISTENCE_PERMANENT,
+							   layout, buf);
 		if (len > AEGIS_BLOCK_MAX_SIZE || !AegisBlockCheck(buf, len, &id) || id.pageno != 7)
 			abort();
 		AegisBlockDecode(buf, len, &key, 7, "fuzz", again.data);
@@ -54,6 +181,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 
+	if ((mode & 0x87) == 0x80)
+	{
+		static char form[AEGIS_PAX_MAX_SIZE];
+
+		if (size > sizeof(form))
+			return 0;
+		memcpy(form, data, size);
+		(void) AegisPaxDecode(form, size, 7, page.data);
+		return 0;
+	}
 	if (size > sizeof(buf))
 		return 0;
 	memcpy(buf, data, size);

@@ -18,6 +18,7 @@
 
 #include "access/xlogdefs.h"
 #include "aegis/aegis.h"
+#include "aegis/block.h"
 #include "storage/block.h"
 #include "port/atomics.h"
 #include "utils/dsa.h"
@@ -76,6 +77,7 @@ extern bool AegisStorageAdopt(const AegisRelKey *key, AegisCodec codec, int leve
 							  char persistence, XLogRecPtr create_lsn,
 							  TransactionId create_xid);
 extern bool AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info);
+extern void AegisStorageSetLayout(const AegisRelKey *key, const AegisPageLayout *layout);
 extern BlockNumber AegisStorageNPages(const AegisRelKey *key);
 extern bool AegisStorageGetPageInfo(const AegisRelKey *key, BlockNumber pageno,
 									AegisRelInfo *info, XLogRecPtr *added_lsn);

@@ -53,6 +53,13 @@ typedef struct AegisBlockHeader
  */
 #define AEGIS_BLOCK_PG_LSN			0x02
 
+/*
+ * flags: the payload decompresses to the page's column-major form
+ * (block_pax.c) of raw_len bytes, not to the page itself.  Builds before
+ * it refuse such blocks (raw_len is not BLCKSZ).
+ */
+#define AEGIS_BLOCK_PAX				0x04
+
 /* What one block says of itself, as AegisBlockCheck found it. */
 typedef struct AegisBlockIdentity
 {
@@ -69,12 +76,37 @@ typedef struct AegisBlockIdentity
 /* Room a caller must provide for AegisBlockEncode's output, in bytes. */
 #define AEGIS_BLOCK_MAX_SIZE (sizeof(AegisBlockHeader) + BLCKSZ + BLCKSZ / 8 + 256)
 
+/*
+ * The attribute layout of a relation's tuples, which the column-major form
+ * of a page needs (block_pax.c): attlen and attalign of each attribute,
+ * dropped ones included, as in the relation's tuple descriptor.  natts 0:
+ * unknown.  Tables of more than AEGIS_PAX_MAX_ATTS columns are stored as
+ * plain pages.
+ */
+#define AEGIS_PAX_MAX_ATTS	64
+typedef struct AegisPageLayout
+{
+	int16		natts;
+	int16		attlen[AEGIS_PAX_MAX_ATTS];
+	char		attalign[AEGIS_PAX_MAX_ATTS];
+} AegisPageLayout;
+
+/* bytes of a column-major form, at most */
+#define AEGIS_PAX_MAX_SIZE	(BLCKSZ + 512)
+
 extern uint32 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno,
 							   const char *page, AegisCodec codec, int level,
-							   char persistence, char *dst);
+							   char persistence, const AegisPageLayout *layout,
+							   char *dst);
 extern bool AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id);
 extern void AegisBlockDecode(const char *src, uint32 len,
 							 const AegisRelKey *key, BlockNumber pageno,
 							 const char *location, char *page);
+
+/* block_pax.c */
+extern uint32 AegisPaxEncode(const char *page, BlockNumber pageno,
+							 const AegisPageLayout *layout, char *out, char *check);
+extern const char *AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno,
+								  char *page);
 
 #endif							/* AEGIS_BLOCK_H */

@@ -1,0 +1,893 @@
+/*-------------------------------------------------------------------------
+ *
+ * block_pax.c
+ *	  The column-major ("PAX") form of a page, which compresses better than
+ *	  the page itself: the tuples' header fields and attribute values are
+ *	  grouped by column before the codec sees them.
+ *
+ * A heap page interleaves tuple headers and values of different columns;
+ * a general-purpose codec finds few long matches in it.  Grouping the
+ * values of each column (and each header field) together, and storing
+ * fixed-width columns of 2, 4 or 8 bytes as deltas between consecutive
+ * tuples split into byte planes, gives the codec long runs of similar bytes
+ * (a bulk-loaded table's tuple headers become almost nothing).  This is the
+ * layout of PAX (Ailamaki et al., "Weaving Relations for Cache
+ * Performance", VLDB 2001) inside one block; the page above the block
+ * layer stays a PostgreSQL page and is restored byte for byte.
+ *
+ * The columns form needs each attribute's length and alignment (the
+ * relation's AegisPageLayout); the form carries them, so decoding needs
+ * nothing but the bytes.  The rows form (natts 0) needs nothing: it groups
+ * only the header fields and keeps each tuple's data in one piece, in
+ * tuple order, which suits tables whose values repeat together across rows
+ * (a key and the columns that depend on it).  Tuples the layout does not describe (a column
+ * added after the layout was taken, a header that is not the standard
+ * one, padding that is not zero) and everything that is not a tuple stay
+ * in a "gap" stream in page order.  The encoder decodes its own output and
+ * gives up (returns 0) unless the page comes back exactly, so a page it
+ * misreads is stored as a plain page, never changed.
+ *
+ * The form (every length in bytes):
+ *   uint8  version (1)
+ *   uint16 natts, then natts x (int16 attlen, char attalign)
+ *   the page header (as on the page), the line pointers as a delta column
+ *   a bitmap over the line pointers: the tuples stored by column
+ *   the header fields of those tuples, each as a delta column (below):
+ *     t_xmin, t_xmax, t_cid (4), ctid block XOR page number (4),
+ *     ctid offset XOR own offset (2), t_infomask2 (2), t_infomask (2)
+ *   uint16 length, then the null bitmaps of the tuples that have one
+ *   per attribute: uint16 length, then its non-null values in tuple order
+ *     (fixed 2, 4 or 8 bytes: a delta column; else the values as stored);
+ *     rows form: one stream, each tuple's data after t_hoff
+ *   the gap stream: every byte from pd_upper on that is not part of a
+ *   tuple stored by column, in page order
+ * The hole between pd_lower and pd_upper must be zero (aegis zeroes it);
+ * t_hoff and alignment padding are implied.  A delta column of m values of
+ * w bytes holds v[i] - v[i-1] (v[-1] = 0, modulo 2^(8w)) as w byte planes:
+ * byte 0 of every delta, then byte 1, ...
+ *
+ * Pure: no allocation, no error raised (the caller reports a form that
+ * does not decode); fuzzed by test/fuzz/fuzz_block.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "aegis/block.h"
+#include "storage/bufpage.h"
+
+#define PAX_VERSION		1
+#define PAX_MAX_TUPLES	MaxHeapTuplesPerPage
+#define PAX_HDR_COLS	7
+
+static const int pax_hdr_width[PAX_HDR_COLS] = {4, 4, 4, 4, 2, 2, 2};
+
+/* A tuple of the page: where its line pointer says it is. */
+typedef struct PaxTuple
+{
+	uint16		lp;				/* line pointer index, from 0 */
+	uint16		off;			/* lp_off */
+	uint16		len;			/* lp_len */
+	bool		columns;		/* stored by column */
+} PaxTuple;
+
+/* Per-process scratch (the transform runs in one process at a time). */
+static PaxTuple tuples[PAX_MAX_TUPLES];
+static PaxTuple *by_off[PAX_MAX_TUPLES];
+static uint16 value_off[PAX_MAX_TUPLES][AEGIS_PAX_MAX_ATTS];
+static uint16 value_len[PAX_MAX_TUPLES][AEGIS_PAX_MAX_ATTS];
+static uint32 hdr_vals[PAX_HDR_COLS][PAX_MAX_TUPLES];
+/* decoding: per tuple stored by column, where its next value goes */
+static uint32 cursor[PAX_MAX_TUPLES];
+static uint32 tup_end[PAX_MAX_TUPLES];
+static int	tup_natts[PAX_MAX_TUPLES];
+static bits8 *tup_bits[PAX_MAX_TUPLES];
+static char column_buf[BLCKSZ] pg_attribute_aligned(MAXIMUM_ALIGNOF);
+
+static bool
+valid_align(char a)
+{
+	return a == TYPALIGN_CHAR || a == TYPALIGN_SHORT || a == TYPALIGN_INT || a == TYPALIGN_DOUBLE;
+}
+
+static uint32
+align_to(uint32 off, char a)
+{
+	switch (a)
+	{
+		case TYPALIGN_SHORT:
+			return SHORTALIGN(off);
+		case TYPALIGN_INT:
+			return INTALIGN(off);
+		case TYPALIGN_DOUBLE:
+			return DOUBLEALIGN(off);
+		default:
+			return off;
+	}
+}
+
+/*
+ * The length of the value of an attribute of 'attlen' whose first byte is
+ * at p (at most 'avail' bytes readable), and whether it is stored
+ * unaligned (a varlena with a 1-byte header, as heap_fill_tuple stores
+ * short and external ones).  0 if it is not a valid value.
+ */
+static inline uint32
+value_length(int attlen, const char *p, uint32 avail, bool *unaligned)
+{
+	*unaligned = false;
+	if (avail == 0)
+		return 0;
+	if (attlen > 0)
+		return (uint32) attlen <= avail ? (uint32) attlen : 0;
+	if (attlen == -2)
+	{
+		const char *nul = memchr(p, '\0', avail);
+
+		return nul ? (uint32) (nul - p) + 1 : 0;
+	}
+	if (VARATT_IS_1B_E(p))
+	{
+		*unaligned = true;
+		if (avail < VARHDRSZ_EXTERNAL || VARTAG_1B_E(p) != VARTAG_ONDISK)
+			return 0;
+		return VARHDRSZ_EXTERNAL + sizeof(varatt_external) <= avail ?
+			VARHDRSZ_EXTERNAL + sizeof(varatt_external) : 0;
+	}
+	if (VARATT_IS_1B(p))
+	{
+		uint32		n = VARSIZE_1B(p);
+
+		*unaligned = true;
+		return n >= VARHDRSZ_SHORT && n <= avail ? n : 0;
+	}
+	if (avail < VARHDRSZ)
+		return 0;
+	{
+		uint32		hdr;			/* aligned copy: p need not be aligned */
+		uint32		n;
+
+		memcpy(&hdr, p, sizeof(hdr));
+#ifdef WORDS_BIGENDIAN
+		n = hdr & 0x3FFFFFFF;	/* as VARSIZE_4B */
+#else
+		n = (hdr >> 2) & 0x3FFFFFFF;	/* as VARSIZE_4B */
+#endif
+		return n >= VARHDRSZ && n <= avail ? n : 0;
+	}
+}
+
+/*
+ * Append m values of w bytes at 'vals' to out as a delta column.  w is 2,
+ * 4 or 8 (any 1..8 works, slower).
+ */
+static void
+put_delta_column(char *out, const char *vals, int m, int w)
+{
+	if (w == 4)
+	{
+		uint32		prev = 0;
+		uint8	   *o = (uint8 *) out;
+
+		for (int i = 0; i < m; i++)
+		{
+			uint32		v;
+			uint32		d;
+
+			memcpy(&v, vals + (Size) i * 4, 4);
+			d = v - prev;
+			prev = v;
+			o[i] = (uint8) d;
+			o[m + i] = (uint8) (d >> 8);
+			o[2 * m + i] = (uint8) (d >> 16);
+			o[3 * m + i] = (uint8) (d >> 24);
+		}
+		return;
+	}
+	if (w == 2)
+	{
+		uint16		prev = 0;
+		uint8	   *o = (uint8 *) out;
+
+		for (int i = 0; i < m; i++)
+		{
+			uint16		v;
+			uint16		d;
+
+			memcpy(&v, vals + (Size) i * 2, 2);
+			d = (uint16) (v - prev);
+			prev = v;
+			o[i] = (uint8) d;
+			o[m + i] = (uint8) (d >> 8);
+		}
+		return;
+	}
+	{
+		uint64		prev = 0;
+
+		for (int i = 0; i < m; i++)
+		{
+			uint64		v = 0;
+			uint64		d;
+
+			memcpy(&v, vals + (Size) i * w, w);
+			d = v - prev;
+			prev = v;
+			for (int b = 0; b < w; b++)
+				out[(Size) b * m + i] = (char) (d >> (8 * b));
+		}
+	}
+}
+
+/* Decode a delta column of m values of w bytes at 'in' into 'vals'. */
+static void
+get_delta_column(const char *in, char *vals, int m, int w)
+{
+	if (w == 4)
+	{
+		uint32		prev = 0;
+		const uint8 *p = (const uint8 *) in;
+
+		for (int i = 0; i < m; i++)
+		{
+			prev += (uint32) p[i] | (uint32) p[m + i] << 8 |
+				(uint32) p[2 * m + i] << 16 | (uint32) p[3 * m + i] << 24;
+			memcpy(vals + (Size) i * 4, &prev, 4);
+		}
+		return;
+	}
+	if (w == 2)
+	{
+		uint16		prev = 0;
+		const uint8 *p = (const uint8 *) in;
+
+		for (int i = 0; i < m; i++)
+		{
+			prev = (uint16) (prev + ((uint16) p[i] | (uint16) p[m + i] << 8));
+			memcpy(vals + (Size) i * 2, &prev, 2);
+		}
+		return;
+	}
+	{
+		uint64		prev = 0;
+		uint64		mask = w == 8 ? PG_UINT64_MAX : ((uint64) 1 << (8 * w)) - 1;
+
+		for (int i = 0; i < m; i++)
+		{
+			uint64		d = 0;
+
+			for (int b = 0; b < w; b++)
+				d |= (uint64) (uint8) in[(Size) b * m + i] << (8 * b);
+			prev = (prev + d) & mask;
+			memcpy(vals + (Size) i * w, &prev, w);
+		}
+	}
+}
+
+static bool
+is_delta_width(int attlen)
+{
+	return attlen == 2 || attlen == 4 || attlen == 8;
+}
+
+static int
+cmp_off(const void *a, const void *b)
+{
+	const PaxTuple *x = *(PaxTuple *const *) a;
+	const PaxTuple *y = *(PaxTuple *const *) b;
+
+	return (int) x->off - (int) y->off;
+}
+
+/*
+ * The page's candidate tuples (normal line pointers to at least a tuple
+ * header, within [pd_upper, BLCKSZ)) into tuples[] and, sorted by offset,
+ * by_off[]; their count, or -1 if the page is not one this form describes
+ * (header bounds, overlapping tuples).  Reads only the page header and the
+ * line pointers, so encoder and decoder find the same list.
+ */
+static int
+find_tuples(const char *page)
+{
+	PageHeader	ph = (PageHeader) page;
+	int			nlp;
+	int			n = 0;
+
+	if (ph->pd_lower < SizeOfPageHeaderData || ph->pd_lower > ph->pd_upper ||
+		ph->pd_upper > BLCKSZ || ph->pd_special != BLCKSZ ||
+		(ph->pd_lower - SizeOfPageHeaderData) % sizeof(ItemIdData) != 0)
+		return -1;
+	nlp = (ph->pd_lower - SizeOfPageHeaderData) / sizeof(ItemIdData);
+	if (nlp > PAX_MAX_TUPLES)
+		return -1;
+	for (int i = 0; i < nlp; i++)
+	{
+		ItemIdData	lp;
+
+		memcpy(&lp, page + SizeOfPageHeaderData + i * sizeof(ItemIdData), sizeof(lp));
+		if (lp.lp_flags != LP_NORMAL || lp.lp_len < SizeofHeapTupleHeader ||
+			lp.lp_off < ph->pd_upper || lp.lp_off + lp.lp_len > BLCKSZ ||
+			lp.lp_off % MAXIMUM_ALIGNOF != 0)
+			continue;
+		tuples[n].lp = i;
+		tuples[n].off = lp.lp_off;
+		tuples[n].len = lp.lp_len;
+		tuples[n].columns = false;
+		by_off[n] = &tuples[n];
+		n++;
+	}
+	/* usually in reverse (tuples are added downwards from the page end) */
+	{
+		bool		descending = true;
+
+		for (int k = 1; k < n && descending; k++)
+			descending = by_off[k]->off < by_off[k - 1]->off;
+		if (descending)
+			for (int k = 0; k < n; k++)
+				by_off[k] = &tuples[n - 1 - k];
+		else
+			qsort(by_off, n, sizeof(PaxTuple *), cmp_off);
+	}
+	for (int k = 1; k < n; k++)
+		if (by_off[k]->off < by_off[k - 1]->off + by_off[k - 1]->len)
+			return -1;
+	return n;
+}
+
+/*
+ * Can tuple t be stored by column under 'layout'?  Fills value_off/len[]
+ * (0 length: null or absent) if so.  The rules are the decoder's: t_hoff
+ * as heap_form_tuple sets it, zero padding, each value where
+ * heap_deform_tuple would look for it, and nothing after the last.
+ */
+static bool
+parse_tuple(const char *page, int ti, const AegisPageLayout *layout)
+{
+	const PaxTuple *t = &tuples[ti];
+	const char *tup = page + t->off;
+	HeapTupleHeaderData h;
+	int			natts;
+	bool		hasnull;
+	uint32		hoff;
+	uint32		pos;
+	uint32		end = t->off + t->len;
+
+	memcpy(&h, tup, SizeofHeapTupleHeader);
+	natts = HeapTupleHeaderGetNatts(&h);
+	hasnull = (h.t_infomask & HEAP_HASNULL) != 0;
+	if ((layout->natts > 0 && natts > layout->natts) || (h.t_infomask & HEAP_HASOID_OLD))
+		return false;
+	hoff = MAXALIGN(SizeofHeapTupleHeader + (hasnull ? BITMAPLEN(natts) : 0));
+	if (h.t_hoff != hoff || hoff > t->len)
+		return false;
+	for (uint32 i = SizeofHeapTupleHeader + (hasnull ? BITMAPLEN(natts) : 0); i < hoff; i++)
+		if (tup[i] != 0)
+			return false;
+	pos = t->off + hoff;
+	if (layout->natts == 0)
+	{
+		/* rows form: the data as it is, after the header */
+		value_off[ti][0] = pos;
+		value_len[ti][0] = end - pos;
+		return true;
+	}
+	for (int a = 0; a < layout->natts; a++)
+	{
+		bool		unaligned;
+		uint32		start;
+		uint32		n;
+
+		value_off[ti][a] = 0;
+		value_len[ti][a] = 0;
+		if (a >= natts ||
+			(hasnull && att_isnull(a, (bits8 *) (tup + SizeofHeapTupleHeader))))
+			continue;
+		/*
+		 * Where heap_deform_tuple looks for the value: a varlena with a
+		 * 1-byte header right where the previous value ended, else at the
+		 * attribute's alignment (relative to the data start).
+		 */
+		n = 0;
+		if (layout->attlen[a] == -1)
+		{
+			n = value_length(-1, page + pos, end - pos, &unaligned);
+			start = pos;
+		}
+		if (n == 0 || !unaligned)
+		{
+			start = align_to(pos - (t->off + hoff), layout->attalign[a]) + t->off + hoff;
+			if (start >= end)
+				return false;
+			n = value_length(layout->attlen[a], page + start, end - start, &unaligned);
+			if (unaligned && start != pos)
+				return false;
+		}
+		if (n == 0)
+			return false;
+		for (uint32 i = pos; i < start; i++)
+			if (page[i] != 0)
+				return false;
+		value_off[ti][a] = start;
+		value_len[ti][a] = n;
+		pos = start + n;
+	}
+	return pos == end;
+}
+
+/*
+ * AegisPaxEncode
+ *		Write the column-major form of 'page' (BLCKSZ bytes, page number
+ *		'pageno') under 'layout' into 'out' (AEGIS_PAX_MAX_SIZE bytes).
+ *		Returns its length in bytes, or 0 if the page is not one the form
+ *		describes or no tuple could be stored by column (store the page
+ *		itself).  Verified: the form decodes to exactly 'page' ('check' is
+ *		BLCKSZ bytes of scratch).
+ */
+uint32
+AegisPaxEncode(const char *page, BlockNumber pageno, const AegisPageLayout *layout,
+			   char *out, char *check)
+{
+	PageHeader	ph = (PageHeader) page;
+	int			n;
+	int			m = 0;
+	uint32		len = 0;
+	uint16		u16;
+	uint32		bitmap_at;
+	uint32		cur;
+
+	static const AegisPageLayout rows_layout = {0};
+	int			ncols;
+
+	if (layout == NULL)
+		layout = &rows_layout;
+	if (layout->natts < 0 || layout->natts > AEGIS_PAX_MAX_ATTS)
+		return 0;
+	ncols = layout->natts > 0 ? layout->natts : 1;
+	n = find_tuples(page);
+	if (n <= 0)
+		return 0;
+	for (int i = ph->pd_lower; i < ph->pd_upper; i++)
+		if (page[i] != 0)
+			return 0;
+	for (int k = 0; k < n; k++)
+		if ((tuples[k].columns = parse_tuple(page, k, layout)))
+			m++;
+	if (m == 0)
+		return 0;
+
+	out[len++] = PAX_VERSION;
+	u16 = layout->natts;
+	memcpy(out + len, &u16, 2);
+	len += 2;
+	for (int a = 0; a < layout->natts; a++)
+	{
+		memcpy(out + len, &layout->attlen[a], 2);
+		out[len + 2] = layout->attalign[a];
+		len += 3;
+	}
+	memcpy(out + len, page, SizeOfPageHeaderData);
+	len += SizeOfPageHeaderData;
+	{
+		int			nlp = (ph->pd_lower - SizeOfPageHeaderData) / sizeof(ItemIdData);
+		int			nbytes = (nlp + 7) / 8;
+
+		put_delta_column(out + len, page + SizeOfPageHeaderData, nlp, sizeof(ItemIdData));
+		len += nlp * sizeof(ItemIdData);
+
+		memset(out + len, 0, nbytes);
+		for (int k = 0; k < n; k++)
+			if (tuples[k].columns)
+				out[len + tuples[k].lp / 8] |= (char) (1 << (tuples[k].lp % 8));
+		len += nbytes;
+	}
+
+	/* header fields */
+	{
+		int			j = 0;
+
+		for (int k = 0; k < n; k++)
+		{
+			HeapTupleHeaderData h;
+
+			if (!tuples[k].columns)
+				continue;
+			memcpy(&h, page + tuples[k].off, SizeofHeapTupleHeader);
+			hdr_vals[0][j] = h.t_choice.t_heap.t_xmin;
+			hdr_vals[1][j] = h.t_choice.t_heap.t_xmax;
+			hdr_vals[2][j] = h.t_choice.t_heap.t_field3.t_cid;
+			hdr_vals[3][j] = BlockIdGetBlockNumber(&h.t_ctid.ip_blkid) ^ pageno;
+			hdr_vals[4][j] = (uint16) (h.t_ctid.ip_posid ^ (tuples[k].lp + 1));
+			hdr_vals[5][j] = h.t_infomask2;
+			hdr_vals[6][j] = h.t_infomask;
+			j++;
+		}
+		for (int c = 0; c < PAX_HDR_COLS; c++)
+		{
+			int			w = pax_hdr_width[c];
+
+			if (w == 4)
+				put_delta_column(out + len, (char *) hdr_vals[c], m, 4);
+			else
+			{
+				uint16	   *v16 = (uint16 *) column_buf;
+
+				for (int i = 0; i < m; i++)
+					v16[i] = (uint16) hdr_vals[c][i];
+				put_delta_column(out + len, column_buf, m, 2);
+			}
+			len += (uint32) m * w;
+		}
+	}
+
+	/* null bitmaps */
+	bitmap_at = len;
+	len += 2;
+	for (int k = 0; k < n; k++)
+	{
+		HeapTupleHeaderData h;
+
+		if (!tuples[k].columns)
+			continue;
+		memcpy(&h, page + tuples[k].off, SizeofHeapTupleHeader);
+		if (h.t_infomask & HEAP_HASNULL)
+		{
+			int			nb = BITMAPLEN(HeapTupleHeaderGetNatts(&h));
+
+			memcpy(out + len, page + tuples[k].off + SizeofHeapTupleHeader, nb);
+			len += nb;
+		}
+	}
+	u16 = len - bitmap_at - 2;
+	memcpy(out + bitmap_at, &u16, 2);
+
+	/* attribute columns (rows form: one, the tuples' data) */
+	for (int a = 0; a < ncols; a++)
+	{
+		uint32		clen = 0;
+		int			cm = 0;
+
+		for (int k = 0; k < n; k++)
+		{
+			if (!tuples[k].columns || value_len[k][a] == 0)
+				continue;
+			memcpy(column_buf + clen, page + value_off[k][a], value_len[k][a]);
+			clen += value_len[k][a];
+			cm++;
+		}
+		u16 = clen;
+		memcpy(out + len, &u16, 2);
+		len += 2;
+		if (layout->natts > 0 && is_delta_width(layout->attlen[a]))
+			put_delta_column(out + len, column_buf, cm, layout->attlen[a]);
+		else
+			memcpy(out + len, column_buf, clen);
+		len += clen;
+	}
+
+	/* the gap stream */
+	cur = ph->pd_upper;
+	for (int k = 0; k < n; k++)
+	{
+		if (!by_off[k]->columns)
+			continue;
+		memcpy(out + len, page + cur, by_off[k]->off - cur);
+		len += by_off[k]->off - cur;
+		cur = by_off[k]->off + by_off[k]->len;
+	}
+	memcpy(out + len, page + cur, BLCKSZ - cur);
+	len += BLCKSZ - cur;
+	Assert(len <= AEGIS_PAX_MAX_SIZE);
+
+	if (AegisPaxDecode(out, len, pageno, check) != NULL ||
+		memcmp(check, page, BLCKSZ) != 0)
+		return 0;
+	return len;
+}
+
+/* Bounded reader of the form. */
+typedef struct PaxReader
+{
+	const char *in;
+	uint32		len;
+	uint32		pos;
+} PaxReader;
+
+static const char *
+take(PaxReader *r, uint32 n)
+{
+	const char *p;
+
+	if (n > r->len - r->pos)
+		return NULL;
+	p = r->in + r->pos;
+	r->pos += n;
+	return p;
+}
+
+/*
+ * AegisPaxDecode
+ *		Restore the page (BLCKSZ bytes at 'page', page number 'pageno') from
+ *		its column-major form ('len' bytes at 'in').  Returns NULL, or what
+ *		is wrong with the form (the page is then garbage).
+ */
+const char *
+AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno, char *page)
+{
+	PaxReader	r = {in, len, 0};
+	AegisPageLayout layout;
+	const char *p;
+	uint16		u16;
+	uint16		pd_lower;
+	int			n;
+	int			m = 0;
+	int			nlp;
+	const char *bitmaps;
+	uint32		bitmaps_len;
+	uint32		bpos = 0;
+	const char *cols[AEGIS_PAX_MAX_ATTS];
+	uint32		col_len[AEGIS_PAX_MAX_ATTS];
+	uint32		col_pos[AEGIS_PAX_MAX_ATTS];
+	const char *gap;
+	uint32		gap_len;
+	uint32		cur;
+	int			j;
+	int			ncols;
+	uint32		amask[AEGIS_PAX_MAX_ATTS];	/* alignment - 1 per attribute */
+
+	if ((p = take(&r, 3)) == NULL || p[0] != PAX_VERSION)
+		return "unknown column-major form";
+	memcpy(&u16, p + 1, 2);
+	if (u16 > AEGIS_PAX_MAX_ATTS)
+		return "invalid number of attributes";
+	layout.natts = u16;
+	ncols = layout.natts > 0 ? layout.natts : 1;
+	for (int a = 0; a < layout.natts; a++)
+	{
+		if ((p = take(&r, 3)) == NULL)
+			return "is cut short";
+		memcpy(&layout.attlen[a], p, 2);
+		layout.attalign[a] = p[2];
+		if ((layout.attlen[a] <= 0 && layout.attlen[a] != -1 && layout.attlen[a] != -2) ||
+			!valid_align(layout.attalign[a]))
+			return "invalid attribute layout";
+		amask[a] = align_to(1, layout.attalign[a]) - 1;
+	}
+	if (r.len - r.pos < SizeOfPageHeaderData)
+		return "is cut short";
+	memcpy(&pd_lower, r.in + r.pos + offsetof(PageHeaderData, pd_lower), 2);
+	if (pd_lower < SizeOfPageHeaderData || pd_lower > BLCKSZ ||
+		(pd_lower - SizeOfPageHeaderData) % sizeof(ItemIdData) != 0 ||
+		(p = take(&r, SizeOfPageHeaderData)) == NULL)
+		return "invalid page header";
+	memset(page, 0, BLCKSZ);
+	memcpy(page, p, SizeOfPageHeaderData);
+	if ((p = take(&r, pd_lower - SizeOfPageHeaderData)) == NULL)
+		return "is cut short";
+	get_delta_column(p, page + SizeOfPageHeaderData,
+					 (pd_lower - SizeOfPageHeaderData) / sizeof(ItemIdData), sizeof(ItemIdData));
+	n = find_tuples(page);
+	if (n < 0)
+		return "invalid page header or line pointers";
+	nlp = (pd_lower - SizeOfPageHeaderData) / sizeof(ItemIdData);
+	if ((p = take(&r, (nlp + 7) / 8)) == NULL)
+		return "is cut short";
+	j = 0;
+	for (int i = 0; i < nlp; i++)
+	{
+		/* tuples[] are in line pointer order */
+		while (j < n && tuples[j].lp < i)
+			j++;
+		if (!(p[i / 8] & (1 << (i % 8))))
+			continue;
+		if (j == n || tuples[j].lp != i)
+			return "marks a line pointer that is not a tuple";
+		tuples[j].columns = true;
+		m++;
+	}
+
+	for (int c = 0; c < PAX_HDR_COLS; c++)
+	{
+		int			w = pax_hdr_width[c];
+
+		if ((p = take(&r, (uint32) m * w)) == NULL)
+			return "is cut short";
+		if (w == 4)
+			get_delta_column(p, (char *) hdr_vals[c], m, 4);
+		else
+		{
+			uint16	   *v16 = (uint16 *) column_buf;
+
+			get_delta_column(p, column_buf, m, 2);
+			for (int i = 0; i < m; i++)
+				hdr_vals[c][i] = v16[i];
+		}
+	}
+	if ((p = take(&r, 2)) == NULL)
+		return "is cut short";
+	memcpy(&u16, p, 2);
+	bitmaps_len = u16;
+	if ((bitmaps = take(&r, bitmaps_len)) == NULL)
+		return "is cut short";
+	for (int a = 0; a < ncols; a++)
+	{
+		if ((p = take(&r, 2)) == NULL)
+			return "is cut short";
+		memcpy(&u16, p, 2);
+		col_len[a] = u16;
+		col_pos[a] = 0;
+		if ((cols[a] = take(&r, col_len[a])) == NULL)
+			return "is cut short";
+		if (layout.natts > 0 && is_delta_width(layout.attlen[a]))
+		{
+			static char delta_vals[AEGIS_PAX_MAX_ATTS][BLCKSZ];
+
+			if (col_len[a] % layout.attlen[a] != 0 || col_len[a] > BLCKSZ)
+				return "invalid column length";
+			get_delta_column(cols[a], delta_vals[a], col_len[a] / layout.attlen[a],
+							 layout.attlen[a]);
+			cols[a] = delta_vals[a];
+		}
+	}
+	gap = r.in + r.pos;
+	gap_len = r.len - r.pos;
+
+	/* the tuples stored by column, in line pointer order */
+	j = 0;
+	for (int k = 0; k < n; k++)
+	{
+		PaxTuple   *t = &tuples[k];
+		int			natts;
+		bool		hasnull;
+		uint32		hoff;
+		uint32		pos;
+		uint32		end = t->off + t->len;
+		char	   *tup = page + t->off;
+
+		if (!t->columns)
+			continue;
+		{
+			/* field by field into the page: no copy of a whole header */
+			uint32		blk = hdr_vals[3][j] ^ pageno;
+			uint16		bi_hi = (uint16) (blk >> 16);
+			uint16		bi_lo = (uint16) blk;
+			uint16		posid = (uint16) (hdr_vals[4][j] ^ (t->lp + 1));
+			uint16		infomask2 = (uint16) hdr_vals[5][j];
+			uint16		infomask = (uint16) hdr_vals[6][j];
+
+			memcpy(tup + offsetof(HeapTupleHeaderData, t_choice.t_heap.t_xmin), &hdr_vals[0][j], 4);
+			memcpy(tup + offsetof(HeapTupleHeaderData, t_choice.t_heap.t_xmax), &hdr_vals[1][j], 4);
+			memcpy(tup + offsetof(HeapTupleHeaderData, t_choice.t_heap.t_field3), &hdr_vals[2][j], 4);
+			memcpy(tup + offsetof(HeapTupleHeaderData, t_ctid.ip_blkid.bi_hi), &bi_hi, 2);
+			memcpy(tup + offsetof(HeapTupleHeaderData, t_ctid.ip_blkid.bi_lo), &bi_lo, 2);
+			memcpy(tup + offsetof(HeapTupleHeaderData, t_ctid.ip_posid), &posid, 2);
+			memcpy(tup + offsetof(HeapTupleHeaderData, t_infomask2), &infomask2, 2);
+			memcpy(tup + offsetof(HeapTupleHeaderData, t_infomask), &infomask, 2);
+			natts = infomask2 & HEAP_NATTS_MASK;
+			hasnull = (infomask & HEAP_HASNULL) != 0;
+		}
+		j++;
+		if (layout.natts > 0 && natts > layout.natts)
+			return "tuple has more attributes than the layout";
+		hoff = MAXALIGN(SizeofHeapTupleHeader + (hasnull ? BITMAPLEN(natts) : 0));
+		if (hoff > t->len)
+			return "tuple header longer than the tuple";
+		tup[offsetof(HeapTupleHeaderData, t_hoff)] = (char) hoff;
+		if (hasnull)
+		{
+			int			nb = BITMAPLEN(natts);
+
+			if (nb > bitmaps_len - bpos)
+				return "null bitmaps cut short";
+			memcpy(tup + SizeofHeapTupleHeader, bitmaps + bpos, nb);
+			bpos += nb;
+		}
+		pos = t->off + hoff;
+		if (layout.natts == 0)
+		{
+			/* rows form */
+			if (end - pos > col_len[0] - col_pos[0])
+				return "rows cut short";
+			memcpy(page + pos, cols[0] + col_pos[0], end - pos);
+			col_pos[0] += end - pos;
+			pos = end;
+		}
+		cursor[j - 1] = pos;
+		tup_end[j - 1] = end;
+		tup_natts[j - 1] = natts;
+		tup_bits[j - 1] = hasnull ? (bits8 *) (tup + SizeofHeapTupleHeader) : NULL;
+	}
+
+	/*
+	 * Columns form: the values, a column at a time (one attribute's length
+	 * and alignment for a whole loop), each tuple's cursor where its next
+	 * value goes.  Tuples and t_hoff are MAXALIGNed, so page offsets align
+	 * as data offsets do.
+	 */
+	for (int a = 0; a < layout.natts; a++)
+	{
+		int			attlen = layout.attlen[a];
+		uint32		mask = amask[a];
+
+		for (int i = 0; i < m; i++)
+		{
+			uint32		start;
+			uint32		vlen;
+			const char *v = cols[a] + col_pos[a];
+			char	   *dst;
+
+			if (a >= tup_natts[i] || (tup_bits[i] && att_isnull(a, tup_bits[i])))
+				continue;
+			if (attlen > 0)
+			{
+				vlen = attlen;
+				if (vlen > col_len[a] - col_pos[a])
+					return "column cut short";
+				start = (cursor[i] + mask) & ~mask;
+			}
+			else
+			{
+				bool		unaligned;
+
+				vlen = value_length(attlen, v, col_len[a] - col_pos[a], &unaligned);
+				if (vlen == 0)
+					return "invalid value in a column";
+				start = unaligned ? cursor[i] : (cursor[i] + mask) & ~mask;
+			}
+			if (start + vlen > tup_end[i])
+				return "values overrun their tuple";
+			dst = page + start;
+			switch (vlen)
+			{
+				case 1:
+					*dst = *v;
+					break;
+				case 2:
+					memcpy(dst, v, 2);
+					break;
+				case 4:
+					memcpy(dst, v, 4);
+					break;
+				case 8:
+					memcpy(dst, v, 8);
+					break;
+				default:
+					memcpy(dst, v, vlen);
+			}
+			col_pos[a] += vlen;
+			cursor[i] = start + vlen;
+		}
+	}
+	for (int i = 0; i < m; i++)
+		if (cursor[i] != tup_end[i])
+			return "values do not fill their tuple";
+	if (bpos != bitmaps_len)
+		return "null bitmaps left over";
+	for (int a = 0; a < ncols; a++)
+		if (col_pos[a] != col_len[a])
+			return "values left over in a column";
+
+	/* the gap stream fills the rest, in page order */
+	cur = ((PageHeader) page)->pd_upper;
+	{
+		uint32		gpos = 0;
+
+		for (int k = 0; k < n; k++)
+		{
+			uint32		glen;
+
+			if (!by_off[k]->columns)
+				continue;
+			glen = by_off[k]->off - cur;
+			if (glen > gap_len - gpos)
+				return "gap stream cut short";
+			memcpy(page + cur, gap + gpos, glen);
+			gpos += glen;
+			cur = by_off[k]->off + by_off[k]->len;
+		}
+		if (BLCKSZ - cur != gap_len - gpos)
+			return "gap stream of the wrong length";
+		memcpy(page + cur, gap + gpos, BLCKSZ - cur);
+	}
+	return NULL;
+}
