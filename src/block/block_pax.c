@@ -185,6 +185,24 @@ put_delta_column(char *out, const char *vals, int m, int w)
 		}
 		return;
 	}
+	if (w == 8)
+	{
+		uint64		prev = 0;
+		uint8	   *o = (uint8 *) out;
+
+		for (int i = 0; i < m; i++)
+		{
+			uint64		v;
+			uint64		d;
+
+			memcpy(&v, vals + (Size) i * 8, 8);
+			d = v - prev;
+			prev = v;
+			for (int b = 0; b < 8; b++)
+				o[b * m + i] = (uint8) (d >> (8 * b));
+		}
+		return;
+	}
 	if (w == 2)
 	{
 		uint16		prev = 0;
@@ -234,6 +252,23 @@ get_delta_column(const char *in, char *vals, int m, int w)
 			prev += (uint32) p[i] | (uint32) p[m + i] << 8 |
 				(uint32) p[2 * m + i] << 16 | (uint32) p[3 * m + i] << 24;
 			memcpy(vals + (Size) i * 4, &prev, 4);
+		}
+		return;
+	}
+	if (w == 8)
+	{
+		uint64		prev = 0;
+		const uint8 *p = (const uint8 *) in;
+
+		for (int i = 0; i < m; i++)
+		{
+			uint64		d = (uint64) p[i] | (uint64) p[m + i] << 8 |
+				(uint64) p[2 * m + i] << 16 | (uint64) p[3 * m + i] << 24 |
+				(uint64) p[4 * m + i] << 32 | (uint64) p[5 * m + i] << 40 |
+				(uint64) p[6 * m + i] << 48 | (uint64) p[7 * m + i] << 56;
+
+			prev += d;
+			memcpy(vals + (Size) i * 8, &prev, 8);
 		}
 		return;
 	}
@@ -634,6 +669,8 @@ AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno, char *page)
 	int			j;
 	int			ncols;
 	uint32		amask[AEGIS_PAX_MAX_ATTS];	/* alignment - 1 per attribute */
+	bool		any_null = false;	/* a tuple stored by column has nulls */
+	int			min_natts = MaxHeapAttributeNumber;	/* fewest attributes of one */
 
 	if ((p = take(&r, 3)) == NULL || p[0] != PAX_VERSION)
 		return "unknown column-major form";
@@ -796,6 +833,8 @@ AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno, char *page)
 		tup_end[j - 1] = end;
 		tup_natts[j - 1] = natts;
 		tup_bits[j - 1] = hasnull ? (bits8 *) (tup + SizeofHeapTupleHeader) : NULL;
+		any_null |= hasnull;
+		min_natts = Min(min_natts, natts);
 	}
 
 	/*
@@ -809,6 +848,30 @@ AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno, char *page)
 		int			attlen = layout.attlen[a];
 		uint32		mask = amask[a];
 
+		/* a fixed-width column no tuple lacks: one value per tuple */
+		if (attlen > 0 && !any_null && a < min_natts &&
+			(uint32) attlen * m == col_len[a] - col_pos[a])
+		{
+			const char *v = cols[a] + col_pos[a];
+
+			for (int i = 0; i < m; i++)
+			{
+				uint32		start = (cursor[i] + mask) & ~mask;
+
+				if (start + attlen > tup_end[i])
+					return "values overrun their tuple";
+				if (attlen == 4)
+					memcpy(page + start, v, 4);
+				else if (attlen == 8)
+					memcpy(page + start, v, 8);
+				else
+					memcpy(page + start, v, attlen);
+				v += attlen;
+				cursor[i] = start + attlen;
+			}
+			col_pos[a] = col_len[a];
+			continue;
+		}
 		for (int i = 0; i < m; i++)
 		{
 			uint32		start;
