@@ -28,7 +28,7 @@
 # Environment: PEERS_ROWS_LIMIT=N loads only the first N rows of each data set
 # (a quick run); PEERS_PORT (55436); PEERS_REPS (5); PEERS_VARIANTS
 # ("heap lz4 zstd"; heap first); PEERS_CACHE (downloads and CSVs,
-# ~/.cache/aegis_peers).  A full default run takes about 7 minutes on 2 cores.
+# ~/.cache/aegis_peers).  A full default run takes about 9 minutes on 2 cores.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
