@@ -643,6 +643,8 @@ aegis_object_access(ObjectAccessType access, Oid classId, Oid objectId,
  *		the relation has pages means a crash happened (the stub is created
  *		with one durable block, create_stub), and its aegis storage is
  *		emptied too (its indexes were reset by PostgreSQL the same way).
+ *		Also fills rel's AegisRelGetCache, which publishes the tuples'
+ *		attribute layout (so a hot standby's sessions publish it too).
  *		Callers: every table AM entry that reads or writes the relation.
  */
 void
@@ -651,9 +653,9 @@ AegisTamCheckReset(Relation rel)
 	AegisRelWalCache *c;
 	AegisRelKey key;
 
+	c = AegisRelGetCache(rel);
 	if (rel->rd_rel->relpersistence != RELPERSISTENCE_UNLOGGED)
 		return;
-	c = AegisRelGetCache(rel);
 	if (c->reset_checked)
 		return;
 	key = AegisRelKeyOf(rel);

@@ -5,7 +5,8 @@
 # wider than a layout holds; after restarts, so every page comes back from
 # its block.  A table of sequential keys and timestamps compresses to what
 # only the columns form reaches (plain pages: zstd 0.29, lz4 0.53 of the
-# raw bytes on this data; rows form 0.21 / 0.37).
+# raw bytes on this data; rows form 0.21 / 0.37), on the primary and on a
+# hot standby whose session used the table.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -13,7 +14,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('column_form');
-$node->init;
+$node->init(allows_streaming => 1);
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'aegis_storage'
 aegis.buffer_pool_size = 8MB
@@ -136,6 +137,32 @@ is($node->safe_psql('postgres',
 	$node->safe_psql('postgres',
 		"SELECT count(*), sum(delay), sum(dist), count(DISTINCT o) FROM seq_lz4"),
 	'both codecs read back the same rows');
+
+# a hot standby stores the columns form too, once a session there has used
+# the table (sessions publish the layout; redo alone does not know it)
+$node->backup('cf_backup');
+my $standby = PostgreSQL::Test::Cluster->new('column_form_standby');
+$standby->init_from_backup($node, 'cf_backup', has_streaming => 1);
+$standby->start;
+$node->safe_psql('postgres', qq{
+	CREATE TABLE seq_sb (d timestamp, delay int, dist int, o text, dst text)
+		USING aegis WITH (compression = 'zstd');
+	INSERT INTO seq_sb SELECT * FROM seq_zstd;
+});
+$node->wait_for_catchup($standby);
+is($standby->safe_psql('postgres', "SELECT count(*) FROM seq_sb"), '200000',
+	'the standby reads the new table');
+# the aegis checkpoint record's redo writes the standby's pages
+$node->safe_psql('postgres', "CHECKPOINT");
+$node->wait_for_catchup($standby);
+my $sb_ratio = $standby->safe_psql('postgres',
+	"SELECT round(stored_bytes::numeric / raw_bytes, 3) FROM aegis_table_stats('seq_sb')");
+cmp_ok($sb_ratio, '<', $limit{zstd}, "standby: seq_sb stored / raw = $sb_ratio, below $limit{zstd}");
+$standby->restart;
+is($standby->safe_psql('postgres', "SELECT count(*), sum(delay), sum(dist) FROM seq_sb"),
+	$node->safe_psql('postgres', "SELECT count(*), sum(delay), sum(dist) FROM seq_sb"),
+	'the standby reads back what it stored');
+$standby->stop;
 
 $node->stop;
 done_testing();
