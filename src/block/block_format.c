@@ -96,10 +96,11 @@ compress_page(const char *page, uint32 len, AegisCodec codec, int level, char *d
  * none in the header) when compression would not make it smaller.  The
  * page's rows form and, with a 'layout' (the relation's, or NULL), its
  * columns form (block_pax.c) are compressed too, on trial pages (see
- * form_hint), and the smallest is kept (AEGIS_BLOCK_PAX for a form).  The page LSN is taken from the page header.  'codec',
- * 'level' and 'persistence' (RELPERSISTENCE_*) are the relation's; they are
- * also recorded in the header, so a lost block map can be rebuilt.  Returns
- * the block length in bytes.
+ * form_hint), and the smallest is kept (AEGIS_BLOCK_PAX for a form).  The
+ * page LSN is taken from the page header.  'codec', 'level' and
+ * 'persistence' (RELPERSISTENCE_*) are the relation's; they are also
+ * recorded in the header, so a lost block map can be rebuilt.  Returns the
+ * block length in bytes.
  */
 uint32
 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
@@ -133,7 +134,7 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 		uint32		src_len = BLCKSZ;
 		uint32		m;
 
-		if (!trial && form != form_hint.best && !(form == FORM_PLAIN && n == 0 && form_hint.best != FORM_PLAIN))
+		if (!trial && form != form_hint.best)
 			continue;
 		if (form != FORM_PLAIN)
 		{
