@@ -427,16 +427,15 @@ uint32
 AegisPaxEncode(const char *page, BlockNumber pageno, const AegisPageLayout *layout,
 			   char *out, char *check)
 {
+	static const AegisPageLayout rows_layout = {0};
 	PageHeader	ph = (PageHeader) page;
 	int			n;
 	int			m = 0;
+	int			ncols;
 	uint32		len = 0;
 	uint16		u16;
 	uint32		bitmap_at;
 	uint32		cur;
-
-	static const AegisPageLayout rows_layout = {0};
-	int			ncols;
 
 	if (layout == NULL)
 		layout = &rows_layout;

@@ -232,7 +232,7 @@ AegisVmUsable(Relation rel)
 /*
  * Tell the relation directory the attribute layout of rel's tuples, which
  * lets its pages be stored in column-major form (src/block/block_pax.c).
- * Tables of more columns than a layout holds are stored as plain pages.
+ * Tables of more columns than a layout holds get only the rows form.
  */
 static void
 publish_layout(Relation rel, const AegisRelKey *key)
@@ -287,7 +287,7 @@ AegisRelGetCache(Relation rel)
 	return c;
 }
 
-/* a copy region pays for its 6 bytes from this many bytes on */
+/* a copy region (up to 7 bytes packed) pays for itself from this many bytes on */
 #define DELTA_COPY_MIN	16
 
 /*
