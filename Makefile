@@ -9,6 +9,7 @@ OBJS = \
 	src/aegis_sql.o \
 	src/block/block_format.o \
 	src/block/block_pax.o \
+	src/block/block_dict.o \
 	src/backend/backend_dir.o \
 	src/backend/backend_local.o \
 	src/backend/map_format.o \
@@ -30,6 +31,7 @@ OBJS = \
 	src/wal/wal_page.o \
 	src/wal/wal_decode.o \
 	src/wal/wal_storage.o \
+	src/wal/wal_dict.o \
 	src/wal/wal_logical.o \
 	src/wal/wal_visibility.o \
 	src/checkpoint/checkpoint_run.o \

@@ -27,6 +27,7 @@ char	   *aegis_data_directory = NULL;
 int			aegis_default_backend = AEGIS_STORAGE_LOCAL;
 int			aegis_default_compression = AEGIS_CODEC_LZ4;
 int			aegis_compression_level = 0;
+bool		aegis_compression_dictionaries = true;
 int			aegis_memory_backend_size = 1024 * 1024;	/* kB: 1GB */
 char	   *aegis_memory_backend_role = NULL;
 int			aegis_debug_crash_point = 0;	/* AegisCrashPoint, tests only */
@@ -164,6 +165,15 @@ AegisDefineGucs(void)
 							PGC_USERSET,
 							0,
 							check_compression_level, NULL, NULL);
+
+	DefineCustomBoolVariable("aegis.compression_dictionaries",
+							 "Train a compression dictionary for zstd tables as they grow.",
+							 "A zstd table gets a dictionary trained on its own pages when it reaches 2 MB, and a larger one at 64 MB; pages written afterwards are compressed with it.",
+							 &aegis_compression_dictionaries,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("aegis.memory_backend_size",
 							"Shared memory the memory storage backend may use for blocks.",

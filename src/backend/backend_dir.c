@@ -82,6 +82,10 @@ typedef struct AegisRelEntry
 	XLogRecPtr	cut_lsn;		/* end LSN of the last cut's record */
 	AegisPageLayout layout;		/* of its tuples, as a backend last saw it
 								 * (AegisStorageSetLayout); natts 0: unknown */
+	uint16		dict_id;		/* current compression dictionary, 0 none */
+	bool		dict_known;		/* dict_id and dict_bytes counted from files */
+	bool		dict_busy;		/* a process is making the next one */
+	uint64		dict_bytes;		/* file bytes of its dictionaries */
 } AegisRelEntry;
 
 typedef struct AegisDirShared
@@ -486,6 +490,43 @@ entry_init(AegisRelEntry *e, const AegisRelInfo *info, uint32 generation,
 	e->cut_lsn = info->cut_lsn;
 	e->reset_checked = false;
 	e->layout.natts = 0;
+	e->dict_id = 0;
+	e->dict_known = false;
+	e->dict_busy = false;
+	e->dict_bytes = 0;
+}
+
+/*
+ * May the relation of entry 'e' have compression dictionaries?  Local
+ * storage of a permanent relation: WAL carries them to standbys and
+ * backups.  (They are used while its codec is zstd.)
+ */
+static bool
+entry_may_have_dicts(const AegisRelEntry *e)
+{
+	return e->storage == AEGIS_STORAGE_LOCAL && e->persistence == RELPERSISTENCE_PERMANENT;
+}
+
+/*
+ * Count the compression dictionaries of 'key' from its files, once per
+ * server lifetime (and after one is added); no entry lock held.
+ */
+static void
+count_dicts(const AegisRelKey *key)
+{
+	uint64		bytes;
+	uint16		n = AegisLocalCountDicts(key, &bytes);
+	AegisRelEntry *e = dshash_find(dir_hash, key, true);
+
+	if (e == NULL)
+		return;
+	if (!e->dict_known)
+	{
+		e->dict_id = Max(e->dict_id, n);
+		e->dict_bytes = bytes;
+		e->dict_known = true;
+	}
+	dshash_release_lock(dir_hash, e);
 }
 
 /* The storage backend of an entry. */
@@ -670,6 +711,24 @@ AegisStorageSetLayout(const AegisRelKey *key, const AegisPageLayout *layout)
 		e->layout = *layout;
 	}
 	dshash_release_lock(dir_hash, e);
+}
+
+/*
+ * AegisStorageGetLayout: the attribute layout last published for 'key'
+ * (natts 0: none); false if it has no storage.
+ */
+bool
+AegisStorageGetLayout(const AegisRelKey *key, AegisPageLayout *layout)
+{
+	AegisRelEntry *e;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+		return false;
+	*layout = e->layout;
+	dshash_release_lock(dir_hash, e);
+	return true;
 }
 
 /* AegisStorageNPages: the relation's size in pages; error if no storage. */
@@ -1149,7 +1208,15 @@ AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
 		LWLockRelease(&AegisDir->file_lock);
 	}
 	location = ops->location(key, &loc);
-	AegisBlockDecode(block, loc.length, key, pageno, location, page);
+	{
+		uint16		dict_id = AegisBlockDictIdOf(block, loc.length);
+		const AegisBlockDict *dict = NULL;
+
+		/* only local storage has dictionaries; AegisBlockDecode complains */
+		if (dict_id != 0 && ops == &AegisLocalBackend)
+			dict = AegisLocalGetDict(key, dict_id, false);
+		AegisBlockDecode(block, loc.length, key, pageno, location, dict, page);
+	}
 	return true;
 }
 
@@ -1175,6 +1242,8 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 	AegisBlockLoc loc;
 	AegisBlockLoc *slot;
 	AegisPageLayout layout;
+	uint16		dict_id = 0;
+	const AegisBlockDict *dict = NULL;
 
 	dir_attach();
 	e = dshash_find(dir_hash, key, false);
@@ -1186,10 +1255,25 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 	}
 	entry_info(e, &info);
 	layout = e->layout;
+	if (entry_may_have_dicts(e) && info.codec == AEGIS_CODEC_ZSTD)
+	{
+		if (!e->dict_known)
+		{
+			dshash_release_lock(dir_hash, e);
+			count_dicts(key);
+			e = dshash_find(dir_hash, key, false);
+			if (e == NULL)
+				return;			/* dropped meanwhile (local: nothing reserved) */
+		}
+		dict_id = e->dict_id;
+	}
 	dshash_release_lock(dir_hash, e);
 	ops = backend_of(info.storage);
+	/* a dictionary that cannot be read is not used (a WARNING says so) */
+	if (dict_id != 0)
+		dict = AegisLocalGetDict(key, dict_id, true);
 	len = AegisBlockEncode(key, pageno, page, info.codec, info.level,
-						   info.persistence, &layout, block);
+						   info.persistence, &layout, dict, block);
 	loc.length = len;
 	loc.generation = 0;
 	loc.offset = 0;
@@ -1356,13 +1440,106 @@ AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats)
 	e = dshash_find(dir_hash, key, false);
 	if (e == NULL)
 		return false;
+	if (entry_may_have_dicts(e) && !e->dict_known)
+	{
+		dshash_release_lock(dir_hash, e);
+		count_dicts(key);
+		e = dshash_find(dir_hash, key, false);
+		if (e == NULL)
+			return false;
+	}
 	entry_info(e, &stats->info);
 	stats->stored_blocks = e->stored_blocks;
 	stats->raw_bytes = e->stored_blocks * BLCKSZ;
 	stats->stored_bytes = e->stored_bytes;
 	stats->file_bytes = backend_of(e->storage)->append_only ? e->file_end : e->stored_bytes;
+	stats->file_bytes += e->dict_bytes;
 	dshash_release_lock(dir_hash, e);
 	return true;
+}
+
+/*
+ * AegisStorageDictBegin
+ *		Reserve the number of relation 'key''s next compression dictionary
+ *		(src/wal/wal_dict.c makes it): returns it, with the current one (0:
+ *		none) in *have, or 0 if the relation may not have dictionaries (not
+ *		local storage of a permanent relation with codec zstd), is gone, or
+ *		another process is making one.  Every non-zero return must be
+ *		followed by AegisStorageDictEnd.  Takes the entry's lock briefly.
+ */
+uint16
+AegisStorageDictBegin(const AegisRelKey *key, uint16 *have)
+{
+	AegisRelEntry *e;
+	uint16		next = 0;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+		return 0;
+	if (!entry_may_have_dicts(e) || e->codec != AEGIS_CODEC_ZSTD || e->dict_busy)
+	{
+		dshash_release_lock(dir_hash, e);
+		return 0;
+	}
+	dshash_release_lock(dir_hash, e);
+	count_dicts(key);
+	e = dshash_find(dir_hash, key, true);
+	if (e == NULL)
+		return 0;
+	if (!e->dict_busy && e->dict_id < PG_UINT16_MAX)
+	{
+		e->dict_busy = true;
+		*have = e->dict_id;
+		next = e->dict_id + 1;
+	}
+	dshash_release_lock(dir_hash, e);
+	return next;
+}
+
+/*
+ * AegisStorageDictEnd
+ *		Dictionary 'id' reserved by AegisStorageDictBegin was written
+ *		durably ('len' > 0: it becomes the relation's current one, used by
+ *		every block written from now on) or was not (len 0).
+ */
+void
+AegisStorageDictEnd(const AegisRelKey *key, uint16 id, uint32 len)
+{
+	AegisRelEntry *e = dshash_find(dir_hash, key, true);
+
+	if (e == NULL)
+		return;
+	e->dict_busy = false;
+	if (len > 0)
+	{
+		e->dict_id = Max(e->dict_id, id);
+		e->dict_known = false;	/* count its file too */
+	}
+	dshash_release_lock(dir_hash, e);
+}
+
+/*
+ * AegisStorageDictReplay
+ *		Redo of a dictionary's creation: write dictionary 'id' of 'key'
+ *		('len' bytes) durably and make it the current one, if the relation
+ *		exists and may have dictionaries.  Raises the I/O error.
+ */
+void
+AegisStorageDictReplay(const AegisRelKey *key, uint16 id, const char *bytes, uint32 len)
+{
+	AegisRelEntry *e;
+	bool		may;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+		return;
+	may = entry_may_have_dicts(e);
+	dshash_release_lock(dir_hash, e);
+	if (!may || !AegisLocalWriteDict(key, id, bytes, len))
+		return;
+	AegisStorageDictEnd(key, id, len);
 }
 
 /*

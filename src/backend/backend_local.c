@@ -22,6 +22,12 @@
  *											xids that create or drop it, the
  *											LSN of its last cut, CRC), then
  *											one AegisBlockLoc per page
+ *   aegis_<db>_<spc>_<relfilenode>_dict<n>	compression dictionary <n> (>= 1)
+ *											of the relation: a header (magic,
+ *											relation key, n, length, CRC),
+ *											then the dictionary; written once,
+ *											never changed, numbered 1, 2, ...
+ *											without gaps
  * The names are chosen for PostgreSQL's own tools: no '.' but before a
  * generation number >= 1 (base backups parse what follows a '.' as a
  * segment number), nothing that reads as a relation fork, a temporary
@@ -115,8 +121,40 @@ typedef struct FileSetEntry
 	AegisFileSet fs;
 } FileSetEntry;
 
+/* A compression dictionary file's header; its content follows. */
+#define AEGIS_DICT_MAGIC	0x44474541	/* "AEGD" little-endian */
+#define AEGIS_DICT_VERSION	1
+typedef struct AegisDictFileHeader
+{
+	uint32		magic;
+	uint16		version;
+	uint16		id;				/* the relation's number of the dictionary */
+	AegisRelKey key;
+	uint32		length;			/* dictionary bytes after the header */
+	pg_crc32c	crc;			/* of the header (crc 0) and the dictionary */
+} AegisDictFileHeader;
+
+/* This process's dictionaries in use, by relation key and number. */
+typedef struct DictCacheKey
+{
+	AegisRelKey key;
+	uint16		id;
+} DictCacheKey;
+
+typedef struct DictCacheEntry
+{
+	DictCacheKey key;
+	AegisBlockDict *dict;
+	uint64		last_use;
+} DictCacheEntry;
+
+/* dictionaries a process keeps digested at once (each some 100-300 kB) */
+#define DICT_CACHE_SIZE 16
+
 static HTAB *open_files = NULL;
 static HTAB *file_sets = NULL;
+static HTAB *dict_cache = NULL;
+static uint64 dict_cache_clock = 0;
 static uint64 open_files_epoch = 0;
 
 /*
@@ -351,7 +389,31 @@ process_cache(const char *name, Size keysize, Size entrysize)
 	return hash_create(name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
-/* Close this process's cached files and forget where relations' files are. */
+static void write_file_durably(const char *path, const char *tmppath, const char *what,
+							   bool chunked, const char *part1, Size len1,
+							   const char *part2, Size len2);
+
+/* Free this process's digested dictionaries. */
+static void
+forget_dicts(void)
+{
+	HASH_SEQ_STATUS status;
+	DictCacheEntry *ent;
+
+	if (dict_cache == NULL)
+		return;
+	hash_seq_init(&status, dict_cache);
+	while ((ent = hash_seq_search(&status)) != NULL)
+		AegisBlockDictFree(ent->dict);
+	hash_destroy(dict_cache);
+	dict_cache = NULL;
+}
+
+/*
+ * Close this process's cached files, forget where relations' files are and
+ * free its dictionaries (a relfilenode dropped may be reused, with other
+ * dictionaries under the same numbers).
+ */
 static void
 forget_files(void)
 {
@@ -361,6 +423,7 @@ forget_files(void)
 		hash_destroy(file_sets);
 		file_sets = NULL;
 	}
+	forget_dicts();
 }
 
 /* Drop this process's caches if any process unlinked a file since. */
@@ -707,10 +770,239 @@ local_drop_relation(const AegisRelKey *key, uint32 generation)
 	pfree(path);
 }
 
+/* palloc'd path of dictionary 'id' of a relation, "_tmp" appended if 'tmp' */
+static char *
+dict_path(const AegisFileSet *fs, uint16 id, bool tmp)
+{
+	return psprintf("%s/%s_dict%u%s", fs->dir, fs->stem, id, tmp ? "_tmp" : "");
+}
+
 /*
- * AegisLocalUnlinkMap: remove a relation's block map, and a temp or damaged
- * map beside it; WARNING on failure.  Every process then forgets where the
- * relation's files were.
+ * Count the dictionaries of the relation in file set 'fs' (numbered 1..n
+ * without gaps) and their file bytes.
+ */
+static uint16
+count_dicts(const AegisFileSet *fs, uint64 *bytes)
+{
+	uint16		n = 0;
+
+	*bytes = 0;
+	if (!fs->chunked)
+		return 0;
+	for (;;)
+	{
+		char	   *path = dict_path(fs, n + 1, false);
+		struct stat st;
+		bool		exists = stat(path, &st) == 0;
+
+		pfree(path);
+		if (!exists)
+			break;
+		*bytes += st.st_size;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * AegisLocalCountDicts
+ *		How many compression dictionaries relation 'key' has (they are
+ *		numbered 1..n), and their file bytes in *bytes.  A few stat calls.
+ */
+uint16
+AegisLocalCountDicts(const AegisRelKey *key, uint64 *bytes)
+{
+	return count_dicts(resolve_file_set(key), bytes);
+}
+
+/*
+ * AegisLocalWriteDict
+ *		Durably write compression dictionary 'id' of relation 'key' ('len'
+ *		bytes): temp file, fsync, durable_rename, as block maps are written,
+ *		so the file either does not exist or is complete.  Writing it again
+ *		(redo) replaces it with the same bytes.  Returns false, writing
+ *		nothing, for a relation kept in the previous builds' layout, which
+ *		has no dictionaries.  Raises the I/O error (ENOSPC as
+ *		ERRCODE_DISK_FULL).
+ */
+bool
+AegisLocalWriteDict(const AegisRelKey *key, uint16 id, const char *bytes, uint32 len)
+{
+	const AegisFileSet *fs = resolve_file_set(key);
+	AegisDictFileHeader hdr;
+	char	   *path;
+	char	   *tmppath;
+	pg_crc32c	crc;
+
+	if (!fs->chunked)
+		return false;
+	ensure_file_set_directory(fs);
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.magic = AEGIS_DICT_MAGIC;
+	hdr.version = AEGIS_DICT_VERSION;
+	hdr.id = id;
+	hdr.key = *key;
+	hdr.length = len;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &hdr, sizeof(hdr));
+	COMP_CRC32C(crc, bytes, len);
+	FIN_CRC32C(crc);
+	hdr.crc = crc;
+	path = dict_path(fs, id, false);
+	tmppath = dict_path(fs, id, true);
+	write_file_durably(path, tmppath, "aegis compression dictionary", true,
+					   (const char *) &hdr, sizeof(hdr), bytes, len);
+	pfree(tmppath);
+	pfree(path);
+	return true;
+}
+
+/* Read and verify dictionary 'id' of 'key' from 'path'; NULL on any fault. */
+static AegisBlockDict *
+read_dict(const AegisRelKey *key, uint16 id, const char *path, const char **why)
+{
+	AegisDictFileHeader hdr;
+	struct stat st;
+	char	   *buf;
+	Size		len;
+	int			fd;
+	pg_crc32c	crc;
+	pg_crc32c	expected;
+	AegisBlockDict *dict = NULL;
+
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+		{
+			*why = "the file is missing";
+			return NULL;
+		}
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open aegis compression dictionary \"%s\": %m", path)));
+	}
+	if (fstat(fd, &st) != 0 || st.st_size % BLCKSZ != 0 ||
+		st.st_size > (off_t) chunked_file_size(sizeof(hdr) + AEGIS_DICT_MAX_SIZE))
+	{
+		CloseTransientFile(fd);
+		*why = "the file has an impossible length";
+		return NULL;
+	}
+	len = (Size) (st.st_size / BLCKSZ) * AEGIS_CHUNK_PAYLOAD;
+	buf = palloc(Max(len, 1));
+	errno = 0;
+	if (file_io(false, true, -1, fd, buf, len, 0) != len)
+	{
+		int			save_errno = errno;
+
+		CloseTransientFile(fd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read aegis compression dictionary \"%s\": %m", path)));
+	}
+	CloseTransientFile(fd);
+	*why = "its header or checksum is wrong";
+	if (len >= sizeof(hdr))
+	{
+		memcpy(&hdr, buf, sizeof(hdr));
+		expected = hdr.crc;
+		hdr.crc = 0;
+		if (hdr.magic == AEGIS_DICT_MAGIC && hdr.version == AEGIS_DICT_VERSION &&
+			hdr.id == id && memcmp(&hdr.key, key, sizeof(AegisRelKey)) == 0 &&
+			hdr.length > 0 && hdr.length <= AEGIS_DICT_MAX_SIZE &&
+			sizeof(hdr) + hdr.length <= len)
+		{
+			INIT_CRC32C(crc);
+			COMP_CRC32C(crc, &hdr, sizeof(hdr));
+			COMP_CRC32C(crc, buf + sizeof(hdr), hdr.length);
+			FIN_CRC32C(crc);
+			if (EQ_CRC32C(crc, expected))
+			{
+				dict = AegisBlockDictCreate(buf + sizeof(hdr), hdr.length, id);
+				if (dict == NULL)
+					*why = "it is not a zstd dictionary, or memory ran out";
+			}
+		}
+	}
+	pfree(buf);
+	return dict;
+}
+
+/*
+ * AegisLocalGetDict
+ *		Compression dictionary 'id' of relation 'key', read and digested on
+ *		first use and kept by this process (up to DICT_CACHE_SIZE; dropped
+ *		whenever any process unlinks an aegis file).  Valid until the next
+ *		call into this file.  A dictionary that is missing or damaged makes
+ *		every block compressed with it unreadable: raised as
+ *		ERRCODE_DATA_CORRUPTED naming the file, or with 'missing_ok' (a
+ *		writer, which can do without) reported once as a WARNING and NULL
+ *		returned.
+ */
+const AegisBlockDict *
+AegisLocalGetDict(const AegisRelKey *key, uint16 id, bool missing_ok)
+{
+	DictCacheKey dkey;
+	DictCacheEntry *ent;
+	AegisBlockDict *dict;
+	const char *why = NULL;
+	char	   *path;
+	bool		found;
+
+	check_file_epoch();
+	memset(&dkey, 0, sizeof(dkey));
+	dkey.key = *key;
+	dkey.id = id;
+	if (dict_cache != NULL)
+	{
+		ent = hash_search(dict_cache, &dkey, HASH_FIND, NULL);
+		if (ent != NULL && (ent->dict != NULL || missing_ok))
+		{
+			ent->last_use = ++dict_cache_clock;
+			return ent->dict;
+		}
+	}
+	path = dict_path(resolve_file_set(key), id, false);
+	dict = read_dict(key, id, path, &why);
+	if (dict == NULL)
+	{
+		char	   *what = AegisRelKeyDescribe(key);
+
+		ereport(missing_ok ? WARNING : ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("aegis compression dictionary %u of %s is not usable: %s", id, what, why),
+				 errdetail("Blocks of the table compressed with it cannot be read; the file is \"%s\".", path),
+				 errhint("Restore the table from a backup.")));
+	}
+	pfree(path);
+	if (dict_cache == NULL)
+		dict_cache = process_cache("aegis compression dictionaries", sizeof(DictCacheKey),
+								   sizeof(DictCacheEntry));
+	if (hash_get_num_entries(dict_cache) >= DICT_CACHE_SIZE)
+	{
+		HASH_SEQ_STATUS status;
+		DictCacheEntry *oldest = NULL;
+
+		hash_seq_init(&status, dict_cache);
+		while ((ent = hash_seq_search(&status)) != NULL)
+			if (oldest == NULL || ent->last_use < oldest->last_use)
+				oldest = ent;
+		AegisBlockDictFree(oldest->dict);
+		hash_search(dict_cache, &oldest->key, HASH_REMOVE, NULL);
+	}
+	/* with missing_ok, the failure is kept: one WARNING per process */
+	ent = hash_search(dict_cache, &dkey, HASH_ENTER, &found);
+	ent->dict = dict;
+	ent->last_use = ++dict_cache_clock;
+	return dict;
+}
+
+/*
+ * AegisLocalUnlinkMap: remove a relation's compression dictionaries, then
+ * its block map, and a temp or damaged map beside it; WARNING on failure.
+ * Every process then forgets where the relation's files were.
  */
 void
 AegisLocalUnlinkMap(const AegisRelKey *key)
@@ -719,7 +1011,26 @@ AegisLocalUnlinkMap(const AegisRelKey *key)
 	char	   *path = map_path(fs);
 	char	   *tmp = map_path_suffix(fs, "tmp");
 	char	   *damaged = map_path_suffix(fs, "damaged");
+	uint64		dict_bytes;
+	uint16		ndicts = count_dicts(fs, &dict_bytes);
 
+	/* the dictionaries, highest first: the numbers stay without gaps */
+	if (fs->chunked)
+	{
+		for (uint16 id = ndicts + 1; id >= 1; id--)
+		{
+			char	   *dpath = dict_path(fs, id, true);
+
+			unlink_path(dpath);
+			pfree(dpath);
+			if (id <= ndicts)
+			{
+				dpath = dict_path(fs, id, false);
+				unlink_path(dpath);
+				pfree(dpath);
+			}
+		}
+	}
 	/* a temp file a failed write left, a damaged map kept for inspection */
 	unlink_path(tmp);
 	unlink_path(damaged);
@@ -1043,6 +1354,7 @@ typedef struct RelFiles
 	AegisRelInfo map_info;		/* what a valid map says */
 	uint32		map_generation; /* the generation a valid map names */
 	List	   *generations;	/* data file generations present (uint32) */
+	List	   *dicts;			/* dictionary files present (numbers) */
 } RelFiles;
 
 /* The newest valid block found so far for one page, while rebuilding. */
@@ -1472,6 +1784,7 @@ load_database_directory(const char *dbdir, Oid dbOid, Oid spcOid, bool chunked,
 		bool		is_map = false;
 		bool		is_temp = false;
 		bool		is_data = false;
+		bool		is_dict = false;
 		char	   *path = psprintf("%s/%s", dbdir, de->d_name);
 
 		if (chunked)
@@ -1482,8 +1795,13 @@ load_database_directory(const char *dbdir, Oid dbOid, Oid spcOid, bool chunked,
 				continue;
 			}
 			is_map = strcmp(rest, "_map") == 0;
-			is_temp = strcmp(rest, "_map_tmp") == 0;
 			is_data = sscanf(rest, ".%u%c", &gen, &extra) == 1;
+			is_dict = sscanf(rest, "_dict%u%c", &gen, &extra) == 1 &&
+				gen >= 1 && gen <= PG_UINT16_MAX;
+			/* a map or dictionary a crash left half-written */
+			is_temp = strcmp(rest, "_map_tmp") == 0 ||
+				(sscanf(rest, "_dict%u%c", &gen, &extra) == 2 &&
+				 strcmp(rest + strlen(rest) - 4, "_tmp") == 0);
 		}
 		else
 		{
@@ -1518,7 +1836,10 @@ load_database_directory(const char *dbdir, Oid dbOid, Oid spcOid, bool chunked,
 		{
 			rf = hash_search(rels, k, HASH_ENTER, &found);
 			if (!found)
+			{
 				rf->generations = NIL;
+				rf->dicts = NIL;
+			}
 			rf->map_seen = true;
 			rf->map_valid = load_map(path, chunked, !rebuild, &rf->map_info,
 									 &rf->map_generation);
@@ -1529,10 +1850,23 @@ load_database_directory(const char *dbdir, Oid dbOid, Oid spcOid, bool chunked,
 			if (!found)
 			{
 				rf->generations = NIL;
+				rf->dicts = NIL;
 				rf->map_seen = false;
 				rf->map_valid = false;
 			}
 			rf->generations = lappend_oid(rf->generations, (Oid) gen);
+		}
+		else if (is_dict)
+		{
+			rf = hash_search(rels, k, HASH_ENTER, &found);
+			if (!found)
+			{
+				rf->generations = NIL;
+				rf->dicts = NIL;
+				rf->map_seen = false;
+				rf->map_valid = false;
+			}
+			rf->dicts = lappend_oid(rf->dicts, (Oid) gen);
 		}
 		pfree(path);
 	}
@@ -1552,6 +1886,21 @@ load_database_directory(const char *dbdir, Oid dbOid, Oid spcOid, bool chunked,
 			chunked_file_set(&key, dbdir, spcOid, &fs);
 		else
 			legacy_file_set(&key, &fs);
+		if ((!rf->map_seen && rf->generations == NIL) ||
+			(rf->map_valid && rf->map_info.persistence == RELPERSISTENCE_TEMP))
+		{
+			/* dictionaries of storage that is gone (a crash during its drop) */
+			foreach(lc, rf->dicts)
+			{
+				char	   *path = dict_path(&fs, (uint16) lfirst_oid(lc), false);
+
+				elog(DEBUG1, "removing unreferenced aegis file \"%s\"", path);
+				unlink_path(path);
+				pfree(path);
+			}
+			if (!rf->map_seen && rf->generations == NIL)
+				continue;
+		}
 		if (rf->map_valid && rf->map_info.persistence == RELPERSISTENCE_TEMP)
 		{
 			/*

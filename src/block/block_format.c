@@ -19,6 +19,7 @@
 #include <zstd.h>
 
 #include "aegis/block.h"
+#include "block_internal.h"
 #include "catalog/pg_class.h"
 #include "storage/bufpage.h"
 
@@ -50,10 +51,46 @@ static struct
 static ZSTD_CCtx *zstd_cctx = NULL;
 static ZSTD_DCtx *zstd_dctx = NULL;
 
-/* Compress 'len' bytes; returns the payload length, or 0 if it did not fit. */
-static uint32
-compress_page(const char *page, uint32 len, AegisCodec codec, int level, char *dst, uint32 cap)
+/* AegisZstdCCtx: this process's zstd compression context. */
+ZSTD_CCtx *
+AegisZstdCCtx(void)
 {
+	if (zstd_cctx == NULL)
+	{
+		zstd_cctx = ZSTD_createCCtx();
+		if (zstd_cctx == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory creating a zstd compression context")));
+	}
+	return zstd_cctx;
+}
+
+/* AegisZstdDCtx: this process's zstd decompression context. */
+ZSTD_DCtx *
+AegisZstdDCtx(void)
+{
+	if (zstd_dctx == NULL)
+	{
+		zstd_dctx = ZSTD_createDCtx();
+		if (zstd_dctx == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory creating a zstd decompression context")));
+	}
+	return zstd_dctx;
+}
+
+/*
+ * Compress 'len' bytes, with 'dict' if not NULL (zstd only); returns the
+ * payload length, or 0 if it did not fit in 'cap' bytes.
+ */
+static uint32
+compress_page(const char *page, uint32 len, AegisCodec codec, int level,
+			  const AegisBlockDict *dict, char *dst, uint32 cap)
+{
+	if (dict != NULL && codec == AEGIS_CODEC_ZSTD)
+		return AegisDictCompress(dict, level, page, len, dst, cap);
 	switch (codec)
 	{
 		case AEGIS_CODEC_NONE:
@@ -72,15 +109,7 @@ compress_page(const char *page, uint32 len, AegisCodec codec, int level, char *d
 			{
 				size_t		n;
 
-				if (zstd_cctx == NULL)
-				{
-					zstd_cctx = ZSTD_createCCtx();
-					if (zstd_cctx == NULL)
-						ereport(ERROR,
-								(errcode(ERRCODE_OUT_OF_MEMORY),
-								 errmsg("out of memory creating a zstd compression context")));
-				}
-				n = ZSTD_compressCCtx(zstd_cctx, dst, cap, page, len,
+				n = ZSTD_compressCCtx(AegisZstdCCtx(), dst, cap, page, len,
 									  level == 0 ? ZSTD_CLEVEL_DEFAULT : level);
 				return ZSTD_isError(n) ? 0 : (uint32) n;
 			}
@@ -99,13 +128,15 @@ compress_page(const char *page, uint32 len, AegisCodec codec, int level, char *d
  * form_hint), and the smallest is kept (AEGIS_BLOCK_PAX for a form).  The
  * page LSN is taken from the page header.  'codec', 'level' and
  * 'persistence' (RELPERSISTENCE_*) are the relation's; they are also
- * recorded in the header, so a lost block map can be rebuilt.  Returns the
- * block length in bytes.
+ * recorded in the header, so a lost block map can be rebuilt.  With a
+ * zstd codec and 'dict' (the relation's current compression dictionary, or
+ * NULL), every form is compressed with the dictionary and the block says
+ * which one (AEGIS_BLOCK_DICT).  Returns the block length in bytes.
  */
 uint32
 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 				 AegisCodec codec, int level, char persistence,
-				 const AegisPageLayout *layout, char *dst)
+				 const AegisPageLayout *layout, const AegisBlockDict *dict, char *dst)
 {
 	static char pax[AEGIS_PAX_MAX_SIZE];
 	static char scratch[AEGIS_BLOCK_MAX_SIZE];
@@ -114,11 +145,19 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 	int			best = FORM_PLAIN;
 	AegisBlockHeader hdr;
 	char	   *payload = dst + sizeof(AegisBlockHeader);
+	char	   *body;
+	uint32		prefix;
 	uint32		n;
 	uint32		raw_len = BLCKSZ;
 	uint8		flags = AEGIS_BLOCK_HAS_REL_INFO | AEGIS_BLOCK_PG_LSN;
 	pg_crc32c	crc;
 	AegisCodec	rel_codec = codec;
+
+	/* a dictionary's id opens the payload */
+	if (codec != AEGIS_CODEC_ZSTD)
+		dict = NULL;
+	prefix = dict ? sizeof(uint16) : 0;
+	body = payload + prefix;
 
 	/*
 	 * Which forms to compress: all of them on a trial page (the first of a
@@ -147,10 +186,11 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 				continue;
 			src = pax;
 		}
-		m = compress_page(src, src_len, codec, level, scratch, (n > 0 ? n : BLCKSZ) - 1);
+		m = compress_page(src, src_len, codec, level, dict, scratch,
+						  (n > 0 ? n : BLCKSZ - prefix) - 1);
 		if (m == 0)
 			continue;
-		memcpy(payload, scratch, m);
+		memcpy(body, scratch, m);
 		n = m;
 		raw_len = src_len;
 		best = form;
@@ -158,7 +198,7 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 	/* not a trial, and the hinted form did not fit: the plain page */
 	if (n == 0 && !trial && form_hint.best != FORM_PLAIN)
 	{
-		n = compress_page(page, BLCKSZ, codec, level, payload, BLCKSZ - 1);
+		n = compress_page(page, BLCKSZ, codec, level, dict, body, BLCKSZ - prefix - 1);
 		raw_len = BLCKSZ;
 		best = FORM_PLAIN;
 	}
@@ -176,6 +216,15 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 		codec = AEGIS_CODEC_NONE;
 		memcpy(payload, page, BLCKSZ);
 		n = BLCKSZ;
+		flags &= ~AEGIS_BLOCK_PAX;
+	}
+	else if (dict)
+	{
+		uint16		id = AegisBlockDictId(dict);
+
+		memcpy(payload, &id, sizeof(id));
+		n += prefix;
+		flags |= AEGIS_BLOCK_DICT;
 	}
 
 	memset(&hdr, 0, sizeof(hdr));
@@ -222,15 +271,19 @@ report_corrupt(const AegisRelKey *key, BlockNumber pageno, const char *location,
  *
  * 'key' and 'pageno' are what the caller expects the block to hold, and
  * 'location' names where it was read from (a file path, or "memory") for the
- * error message.  Raises ERRCODE_DATA_CORRUPTED on any mismatch.
+ * error message.  'dict' is the relation's dictionary the block names
+ * (AegisBlockDictIdOf), NULL if the block names none or it is not to be
+ * had.  Raises ERRCODE_DATA_CORRUPTED on any mismatch.
  */
 void
 AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
-				 BlockNumber pageno, const char *location, char *page)
+				 BlockNumber pageno, const char *location, const AegisBlockDict *dict,
+				 char *page)
 {
 	static char pax[AEGIS_PAX_MAX_SIZE];
 	AegisBlockHeader hdr;
 	const char *payload = src + sizeof(AegisBlockHeader);
+	uint32		body_len;
 	char	   *out = page;
 	pg_crc32c	crc;
 	pg_crc32c	expected;
@@ -270,7 +323,26 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 	else if (hdr.raw_len != BLCKSZ)
 		report_corrupt(key, pageno, location, psprintf("page length %u is not %d", hdr.raw_len, BLCKSZ));
 
-	switch (hdr.codec)
+	body_len = hdr.stored_len;
+	if (hdr.flags & AEGIS_BLOCK_DICT)
+	{
+		uint16		id;
+
+		if (hdr.codec != AEGIS_CODEC_ZSTD || hdr.stored_len <= sizeof(uint16))
+			report_corrupt(key, pageno, location,
+						   psprintf("dictionary-compressed payload of %u bytes with codec %u",
+									hdr.stored_len, hdr.codec));
+		memcpy(&id, payload, sizeof(id));
+		if (dict == NULL || AegisBlockDictId(dict) != id)
+			report_corrupt(key, pageno, location,
+						   psprintf("compressed with dictionary %u of the relation, which is not available", id));
+		payload += sizeof(uint16);
+		body_len -= sizeof(uint16);
+		if (!AegisDictDecompress(dict, payload, body_len, out, hdr.raw_len))
+			report_corrupt(key, pageno, location,
+						   psprintf("zstd payload does not decompress with dictionary %u", id));
+	}
+	else switch (hdr.codec)
 	{
 		case AEGIS_CODEC_NONE:
 			if (hdr.stored_len != BLCKSZ)
@@ -278,22 +350,14 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 			memcpy(page, payload, BLCKSZ);
 			break;
 		case AEGIS_CODEC_LZ4:
-			if (LZ4_decompress_safe(payload, out, hdr.stored_len, hdr.raw_len) != (int) hdr.raw_len)
+			if (LZ4_decompress_safe(payload, out, body_len, hdr.raw_len) != (int) hdr.raw_len)
 				report_corrupt(key, pageno, location, "lz4 payload does not decompress to one page");
 			break;
 		case AEGIS_CODEC_ZSTD:
 			{
 				size_t		n;
 
-				if (zstd_dctx == NULL)
-				{
-					zstd_dctx = ZSTD_createDCtx();
-					if (zstd_dctx == NULL)
-						ereport(ERROR,
-								(errcode(ERRCODE_OUT_OF_MEMORY),
-								 errmsg("out of memory creating a zstd decompression context")));
-				}
-				n = ZSTD_decompressDCtx(zstd_dctx, out, hdr.raw_len, payload, hdr.stored_len);
+				n = ZSTD_decompressDCtx(AegisZstdDCtx(), out, hdr.raw_len, payload, body_len);
 				if (ZSTD_isError(n) || n != hdr.raw_len)
 					report_corrupt(key, pageno, location, "zstd payload does not decompress to one page");
 				break;
@@ -336,6 +400,8 @@ AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id)
 		((hdr.flags & AEGIS_BLOCK_PAX) ? hdr.raw_len > AEGIS_PAX_MAX_SIZE : hdr.raw_len != BLCKSZ) ||
 		hdr.stored_len == 0 || hdr.stored_len > BLCKSZ ||
 		hdr.codec >= AEGIS_NUM_CODECS ||
+		((hdr.flags & AEGIS_BLOCK_DICT) &&
+		 (hdr.codec != AEGIS_CODEC_ZSTD || hdr.stored_len <= sizeof(uint16))) ||
 		sizeof(AegisBlockHeader) + (Size) hdr.stored_len > avail)
 		return false;
 	INIT_CRC32C(crc);
@@ -359,4 +425,76 @@ AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id)
 	id->rel_level = id->has_rel_info ? hdr.rel_level : 0;
 	id->rel_persistence = id->has_rel_info ? hdr.rel_persistence : RELPERSISTENCE_PERMANENT;
 	return true;
+}
+
+/*
+ * AegisBlockDictIdOf
+ *		The relation's dictionary the block at 'src' ('len' bytes) was
+ *		compressed with, 0 if none.  Looks at the header only: the caller
+ *		fetches the dictionary, AegisBlockDecode verifies everything.
+ */
+uint16
+AegisBlockDictIdOf(const char *src, uint32 len)
+{
+	AegisBlockHeader hdr;
+	uint16		id;
+
+	if (len < sizeof(AegisBlockHeader) + sizeof(uint16))
+		return 0;
+	memcpy(&hdr, src, sizeof(hdr));
+	if (hdr.magic != AEGIS_BLOCK_MAGIC || !(hdr.flags & AEGIS_BLOCK_DICT))
+		return 0;
+	memcpy(&id, src + sizeof(AegisBlockHeader), sizeof(id));
+	return id;
+}
+
+/*
+ * AegisBlockTrainingSample
+ *		The bytes a compression dictionary is to be trained on for 'page'
+ *		(page number 'pageno' of a relation of the given zstd 'level' and
+ *		'layout', which may be NULL): the form of the page AegisBlockEncode
+ *		would keep without a dictionary, i.e. the plain page or its rows or
+ *		columns form, whichever compresses smallest.  Writes them to 'out'
+ *		(AEGIS_PAX_MAX_SIZE bytes) and returns their length.
+ */
+uint32
+AegisBlockTrainingSample(const char *page, BlockNumber pageno, int level,
+						 const AegisPageLayout *layout, char *out)
+{
+	static char scratch[AEGIS_BLOCK_MAX_SIZE];
+	static PGAlignedBlock check;
+	uint32		best_len = BLCKSZ;
+	uint32		best_size = UINT32_MAX;
+	int			best = FORM_PLAIN;
+
+	for (int form = FORM_PLAIN; form <= FORM_COLUMNS; form++)
+	{
+		const char *src = page;
+		uint32		src_len = BLCKSZ;
+		uint32		m;
+
+		if (form == FORM_COLUMNS && (layout == NULL || layout->natts == 0))
+			continue;
+		if (form != FORM_PLAIN)
+		{
+			src_len = AegisPaxEncode(page, pageno, form == FORM_ROWS ? NULL : layout, out,
+									 check.data);
+			if (src_len == 0)
+				continue;
+			src = out;
+		}
+		m = compress_page(src, src_len, AEGIS_CODEC_ZSTD, level, NULL, scratch, BLCKSZ);
+		if (m != 0 && m < best_size)
+		{
+			best_size = m;
+			best = form;
+			best_len = src_len;
+		}
+	}
+	if (best == FORM_PLAIN)
+		memcpy(out, page, BLCKSZ);
+	else
+		best_len = AegisPaxEncode(page, pageno, best == FORM_ROWS ? NULL : layout, out,
+								  check.data);
+	return best_len;
 }

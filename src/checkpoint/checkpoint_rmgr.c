@@ -236,6 +236,9 @@ aegis_rm_redo(XLogReaderState *record)
 		case XLOG_AEGIS_LOGICAL:
 			/* for logical decoding only (wal_logical.c) */
 			break;
+		case XLOG_AEGIS_DICTIONARY:
+			AegisWalDictRedo(record);
+			break;
 		case XLOG_AEGIS_IMAGE:
 
 			/*
@@ -318,6 +321,9 @@ aegis_rm_desc(StringInfo buf, XLogReaderState *record)
 		case XLOG_AEGIS_LOGICAL:
 			AegisWalLogicalDesc(buf, record);
 			break;
+		case XLOG_AEGIS_DICTIONARY:
+			AegisWalDictDesc(buf, record);
+			break;
 		case XLOG_AEGIS_CHECKPOINT:
 			{
 				xl_aegis_checkpoint xlrec;
@@ -364,6 +370,8 @@ aegis_rm_identify(uint8 info)
 			return "IMAGE";
 		case XLOG_AEGIS_LOGICAL:
 			return "LOGICAL";
+		case XLOG_AEGIS_DICTIONARY:
+			return "DICTIONARY";
 	}
 	return NULL;
 }

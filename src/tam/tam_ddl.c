@@ -314,6 +314,9 @@ AegisPageWriterAppend(AegisPageWriter *writer, Page page)
 		writer->last_lsn = AegisWalLogPageImage(&writer->key, pageno, page);
 	AegisStorageWritePage(&writer->key, pageno, (const char *) page, false);
 	writer->npages++;
+	/* new storage past a dictionary size trains one from what it has */
+	if (AegisWalDictDue(writer->npages))
+		AegisWalDictMaybeTrain(&writer->key, writer->log_pages);
 }
 
 /*
@@ -349,6 +352,11 @@ static void
 copy_pages(const AegisRelKey *src, BlockNumber npages, AegisPageWriter *writer)
 {
 	PGAlignedBlock copy;
+	AegisPageLayout layout;
+
+	/* the copy's pages have the same columns (block_pax.c) */
+	if (AegisStorageGetLayout(src, &layout))
+		AegisStorageSetLayout(&writer->key, &layout);
 
 	for (BlockNumber p = 0; p < npages; p++)
 	{

@@ -42,6 +42,7 @@
 #include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
+#include "aegis/wal.h"
 #include "commands/progress.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -115,6 +116,8 @@ begin_rewrite(RewriteState *state, Relation old_rel, Relation new_rel,
 											  RelationGetDescr(new_rel)->natts));
 	AegisPageWriterBegin(&state->writer, &new_rel->rd_node, new_rel->rd_backend,
 						 new_rel->rd_rel->relpersistence);
+	/* the rewritten pages can take the columns form (block_pax.c) */
+	AegisWalPublishLayout(new_rel, &state->writer.key);
 
 	ctl.keysize = sizeof(VersionKey);
 	ctl.hcxt = state->cxt;

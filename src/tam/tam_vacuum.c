@@ -595,6 +595,12 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 	WalUsage	wal0 = pgWalUsage;
 
 	pg_rusage_init(&ru0);
+	/*
+	 * A table grown before it could get a compression dictionary (or whose
+	 * training was skipped) gets it now, so the pages this VACUUM rewrites
+	 * use it.
+	 */
+	AegisWalDictMaybeTrain(&key, AegisRelNeedsWal(rel));
 	if (verbose)
 		ereport(INFO,
 				(errmsg("vacuuming \"%s.%s.%s\"", get_database_name(MyDatabaseId),

@@ -230,12 +230,15 @@ AegisVmUsable(Relation rel)
 }
 
 /*
- * Tell the relation directory the attribute layout of rel's tuples, which
- * lets its pages be stored in column-major form (src/block/block_pax.c).
- * Tables of more columns than a layout holds get only the rows form.
+ * AegisWalPublishLayout
+ *		Tell the relation directory the attribute layout of rel's tuples
+ *		for storage 'key' (rel's, or new storage being filled with them),
+ *		which lets its pages be stored in column-major form
+ *		(src/block/block_pax.c).  Tables of more columns than a layout
+ *		holds get only the rows form.
  */
-static void
-publish_layout(Relation rel, const AegisRelKey *key)
+void
+AegisWalPublishLayout(Relation rel, const AegisRelKey *key)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	AegisPageLayout layout;
@@ -262,7 +265,7 @@ publish_layout(Relation rel, const AegisRelKey *key)
  *		storage backend, and whether the table AM compared it with its stub
  *		(AegisTamCheckReset).  Recomputed when the relfilenode changes and
  *		after every relcache rebuild (which frees rd_amcache); each time,
- *		the tuples' attribute layout is published (publish_layout).
+ *		the tuples' attribute layout is published (AegisWalPublishLayout).
  */
 AegisRelWalCache *
 AegisRelGetCache(Relation rel)
@@ -282,7 +285,7 @@ AegisRelGetCache(Relation rel)
 		c->relNumber = rel->rd_node.relNode;
 		c->local = AegisStorageGetInfo(&key, &info) && info.storage == AEGIS_STORAGE_LOCAL;
 		c->reset_checked = false;
-		publish_layout(rel, &key);
+		AegisWalPublishLayout(rel, &key);
 	}
 	return c;
 }
@@ -934,11 +937,17 @@ AegisWalImageRedo(XLogReaderState *record)
 	memcpy(&xlrec, data, sizeof(xlrec));
 	if (sizeof(xlrec) + (Size) xlrec.block_len != XLogRecGetDataLen(record))
 		report_bad_record(record, "has an invalid length");
-	AegisBlockDecode(data + sizeof(xlrec), xlrec.block_len, &xlrec.key, xlrec.pageno,
-					 "WAL", image.data);
 	if (!AegisStorageGetPageInfo(&xlrec.key, xlrec.pageno, &info, &added_lsn) ||
 		page_gone(&info, xlrec.pageno, record->ReadRecPtr, added_lsn))
 		return;
+	{
+		/* its dictionary's record came before it (src/wal/wal_dict.c) */
+		uint16		dict_id = AegisBlockDictIdOf(data + sizeof(xlrec), xlrec.block_len);
+
+		AegisBlockDecode(data + sizeof(xlrec), xlrec.block_len, &xlrec.key, xlrec.pageno,
+						 "WAL", dict_id ? AegisLocalGetDict(&xlrec.key, dict_id, false) : NULL,
+						 image.data);
+	}
 	while (info.npages <= xlrec.pageno)
 		info.npages = AegisStorageExtend(&xlrec.key, record->ReadRecPtr) + 1;
 	buf = AegisBufferRead(&xlrec.key, xlrec.pageno);

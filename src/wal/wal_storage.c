@@ -176,13 +176,13 @@ AegisWalLogStubTrim(const RelFileNode *node, BlockNumber npages)
 }
 
 /*
- * Does a record about incarnation 'create_lsn' concern storage of
+ * AegisWalSameIncarnation: does a record about incarnation 'create_lsn' concern storage of
  * incarnation 'have'?  Storage whose map was rebuilt from its data files
  * has an unknown incarnation (0), here or where the record was written:
  * records of its key concern it.
  */
-static bool
-same_incarnation(XLogRecPtr have, XLogRecPtr create_lsn)
+bool
+AegisWalSameIncarnation(XLogRecPtr have, XLogRecPtr create_lsn)
 {
 	return have == create_lsn || have == InvalidXLogRecPtr ||
 		create_lsn == InvalidXLogRecPtr;
@@ -326,7 +326,7 @@ redo_empty(XLogReaderState *record, const xl_aegis_empty *xlrec)
 	BlockNumber to;
 
 	if (!AegisStorageGetInfo(&xlrec->key, &info) ||
-		!same_incarnation(info.create_lsn, xlrec->create_lsn) ||
+		!AegisWalSameIncarnation(info.create_lsn, xlrec->create_lsn) ||
 		info.create_lsn > record->ReadRecPtr)
 		return;
 	to = Min(xlrec->to, info.npages);
@@ -383,7 +383,7 @@ redo_shrink(XLogReaderState *record, const xl_aegis_shrink *xlrec)
 	/* once cut there is no going back: the WAL up to here first */
 	XLogFlush(record->EndRecPtr);
 	if (AegisStorageGetInfo(&xlrec->key, &info) &&
-		same_incarnation(info.create_lsn, xlrec->create_lsn))
+		AegisWalSameIncarnation(info.create_lsn, xlrec->create_lsn))
 	{
 		AegisBufferFlushRelationFrom(&xlrec->key, xlrec->npages);
 		AegisBufferDropRelationFrom(&xlrec->key, xlrec->npages);
@@ -488,7 +488,7 @@ AegisWalStorageRedo(XLogReaderState *record)
 		case XLOG_AEGIS_DROP:
 			memcpy(&srec, data, sizeof(srec));
 			if (AegisStorageGetInfo(&srec.key, &info) &&
-				same_incarnation(info.create_lsn, srec.create_lsn))
+				AegisWalSameIncarnation(info.create_lsn, srec.create_lsn))
 				(void) AegisStorageMarkDrop(&srec.key, XLogRecGetXid(record), &create_lsn);
 			break;
 		case XLOG_AEGIS_DROP_DATABASE:
@@ -509,7 +509,7 @@ AegisWalStorageRedo(XLogReaderState *record)
 		case XLOG_AEGIS_TRUNCATE:
 			memcpy(&srec, data, sizeof(srec));
 			if (AegisStorageGetInfo(&srec.key, &info) &&
-				same_incarnation(info.create_lsn, srec.create_lsn))
+				AegisWalSameIncarnation(info.create_lsn, srec.create_lsn))
 			{
 				ReplayedTruncate t;
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets for aegis's decoders of on-disk and WAL bytes
 # and run each for SECONDS (default 20): test/fuzz/run.sh [SECONDS].
-#   fuzz_block  block header + lz4/zstd payload, column-major form
-#               (src/block/block_format.c, block_pax.c)
+#   fuzz_block  block header + lz4/zstd payload, column-major form,
+#               dictionaries (src/block/block_format.c, block_pax.c,
+#               block_dict.c)
 #   fuzz_map    block map files               (src/backend/map_format.c)
 #   fuzz_wal    page redo records and deltas  (src/wal/wal_decode.c)
 # Built with clang's -fsanitize=fuzzer,address,undefined.  Prints one line
@@ -27,7 +28,7 @@ pgport="$("$pg_config" --pkglibdir)/libpgport.a"
 [ -f "$pgport" ] || pgport="$("$pg_config" --libdir)/libpgport.a"
 
 declare -A srcs=(
-	[fuzz_block]="$root/src/block/block_format.c $root/src/block/block_pax.c"
+	[fuzz_block]="$root/src/block/block_format.c $root/src/block/block_pax.c $root/src/block/block_dict.c"
 	[fuzz_map]="$root/src/backend/map_format.c"
 	[fuzz_wal]="$root/src/wal/wal_decode.c"
 )

@@ -63,7 +63,8 @@ typedef struct AegisRelStats
 	uint64		stored_blocks;	/* pages that have a block */
 	uint64		raw_bytes;		/* stored_blocks * BLCKSZ */
 	uint64		stored_bytes;	/* bytes of the current blocks */
-	uint64		file_bytes;		/* local: data file length; memory: = stored */
+	uint64		file_bytes;		/* local: data file length plus compression
+								 * dictionaries; memory: = stored */
 } AegisRelStats;
 
 /* backend_dir.c: the relation directory */
@@ -78,6 +79,7 @@ extern bool AegisStorageAdopt(const AegisRelKey *key, AegisCodec codec, int leve
 							  TransactionId create_xid);
 extern bool AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info);
 extern void AegisStorageSetLayout(const AegisRelKey *key, const AegisPageLayout *layout);
+extern bool AegisStorageGetLayout(const AegisRelKey *key, AegisPageLayout *layout);
 extern BlockNumber AegisStorageNPages(const AegisRelKey *key);
 extern bool AegisStorageGetPageInfo(const AegisRelKey *key, BlockNumber pageno,
 									AegisRelInfo *info, XLogRecPtr *added_lsn);
@@ -119,6 +121,10 @@ extern BlockNumber AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full
 										BlockNumber *npages, BlockNumber *floor);
 extern void AegisStorageClearFloor(const AegisRelKey *key, BlockNumber floor);
 extern bool AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats);
+extern uint16 AegisStorageDictBegin(const AegisRelKey *key, uint16 *have);
+extern void AegisStorageDictEnd(const AegisRelKey *key, uint16 id, uint32 len);
+extern void AegisStorageDictReplay(const AegisRelKey *key, uint16 id, const char *bytes,
+								   uint32 len);
 
 /*
  * A storage backend stores and returns the bytes of blocks; the relation
@@ -177,6 +183,11 @@ extern void AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 							   uint32 generation, uint64 file_end,
 							   const AegisBlockLoc *map);
 extern void AegisLocalUnlinkMap(const AegisRelKey *key);
+extern uint16 AegisLocalCountDicts(const AegisRelKey *key, uint64 *bytes);
+extern bool AegisLocalWriteDict(const AegisRelKey *key, uint16 id, const char *bytes,
+								uint32 len);
+extern const AegisBlockDict *AegisLocalGetDict(const AegisRelKey *key, uint16 id,
+											   bool missing_ok);
 extern void AegisLocalCleanDatabaseCopy(Oid dbOid);
 extern uint64 AegisLocalWriteGenerationHeader(const AegisRelKey *key,
 											  uint32 generation,

@@ -60,6 +60,14 @@ typedef struct AegisBlockHeader
  */
 #define AEGIS_BLOCK_PAX				0x04
 
+/*
+ * flags: the payload opens with the uint16 id of the relation's compression
+ * dictionary (block_dict.c) the codec's output that follows was compressed
+ * with.  Builds before it refuse such blocks (the payload does not
+ * decompress).
+ */
+#define AEGIS_BLOCK_DICT			0x08
+
 /* What one block says of itself, as AegisBlockCheck found it. */
 typedef struct AegisBlockIdentity
 {
@@ -94,14 +102,37 @@ typedef struct AegisPageLayout
 /* bytes of a column-major form, at most */
 #define AEGIS_PAX_MAX_SIZE	(BLCKSZ + 512)
 
+/*
+ * A relation's compression dictionary, ready to compress and decompress
+ * with (block_dict.c).  Process memory (malloc'd, as the codecs' own
+ * contexts are); whoever creates one frees it with AegisBlockDictFree.
+ */
+typedef struct AegisBlockDict AegisBlockDict;
+
+/* bytes of a compression dictionary, at most */
+#define AEGIS_DICT_MAX_SIZE	(128 * 1024)
+
 extern uint32 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno,
 							   const char *page, AegisCodec codec, int level,
 							   char persistence, const AegisPageLayout *layout,
-							   char *dst);
+							   const AegisBlockDict *dict, char *dst);
 extern bool AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id);
+extern uint16 AegisBlockDictIdOf(const char *src, uint32 len);
 extern void AegisBlockDecode(const char *src, uint32 len,
 							 const AegisRelKey *key, BlockNumber pageno,
-							 const char *location, char *page);
+							 const char *location, const AegisBlockDict *dict,
+							 char *page);
+extern uint32 AegisBlockTrainingSample(const char *page, BlockNumber pageno,
+									   int level, const AegisPageLayout *layout,
+									   char *out);
+
+/* block_dict.c */
+extern uint32 AegisBlockDictTrain(const char *samples, const size_t *sizes,
+								  int nsamples, char *dict, uint32 capacity);
+extern AegisBlockDict *AegisBlockDictCreate(const char *bytes, uint32 len, uint16 id);
+extern void AegisBlockDictFree(AegisBlockDict *dict);
+extern uint16 AegisBlockDictId(const AegisBlockDict *dict);
+extern uint32 AegisBlockDictLength(const AegisBlockDict *dict);
 
 /* block_pax.c */
 extern uint32 AegisPaxEncode(const char *page, BlockNumber pageno,

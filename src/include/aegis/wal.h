@@ -49,6 +49,7 @@
 #define XLOG_AEGIS_STUB_TRIM		0xB0	/* PostgreSQL stub cut to the pages */
 #define XLOG_AEGIS_EMPTY			0xC0	/* pages about to be cut made empty */
 #define XLOG_AEGIS_PAGE_PACKED		0xD0	/* XLOG_AEGIS_PAGE, packed header */
+#define XLOG_AEGIS_DICTIONARY		0xE0	/* a compression dictionary made */
 #define XLOG_AEGIS_OPMASK			0xF0
 
 /*
@@ -278,6 +279,7 @@ extern Size AegisWalShmemSize(void);
 extern void AegisWalShmemInit(void);
 extern bool AegisRelNeedsWal(Relation rel);
 extern AegisRelWalCache *AegisRelGetCache(Relation rel);
+extern void AegisWalPublishLayout(Relation rel, const AegisRelKey *key);
 extern XLogRecPtr AegisWalLogPageImage(const AegisRelKey *key, BlockNumber pageno,
 									   Page page);
 extern AegisPageChange *AegisWalPageBegin(Relation rel, AegisBuffer buf);
@@ -329,6 +331,26 @@ extern void AegisStubTruncate(struct SMgrRelationData *srel, BlockNumber main_pa
 extern void AegisWalStorageRedo(XLogReaderState *record);
 extern void AegisWalSettleDatabases(bool end_of_recovery);
 extern void AegisWalStorageDesc(StringInfo buf, XLogReaderState *record);
+
+/*
+ * XLOG_AEGIS_DICTIONARY: compression dictionary 'id' of storage 'key' was
+ * made; its 'length' bytes follow.
+ */
+typedef struct xl_aegis_dict
+{
+	AegisRelKey key;
+	uint16		id;
+	uint16		reserved;
+	uint32		length;
+	XLogRecPtr	create_lsn;		/* incarnation of the storage */
+} xl_aegis_dict;
+
+/* wal_dict.c */
+extern void AegisWalDictMaybeTrain(const AegisRelKey *key, bool log);
+extern bool AegisWalDictDue(BlockNumber npages);
+extern void AegisWalDictRedo(XLogReaderState *record);
+extern void AegisWalDictDesc(StringInfo buf, XLogReaderState *record);
+extern bool AegisWalSameIncarnation(XLogRecPtr have, XLogRecPtr create_lsn);
 
 /* wal_logical.c */
 struct LogicalDecodingContext;

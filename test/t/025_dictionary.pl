@@ -1,0 +1,180 @@
+# Compression dictionaries (src/block/block_dict.c, src/wal/wal_dict.c): a
+# zstd table trains one when it reaches 2 MB and its later blocks use it.
+# Rows of words from one vocabulary compress much better with it (the
+# vocabulary is in the dictionary, not repeated on every page).  The table
+# reads back after a restart and after a crash; a streaming standby gets the
+# dictionary from the WAL (its base backup predates the table) and stores
+# its own blocks with it; a base backup restored from the archive reads it;
+# VACUUM gives one to a table that grew without; DROP TABLE removes it; a
+# damaged dictionary is a clear error on read, and writes go on without it.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('dict_primary');
+$node->init(allows_streaming => 1, has_archiving => 1);
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'aegis_storage'
+aegis.buffer_pool_size = 4MB
+autovacuum = off
+});
+$node->start;
+$node->safe_psql('postgres', "CREATE EXTENSION aegis_storage");
+
+# a standby whose base backup has no aegis table yet
+$node->backup('before');
+my $standby = PostgreSQL::Test::Cluster->new('dict_standby');
+$standby->init_from_backup($node, 'before', has_streaming => 1);
+$standby->start;
+
+# ten words per row from a vocabulary of 1500
+my $rows = q{
+	SELECT g AS id, g % 100 AS grp,
+		(SELECT string_agg(substr(md5('w' || ((g * 7919 + k * 104729 + (g * k) % 997) % 1500)),
+							1, 5 + k % 4), ' ')
+		 FROM generate_series(1, 10) k) AS words
+	FROM generate_series(%d, %d) g};
+my $shape = '(id int, grp int, words text)';
+$node->safe_psql('postgres', qq{
+	CREATE TABLE d_heap $shape;
+	INSERT INTO d_heap } . sprintf($rows, 1, 60000) . qq{;
+	CREATE TABLE d_on $shape USING aegis WITH (compression = 'zstd');
+	INSERT INTO d_on SELECT * FROM d_heap;
+	CREATE TABLE d_lz4 $shape USING aegis WITH (compression = 'lz4');
+	INSERT INTO d_lz4 SELECT * FROM d_heap;
+	SET aegis.compression_dictionaries = off;
+	CREATE TABLE d_off $shape USING aegis WITH (compression = 'zstd');
+	INSERT INTO d_off SELECT * FROM d_heap;
+	RESET aegis.compression_dictionaries;
+	SELECT aegis_checkpoint();
+});
+
+# dictionary files of a table, in a server's data directory
+sub dicts
+{
+	my ($n, $t) = @_;
+	return $n->safe_psql('postgres', qq{
+		SELECT count(*) FROM pg_ls_dir('base/' || (SELECT oid FROM pg_database
+			WHERE datname = current_database())) f
+		WHERE f ~ ('^aegis_[0-9]+_0_' || pg_relation_filenode('$t') || '_dict[0-9]+\$')});
+}
+sub ratio
+{
+	my ($n, $t) = @_;
+	return $n->safe_psql('postgres',
+		"SELECT round(stored_bytes::numeric / raw_bytes, 3) FROM aegis_table_stats('$t')");
+}
+sub digest
+{
+	my ($n, $t) = @_;
+	return $n->safe_psql('postgres',
+		"SELECT count(*) || ':' || md5(string_agg(x::text, ',' ORDER BY id)) FROM $t x");
+}
+
+is(dicts($node, 'd_on'), '1', 'the zstd table has a dictionary');
+is(dicts($node, 'd_off'), '0', 'none with aegis.compression_dictionaries off');
+is(dicts($node, 'd_lz4'), '0', 'none for an lz4 table');
+my ($on, $off) = (ratio($node, 'd_on'), ratio($node, 'd_off'));
+cmp_ok($on, '<', 0.85 * $off, "stored / raw with a dictionary $on, without $off");
+cmp_ok($node->safe_psql('postgres',
+		"SELECT file_bytes > (SELECT file_bytes FROM aegis_table_stats('d_off')) * 0.85 * $on / $off
+		 FROM aegis_table_stats('d_on')"), 'eq', 't',
+	'file bytes count the dictionary');
+
+my $want = digest($node, 'd_heap');
+$node->restart;
+is(digest($node, 'd_on'), $want, 'the table reads back after a restart');
+
+# more rows, then a crash before any checkpoint
+$node->safe_psql('postgres', "INSERT INTO d_heap " . sprintf($rows, 60001, 70000));
+$node->safe_psql('postgres', "INSERT INTO d_on SELECT * FROM d_heap WHERE id > 60000");
+$node->stop('immediate');
+$node->start;
+$want = digest($node, 'd_heap');
+is(digest($node, 'd_on'), $want, 'the table reads back after a crash');
+
+# the standby: the dictionary came with the WAL; its own blocks use it
+$node->wait_for_catchup($standby);
+is(dicts($standby, 'd_on'), '1', 'the standby replayed the dictionary');
+is(digest($standby, 'd_on'), $want, 'the standby reads the table');
+$node->safe_psql('postgres', "CHECKPOINT");
+$node->wait_for_catchup($standby);
+my $sb = ratio($standby, 'd_on');
+cmp_ok($sb, '<', 0.85 * $off, "standby: stored / raw $sb");
+$standby->restart;
+is(digest($standby, 'd_on'), $want, 'the standby reads back what it stored');
+
+# a base backup restored from the archive, with writes after it
+$node->backup('after');
+$node->safe_psql('postgres', "UPDATE d_on SET grp = -grp WHERE id % 3 = 0");
+my $primary = digest($node, 'd_on');
+$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
+$node->poll_query_until('postgres',
+	q{SELECT last_archived_wal IS NOT NULL AND last_archived_wal >= pg_walfile_name(pg_current_wal_lsn() - 1) FROM pg_stat_archiver})
+  or die 'WAL was not archived';
+my $restored = PostgreSQL::Test::Cluster->new('dict_restored');
+$restored->init_from_backup($node, 'after', has_restoring => 1, standby => 0);
+$restored->append_conf('postgresql.conf', "recovery_target_action = 'promote'");
+$restored->start;
+$restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
+  or die 'restore did not finish';
+is(digest($restored, 'd_on'), $primary, 'a restored base backup reads the table');
+$restored->stop;
+
+# VACUUM gives a dictionary to a table that grew without one; the pages
+# VACUUM (FREEZE) then rewrites (every one: its tuples are frozen) use it
+$node->safe_psql('postgres', "VACUUM (FREEZE) d_off; SELECT aegis_checkpoint()");
+is(dicts($node, 'd_off'), '1', 'VACUUM trained a dictionary');
+my $rewritten = ratio($node, 'd_off');
+cmp_ok($rewritten, '<', 0.85 * $off, "the pages it rewrote use it: stored / raw $rewritten");
+is(digest($node, 'd_off'), digest($node, '(SELECT * FROM d_heap WHERE id <= 60000)'), 'and read back');
+
+# DROP TABLE removes the dictionary
+my $dbdir = $node->data_dir . '/base/' .
+  $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
+my $stem = 'aegis_' . $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'")
+  . '_0_' . $node->safe_psql('postgres', "SELECT pg_relation_filenode('d_off')");
+ok(-e "$dbdir/${stem}_dict1", 'the dictionary file is there');
+$node->safe_psql('postgres', "DROP TABLE d_off");
+ok(!-e "$dbdir/${stem}_dict1", 'DROP TABLE removed it');
+
+# a damaged dictionary: pages written meanwhile go without it (a WARNING),
+# reading blocks compressed with it is a clear error, nothing crashes
+$stem = 'aegis_' . $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'")
+  . '_0_' . $node->safe_psql('postgres', "SELECT pg_relation_filenode('d_on')");
+$node->safe_psql('postgres', "INSERT INTO d_on " . sprintf($rows, 70001, 70300));
+my $tids = $node->safe_psql('postgres',
+	"SELECT array_agg(ctid)::text FROM d_on WHERE id > 70000");
+{
+	my $path = "$dbdir/${stem}_dict1";
+	open(my $fh, '+<', $path) or die "open $path: $!";
+	binmode $fh;
+	seek($fh, 16 + 200, 0);
+	my $b;
+	read($fh, $b, 1);
+	seek($fh, 16 + 200, 0);
+	print $fh chr(ord($b) ^ 0xff);
+	close $fh;
+}
+# an unlinked file makes every process drop its dictionaries
+$node->safe_psql('postgres', "CREATE TABLE scratch (a int) USING aegis; DROP TABLE scratch");
+my $log_offset = -s $node->logfile;
+my ($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT aegis_checkpoint()");
+is($ret, 0, 'the checkpoint writes the new pages');
+ok($node->log_contains('WARNING:  aegis compression dictionary 1 of .* is not usable', $log_offset),
+	'with a WARNING that the dictionary is not usable');
+$node->restart;
+is($node->safe_psql('postgres', "SELECT count(*) FROM d_on WHERE ctid = ANY ('$tids'::tid[])"),
+	'300', 'the pages written without it read back');
+($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT count(*) FROM d_on");
+isnt($ret, 0, 'reading the blocks compressed with it fails');
+like($stderr, qr/compression dictionary 1 of .* is not usable: its header or checksum is wrong/,
+	'the error names the dictionary and what is wrong');
+is($node->safe_psql('postgres', "SELECT count(*) FROM d_lz4"), '60000',
+	'other tables read on');
+
+$standby->stop;
+$node->stop;
+done_testing();
