@@ -85,7 +85,9 @@ typedef struct AegisRelEntry
 	uint16		dict_id;		/* current compression dictionary, 0 none */
 	bool		dict_known;		/* dict_id and dict_bytes counted from files */
 	bool		dict_busy;		/* a process is making the next one */
+	bool		dict_refused;	/* files of the previous builds: none */
 	uint64		dict_bytes;		/* file bytes of its dictionaries */
+	BlockNumber dict_failed;	/* pages when training last failed, or 0 */
 } AegisRelEntry;
 
 typedef struct AegisDirShared
@@ -493,7 +495,9 @@ entry_init(AegisRelEntry *e, const AegisRelInfo *info, uint32 generation,
 	e->dict_id = 0;
 	e->dict_known = false;
 	e->dict_busy = false;
+	e->dict_refused = false;
 	e->dict_bytes = 0;
+	e->dict_failed = 0;
 }
 
 /*
@@ -515,15 +519,16 @@ static void
 count_dicts(const AegisRelKey *key)
 {
 	uint64		bytes;
-	uint16		n = AegisLocalCountDicts(key, &bytes);
+	int			n = AegisLocalCountDicts(key, &bytes);
 	AegisRelEntry *e = dshash_find(dir_hash, key, true);
 
 	if (e == NULL)
 		return;
 	if (!e->dict_known)
 	{
-		e->dict_id = Max(e->dict_id, n);
+		e->dict_id = Max(e->dict_id, (uint16) Max(n, 0));
 		e->dict_bytes = bytes;
+		e->dict_refused = n < 0;
 		e->dict_known = true;
 	}
 	dshash_release_lock(dir_hash, e);
@@ -1461,14 +1466,16 @@ AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats)
 /*
  * AegisStorageDictBegin
  *		Reserve the number of relation 'key''s next compression dictionary
- *		(src/wal/wal_dict.c makes it): returns it, with the current one (0:
- *		none) in *have, or 0 if the relation may not have dictionaries (not
- *		local storage of a permanent relation with codec zstd), is gone, or
- *		another process is making one.  Every non-zero return must be
- *		followed by AegisStorageDictEnd.  Takes the entry's lock briefly.
+ *		(src/wal/wal_dict.c makes it) for a relation of 'npages' pages:
+ *		returns it, with the current one (0: none) in *have, or 0 if the
+ *		relation may not have dictionaries (not local storage of a permanent
+ *		relation with codec zstd, or files of the previous builds), is gone,
+ *		another process is making one, or training failed at less than half
+ *		its size.  Every non-zero return must be followed by
+ *		AegisStorageDictEnd.  Takes the entry's lock briefly.
  */
 uint16
-AegisStorageDictBegin(const AegisRelKey *key, uint16 *have)
+AegisStorageDictBegin(const AegisRelKey *key, BlockNumber npages, uint16 *have)
 {
 	AegisRelEntry *e;
 	uint16		next = 0;
@@ -1487,7 +1494,8 @@ AegisStorageDictBegin(const AegisRelKey *key, uint16 *have)
 	e = dshash_find(dir_hash, key, true);
 	if (e == NULL)
 		return 0;
-	if (!e->dict_busy && e->dict_id < PG_UINT16_MAX)
+	if (!e->dict_busy && !e->dict_refused && e->dict_id < PG_UINT16_MAX &&
+		(e->dict_failed == 0 || npages >= 2 * (uint64) e->dict_failed))
 	{
 		e->dict_busy = true;
 		*have = e->dict_id;
@@ -1499,36 +1507,45 @@ AegisStorageDictBegin(const AegisRelKey *key, uint16 *have)
 
 /*
  * AegisStorageDictEnd
- *		Dictionary 'id' reserved by AegisStorageDictBegin was written
- *		durably ('len' > 0: it becomes the relation's current one, used by
- *		every block written from now on) or was not (len 0).
+ *		Dictionary 'id' reserved by AegisStorageDictBegin was 'made' (its
+ *		file durable, its record too if logged): it becomes the relation's
+ *		current one, used by every block written from now on.  Or it was
+ *		not: with 'npages', training failed at that size (the next attempt
+ *		waits for twice as many pages).
  */
 void
-AegisStorageDictEnd(const AegisRelKey *key, uint16 id, uint32 len)
+AegisStorageDictEnd(const AegisRelKey *key, uint16 id, bool made, BlockNumber npages)
 {
 	AegisRelEntry *e = dshash_find(dir_hash, key, true);
 
 	if (e == NULL)
 		return;
 	e->dict_busy = false;
-	if (len > 0)
+	if (made)
 	{
 		e->dict_id = Max(e->dict_id, id);
 		e->dict_known = false;	/* count its file too */
+		e->dict_failed = 0;
 	}
+	else if (npages > 0)
+		e->dict_failed = npages;
 	dshash_release_lock(dir_hash, e);
 }
 
 /*
  * AegisStorageDictReplay
- *		Redo of a dictionary's creation: write dictionary 'id' of 'key'
- *		('len' bytes) durably and make it the current one, if the relation
- *		exists and may have dictionaries.  Raises the I/O error.
+ *		Redo of a dictionary's record: write dictionary 'id'
+ *		of 'key' ('len' bytes) durably and make it the current one, if the
+ *		relation exists and may have dictionaries.  A dictionary's number
+ *		is reused only if its record never became durable, so the bytes are
+ *		those of any file of that name already there.  Raises the I/O error.
  */
 void
 AegisStorageDictReplay(const AegisRelKey *key, uint16 id, const char *bytes, uint32 len)
 {
 	AegisRelEntry *e;
+	AegisDictFile file;
+	uint64		file_bytes;
 	bool		may;
 
 	dir_attach();
@@ -1537,9 +1554,60 @@ AegisStorageDictReplay(const AegisRelKey *key, uint16 id, const char *bytes, uin
 		return;
 	may = entry_may_have_dicts(e);
 	dshash_release_lock(dir_hash, e);
-	if (!may || !AegisLocalWriteDict(key, id, bytes, len))
+	if (!may || AegisLocalCountDicts(key, &file_bytes) < 0)
 		return;
-	AegisStorageDictEnd(key, id, len);
+	AegisLocalPrepareDict(key, id, bytes, len, &file);
+	AegisLocalInstallDict(&file);
+	AegisStorageDictEnd(key, id, true, 0);
+}
+
+/*
+ * AegisStorageStoredLSN
+ *		The page LSN recorded in the header of page 'pageno''s current block
+ *		(*lsn), without decompressing it; false if the page has no block.
+ *		For the redo of a restored base backup before it is consistent
+ *		(src/wal/wal_page.c).  Raises the read errors.
+ */
+bool
+AegisStorageStoredLSN(const AegisRelKey *key, BlockNumber pageno, XLogRecPtr *lsn)
+{
+	AegisRelEntry *e;
+	const AegisStorageBackend *ops;
+	AegisBlockLoc loc;
+	AegisBlockIdentity id;
+	char		block[AEGIS_BLOCK_MAX_SIZE];
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+		return false;
+	ops = backend_of(e->storage);
+	if (pageno >= e->npages || ops->read_under_entry_lock)
+	{
+		dshash_release_lock(dir_hash, e);
+		return false;
+	}
+	dshash_release_lock(dir_hash, e);
+	LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+	{
+		LWLockRelease(&AegisDir->file_lock);
+		return false;
+	}
+	loc = pageno < e->npages ? entry_map(e)[pageno] : (AegisBlockLoc) {0};
+	dshash_release_lock(dir_hash, e);
+	if (loc.length == 0 || loc.length > AEGIS_BLOCK_MAX_SIZE)
+	{
+		LWLockRelease(&AegisDir->file_lock);
+		return false;
+	}
+	ops->read_block(key, &loc, block);
+	LWLockRelease(&AegisDir->file_lock);
+	if (!AegisBlockCheck(block, loc.length, &id))
+		return false;
+	*lsn = id.lsn;
+	return true;
 }
 
 /*

@@ -148,8 +148,11 @@ typedef struct DictCacheEntry
 	uint64		last_use;
 } DictCacheEntry;
 
-/* dictionaries a process keeps digested at once (each some 100-300 kB) */
-#define DICT_CACHE_SIZE 16
+/*
+ * dictionaries a process keeps digested at once (each 0.2-1 MB: zstd
+ * digests one per compression level, 470 kB at level 3)
+ */
+#define DICT_CACHE_SIZE 8
 
 static HTAB *open_files = NULL;
 static HTAB *file_sets = NULL;
@@ -391,7 +394,7 @@ process_cache(const char *name, Size keysize, Size entrysize)
 
 static void write_file_durably(const char *path, const char *tmppath, const char *what,
 							   bool chunked, const char *part1, Size len1,
-							   const char *part2, Size len2);
+							   const char *part2, Size len2, bool rename);
 
 /* Free this process's digested dictionaries. */
 static void
@@ -779,16 +782,17 @@ dict_path(const AegisFileSet *fs, uint16 id, bool tmp)
 
 /*
  * Count the dictionaries of the relation in file set 'fs' (numbered 1..n
- * without gaps) and their file bytes.
+ * without gaps) and their file bytes; -1 for the previous builds' layout,
+ * which has none.
  */
-static uint16
+static int
 count_dicts(const AegisFileSet *fs, uint64 *bytes)
 {
-	uint16		n = 0;
+	int			n = 0;
 
 	*bytes = 0;
 	if (!fs->chunked)
-		return 0;
+		return -1;
 	for (;;)
 	{
 		char	   *path = dict_path(fs, n + 1, false);
@@ -807,35 +811,37 @@ count_dicts(const AegisFileSet *fs, uint64 *bytes)
 /*
  * AegisLocalCountDicts
  *		How many compression dictionaries relation 'key' has (they are
- *		numbered 1..n), and their file bytes in *bytes.  A few stat calls.
+ *		numbered 1..n), and their file bytes in *bytes; -1 if its files are
+ *		in the previous builds' layout, which has none.  A few stat calls.
  */
-uint16
+int
 AegisLocalCountDicts(const AegisRelKey *key, uint64 *bytes)
 {
 	return count_dicts(resolve_file_set(key), bytes);
 }
 
 /*
- * AegisLocalWriteDict
- *		Durably write compression dictionary 'id' of relation 'key' ('len'
- *		bytes): temp file, fsync, durable_rename, as block maps are written,
- *		so the file either does not exist or is complete.  Writing it again
- *		(redo) replaces it with the same bytes.  Returns false, writing
- *		nothing, for a relation kept in the previous builds' layout, which
- *		has no dictionaries.  Raises the I/O error (ENOSPC as
- *		ERRCODE_DISK_FULL).
+ * AegisLocalPrepareDict
+ *		Write compression dictionary 'id' of relation 'key' ('len' bytes) to
+ *		its temp file, fsynced, and fill *file with its paths;
+ *		AegisLocalInstallDict renames it into place, AegisLocalDiscardDict
+ *		removes it.  Relations in the previous builds' layout have no
+ *		dictionaries (AegisLocalCountDicts: -1): an error.  Splitting the two lets the caller
+ *		WAL-log the dictionary between them, with nothing but a rename left
+ *		that can fail afterwards (src/wal/wal_dict.c).  Raises the I/O
+ *		error (ENOSPC as ERRCODE_DISK_FULL); the caller discards then.
  */
-bool
-AegisLocalWriteDict(const AegisRelKey *key, uint16 id, const char *bytes, uint32 len)
+void
+AegisLocalPrepareDict(const AegisRelKey *key, uint16 id, const char *bytes, uint32 len,
+					  AegisDictFile *file)
 {
 	const AegisFileSet *fs = resolve_file_set(key);
 	AegisDictFileHeader hdr;
-	char	   *path;
-	char	   *tmppath;
 	pg_crc32c	crc;
 
 	if (!fs->chunked)
-		return false;
+		elog(ERROR, "aegis relation " AEGIS_REL_KEY_FMT " has no compression dictionaries",
+			 AEGIS_REL_KEY_ARGS(key));
 	ensure_file_set_directory(fs);
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = AEGIS_DICT_MAGIC;
@@ -848,13 +854,30 @@ AegisLocalWriteDict(const AegisRelKey *key, uint16 id, const char *bytes, uint32
 	COMP_CRC32C(crc, bytes, len);
 	FIN_CRC32C(crc);
 	hdr.crc = crc;
-	path = dict_path(fs, id, false);
-	tmppath = dict_path(fs, id, true);
-	write_file_durably(path, tmppath, "aegis compression dictionary", true,
-					   (const char *) &hdr, sizeof(hdr), bytes, len);
-	pfree(tmppath);
-	pfree(path);
-	return true;
+	snprintf(file->path, sizeof(file->path), "%s/%s_dict%u", fs->dir, fs->stem, id);
+	snprintf(file->tmppath, sizeof(file->tmppath), "%s_tmp", file->path);
+	write_file_durably(NULL, file->tmppath, "aegis compression dictionary", true,
+					   (const char *) &hdr, sizeof(hdr), bytes, len, false);
+}
+
+/*
+ * AegisLocalInstallDict
+ *		Rename the temp file AegisLocalPrepareDict wrote into place, durably
+ *		(durable_rename: the file, then its directory, fsynced).  Allocates
+ *		no memory, so it may run in a critical section, where a failure is
+ *		a PANIC (as PostgreSQL's relation mapper writes its map file).
+ */
+void
+AegisLocalInstallDict(const AegisDictFile *file)
+{
+	(void) durable_rename(file->tmppath, file->path, ERROR);
+}
+
+/* AegisLocalDiscardDict: remove the temp file of a prepared dictionary, if any. */
+void
+AegisLocalDiscardDict(const AegisDictFile *file)
+{
+	unlink_path(file->tmppath);
 }
 
 /* Read and verify dictionary 'id' of 'key' from 'path'; NULL on any fault. */
@@ -1012,12 +1035,12 @@ AegisLocalUnlinkMap(const AegisRelKey *key)
 	char	   *tmp = map_path_suffix(fs, "tmp");
 	char	   *damaged = map_path_suffix(fs, "damaged");
 	uint64		dict_bytes;
-	uint16		ndicts = count_dicts(fs, &dict_bytes);
+	int			ndicts = count_dicts(fs, &dict_bytes);
 
 	/* the dictionaries, highest first: the numbers stay without gaps */
 	if (fs->chunked)
 	{
-		for (uint16 id = ndicts + 1; id >= 1; id--)
+		for (int id = ndicts + 1; id >= 1; id--)
 		{
 			char	   *dpath = dict_path(fs, id, true);
 
@@ -1165,14 +1188,15 @@ AegisLocalRemoveDatabase(Oid dbOid)
 /*
  * Replace the file 'path' with part1 then part2 (len1 + len2 bytes; part2
  * may be NULL), chunked if 'chunked': written to 'tmppath', fsynced, then
- * durable_rename'd, so the file on disk is always complete.  'what' names
- * the file in messages.  Raises the I/O error (an fsync failure as
- * data_sync_elevel); the old file stays valid then.
+ * durable_rename'd, so the file on disk is always complete; without
+ * 'rename' the caller renames it.  'what' names the file in messages.
+ * Raises the I/O error (an fsync failure as data_sync_elevel); the old file
+ * stays valid then.
  */
 static void
 write_file_durably(const char *path, const char *tmppath, const char *what,
 				   bool chunked, const char *part1, Size len1,
-				   const char *part2, Size len2)
+				   const char *part2, Size len2, bool rename)
 {
 	int			fd;
 	bool		ok;
@@ -1207,7 +1231,8 @@ write_file_durably(const char *path, const char *tmppath, const char *what,
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not close %s \"%s\": %m", what, tmppath)));
-	(void) durable_rename(tmppath, path, ERROR);
+	if (rename)
+		(void) durable_rename(tmppath, path, ERROR);
 }
 
 /* Durably write the block map of 'key' into file set 'fs' (AegisLocalWriteMap). */
@@ -1247,7 +1272,7 @@ write_map(const AegisFileSet *fs, const AegisRelKey *key, const AegisRelInfo *in
 	hdr.crc = crc;
 
 	write_file_durably(path, tmppath, "aegis block map", fs->chunked,
-					   (const char *) &hdr, sizeof(hdr), (const char *) map, maplen);
+					   (const char *) &hdr, sizeof(hdr), (const char *) map, maplen, true);
 	pfree(tmppath);
 	pfree(path);
 }

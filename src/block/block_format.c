@@ -430,22 +430,26 @@ AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id)
 /*
  * AegisBlockDictIdOf
  *		The relation's dictionary the block at 'src' ('len' bytes) was
- *		compressed with, 0 if none.  Looks at the header only: the caller
- *		fetches the dictionary, AegisBlockDecode verifies everything.
+ *		compressed with, 0 if none or if the block is not valid (header and
+ *		CRC, AegisBlockCheck): the caller fetches the dictionary, and a
+ *		damaged block is then reported as such by AegisBlockDecode, not as
+ *		a dictionary that is missing.
  */
 uint16
 AegisBlockDictIdOf(const char *src, uint32 len)
 {
 	AegisBlockHeader hdr;
-	uint16		id;
+	AegisBlockIdentity id;
+	uint16		dict_id;
 
 	if (len < sizeof(AegisBlockHeader) + sizeof(uint16))
 		return 0;
 	memcpy(&hdr, src, sizeof(hdr));
-	if (hdr.magic != AEGIS_BLOCK_MAGIC || !(hdr.flags & AEGIS_BLOCK_DICT))
+	if (hdr.magic != AEGIS_BLOCK_MAGIC || !(hdr.flags & AEGIS_BLOCK_DICT) ||
+		!AegisBlockCheck(src, len, &id))
 		return 0;
-	memcpy(&id, src + sizeof(AegisBlockHeader), sizeof(id));
-	return id;
+	memcpy(&dict_id, src + sizeof(AegisBlockHeader), sizeof(dict_id));
+	return dict_id;
 }
 
 /*

@@ -570,6 +570,31 @@ AegisBufferRead(const AegisRelKey *key, BlockNumber pageno)
 }
 
 /*
+ * AegisBufferIsCached
+ *		Is page 'pageno' of relation 'key' in the pool right now?  Only a
+ *		hint unless nothing else can read it in meanwhile (the startup
+ *		process's redo before hot standby connections).
+ */
+bool
+AegisBufferIsCached(const AegisRelKey *key, BlockNumber pageno)
+{
+	AegisBufferTag tag;
+	uint32		hash;
+	LWLock	   *plock;
+	bool		found;
+
+	memset(&tag, 0, sizeof(tag));
+	tag.key = *key;
+	tag.pageno = pageno;
+	hash = get_hash_value(PageTable, &tag);
+	plock = partition_lock(hash);
+	LWLockAcquire(plock, LW_SHARED);
+	found = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL) != NULL;
+	LWLockRelease(plock);
+	return found;
+}
+
+/*
  * AegisBufferReadRel
  *		AegisBufferRead on behalf of table 'rel', also counted where
  *		PostgreSQL counts a table's buffer reads (ReadBufferExtended):

@@ -15,26 +15,38 @@
  * copies, src/tam/tam_ddl.c), and by VACUUM, for tables that grew before
  * dictionaries existed or whose training was skipped.
  *
- * Making one (AegisWalDictMaybeTrain):
+ * Making one (AegisWalDictMaybeTrain), as PostgreSQL's relation mapper
+ * makes a new pg_filenode.map (WAL record first, then the file, with the
+ * checkpoint held off in between):
  *   1. reserve its number in the relation directory (AegisStorageDictBegin:
- *      one process at a time per relation);
- *   2. write its file durably (AegisLocalWriteDict: temp, fsync, rename);
- *   3. insert XLOG_AEGIS_DICTIONARY with its bytes;
+ *      one process at a time per relation), train it;
+ *   2. write it to a temp file, fsynced (AegisLocalPrepareDict): a full
+ *      disk fails here, before anything is logged;
+ *   3. with DELAY_CHKPT_START set, insert XLOG_AEGIS_DICTIONARY (its
+ *      bytes) and flush it, then, in a critical section, rename the temp
+ *      file into place durably (AegisLocalInstallDict; a failure there is
+ *      a PANIC, and crash recovery writes the file from the record);
  *   4. make it current (AegisStorageDictEnd).
- * No block names it before 4, and the file is durable before the record is
- * written, so:
- * - after a crash, the file of every dictionary a block names exists (a
- *   file whose record was lost is current again after the restart: no
- *   harm, the numbers stay without gaps);
- * - a base backup that copied a block naming it either copied the file
- *   (made before the block) or started before the file was made, and then
- *   before its record, which its WAL replays: redo writes the file;
- * - a standby and a PITR replay the record before any page record that
- *   their own writes could compress with it (the standby's blocks are its
- *   own; the dictionary becomes current there at replay, step 4).
- * No XLogFlush is needed: nothing depends on the record but a standby's and
- * a backup's copies, which get it with the WAL that follows.
+ * So a dictionary's file exists only if its record is durable, and its
+ * record is durable only if its file exists or recovery writes it (the
+ * checkpoint that could move the redo pointer past the record waits for
+ * step 3).  A number is reused only when its record never became durable,
+ * and then no standby, archive or file has the first one: redo may
+ * overwrite a file of the same number, it has the same bytes.
  *
+ * Every data directory that holds a block naming a dictionary can get it:
+ * - the primary: the file exists before any block names it;
+ * - a standby: its blocks are its own, written after it replayed the
+ *   record (which made the dictionary current there);
+ * - a restored base backup (or a target of pg_rewind): it copied the
+ *   file, or the file was made after the copy began, after the backup's
+ *   redo pointer, so the WAL it replays has the record.  Until then, a
+ *   block naming the dictionary is not decompressed: the block was written
+ *   after step 4, so every record of its page up to the block's LSN is
+ *   skipped on that LSN, read from the block's header (AegisWalPageRedo,
+ *   AegisWalImageRedo, while the backup is not yet consistent), and every
+ *   later record of the page, made after the block was written, comes
+ *   after the dictionary's record, whose redo wrote the file.
  * Relations without WAL of their own (created in the same transaction
  * under wal_level = minimal) get the file only; temporary, unlogged and
  * memory-backend tables get no dictionaries.
@@ -51,6 +63,8 @@
 #include "aegis/wal.h"
 #include "miscadmin.h"
 #include "storage/bufpage.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
 #include "utils/memutils.h"
 
 /* the first dictionary at 2 MB of pages, a larger one at 64 MB */
@@ -133,24 +147,49 @@ train(const AegisRelKey *key, BlockNumber npages, int level, uint32 capacity, ch
 	return len;
 }
 
-/* Insert XLOG_AEGIS_DICTIONARY for dictionary 'id' of 'key'. */
+/* Insert XLOG_AEGIS_DICTIONARY for dictionary 'id' of 'key' and flush it. */
 static void
 log_dict(const AegisRelKey *key, XLogRecPtr create_lsn, uint16 id, const char *dict,
 		 uint32 len)
 {
 	xl_aegis_dict xlrec;
+	XLogRecPtr	end;
 
 	memset(&xlrec, 0, sizeof(xlrec));
 	xlrec.key = *key;
 	xlrec.id = id;
 	xlrec.length = len;
 	xlrec.create_lsn = create_lsn;
-	AegisWalWaitGuarded();
 	XLogBeginInsert();
 	XLogRegisterData((char *) &xlrec, sizeof(xlrec));
 	XLogRegisterData((char *) dict, len);
-	(void) XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_DICTIONARY);
+	end = XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_DICTIONARY);
 	AegisWalCount(sizeof(xlrec) + len, false, false);
+	XLogFlush(end);
+}
+
+/* What the error cleanup of AegisWalDictMaybeTrain undoes. */
+typedef struct DictMaking
+{
+	AegisRelKey key;
+	uint16		id;
+	bool		prepared;
+	AegisDictFile file;
+} DictMaking;
+
+/*
+ * Error or exit (FATAL included) while making a dictionary: give its number
+ * back, remove its temp file, let checkpoints go on.
+ */
+static void
+dict_cleanup(int code, Datum arg)
+{
+	DictMaking *m = (DictMaking *) DatumGetPointer(arg);
+
+	MyProc->delayChkptFlags &= ~DELAY_CHKPT_START;
+	if (m->prepared)
+		AegisLocalDiscardDict(&m->file);
+	AegisStorageDictEnd(&m->key, m->id, false, 0);
 }
 
 /*
@@ -161,55 +200,71 @@ log_dict(const AegisRelKey *key, XLogRecPtr create_lsn, uint16 id, const char *d
  *		it) and zstd can make one; 'log': write its WAL record (the
  *		relation's changes are WAL-logged).  Reads pages through the buffer
  *		pool: the caller holds no content lock.  Not in recovery.  Takes
- *		some 0.1-1 s.  Raises the errors of reading pages and writing the
- *		file (ERRCODE_DISK_FULL); the relation then has no new dictionary.
+ *		some 0.1-1 s.  Raises the errors of reading pages and of writing the
+ *		temp file (ERRCODE_DISK_FULL): the relation then has no new
+ *		dictionary and nothing is left behind; a failure to rename the file
+ *		into place after its record is a PANIC (see the header comment).
  */
 void
 AegisWalDictMaybeTrain(const AegisRelKey *key, bool log)
 {
 	AegisRelInfo info;
 	uint16		have = 0;
-	uint16		id;
 	uint32		have_len = 0;
-	uint32		capacity;
+	uint32		capacity = 0;
 	uint32		len = 0;
-	char	   *dict;
+	char	   *dict = NULL;
+	DictMaking *m;
 
 	if (!aegis_compression_dictionaries || RecoveryInProgress() ||
 		!AegisStorageGetInfo(key, &info) || info.codec != AEGIS_CODEC_ZSTD ||
 		info.npages < DICT_FIRST_PAGES)
 		return;
-	id = AegisStorageDictBegin(key, &have);
-	if (id == 0)
+	m = palloc0(sizeof(DictMaking));
+	m->key = *key;
+	m->id = AegisStorageDictBegin(key, info.npages, &have);
+	if (m->id == 0)
+	{
+		pfree(m);
 		return;
-	PG_TRY();
+	}
+	if (log)
+		AegisWalWaitGuarded();
+	PG_ENSURE_ERROR_CLEANUP(dict_cleanup, PointerGetDatum(m));
 	{
 		if (have != 0)
-			have_len = AegisBlockDictLength(AegisLocalGetDict(key, have, false));
+		{
+			const AegisBlockDict *current = AegisLocalGetDict(key, have, true);
+
+			have_len = current ? AegisBlockDictLength(current) : DICT_SECOND_SIZE;
+		}
 		capacity = wanted_size(info.npages, have, have_len);
 		if (capacity > 0)
 		{
 			dict = palloc(capacity);
 			len = train(key, info.npages, info.level, capacity, dict);
-			if (len > 0 && !AegisLocalWriteDict(key, id, dict, len))
-				len = 0;
-			if (len > 0)
-			{
-				if (log)
-					log_dict(key, info.create_lsn, id, dict, len);
-				elog(DEBUG1, "aegis relation " AEGIS_REL_KEY_FMT ": compression dictionary %u of %u bytes trained on %u pages",
-					 AEGIS_REL_KEY_ARGS(key), id, len, Min(info.npages, DICT_MAX_SAMPLES));
-			}
-			pfree(dict);
+		}
+		if (len > 0)
+		{
+			AegisLocalPrepareDict(key, m->id, dict, len, &m->file);
+			m->prepared = true;
+			MyProc->delayChkptFlags |= DELAY_CHKPT_START;
+			if (log)
+				log_dict(key, info.create_lsn, m->id, dict, len);
+			START_CRIT_SECTION();
+			AegisLocalInstallDict(&m->file);
+			END_CRIT_SECTION();
+			MyProc->delayChkptFlags &= ~DELAY_CHKPT_START;
+			elog(DEBUG1, "aegis relation " AEGIS_REL_KEY_FMT ": compression dictionary %u of %u bytes trained on %u pages",
+				 AEGIS_REL_KEY_ARGS(key), m->id, len, Min(info.npages, DICT_MAX_SAMPLES));
 		}
 	}
-	PG_CATCH();
-	{
-		AegisStorageDictEnd(key, id, 0);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	AegisStorageDictEnd(key, id, len);
+	PG_END_ENSURE_ERROR_CLEANUP(dict_cleanup, PointerGetDatum(m));
+	/* made, or training failed at this size (wanted, but zstd made none) */
+	AegisStorageDictEnd(key, m->id, len > 0, (len == 0 && capacity > 0) ? info.npages : 0);
+	if (dict)
+		pfree(dict);
+	pfree(m);
 }
 
 /* Read the record's fields; ERRCODE_DATA_CORRUPTED if it is malformed. */
@@ -244,7 +299,8 @@ AegisWalDictRedo(XLogReaderState *record)
 	AegisRelInfo info;
 
 	if (AegisStorageGetInfo(&xlrec.key, &info) &&
-		AegisWalSameIncarnation(info.create_lsn, xlrec.create_lsn))
+		AegisWalSameIncarnation(info.create_lsn, xlrec.create_lsn) &&
+		!(info.create_lsn > record->ReadRecPtr))
 		AegisStorageDictReplay(&xlrec.key, xlrec.id, bytes, xlrec.length);
 }
 

@@ -869,6 +869,24 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 	if (xlrec.flags & AEGIS_PAGE_VM_CLEARED)
 		AegisVmRedo(&xlrec.key, vm_spc, xlrec.pageno, end, false);
 
+	/*
+	 * A restored base backup may hold a block newer than this record that
+	 * names a compression dictionary whose file the backup lacks: its record
+	 * comes later in the WAL (src/wal/wal_dict.c).  Such a record is skipped
+	 * on the block's LSN, without decompressing the block.
+	 */
+	if (tolerant && !AegisBufferIsCached(&xlrec.key, xlrec.pageno))
+	{
+		XLogRecPtr	stored;
+
+		if (AegisStorageStoredLSN(&xlrec.key, xlrec.pageno, &stored) && stored >= end)
+		{
+			if (xlrec.flags & AEGIS_PAGE_VM_SET)
+				AegisVmRedo(&xlrec.key, vm_spc, xlrec.pageno, end, true);
+			return;
+		}
+	}
+
 	buf = AegisBufferRead(&xlrec.key, xlrec.pageno);
 	AegisBufferLock(buf, LW_EXCLUSIVE);
 	page = AegisBufferGetPage(buf);
@@ -943,10 +961,20 @@ AegisWalImageRedo(XLogReaderState *record)
 	{
 		/* its dictionary's record came before it (src/wal/wal_dict.c) */
 		uint16		dict_id = AegisBlockDictIdOf(data + sizeof(xlrec), xlrec.block_len);
+		XLogRecPtr	stored;
 
 		AegisBlockDecode(data + sizeof(xlrec), xlrec.block_len, &xlrec.key, xlrec.pageno,
 						 "WAL", dict_id ? AegisLocalGetDict(&xlrec.key, dict_id, false) : NULL,
 						 image.data);
+
+		/*
+		 * A newer block of the page (whose dictionary may come later in the
+		 * WAL) wins without being decompressed, as in AegisWalPageRedo.
+		 */
+		if (!AegisBufferIsCached(&xlrec.key, xlrec.pageno) &&
+			AegisStorageStoredLSN(&xlrec.key, xlrec.pageno, &stored) &&
+			stored > PageGetLSN((Page) image.data))
+			return;
 	}
 	while (info.npages <= xlrec.pageno)
 		info.npages = AegisStorageExtend(&xlrec.key, record->ReadRecPtr) + 1;

@@ -11,6 +11,7 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use PostgreSQL::Test::RecursiveCopy;
 use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('dict_primary');
@@ -39,7 +40,7 @@ my $rows = q{
 my $shape = '(id int, grp int, words text)';
 $node->safe_psql('postgres', qq{
 	CREATE TABLE d_heap $shape;
-	INSERT INTO d_heap } . sprintf($rows, 1, 60000) . qq{;
+	INSERT INTO d_heap } . sprintf($rows, 1, 120000) . qq{;
 	CREATE TABLE d_on $shape USING aegis WITH (compression = 'zstd');
 	INSERT INTO d_on SELECT * FROM d_heap;
 	CREATE TABLE d_lz4 $shape USING aegis WITH (compression = 'lz4');
@@ -88,8 +89,8 @@ $node->restart;
 is(digest($node, 'd_on'), $want, 'the table reads back after a restart');
 
 # more rows, then a crash before any checkpoint
-$node->safe_psql('postgres', "INSERT INTO d_heap " . sprintf($rows, 60001, 70000));
-$node->safe_psql('postgres', "INSERT INTO d_on SELECT * FROM d_heap WHERE id > 60000");
+$node->safe_psql('postgres', "INSERT INTO d_heap " . sprintf($rows, 120001, 130000));
+$node->safe_psql('postgres', "INSERT INTO d_on SELECT * FROM d_heap WHERE id > 120000");
 $node->stop('immediate');
 $node->start;
 $want = digest($node, 'd_heap');
@@ -116,12 +117,58 @@ $node->poll_query_until('postgres',
   or die 'WAL was not archived';
 my $restored = PostgreSQL::Test::Cluster->new('dict_restored');
 $restored->init_from_backup($node, 'after', has_restoring => 1, standby => 0);
-$restored->append_conf('postgresql.conf', "recovery_target_action = 'promote'");
+$restored->append_conf('postgresql.conf', "recovery_target_action = 'promote'\narchive_mode = off");
 $restored->start;
 $restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
   or die 'restore did not finish';
 is(digest($restored, 'd_on'), $primary, 'a restored base backup reads the table');
 $restored->stop;
+
+# A base backup during which a table gets its dictionary, copied before
+# the dictionary's file was made (as pg_basebackup may, reading a directory
+# while files appear): its pages changed after the dictionary name it, and
+# the earlier records of those pages must not need it (they are skipped on
+# the block's LSN until the dictionary's record is replayed).
+my $bk = $node->background_psql('postgres');
+$bk->query_safe("SET client_min_messages = warning");
+$bk->query_safe("SELECT pg_backup_start('dict', true)");
+$node->safe_psql('postgres', qq{
+	CREATE TABLE d_new $shape USING aegis WITH (compression = 'zstd');
+	INSERT INTO d_new SELECT * FROM d_heap WHERE id <= 60000;
+	UPDATE d_new SET grp = grp + 1 WHERE id % 50 = 0;
+	SELECT aegis_checkpoint();
+});
+my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
+my $new_stem = "aegis_${dboid}_0_" . $node->safe_psql('postgres', "SELECT pg_relation_filenode('d_new')");
+is(dicts($node, 'd_new'), '1', 'the table got its dictionary during the backup');
+my $copy = $node->backup_dir . '/torn';
+PostgreSQL::Test::RecursiveCopy::copypath($node->data_dir, $copy,
+	filterfn => sub {
+		my $src = shift;
+		return $src ne 'postmaster.pid' && $src !~ /^pg_wal\/./ && $src !~ /${new_stem}_dict/;
+	});
+my $label = $bk->query_safe("SELECT labelfile FROM pg_backup_stop(true)");
+$bk->quit;
+$label =~ s/\n$//;
+open(my $lf, '>', "$copy/backup_label") or die "backup_label: $!";
+print $lf "$label\n";
+close $lf;
+ok(!-e "$copy/base/$dboid/${new_stem}_dict1", 'the copy lacks the dictionary file');
+my $torn_digest = digest($node, 'd_new');
+$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
+$node->poll_query_until('postgres',
+	q{SELECT last_archived_wal IS NOT NULL AND last_archived_wal >= pg_walfile_name(pg_current_wal_lsn() - 1) FROM pg_stat_archiver})
+  or die 'WAL was not archived';
+my $torn = PostgreSQL::Test::Cluster->new('dict_torn');
+$torn->init_from_backup($node, 'torn', has_restoring => 1, standby => 0);
+$torn->append_conf('postgresql.conf',
+	"recovery_target_action = 'promote'\narchive_mode = off\nrecovery_target_timeline = 'current'");
+$torn->start;
+$torn->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
+  or die 'restore did not finish';
+is(digest($torn, 'd_new'), $torn_digest, 'the restored copy reads the table');
+is(dicts($torn, 'd_new'), '1', 'redo wrote the dictionary file');
+$torn->stop;
 
 # VACUUM gives a dictionary to a table that grew without one; the pages
 # VACUUM (FREEZE) then rewrites (every one: its tuples are frozen) use it
@@ -129,7 +176,7 @@ $node->safe_psql('postgres', "VACUUM (FREEZE) d_off; SELECT aegis_checkpoint()")
 is(dicts($node, 'd_off'), '1', 'VACUUM trained a dictionary');
 my $rewritten = ratio($node, 'd_off');
 cmp_ok($rewritten, '<', 0.85 * $off, "the pages it rewrote use it: stored / raw $rewritten");
-is(digest($node, 'd_off'), digest($node, '(SELECT * FROM d_heap WHERE id <= 60000)'), 'and read back');
+is(digest($node, 'd_off'), digest($node, '(SELECT * FROM d_heap WHERE id <= 120000)'), 'and read back');
 
 # DROP TABLE removes the dictionary
 my $dbdir = $node->data_dir . '/base/' .
@@ -144,9 +191,10 @@ ok(!-e "$dbdir/${stem}_dict1", 'DROP TABLE removed it');
 # reading blocks compressed with it is a clear error, nothing crashes
 $stem = 'aegis_' . $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'")
   . '_0_' . $node->safe_psql('postgres', "SELECT pg_relation_filenode('d_on')");
-$node->safe_psql('postgres', "INSERT INTO d_on " . sprintf($rows, 70001, 70300));
+# (RETURNING: a scan of the table would evict the new pages from the pool)
 my $tids = $node->safe_psql('postgres',
-	"SELECT array_agg(ctid)::text FROM d_on WHERE id > 70000");
+	"WITH ins AS (INSERT INTO d_on " . sprintf($rows, 130001, 130300)
+	  . " RETURNING ctid) SELECT array_agg(ctid)::text FROM ins");
 {
 	my $path = "$dbdir/${stem}_dict1";
 	open(my $fh, '+<', $path) or die "open $path: $!";
@@ -172,7 +220,7 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM d_on WHERE ctid = ANY ('$t
 isnt($ret, 0, 'reading the blocks compressed with it fails');
 like($stderr, qr/compression dictionary 1 of .* is not usable: its header or checksum is wrong/,
 	'the error names the dictionary and what is wrong');
-is($node->safe_psql('postgres', "SELECT count(*) FROM d_lz4"), '60000',
+is($node->safe_psql('postgres', "SELECT count(*) FROM d_lz4"), '120000',
 	'other tables read on');
 
 $standby->stop;

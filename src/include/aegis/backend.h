@@ -121,10 +121,14 @@ extern BlockNumber AegisStorageFreeHint(const AegisRelKey *key, BlockNumber full
 										BlockNumber *npages, BlockNumber *floor);
 extern void AegisStorageClearFloor(const AegisRelKey *key, BlockNumber floor);
 extern bool AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats);
-extern uint16 AegisStorageDictBegin(const AegisRelKey *key, uint16 *have);
-extern void AegisStorageDictEnd(const AegisRelKey *key, uint16 id, uint32 len);
+extern uint16 AegisStorageDictBegin(const AegisRelKey *key, BlockNumber npages,
+									uint16 *have);
+extern void AegisStorageDictEnd(const AegisRelKey *key, uint16 id, bool made,
+								BlockNumber npages);
 extern void AegisStorageDictReplay(const AegisRelKey *key, uint16 id, const char *bytes,
 								   uint32 len);
+extern bool AegisStorageStoredLSN(const AegisRelKey *key, BlockNumber pageno,
+								  XLogRecPtr *lsn);
 
 /*
  * A storage backend stores and returns the bytes of blocks; the relation
@@ -183,9 +187,17 @@ extern void AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
 							   uint32 generation, uint64 file_end,
 							   const AegisBlockLoc *map);
 extern void AegisLocalUnlinkMap(const AegisRelKey *key);
-extern uint16 AegisLocalCountDicts(const AegisRelKey *key, uint64 *bytes);
-extern bool AegisLocalWriteDict(const AegisRelKey *key, uint16 id, const char *bytes,
-								uint32 len);
+/* Where a compression dictionary being made goes (AegisLocalPrepareDict). */
+typedef struct AegisDictFile
+{
+	char		path[MAXPGPATH];
+	char		tmppath[MAXPGPATH];
+} AegisDictFile;
+extern int	AegisLocalCountDicts(const AegisRelKey *key, uint64 *bytes);
+extern void AegisLocalPrepareDict(const AegisRelKey *key, uint16 id, const char *bytes,
+								  uint32 len, AegisDictFile *file);
+extern void AegisLocalInstallDict(const AegisDictFile *file);
+extern void AegisLocalDiscardDict(const AegisDictFile *file);
 extern const AegisBlockDict *AegisLocalGetDict(const AegisRelKey *key, uint16 id,
 											   bool missing_ok);
 extern void AegisLocalCleanDatabaseCopy(Oid dbOid);
