@@ -3,6 +3,7 @@ SHOW aegis.buffer_pool_size;
 SHOW aegis.default_backend;
 SHOW aegis.default_compression;
 SHOW aegis.compression_level;
+SHOW aegis.compression_dictionaries;
 SHOW aegis.data_directory;
 SHOW aegis.memory_backend_size;
 -- aegis checkpoints follow PostgreSQL's: the old settings are gone
@@ -15,6 +16,7 @@ SET aegis.default_backend = 'memory';
 SET aegis.default_backend = 'tape';		-- rejected
 SET aegis.compression_level = 23;		-- out of range
 SET aegis.compression_level = -8;		-- out of range
+SET aegis.compression_dictionaries = 'sometimes';	-- rejected
 SET aegis.buffer_pool_size = '1GB';		-- postmaster setting
 SET aegis.no_such_setting = 1;			-- reserved prefix
 RESET ALL;

@@ -503,7 +503,7 @@ entry_init(AegisRelEntry *e, const AegisRelInfo *info, uint32 generation,
 /*
  * May the relation of entry 'e' have compression dictionaries?  Local
  * storage of a permanent relation: WAL carries them to standbys and
- * backups.  (They are used while its codec is zstd.)
+ * backups.  (They are used while its codec is lz4 or zstd.)
  */
 static bool
 entry_may_have_dicts(const AegisRelEntry *e)
@@ -1260,7 +1260,7 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 	}
 	entry_info(e, &info);
 	layout = e->layout;
-	if (entry_may_have_dicts(e) && info.codec == AEGIS_CODEC_ZSTD)
+	if (entry_may_have_dicts(e) && info.codec != AEGIS_CODEC_NONE)
 	{
 		if (!e->dict_known)
 		{
@@ -1469,7 +1469,7 @@ AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats)
  *		(src/wal/wal_dict.c makes it) for a relation of 'npages' pages:
  *		returns it, with the current one (0: none) in *have, or 0 if the
  *		relation may not have dictionaries (not local storage of a permanent
- *		relation with codec zstd, or files of the previous builds), is gone,
+ *		compressed relation, or files of the previous builds), is gone,
  *		another process is making one, or training failed at less than half
  *		its size.  Every non-zero return must be followed by
  *		AegisStorageDictEnd.  Takes the entry's lock briefly.
@@ -1484,7 +1484,7 @@ AegisStorageDictBegin(const AegisRelKey *key, BlockNumber npages, uint16 *have)
 	e = dshash_find(dir_hash, key, false);
 	if (e == NULL)
 		return 0;
-	if (!entry_may_have_dicts(e) || e->codec != AEGIS_CODEC_ZSTD || e->dict_busy)
+	if (!entry_may_have_dicts(e) || e->codec == AEGIS_CODEC_NONE || e->dict_busy)
 	{
 		dshash_release_lock(dir_hash, e);
 		return 0;

@@ -21,19 +21,32 @@
  * (src/wal/wal_dict.c, src/backend); here it is bytes.
  *
  * A dictionary is digested once per process for each use: a ZSTD_DDict for
- * decompression, a ZSTD_CDict per compression level (created on first
- * use).  zstd stores the dictionary's id in every frame (ZDICT derives it
- * from the dictionary's content) and refuses to decompress a frame with a
- * different dictionary, so a block decoded with the wrong dictionary fails
- * (ERRCODE_DATA_CORRUPTED) instead of producing a wrong page.
+ * decompression, a ZSTD_CDict for the compression level in use (created
+ * on first use).  zstd stores the dictionary's id in every frame (ZDICT
+ * derives it from the dictionary's content) and refuses to decompress a
+ * frame with a different dictionary, so a block decoded with the wrong
+ * dictionary fails (ERRCODE_DATA_CORRUPTED) instead of producing a wrong
+ * page.
  *
- * Only zstd uses dictionaries: LZ4's dictionary API needs a prepared
- * stream copied per page, and lz4 tables are chosen for speed.
+ * LZ4 uses the same bytes as a dictionary too (its window is 64 kB, our
+ * dictionaries are no larger).  LZ4_loadDict indexes the dictionary, which
+ * costs more than compressing a page, so it is done once per process into
+ * a prepared stream that is copied into the working stream for each page
+ * (what LZ4_attach_dictionary does, which Debian's liblz4 does not
+ * export; the stream state holds no pointer into itself).  LZ4 frames
+ * carry no dictionary id and no checksum: the block carries the
+ * dictionary's zstd id after its number (AegisBlockDictContentId) and the
+ * decoder compares it, and every page compressed with a dictionary is
+ * decompressed again and compared before it is kept (a few microseconds).
+ * HC levels load the dictionary for each page (HC compression costs far
+ * more than that).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <lz4.h>
+#include <lz4hc.h>
 #include <zdict.h>
 
 #include "block_internal.h"
@@ -41,12 +54,18 @@
 struct AegisBlockDict
 {
 	uint16		id;				/* the relation's number for it, >= 1 */
+	uint32		content_id;		/* zstd's id of it, derived from its bytes */
 	uint32		len;			/* bytes */
 	char	   *bytes;			/* malloc'd copy */
 	ZSTD_DDict *ddict;
 	ZSTD_CDict *cdict;			/* for cdict_level, NULL until used */
 	int			cdict_level;
+	LZ4_stream_t *lz4_prepared;	/* LZ4_loadDict done, NULL until used */
 };
+
+/* this process's LZ4 working streams */
+static LZ4_stream_t *lz4_work = NULL;
+static LZ4_streamHC_t *lz4hc_work = NULL;
 
 /*
  * AegisBlockDictTrain
@@ -93,6 +112,7 @@ AegisBlockDictCreate(const char *bytes, uint32 len, uint16 id)
 		return NULL;
 	memset(dict, 0, sizeof(*dict));
 	dict->id = id;
+	dict->content_id = ZSTD_getDictID_fromDict(bytes, len);
 	dict->len = len;
 	dict->bytes = malloc(len);
 	if (dict->bytes == NULL)
@@ -120,6 +140,8 @@ AegisBlockDictFree(AegisBlockDict *dict)
 		ZSTD_freeCDict(dict->cdict);
 	if (dict->ddict)
 		ZSTD_freeDDict(dict->ddict);
+	if (dict->lz4_prepared)
+		LZ4_freeStream(dict->lz4_prepared);
 	free(dict->bytes);
 	free(dict);
 }
@@ -131,6 +153,16 @@ AegisBlockDictId(const AegisBlockDict *dict)
 	return dict->id;
 }
 
+/*
+ * AegisBlockDictContentId: zstd's id of the dictionary (non-zero, derived
+ * from its content), which LZ4 blocks carry to check they get the right one.
+ */
+uint32
+AegisBlockDictContentId(const AegisBlockDict *dict)
+{
+	return dict->content_id;
+}
+
 /* AegisBlockDictLength: its bytes. */
 uint32
 AegisBlockDictLength(const AegisBlockDict *dict)
@@ -138,19 +170,71 @@ AegisBlockDictLength(const AegisBlockDict *dict)
 	return dict->len;
 }
 
+/* out of memory for a codec's state */
+static void
+oom(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OUT_OF_MEMORY),
+			 errmsg("out of memory preparing %s", what)));
+}
+
+/* LZ4 (level <= 1: fast, else HC at that level) with 'd'; 0 if it did not fit */
+static uint32
+lz4_compress(AegisBlockDict *d, int level, const char *src, uint32 len, char *dst, uint32 cap)
+{
+	static char check[AEGIS_PAX_MAX_SIZE];
+	int			n;
+
+	if (level <= 1)
+	{
+		if (d->lz4_prepared == NULL)
+		{
+			d->lz4_prepared = LZ4_createStream();
+			if (d->lz4_prepared == NULL)
+				oom("an LZ4 dictionary");
+			LZ4_loadDict(d->lz4_prepared, d->bytes, (int) d->len);
+		}
+		if (lz4_work == NULL && (lz4_work = LZ4_createStream()) == NULL)
+			oom("an LZ4 stream");
+		memcpy(lz4_work, d->lz4_prepared, sizeof(LZ4_stream_t));
+		n = LZ4_compress_fast_continue(lz4_work, src, dst, (int) len, (int) cap, 1);
+	}
+	else
+	{
+		if (lz4hc_work == NULL && (lz4hc_work = LZ4_createStreamHC()) == NULL)
+			oom("an LZ4 HC stream");
+		LZ4_resetStreamHC_fast(lz4hc_work, level);
+		LZ4_loadDictHC(lz4hc_work, d->bytes, (int) d->len);
+		n = LZ4_compress_HC_continue(lz4hc_work, src, dst, (int) len, (int) cap);
+	}
+	if (n <= 0)
+		return 0;
+	/* LZ4 frames have no checksum: keep only what decompresses back */
+	if (len > sizeof(check) ||
+		LZ4_decompress_safe_usingDict(dst, check, n, (int) len, d->bytes, (int) d->len) != (int) len ||
+		memcmp(check, src, len) != 0)
+		return 0;
+	return (uint32) n;
+}
+
 /*
  * AegisDictCompress
- *		Compress 'len' bytes with 'dict' at zstd 'level' (0: zstd's default)
- *		into at most 'cap' bytes at 'dst'; returns the length, 0 if it did
- *		not fit.  Out of memory for the digested dictionary raises an error.
+ *		Compress 'len' bytes with 'dict' and 'codec' (lz4 or zstd) at
+ *		'level' (0: the codec's default) into at most 'cap' bytes at 'dst';
+ *		returns the length, 0 if it did not fit (or, LZ4, did not
+ *		decompress back).  Out of memory for a codec's state raises an
+ *		error.
  */
 uint32
-AegisDictCompress(const AegisBlockDict *dict, int level, const char *src, uint32 len,
-				  char *dst, uint32 cap)
+AegisDictCompress(const AegisBlockDict *dict, AegisCodec codec, int level, const char *src,
+				  uint32 len, char *dst, uint32 cap)
 {
 	AegisBlockDict *d = (AegisBlockDict *) dict;	/* its digest cache */
 	size_t		n;
 
+	if (codec == AEGIS_CODEC_LZ4)
+		return lz4_compress(d, level, src, len, dst, cap);
 	if (level == 0)
 		level = ZSTD_CLEVEL_DEFAULT;
 	if (d->cdict == NULL || d->cdict_level != level)
@@ -159,9 +243,7 @@ AegisDictCompress(const AegisBlockDict *dict, int level, const char *src, uint32
 			ZSTD_freeCDict(d->cdict);
 		d->cdict = ZSTD_createCDict(d->bytes, d->len, level);
 		if (d->cdict == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory preparing a zstd compression dictionary")));
+			oom("a zstd compression dictionary");
 		d->cdict_level = level;
 	}
 	n = ZSTD_compress_usingCDict(AegisZstdCCtx(), dst, cap, src, len, d->cdict);
@@ -170,16 +252,19 @@ AegisDictCompress(const AegisBlockDict *dict, int level, const char *src, uint32
 
 /*
  * AegisDictDecompress
- *		Decompress 'len' bytes at 'src' with 'dict' into exactly 'raw_len'
- *		bytes at 'dst'.  False if the input is not a frame of that length
- *		compressed with this dictionary; raises nothing.
+ *		Decompress 'len' bytes at 'src' with 'dict' and 'codec' into exactly
+ *		'raw_len' bytes at 'dst'.  False if the input is not of that length
+ *		(zstd: or was compressed with another dictionary); raises nothing.
  */
 bool
-AegisDictDecompress(const AegisBlockDict *dict, const char *src, uint32 len,
-					char *dst, uint32 raw_len)
+AegisDictDecompress(const AegisBlockDict *dict, AegisCodec codec, const char *src,
+					uint32 len, char *dst, uint32 raw_len)
 {
-	size_t		n = ZSTD_decompress_usingDDict(AegisZstdDCtx(), dst, raw_len, src, len,
-											   dict->ddict);
+	size_t		n;
 
+	if (codec == AEGIS_CODEC_LZ4)
+		return LZ4_decompress_safe_usingDict(src, dst, (int) len, (int) raw_len,
+											 dict->bytes, (int) dict->len) == (int) raw_len;
+	n = ZSTD_decompress_usingDDict(AegisZstdDCtx(), dst, raw_len, src, len, dict->ddict);
 	return !ZSTD_isError(n) && n == raw_len;
 }

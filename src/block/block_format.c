@@ -51,6 +51,21 @@ static struct
 static ZSTD_CCtx *zstd_cctx = NULL;
 static ZSTD_DCtx *zstd_dctx = NULL;
 
+/*
+ * Bytes before the codec's output in a block compressed with a dictionary:
+ * its uint16 number; LZ4 also the uint32 content id of it (zstd's frame
+ * has its own).
+ */
+#define DICT_PREFIX_ZSTD	2
+#define DICT_PREFIX_LZ4		6
+
+static uint32
+dict_prefix(uint8 codec)
+{
+	return codec == AEGIS_CODEC_ZSTD ? DICT_PREFIX_ZSTD :
+		codec == AEGIS_CODEC_LZ4 ? DICT_PREFIX_LZ4 : 0;
+}
+
 /* AegisZstdCCtx: this process's zstd compression context. */
 ZSTD_CCtx *
 AegisZstdCCtx(void)
@@ -82,15 +97,15 @@ AegisZstdDCtx(void)
 }
 
 /*
- * Compress 'len' bytes, with 'dict' if not NULL (zstd only); returns the
- * payload length, or 0 if it did not fit in 'cap' bytes.
+ * Compress 'len' bytes, with 'dict' if not NULL; returns the payload
+ * length, or 0 if it did not fit in 'cap' bytes.
  */
 static uint32
 compress_page(const char *page, uint32 len, AegisCodec codec, int level,
 			  const AegisBlockDict *dict, char *dst, uint32 cap)
 {
-	if (dict != NULL && codec == AEGIS_CODEC_ZSTD)
-		return AegisDictCompress(dict, level, page, len, dst, cap);
+	if (dict != NULL && codec != AEGIS_CODEC_NONE)
+		return AegisDictCompress(dict, codec, level, page, len, dst, cap);
 	switch (codec)
 	{
 		case AEGIS_CODEC_NONE:
@@ -128,10 +143,11 @@ compress_page(const char *page, uint32 len, AegisCodec codec, int level,
  * form_hint), and the smallest is kept (AEGIS_BLOCK_PAX for a form).  The
  * page LSN is taken from the page header.  'codec', 'level' and
  * 'persistence' (RELPERSISTENCE_*) are the relation's; they are also
- * recorded in the header, so a lost block map can be rebuilt.  With a
- * zstd codec and 'dict' (the relation's current compression dictionary, or
- * NULL), every form is compressed with the dictionary and the block says
- * which one (AEGIS_BLOCK_DICT).  Returns the block length in bytes.
+ * recorded in the header, so a lost block map can be rebuilt.  With
+ * 'dict' (the relation's current compression dictionary, or NULL), every
+ * form is compressed with the dictionary and the block says which one
+ * (AEGIS_BLOCK_DICT: its number, and for LZ4, which has no dictionary id
+ * of its own, zstd's id of it).  Returns the block length in bytes.
  */
 uint32
 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
@@ -153,10 +169,10 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 	pg_crc32c	crc;
 	AegisCodec	rel_codec = codec;
 
-	/* a dictionary's id opens the payload */
-	if (codec != AEGIS_CODEC_ZSTD)
+	/* a dictionary's number (LZ4: and content id) opens the payload */
+	if (codec == AEGIS_CODEC_NONE)
 		dict = NULL;
-	prefix = dict ? sizeof(uint16) : 0;
+	prefix = dict == NULL ? 0 : codec == AEGIS_CODEC_LZ4 ? DICT_PREFIX_LZ4 : DICT_PREFIX_ZSTD;
 	body = payload + prefix;
 
 	/*
@@ -221,8 +237,11 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 	else if (dict)
 	{
 		uint16		id = AegisBlockDictId(dict);
+		uint32		content_id = AegisBlockDictContentId(dict);
 
 		memcpy(payload, &id, sizeof(id));
+		if (prefix == DICT_PREFIX_LZ4)
+			memcpy(payload + sizeof(id), &content_id, sizeof(content_id));
 		n += prefix;
 		flags |= AEGIS_BLOCK_DICT;
 	}
@@ -326,9 +345,11 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 	body_len = hdr.stored_len;
 	if (hdr.flags & AEGIS_BLOCK_DICT)
 	{
+		uint32		prefix = dict_prefix(hdr.codec);
 		uint16		id;
+		uint32		content_id;
 
-		if (hdr.codec != AEGIS_CODEC_ZSTD || hdr.stored_len <= sizeof(uint16))
+		if (prefix == 0 || hdr.stored_len <= prefix)
 			report_corrupt(key, pageno, location,
 						   psprintf("dictionary-compressed payload of %u bytes with codec %u",
 									hdr.stored_len, hdr.codec));
@@ -336,11 +357,21 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 		if (dict == NULL || AegisBlockDictId(dict) != id)
 			report_corrupt(key, pageno, location,
 						   psprintf("compressed with dictionary %u of the relation, which is not available", id));
-		payload += sizeof(uint16);
-		body_len -= sizeof(uint16);
-		if (!AegisDictDecompress(dict, payload, body_len, out, hdr.raw_len))
+		if (prefix == DICT_PREFIX_LZ4)
+		{
+			memcpy(&content_id, payload + sizeof(id), sizeof(content_id));
+			if (content_id != AegisBlockDictContentId(dict))
+				report_corrupt(key, pageno, location,
+							   psprintf("compressed with dictionary %u of id %u, not the relation's of id %u",
+										id, content_id, AegisBlockDictContentId(dict)));
+		}
+		payload += prefix;
+		body_len -= prefix;
+		if (!AegisDictDecompress(dict, (AegisCodec) hdr.codec, payload, body_len, out,
+								 hdr.raw_len))
 			report_corrupt(key, pageno, location,
-						   psprintf("zstd payload does not decompress with dictionary %u", id));
+						   psprintf("%s payload does not decompress with dictionary %u",
+									AegisCodecName(hdr.codec), id));
 	}
 	else switch (hdr.codec)
 	{
@@ -401,7 +432,7 @@ AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id)
 		hdr.stored_len == 0 || hdr.stored_len > BLCKSZ ||
 		hdr.codec >= AEGIS_NUM_CODECS ||
 		((hdr.flags & AEGIS_BLOCK_DICT) &&
-		 (hdr.codec != AEGIS_CODEC_ZSTD || hdr.stored_len <= sizeof(uint16))) ||
+		 (dict_prefix(hdr.codec) == 0 || hdr.stored_len <= dict_prefix(hdr.codec))) ||
 		sizeof(AegisBlockHeader) + (Size) hdr.stored_len > avail)
 		return false;
 	INIT_CRC32C(crc);
@@ -455,14 +486,15 @@ AegisBlockDictIdOf(const char *src, uint32 len)
 /*
  * AegisBlockTrainingSample
  *		The bytes a compression dictionary is to be trained on for 'page'
- *		(page number 'pageno' of a relation of the given zstd 'level' and
- *		'layout', which may be NULL): the form of the page AegisBlockEncode
+ *		(page number 'pageno' of a relation of the given 'codec' (lz4 or
+ *		zstd), 'level' and 'layout', which may be NULL): the form of the
+ *		page AegisBlockEncode
  *		would keep without a dictionary, i.e. the plain page or its rows or
  *		columns form, whichever compresses smallest.  Writes them to 'out'
  *		(AEGIS_PAX_MAX_SIZE bytes) and returns their length.
  */
 uint32
-AegisBlockTrainingSample(const char *page, BlockNumber pageno, int level,
+AegisBlockTrainingSample(const char *page, BlockNumber pageno, AegisCodec codec, int level,
 						 const AegisPageLayout *layout, char *out)
 {
 	static char scratch[AEGIS_BLOCK_MAX_SIZE];
@@ -487,7 +519,7 @@ AegisBlockTrainingSample(const char *page, BlockNumber pageno, int level,
 				continue;
 			src = out;
 		}
-		m = compress_page(src, src_len, AEGIS_CODEC_ZSTD, level, NULL, scratch, BLCKSZ);
+		m = compress_page(src, src_len, codec, level, NULL, scratch, BLCKSZ);
 		if (m != 0 && m < best_size)
 		{
 			best_size = m;

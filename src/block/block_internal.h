@@ -18,9 +18,10 @@ extern ZSTD_CCtx *AegisZstdCCtx(void);
 extern ZSTD_DCtx *AegisZstdDCtx(void);
 
 /* block_dict.c */
-extern uint32 AegisDictCompress(const AegisBlockDict *dict, int level,
+extern uint32 AegisBlockDictContentId(const AegisBlockDict *dict);
+extern uint32 AegisDictCompress(const AegisBlockDict *dict, AegisCodec codec, int level,
 								const char *src, uint32 len, char *dst, uint32 cap);
-extern bool AegisDictDecompress(const AegisBlockDict *dict, const char *src, uint32 len,
-								char *dst, uint32 raw_len);
+extern bool AegisDictDecompress(const AegisBlockDict *dict, AegisCodec codec,
+								const char *src, uint32 len, char *dst, uint32 raw_len);
 
 #endif							/* AEGIS_BLOCK_INTERNAL_H */

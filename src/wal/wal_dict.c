@@ -4,12 +4,13 @@
  *	  A relation's compression dictionaries: when one is trained, from which
  *	  pages, and its WAL record (XLOG_AEGIS_DICTIONARY) and redo.
  *
- * A zstd table gets a dictionary trained on its own pages (src/block/
- * block_dict.c) when it reaches DICT_FIRST_PAGES pages, and a larger one at
- * DICT_SECOND_PAGES; every block written afterwards is compressed with the
- * current one and names it, so older blocks keep theirs.  Each one is
- * trained once, from up to DICT_MAX_SAMPLES pages spread over the table,
- * read through the buffer pool (the newest pages are often there only).
+ * A compressed (lz4 or zstd) table gets a dictionary trained on its own
+ * pages (src/block/block_dict.c) when it reaches DICT_FIRST_PAGES pages,
+ * and a larger one at DICT_SECOND_PAGES; every block written afterwards is
+ * compressed with the current one and names it, so older blocks keep
+ * theirs.  Each one is trained once, from up to DICT_MAX_SAMPLES pages
+ * spread over the table, read through the buffer pool (the newest pages
+ * are often there only).
  * Where: by the backend that is about to add the page (inserts, COPY:
  * src/page/page_space.c), by bulk writes of new storage (rewrites and
  * copies, src/tam/tam_ddl.c), and by VACUUM, for tables that grew before
@@ -112,7 +113,8 @@ wanted_size(BlockNumber npages, uint16 have, uint32 have_len)
  * length, 0 if zstd could not make one.
  */
 static uint32
-train(const AegisRelKey *key, BlockNumber npages, int level, uint32 capacity, char *dict)
+train(const AegisRelKey *key, BlockNumber npages, AegisCodec codec, int level,
+	  uint32 capacity, char *dict)
 {
 	AegisPageLayout layout;
 	int			n = (int) Min(npages, DICT_MAX_SAMPLES);
@@ -137,7 +139,8 @@ train(const AegisRelKey *key, BlockNumber npages, int level, uint32 capacity, ch
 		AegisBufferUnlockRelease(buf);
 		if (PageIsNew((Page) page.data))
 			continue;
-		sizes[got] = AegisBlockTrainingSample(page.data, p, level, &layout, samples + off);
+		sizes[got] = AegisBlockTrainingSample(page.data, p, codec, level, &layout,
+											  samples + off);
 		off += sizes[got];
 		got++;
 	}
@@ -196,8 +199,8 @@ dict_cleanup(int code, Datum arg)
  * AegisWalDictMaybeTrain
  *		Give storage 'key' a new compression dictionary if it wants one now
  *		(aegis.compression_dictionaries on, local storage of a permanent
- *		zstd table, grown past a size in wanted_size, no other process at
- *		it) and zstd can make one; 'log': write its WAL record (the
+ *		lz4 or zstd table, grown past a size in wanted_size, no other
+ *		process at it) and zstd can make one; 'log': write its WAL record (the
  *		relation's changes are WAL-logged).  Reads pages through the buffer
  *		pool: the caller holds no content lock.  Not in recovery.  Takes
  *		some 0.1-1 s.  Raises the errors of reading pages and of writing the
@@ -217,7 +220,7 @@ AegisWalDictMaybeTrain(const AegisRelKey *key, bool log)
 	DictMaking *m;
 
 	if (!aegis_compression_dictionaries || RecoveryInProgress() ||
-		!AegisStorageGetInfo(key, &info) || info.codec != AEGIS_CODEC_ZSTD ||
+		!AegisStorageGetInfo(key, &info) || info.codec == AEGIS_CODEC_NONE ||
 		info.npages < DICT_FIRST_PAGES)
 		return;
 	m = palloc0(sizeof(DictMaking));
@@ -228,10 +231,10 @@ AegisWalDictMaybeTrain(const AegisRelKey *key, bool log)
 		pfree(m);
 		return;
 	}
-	if (log)
-		AegisWalWaitGuarded();
 	PG_ENSURE_ERROR_CLEANUP(dict_cleanup, PointerGetDatum(m));
 	{
+		if (log)
+			AegisWalWaitGuarded();
 		if (have != 0)
 		{
 			const AegisBlockDict *current = AegisLocalGetDict(key, have, true);
@@ -242,7 +245,7 @@ AegisWalDictMaybeTrain(const AegisRelKey *key, bool log)
 		if (capacity > 0)
 		{
 			dict = palloc(capacity);
-			len = train(key, info.npages, info.level, capacity, dict);
+			len = train(key, info.npages, info.codec, info.level, capacity, dict);
 		}
 		if (len > 0)
 		{

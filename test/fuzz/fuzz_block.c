@@ -13,8 +13,9 @@
  *          so the column-major form (block_pax.c) is tried, and with the
  *          page header made plausible (pd_lower, pd_upper, pd_special) and
  *          tuples laid out by a small heap_form_tuple when bit 1 is set.
- *          A zstd round trip of an input of odd length compresses with a
- *          dictionary (block_dict.c) trained once on generated records.
+ *          A round trip (lz4, zstd) of an input of odd length compresses
+ *          with a dictionary (block_dict.c) trained once on generated
+ *          records.
  *   bits 0-2 all clear and bit 7 set: the rest is a column-major form,
  *          given to AegisPaxDecode.
  * Arbitrary blocks are decoded with that dictionary at hand (number 1), so
@@ -215,7 +216,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (sigsetjmp(fuzz_error_jmp, 0) != 0)
 			abort();			/* a page we encoded must decode */
-		dict = (codec == AEGIS_CODEC_ZSTD && (size & 1)) ? test_dict() : NULL;
+		dict = (codec != AEGIS_CODEC_NONE && (size & 1)) ? test_dict() : NULL;
 		len = AegisBlockEncode(&key, 7, page.data, codec, 0, RELPERSISTENCE_PERMANENT,
 							   layout, dict, buf);
 		if (len > AEGIS_BLOCK_MAX_SIZE || !AegisBlockCheck(buf, len, &id) || id.pageno != 7)

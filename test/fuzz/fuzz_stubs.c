@@ -84,3 +84,9 @@ AegisRelKeyDescribe(const AegisRelKey *key)
 
 	return name;
 }
+
+const char *
+AegisCodecName(AegisCodec codec)
+{
+	return codec == AEGIS_CODEC_LZ4 ? "lz4" : codec == AEGIS_CODEC_ZSTD ? "zstd" : "none";
+}

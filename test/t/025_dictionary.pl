@@ -1,10 +1,12 @@
 # Compression dictionaries (src/block/block_dict.c, src/wal/wal_dict.c): a
-# zstd table trains one when it reaches 2 MB and its later blocks use it.
+# zstd or lz4 table trains one when it reaches 2 MB and its later blocks
+# use it.
 # Rows of words from one vocabulary compress much better with it (the
 # vocabulary is in the dictionary, not repeated on every page).  The table
 # reads back after a restart and after a crash; a streaming standby gets the
 # dictionary from the WAL (its base backup predates the table) and stores
 # its own blocks with it; a base backup restored from the archive reads it;
+# a base backup copied without a dictionary made while it ran restores;
 # VACUUM gives one to a table that grew without; DROP TABLE removes it; a
 # damaged dictionary is a clear error on read, and writes go on without it.
 use strict;
@@ -45,9 +47,13 @@ $node->safe_psql('postgres', qq{
 	INSERT INTO d_on SELECT * FROM d_heap;
 	CREATE TABLE d_lz4 $shape USING aegis WITH (compression = 'lz4');
 	INSERT INTO d_lz4 SELECT * FROM d_heap;
+	CREATE TABLE d_none $shape USING aegis WITH (compression = 'none');
+	INSERT INTO d_none SELECT * FROM d_heap;
 	SET aegis.compression_dictionaries = off;
 	CREATE TABLE d_off $shape USING aegis WITH (compression = 'zstd');
 	INSERT INTO d_off SELECT * FROM d_heap;
+	CREATE TABLE d_lz4_off $shape USING aegis WITH (compression = 'lz4');
+	INSERT INTO d_lz4_off SELECT * FROM d_heap;
 	RESET aegis.compression_dictionaries;
 	SELECT aegis_checkpoint();
 });
@@ -75,10 +81,13 @@ sub digest
 }
 
 is(dicts($node, 'd_on'), '1', 'the zstd table has a dictionary');
+is(dicts($node, 'd_lz4'), '1', 'the lz4 table has one');
 is(dicts($node, 'd_off'), '0', 'none with aegis.compression_dictionaries off');
-is(dicts($node, 'd_lz4'), '0', 'none for an lz4 table');
+is(dicts($node, 'd_none'), '0', 'none for an uncompressed table');
 my ($on, $off) = (ratio($node, 'd_on'), ratio($node, 'd_off'));
-cmp_ok($on, '<', 0.85 * $off, "stored / raw with a dictionary $on, without $off");
+cmp_ok($on, '<', 0.85 * $off, "zstd: stored / raw with a dictionary $on, without $off");
+my ($lz4_on, $lz4_off) = (ratio($node, 'd_lz4'), ratio($node, 'd_lz4_off'));
+cmp_ok($lz4_on, '<', 0.85 * $lz4_off, "lz4: stored / raw with a dictionary $lz4_on, without $lz4_off");
 cmp_ok($node->safe_psql('postgres',
 		"SELECT file_bytes > (SELECT file_bytes FROM aegis_table_stats('d_off')) * 0.85 * $on / $off
 		 FROM aegis_table_stats('d_on')"), 'eq', 't',
@@ -87,6 +96,7 @@ cmp_ok($node->safe_psql('postgres',
 my $want = digest($node, 'd_heap');
 $node->restart;
 is(digest($node, 'd_on'), $want, 'the table reads back after a restart');
+is(digest($node, 'd_lz4'), $want, 'the lz4 table too');
 
 # more rows, then a crash before any checkpoint
 $node->safe_psql('postgres', "INSERT INTO d_heap " . sprintf($rows, 120001, 130000));

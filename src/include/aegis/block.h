@@ -61,10 +61,11 @@ typedef struct AegisBlockHeader
 #define AEGIS_BLOCK_PAX				0x04
 
 /*
- * flags: the payload opens with the uint16 id of the relation's compression
- * dictionary (block_dict.c) the codec's output that follows was compressed
- * with.  Builds before it refuse such blocks (the payload does not
- * decompress).
+ * flags: the payload opens with the uint16 number of the relation's
+ * compression dictionary (block_dict.c) the codec's output that follows was
+ * compressed with (LZ4: then the uint32 zstd id of the dictionary, which
+ * zstd frames carry themselves).  Builds before it refuse such blocks (the
+ * payload does not decompress).
  */
 #define AEGIS_BLOCK_DICT			0x08
 
@@ -123,8 +124,8 @@ extern void AegisBlockDecode(const char *src, uint32 len,
 							 const char *location, const AegisBlockDict *dict,
 							 char *page);
 extern uint32 AegisBlockTrainingSample(const char *page, BlockNumber pageno,
-									   int level, const AegisPageLayout *layout,
-									   char *out);
+									   AegisCodec codec, int level,
+									   const AegisPageLayout *layout, char *out);
 
 /* block_dict.c */
 extern uint32 AegisBlockDictTrain(const char *samples, const size_t *sizes,
