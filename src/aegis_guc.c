@@ -167,8 +167,8 @@ AegisDefineGucs(void)
 							check_compression_level, NULL, NULL);
 
 	DefineCustomBoolVariable("aegis.compression_dictionaries",
-							 "Train a compression dictionary for zstd tables as they grow.",
-							 "A zstd table gets a dictionary trained on its own pages when it reaches 2 MB, and a larger one at 64 MB; pages written afterwards are compressed with it.",
+							 "Train a compression dictionary for lz4 and zstd tables as they grow.",
+							 "A compressed table gets a dictionary trained on its own pages when it reaches 2 MB, and a larger one at 64 MB; pages written afterwards are compressed with it.",
 							 &aegis_compression_dictionaries,
 							 true,
 							 PGC_USERSET,

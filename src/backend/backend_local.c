@@ -149,8 +149,9 @@ typedef struct DictCacheEntry
 } DictCacheEntry;
 
 /*
- * dictionaries a process keeps digested at once (each 0.2-1 MB: zstd
- * digests one per compression level, 470 kB at level 3)
+ * dictionaries a process keeps digested at once (each 0.2-1 MB once used
+ * to compress: zstd's digest for compression at level 3 is 470 kB, for
+ * decompression 90 kB; LZ4's prepared stream 16 kB)
  */
 #define DICT_CACHE_SIZE 8
 
@@ -1775,6 +1776,23 @@ rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
  * while data files exist gets its map rebuilt from them (rebuild_map): a
  * data file is never removed on the word of a map that cannot be read.
  */
+/* The files found so far of relation (tablespace, relfilenode) 'k'. */
+static RelFiles *
+rel_files(HTAB *rels, const Oid *k)
+{
+	bool		found;
+	RelFiles   *rf = hash_search(rels, k, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		rf->generations = NIL;
+		rf->dicts = NIL;
+		rf->map_seen = false;
+		rf->map_valid = false;
+	}
+	return rf;
+}
+
 static void
 load_database_directory(const char *dbdir, Oid dbOid, Oid spcOid, bool chunked,
 						bool rebuild)
@@ -1805,7 +1823,6 @@ load_database_directory(const char *dbdir, Oid dbOid, Oid spcOid, bool chunked,
 		char		rest[16];
 		uint32		gen;
 		char		extra;
-		bool		found;
 		bool		is_map = false;
 		bool		is_temp = false;
 		bool		is_data = false;
@@ -1859,38 +1876,19 @@ load_database_directory(const char *dbdir, Oid dbOid, Oid spcOid, bool chunked,
 		}
 		else if (is_map)
 		{
-			rf = hash_search(rels, k, HASH_ENTER, &found);
-			if (!found)
-			{
-				rf->generations = NIL;
-				rf->dicts = NIL;
-			}
+			rf = rel_files(rels, k);
 			rf->map_seen = true;
 			rf->map_valid = load_map(path, chunked, !rebuild, &rf->map_info,
 									 &rf->map_generation);
 		}
 		else if (is_data)
 		{
-			rf = hash_search(rels, k, HASH_ENTER, &found);
-			if (!found)
-			{
-				rf->generations = NIL;
-				rf->dicts = NIL;
-				rf->map_seen = false;
-				rf->map_valid = false;
-			}
+			rf = rel_files(rels, k);
 			rf->generations = lappend_oid(rf->generations, (Oid) gen);
 		}
 		else if (is_dict)
 		{
-			rf = hash_search(rels, k, HASH_ENTER, &found);
-			if (!found)
-			{
-				rf->generations = NIL;
-				rf->dicts = NIL;
-				rf->map_seen = false;
-				rf->map_valid = false;
-			}
+			rf = rel_files(rels, k);
 			rf->dicts = lappend_oid(rf->dicts, (Oid) gen);
 		}
 		pfree(path);

@@ -73,6 +73,27 @@ sub ratio
 	return $n->safe_psql('postgres',
 		"SELECT round(stored_bytes::numeric / raw_bytes, 3) FROM aegis_table_stats('$t')");
 }
+# archive the WAL up to now
+sub archive_all
+{
+	$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
+	$node->poll_query_until('postgres',
+		q{SELECT last_archived_wal IS NOT NULL AND last_archived_wal >= pg_walfile_name(pg_current_wal_lsn() - 1) FROM pg_stat_archiver})
+	  or die 'WAL was not archived';
+}
+# a server restored from backup $backup and the archive, promoted at its end
+sub restore
+{
+	my ($name, $backup) = @_;
+	my $n = PostgreSQL::Test::Cluster->new($name);
+	$n->init_from_backup($node, $backup, has_restoring => 1, standby => 0);
+	$n->append_conf('postgresql.conf',
+		"recovery_target_action = 'promote'\narchive_mode = off\nrecovery_target_timeline = 'current'");
+	$n->start;
+	$n->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
+	  or die "restore of $backup did not finish";
+	return $n;
+}
 sub digest
 {
 	my ($n, $t) = @_;
@@ -121,16 +142,8 @@ is(digest($standby, 'd_on'), $want, 'the standby reads back what it stored');
 $node->backup('after');
 $node->safe_psql('postgres', "UPDATE d_on SET grp = -grp WHERE id % 3 = 0");
 my $primary = digest($node, 'd_on');
-$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
-$node->poll_query_until('postgres',
-	q{SELECT last_archived_wal IS NOT NULL AND last_archived_wal >= pg_walfile_name(pg_current_wal_lsn() - 1) FROM pg_stat_archiver})
-  or die 'WAL was not archived';
-my $restored = PostgreSQL::Test::Cluster->new('dict_restored');
-$restored->init_from_backup($node, 'after', has_restoring => 1, standby => 0);
-$restored->append_conf('postgresql.conf', "recovery_target_action = 'promote'\narchive_mode = off");
-$restored->start;
-$restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
-  or die 'restore did not finish';
+archive_all();
+my $restored = restore('dict_restored', 'after');
 is(digest($restored, 'd_on'), $primary, 'a restored base backup reads the table');
 $restored->stop;
 
@@ -165,17 +178,8 @@ print $lf "$label\n";
 close $lf;
 ok(!-e "$copy/base/$dboid/${new_stem}_dict1", 'the copy lacks the dictionary file');
 my $torn_digest = digest($node, 'd_new');
-$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
-$node->poll_query_until('postgres',
-	q{SELECT last_archived_wal IS NOT NULL AND last_archived_wal >= pg_walfile_name(pg_current_wal_lsn() - 1) FROM pg_stat_archiver})
-  or die 'WAL was not archived';
-my $torn = PostgreSQL::Test::Cluster->new('dict_torn');
-$torn->init_from_backup($node, 'torn', has_restoring => 1, standby => 0);
-$torn->append_conf('postgresql.conf',
-	"recovery_target_action = 'promote'\narchive_mode = off\nrecovery_target_timeline = 'current'");
-$torn->start;
-$torn->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
-  or die 'restore did not finish';
+archive_all();
+my $torn = restore('dict_torn', 'torn');
 is(digest($torn, 'd_new'), $torn_digest, 'the restored copy reads the table');
 is(dicts($torn, 'd_new'), '1', 'redo wrote the dictionary file');
 $torn->stop;
