@@ -1534,11 +1534,11 @@ AegisStorageDictEnd(const AegisRelKey *key, uint16 id, bool made, BlockNumber np
 
 /*
  * AegisStorageDictReplay
- *		Redo of a dictionary's record: write dictionary 'id'
- *		of 'key' ('len' bytes) durably and make it the current one, if the
- *		relation exists and may have dictionaries.  A dictionary's number
- *		is reused only if its record never became durable, so the bytes are
- *		those of any file of that name already there.  Raises the I/O error.
+ *		Redo of a dictionary's record: write dictionary 'id' of 'key' ('len'
+ *		bytes) durably and make it the current one, if the relation exists
+ *		and may have dictionaries.  A dictionary's number is reused only if
+ *		its record never became durable, so the bytes are those of any file
+ *		of that name already there.  Raises the I/O error.
  */
 void
 AegisStorageDictReplay(const AegisRelKey *key, uint16 id, const char *bytes, uint32 len)

@@ -23,6 +23,9 @@ aegis.buffer_pool_size = 8MB
 autovacuum = off
 restart_after_crash = on
 wal_keep_size = 512MB
+# the tables below are sized so checkpoints compact them (data files above
+# 1 MB); a compression dictionary would make them smaller than that
+aegis.compression_dictionaries = off
 });
 $primary->start;
 $primary->safe_psql('postgres', q{
