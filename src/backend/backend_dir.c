@@ -1604,7 +1604,9 @@ AegisStorageStoredLSN(const AegisRelKey *key, BlockNumber pageno, XLogRecPtr *ls
 	}
 	ops->read_block(key, &loc, block);
 	LWLockRelease(&AegisDir->file_lock);
-	if (!AegisBlockCheck(block, loc.length, &id))
+	/* not this page's block: AegisBlockDecode will say so when it is read */
+	if (!AegisBlockCheck(block, loc.length, &id) ||
+		memcmp(&id.key, key, sizeof(AegisRelKey)) != 0 || id.pageno != pageno)
 		return false;
 	*lsn = id.lsn;
 	return true;

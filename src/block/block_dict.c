@@ -35,7 +35,7 @@
  * (what LZ4_attach_dictionary does, which Debian's liblz4 does not
  * export; the stream state holds no pointer into itself).  LZ4 frames
  * carry no dictionary id and no checksum: the block carries the
- * dictionary's zstd id after its number (AegisBlockDictContentId) and the
+ * dictionary's CRC-32C after its number (AegisBlockDictContentId) and the
  * decoder compares it, and every page compressed with a dictionary is
  * decompressed again and compared before it is kept (a few microseconds).
  * HC levels load the dictionary for each page (HC compression costs far
@@ -50,11 +50,12 @@
 #include <zdict.h>
 
 #include "block_internal.h"
+#include "port/pg_crc32c.h"
 
 struct AegisBlockDict
 {
 	uint16		id;				/* the relation's number for it, >= 1 */
-	uint32		content_id;		/* zstd's id of it, derived from its bytes */
+	pg_crc32c	content_id;		/* CRC-32C of all its bytes */
 	uint32		len;			/* bytes */
 	char	   *bytes;			/* malloc'd copy */
 	ZSTD_DDict *ddict;
@@ -112,7 +113,9 @@ AegisBlockDictCreate(const char *bytes, uint32 len, uint16 id)
 		return NULL;
 	memset(dict, 0, sizeof(*dict));
 	dict->id = id;
-	dict->content_id = ZSTD_getDictID_fromDict(bytes, len);
+	INIT_CRC32C(dict->content_id);
+	COMP_CRC32C(dict->content_id, bytes, len);
+	FIN_CRC32C(dict->content_id);
 	dict->len = len;
 	dict->bytes = malloc(len);
 	if (dict->bytes == NULL)
@@ -154,8 +157,10 @@ AegisBlockDictId(const AegisBlockDict *dict)
 }
 
 /*
- * AegisBlockDictContentId: zstd's id of the dictionary (non-zero, derived
- * from its content), which LZ4 blocks carry to check they get the right one.
+ * AegisBlockDictContentId: the CRC-32C of all the dictionary's bytes, which
+ * LZ4 blocks carry to check they get the right one (zstd frames carry zstd's
+ * own id of the dictionary, which covers only its content section; LZ4
+ * uses every byte).
  */
 uint32
 AegisBlockDictContentId(const AegisBlockDict *dict)

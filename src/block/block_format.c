@@ -53,8 +53,8 @@ static ZSTD_DCtx *zstd_dctx = NULL;
 
 /*
  * Bytes before the codec's output in a block compressed with a dictionary:
- * its uint16 number; LZ4 also the uint32 content id of it (zstd's frame
- * has its own).
+ * its uint16 number; LZ4 also its uint32 CRC-32C (zstd's frame has zstd's
+ * id of it).
  */
 #define DICT_PREFIX_ZSTD	2
 #define DICT_PREFIX_LZ4		6
@@ -147,7 +147,7 @@ compress_page(const char *page, uint32 len, AegisCodec codec, int level,
  * 'dict' (the relation's current compression dictionary, or NULL), every
  * form is compressed with the dictionary and the block says which one
  * (AEGIS_BLOCK_DICT: its number, and for LZ4, which has no dictionary id
- * of its own, zstd's id of it).  Returns the block length in bytes.
+ * of its own, the dictionary's CRC-32C).  Returns the block length in bytes.
  */
 uint32
 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
@@ -169,7 +169,7 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 	pg_crc32c	crc;
 	AegisCodec	rel_codec = codec;
 
-	/* a dictionary's number (LZ4: and content id) opens the payload */
+	/* a dictionary's number (LZ4: and CRC-32C) opens the payload */
 	if (codec == AEGIS_CODEC_NONE)
 		dict = NULL;
 	prefix = dict == NULL ? 0 : codec == AEGIS_CODEC_LZ4 ? DICT_PREFIX_LZ4 : DICT_PREFIX_ZSTD;
@@ -362,7 +362,7 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 			memcpy(&content_id, payload + sizeof(id), sizeof(content_id));
 			if (content_id != AegisBlockDictContentId(dict))
 				report_corrupt(key, pageno, location,
-							   psprintf("compressed with dictionary %u of id %u, not the relation's of id %u",
+							   psprintf("compressed with dictionary %u of CRC %08x, not the relation's of CRC %08x",
 										id, content_id, AegisBlockDictContentId(dict)));
 		}
 		payload += prefix;

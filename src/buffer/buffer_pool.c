@@ -422,12 +422,13 @@ clock_sweep(void)
 
 /*
  * Return a pinned frame holding (key, pageno), reading it from storage on a
- * miss.  A page without a block (new) is initialized empty.  *hit says
+ * miss ('zero': not read, see AegisBufferReadZero).  A page without a block
+ * (new) is initialized empty.  *hit says
  * which; both count in pgBufferUsage (EXPLAIN's BUFFERS, pg_stat_statements)
  * as shared buffer hits and reads, as PostgreSQL's buffer manager counts.
  */
 static int
-read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit)
+read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero)
 {
 	AegisRelInfo info;
 	AegisBufferTag tag;
@@ -541,7 +542,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit)
 	{
 		PG_TRY();
 		{
-			if (!AegisStorageReadPage(key, pageno, (char *) PAGE_OF(b)))
+			if (zero || !AegisStorageReadPage(key, pageno, (char *) PAGE_OF(b)))
 				PageInit(PAGE_OF(b), BLCKSZ, 0);
 		}
 		PG_CATCH();
@@ -566,7 +567,23 @@ AegisBufferRead(const AegisRelKey *key, BlockNumber pageno)
 {
 	bool		hit;
 
-	return read_frame(key, pageno, &hit);
+	return read_frame(key, pageno, &hit, false);
+}
+
+/*
+ * AegisBufferReadZero
+ *		AegisBufferRead for a caller that replaces the page's content
+ *		whatever it is (as PostgreSQL's RBM_ZERO_AND_LOCK): if the page is
+ *		not in the pool, it comes in as a new, empty page (LSN 0) without
+ *		its block being read or decompressed.  A page in the pool is
+ *		returned as it is.  Pinned, not locked.
+ */
+AegisBuffer
+AegisBufferReadZero(const AegisRelKey *key, BlockNumber pageno)
+{
+	bool		hit;
+
+	return read_frame(key, pageno, &hit, true);
 }
 
 /*
@@ -604,7 +621,7 @@ AegisBuffer
 AegisBufferReadRel(Relation rel, const AegisRelKey *key, BlockNumber pageno)
 {
 	bool		hit;
-	AegisBuffer buf = read_frame(key, pageno, &hit);
+	AegisBuffer buf = read_frame(key, pageno, &hit, false);
 
 	pgstat_count_buffer_read(rel);
 	if (hit)
@@ -624,7 +641,7 @@ AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno)
 	bool		hit;
 
 	*pageno = AegisStorageExtend(key, GetXLogInsertRecPtr());
-	buf = read_frame(key, *pageno, &hit);
+	buf = read_frame(key, *pageno, &hit, false);
 	LWLockAcquire(&ContentLocks[buf].lock, LW_EXCLUSIVE);
 	reserve_for_change(buf);
 	return buf;
@@ -943,9 +960,26 @@ AegisBufferWriteEmpty(const AegisRelKey *key, BlockNumber from, BlockNumber to,
 		AegisBuffer buf;
 		Page		page;
 		XLogRecPtr	stamp = lsn;
+		XLogRecPtr	stored;
 
 		CHECK_FOR_INTERRUPTS();
-		buf = AegisBufferRead(key, p);
+
+		/*
+		 * The content is replaced: a page not in the pool is judged by its
+		 * block's header LSN and not decompressed (in a restored base
+		 * backup its compression dictionary may come later in the WAL,
+		 * src/wal/wal_dict.c).
+		 */
+		if (!AegisBufferIsCached(key, p) && AegisStorageStoredLSN(key, p, &stored))
+		{
+			if (!XLogRecPtrIsInvalid(lsn) && stored >= lsn)
+				continue;
+			if (XLogRecPtrIsInvalid(stamp))
+				stamp = stored;
+			buf = AegisBufferReadZero(key, p);
+		}
+		else
+			buf = AegisBufferRead(key, p);
 		AegisBufferLock(buf, LW_EXCLUSIVE);
 		page = AegisBufferGetPage(buf);
 		if (XLogRecPtrIsInvalid(stamp))

@@ -17,17 +17,18 @@
  * dictionaries existed or whose training was skipped.
  *
  * Making one (AegisWalDictMaybeTrain), as PostgreSQL's relation mapper
- * makes a new pg_filenode.map (WAL record first, then the file, with the
- * checkpoint held off in between):
+ * writes a new pg_filenode.map (write_relmap_file: checkpoint held off,
+ * then in one critical section the WAL record, its flush and the file):
  *   1. reserve its number in the relation directory (AegisStorageDictBegin:
  *      one process at a time per relation), train it;
  *   2. write it to a temp file, fsynced (AegisLocalPrepareDict): a full
  *      disk fails here, before anything is logged;
- *   3. with DELAY_CHKPT_START set, insert XLOG_AEGIS_DICTIONARY (its
- *      bytes) and flush it, then, in a critical section, rename the temp
- *      file into place durably (AegisLocalInstallDict; a failure there is
- *      a PANIC, and crash recovery writes the file from the record);
- *   4. make it current (AegisStorageDictEnd).
+ *   3. with DELAY_CHKPT_START set, in a critical section: insert
+ *      XLOG_AEGIS_DICTIONARY (its bytes), flush it, and rename the temp
+ *      file into place durably (AegisLocalInstallDict); any failure there
+ *      is a PANIC, and crash recovery writes the file from the record;
+ *   4. make it current (AegisStorageDictEnd), also if an error comes after
+ *      step 3.
  * So a dictionary's file exists only if its record is durable, and its
  * record is durable only if its file exists or recovery writes it (the
  * checkpoint that could move the redo pointer past the record waits for
@@ -47,7 +48,10 @@
  *   skipped on that LSN, read from the block's header (AegisWalPageRedo,
  *   AegisWalImageRedo, while the backup is not yet consistent), and every
  *   later record of the page, made after the block was written, comes
- *   after the dictionary's record, whose redo wrote the file.
+ *   after the dictionary's record, whose redo wrote the file.  Redo that
+ *   replaces a page whole (XLOG_AEGIS_EMPTY, AegisBufferWriteEmpty;
+ *   XLOG_AEGIS_IMAGE) judges a page not in the pool by the block's LSN too
+ *   and does not read it (AegisBufferReadZero).
  * Relations without WAL of their own (created in the same transaction
  * under wal_level = minimal) get the file only; temporary, unlogged and
  * memory-backend tables get no dictionaries.
@@ -176,13 +180,15 @@ typedef struct DictMaking
 {
 	AegisRelKey key;
 	uint16		id;
-	bool		prepared;
+	bool		prepared;		/* its temp file was written */
+	bool		installed;		/* its file is in place (and logged) */
 	AegisDictFile file;
 } DictMaking;
 
 /*
  * Error or exit (FATAL included) while making a dictionary: give its number
- * back, remove its temp file, let checkpoints go on.
+ * back and remove its temp file, or, once it is in place, make it current
+ * all the same; let checkpoints go on.
  */
 static void
 dict_cleanup(int code, Datum arg)
@@ -190,9 +196,9 @@ dict_cleanup(int code, Datum arg)
 	DictMaking *m = (DictMaking *) DatumGetPointer(arg);
 
 	MyProc->delayChkptFlags &= ~DELAY_CHKPT_START;
-	if (m->prepared)
+	if (m->prepared && !m->installed)
 		AegisLocalDiscardDict(&m->file);
-	AegisStorageDictEnd(&m->key, m->id, false, 0);
+	AegisStorageDictEnd(&m->key, m->id, m->installed, 0);
 }
 
 /*
@@ -251,11 +257,13 @@ AegisWalDictMaybeTrain(const AegisRelKey *key, bool log)
 		{
 			AegisLocalPrepareDict(key, m->id, dict, len, &m->file);
 			m->prepared = true;
+			/* from the record to the file in place, nothing may fail */
 			MyProc->delayChkptFlags |= DELAY_CHKPT_START;
+			START_CRIT_SECTION();
 			if (log)
 				log_dict(key, info.create_lsn, m->id, dict, len);
-			START_CRIT_SECTION();
 			AegisLocalInstallDict(&m->file);
+			m->installed = true;
 			END_CRIT_SECTION();
 			MyProc->delayChkptFlags &= ~DELAY_CHKPT_START;
 			elog(DEBUG1, "aegis relation " AEGIS_REL_KEY_FMT ": compression dictionary %u of %u bytes trained on %u pages",

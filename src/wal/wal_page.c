@@ -947,6 +947,7 @@ AegisWalImageRedo(XLogReaderState *record)
 	PGAlignedBlock image;
 	AegisRelInfo info;
 	XLogRecPtr	added_lsn;
+	XLogRecPtr	stored;
 	AegisBuffer buf;
 	Page		page;
 
@@ -961,24 +962,29 @@ AegisWalImageRedo(XLogReaderState *record)
 	{
 		/* its dictionary's record came before it (src/wal/wal_dict.c) */
 		uint16		dict_id = AegisBlockDictIdOf(data + sizeof(xlrec), xlrec.block_len);
-		XLogRecPtr	stored;
 
 		AegisBlockDecode(data + sizeof(xlrec), xlrec.block_len, &xlrec.key, xlrec.pageno,
 						 "WAL", dict_id ? AegisLocalGetDict(&xlrec.key, dict_id, false) : NULL,
 						 image.data);
-
-		/*
-		 * A newer block of the page (whose dictionary may come later in the
-		 * WAL) wins without being decompressed, as in AegisWalPageRedo.
-		 */
-		if (!AegisBufferIsCached(&xlrec.key, xlrec.pageno) &&
-			AegisStorageStoredLSN(&xlrec.key, xlrec.pageno, &stored) &&
-			stored > PageGetLSN((Page) image.data))
-			return;
 	}
 	while (info.npages <= xlrec.pageno)
 		info.npages = AegisStorageExtend(&xlrec.key, record->ReadRecPtr) + 1;
-	buf = AegisBufferRead(&xlrec.key, xlrec.pageno);
+
+	/*
+	 * A page not in the pool is judged by its block's header LSN, not
+	 * decompressed (its dictionary may come later in the WAL, as in
+	 * AegisWalPageRedo): a newer block wins; otherwise the image replaces it
+	 * unread.
+	 */
+	if (!AegisBufferIsCached(&xlrec.key, xlrec.pageno) &&
+		AegisStorageStoredLSN(&xlrec.key, xlrec.pageno, &stored))
+	{
+		if (stored > PageGetLSN((Page) image.data))
+			return;
+		buf = AegisBufferReadZero(&xlrec.key, xlrec.pageno);
+	}
+	else
+		buf = AegisBufferRead(&xlrec.key, xlrec.pageno);
 	AegisBufferLock(buf, LW_EXCLUSIVE);
 	page = AegisBufferGetPage(buf);
 

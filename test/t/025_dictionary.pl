@@ -159,16 +159,26 @@ $node->safe_psql('postgres', qq{
 	CREATE TABLE d_new $shape USING aegis WITH (compression = 'zstd');
 	INSERT INTO d_new SELECT * FROM d_heap WHERE id <= 60000;
 	UPDATE d_new SET grp = grp + 1 WHERE id % 50 = 0;
+	-- pages VACUUM cuts (XLOG_AEGIS_EMPTY) that grow again past 2 MB, so
+	-- their new blocks name the dictionary made after the cut's record
+	CREATE TABLE d_cut $shape USING aegis WITH (compression = 'zstd');
+	INSERT INTO d_cut SELECT * FROM d_heap WHERE id <= 12000;
+	DELETE FROM d_cut WHERE id > 6000;
+	VACUUM d_cut;
+	INSERT INTO d_cut SELECT * FROM d_heap WHERE id > 6000 AND id <= 30000;
 	SELECT aegis_checkpoint();
 });
 my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
 my $new_stem = "aegis_${dboid}_0_" . $node->safe_psql('postgres', "SELECT pg_relation_filenode('d_new')");
+my $cut_stem = "aegis_${dboid}_0_" . $node->safe_psql('postgres', "SELECT pg_relation_filenode('d_cut')");
 is(dicts($node, 'd_new'), '1', 'the table got its dictionary during the backup');
+is(dicts($node, 'd_cut'), '1', 'so did the table cut by VACUUM');
 my $copy = $node->backup_dir . '/torn';
 PostgreSQL::Test::RecursiveCopy::copypath($node->data_dir, $copy,
 	filterfn => sub {
 		my $src = shift;
-		return $src ne 'postmaster.pid' && $src !~ /^pg_wal\/./ && $src !~ /${new_stem}_dict/;
+		return $src ne 'postmaster.pid' && $src !~ /^pg_wal\/./
+		  && $src !~ /(${new_stem}|${cut_stem})_dict/;
 	});
 my $label = $bk->query_safe("SELECT labelfile FROM pg_backup_stop(true)");
 $bk->quit;
@@ -178,9 +188,11 @@ print $lf "$label\n";
 close $lf;
 ok(!-e "$copy/base/$dboid/${new_stem}_dict1", 'the copy lacks the dictionary file');
 my $torn_digest = digest($node, 'd_new');
+my $cut_digest = digest($node, 'd_cut');
 archive_all();
 my $torn = restore('dict_torn', 'torn');
 is(digest($torn, 'd_new'), $torn_digest, 'the restored copy reads the table');
+is(digest($torn, 'd_cut'), $cut_digest, '... and the table cut and grown again');
 is(dicts($torn, 'd_new'), '1', 'redo wrote the dictionary file');
 $torn->stop;
 

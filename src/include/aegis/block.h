@@ -63,8 +63,8 @@ typedef struct AegisBlockHeader
 /*
  * flags: the payload opens with the uint16 number of the relation's
  * compression dictionary (block_dict.c) the codec's output that follows was
- * compressed with (LZ4: then the uint32 zstd id of the dictionary, which
- * zstd frames carry themselves).  Builds before it refuse such blocks (the
+ * compressed with (LZ4: then the uint32 CRC-32C of the dictionary; zstd
+ * frames carry zstd's own id of it).  Builds before it refuse such blocks (the
  * payload does not decompress).
  */
 #define AEGIS_BLOCK_DICT			0x08

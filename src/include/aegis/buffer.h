@@ -39,6 +39,7 @@ typedef struct AegisBufferStats
 } AegisBufferStats;
 
 extern AegisBuffer AegisBufferRead(const AegisRelKey *key, BlockNumber pageno);
+extern AegisBuffer AegisBufferReadZero(const AegisRelKey *key, BlockNumber pageno);
 extern bool AegisBufferIsCached(const AegisRelKey *key, BlockNumber pageno);
 extern AegisBuffer AegisBufferReadRel(Relation rel, const AegisRelKey *key,
 									  BlockNumber pageno);
