@@ -10,6 +10,7 @@ OBJS = \
 	src/block/block_format.o \
 	src/block/block_pax.o \
 	src/block/block_dict.o \
+	src/block/block_codec.o \
 	src/backend/backend_dir.o \
 	src/backend/backend_local.o \
 	src/backend/map_format.o \

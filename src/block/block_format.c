@@ -48,8 +48,6 @@ static struct
 	int			pages;			/* written since the last trial */
 } form_hint;
 
-static ZSTD_CCtx *zstd_cctx = NULL;
-static ZSTD_DCtx *zstd_dctx = NULL;
 
 /*
  * Bytes before the codec's output in a block compressed with a dictionary:
@@ -64,36 +62,6 @@ dict_prefix(uint8 codec)
 {
 	return codec == AEGIS_CODEC_ZSTD ? DICT_PREFIX_ZSTD :
 		codec == AEGIS_CODEC_LZ4 ? DICT_PREFIX_LZ4 : 0;
-}
-
-/* AegisZstdCCtx: this process's zstd compression context. */
-ZSTD_CCtx *
-AegisZstdCCtx(void)
-{
-	if (zstd_cctx == NULL)
-	{
-		zstd_cctx = ZSTD_createCCtx();
-		if (zstd_cctx == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory creating a zstd compression context")));
-	}
-	return zstd_cctx;
-}
-
-/* AegisZstdDCtx: this process's zstd decompression context. */
-ZSTD_DCtx *
-AegisZstdDCtx(void)
-{
-	if (zstd_dctx == NULL)
-	{
-		zstd_dctx = ZSTD_createDCtx();
-		if (zstd_dctx == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory creating a zstd decompression context")));
-	}
-	return zstd_dctx;
 }
 
 /*

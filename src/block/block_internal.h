@@ -13,7 +13,7 @@
 
 #include "aegis/block.h"
 
-/* block_format.c: this process's zstd contexts, created on first use */
+/* block_codec.c: this process's zstd contexts, created on first use */
 extern ZSTD_CCtx *AegisZstdCCtx(void);
 extern ZSTD_DCtx *AegisZstdDCtx(void);
 

@@ -3,7 +3,7 @@
 # and run each for SECONDS (default 20): test/fuzz/run.sh [SECONDS].
 #   fuzz_block  block header + lz4/zstd payload, column-major form,
 #               dictionaries (src/block/block_format.c, block_pax.c,
-#               block_dict.c)
+#               block_dict.c, block_codec.c)
 #   fuzz_map    block map files               (src/backend/map_format.c)
 #   fuzz_wal    page redo records and deltas  (src/wal/wal_decode.c)
 # Built with clang's -fsanitize=fuzzer,address,undefined.  Prints one line
@@ -28,7 +28,7 @@ pgport="$("$pg_config" --pkglibdir)/libpgport.a"
 [ -f "$pgport" ] || pgport="$("$pg_config" --libdir)/libpgport.a"
 
 declare -A srcs=(
-	[fuzz_block]="$root/src/block/block_format.c $root/src/block/block_pax.c $root/src/block/block_dict.c"
+	[fuzz_block]="$root/src/block/block_format.c $root/src/block/block_pax.c $root/src/block/block_dict.c $root/src/block/block_codec.c"
 	[fuzz_map]="$root/src/backend/map_format.c"
 	[fuzz_wal]="$root/src/wal/wal_decode.c"
 )
