@@ -1155,20 +1155,16 @@ AegisStorageDropDatabase(Oid dbOid)
 }
 
 /*
- * AegisStorageReadPage
- *		Read page 'pageno' from its storage backend into 'page' (BLCKSZ bytes,
- *		caller's memory), verifying and decompressing the block.  Returns
- *		false, leaving 'page' untouched, if the page has no block yet.
- *		Raises ERRCODE_DATA_CORRUPTED for a bad block.
+ * Copy page 'pageno''s current block into 'block' (AEGIS_BLOCK_MAX_SIZE
+ * bytes); its place in *loc, its backend in *ops.  False if the page has no
+ * block yet.  Raises ERRCODE_DATA_CORRUPTED for a page beyond the end, and
+ * the backend's read errors.
  */
-bool
-AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
+static bool
+fetch_block(const AegisRelKey *key, BlockNumber pageno, char *block, AegisBlockLoc *loc,
+			const AegisStorageBackend **ops)
 {
 	AegisRelEntry *e;
-	const AegisStorageBackend *ops;
-	AegisBlockLoc loc;
-	char		block[AEGIS_BLOCK_MAX_SIZE];
-	char	   *location;
 	char	   *what;
 
 	e = entry_find(key, false);
@@ -1182,23 +1178,23 @@ AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("page %u of %s is beyond its end (%u pages)", pageno, what, n)));
 	}
-	loc = entry_map(e)[pageno];
-	if (loc.length == 0)
+	*loc = entry_map(e)[pageno];
+	if (loc->length == 0)
 	{
 		dshash_release_lock(dir_hash, e);
 		return false;
 	}
-	if (loc.length > AEGIS_BLOCK_MAX_SIZE)
+	if (loc->length > AEGIS_BLOCK_MAX_SIZE)
 	{
 		dshash_release_lock(dir_hash, e);
 		elog(ERROR, "aegis block map entry of relation " AEGIS_REL_KEY_FMT " page %u has length %u",
-			 AEGIS_REL_KEY_ARGS(key), pageno, loc.length);
+			 AEGIS_REL_KEY_ARGS(key), pageno, loc->length);
 	}
-	ops = backend_of(e->storage);
-	if (ops->read_under_entry_lock)
+	*ops = backend_of(e->storage);
+	if ((*ops)->read_under_entry_lock)
 	{
 		/* a concurrent write-back may delete the old block right after */
-		ops->read_block(key, &loc, block);
+		(*ops)->read_block(key, loc, block);
 		dshash_release_lock(dir_hash, e);
 	}
 	else
@@ -1207,21 +1203,33 @@ AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
 		LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
 		/* compaction may have moved the block meanwhile: read the map again */
 		e = entry_find(key, false);
-		loc = entry_map(e)[pageno];
+		*loc = entry_map(e)[pageno];
 		dshash_release_lock(dir_hash, e);
-		ops->read_block(key, &loc, block);
+		(*ops)->read_block(key, loc, block);
 		LWLockRelease(&AegisDir->file_lock);
 	}
-	location = ops->location(key, &loc);
-	{
-		uint16		dict_id = AegisBlockDictIdOf(block, loc.length);
-		const AegisBlockDict *dict = NULL;
+	return true;
+}
 
-		/* only local storage has dictionaries; AegisBlockDecode complains */
-		if (dict_id != 0 && ops == &AegisLocalBackend)
-			dict = AegisLocalGetDict(key, dict_id, false);
-		AegisBlockDecode(block, loc.length, key, pageno, location, dict, page);
-	}
+/*
+ * AegisStorageReadPage
+ *		Read page 'pageno' from its storage backend into 'page' (BLCKSZ bytes,
+ *		caller's memory), verifying and decompressing the block.  Returns
+ *		false, leaving 'page' untouched, if the page has no block yet.
+ *		Raises ERRCODE_DATA_CORRUPTED for a bad block.
+ */
+bool
+AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
+{
+	const AegisStorageBackend *ops;
+	AegisBlockLoc loc;
+	char		block[AEGIS_BLOCK_MAX_SIZE];
+
+	if (!fetch_block(key, pageno, block, &loc, &ops))
+		return false;
+	/* only local storage has dictionaries; AegisBlockDecode complains */
+	AegisBlockDecode(block, loc.length, key, pageno, ops->location(key, &loc),
+					 ops == &AegisLocalBackend ? AegisLocalDictLookup : NULL, page);
 	return true;
 }
 
@@ -1564,46 +1572,23 @@ AegisStorageDictReplay(const AegisRelKey *key, uint16 id, const char *bytes, uin
 /*
  * AegisStorageStoredLSN
  *		The page LSN recorded in the header of page 'pageno''s current block
- *		(*lsn), without decompressing it; false if the page has no block.
- *		For the redo of a restored base backup before it is consistent
- *		(src/wal/wal_page.c).  Raises the read errors.
+ *		(*lsn), without decompressing it; false if the page has no block or
+ *		the block is not valid (AegisBlockDecode reports that when the page
+ *		is read).  For redo that must not decompress a block whose
+ *		dictionary may come later in the WAL (src/wal/wal_page.c,
+ *		AegisBufferWriteEmpty).  Raises the errors of AegisStorageReadPage
+ *		except those of decoding.
  */
 bool
 AegisStorageStoredLSN(const AegisRelKey *key, BlockNumber pageno, XLogRecPtr *lsn)
 {
-	AegisRelEntry *e;
 	const AegisStorageBackend *ops;
 	AegisBlockLoc loc;
 	AegisBlockIdentity id;
 	char		block[AEGIS_BLOCK_MAX_SIZE];
 
-	dir_attach();
-	e = dshash_find(dir_hash, key, false);
-	if (e == NULL)
+	if (!fetch_block(key, pageno, block, &loc, &ops))
 		return false;
-	ops = backend_of(e->storage);
-	if (pageno >= e->npages || ops->read_under_entry_lock)
-	{
-		dshash_release_lock(dir_hash, e);
-		return false;
-	}
-	dshash_release_lock(dir_hash, e);
-	LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
-	e = dshash_find(dir_hash, key, false);
-	if (e == NULL)
-	{
-		LWLockRelease(&AegisDir->file_lock);
-		return false;
-	}
-	loc = pageno < e->npages ? entry_map(e)[pageno] : (AegisBlockLoc) {0};
-	dshash_release_lock(dir_hash, e);
-	if (loc.length == 0 || loc.length > AEGIS_BLOCK_MAX_SIZE)
-	{
-		LWLockRelease(&AegisDir->file_lock);
-		return false;
-	}
-	ops->read_block(key, &loc, block);
-	LWLockRelease(&AegisDir->file_lock);
 	/* not this page's block: AegisBlockDecode will say so when it is read */
 	if (!AegisBlockCheck(block, loc.length, &id) ||
 		memcmp(&id.key, key, sizeof(AegisRelKey)) != 0 || id.pageno != pageno)

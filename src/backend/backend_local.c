@@ -1024,6 +1024,16 @@ AegisLocalGetDict(const AegisRelKey *key, uint16 id, bool missing_ok)
 }
 
 /*
+ * AegisLocalDictLookup: AegisLocalGetDict for AegisBlockDecode (an
+ * AegisDictLookup): a dictionary that cannot be read is an error.
+ */
+const AegisBlockDict *
+AegisLocalDictLookup(const AegisRelKey *key, uint16 id)
+{
+	return AegisLocalGetDict(key, id, false);
+}
+
+/*
  * AegisLocalUnlinkMap: remove a relation's compression dictionaries, then
  * its block map, and a temp or damaged map beside it; WARNING on failure.
  * Every process then forgets where the relation's files were.

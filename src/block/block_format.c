@@ -258,13 +258,14 @@ report_corrupt(const AegisRelKey *key, BlockNumber pageno, const char *location,
  *
  * 'key' and 'pageno' are what the caller expects the block to hold, and
  * 'location' names where it was read from (a file path, or "memory") for the
- * error message.  'dict' is the relation's dictionary the block names
- * (AegisBlockDictIdOf), NULL if the block names none or it is not to be
- * had.  Raises ERRCODE_DATA_CORRUPTED on any mismatch.
+ * error message.  A block compressed with a dictionary gets it from
+ * 'lookup' (NULL: the relation has none) once the block is verified, so a
+ * damaged block is reported as such, not as a dictionary that is missing.
+ * Raises ERRCODE_DATA_CORRUPTED on any mismatch.
  */
 void
 AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
-				 BlockNumber pageno, const char *location, const AegisBlockDict *dict,
+				 BlockNumber pageno, const char *location, AegisDictLookup lookup,
 				 char *page)
 {
 	static char pax[AEGIS_PAX_MAX_SIZE];
@@ -316,12 +317,14 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 		uint32		prefix = dict_prefix(hdr.codec);
 		uint16		id;
 		uint32		content_id;
+		const AegisBlockDict *dict;
 
 		if (prefix == 0 || hdr.stored_len <= prefix)
 			report_corrupt(key, pageno, location,
 						   psprintf("dictionary-compressed payload of %u bytes with codec %u",
 									hdr.stored_len, hdr.codec));
 		memcpy(&id, payload, sizeof(id));
+		dict = lookup ? lookup(key, id) : NULL;
 		if (dict == NULL || AegisBlockDictId(dict) != id)
 			report_corrupt(key, pageno, location,
 						   psprintf("compressed with dictionary %u of the relation, which is not available", id));
@@ -424,31 +427,6 @@ AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id)
 	id->rel_level = id->has_rel_info ? hdr.rel_level : 0;
 	id->rel_persistence = id->has_rel_info ? hdr.rel_persistence : RELPERSISTENCE_PERMANENT;
 	return true;
-}
-
-/*
- * AegisBlockDictIdOf
- *		The relation's dictionary the block at 'src' ('len' bytes) was
- *		compressed with, 0 if none or if the block is not valid (header and
- *		CRC, AegisBlockCheck): the caller fetches the dictionary, and a
- *		damaged block is then reported as such by AegisBlockDecode, not as
- *		a dictionary that is missing.
- */
-uint16
-AegisBlockDictIdOf(const char *src, uint32 len)
-{
-	AegisBlockHeader hdr;
-	AegisBlockIdentity id;
-	uint16		dict_id;
-
-	if (len < sizeof(AegisBlockHeader) + sizeof(uint16))
-		return 0;
-	memcpy(&hdr, src, sizeof(hdr));
-	if (hdr.magic != AEGIS_BLOCK_MAGIC || !(hdr.flags & AEGIS_BLOCK_DICT) ||
-		!AegisBlockCheck(src, len, &id))
-		return 0;
-	memcpy(&dict_id, src + sizeof(AegisBlockHeader), sizeof(dict_id));
-	return dict_id;
 }
 
 /*

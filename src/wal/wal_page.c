@@ -959,14 +959,9 @@ AegisWalImageRedo(XLogReaderState *record)
 	if (!AegisStorageGetPageInfo(&xlrec.key, xlrec.pageno, &info, &added_lsn) ||
 		page_gone(&info, xlrec.pageno, record->ReadRecPtr, added_lsn))
 		return;
-	{
-		/* its dictionary's record came before it (src/wal/wal_dict.c) */
-		uint16		dict_id = AegisBlockDictIdOf(data + sizeof(xlrec), xlrec.block_len);
-
-		AegisBlockDecode(data + sizeof(xlrec), xlrec.block_len, &xlrec.key, xlrec.pageno,
-						 "WAL", dict_id ? AegisLocalGetDict(&xlrec.key, dict_id, false) : NULL,
-						 image.data);
-	}
+	/* its dictionary's record came before it (src/wal/wal_dict.c) */
+	AegisBlockDecode(data + sizeof(xlrec), xlrec.block_len, &xlrec.key, xlrec.pageno,
+					 "WAL", AegisLocalDictLookup, image.data);
 	while (info.npages <= xlrec.pageno)
 		info.npages = AegisStorageExtend(&xlrec.key, record->ReadRecPtr) + 1;
 

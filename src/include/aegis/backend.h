@@ -198,6 +198,7 @@ extern void AegisLocalPrepareDict(const AegisRelKey *key, uint16 id, const char 
 								  uint32 len, AegisDictFile *file);
 extern void AegisLocalInstallDict(const AegisDictFile *file);
 extern void AegisLocalDiscardDict(const AegisDictFile *file);
+extern const AegisBlockDict *AegisLocalDictLookup(const AegisRelKey *key, uint16 id);
 extern const AegisBlockDict *AegisLocalGetDict(const AegisRelKey *key, uint16 id,
 											   bool missing_ok);
 extern void AegisLocalCleanDatabaseCopy(Oid dbOid);

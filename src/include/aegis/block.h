@@ -117,11 +117,18 @@ extern uint32 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno,
 							   const char *page, AegisCodec codec, int level,
 							   char persistence, const AegisPageLayout *layout,
 							   const AegisBlockDict *dict, char *dst);
+/*
+ * Where AegisBlockDecode gets the relation's dictionary number 'id' that a
+ * block names, once the block is verified: NULL if there is none to be had
+ * (the caller's lookup raises its own error for a file that is missing or
+ * damaged).
+ */
+typedef const AegisBlockDict *(*AegisDictLookup) (const AegisRelKey *key, uint16 id);
+
 extern bool AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id);
-extern uint16 AegisBlockDictIdOf(const char *src, uint32 len);
 extern void AegisBlockDecode(const char *src, uint32 len,
 							 const AegisRelKey *key, BlockNumber pageno,
-							 const char *location, const AegisBlockDict *dict,
+							 const char *location, AegisDictLookup lookup,
 							 char *page);
 extern uint32 AegisBlockTrainingSample(const char *page, BlockNumber pageno,
 									   AegisCodec codec, int level,
