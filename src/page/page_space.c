@@ -297,11 +297,12 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 	}
 
 	/*
-	 * A table about to grow past a dictionary size trains its compression
-	 * dictionary first (src/wal/wal_dict.c); no content lock is held here.
+	 * A table about to grow past a dictionary size has its compression
+	 * dictionary trained, by a background worker (src/wal/wal_dict.c); no
+	 * content lock is held here.
 	 */
 	if (AegisWalDictDue(npages))
-		AegisWalDictMaybeTrain(&key, AegisRelNeedsWal(rel));
+		AegisWalDictRequest(rel, &key);
 	buf = AegisBufferExtend(&key, &pageno);
 	/*
 	 * A new chunk, or a stub cut to the relation's pages at the end of a

@@ -11,10 +11,13 @@
  * theirs.  Each one is trained once, from up to DICT_MAX_SAMPLES pages
  * spread over the table, read through the buffer pool (the newest pages
  * are often there only).
- * Where: by the backend that is about to add the page (inserts, COPY:
- * src/page/page_space.c), by bulk writes of new storage (rewrites and
- * copies, src/tam/tam_ddl.c), and by VACUUM, for tables that grew before
- * dictionaries existed or whose training was skipped.
+ * Where: for the backend that is about to add the page (inserts, COPY:
+ * src/page/page_space.c), by a dynamic background worker that it starts
+ * (AegisWalDictRequest, AegisDictWorkerMain), so the load goes on while
+ * zstd trains; by bulk writes of new storage (rewrites and copies,
+ * src/tam/tam_ddl.c), which write compressed blocks at once and so train
+ * first; and by VACUUM, for tables that grew before dictionaries existed
+ * or whose training was skipped.
  *
  * Making one (AegisWalDictMaybeTrain), as PostgreSQL's relation mapper
  * writes a new pg_filenode.map (write_relmap_file: checkpoint held off,
@@ -60,6 +63,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "aegis/backend.h"
@@ -67,10 +71,15 @@
 #include "aegis/guc.h"
 #include "aegis/wal.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
 #include "storage/bufpage.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
+#include "tcop/tcopprot.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 /* the first dictionary at 2 MB of pages, a larger one at 64 MB */
 #define DICT_FIRST_PAGES	256
@@ -78,6 +87,15 @@
 #define DICT_SECOND_PAGES	8192
 #define DICT_SECOND_SIZE	(64 * 1024)
 #define DICT_MAX_SAMPLES	512		/* pages read to train one */
+
+/*
+ * A background worker trains for a growing table only when the buffer pool
+ * holds this many pages (64 MB) or more: the pages a load adds while zstd
+ * trains (some 20-40 MB at full speed) are then still in the pool when the
+ * dictionary is ready.  A smaller pool would evict and write them without
+ * it, so there the backend trains itself.
+ */
+#define DICT_WORKER_MIN_POOL	8192
 
 StaticAssertDecl(DICT_SECOND_SIZE <= AEGIS_DICT_MAX_SIZE, "dictionary size limit");
 
@@ -175,6 +193,8 @@ log_dict(const AegisRelKey *key, XLogRecPtr create_lsn, uint16 id, const char *d
 	XLogFlush(end);
 }
 
+static void make_dict(const AegisRelKey *key, bool log);
+
 /* What the error cleanup of AegisWalDictMaybeTrain undoes. */
 typedef struct DictMaking
 {
@@ -217,6 +237,14 @@ dict_cleanup(int code, Datum arg)
 void
 AegisWalDictMaybeTrain(const AegisRelKey *key, bool log)
 {
+	if (aegis_compression_dictionaries)
+		make_dict(key, log);
+}
+
+/* AegisWalDictMaybeTrain without the setting's check (workers: the requester's). */
+static void
+make_dict(const AegisRelKey *key, bool log)
+{
 	AegisRelInfo info;
 	uint16		have = 0;
 	uint32		have_len = 0;
@@ -225,7 +253,7 @@ AegisWalDictMaybeTrain(const AegisRelKey *key, bool log)
 	char	   *dict = NULL;
 	DictMaking *m;
 
-	if (!aegis_compression_dictionaries || RecoveryInProgress() ||
+	if (RecoveryInProgress() ||
 		!AegisStorageGetInfo(key, &info) || info.codec == AEGIS_CODEC_NONE ||
 		info.npages < DICT_FIRST_PAGES)
 		return;
@@ -276,6 +304,107 @@ AegisWalDictMaybeTrain(const AegisRelKey *key, bool log)
 	if (dict)
 		pfree(dict);
 	pfree(m);
+}
+
+/* What a backend asks of a dictionary worker (bgw_extra). */
+typedef struct DictRequest
+{
+	AegisRelKey key;			/* the storage to train for */
+	Oid			relid;			/* its relation, locked while training */
+	bool		log;			/* write the WAL record */
+} DictRequest;
+
+StaticAssertDecl(sizeof(DictRequest) <= BGW_EXTRALEN, "dictionary request fits bgw_extra");
+
+/*
+ * Start a dynamic background worker that trains 'req'; false if none could
+ * be registered (max_worker_processes in use, or not under a postmaster).
+ */
+static bool
+start_worker(const DictRequest *req)
+{
+	BackgroundWorker worker;
+
+	if (!IsUnderPostmaster || IsBackgroundWorker)
+		return false;
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "aegis_storage");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "AegisDictWorkerMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "aegis dictionary trainer for relation %u",
+			 req->relid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "aegis dictionary trainer");
+	memcpy(worker.bgw_extra, req, sizeof(*req));
+	return RegisterDynamicBackgroundWorker(&worker, NULL);
+}
+
+/*
+ * AegisWalDictRequest
+ *		A backend is about to add page 'npages' to 'rel' (storage 'key'; INSERT,
+ *		COPY) and AegisWalDictDue said a dictionary may be due: have it trained
+ *		in a background worker, so the load goes on while zstd trains (0.1-1 s,
+ *		on another core); pages written before the worker is done keep no
+ *		dictionary, as older blocks do.  The worker holds AccessShareLock on
+ *		the relation while it trains, so a DROP, TRUNCATE or rewrite waits
+ *		for it or comes first (it then finds the storage gone and quits).
+ *		Trains here and now instead (AegisWalDictMaybeTrain) when the
+ *		relation's storage was made in this transaction (the worker's lock
+ *		would wait for its commit), the buffer pool is small
+ *		(DICT_WORKER_MIN_POOL) or no worker can be started.  Caller
+ *		holds no content lock.  Errors: those of AegisWalDictMaybeTrain when
+ *		it trains here.
+ */
+void
+AegisWalDictRequest(Relation rel, const AegisRelKey *key)
+{
+	DictRequest req;
+	AegisRelInfo info;
+
+	if (!aegis_compression_dictionaries || RecoveryInProgress() ||
+		rel->rd_rel->relpersistence != RELPERSISTENCE_PERMANENT ||
+		!AegisStorageGetInfo(key, &info) || info.codec == AEGIS_CODEC_NONE ||
+		info.storage != AEGIS_STORAGE_LOCAL)
+		return;
+	memset(&req, 0, sizeof(req));
+	req.key = *key;
+	req.relid = RelationGetRelid(rel);
+	req.log = AegisRelNeedsWal(rel);
+	if (aegis_buffer_pool_size < DICT_WORKER_MIN_POOL ||
+		rel->rd_createSubid != InvalidSubTransactionId ||
+		rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId ||
+		!start_worker(&req))
+		make_dict(key, req.log);
+}
+
+/*
+ * AegisDictWorkerMain
+ *		Dynamic background worker started by AegisWalDictRequest: connects to
+ *		the relation's database, locks the relation (AccessShareLock) in a
+ *		transaction, which also gives it the virtual xid that makes
+ *		DELAY_CHKPT_START hold a checkpoint, and trains.  SIGTERM is die():
+ *		honoured outside the critical section only.  Errors end the worker
+ *		and are logged; the relation then has no new dictionary (VACUUM
+ *		tries again).
+ */
+void
+AegisDictWorkerMain(Datum arg)
+{
+	DictRequest req;
+
+	memcpy(&req, MyBgworkerEntry->bgw_extra, sizeof(req));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(req.key.dbOid, InvalidOid, 0);
+	pgstat_report_appname("aegis dictionary trainer");
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "training a compression dictionary");
+	LockRelationOid(req.relid, AccessShareLock);
+	make_dict(&req.key, req.log);
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	proc_exit(0);
 }
 
 /* Read the record's fields; ERRCODE_DATA_CORRUPTED if it is malformed. */

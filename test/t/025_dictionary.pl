@@ -9,6 +9,9 @@
 # a base backup copied without a dictionary made while it ran restores;
 # VACUUM gives one to a table that grew without; DROP TABLE removes it; a
 # damaged dictionary is a clear error on read, and writes go on without it.
+# With a buffer pool of 64 MB or more a background worker trains it while
+# the load goes on; it waits for a transaction that locked the table and
+# makes nothing if that one dropped it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -251,4 +254,71 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM d_lz4"), '120000',
 
 $standby->stop;
 $node->stop;
+
+# With a buffer pool of 64 MB or more, a background worker trains the
+# dictionary of a growing table while the load goes on, holding the table
+# with AccessShareLock; pages it has not yet trained for wait in the pool.
+my $big = PostgreSQL::Test::Cluster->new('dict_worker');
+$big->init;
+$big->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'aegis_storage'
+aegis.buffer_pool_size = 128MB
+autovacuum = off
+log_min_messages = debug1
+log_line_prefix = '%m [%p] %b: '
+});
+$big->start;
+$big->safe_psql('postgres', qq{
+	CREATE EXTENSION aegis_storage;
+	CREATE TABLE w_heap $shape;
+	INSERT INTO w_heap } . sprintf($rows, 1, 60000) . qq{;
+	CREATE TABLE w_on $shape USING aegis WITH (compression = 'zstd');
+	SET aegis.compression_dictionaries = off;
+	CREATE TABLE w_off $shape USING aegis WITH (compression = 'zstd');
+	INSERT INTO w_off SELECT * FROM w_heap;
+});
+$log_offset = -s $big->logfile;
+$big->safe_psql('postgres', "INSERT INTO w_on SELECT * FROM w_heap");
+$big->poll_query_until('postgres', qq{
+		SELECT count(*) = 1 FROM pg_ls_dir('base/' || (SELECT oid FROM pg_database
+			WHERE datname = current_database())) f
+		WHERE f ~ ('^aegis_[0-9]+_0_' || pg_relation_filenode('w_on') || '_dict[0-9]+\$')})
+  or die 'no dictionary for w_on';
+ok($big->log_contains('aegis dictionary trainer: DEBUG:  aegis relation [0-9/]+: compression dictionary 1 of', $log_offset),
+	'a background worker trained the growing table\'s dictionary');
+$big->safe_psql('postgres', "SELECT aegis_checkpoint()");
+($on, $off) = (ratio($big, 'w_on'), ratio($big, 'w_off'));
+cmp_ok($on, '<', 0.85 * $off, "its blocks use it: stored / raw $on, without $off");
+is(digest($big, 'w_on'), digest($big, 'w_heap'), 'and read back');
+
+# a table dropped by the transaction that grew it: the worker waits for its
+# lock, then finds the storage gone and makes nothing
+$big->safe_psql('postgres', "CREATE TABLE w_drop $shape USING aegis WITH (compression = 'lz4')");
+my $drop_stem = $big->safe_psql('postgres', "SELECT pg_relation_filenode('w_drop')");
+$log_offset = -s $big->logfile;
+my $during = $big->safe_psql('postgres', qq{
+	BEGIN;
+	LOCK TABLE w_drop IN ACCESS EXCLUSIVE MODE;
+	INSERT INTO w_drop SELECT * FROM w_heap;
+	SELECT pg_sleep(1);
+	SELECT (SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+			WHERE a.backend_type = 'aegis dictionary trainer'
+			  AND l.relation = 'w_drop'::regclass AND NOT l.granted) || ':' ||
+		   (SELECT count(*) FROM pg_ls_dir('base/' || (SELECT oid FROM pg_database
+			WHERE datname = current_database())) f WHERE f ~ '_${drop_stem}_dict');
+	DROP TABLE w_drop;
+	COMMIT;
+});
+like($during, qr/^1:0$/m, 'the worker waits for the lock of the transaction that grew the table');
+$big->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'aegis dictionary trainer'")
+  or die 'the dictionary worker did not end';
+ok($big->log_contains('starting background worker process "aegis dictionary trainer', $log_offset),
+	'the grown table had a worker started');
+ok(!$big->log_contains('trainer: (ERROR|FATAL)', $log_offset), 'which ended without an error');
+is($big->safe_psql('postgres', qq{
+	SELECT count(*) FROM pg_ls_dir('base/' || (SELECT oid FROM pg_database
+		WHERE datname = current_database())) f WHERE f ~ '_${drop_stem}_'}),
+	'0', 'and left no file of the dropped table');
+$big->stop;
 done_testing();

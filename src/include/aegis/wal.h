@@ -347,6 +347,8 @@ typedef struct xl_aegis_dict
 
 /* wal_dict.c */
 extern void AegisWalDictMaybeTrain(const AegisRelKey *key, bool log);
+extern void AegisWalDictRequest(Relation rel, const AegisRelKey *key);
+extern PGDLLEXPORT void AegisDictWorkerMain(Datum arg);
 extern bool AegisWalDictDue(BlockNumber npages);
 extern void AegisWalDictRedo(XLogReaderState *record);
 extern void AegisWalDictDesc(StringInfo buf, XLogReaderState *record);
