@@ -29,6 +29,7 @@ OBJS = \
 	src/tam/tam_options.o \
 	src/tam/tam_vacuum.o \
 	src/tam/tam_rewrite.o \
+	src/tam/tam_readahead.o \
 	src/wal/wal_page.o \
 	src/wal/wal_decode.o \
 	src/wal/wal_storage.o \

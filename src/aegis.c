@@ -70,6 +70,7 @@ static const struct
 	{AegisDirShmemSize, AegisDirShmemInit},
 	{AegisWalShmemSize, AegisWalShmemInit},
 	{AegisCheckpointShmemSize, AegisCheckpointShmemInit},
+	{AegisReadAheadShmemSize, AegisReadAheadShmemInit},
 };
 
 static void
@@ -184,5 +185,6 @@ _PG_init(void)
 	AegisInstallDdlHooks();
 	AegisInstallOptionHooks();
 	AegisRegisterWorkers();
+	AegisReadAheadRegisterWorkers();
 	AegisRegisterRmgr();
 }

@@ -28,6 +28,7 @@ int			aegis_default_backend = AEGIS_STORAGE_LOCAL;
 int			aegis_default_compression = AEGIS_CODEC_LZ4;
 int			aegis_compression_level = 0;
 bool		aegis_compression_dictionaries = true;
+int			aegis_read_ahead_workers = 1;
 int			aegis_memory_backend_size = 1024 * 1024;	/* kB: 1GB */
 char	   *aegis_memory_backend_role = NULL;
 int			aegis_debug_crash_point = 0;	/* AegisCrashPoint, tests only */
@@ -174,6 +175,15 @@ AegisDefineGucs(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("aegis.read_ahead_workers",
+							"Background workers that read and decompress the pages sequential scans of aegis tables will want next.",
+							"Each is a background worker: leave room in max_worker_processes.  0 turns read-ahead off.",
+							&aegis_read_ahead_workers,
+							1, 0, AEGIS_READ_AHEAD_MAX_WORKERS,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("aegis.memory_backend_size",
 							"Shared memory the memory storage backend may use for blocks.",

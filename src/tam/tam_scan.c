@@ -49,6 +49,7 @@ init_scan(AegisScanDesc scan, bool keep_startblock)
 	}
 	scan->cblock = InvalidBlockNumber;
 	scan->inited = false;
+	scan->ra_next = 0;
 	scan->ntuples = 0;
 	scan->cindex = -1;
 	if (scan->rs_base.rs_flags & SO_TYPE_SEQSCAN)
@@ -307,14 +308,22 @@ serve_tuple(AegisScanDesc scan, TupleTableSlot *slot)
 	slot->tts_tableOid = RelationGetRelid(scan->rs_base.rs_rd);
 }
 
-/* The next page to read in 'direction', or InvalidBlockNumber at the end. */
+/* The page after the scan's last (nblocks, or the limits' end). */
 static BlockNumber
-next_block(AegisScanDesc scan, ScanDirection direction)
+scan_end(AegisScanDesc scan)
 {
 	BlockNumber end = scan->nblocks;
 
 	if (scan->numblocks != InvalidBlockNumber)
 		end = Min(end, scan->startblock + scan->numblocks);
+	return end;
+}
+
+/* The next page to read in 'direction', or InvalidBlockNumber at the end. */
+static BlockNumber
+next_block(AegisScanDesc scan, ScanDirection direction)
+{
+	BlockNumber end = scan_end(scan);
 
 	if (scan->rs_base.rs_parallel != NULL)
 	{
@@ -392,6 +401,11 @@ aegis_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 			ExecClearTuple(slot);
 			return false;
 		}
+		/* a forward sequential scan has the pages after this one read ahead */
+		if (!backward && scan->rs_base.rs_parallel == NULL &&
+			(scan->rs_base.rs_flags & SO_TYPE_SEQSCAN))
+			AegisReadAheadScan(scan->rs_base.rs_rd, &scan->key, blk, scan_end(scan),
+							   &scan->ra_next, &scan->ra_create_lsn);
 		load_page(scan, blk, NULL, 0);
 		if (backward)
 			scan->cindex = scan->ntuples;

@@ -42,6 +42,8 @@ typedef struct AegisScanDescData
 	OffsetNumber roots[MaxHeapTuplesPerPage];	/* AegisHotRootOffsets */
 	HeapTupleData ctup;			/* current tuple, points into 'page' */
 	ParallelBlockTableScanWorkerData *pbscanwork;
+	BlockNumber ra_next;		/* read-ahead: first page not asked for */
+	XLogRecPtr	ra_create_lsn;	/* read-ahead: the storage's incarnation */
 	PGAlignedBlock page;
 } AegisScanDescData;
 
@@ -218,5 +220,13 @@ extern PGDLLIMPORT AegisNewRelationOptions_hook_type AegisNewRelationOptions_hoo
 
 /* tam_options.c */
 extern void AegisInstallOptionHooks(void);
+
+/* tam_readahead.c */
+extern Size AegisReadAheadShmemSize(void);
+extern void AegisReadAheadShmemInit(void);
+extern void AegisReadAheadRegisterWorkers(void);
+extern void AegisReadAheadScan(Relation rel, const AegisRelKey *key, BlockNumber blkno,
+							   BlockNumber end, BlockNumber *next, XLogRecPtr *create_lsn);
+extern PGDLLEXPORT void AegisReadAheadMain(Datum arg);
 
 #endif							/* AEGIS_TAM_H */
