@@ -16,6 +16,7 @@ OBJS = \
 	src/backend/map_format.o \
 	src/backend/backend_memory.o \
 	src/buffer/buffer_pool.o \
+	src/buffer/buffer_io.o \
 	src/page/page_prune.o \
 	src/page/page_space.o \
 	src/transaction/transaction_visibility.o \
@@ -29,7 +30,6 @@ OBJS = \
 	src/tam/tam_options.o \
 	src/tam/tam_vacuum.o \
 	src/tam/tam_rewrite.o \
-	src/tam/tam_readahead.o \
 	src/wal/wal_page.o \
 	src/wal/wal_decode.o \
 	src/wal/wal_storage.o \

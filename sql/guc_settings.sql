@@ -6,7 +6,7 @@ SHOW aegis.compression_level;
 SHOW aegis.compression_dictionaries;
 SHOW aegis.data_directory;
 SHOW aegis.memory_backend_size;
-SHOW aegis.read_ahead_workers;
+SHOW aegis.io_workers;
 -- aegis checkpoints follow PostgreSQL's: the old settings are gone
 SET aegis.checkpoint_timeout = '1min';
 
@@ -19,7 +19,7 @@ SET aegis.compression_level = 23;		-- out of range
 SET aegis.compression_level = -8;		-- out of range
 SET aegis.compression_dictionaries = 'sometimes';	-- rejected
 SET aegis.buffer_pool_size = '1GB';		-- postmaster setting
-SET aegis.read_ahead_workers = 2;		-- postmaster setting
+SET aegis.io_workers = 2;		-- postmaster setting
 SET aegis.no_such_setting = 1;			-- reserved prefix
 RESET ALL;
 

@@ -70,7 +70,8 @@ static const struct
 	{AegisDirShmemSize, AegisDirShmemInit},
 	{AegisWalShmemSize, AegisWalShmemInit},
 	{AegisCheckpointShmemSize, AegisCheckpointShmemInit},
-	{AegisReadAheadShmemSize, AegisReadAheadShmemInit},
+	{AegisIoShmemSize, AegisIoShmemInit},
+	{AegisWalDictShmemSize, AegisWalDictShmemInit},
 };
 
 static void
@@ -185,6 +186,6 @@ _PG_init(void)
 	AegisInstallDdlHooks();
 	AegisInstallOptionHooks();
 	AegisRegisterWorkers();
-	AegisReadAheadRegisterWorkers();
+	AegisIoRegisterWorkers();
 	AegisRegisterRmgr();
 }

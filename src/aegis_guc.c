@@ -28,7 +28,7 @@ int			aegis_default_backend = AEGIS_STORAGE_LOCAL;
 int			aegis_default_compression = AEGIS_CODEC_LZ4;
 int			aegis_compression_level = 0;
 bool		aegis_compression_dictionaries = true;
-int			aegis_read_ahead_workers = 1;
+int			aegis_io_workers = 1;
 int			aegis_memory_backend_size = 1024 * 1024;	/* kB: 1GB */
 char	   *aegis_memory_backend_role = NULL;
 int			aegis_debug_crash_point = 0;	/* AegisCrashPoint, tests only */
@@ -176,11 +176,11 @@ AegisDefineGucs(void)
 							 0,
 							 NULL, NULL, NULL);
 
-	DefineCustomIntVariable("aegis.read_ahead_workers",
-							"Background workers that read and decompress the pages sequential scans of aegis tables will want next.",
-							"Each is a background worker: leave room in max_worker_processes.  0 turns read-ahead off.",
-							&aegis_read_ahead_workers,
-							1, 0, AEGIS_READ_AHEAD_MAX_WORKERS,
+	DefineCustomIntVariable("aegis.io_workers",
+							"Background workers that decompress pages for sequential scans of aegis tables and compress pages for aegis checkpoints.",
+							"Each is a background worker: leave room in max_worker_processes.  0: none; scans and checkpoints then do all the work themselves.",
+							&aegis_io_workers,
+							1, 0, AEGIS_IO_MAX_WORKERS,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

@@ -1477,9 +1477,9 @@ AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats)
  *		(src/wal/wal_dict.c makes it) for a relation of 'npages' pages:
  *		returns it, with the current one (0: none) in *have, or 0 if the
  *		relation may not have dictionaries (not local storage of a permanent
- *		compressed relation, or files of the previous builds), is gone,
- *		another process is making one, or training failed at less than half
- *		its size.  Every non-zero return must be followed by
+ *		compressed relation, or files of the previous builds), is gone or
+ *		its drop is pending (a prepared transaction's), another process is
+ *		making one, or training failed at less than half its size.  Every non-zero return must be followed by
  *		AegisStorageDictEnd.  Takes the entry's lock briefly.
  */
 uint16
@@ -1492,7 +1492,8 @@ AegisStorageDictBegin(const AegisRelKey *key, BlockNumber npages, uint16 *have)
 	e = dshash_find(dir_hash, key, false);
 	if (e == NULL)
 		return 0;
-	if (!entry_may_have_dicts(e) || e->codec == AEGIS_CODEC_NONE || e->dict_busy)
+	if (!entry_may_have_dicts(e) || e->codec == AEGIS_CODEC_NONE || e->dict_busy ||
+		TransactionIdIsValid(e->drop_xid))
 	{
 		dshash_release_lock(dir_hash, e);
 		return 0;

@@ -119,6 +119,8 @@ typedef enum FlushWhich
 
 static int	flush_frames(FlushWhich which, const AegisRelKey *key, BlockNumber from,
 						 int except);
+static int	flush_frame_range(FlushWhich which, const AegisRelKey *key, BlockNumber from,
+							  int except, int b_from, int b_to, bool backward);
 static void reserve_for_change(int b);
 static void release_unused_reservation(int b);
 
@@ -1034,11 +1036,23 @@ write_due(uint32 flags)
 static int
 flush_frames(FlushWhich which, const AegisRelKey *key, BlockNumber from, int except)
 {
+	return flush_frame_range(which, key, from, except, 0, Pool->nframes, false);
+}
+
+/*
+ * flush_frames over frames [b_from, b_to) only, from the last one down
+ * with 'backward'
+ */
+static int
+flush_frame_range(FlushWhich which, const AegisRelKey *key, BlockNumber from, int except,
+				  int b_from, int b_to, bool backward)
+{
 	int			written = 0;
 
 	ensure_local_pins();
-	for (int b = 0; b < Pool->nframes; b++)
+	for (int i = b_from; i < b_to; i++)
 	{
+		int			b = backward ? b_to - 1 - (i - b_from) : i;
 		AegisBufferDesc *d = &Descs[b];
 		uint32		f;
 		bool		due;
@@ -1081,7 +1095,24 @@ flush_frames(FlushWhich which, const AegisRelKey *key, BlockNumber from, int exc
 int
 AegisBufferFlushAll(void)
 {
-	return flush_frames(FLUSH_PERMANENT, NULL, 0, -1);
+	/* the I/O workers write chunks from the first frame on; we go backwards */
+	bool		helped = AegisIoFlushHelp(Pool->nframes);
+
+	return flush_frame_range(FLUSH_PERMANENT, NULL, 0, -1, 0, Pool->nframes, helped);
+}
+
+/*
+ * AegisBufferFlushFrames
+ *		For an I/O worker helping the aegis checkpoint (buffer_io.c): write
+ *		back the dirty frames of local storage among frames [from, to), as
+ *		AegisBufferFlushAll does.  Returns how many were written.  Errors
+ *		as a write-back (full disk, a page that cannot be written).
+ */
+int
+AegisBufferFlushFrames(int from, int to)
+{
+	return flush_frame_range(FLUSH_PERMANENT, NULL, 0, -1, Max(from, 0),
+							 Min(to, Pool->nframes), false);
 }
 
 /*

@@ -24,6 +24,7 @@
 #include "access/tsmapi.h"
 #include "access/valid.h"
 #include "access/xact.h"
+#include "aegis/buffer.h"
 #include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
@@ -398,14 +399,15 @@ aegis_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 			 */
 			scan->cblock = InvalidBlockNumber;
 			scan->inited = false;
+			scan->ra_next = 0;
 			ExecClearTuple(slot);
 			return false;
 		}
 		/* a forward sequential scan has the pages after this one read ahead */
 		if (!backward && scan->rs_base.rs_parallel == NULL &&
 			(scan->rs_base.rs_flags & SO_TYPE_SEQSCAN))
-			AegisReadAheadScan(scan->rs_base.rs_rd, &scan->key, blk, scan_end(scan),
-							   &scan->ra_next, &scan->ra_create_lsn);
+			AegisBufferReadAhead(scan->rs_base.rs_rd, &scan->key, blk, scan_end(scan),
+								 &scan->ra_next, &scan->ra_create_lsn);
 		load_page(scan, blk, NULL, 0);
 		if (backward)
 			scan->cindex = scan->ntuples;

@@ -97,6 +97,40 @@
  */
 #define DICT_WORKER_MIN_POOL	8192
 
+/*
+ * At most this many dictionary workers run at once (a soft cap: a load
+ * into many partitions would otherwise take every worker slot); beyond it
+ * a session trains itself.  A worker waits at most DICT_WORKER_LOCK_WAIT_MS
+ * for its relation lock, then leaves the table to VACUUM.
+ */
+#define DICT_MAX_WORKERS		2
+#define DICT_WORKER_LOCK_WAIT_MS 60000
+
+typedef struct DictShared
+{
+	pg_atomic_uint32 workers;	/* dictionary workers running */
+} DictShared;
+
+static DictShared *DictShmem = NULL;
+
+/* AegisWalDictShmemSize: bytes of the dictionary workers' shared state. */
+Size
+AegisWalDictShmemSize(void)
+{
+	return MAXALIGN(sizeof(DictShared));
+}
+
+/* AegisWalDictShmemInit: attach to (or create) it. */
+void
+AegisWalDictShmemInit(void)
+{
+	bool		found;
+
+	DictShmem = ShmemInitStruct("aegis dictionary workers", sizeof(DictShared), &found);
+	if (!found)
+		pg_atomic_init_u32(&DictShmem->workers, 0);
+}
+
 StaticAssertDecl(DICT_SECOND_SIZE <= AEGIS_DICT_MAX_SIZE, "dictionary size limit");
 
 /*
@@ -325,7 +359,8 @@ start_worker(const DictRequest *req)
 {
 	BackgroundWorker worker;
 
-	if (!IsUnderPostmaster || IsBackgroundWorker)
+	if (!IsUnderPostmaster || IsBackgroundWorker || DictShmem == NULL ||
+		pg_atomic_read_u32(&DictShmem->workers) >= DICT_MAX_WORKERS)
 		return false;
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -350,9 +385,10 @@ start_worker(const DictRequest *req)
  *		the relation while it trains, so a DROP, TRUNCATE or rewrite waits
  *		for it or comes first (it then finds the storage gone and quits).
  *		Trains here and now instead (AegisWalDictMaybeTrain) when the
- *		relation's storage was made in this transaction (the worker's lock
- *		would wait for its commit), the buffer pool is small
- *		(DICT_WORKER_MIN_POOL) or no worker can be started.  Caller
+ *		relation's storage was made in this transaction or this session
+ *		holds AccessExclusiveLock on it (the worker's lock would wait for
+ *		its commit), the buffer pool is small (DICT_WORKER_MIN_POOL),
+ *		DICT_MAX_WORKERS run already or no worker can be started.  Caller
  *		holds no content lock.  Errors: those of AegisWalDictMaybeTrain when
  *		it trains here.
  */
@@ -372,6 +408,7 @@ AegisWalDictRequest(Relation rel, const AegisRelKey *key)
 	req.relid = RelationGetRelid(rel);
 	req.log = AegisRelNeedsWal(rel);
 	if (aegis_buffer_pool_size < DICT_WORKER_MIN_POOL ||
+		CheckRelationLockedByMe(rel, AccessExclusiveLock, false) ||
 		rel->rd_createSubid != InvalidSubTransactionId ||
 		rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId ||
 		!start_worker(&req))
@@ -381,26 +418,52 @@ AegisWalDictRequest(Relation rel, const AegisRelKey *key)
 /*
  * AegisDictWorkerMain
  *		Dynamic background worker started by AegisWalDictRequest: connects to
- *		the relation's database, locks the relation (AccessShareLock) in a
- *		transaction, which also gives it the virtual xid that makes
- *		DELAY_CHKPT_START hold a checkpoint, and trains.  SIGTERM is die():
+ *		the relation's database, locks the relation (AccessShareLock, waiting
+ *		up to DICT_WORKER_LOCK_WAIT_MS) in a transaction, which also gives it
+ *		the virtual xid that makes DELAY_CHKPT_START hold a checkpoint, and
+ *		trains; storage dropped meanwhile, or whose drop is pending (a
+ *		prepared transaction's), gets none (AegisStorageDictBegin).  SIGTERM is die():
  *		honoured outside the critical section only.  Errors end the worker
  *		and are logged; the relation then has no new dictionary (VACUUM
  *		tries again).
  */
+static void
+dict_worker_exit(int code, Datum arg)
+{
+	pg_atomic_fetch_sub_u32(&DictShmem->workers, 1);
+}
+
 void
 AegisDictWorkerMain(Datum arg)
 {
 	DictRequest req;
+	int			waited = 0;
 
 	memcpy(&req, MyBgworkerEntry->bgw_extra, sizeof(req));
+	pg_atomic_fetch_add_u32(&DictShmem->workers, 1);
+	before_shmem_exit(dict_worker_exit, (Datum) 0);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(req.key.dbOid, InvalidOid, 0);
 	pgstat_report_appname("aegis dictionary trainer");
 	StartTransactionCommand();
 	pgstat_report_activity(STATE_RUNNING, "training a compression dictionary");
-	LockRelationOid(req.relid, AccessShareLock);
+	/* a transaction holding the table exclusively (a DROP, a prepared one) */
+	while (!ConditionalLockRelationOid(req.relid, AccessShareLock))
+	{
+		if (waited >= DICT_WORKER_LOCK_WAIT_MS)
+		{
+			elog(DEBUG1, "aegis dictionary trainer: relation %u stayed locked, left to VACUUM",
+				 req.relid);
+			CommitTransactionCommand();
+			proc_exit(0);
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		waited += 100;
+	}
 	make_dict(&req.key, req.log);
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);

@@ -67,5 +67,15 @@ extern void AegisBufferFlushRelation(const AegisRelKey *key);
 extern void AegisBufferFlushRelationFrom(const AegisRelKey *key, BlockNumber from);
 extern void AegisBufferReleaseAll(bool warn);
 extern void AegisBufferGetStats(AegisBufferStats *stats);
+extern int	AegisBufferFlushFrames(int from, int to);
+
+/* buffer_io.c: the I/O workers */
+extern Size AegisIoShmemSize(void);
+extern void AegisIoShmemInit(void);
+extern void AegisIoRegisterWorkers(void);
+extern void AegisBufferReadAhead(Relation rel, const AegisRelKey *key, BlockNumber blkno,
+								 BlockNumber end, BlockNumber *next, XLogRecPtr *create_lsn);
+extern bool AegisIoFlushHelp(int nframes);
+extern PGDLLEXPORT void AegisIoWorkerMain(Datum arg);
 
 #endif							/* AEGIS_BUFFER_H */

@@ -16,8 +16,8 @@ extern int	aegis_default_backend;	/* AegisStorageKind */
 extern int	aegis_default_compression;	/* AegisCodec */
 extern int	aegis_compression_level;	/* 0 = the codec's default */
 extern bool aegis_compression_dictionaries; /* train them for zstd tables */
-extern int	aegis_read_ahead_workers;	/* background workers for scans */
-#define AEGIS_READ_AHEAD_MAX_WORKERS 8
+extern int	aegis_io_workers;	/* buffer pool I/O workers (buffer_io.c) */
+#define AEGIS_IO_MAX_WORKERS 8
 extern int	aegis_memory_backend_size;	/* kB of shared memory for blocks */
 extern char *aegis_memory_backend_role; /* may create memory tables; "" = superusers */
 

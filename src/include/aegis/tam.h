@@ -221,12 +221,4 @@ extern PGDLLIMPORT AegisNewRelationOptions_hook_type AegisNewRelationOptions_hoo
 /* tam_options.c */
 extern void AegisInstallOptionHooks(void);
 
-/* tam_readahead.c */
-extern Size AegisReadAheadShmemSize(void);
-extern void AegisReadAheadShmemInit(void);
-extern void AegisReadAheadRegisterWorkers(void);
-extern void AegisReadAheadScan(Relation rel, const AegisRelKey *key, BlockNumber blkno,
-							   BlockNumber end, BlockNumber *next, XLogRecPtr *create_lsn);
-extern PGDLLEXPORT void AegisReadAheadMain(Datum arg);
-
 #endif							/* AEGIS_TAM_H */

@@ -348,6 +348,8 @@ typedef struct xl_aegis_dict
 /* wal_dict.c */
 extern void AegisWalDictMaybeTrain(const AegisRelKey *key, bool log);
 extern void AegisWalDictRequest(Relation rel, const AegisRelKey *key);
+extern Size AegisWalDictShmemSize(void);
+extern void AegisWalDictShmemInit(void);
 extern PGDLLEXPORT void AegisDictWorkerMain(Datum arg);
 extern bool AegisWalDictDue(BlockNumber npages);
 extern void AegisWalDictRedo(XLogReaderState *record);

@@ -1,15 +1,16 @@
-# Read-ahead for sequential scans (src/tam/tam_readahead.c): the
-# "aegis read-ahead" background worker reads and decompresses the chunk of
-# pages after the one a scan reads itself, into the aegis buffer pool, and
-# the scan returns exactly what it returns without read-ahead;
-# aegis.read_ahead_workers = 0 starts none.
+# The buffer pool's I/O workers (src/buffer/buffer_io.c): the "aegis io
+# worker" reads and decompresses, into the pool, the chunk of pages after
+# the one a sequential scan reads itself, and the scan returns exactly what
+# it returns without it; it writes some of an aegis checkpoint's pages, and
+# a crash after that checkpoint loses nothing; aegis.io_workers = 0 starts
+# none.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('read_ahead');
+my $node = PostgreSQL::Test::Cluster->new('io_workers');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'aegis_storage'
@@ -23,6 +24,7 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE r_heap AS
 		SELECT g AS id, md5(g::text) AS a, g % 97 AS b FROM generate_series(1, 200000) g;
 	CREATE TABLE r_lz4 USING aegis WITH (compression = 'lz4') AS SELECT * FROM r_heap;
+	CREATE TABLE r_ck USING aegis WITH (compression = 'zstd') AS SELECT * FROM r_heap;
 	SELECT aegis_checkpoint();
 });
 my $pages = $node->safe_psql('postgres', "SELECT pages FROM aegis_table_stats('r_lz4')");
@@ -31,8 +33,8 @@ my $want = $node->safe_psql('postgres',
 	"SELECT count(*) || ':' || md5(string_agg(r::text, ',' ORDER BY id)) FROM r_heap r");
 
 is($node->safe_psql('postgres',
-		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'aegis read-ahead'"),
-	'1', 'one read-ahead worker runs by default');
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'aegis io worker'"),
+	'1', 'one I/O worker runs by default');
 
 # the scan reads its first page; the worker reads the next chunk (pages
 # 16-31) while the cursor waits
@@ -62,8 +64,28 @@ is($node->safe_psql('postgres',
 		"SELECT count(*) || ':' || md5(string_agg(r::text, ',' ORDER BY id)) FROM r_lz4 r"),
 	$want, 'a whole scan after a restart returns the rows');
 
+# a checkpoint: the worker writes chunks of frames from the first on while
+# the checkpoint goes from the last; each page write pauses 2 ms so that
+# both have work (aegis.debug_writeback_delay)
+$node->append_conf('postgresql.conf', "aegis.debug_writeback_delay = 2\nlog_min_messages = debug1");
+$node->restart;
+$node->safe_psql('postgres', "UPDATE r_ck SET b = b + 1");
+my $log_offset = -s $node->logfile;
+$node->safe_psql('postgres', "SELECT aegis_checkpoint()");
+ok($node->log_contains('aegis io worker wrote [0-9]+ pages of frames [0-9]+-[0-9]+ for a checkpoint',
+		$log_offset), 'the I/O worker wrote pages for the checkpoint');
+my $want_ck = $node->safe_psql('postgres',
+	"SELECT count(*) || ':' || md5(string_agg(r::text, ',' ORDER BY id))
+	 FROM (SELECT id, a, b + 1 AS b FROM r_heap) r");
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres',
+		"SELECT count(*) || ':' || md5(string_agg(r::text, ',' ORDER BY id)) FROM r_ck r"),
+	$want_ck, 'a crash after that checkpoint loses nothing');
+$node->adjust_conf('postgresql.conf', 'aegis.debug_writeback_delay', '0');
+
 # off: the scan reads its pages alone
-$node->append_conf('postgresql.conf', "aegis.read_ahead_workers = 0");
+$node->append_conf('postgresql.conf', "aegis.io_workers = 0");
 $node->restart;
 $frames = (split /\n/, $node->safe_psql('postgres', q{
 	BEGIN;
@@ -73,9 +95,9 @@ $frames = (split /\n/, $node->safe_psql('postgres', q{
 	SELECT frames_used FROM aegis_buffer_stats();
 	COMMIT;
 }))[-1];
-is($frames, '1', 'aegis.read_ahead_workers = 0: only the page the scan read');
+is($frames, '1', 'aegis.io_workers = 0: only the page the scan read');
 is($node->safe_psql('postgres',
-		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'aegis read-ahead'"),
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'aegis io worker'"),
 	'0', 'and no worker');
 is($node->safe_psql('postgres',
 		"SELECT count(*) || ':' || md5(string_agg(r::text, ',' ORDER BY id)) FROM r_lz4 r"),

@@ -1,0 +1,405 @@
+/*-------------------------------------------------------------------------
+ *
+ * buffer_io.c
+ *	  I/O workers of the aegis buffer pool: background processes that read
+ *	  and decompress the pages a sequential scan will want next, and write
+ *	  and compress dirty pages while the aegis checkpoint writes others, so
+ *	  a scan or a checkpoint uses more than one core.
+ *
+ * For aegis the cost of reading a page that is not in the pool is mostly
+ * its decompression (5-30 us of CPU per page), and the cost of writing one
+ * its compression (20-130 us), neither of which the kernel's read-ahead or
+ * write-back can do for us.  So, much as PostgreSQL 18's I/O workers do
+ * for reads, aegis.io_workers background workers ("aegis io worker N")
+ * take requests from a queue in shared memory:
+ *
+ *   - READ (AegisBufferReadAhead): a forward sequential scan (not parallel,
+ *     not of a temporary table, of 32 pages or more) goes in chunks of
+ *     IO_CHUNK_PAGES pages: it reads one chunk itself and, as it starts
+ *     it, asks the workers for the next N chunks (N = aegis.io_workers),
+ *     then goes through those; so N + 1 processes decompress at once.  A
+ *     chunk whose first and last pages are in the pool is not asked for.
+ *     The worker takes, as session locks and without waiting,
+ *     AccessShareLock on the database (DROP DATABASE holds it exclusively)
+ *     and on the relation (DROP, TRUNCATE, rewrites, VACUUM's truncation
+ *     hold it exclusively); a holder or a waiter wins and the chunk is
+ *     dropped.  It then checks that the storage is the incarnation the
+ *     scan saw (create LSN) and that no drop of it is pending (drop_xid:
+ *     a prepared transaction's DROP, or a standby's replayed one, may
+ *     remove the storage after its lock is gone), and reads each page not
+ *     in the pool with AegisBufferRead.  Scan and worker meet in the pool:
+ *     one reads a page, the other waits for that read (start_io).
+ *   - FLUSH (AegisBufferFlushAll, the aegis checkpoint, not in recovery):
+ *     the frames are split into chunks of IO_CHUNK_FRAMES; the workers are
+ *     given the chunks from the first frame on, the checkpoint writes from
+ *     the last frame backwards, and they meet in the middle.  The checkpoint's
+ *     own pass covers every frame whatever the workers did (a frame a
+ *     worker writes is clean or in progress when the pass gets there, and
+ *     the pass waits for writes in progress), so a worker that fails, is
+ *     slow or is not running changes nothing but the time taken.
+ *
+ * What a scan returns or a checkpoint makes durable never depends on the
+ * workers: they bring pages into the pool and write them back exactly as
+ * any read or eviction does.  Pages a worker read count as buffer hits in
+ * the scan's statistics (EXPLAIN's BUFFERS, pg_statio_*).  On a hot
+ * standby a worker holds a relation lock for one chunk at most, and
+ * recovery conflicts do not cancel it (it has no transaction); a startup
+ * process that wants the lock waits that long.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "aegis/backend.h"
+#include "aegis/buffer.h"
+#include "aegis/guc.h"
+#include "catalog/pg_database.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/condition_variable.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#define IO_CHUNK_PAGES		16		/* pages per read request */
+#define IO_MIN_SCAN_PAGES	32		/* smaller tables are read by the scan */
+#define IO_CHUNK_FRAMES		2048	/* frames per flush request */
+#define IO_QUEUE_SIZE		64		/* requests waiting, at most */
+
+typedef enum IoKind
+{
+	IO_READ,					/* pages [from, to) of 'key' */
+	IO_FLUSH					/* dirty permanent frames [from, to) */
+} IoKind;
+
+typedef struct IoRequest
+{
+	IoKind		kind;
+	AegisRelKey key;			/* READ: the storage, */
+	Oid			relid;			/* its relation, */
+	XLogRecPtr	create_lsn;		/* and its incarnation the scan saw */
+	uint32		from;
+	uint32		to;
+} IoRequest;
+
+typedef struct IoShared
+{
+	slock_t		mutex;
+	uint32		head;			/* next request to take */
+	uint32		count;			/* requests waiting */
+	uint32		next_worker;	/* whom to wake next */
+	IoRequest	queue[IO_QUEUE_SIZE];
+	Latch	   *latches[AEGIS_IO_MAX_WORKERS];	/* running workers' */
+} IoShared;
+
+static IoShared *Io = NULL;
+static int	MyIoWorker = -1;
+
+/* AegisIoShmemSize: shared memory of the queue, bytes. */
+Size
+AegisIoShmemSize(void)
+{
+	return MAXALIGN(sizeof(IoShared));
+}
+
+/* AegisIoShmemInit: attach to (or create) the queue. */
+void
+AegisIoShmemInit(void)
+{
+	bool		found;
+
+	Io = ShmemInitStruct("aegis io workers", sizeof(IoShared), &found);
+	if (!found)
+	{
+		memset(Io, 0, sizeof(IoShared));
+		SpinLockInit(&Io->mutex);
+	}
+}
+
+/*
+ * AegisIoRegisterWorkers
+ *		Register aegis.io_workers workers; from _PG_init in the postmaster.
+ *		They start once the server is consistent (a hot standby's scans use
+ *		them too); one that fails is started again after a second.
+ */
+void
+AegisIoRegisterWorkers(void)
+{
+	for (int i = 0; i < aegis_io_workers; i++)
+	{
+		BackgroundWorker worker;
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_ConsistentState;
+		worker.bgw_restart_time = 1;
+		worker.bgw_main_arg = Int32GetDatum(i);
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "aegis_storage");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "AegisIoWorkerMain");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "aegis io worker %d", i + 1);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "aegis io worker");
+		RegisterBackgroundWorker(&worker);
+	}
+}
+
+/*
+ * Queue 'req' and wake a worker; false if the queue is full or no worker
+ * runs (then the caller does the work itself).
+ */
+static bool
+post(const IoRequest *req)
+{
+	Latch	   *latch = NULL;
+
+	SpinLockAcquire(&Io->mutex);
+	if (Io->count < IO_QUEUE_SIZE)
+	{
+		for (int n = 0; n < AEGIS_IO_MAX_WORKERS && latch == NULL; n++)
+		{
+			int			i = (Io->next_worker + n) % AEGIS_IO_MAX_WORKERS;
+
+			if (Io->latches[i] != NULL)
+			{
+				latch = Io->latches[i];
+				Io->next_worker = i + 1;
+			}
+		}
+		if (latch != NULL)
+		{
+			Io->queue[(Io->head + Io->count) % IO_QUEUE_SIZE] = *req;
+			Io->count++;
+		}
+	}
+	SpinLockRelease(&Io->mutex);
+	if (latch == NULL)
+		return false;
+	SetLatch(latch);
+	return true;
+}
+
+/* Take the oldest request into *req; false if none waits. */
+static bool
+take(IoRequest *req)
+{
+	bool		got = false;
+
+	SpinLockAcquire(&Io->mutex);
+	if (Io->count > 0)
+	{
+		*req = Io->queue[Io->head];
+		Io->head = (Io->head + 1) % IO_QUEUE_SIZE;
+		Io->count--;
+		got = true;
+	}
+	SpinLockRelease(&Io->mutex);
+	return got;
+}
+
+/*
+ * AegisBufferReadAhead
+ *		A forward sequential scan of 'rel' (storage 'key') that ends before
+ *		page 'end' is about to read page 'blkno': at the start of each of
+ *		its own chunks, ask the workers for the next aegis.io_workers chunks
+ *		(see the file header).  *next: where the scan's next own chunk
+ *		starts, 0 at the scan's start; *create_lsn: the storage's
+ *		incarnation, 0 until first looked up.  The caller holds the
+ *		relation's lock (as every scan does) and no buffer pin.  Raises no
+ *		error; does nothing when aegis.io_workers is 0.
+ */
+void
+AegisBufferReadAhead(Relation rel, const AegisRelKey *key, BlockNumber blkno,
+					 BlockNumber end, BlockNumber *next, XLogRecPtr *create_lsn)
+{
+	BlockNumber from;
+
+	if (blkno < *next || aegis_io_workers == 0 || Io == NULL ||
+		end < IO_MIN_SCAN_PAGES || rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		return;
+	from = blkno + IO_CHUNK_PAGES;
+	for (int w = 0; w < aegis_io_workers && from < end; w++)
+	{
+		IoRequest	req;
+
+		memset(&req, 0, sizeof(req));
+		req.kind = IO_READ;
+		req.key = *key;
+		req.relid = RelationGetRelid(rel);
+		req.from = from;
+		req.to = Min(end, from + IO_CHUNK_PAGES);
+		from = req.to;
+		if (AegisBufferIsCached(key, req.from) && AegisBufferIsCached(key, req.to - 1))
+			continue;
+		if (*create_lsn == InvalidXLogRecPtr)
+		{
+			AegisRelInfo info;
+
+			if (!AegisStorageGetInfo(key, &info))
+				break;
+			*create_lsn = info.create_lsn;
+		}
+		req.create_lsn = *create_lsn;
+		if (!post(&req))
+			break;
+	}
+	*next = from;
+}
+
+/*
+ * AegisIoFlushHelp
+ *		The aegis checkpoint is about to write back the pool's 'nframes'
+ *		frames: give the workers chunks of IO_CHUNK_FRAMES from the first
+ *		frame on (as many as the queue takes; none in recovery).  True if
+ *		they took any: the caller then goes from the last frame backwards.
+ */
+bool
+AegisIoFlushHelp(int nframes)
+{
+	bool		posted = false;
+
+	if (aegis_io_workers == 0 || Io == NULL || RecoveryInProgress())
+		return false;
+	for (int from = 0; from + IO_CHUNK_FRAMES < nframes; from += IO_CHUNK_FRAMES)
+	{
+		IoRequest	req;
+
+		memset(&req, 0, sizeof(req));
+		req.kind = IO_FLUSH;
+		req.from = from;
+		req.to = from + IO_CHUNK_FRAMES;
+		if (!post(&req))
+			break;
+		posted = true;
+	}
+	return posted;
+}
+
+/*
+ * Read the pages of 'req' that are not in the pool, under session
+ * AccessShareLocks on its database and relation taken without waiting.
+ */
+static void
+serve_read(const IoRequest *req)
+{
+	LOCKTAG		dbtag;
+	LOCKTAG		reltag;
+	AegisRelInfo info;
+
+	SET_LOCKTAG_OBJECT(dbtag, InvalidOid, DatabaseRelationId, req->key.dbOid, 0);
+	if (LockAcquire(&dbtag, AccessShareLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		return;
+	SET_LOCKTAG_RELATION(reltag, req->key.dbOid, req->relid);
+	if (LockAcquire(&reltag, AccessShareLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+	{
+		LockRelease(&dbtag, AccessShareLock, true);
+		return;
+	}
+	if (AegisStorageGetInfo(&req->key, &info) && info.create_lsn == req->create_lsn &&
+		!TransactionIdIsValid(info.drop_xid))
+	{
+		BlockNumber to = Min(req->to, info.npages);
+
+		for (BlockNumber p = req->from; p < to; p++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (ShutdownRequestPending)
+				break;
+			if (!AegisBufferIsCached(&req->key, p))
+				AegisBufferRelease(AegisBufferRead(&req->key, p));
+		}
+	}
+	LockRelease(&reltag, AccessShareLock, true);
+	LockRelease(&dbtag, AccessShareLock, true);
+}
+
+static void
+worker_exit(int code, Datum arg)
+{
+	SpinLockAcquire(&Io->mutex);
+	Io->latches[MyIoWorker] = NULL;
+	SpinLockRelease(&Io->mutex);
+	/* the session locks of a request cut short */
+	LockReleaseAll(DEFAULT_LOCKMETHOD, true);
+}
+
+/*
+ * AegisIoWorkerMain
+ *		An I/O worker (arg: its number from 0): serve requests until
+ *		shutdown.  An error (a damaged block, a full disk) is logged and
+ *		ends its request only; the scan that reaches the page, or the
+ *		checkpoint's own pass, meets it again and raises it.
+ */
+void
+AegisIoWorkerMain(Datum arg)
+{
+	MemoryContext cxt;
+
+	MyIoWorker = DatumGetInt32(arg);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGINT, SIG_IGN);	/* pg_cancel_backend: nothing to cancel */
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	cxt = AllocSetContextCreate(TopMemoryContext, "aegis io worker", ALLOCSET_DEFAULT_SIZES);
+	before_shmem_exit(worker_exit, (Datum) 0);
+	SpinLockAcquire(&Io->mutex);
+	Io->latches[MyIoWorker] = MyLatch;
+	SpinLockRelease(&Io->mutex);
+
+	while (!ShutdownRequestPending)
+	{
+		IoRequest	req;
+
+		/* absorbs ProcSignalBarriers (DROP DATABASE waits for them) */
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!take(&req))
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 1000L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			if (req.kind == IO_READ)
+				serve_read(&req);
+			else
+			{
+				int			n = AegisBufferFlushFrames((int) req.from, (int) req.to);
+
+				if (n > 0)
+					elog(DEBUG1, "aegis io worker wrote %d pages of frames %u-%u for a checkpoint",
+						 n, req.from, req.to - 1);
+			}
+		}
+		PG_CATCH();
+		{
+			EmitErrorReport();
+			FlushErrorState();
+			LWLockReleaseAll();
+			LockReleaseAll(DEFAULT_LOCKMETHOD, true);
+			ConditionVariableCancelSleep();
+			AegisBufferReleaseAll(false);
+			AtEOXact_Files(false);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(cxt);
+	}
+	proc_exit(0);
+}
