@@ -16,9 +16,12 @@
  *   - READ (AegisBufferReadAhead): a forward sequential scan (not parallel,
  *     not of a temporary table, of 32 pages or more) goes in chunks of
  *     IO_CHUNK_PAGES pages: it reads one chunk itself and, as it starts
- *     it, asks the workers for the next N chunks (N = aegis.io_workers),
- *     then goes through those; so N + 1 processes decompress at once.  A
- *     chunk whose first and last pages are in the pool is not asked for.
+ *     it, asks the workers for the next IO_WORKER_CHUNKS * N chunks (N =
+ *     aegis.io_workers), then goes through those; so N + 1 processes
+ *     decompress at once, the workers more pages than the scan, which
+ *     also has its tuples to process (a scan that overtakes a worker reads
+ *     the pages itself, the worker then skips them).  A chunk whose first
+ *     and last pages are in the pool is not asked for.
  *     The worker takes, as session locks and without waiting,
  *     AccessShareLock on the database (DROP DATABASE holds it exclusively)
  *     and on the relation (DROP, TRUNCATE, rewrites, VACUUM's truncation
@@ -31,8 +34,10 @@
  *     one reads a page, the other waits for that read (start_io).
  *   - FLUSH (AegisBufferFlushAll, the aegis checkpoint, not in recovery):
  *     the frames are split into chunks of IO_CHUNK_FRAMES; the workers are
- *     given the chunks from the first frame on, the checkpoint writes from
- *     the last frame backwards, and they meet in the middle.  The checkpoint's
+ *     given the chunks from the first frame on (in at most half the queue:
+ *     the first 32 chunks, 64k frames), the checkpoint writes from the
+ *     last frame backwards, and they meet; chunks no worker took by the
+ *     end of the pass are withdrawn (AegisIoFlushDone).  The checkpoint's
  *     own pass covers every frame whatever the workers did (a frame a
  *     worker writes is clean or in progress when the pass gets there, and
  *     the pass waits for writes in progress), so a worker that fails, is
@@ -73,6 +78,7 @@
 
 #define IO_CHUNK_PAGES		16		/* pages per read request */
 #define IO_MIN_SCAN_PAGES	32		/* smaller tables are read by the scan */
+#define IO_WORKER_CHUNKS	3		/* chunks per worker for each of the scan's */
 #define IO_CHUNK_FRAMES		2048	/* frames per flush request */
 #define IO_QUEUE_SIZE		64		/* requests waiting, at most */
 
@@ -100,6 +106,7 @@ typedef struct IoShared
 	uint32		next_worker;	/* whom to wake next */
 	IoRequest	queue[IO_QUEUE_SIZE];
 	Latch	   *latches[AEGIS_IO_MAX_WORKERS];	/* running workers' */
+	pg_atomic_uint64 flushed;	/* pages the workers wrote for checkpoints */
 } IoShared;
 
 static IoShared *Io = NULL;
@@ -123,6 +130,7 @@ AegisIoShmemInit(void)
 	{
 		memset(Io, 0, sizeof(IoShared));
 		SpinLockInit(&Io->mutex);
+		pg_atomic_init_u64(&Io->flushed, 0);
 	}
 }
 
@@ -130,7 +138,8 @@ AegisIoShmemInit(void)
  * AegisIoRegisterWorkers
  *		Register aegis.io_workers workers; from _PG_init in the postmaster.
  *		They start once the server is consistent (a hot standby's scans use
- *		them too); one that fails is started again after a second.
+ *		them too); one that exits (pg_terminate_backend, a FATAL error) is
+ *		started again after a second, except at shutdown.
  */
 void
 AegisIoRegisterWorkers(void)
@@ -209,8 +218,8 @@ take(IoRequest *req)
  * AegisBufferReadAhead
  *		A forward sequential scan of 'rel' (storage 'key') that ends before
  *		page 'end' is about to read page 'blkno': at the start of each of
- *		its own chunks, ask the workers for the next aegis.io_workers chunks
- *		(see the file header).  *next: where the scan's next own chunk
+ *		its own chunks, ask the workers for the next IO_WORKER_CHUNKS *
+ *		aegis.io_workers chunks (see the file header).  *next: where the scan's next own chunk
  *		starts, 0 at the scan's start; *create_lsn: the storage's
  *		incarnation, 0 until first looked up.  The caller holds the
  *		relation's lock (as every scan does) and no buffer pin.  Raises no
@@ -226,7 +235,7 @@ AegisBufferReadAhead(Relation rel, const AegisRelKey *key, BlockNumber blkno,
 		end < IO_MIN_SCAN_PAGES || rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
 		return;
 	from = blkno + IO_CHUNK_PAGES;
-	for (int w = 0; w < aegis_io_workers && from < end; w++)
+	for (int w = 0; w < IO_WORKER_CHUNKS * aegis_io_workers && from < end; w++)
 	{
 		IoRequest	req;
 
@@ -258,17 +267,23 @@ AegisBufferReadAhead(Relation rel, const AegisRelKey *key, BlockNumber blkno,
  * AegisIoFlushHelp
  *		The aegis checkpoint is about to write back the pool's 'nframes'
  *		frames: give the workers chunks of IO_CHUNK_FRAMES from the first
- *		frame on (as many as the queue takes; none in recovery).  True if
- *		they took any: the caller then goes from the last frame backwards.
+ *		frame on, in at most half the queue (the rest stays for scans); none
+ *		in recovery.  True if they took any: the caller then goes from the
+ *		last frame backwards, and calls AegisIoFlushDone when its pass is
+ *		over.  *flushed0: the workers' count of pages written, to pass to
+ *		AegisIoFlushDone.
  */
 bool
-AegisIoFlushHelp(int nframes)
+AegisIoFlushHelp(int nframes, uint64 *flushed0)
 {
-	bool		posted = false;
+	int			posted = 0;
 
+	*flushed0 = 0;
 	if (aegis_io_workers == 0 || Io == NULL || RecoveryInProgress())
 		return false;
-	for (int from = 0; from + IO_CHUNK_FRAMES < nframes; from += IO_CHUNK_FRAMES)
+	*flushed0 = pg_atomic_read_u64(&Io->flushed);
+	for (int from = 0; from + IO_CHUNK_FRAMES < nframes && posted < IO_QUEUE_SIZE / 2;
+		 from += IO_CHUNK_FRAMES)
 	{
 		IoRequest	req;
 
@@ -278,9 +293,34 @@ AegisIoFlushHelp(int nframes)
 		req.to = from + IO_CHUNK_FRAMES;
 		if (!post(&req))
 			break;
-		posted = true;
+		posted++;
 	}
-	return posted;
+	return posted > 0;
+}
+
+/*
+ * AegisIoFlushDone
+ *		The checkpoint's pass is over: withdraw the FLUSH chunks no worker
+ *		took (the pass wrote their frames; a later write would only write
+ *		pages dirtied since), and return how many pages the workers wrote
+ *		since AegisIoFlushHelp gave 'flushed0'.
+ */
+uint64
+AegisIoFlushDone(uint64 flushed0)
+{
+	uint32		kept = 0;
+
+	SpinLockAcquire(&Io->mutex);
+	for (uint32 k = 0; k < Io->count; k++)
+	{
+		IoRequest  *r = &Io->queue[(Io->head + k) % IO_QUEUE_SIZE];
+
+		if (r->kind != IO_FLUSH)
+			Io->queue[(Io->head + kept++) % IO_QUEUE_SIZE] = *r;
+	}
+	Io->count = kept;
+	SpinLockRelease(&Io->mutex);
+	return pg_atomic_read_u64(&Io->flushed) - flushed0;
 }
 
 /*
@@ -382,6 +422,7 @@ AegisIoWorkerMain(Datum arg)
 			{
 				int			n = AegisBufferFlushFrames((int) req.from, (int) req.to);
 
+				pg_atomic_fetch_add_u64(&Io->flushed, n);
 				if (n > 0)
 					elog(DEBUG1, "aegis io worker wrote %d pages of frames %u-%u for a checkpoint",
 						 n, req.from, req.to - 1);
@@ -401,5 +442,6 @@ AegisIoWorkerMain(Datum arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(cxt);
 	}
-	proc_exit(0);
+	/* not 0: the postmaster would not start a terminated worker again */
+	proc_exit(1);
 }

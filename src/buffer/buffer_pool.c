@@ -1087,7 +1087,8 @@ flush_frame_range(FlushWhich which, const AegisRelKey *key, BlockNumber from, in
 /*
  * AegisBufferFlushAll
  *		Write back every dirty page of local storage (checkpoint), and wait
- *		for write-backs in progress; returns how many pages were written.
+ *		for write-backs in progress; returns how many pages were written
+ *		(by us and by the I/O workers that helped, buffer_io.c).
  *		Pages of the memory backend are volatile by contract and are written
  *		only when evicted, so a full memory backend never blocks a
  *		checkpoint.
@@ -1096,9 +1097,14 @@ int
 AegisBufferFlushAll(void)
 {
 	/* the I/O workers write chunks from the first frame on; we go backwards */
-	bool		helped = AegisIoFlushHelp(Pool->nframes);
+	uint64		flushed0;
+	bool		helped = AegisIoFlushHelp(Pool->nframes, &flushed0);
+	int			written = flush_frame_range(FLUSH_PERMANENT, NULL, 0, -1, 0,
+											Pool->nframes, helped);
 
-	return flush_frame_range(FLUSH_PERMANENT, NULL, 0, -1, 0, Pool->nframes, helped);
+	if (helped)
+		written += (int) AegisIoFlushDone(flushed0);
+	return written;
 }
 
 /*

@@ -43,32 +43,6 @@
 #include "utils/snapmgr.h"
 
 /*
- * AegisPageGetTuple
- *		Point 'tuple' (t_data, t_len, t_self, t_tableOid) at the tuple in
- *		line pointer 'off' of 'page', page number 'pageno'.  Returns false
- *		for a new page, an offset past the line pointer array, or a line
- *		pointer that holds no tuple.  The caller holds the page's content
- *		lock (or a private copy); 'tuple' points into the page.
- */
-bool
-AegisPageGetTuple(Page page, BlockNumber pageno, OffsetNumber off, Oid tableOid,
-				  HeapTuple tuple)
-{
-	ItemId		lp;
-
-	if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
-		return false;
-	lp = PageGetItemId(page, off);
-	if (!ItemIdIsNormal(lp))
-		return false;
-	tuple->t_data = (HeapTupleHeader) PageGetItem(page, lp);
-	tuple->t_len = ItemIdGetLength(lp);
-	ItemPointerSet(&tuple->t_self, pageno, off);
-	tuple->t_tableOid = tableOid;
-	return true;
-}
-
-/*
  * AegisHotChainMembers
  *		The normal tuples of the HOT chain starting at line pointer 'root', in
  * chain order, into members[] (at most MaxHeapTuplesPerPage); returns their

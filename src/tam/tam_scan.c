@@ -217,6 +217,8 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 	HeapTupleData tuple;
 	int			n = 0;
 	bool		all_visible;
+	bool		ssi;
+	bool		has_keys;
 
 	buf = AegisBufferReadRel(rel, &scan->key, blkno);
 	if (!scan->classify)
@@ -232,6 +234,10 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 	 */
 	all_visible = !scan->classify && PageIsAllVisible(page) && IsMVCCSnapshot(snapshot) &&
 		!snapshot->takenDuringRecovery;
+	/* once per page what heapgetpage asks per tuple (it cannot turn true) */
+	ssi = !scan->classify && offsets == NULL &&
+		CheckForSerializableConflictOutNeeded(rel, snapshot);
+	has_keys = scan->rs_base.rs_nkeys > 0;
 
 	for (int i = 0; offsets ? i < noffsets : i < maxoff; i++)
 	{
@@ -274,8 +280,9 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 			bool		visible = all_visible ||
 				AegisTupleSatisfiesVisibility(&tuple, snapshot, buf);
 
-			AegisCheckConflictOut(visible, rel, &tuple, buf, snapshot);
-			if (!visible || !keys_match(scan, &tuple))
+			if (ssi)
+				AegisCheckConflictOut(visible, rel, &tuple, buf, snapshot);
+			if (!visible || (has_keys && !keys_match(scan, &tuple)))
 				continue;
 			/* a bitmap scan reads single tuples: lock them, as heap does */
 			if (scan->rs_base.rs_flags & SO_TYPE_BITMAPSCAN)

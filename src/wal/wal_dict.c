@@ -80,6 +80,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 /* the first dictionary at 2 MB of pages, a larger one at 64 MB */
 #define DICT_FIRST_PAGES	256
@@ -98,9 +99,10 @@
 #define DICT_WORKER_MIN_POOL	8192
 
 /*
- * At most this many dictionary workers run at once (a soft cap: a load
- * into many partitions would otherwise take every worker slot); beyond it
- * a session trains itself.  A worker waits at most DICT_WORKER_LOCK_WAIT_MS
+ * At most this many dictionary workers run at once (a load into many
+ * partitions would otherwise take every worker slot): a requester reserves
+ * a place before it registers one (a worker that never starts keeps its
+ * place until the server restarts); beyond them a session trains itself.  A worker waits at most DICT_WORKER_LOCK_WAIT_MS
  * for its relation lock, then leaves the table to VACUUM.
  */
 #define DICT_MAX_WORKERS		2
@@ -359,9 +361,17 @@ start_worker(const DictRequest *req)
 {
 	BackgroundWorker worker;
 
-	if (!IsUnderPostmaster || IsBackgroundWorker || DictShmem == NULL ||
-		pg_atomic_read_u32(&DictShmem->workers) >= DICT_MAX_WORKERS)
+	uint32		running;
+
+	if (!IsUnderPostmaster || IsBackgroundWorker || DictShmem == NULL)
 		return false;
+	/* reserve a place; the worker gives it back when it exits */
+	running = pg_atomic_read_u32(&DictShmem->workers);
+	do
+	{
+		if (running >= DICT_MAX_WORKERS)
+			return false;
+	} while (!pg_atomic_compare_exchange_u32(&DictShmem->workers, &running, running + 1));
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
@@ -372,7 +382,10 @@ start_worker(const DictRequest *req)
 			 req->relid);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "aegis dictionary trainer");
 	memcpy(worker.bgw_extra, req, sizeof(*req));
-	return RegisterDynamicBackgroundWorker(&worker, NULL);
+	if (RegisterDynamicBackgroundWorker(&worker, NULL))
+		return true;
+	pg_atomic_fetch_sub_u32(&DictShmem->workers, 1);
+	return false;
 }
 
 /*
@@ -437,10 +450,10 @@ void
 AegisDictWorkerMain(Datum arg)
 {
 	DictRequest req;
-	int			waited = 0;
+	TimestampTz since;
 
 	memcpy(&req, MyBgworkerEntry->bgw_extra, sizeof(req));
-	pg_atomic_fetch_add_u32(&DictShmem->workers, 1);
+	/* the place its requester reserved */
 	before_shmem_exit(dict_worker_exit, (Datum) 0);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -449,9 +462,10 @@ AegisDictWorkerMain(Datum arg)
 	StartTransactionCommand();
 	pgstat_report_activity(STATE_RUNNING, "training a compression dictionary");
 	/* a transaction holding the table exclusively (a DROP, a prepared one) */
+	since = GetCurrentTimestamp();
 	while (!ConditionalLockRelationOid(req.relid, AccessShareLock))
 	{
-		if (waited >= DICT_WORKER_LOCK_WAIT_MS)
+		if (TimestampDifferenceExceeds(since, GetCurrentTimestamp(), DICT_WORKER_LOCK_WAIT_MS))
 		{
 			elog(DEBUG1, "aegis dictionary trainer: relation %u stayed locked, left to VACUUM",
 				 req.relid);
@@ -462,7 +476,6 @@ AegisDictWorkerMain(Datum arg)
 						 100L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
-		waited += 100;
 	}
 	make_dict(&req.key, req.log);
 	CommitTransactionCommand();

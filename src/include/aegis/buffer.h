@@ -75,7 +75,8 @@ extern void AegisIoShmemInit(void);
 extern void AegisIoRegisterWorkers(void);
 extern void AegisBufferReadAhead(Relation rel, const AegisRelKey *key, BlockNumber blkno,
 								 BlockNumber end, BlockNumber *next, XLogRecPtr *create_lsn);
-extern bool AegisIoFlushHelp(int nframes);
+extern bool AegisIoFlushHelp(int nframes, uint64 *flushed0);
+extern uint64 AegisIoFlushDone(uint64 flushed0);
 extern PGDLLEXPORT void AegisIoWorkerMain(Datum arg);
 
 #endif							/* AEGIS_BUFFER_H */

@@ -42,8 +42,6 @@ extern void AegisPageNoteStub(Relation rel, BlockNumber npages);
 extern void AegisPageForgetStubs(void);
 extern bool AegisPagePrune(Relation rel, AegisBuffer buf);
 extern void AegisPagePruneOpt(Relation rel, AegisBuffer buf);
-extern bool AegisPageGetTuple(Page page, BlockNumber pageno, OffsetNumber off,
-							  Oid tableOid, HeapTuple tuple);
 extern OffsetNumber AegisPagePutTuple(Relation rel, AegisBuffer buf,
 									  HeapTuple tuple);
 
@@ -60,5 +58,32 @@ extern void AegisHotRootOffsets(Page page, OffsetNumber *root_offsets);
 extern void AegisPrunePlanPage(Relation rel, AegisBuffer buf, struct GlobalVisState *vistest,
 							   AegisPrunePlan *plan);
 extern void AegisPruneApply(Page page, const AegisPrunePlan *plan);
+
+/*
+ * AegisPageGetTuple
+ *		Point 'tuple' (t_data, t_len, t_self, t_tableOid) at the tuple in
+ *		line pointer 'off' of 'page', page number 'pageno'.  Returns false
+ *		for a new page, an offset past the line pointer array, or a line
+ *		pointer that holds no tuple.  The caller holds the page's content
+ *		lock (or a private copy); 'tuple' points into the page.  Inline: a
+ *		scan calls it for every tuple.
+ */
+static inline bool
+AegisPageGetTuple(Page page, BlockNumber pageno, OffsetNumber off, Oid tableOid,
+				  HeapTuple tuple)
+{
+	ItemId		lp;
+
+	if (PageIsNew(page) || off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+		return false;
+	lp = PageGetItemId(page, off);
+	if (!ItemIdIsNormal(lp))
+		return false;
+	tuple->t_data = (HeapTupleHeader) PageGetItem(page, lp);
+	tuple->t_len = ItemIdGetLength(lp);
+	ItemPointerSet(&tuple->t_self, pageno, off);
+	tuple->t_tableOid = tableOid;
+	return true;
+}
 
 #endif							/* AEGIS_PAGE_H */
