@@ -81,6 +81,8 @@
 #define IO_WORKER_CHUNKS	3		/* chunks per worker for each of the scan's */
 #define IO_CHUNK_FRAMES		2048	/* frames per flush request */
 #define IO_QUEUE_SIZE		64		/* requests waiting, at most */
+#define CHECKPOINT_WORKERS	3		/* the aegis checkpointer and its two
+									 * guards (src/checkpoint) */
 
 typedef enum IoKind
 {
@@ -144,7 +146,20 @@ AegisIoShmemInit(void)
 void
 AegisIoRegisterWorkers(void)
 {
-	for (int i = 0; i < aegis_io_workers; i++)
+	/*
+	 * The checkpointer and its guards are registered first; one slot stays
+	 * for PostgreSQL's logical replication launcher.
+	 */
+	int			room = Max(max_worker_processes - CHECKPOINT_WORKERS - 1, 0);
+	int			n = Min(aegis_io_workers, room);
+
+	if (n < aegis_io_workers)
+		ereport(WARNING,
+				(errmsg("only %d of aegis.io_workers = %d I/O workers start", n, aegis_io_workers),
+				 errdetail("max_worker_processes = %d, and the aegis checkpointer, its two checkpoint guards and PostgreSQL's logical replication launcher need background worker slots too.",
+						   max_worker_processes),
+				 errhint("Raise max_worker_processes, or lower aegis.io_workers; parallel query and aegis dictionary trainers also use these slots.")));
+	for (int i = 0; i < n; i++)
 	{
 		BackgroundWorker worker;
 

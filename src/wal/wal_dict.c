@@ -456,6 +456,8 @@ AegisDictWorkerMain(Datum arg)
 	/* the place its requester reserved */
 	before_shmem_exit(dict_worker_exit, (Datum) 0);
 	pqsignal(SIGTERM, die);
+	/* zstd cannot be interrupted: a cancel would only come after the work */
+	pqsignal(SIGINT, SIG_IGN);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(req.key.dbOid, InvalidOid, 0);
 	pgstat_report_appname("aegis dictionary trainer");
