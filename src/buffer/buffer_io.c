@@ -32,7 +32,7 @@
  *     remove the storage after its lock is gone), and reads each page not
  *     in the pool with AegisBufferRead.  Scan and worker meet in the pool:
  *     one reads a page, the other waits for that read (start_io).
- *   - FLUSH (AegisBufferFlushAll, the aegis checkpoint, not in recovery):
+ *   - FLUSH (AegisIoFlushHelp, from the aegis checkpoint, not in recovery):
  *     the frames are split into chunks of IO_CHUNK_FRAMES; the workers are
  *     given the chunks from the first frame on (in at most half the queue:
  *     the first 32 chunks, 64k frames), the checkpoint writes from the
@@ -285,8 +285,8 @@ AegisBufferReadAhead(Relation rel, const AegisRelKey *key, BlockNumber blkno,
  *		frame on, in at most half the queue (the rest stays for scans); none
  *		in recovery.  True if they took any: the caller then goes from the
  *		last frame backwards, and calls AegisIoFlushDone when its pass is
- *		over.  *flushed0: the workers' count of pages written, to pass to
- *		AegisIoFlushDone.
+ *		over (AegisBufferFlushAll(true)).  *flushed0: the workers' count of
+ *		pages written, to pass to AegisIoFlushDone.
  */
 bool
 AegisIoFlushHelp(int nframes, uint64 *flushed0)

@@ -1087,24 +1087,23 @@ flush_frame_range(FlushWhich which, const AegisRelKey *key, BlockNumber from, in
 /*
  * AegisBufferFlushAll
  *		Write back every dirty page of local storage (checkpoint), and wait
- *		for write-backs in progress; returns how many pages were written
- *		(by us and by the I/O workers that helped, buffer_io.c).
- *		Pages of the memory backend are volatile by contract and are written
- *		only when evicted, so a full memory backend never blocks a
- *		checkpoint.
+ *		for write-backs in progress; returns how many pages we wrote.
+ *		'backward': from the last frame down, while the I/O workers write
+ *		chunks from the first frame on (AegisIoFlushHelp).  Pages of the
+ *		memory backend are volatile by contract and are written only when
+ *		evicted, so a full memory backend never blocks a checkpoint.
  */
 int
-AegisBufferFlushAll(void)
+AegisBufferFlushAll(bool backward)
 {
-	/* the I/O workers write chunks from the first frame on; we go backwards */
-	uint64		flushed0;
-	bool		helped = AegisIoFlushHelp(Pool->nframes, &flushed0);
-	int			written = flush_frame_range(FLUSH_PERMANENT, NULL, 0, -1, 0,
-											Pool->nframes, helped);
+	return flush_frame_range(FLUSH_PERMANENT, NULL, 0, -1, 0, Pool->nframes, backward);
+}
 
-	if (helped)
-		written += (int) AegisIoFlushDone(flushed0);
-	return written;
+/* AegisBufferNFrames: frames in the pool (aegis.buffer_pool_size). */
+int
+AegisBufferNFrames(void)
+{
+	return Pool->nframes;
 }
 
 /*

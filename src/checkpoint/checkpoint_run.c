@@ -94,6 +94,8 @@ AegisCheckpointRun(XLogRecPtr redo, bool log_record)
 	AegisRelInfo *infos;
 	int			n;
 	int			written;
+	bool		helped;
+	uint64		flushed0;
 	TimestampTz start;
 	double		ms;
 	AegisBlockLogger logger;
@@ -110,7 +112,15 @@ AegisCheckpointRun(XLogRecPtr redo, bool log_record)
 	if (AegisStorageLoaded())
 	{
 		AegisSettleFinishedTransactions();
-		written = AegisBufferFlushAll();
+		/*
+		 * The buffer pool's I/O workers write chunks of frames from the
+		 * first on while we go from the last (src/buffer/README); our pass
+		 * covers every frame whatever they do.
+		 */
+		helped = AegisIoFlushHelp(AegisBufferNFrames(), &flushed0);
+		written = AegisBufferFlushAll(helped);
+		if (helped)
+			written += (int) AegisIoFlushDone(flushed0);
 		AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_FLUSH);
 		if (aegis_debug_checkpoint_delay > 0 && !RecoveryInProgress())
 			pg_usleep(aegis_debug_checkpoint_delay * 1000L);

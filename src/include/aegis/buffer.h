@@ -62,7 +62,8 @@ extern void AegisBufferWriteEmpty(const AegisRelKey *key, BlockNumber from,
 								  BlockNumber to, XLogRecPtr lsn);
 extern void AegisBufferDropDatabase(Oid dbOid);
 extern void AegisBufferDropAll(void);
-extern int	AegisBufferFlushAll(void);
+extern int	AegisBufferFlushAll(bool backward);
+extern int	AegisBufferNFrames(void);
 extern void AegisBufferFlushRelation(const AegisRelKey *key);
 extern void AegisBufferFlushRelationFrom(const AegisRelKey *key, BlockNumber from);
 extern void AegisBufferReleaseAll(bool warn);
