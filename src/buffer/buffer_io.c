@@ -234,9 +234,9 @@ take(IoRequest *req)
  *		A forward sequential scan of 'rel' (storage 'key') that ends before
  *		page 'end' is about to read page 'blkno': at the start of each of
  *		its own chunks, ask the workers for the next IO_WORKER_CHUNKS *
- *		aegis.io_workers chunks (see the file header).  *next: where the scan's next own chunk
- *		starts, 0 at the scan's start; *create_lsn: the storage's
- *		incarnation, 0 until first looked up.  The caller holds the
+ *		aegis.io_workers chunks (see the file header).  *next: where the
+ *		scan's next own chunk starts, 0 at the scan's start; *create_lsn:
+ *		the storage's incarnation, 0 until first looked up.  The caller holds the
  *		relation's lock (as every scan does) and no buffer pin.  Raises no
  *		error; does nothing when aegis.io_workers is 0.
  */
