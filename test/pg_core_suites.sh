@@ -44,7 +44,8 @@
 #  4. For each suite and each access method, runs the suite against a
 #     temporary instance (pg_regress --temp-instance) with
 #       shared_preload_libraries = 'aegis_storage', aegis.buffer_pool_size =
-#       64MB, max_prepared_transactions = 10 and, for aegis only,
+#       64MB, max_worker_processes = 14 (PostgreSQL's 8 plus aegis's own
+#       workers), max_prepared_transactions = 10 and, for aegis only,
 #       default_table_access_method = aegis;
 #     the extension is created in each test database (--load-extension) in
 #     both runs, so heap and aegis runs differ only in the default AM.
@@ -249,6 +250,10 @@ for am in $AMS aegis; do
 		if [ "$am" != vanilla ]; then
 			echo "shared_preload_libraries = 'aegis_storage'"
 			echo "aegis.buffer_pool_size = 64MB"
+			# room for aegis's own workers (checkpointer, two guards, an
+			# I/O worker, dictionary trainers) beside PostgreSQL's default
+			# 8, which select_parallel counts on
+			echo "max_worker_processes = 14"
 		fi
 		case $am in heap | vanilla) ;; *) echo "default_table_access_method = $am" ;; esac
 	} >"$OUT_DIR/conf/$am.conf"
