@@ -102,8 +102,9 @@
  * At most this many dictionary workers run at once (a load into many
  * partitions would otherwise take every worker slot): a requester reserves
  * a place before it registers one (a worker that never starts keeps its
- * place until the server restarts); beyond them a session trains itself.  A worker waits at most DICT_WORKER_LOCK_WAIT_MS
- * for its relation lock, then leaves the table to VACUUM.
+ * place until the server restarts); beyond them a session trains itself.
+ * A worker waits at most DICT_WORKER_LOCK_WAIT_MS for its relation lock,
+ * then leaves the table to VACUUM.
  */
 #define DICT_MAX_WORKERS		2
 #define DICT_WORKER_LOCK_WAIT_MS 60000
@@ -360,7 +361,6 @@ static bool
 start_worker(const DictRequest *req)
 {
 	BackgroundWorker worker;
-
 	uint32		running;
 
 	if (!IsUnderPostmaster || IsBackgroundWorker || DictShmem == NULL)
@@ -428,6 +428,13 @@ AegisWalDictRequest(Relation rel, const AegisRelKey *key)
 		make_dict(key, req.log);
 }
 
+/* A dictionary worker exits: give back the place its requester reserved. */
+static void
+dict_worker_exit(int code, Datum arg)
+{
+	pg_atomic_fetch_sub_u32(&DictShmem->workers, 1);
+}
+
 /*
  * AegisDictWorkerMain
  *		Dynamic background worker started by AegisWalDictRequest: connects to
@@ -435,16 +442,11 @@ AegisWalDictRequest(Relation rel, const AegisRelKey *key)
  *		up to DICT_WORKER_LOCK_WAIT_MS) in a transaction, which also gives it
  *		the virtual xid that makes DELAY_CHKPT_START hold a checkpoint, and
  *		trains; storage dropped meanwhile, or whose drop is pending (a
- *		prepared transaction's), gets none (AegisStorageDictBegin).  SIGTERM is die():
- *		honoured outside the critical section only.  Errors end the worker
- *		and are logged; the relation then has no new dictionary (VACUUM
- *		tries again).
+ *		prepared transaction's), gets none (AegisStorageDictBegin).  SIGTERM
+ *		is die(): honoured outside the critical section only; SIGINT is
+ *		ignored.  Errors end the worker and are logged; the relation then
+ *		has no new dictionary (VACUUM tries again).
  */
-static void
-dict_worker_exit(int code, Datum arg)
-{
-	pg_atomic_fetch_sub_u32(&DictShmem->workers, 1);
-}
 
 void
 AegisDictWorkerMain(Datum arg)
@@ -453,7 +455,6 @@ AegisDictWorkerMain(Datum arg)
 	TimestampTz since;
 
 	memcpy(&req, MyBgworkerEntry->bgw_extra, sizeof(req));
-	/* the place its requester reserved */
 	before_shmem_exit(dict_worker_exit, (Datum) 0);
 	pqsignal(SIGTERM, die);
 	/* zstd cannot be interrupted: a cancel would only come after the work */
