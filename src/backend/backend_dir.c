@@ -1479,8 +1479,9 @@ AegisStorageGetStats(const AegisRelKey *key, AegisRelStats *stats)
  *		relation may not have dictionaries (not local storage of a permanent
  *		compressed relation, or files of the previous builds), is gone or
  *		its drop is pending (a prepared transaction's), another process is
- *		making one, or training failed at less than half its size.  Every non-zero return must be followed by
- *		AegisStorageDictEnd.  Takes the entry's lock briefly.
+ *		making one, or training failed at less than half its size.  Every
+ *		non-zero return must be followed by AegisStorageDictEnd.  Takes the
+ *		entry's lock briefly.
  */
 uint16
 AegisStorageDictBegin(const AegisRelKey *key, BlockNumber npages, uint16 *have)

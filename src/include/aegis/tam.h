@@ -42,7 +42,8 @@ typedef struct AegisScanDescData
 	OffsetNumber roots[MaxHeapTuplesPerPage];	/* AegisHotRootOffsets */
 	HeapTupleData ctup;			/* current tuple, points into 'page' */
 	ParallelBlockTableScanWorkerData *pbscanwork;
-	BlockNumber ra_next;		/* read-ahead: first page not asked for */
+	BlockNumber ra_next;		/* read-ahead: where the scan's next own
+								 * chunk starts (AegisBufferReadAhead) */
 	XLogRecPtr	ra_create_lsn;	/* read-ahead: the storage's incarnation */
 	PGAlignedBlock page;
 } AegisScanDescData;
