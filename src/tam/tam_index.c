@@ -38,6 +38,9 @@ typedef struct AegisIndexFetchData
 	IndexFetchTableData xs_base;	/* must be first */
 	AegisRelKey key;
 	BlockNumber npages;			/* page count last seen, refreshed lazily */
+	/* the page of the last fetch, not pinned: ReadRecentBuffer's hint */
+	BlockNumber last_blk;
+	AegisBuffer last_buf;
 	/* the chain of the last fetch, for a non-MVCC snapshot's next call */
 	ItemPointerData root;		/* the index entry's TID */
 	int			nreturned;		/* versions of it returned so far */
@@ -53,12 +56,17 @@ aegis_index_fetch_begin(Relation rel)
 	AegisTamCheckReset(rel);
 	scan->xs_base.rel = rel;
 	scan->key = AegisRelKeyOf(rel);
+	scan->last_blk = InvalidBlockNumber;
+	scan->last_buf = InvalidAegisBuffer;
 	return &scan->xs_base;
 }
 
 void
-aegis_index_fetch_reset(IndexFetchTableData *scan)
+aegis_index_fetch_reset(IndexFetchTableData *sscan)
 {
+	AegisIndexFetchData *scan = (AegisIndexFetchData *) sscan;
+
+	scan->last_blk = InvalidBlockNumber;
 }
 
 void
@@ -72,10 +80,15 @@ aegis_index_fetch_end(IndexFetchTableData *scan)
  * as heapam_index_fetch_tuple: on success *tid becomes that version's TID.
  * A non-MVCC snapshot may see several versions of one chain: then
  * *call_again is set, and the next call (with *call_again still set)
- * returns the next one.  No pin is kept between calls: the next call walks
- * the chain again from its root, starts after the version returned last
- * and passes over every version returned before (AegisHotSearch), so a
- * chain cut or pruned meanwhile never returns a version twice.  *all_dead as heap_hot_search_buffer's.
+ * returns the next one.  No pin is kept between calls (a subtransaction's
+ * abort releases this backend's pins): the next call walks the chain again
+ * from its root, starts after the version returned last and passes over
+ * every version returned before (AegisHotSearch), so a chain cut or pruned
+ * meanwhile never returns a version twice.  *all_dead as
+ * heap_hot_search_buffer's.  A fetch from the page of the last one pins
+ * its frame again without a page-table lookup (AegisBufferPinRecent) and
+ * does not try to prune it again: heap prunes only when it moves to
+ * another page.
  */
 bool
 aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
@@ -108,9 +121,17 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 		if (blk >= scan->npages)
 			return false;
 	}
-	buf = AegisBufferReadRel(rel, &scan->key, blk);
-	if (first)
-		AegisPagePruneOpt(rel, buf);	/* keeps chains short, as heap */
+	if (blk == scan->last_blk &&
+		AegisBufferPinRecent(rel, scan->last_buf, &scan->key, blk))
+		buf = scan->last_buf;	/* pruned at the first fetch there, as heap */
+	else
+	{
+		buf = AegisBufferReadRel(rel, &scan->key, blk);
+		if (first)
+			AegisPagePruneOpt(rel, buf);	/* keeps chains short, as heap */
+		scan->last_blk = blk;
+		scan->last_buf = buf;
+	}
 	AegisBufferLock(buf, LW_SHARED);
 	if (AegisHotSearch(rel, buf, ItemPointerGetOffsetNumber(&scan->root),
 					   scan->ret_off, scan->ret_xmin, scan->nreturned, snapshot, &tuple,

@@ -87,5 +87,44 @@ $node->safe_psql('postgres', 'SELECT count(*) FROM hinted');
 $node->safe_psql('postgres', sprintf($chunk_q, 1, 80000));
 is(writebacks() - $w0, 0, 'once written, the hints stay: reading the pages again dirties nothing');
 
+# An index scan pins the page of its last fetch again without a page-table
+# lookup (AegisBufferPinRecent) while the entries stay on that page.  A
+# cursor stopped in the middle of a page whose frame the pool gave to other
+# pages meanwhile (two bitmap scans of the table four times the pool visit
+# every frame eight times) must see that the frame changed and read its
+# page again: it returns exactly the rows of the query run whole.
+$node->safe_psql('postgres', q{
+CREATE FUNCTION cursor_across_eviction() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	c refcursor; r record; n int := 0; s bigint := 0; l bigint := 0;
+	m0 bigint; cnt bigint;
+BEGIN
+	PERFORM set_config('enable_seqscan', 'off', true);
+	PERFORM set_config('enable_bitmapscan', 'off', true);
+	OPEN c FOR SELECT id, length(pad) AS len FROM big WHERE id <= 300 ORDER BY id;
+	SELECT misses INTO m0 FROM aegis_buffer_stats();
+	FOR i IN 1 .. 7 LOOP
+		FETCH c INTO r; n := n + 1; s := s + r.id; l := l + r.len;
+	END LOOP;
+	PERFORM set_config('enable_bitmapscan', 'on', true);
+	PERFORM set_config('enable_indexscan', 'off', true);
+	FOR i IN 1 .. 2 LOOP
+		SELECT count(*) INTO cnt FROM big WHERE id BETWEEN 1 AND 80000 AND length(pad) > 0;
+	END LOOP;
+	LOOP
+		FETCH c INTO r; EXIT WHEN NOT FOUND; n := n + 1; s := s + r.id; l := l + r.len;
+	END LOOP;
+	CLOSE c;
+	RETURN n || ' ' || s || ' ' || l || ' ' || ((SELECT misses FROM aegis_buffer_stats()) - m0);
+END $$;});
+like($node->safe_psql('postgres', q{SET enable_seqscan = off; SET enable_bitmapscan = off;
+	EXPLAIN (COSTS OFF) SELECT id, length(pad) AS len FROM big WHERE id <= 300 ORDER BY id}),
+	qr/Index Scan/, 'the cursor reads big by an index scan');
+my ($n, $sum, $len, $misses) = split / /, $node->safe_psql('postgres', 'SELECT cursor_across_eviction()');
+cmp_ok($misses, '>=', 2 * 0.9 * $big_pages, "the pool was cycled twice under the cursor ($misses misses)");
+is("$n $sum $len", $node->safe_psql('postgres',
+	q{SELECT count(*) || ' ' || sum(id) || ' ' || sum(length(pad)) FROM big WHERE id <= 300}),
+	'the cursor returned exactly the rows of the whole query');
+
 $node->stop;
 done_testing();

@@ -41,6 +41,8 @@ typedef struct AegisBufferStats
 extern AegisBuffer AegisBufferRead(const AegisRelKey *key, BlockNumber pageno);
 extern AegisBuffer AegisBufferReadZero(const AegisRelKey *key, BlockNumber pageno);
 extern bool AegisBufferIsCached(const AegisRelKey *key, BlockNumber pageno);
+extern bool AegisBufferPinRecent(Relation rel, AegisBuffer recent,
+								 const AegisRelKey *key, BlockNumber pageno);
 extern AegisBuffer AegisBufferReadRel(Relation rel, const AegisRelKey *key,
 									  BlockNumber pageno);
 extern AegisBuffer AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno);
