@@ -461,6 +461,8 @@ entry_info(AegisRelEntry *e, AegisRelInfo *info)
 	info->drop_xid = e->drop_xid;
 	info->insert_floor = e->insert_floor;
 	info->cut_lsn = e->cut_lsn;
+	info->dict_id = e->dict_id;
+	info->dict_busy = e->dict_busy;
 }
 
 /*

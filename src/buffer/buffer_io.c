@@ -32,6 +32,23 @@
  *     remove the storage after its lock is gone), and reads each page not
  *     in the pool with AegisBufferRead.  Scan and worker meet in the pool:
  *     one reads a page, the other waits for that read (start_io).
+ *   - WRITE (AegisBufferWriteBehind): a session that adds page n of a
+ *     relation of local storage (COPY, INSERT ... SELECT, any insert that
+ *     extends it), n a multiple of IO_WRITE_PAGES, asks the workers to
+ *     write back the dirty pages [n - IO_WRITE_LAG - IO_WRITE_PAGES,
+ *     n - IO_WRITE_LAG): pages a bulk insert filled and left behind,
+ *     compressed on another core now instead of all by the next
+ *     checkpoint (the first checkpoint after a 3 M-row COPY had taken
+ *     2-5x heap's).  The lag keeps clear of pages still being filled and
+ *     of WAL not yet flushed by the WAL writer (a page is written only
+ *     after PostgreSQL's WAL up to its LSN, which the worker may then have
+ *     to flush).  The first IO_WRITE_MIN_PAGES pages are left to
+ *     checkpoints: a zstd or lz4 table gets its first compression
+ *     dictionary at that size (src/wal/wal_dict.c); until it has one, and
+ *     while the next one is being made, no request is made (and one made
+ *     before is dropped), so blocks are not compressed without the
+ *     dictionary that is about to exist.  Locks and checks as for READ.
+ *     A page changed again afterwards is simply written again.
  *   - FLUSH (AegisIoFlushHelp, from the aegis checkpoint, not in recovery):
  *     the frames are split into chunks of IO_CHUNK_FRAMES; the workers are
  *     given the chunks from the first frame on (in at most half the queue:
@@ -81,19 +98,23 @@
 #define IO_WORKER_CHUNKS	3		/* chunks per worker for each of the scan's */
 #define IO_CHUNK_FRAMES		2048	/* frames per flush request */
 #define IO_QUEUE_SIZE		64		/* requests waiting, at most */
+#define IO_WRITE_PAGES		64		/* pages per write-behind request */
+#define IO_WRITE_LAG		128		/* pages it stays behind the new page */
+#define IO_WRITE_MIN_PAGES	256		/* pages below are left to checkpoints */
 #define CHECKPOINT_WORKERS	3		/* the aegis checkpointer and its two
 									 * guards (src/checkpoint) */
 
 typedef enum IoKind
 {
 	IO_READ,					/* pages [from, to) of 'key' */
+	IO_WRITE,					/* dirty pages [from, to) of 'key' */
 	IO_FLUSH					/* dirty permanent frames [from, to) */
 } IoKind;
 
 typedef struct IoRequest
 {
 	IoKind		kind;
-	AegisRelKey key;			/* READ: the storage, */
+	AegisRelKey key;			/* READ, WRITE: the storage, */
 	Oid			relid;			/* its relation, */
 	XLogRecPtr	create_lsn;		/* and its incarnation the scan saw */
 	uint32		from;
@@ -279,6 +300,40 @@ AegisBufferReadAhead(Relation rel, const AegisRelKey *key, BlockNumber blkno,
 }
 
 /*
+ * AegisBufferWriteBehind
+ *		Relation 'rel' (storage 'key', its lock held) just got its new page
+ *		'pageno': every IO_WRITE_PAGES pages, ask the workers to write back
+ *		the pages a bulk insert left behind (see the file header).  Only
+ *		permanent relations of local storage; not in recovery.  Raises no
+ *		error; does nothing when aegis.io_workers is 0 or the queue is full.
+ */
+void
+AegisBufferWriteBehind(Relation rel, const AegisRelKey *key, BlockNumber pageno)
+{
+	IoRequest	req;
+	AegisRelInfo info;
+
+	if (aegis_io_workers == 0 || Io == NULL || pageno % IO_WRITE_PAGES != 0 ||
+		pageno < IO_WRITE_MIN_PAGES + IO_WRITE_LAG + IO_WRITE_PAGES ||
+		rel->rd_rel->relpersistence != RELPERSISTENCE_PERMANENT || RecoveryInProgress())
+		return;
+	if (!AegisStorageGetInfo(key, &info) || info.storage != AEGIS_STORAGE_LOCAL ||
+		info.dict_busy)
+		return;
+	/* a table that is to get its first dictionary waits for it */
+	if (info.codec != AEGIS_CODEC_NONE && aegis_compression_dictionaries && info.dict_id == 0)
+		return;
+	memset(&req, 0, sizeof(req));
+	req.kind = IO_WRITE;
+	req.key = *key;
+	req.relid = RelationGetRelid(rel);
+	req.create_lsn = info.create_lsn;
+	req.from = pageno - IO_WRITE_LAG - IO_WRITE_PAGES;
+	req.to = pageno - IO_WRITE_LAG;
+	(void) post(&req);
+}
+
+/*
  * AegisIoFlushHelp
  *		The aegis checkpoint is about to write back the pool's 'nframes'
  *		frames: give the workers chunks of IO_CHUNK_FRAMES from the first
@@ -339,41 +394,54 @@ AegisIoFlushDone(uint64 flushed0)
 }
 
 /*
- * Read the pages of 'req' that are not in the pool, under session
- * AccessShareLocks on its database and relation taken without waiting.
+ * Serve a READ or WRITE request: under session AccessShareLocks on its
+ * database and relation taken without waiting, read the pages of 'req' that
+ * are not in the pool, or write back those that are dirty.  Returns the
+ * pages written.
  */
-static void
-serve_read(const IoRequest *req)
+static int
+serve_pages(const IoRequest *req)
 {
 	LOCKTAG		dbtag;
 	LOCKTAG		reltag;
 	AegisRelInfo info;
+	int			written = 0;
 
 	SET_LOCKTAG_OBJECT(dbtag, InvalidOid, DatabaseRelationId, req->key.dbOid, 0);
 	if (LockAcquire(&dbtag, AccessShareLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
-		return;
+		return 0;
 	SET_LOCKTAG_RELATION(reltag, req->key.dbOid, req->relid);
 	if (LockAcquire(&reltag, AccessShareLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
 	{
 		LockRelease(&dbtag, AccessShareLock, true);
-		return;
+		return 0;
 	}
 	if (AegisStorageGetInfo(&req->key, &info) && info.create_lsn == req->create_lsn &&
 		!TransactionIdIsValid(info.drop_xid))
 	{
 		BlockNumber to = Min(req->to, info.npages);
 
-		for (BlockNumber p = req->from; p < to; p++)
+		if (req->kind == IO_WRITE)
 		{
-			CHECK_FOR_INTERRUPTS();
-			if (ShutdownRequestPending)
-				break;
-			if (!AegisBufferIsCached(&req->key, p))
-				AegisBufferRelease(AegisBufferRead(&req->key, p));
+			/* a dictionary being made: leave the pages to the checkpoint */
+			if (!info.dict_busy && req->from < to)
+				written = AegisBufferWritePages(&req->key, req->from, to);
+		}
+		else
+		{
+			for (BlockNumber p = req->from; p < to; p++)
+			{
+				CHECK_FOR_INTERRUPTS();
+				if (ShutdownRequestPending)
+					break;
+				if (!AegisBufferIsCached(&req->key, p))
+					AegisBufferRelease(AegisBufferRead(&req->key, p));
+			}
 		}
 	}
 	LockRelease(&reltag, AccessShareLock, true);
 	LockRelease(&dbtag, AccessShareLock, true);
+	return written;
 }
 
 static void
@@ -432,7 +500,15 @@ AegisIoWorkerMain(Datum arg)
 		PG_TRY();
 		{
 			if (req.kind == IO_READ)
-				serve_read(&req);
+				(void) serve_pages(&req);
+			else if (req.kind == IO_WRITE)
+			{
+				int			n = serve_pages(&req);
+
+				if (n > 0)
+					elog(DEBUG1, "aegis io worker wrote %d pages of relation %u/%u/%u behind an insert",
+						 n, req.key.spcOid, req.key.dbOid, req.key.relNumber);
+			}
 			else
 			{
 				int			n = AegisBufferFlushFrames((int) req.from, (int) req.to);

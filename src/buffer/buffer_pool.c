@@ -1199,6 +1199,61 @@ AegisBufferFlushFrames(int from, int to)
 }
 
 /*
+ * AegisBufferWritePages
+ *		For an I/O worker writing behind a bulk insert (buffer_io.c): write
+ *		back those of pages [from, to) of relation 'key' that are in the
+ *		pool and dirty (not those only hint bits changed), as eviction
+ *		would; a page whose content lock is held (being changed) is left
+ *		for later.  The caller holds a lock that keeps the relation's
+ *		storage from being dropped.  Returns how many were written.  Errors
+ *		as a write-back (full disk, a page that cannot be written).
+ */
+int
+AegisBufferWritePages(const AegisRelKey *key, BlockNumber from, BlockNumber to)
+{
+	int			written = 0;
+
+	ensure_local_pins();
+	for (BlockNumber p = from; p < to; p++)
+	{
+		AegisBufferTag tag;
+		uint32		hash;
+		LWLock	   *plock;
+		AegisBufferLookup *ent;
+		int			b = -1;
+		uint32		flags = 0;
+
+		memset(&tag, 0, sizeof(tag));
+		tag.key = *key;
+		tag.pageno = p;
+		hash = get_hash_value(PageTable, &tag);
+		plock = partition_lock(hash);
+		LWLockAcquire(plock, LW_SHARED);
+		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
+		if (ent != NULL)
+		{
+			b = ent->id;
+			flags = pin_frame(b);
+		}
+		LWLockRelease(plock);
+		if (b < 0)
+			continue;
+		PG_TRY();
+		{
+			if ((flags & (BM_VALID | BM_DIRTY)) == (BM_VALID | BM_DIRTY) &&
+				flush_frame(b, true, false))
+				written++;
+		}
+		PG_FINALLY();
+		{
+			unpin_frame(b);
+		}
+		PG_END_TRY();
+	}
+	return written;
+}
+
+/*
  * AegisBufferFlushRelation
  *		Write back every dirty page of relation 'key' (storage filled
  *		without WAL that must be durable at commit).

@@ -324,6 +324,8 @@ AegisPageGetBufferForTuple(Relation rel, Size len)
 	}
 	RelationSetTargetBlock(rel, pageno);
 	AegisBufferCheckRoom(buf);
+	/* pages a bulk insert left behind: an I/O worker compresses them now */
+	AegisBufferWriteBehind(rel, &key, pageno);
 	return buf;
 }
 

@@ -2,8 +2,9 @@
 # worker" reads and decompresses, into the pool, the chunk of pages after
 # the one a sequential scan reads itself, and the scan returns exactly what
 # it returns without it; it writes some of an aegis checkpoint's pages, and
-# a crash after that checkpoint loses nothing; aegis.io_workers = 0 starts
-# none.
+# a crash after that checkpoint loses nothing; it writes back the pages an
+# insert left behind, and a crash after that insert loses nothing;
+# aegis.io_workers = 0 starts none.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -83,6 +84,40 @@ is($node->safe_psql('postgres',
 		"SELECT count(*) || ':' || md5(string_agg(r::text, ',' ORDER BY id)) FROM r_ck r"),
 	$want_ck, 'a crash after that checkpoint loses nothing');
 $node->adjust_conf('postgresql.conf', 'aegis.debug_writeback_delay', '0');
+
+# write-behind: an insert that adds pages has the worker write back the
+# pages it left behind (once the table has its compression dictionary), so
+# the next checkpoint has only the rest to write; a crash right after the
+# insert loses nothing
+$node->restart;
+sub ckpt_pages { return $node->safe_psql('postgres', 'SELECT checkpoint_pages FROM aegis_wal_stats()'); }
+$log_offset = -s $node->logfile;
+$node->safe_psql('postgres', q{
+	CREATE TABLE wb (LIKE r_heap) USING aegis WITH (compression = 'zstd');
+	INSERT INTO wb SELECT * FROM r_heap;
+	INSERT INTO wb SELECT id + 200000, a, b FROM r_heap;
+	INSERT INTO wb SELECT id + 400000, a, b FROM r_heap;});
+ok($node->wait_for_log('aegis io worker wrote [0-9]+ pages of relation [0-9/]+ behind an insert',
+		$log_offset), 'the I/O worker wrote pages behind the insert');
+my $wb_pages = $node->safe_psql('postgres', "SELECT pages FROM aegis_table_stats('wb')");
+my $p0 = ckpt_pages();
+$node->safe_psql('postgres', "SELECT aegis_checkpoint()");
+my $ck = ckpt_pages() - $p0;
+cmp_ok($ck, '<', $wb_pages / 2,
+	"the checkpoint after it wrote $ck pages, under half of the table's $wb_pages");
+my $want_wb = $node->safe_psql('postgres', q{
+	SELECT count(*) || ':' || md5(string_agg(r::text, ',' ORDER BY id)) FROM (
+		SELECT * FROM r_heap UNION ALL SELECT id + 200000, a, b FROM r_heap
+		UNION ALL SELECT id + 400000, a, b FROM r_heap
+		UNION ALL SELECT id + 600000, a, b FROM r_heap) r});
+$log_offset = -s $node->logfile;
+$node->safe_psql('postgres', "INSERT INTO wb SELECT id + 600000, a, b FROM r_heap");
+$node->wait_for_log('behind an insert', $log_offset);
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres',
+		"SELECT count(*) || ':' || md5(string_agg(r::text, ',' ORDER BY id)) FROM wb r"),
+	$want_wb, 'a crash right after an insert the worker wrote behind loses nothing');
 
 # off: the scan reads its pages alone
 $node->append_conf('postgresql.conf', "aegis.io_workers = 0");

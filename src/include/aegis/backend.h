@@ -54,6 +54,10 @@ typedef struct AegisRelInfo
 								 * no new tuple below this until VACUUM */
 	XLogRecPtr	cut_lsn;		/* end LSN of the record of the last cut
 								 * (VACUUM's SHRINK, TRUNCATE), 0 if none */
+	uint16		dict_id;		/* its current compression dictionary, 0 if
+								 * none or not counted yet; and whether */
+	bool		dict_busy;		/* the next one is being made (both reported
+								 * only; ignored as input) */
 } AegisRelInfo;
 
 /* Figures reported by aegis_table_stats(). */

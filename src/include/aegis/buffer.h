@@ -71,6 +71,8 @@ extern void AegisBufferFlushRelationFrom(const AegisRelKey *key, BlockNumber fro
 extern void AegisBufferReleaseAll(bool warn);
 extern void AegisBufferGetStats(AegisBufferStats *stats);
 extern int	AegisBufferFlushFrames(int from, int to);
+extern int	AegisBufferWritePages(const AegisRelKey *key, BlockNumber from,
+								  BlockNumber to);
 
 /* buffer_io.c: the I/O workers */
 extern Size AegisIoShmemSize(void);
@@ -78,6 +80,8 @@ extern void AegisIoShmemInit(void);
 extern void AegisIoRegisterWorkers(void);
 extern void AegisBufferReadAhead(Relation rel, const AegisRelKey *key, BlockNumber blkno,
 								 BlockNumber end, BlockNumber *next, XLogRecPtr *create_lsn);
+extern void AegisBufferWriteBehind(Relation rel, const AegisRelKey *key,
+								   BlockNumber pageno);
 extern bool AegisIoFlushHelp(int nframes, uint64 *flushed0);
 extern uint64 AegisIoFlushDone(uint64 flushed0);
 extern PGDLLEXPORT void AegisIoWorkerMain(Datum arg);
