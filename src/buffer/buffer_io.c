@@ -33,22 +33,24 @@
  *     in the pool with AegisBufferRead.  Scan and worker meet in the pool:
  *     one reads a page, the other waits for that read (start_io).
  *   - WRITE (AegisBufferWriteBehind): a session that adds page n of a
- *     relation of local storage (COPY, INSERT ... SELECT, any insert that
- *     extends it), n a multiple of IO_WRITE_PAGES, asks the workers to
- *     write back the dirty pages [n - IO_WRITE_LAG - IO_WRITE_PAGES,
- *     n - IO_WRITE_LAG): pages a bulk insert filled and left behind,
- *     compressed on another core now instead of all by the next
- *     checkpoint (the first checkpoint after a 3 M-row COPY had taken
- *     2-5x heap's).  The lag keeps clear of pages still being filled and
- *     of WAL not yet flushed by the WAL writer (a page is written only
- *     after PostgreSQL's WAL up to its LSN, which the worker may then have
- *     to flush).  The first IO_WRITE_MIN_PAGES pages are left to
- *     checkpoints: a zstd or lz4 table gets its first compression
- *     dictionary at that size (src/wal/wal_dict.c); until it has one, and
- *     while the next one is being made, no request is made (and one made
- *     before is dropped), so blocks are not compressed without the
- *     dictionary that is about to exist.  Locks and checks as for READ.
- *     A page changed again afterwards is simply written again.
+ *     permanent relation of local storage (COPY, INSERT ... SELECT, any
+ *     insert that extends it), n a multiple of IO_WRITE_PAGES, asks the
+ *     workers to write back the dirty pages below n - IO_WRITE_LAG it has
+ *     not asked for yet, IO_WRITE_PAGES at a time: the pages a bulk insert
+ *     filled and left behind are compressed on another core now instead
+ *     of all by the next checkpoint (the first checkpoint after a 3 M-row
+ *     COPY had taken 2-5x heap's).  The lag keeps clear of pages still
+ *     being filled and of WAL the WAL writer has not flushed yet (a page is
+ *     written only after PostgreSQL's WAL up to its LSN, which the worker
+ *     would otherwise flush itself).  The first IO_WRITE_MIN_PAGES pages
+ *     are left to checkpoints: a zstd or lz4 table gets its first
+ *     compression dictionary at that size (src/wal/wal_dict.c).  Until it
+ *     has one, and while the next one is being made, nothing is asked for
+ *     (the pages are asked for once it exists), and a worker drops a
+ *     request it finds made meanwhile (those pages are left to the
+ *     checkpoint), so blocks are not compressed without the dictionary
+ *     that is about to exist.  Locks and checks as for READ.  A page
+ *     changed again afterwards is simply written again.
  *   - FLUSH (AegisIoFlushHelp, from the aegis checkpoint, not in recovery):
  *     the frames are split into chunks of IO_CHUNK_FRAMES; the workers are
  *     given the chunks from the first frame on (in at most half the queue:
@@ -101,6 +103,7 @@
 #define IO_WRITE_PAGES		64		/* pages per write-behind request */
 #define IO_WRITE_LAG		128		/* pages it stays behind the new page */
 #define IO_WRITE_MIN_PAGES	256		/* pages below are left to checkpoints */
+#define WRITE_BEHIND_RELS	4		/* relations a backend remembers */
 #define CHECKPOINT_WORKERS	3		/* the aegis checkpointer and its two
 									 * guards (src/checkpoint) */
 
@@ -303,15 +306,25 @@ AegisBufferReadAhead(Relation rel, const AegisRelKey *key, BlockNumber blkno,
  * AegisBufferWriteBehind
  *		Relation 'rel' (storage 'key', its lock held) just got its new page
  *		'pageno': every IO_WRITE_PAGES pages, ask the workers to write back
- *		the pages a bulk insert left behind (see the file header).  Only
- *		permanent relations of local storage; not in recovery.  Raises no
- *		error; does nothing when aegis.io_workers is 0 or the queue is full.
+ *		the pages a bulk insert left behind (see the file header), in
+ *		requests of IO_WRITE_PAGES pages, from where this backend's last
+ *		request for the relation ended (so pages passed over while a
+ *		dictionary was made, or while the queue was full, are asked for
+ *		later).  Only permanent relations of local storage; not in
+ *		recovery.  Raises no error; does nothing when aegis.io_workers is 0.
  */
 void
 AegisBufferWriteBehind(Relation rel, const AegisRelKey *key, BlockNumber pageno)
 {
-	IoRequest	req;
+	static struct
+	{
+		AegisRelKey key;
+		BlockNumber next;		/* the first page not asked for yet */
+	}			asked[WRITE_BEHIND_RELS];
+	static int	clock = 0;
 	AegisRelInfo info;
+	BlockNumber end;
+	int			i;
 
 	if (aegis_io_workers == 0 || Io == NULL || pageno % IO_WRITE_PAGES != 0 ||
 		pageno < IO_WRITE_MIN_PAGES + IO_WRITE_LAG + IO_WRITE_PAGES ||
@@ -323,14 +336,36 @@ AegisBufferWriteBehind(Relation rel, const AegisRelKey *key, BlockNumber pageno)
 	/* a table that is to get its first dictionary waits for it */
 	if (info.codec != AEGIS_CODEC_NONE && aegis_compression_dictionaries && info.dict_id == 0)
 		return;
-	memset(&req, 0, sizeof(req));
-	req.kind = IO_WRITE;
-	req.key = *key;
-	req.relid = RelationGetRelid(rel);
-	req.create_lsn = info.create_lsn;
-	req.from = pageno - IO_WRITE_LAG - IO_WRITE_PAGES;
-	req.to = pageno - IO_WRITE_LAG;
-	(void) post(&req);
+
+	/* where this backend's requests for the relation got to */
+	for (i = 0; i < WRITE_BEHIND_RELS; i++)
+		if (memcmp(&asked[i].key, key, sizeof(AegisRelKey)) == 0)
+			break;
+	if (i == WRITE_BEHIND_RELS)
+	{
+		i = clock++ % WRITE_BEHIND_RELS;
+		asked[i].key = *key;
+		asked[i].next = IO_WRITE_MIN_PAGES;
+	}
+	end = pageno - IO_WRITE_LAG;
+	if (asked[i].next > end)
+		asked[i].next = IO_WRITE_MIN_PAGES;	/* truncated meanwhile */
+	/* what was left while a dictionary was made, or the queue was full */
+	while (asked[i].next < end)
+	{
+		IoRequest	req;
+
+		memset(&req, 0, sizeof(req));
+		req.kind = IO_WRITE;
+		req.key = *key;
+		req.relid = RelationGetRelid(rel);
+		req.create_lsn = info.create_lsn;
+		req.from = asked[i].next;
+		req.to = Min(end, req.from + IO_WRITE_PAGES);
+		if (!post(&req))
+			break;
+		asked[i].next = req.to;
+	}
 }
 
 /*

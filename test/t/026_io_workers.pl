@@ -99,6 +99,20 @@ $node->safe_psql('postgres', q{
 	INSERT INTO wb SELECT id + 400000, a, b FROM r_heap;});
 ok($node->wait_for_log('aegis io worker wrote [0-9]+ pages of relation [0-9/]+ behind an insert',
 		$log_offset), 'the I/O worker wrote pages behind the insert');
+# the worker may still be writing behind the insert: wait until it is done
+# (the pool's write-backs stop growing)
+$node->safe_psql('postgres', q{
+	DO $$
+	DECLARE w0 bigint; w1 bigint;
+	BEGIN
+		SELECT writebacks INTO w1 FROM aegis_buffer_stats();
+		FOR i IN 1 .. 120 LOOP
+			w0 := w1;
+			PERFORM pg_sleep(0.5);
+			SELECT writebacks INTO w1 FROM aegis_buffer_stats();
+			EXIT WHEN w1 = w0;
+		END LOOP;
+	END $$;});
 my $wb_pages = $node->safe_psql('postgres', "SELECT pages FROM aegis_table_stats('wb')");
 my $p0 = ckpt_pages();
 $node->safe_psql('postgres', "SELECT aegis_checkpoint()");
