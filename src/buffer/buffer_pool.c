@@ -625,6 +625,36 @@ AegisBufferReadZero(const AegisRelKey *key, BlockNumber pageno)
 }
 
 /*
+ * The frame holding page 'pageno' of 'key' now, or -1; with 'pin', pinned
+ * (and *flags: its flags as the pin found them).
+ */
+static int
+lookup_frame(const AegisRelKey *key, BlockNumber pageno, bool pin, uint32 *flags)
+{
+	AegisBufferTag tag;
+	uint32		hash;
+	LWLock	   *plock;
+	AegisBufferLookup *ent;
+	int			b = -1;
+
+	memset(&tag, 0, sizeof(tag));
+	tag.key = *key;
+	tag.pageno = pageno;
+	hash = get_hash_value(PageTable, &tag);
+	plock = partition_lock(hash);
+	LWLockAcquire(plock, LW_SHARED);
+	ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
+	if (ent != NULL)
+	{
+		b = ent->id;
+		if (pin)
+			*flags = pin_frame(b);
+	}
+	LWLockRelease(plock);
+	return b;
+}
+
+/*
  * AegisBufferIsCached
  *		Is page 'pageno' of relation 'key' in the pool right now?  Only a
  *		hint unless nothing else can read it in meanwhile (the startup
@@ -633,20 +663,7 @@ AegisBufferReadZero(const AegisRelKey *key, BlockNumber pageno)
 bool
 AegisBufferIsCached(const AegisRelKey *key, BlockNumber pageno)
 {
-	AegisBufferTag tag;
-	uint32		hash;
-	LWLock	   *plock;
-	bool		found;
-
-	memset(&tag, 0, sizeof(tag));
-	tag.key = *key;
-	tag.pageno = pageno;
-	hash = get_hash_value(PageTable, &tag);
-	plock = partition_lock(hash);
-	LWLockAcquire(plock, LW_SHARED);
-	found = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL) != NULL;
-	LWLockRelease(plock);
-	return found;
+	return lookup_frame(key, pageno, false, NULL) >= 0;
 }
 
 /*
@@ -1216,26 +1233,9 @@ AegisBufferWritePages(const AegisRelKey *key, BlockNumber from, BlockNumber to)
 	ensure_local_pins();
 	for (BlockNumber p = from; p < to; p++)
 	{
-		AegisBufferTag tag;
-		uint32		hash;
-		LWLock	   *plock;
-		AegisBufferLookup *ent;
-		int			b = -1;
 		uint32		flags = 0;
+		int			b = lookup_frame(key, p, true, &flags);
 
-		memset(&tag, 0, sizeof(tag));
-		tag.key = *key;
-		tag.pageno = p;
-		hash = get_hash_value(PageTable, &tag);
-		plock = partition_lock(hash);
-		LWLockAcquire(plock, LW_SHARED);
-		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
-		if (ent != NULL)
-		{
-			b = ent->id;
-			flags = pin_frame(b);
-		}
-		LWLockRelease(plock);
 		if (b < 0)
 			continue;
 		PG_TRY();
