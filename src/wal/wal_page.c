@@ -371,6 +371,62 @@ put_changed(DeltaOut *d, const char *after, int start, int end, const DeltaCopy 
 }
 
 /*
+ * Append to 'd' the bytes of 'after' in [from, to) that differ from
+ * 'before' (valid there), as regions (with 'copy', copy regions where the
+ * new row version's data repeats the old one's).  False if the regions
+ * would take more room than a page: the caller then logs the page whole.
+ */
+static bool
+diff_range(DeltaOut *d, const char *before, const char *after, int from, int to,
+		   const DeltaCopy *copy)
+{
+	int			i = from;
+
+	while (i < to)
+	{
+		int			n = Min(DELTA_CHUNK, to - i);
+		int			start;
+		int			end;
+
+		/* most of a page is unchanged: skip it a block at a time */
+		if (i % DELTA_SKIP == 0 && i + DELTA_SKIP <= to &&
+			memcmp(before + i, after + i, DELTA_SKIP) == 0)
+		{
+			i += DELTA_SKIP;
+			continue;
+		}
+		if (memcmp(before + i, after + i, n) == 0)
+		{
+			i += n;
+			continue;
+		}
+		start = i;
+		while (i < to && memcmp(before + i, after + i, Min(DELTA_CHUNK, to - i)) != 0)
+			i += Min(DELTA_CHUNK, to - i);
+		/* a change split by two copy regions takes at most five regions */
+		if (d->len + (i - start) + AEGIS_REGION_MAX_HEAD * (copy ? 5 : 1) > BLCKSZ)
+			return false;
+		/* chunks found the change; its bytes are logged exactly */
+		end = i;
+		while (before[start] == after[start])
+			start++;
+		while (before[end - 1] == after[end - 1])
+			end--;
+		put_changed(d, after, start, end, copy);
+	}
+	return true;
+}
+
+/* Log the whole of 'after' but pd_lsn into 'd', replacing what it holds. */
+static void
+put_whole_page(DeltaOut *d, const char *after)
+{
+	d->len = 0;
+	d->prev_end = AEGIS_DELTA_FIRST;
+	put_literal(d, after, AEGIS_DELTA_FIRST, BLCKSZ);
+}
+
+/*
  * Encode the difference between 'before' and 'after' (pages) into 'out'
  * (room for BLCKSZ + 512 bytes) as a packed delta (AegisWalApplyDelta);
  * returns its length in bytes.  With 'copy', the new row version's data is
@@ -381,45 +437,9 @@ static uint16
 compute_delta(const char *before, const char *after, char *out, const DeltaCopy *copy)
 {
 	DeltaOut	d = {out, 0, AEGIS_DELTA_FIRST};
-	int			i = AEGIS_DELTA_FIRST;
 
-	while (i < BLCKSZ)
-	{
-		int			start;
-		int			end;
-
-		/* most of a page is unchanged: skip it a block at a time */
-		if (i % DELTA_SKIP == 0 &&
-			memcmp(before + i, after + i, DELTA_SKIP) == 0)
-		{
-			i += DELTA_SKIP;
-			continue;
-		}
-		if (memcmp(before + i, after + i, DELTA_CHUNK) == 0)
-		{
-			i += DELTA_CHUNK;
-			continue;
-		}
-		start = i;
-		while (i < BLCKSZ && memcmp(before + i, after + i, DELTA_CHUNK) != 0)
-			i += DELTA_CHUNK;
-		/* a change split by two copy regions takes at most five regions */
-		if (d.len + (i - start) + AEGIS_REGION_MAX_HEAD * (copy ? 5 : 1) > BLCKSZ)
-		{
-			/* not worth it: the whole page but pd_lsn */
-			d.len = 0;
-			d.prev_end = AEGIS_DELTA_FIRST;
-			put_literal(&d, after, AEGIS_DELTA_FIRST, BLCKSZ);
-			return (uint16) d.len;
-		}
-		/* chunks found the change; its bytes are logged exactly */
-		end = i;
-		while (before[start] == after[start])
-			start++;
-		while (before[end - 1] == after[end - 1])
-			end--;
-		put_changed(&d, after, start, end, copy);
-	}
+	if (!diff_range(&d, before, after, AEGIS_DELTA_FIRST, BLCKSZ, copy))
+		put_whole_page(&d, after);
 	return (uint16) d.len;
 }
 
@@ -445,45 +465,12 @@ compute_append_delta(const char *before, const char *after, char *out, int lower
 {
 	PageHeader	ph = (PageHeader) after;
 	DeltaOut	d = {out, 0, AEGIS_DELTA_FIRST};
-	int			i = AEGIS_DELTA_FIRST;
 
-	if (!page_sane_bounds((Page) after) || ph->pd_lower < lower || ph->pd_upper > upper)
+	if (!page_sane_bounds((Page) after) || ph->pd_lower < lower || ph->pd_upper > upper ||
+		!diff_range(&d, before, after, AEGIS_DELTA_FIRST, lower, NULL))
 	{
-		put_literal(&d, after, AEGIS_DELTA_FIRST, BLCKSZ);
+		put_whole_page(&d, after);
 		return (uint16) d.len;
-	}
-	while (i < lower)
-	{
-		int			n = Min(DELTA_CHUNK, lower - i);
-		int			start;
-		int			end;
-
-		/* the line pointers mostly stay: skip them a block at a time */
-		if (i % DELTA_SKIP == 0 && i + DELTA_SKIP <= lower &&
-			memcmp(before + i, after + i, DELTA_SKIP) == 0)
-		{
-			i += DELTA_SKIP;
-			continue;
-		}
-		if (memcmp(before + i, after + i, n) == 0)
-		{
-			i += n;
-			continue;
-		}
-		start = i;
-		while (i < lower)
-		{
-			n = Min(DELTA_CHUNK, lower - i);
-			if (memcmp(before + i, after + i, n) == 0)
-				break;
-			i += n;
-		}
-		end = i;
-		while (before[start] == after[start])
-			start++;
-		while (before[end - 1] == after[end - 1])
-			end--;
-		put_literal(&d, after, start, end);
 	}
 	put_literal(&d, after, lower, ph->pd_lower);
 	put_literal(&d, after, ph->pd_upper, upper);
@@ -692,7 +679,7 @@ AegisWalPageCompact(AegisPageChange *chg)
 		/* not an append after all: what changed so far, as the whole page */
 		DeltaOut	d = {chg->delta1, 0, AEGIS_DELTA_FIRST};
 
-		put_literal(&d, (char *) page, AEGIS_DELTA_FIRST, BLCKSZ);
+		put_whole_page(&d, (char *) page);
 		chg->delta1_len = (uint16) d.len;
 		chg->append = false;
 	}
