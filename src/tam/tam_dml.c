@@ -93,7 +93,7 @@ insert_one(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
 	heaptup = prepare_insert(rel, tuple, GetCurrentTransactionId(), cid, options);
 
 	buf = AegisPageGetBufferForTuple(rel, heaptup->t_len);
-	chg = AegisWalPageBeginAppend(rel, buf);
+	chg = AegisWalPageBeginAppend(rel, buf, MAXALIGN(heaptup->t_len));
 	START_CRIT_SECTION();
 	AegisPagePutTuple(rel, buf, heaptup);
 	AegisBufferMarkDirty(buf);
@@ -225,7 +225,7 @@ aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 
 		buf = AegisPageGetBufferForTuple(rel, tuples[i]->t_len);
 		page = AegisBufferGetPage(buf);
-		chg = AegisWalPageBeginAppend(rel, buf);
+		chg = AegisWalPageBeginAppend(rel, buf, BLCKSZ);
 		START_CRIT_SECTION();
 		do
 		{

@@ -454,26 +454,47 @@ page_sane_bounds(Page page)
 }
 
 /*
- * The delta of an append change (AegisWalPageBeginAppend): 'before' holds
- * the page's first 'lower' bytes as they were, pd_upper was 'upper'.  The
- * header and line pointers are compared; the new line pointers [lower,
- * pd_lower) and the new tuples [pd_upper, upper) are logged as they are.
- * If the page's bounds moved any other way, the whole page is logged.
+ * The delta of an append change (AegisWalPageBeginAppend, its page bounds
+ * and copied ranges in 'chg'): the header, the line pointers and the
+ * copied free space are compared with what they were (so new tuples
+ * written over zeros log what a full comparison logs); new line pointers
+ * or tuples beyond the copied ranges are logged as they are.  If the
+ * page's bounds moved any other way, the whole page is logged.
  */
 static uint16
-compute_append_delta(const char *before, const char *after, char *out, int lower, int upper)
+compute_append_delta(const AegisPageChange *chg, const char *after, char *out)
 {
+	const char *before = chg->before.data;
 	PageHeader	ph = (PageHeader) after;
 	DeltaOut	d = {out, 0, AEGIS_DELTA_FIRST};
+	int			lo_end = chg->append_lo_end;
+	int			hi_start = chg->append_hi_start;
+	int			seg[2][2] = {{AEGIS_DELTA_FIRST, ph->pd_lower}, {ph->pd_upper, chg->append_upper}};
 
-	if (!page_sane_bounds((Page) after) || ph->pd_lower < lower || ph->pd_upper > upper ||
-		!diff_range(&d, before, after, AEGIS_DELTA_FIRST, lower, NULL))
+	if (!page_sane_bounds((Page) after) || ph->pd_lower < chg->append_lower ||
+		ph->pd_upper > chg->append_upper)
 	{
 		put_whole_page(&d, after);
 		return (uint16) d.len;
 	}
-	put_literal(&d, after, lower, ph->pd_lower);
-	put_literal(&d, after, ph->pd_upper, upper);
+	/* each changed range: compared where 'before' was kept, else as it is */
+	for (int k = 0; k < 2; k++)
+	{
+		int			from = seg[k][0];
+		int			to = seg[k][1];
+
+		if (!diff_range(&d, before, after, from, Min(to, lo_end), NULL))
+		{
+			put_whole_page(&d, after);
+			return (uint16) d.len;
+		}
+		put_literal(&d, after, Max(from, lo_end), Min(to, hi_start));
+		if (!diff_range(&d, before, after, Max(from, hi_start), to, NULL))
+		{
+			put_whole_page(&d, after);
+			return (uint16) d.len;
+		}
+	}
 	return (uint16) d.len;
 }
 
@@ -557,7 +578,7 @@ AegisPageCompact(Page page)
  * version, so an all-visible page stays so and no map page is pinned.
  */
 static AegisPageChange *
-page_begin(Relation rel, AegisBuffer buf, bool keep_visible, bool append)
+page_begin(Relation rel, AegisBuffer buf, bool keep_visible, Size tuple_space)
 {
 	static AegisPageChange change;
 	AegisPageChange *chg = &change;
@@ -582,16 +603,26 @@ page_begin(Relation rel, AegisBuffer buf, bool keep_visible, bool append)
 		chg->vmbuf = AegisVmPinIfExists(rel, AegisBufferGetPageNo(buf));
 	if (!chg->needs_wal)
 		return chg;
-	if (append && page_sane_bounds(page))
+	if (tuple_space > 0 && page_sane_bounds(page))
 	{
-		/* the rest of the page stays as it is: no need to keep it */
+		PageHeader	ph = (PageHeader) page;
+
+		/*
+		 * The tuples on the page stay as they are: keep only the header,
+		 * the line pointers (one more) and the free space the new tuples
+		 * will take, at its top.
+		 */
 		chg->append = true;
-		chg->append_lower = ((PageHeader) page)->pd_lower;
-		chg->append_upper = ((PageHeader) page)->pd_upper;
-		memcpy(chg->before.data, page, chg->append_lower);
+		chg->append_lower = ph->pd_lower;
+		chg->append_upper = ph->pd_upper;
+		chg->append_lo_end = Min(ph->pd_lower + sizeof(ItemIdData), ph->pd_upper);
+		chg->append_hi_start = ph->pd_upper - Min(tuple_space, ph->pd_upper - chg->append_lo_end);
+		memcpy(chg->before.data, page, chg->append_lo_end);
+		memcpy(chg->before.data + chg->append_hi_start, (char *) page + chg->append_hi_start,
+			   chg->append_upper - chg->append_hi_start);
 #ifdef USE_ASSERT_CHECKING
-		memcpy(chg->before.data + chg->append_lower, (char *) page + chg->append_lower,
-			   BLCKSZ - chg->append_lower);
+		memcpy(chg->before.data + chg->append_upper, (char *) page + chg->append_upper,
+			   BLCKSZ - chg->append_upper);
 #endif
 	}
 	else
@@ -612,24 +643,25 @@ page_begin(Relation rel, AegisBuffer buf, bool keep_visible, bool append)
 AegisPageChange *
 AegisWalPageBegin(Relation rel, AegisBuffer buf)
 {
-	return page_begin(rel, buf, false, false);
+	return page_begin(rel, buf, false, 0);
 }
 
 /*
  * AegisWalPageBeginAppend
  *		AegisWalPageBegin for a change that only adds tuples to the page
- *		(PageAddItem, and the new tuples' own bytes): the line pointers,
- *		the header and the space between pd_lower and pd_upper change, the
- *		existing tuples do not.  Only the header and line pointers are
- *		copied and compared; the new line pointers and tuples are logged
- *		as they are, which is what a full comparison finds too.  An insert
- *		had spent a fifth of its time copying and comparing whole pages.
- *		Assert-enabled builds check that the rest of the page did not change.
+ *		(PageAddItem, and the new tuples' own bytes), 'tuple_space' bytes of
+ *		them at most (BLCKSZ: the free space may fill up): the header, the
+ *		line pointers and the free space change, the tuples on the page do
+ *		not.  Only the header, the line pointers and the top 'tuple_space'
+ *		bytes of the free space are copied and compared, and the delta is
+ *		what a full comparison finds.  An INSERT had spent a fifth of its
+ *		time copying and comparing whole pages.  Assert-enabled builds check
+ *		that the tuples on the page did not change.
  */
 AegisPageChange *
-AegisWalPageBeginAppend(Relation rel, AegisBuffer buf)
+AegisWalPageBeginAppend(Relation rel, AegisBuffer buf, Size tuple_space)
 {
-	return page_begin(rel, buf, false, true);
+	return page_begin(rel, buf, false, Max(tuple_space, 1));
 }
 
 /*
@@ -641,7 +673,7 @@ AegisWalPageBeginAppend(Relation rel, AegisBuffer buf)
 AegisPageChange *
 AegisWalPageBeginKeepVisible(Relation rel, AegisBuffer buf)
 {
-	return page_begin(rel, buf, true, false);
+	return page_begin(rel, buf, true, 0);
 }
 
 /*
@@ -793,9 +825,7 @@ AegisWalPageLog(AegisPageChange *chg)
 			/* the tuples that were on the page are as they were */
 			Assert(memcmp(chg->before.data + chg->append_upper, (char *) page + chg->append_upper,
 						  BLCKSZ - chg->append_upper) == 0);
-			xlrec.delta2_len = compute_append_delta(chg->before.data, (char *) page,
-													body + chg->delta1_len,
-													chg->append_lower, chg->append_upper);
+			xlrec.delta2_len = compute_append_delta(chg, (char *) page, body + chg->delta1_len);
 		}
 		else
 			xlrec.delta2_len = compute_delta(chg->before.data, (char *) page, body + chg->delta1_len,

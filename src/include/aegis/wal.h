@@ -233,8 +233,8 @@ typedef struct xl_aegis_checkpoint
  *		END_CRIT_SECTION();
  *
  * A change that only adds tuples (PageAddItem: INSERT, COPY) may begin with
- * AegisWalPageBeginAppend, which copies and compares only the page header
- * and line pointers.
+ * AegisWalPageBeginAppend, which copies and compares only the page header,
+ * the line pointers and the free space the new tuples will take.
  * A change to an all-visible page clears PD_ALL_VISIBLE and the page's
  * visibility map bits unless it hides no version and says so
  * (AegisWalPageBeginKeepVisible); VACUUM sets them (AegisWalPageSetVisible).
@@ -248,9 +248,12 @@ typedef struct AegisPageChange
 	bool		keep_visible;	/* the change hides no version */
 	bool		set_visible;	/* the change makes the page all-visible */
 	bool		append;			/* AegisWalPageBeginAppend: only tuples are
-								 * added; before holds [0, append_lower) */
+								 * added; before holds [0, append_lo_end)
+								 * and [append_hi_start, append_upper) */
 	uint16		append_lower;	/* pd_lower and pd_upper at Begin */
 	uint16		append_upper;
+	uint16		append_lo_end;
+	uint16		append_hi_start;
 	Buffer		vmbuf;			/* map page: pinned by Begin to clear, or
 								 * the caller's to set */
 	TransactionId conflict_xid; /* for standby queries (AegisWalPageConflict) */
@@ -262,8 +265,7 @@ typedef struct AegisPageChange
 	uint16		delta1_len;
 	char		delta1[BLCKSZ + 512];
 	PGAlignedBlock before;		/* the page as it was before the change
-								 * (append: only its first append_lower
-								 * bytes) */
+								 * (append: only the ranges above) */
 } AegisPageChange;
 
 /* Facts about a relation cached in its rd_amcache (AegisRelGetCache). */
@@ -298,7 +300,8 @@ extern void AegisWalPageSameData(AegisPageChange *chg, OffsetNumber newoff,
 								 OffsetNumber oldoff);
 extern void AegisWalPageLog(AegisPageChange *chg);
 extern AegisPageChange *AegisWalPageBeginKeepVisible(Relation rel, AegisBuffer buf);
-extern AegisPageChange *AegisWalPageBeginAppend(Relation rel, AegisBuffer buf);
+extern AegisPageChange *AegisWalPageBeginAppend(Relation rel, AegisBuffer buf,
+												Size tuple_space);
 extern void AegisWalPageSetVisible(AegisPageChange *chg, Buffer vmbuf,
 								   TransactionId cutoff_xid);
 extern void AegisPageCompact(Page page);
