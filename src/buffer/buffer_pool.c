@@ -263,25 +263,45 @@ partition_lock(uint32 hash)
 }
 
 /*
- * Pin frame b: its spinlock must NOT be held.  Returns the frame's flags as
- * the pin found them: BM_VALID stays set while the pin is held (only a
- * frame nobody else pins is emptied), so a caller that sees it needs no
- * start_io.
+ * Pin frame b if it holds page 'pageno' of 'key', valid (any content if key
+ * is NULL); returns whether it did, and in *flags the frame's flags as the
+ * pin found them.  Its spinlock must NOT be held.  BM_VALID stays set while
+ * the pin is held (only a frame nobody else pins is emptied), so a caller
+ * that sees it needs no start_io; nor can the tag change under the pin.
  */
+static bool
+pin_frame_if(int b, const AegisRelKey *key, BlockNumber pageno, uint32 *flags)
+{
+	AegisBufferDesc *d = &Descs[b];
+	bool		ok;
+
+	SpinLockAcquire(&d->hdr_lock);
+	ok = key == NULL ||
+		((d->flags & (BM_TAG_VALID | BM_VALID)) == (BM_TAG_VALID | BM_VALID) &&
+		 d->tag.pageno == pageno && memcmp(&d->tag.key, key, sizeof(AegisRelKey)) == 0);
+	if (ok)
+	{
+		d->refcount++;
+		if (d->usage < AEGIS_MAX_USAGE)
+			d->usage++;
+	}
+	*flags = d->flags;
+	SpinLockRelease(&d->hdr_lock);
+	if (ok)
+	{
+		local_pins[b]++;
+		local_pins_total++;
+	}
+	return ok;
+}
+
+/* Pin frame b whatever it holds; returns its flags (pin_frame_if). */
 static uint32
 pin_frame(int b)
 {
-	AegisBufferDesc *d = &Descs[b];
 	uint32		flags;
 
-	SpinLockAcquire(&d->hdr_lock);
-	d->refcount++;
-	if (d->usage < AEGIS_MAX_USAGE)
-		d->usage++;
-	flags = d->flags;
-	SpinLockRelease(&d->hdr_lock);
-	local_pins[b]++;
-	local_pins_total++;
+	(void) pin_frame_if(b, NULL, InvalidBlockNumber, &flags);
 	return flags;
 }
 
@@ -672,35 +692,19 @@ AegisBufferIsCached(const AegisRelKey *key, BlockNumber pageno)
  *		valid; returns whether it did (PostgreSQL's ReadRecentBuffer).  A
  *		caller that read the page a moment ago skips the page table's
  *		lookup and its partition lock.  Counted as AegisBufferReadRel counts
- *		a hit.  The tag cannot change under a pin: eviction needs the frame's
- *		only pin, checked under the same header spinlock.
+ *		a hit.
  */
 bool
 AegisBufferPinRecent(Relation rel, AegisBuffer recent, const AegisRelKey *key,
 					 BlockNumber pageno)
 {
-	AegisBufferDesc *d;
-	bool		ok;
+	uint32		flags;
 
 	if (recent < 0 || Pool == NULL || recent >= Pool->nframes)
 		return false;
 	ensure_local_pins();
-	d = &Descs[recent];
-	SpinLockAcquire(&d->hdr_lock);
-	ok = (d->flags & (BM_TAG_VALID | BM_VALID)) == (BM_TAG_VALID | BM_VALID) &&
-		d->tag.pageno == pageno &&
-		memcmp(&d->tag.key, key, sizeof(AegisRelKey)) == 0;
-	if (ok)
-	{
-		d->refcount++;
-		if (d->usage < AEGIS_MAX_USAGE)
-			d->usage++;
-	}
-	SpinLockRelease(&d->hdr_lock);
-	if (!ok)
+	if (!pin_frame_if(recent, key, pageno, &flags))
 		return false;
-	local_pins[recent]++;
-	local_pins_total++;
 	count_hit();
 	pgBufferUsage.shared_blks_hit++;
 	pgstat_count_buffer_read(rel);
