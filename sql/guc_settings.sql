@@ -7,6 +7,7 @@ SHOW aegis.compression_dictionaries;
 SHOW aegis.data_directory;
 SHOW aegis.memory_backend_size;
 SHOW aegis.io_workers;
+SHOW aegis.cold_compression_level;
 -- aegis checkpoints follow PostgreSQL's: the old settings are gone
 SET aegis.checkpoint_timeout = '1min';
 
@@ -20,6 +21,7 @@ SET aegis.compression_level = -8;		-- out of range
 SET aegis.compression_dictionaries = 'sometimes';	-- rejected
 SET aegis.buffer_pool_size = '1GB';		-- postmaster setting
 SET aegis.io_workers = 2;		-- postmaster setting
+SET aegis.cold_compression_level = 3;	-- server-wide (reload)
 SET aegis.no_such_setting = 1;			-- reserved prefix
 RESET ALL;
 

@@ -27,6 +27,7 @@ char	   *aegis_data_directory = NULL;
 int			aegis_default_backend = AEGIS_STORAGE_LOCAL;
 int			aegis_default_compression = AEGIS_CODEC_LZ4;
 int			aegis_compression_level = 0;
+int			aegis_cold_compression_level = 9;
 bool		aegis_compression_dictionaries = true;
 int			aegis_io_workers = 1;
 int			aegis_memory_backend_size = 1024 * 1024;	/* kB: 1GB */
@@ -93,6 +94,41 @@ AegisCodecCheckLevel(int codec, int level)
 						level, AegisCodecName(codec)),
 				 errhint("Valid levels for \"%s\" are %d to %d; 0 selects the codec's default.",
 						 AegisCodecName(codec), min, max)));
+	return level;
+}
+
+/*
+ * AegisCodecColdLevel
+ *		The level a page of a table of 'codec' at 'level' (0: the codec's
+ *		default) is compressed at when it is all-visible: VACUUM found every
+ *		row version on it visible to everyone, so it is likely to be read
+ *		many times before it changes again.  aegis.cold_compression_level
+ *		if that is higher than the table's own level (LZ4: HC at that level,
+ *		at most LZ4HC_CLEVEL_MAX), else 'level'.  Decompression is as fast
+ *		at any level; compression at 9 takes about three times as long as at
+ *		3, spent by whoever writes the page back (the checkpointer, an I/O
+ *		worker, a backend evicting it).
+ */
+int
+AegisCodecColdLevel(int codec, int level)
+{
+	int			cold = aegis_cold_compression_level;
+
+	switch (codec)
+	{
+		case AEGIS_CODEC_ZSTD:
+			if (cold > (level == 0 ? ZSTD_CLEVEL_DEFAULT : level))
+				return Min(cold, ZSTD_maxCLevel());
+			break;
+		case AEGIS_CODEC_LZ4:
+			/* levels 0 and 1 are LZ4's fast mode, 2 and up HC */
+			cold = Min(cold, LZ4HC_CLEVEL_MAX);
+			if (cold > Max(level, 1))
+				return cold;
+			break;
+		default:
+			break;
+	}
 	return level;
 }
 
@@ -166,6 +202,15 @@ AegisDefineGucs(void)
 							PGC_USERSET,
 							0,
 							check_compression_level, NULL, NULL);
+
+	DefineCustomIntVariable("aegis.cold_compression_level",
+							"Compression level of all-visible pages of lz4 and zstd tables (0 = the table's own level).",
+							"A page VACUUM found all-visible is compressed at this level when it is written back, if that is higher than the table's level (lz4: HC at this level, at most 12).",
+							&aegis_cold_compression_level,
+							9, 0, 22,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("aegis.compression_dictionaries",
 							 "Train a compression dictionary for lz4 and zstd tables as they grow.",

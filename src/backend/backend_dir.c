@@ -1288,6 +1288,8 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 	if (dict_id != 0)
 		dict = AegisLocalGetDict(key, dict_id, true);
 	len = AegisBlockEncode(key, pageno, page, info.codec, info.level,
+						   PageIsAllVisible((Page) page) ?
+						   AegisCodecColdLevel(info.codec, info.level) : info.level,
 						   info.persistence, &layout, dict, block);
 	loc.length = len;
 	loc.generation = 0;

@@ -59,8 +59,11 @@ struct AegisBlockDict
 	uint32		len;			/* bytes */
 	char	   *bytes;			/* malloc'd copy */
 	ZSTD_DDict *ddict;
-	ZSTD_CDict *cdict;			/* for cdict_level, NULL until used */
-	int			cdict_level;
+	ZSTD_CDict *cdict[2];		/* for cdict_level[i], NULL until used: the
+								 * table's level and the one for all-visible
+								 * pages (aegis.cold_compression_level) */
+	int			cdict_level[2];
+	int			cdict_last;		/* the slot used last */
 	LZ4_stream_t *lz4_prepared;	/* LZ4_loadDict done, NULL until used */
 };
 
@@ -139,8 +142,9 @@ AegisBlockDictFree(AegisBlockDict *dict)
 {
 	if (dict == NULL)
 		return;
-	if (dict->cdict)
-		ZSTD_freeCDict(dict->cdict);
+	for (int i = 0; i < 2; i++)
+		if (dict->cdict[i])
+			ZSTD_freeCDict(dict->cdict[i]);
 	if (dict->ddict)
 		ZSTD_freeDDict(dict->ddict);
 	if (dict->lz4_prepared)
@@ -237,21 +241,33 @@ AegisDictCompress(const AegisBlockDict *dict, AegisCodec codec, int level, const
 {
 	AegisBlockDict *d = (AegisBlockDict *) dict;	/* its digest cache */
 	size_t		n;
+	int			slot;
 
 	if (codec == AEGIS_CODEC_LZ4)
 		return lz4_compress(d, level, src, len, dst, cap);
 	if (level == 0)
 		level = ZSTD_CLEVEL_DEFAULT;
-	if (d->cdict == NULL || d->cdict_level != level)
+
+	/*
+	 * Two digests are kept, so that pages at the table's level and
+	 * all-visible pages at the cold level do not rebuild one in turn (a
+	 * CDict of a 64 kB dictionary takes about a millisecond); the one not
+	 * used last makes room.
+	 */
+	slot = d->cdict[0] && d->cdict_level[0] == level ? 0 :
+		d->cdict[1] && d->cdict_level[1] == level ? 1 : -1;
+	if (slot < 0)
 	{
-		if (d->cdict)
-			ZSTD_freeCDict(d->cdict);
-		d->cdict = ZSTD_createCDict(d->bytes, d->len, level);
-		if (d->cdict == NULL)
+		slot = d->cdict[0] == NULL ? 0 : d->cdict[1] == NULL ? 1 : 1 - d->cdict_last;
+		if (d->cdict[slot])
+			ZSTD_freeCDict(d->cdict[slot]);
+		d->cdict[slot] = ZSTD_createCDict(d->bytes, d->len, level);
+		if (d->cdict[slot] == NULL)
 			oom("a zstd compression dictionary");
-		d->cdict_level = level;
+		d->cdict_level[slot] = level;
 	}
-	n = ZSTD_compress_usingCDict(AegisZstdCCtx(), dst, cap, src, len, d->cdict);
+	d->cdict_last = slot;
+	n = ZSTD_compress_usingCDict(AegisZstdCCtx(), dst, cap, src, len, d->cdict[slot]);
 	return ZSTD_isError(n) ? 0 : (uint32) n;
 }
 

@@ -111,7 +111,9 @@ compress_page(const char *page, uint32 len, AegisCodec codec, int level,
  * form_hint), and the smallest is kept (AEGIS_BLOCK_PAX for a form).  The
  * page LSN is taken from the page header.  'codec', 'level' and
  * 'persistence' (RELPERSISTENCE_*) are the relation's; they are also
- * recorded in the header, so a lost block map can be rebuilt.  With
+ * recorded in the header, so a lost block map can be rebuilt.  The page is
+ * compressed at 'page_level': 'level', or a higher one for a page that is
+ * likely to stay as it is (AegisCodecColdLevel).  With
  * 'dict' (the relation's current compression dictionary, or NULL), every
  * form is compressed with the dictionary and the block says which one
  * (AEGIS_BLOCK_DICT: its number, and for LZ4, which has no dictionary id
@@ -119,7 +121,7 @@ compress_page(const char *page, uint32 len, AegisCodec codec, int level,
  */
 uint32
 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
-				 AegisCodec codec, int level, char persistence,
+				 AegisCodec codec, int level, int page_level, char persistence,
 				 const AegisPageLayout *layout, const AegisBlockDict *dict, char *dst)
 {
 	static char pax[AEGIS_PAX_MAX_SIZE];
@@ -170,7 +172,7 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 				continue;
 			src = pax;
 		}
-		m = compress_page(src, src_len, codec, level, dict, scratch,
+		m = compress_page(src, src_len, codec, page_level, dict, scratch,
 						  (n > 0 ? n : BLCKSZ - prefix) - 1);
 		if (m == 0)
 			continue;
@@ -182,7 +184,7 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 	/* not a trial, and the hinted form did not fit: the plain page */
 	if (n == 0 && !trial && form_hint.best != FORM_PLAIN)
 	{
-		n = compress_page(page, BLCKSZ, codec, level, dict, body, BLCKSZ - prefix - 1);
+		n = compress_page(page, BLCKSZ, codec, page_level, dict, body, BLCKSZ - prefix - 1);
 		raw_len = BLCKSZ;
 		best = FORM_PLAIN;
 	}

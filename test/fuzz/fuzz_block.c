@@ -231,8 +231,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sigsetjmp(fuzz_error_jmp, 0) != 0)
 			abort();			/* a page we encoded must decode */
 		dict = (codec != AEGIS_CODEC_NONE && (size & 1)) ? test_dict() : NULL;
-		len = AegisBlockEncode(&key, 7, page.data, codec, 0, RELPERSISTENCE_PERMANENT,
-							   layout, dict, buf);
+		/* the table's level or a cold one: both digests of a dictionary */
+		len = AegisBlockEncode(&key, 7, page.data, codec, 0, (size & 2) ? 9 : 0,
+							   RELPERSISTENCE_PERMANENT, layout, dict, buf);
 		if (len > AEGIS_BLOCK_MAX_SIZE || !AegisBlockCheck(buf, len, &id) || id.pageno != 7)
 			abort();
 		/* a block names its dictionary (unless stored raw), and needs it */

@@ -115,7 +115,8 @@ typedef struct AegisBlockDict AegisBlockDict;
 
 extern uint32 AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno,
 							   const char *page, AegisCodec codec, int level,
-							   char persistence, const AegisPageLayout *layout,
+							   int page_level, char persistence,
+							   const AegisPageLayout *layout,
 							   const AegisBlockDict *dict, char *dst);
 /*
  * Where AegisBlockDecode gets the relation's dictionary number 'id' that a

@@ -15,6 +15,7 @@ extern char *aegis_data_directory;	/* relative to PGDATA, or absolute */
 extern int	aegis_default_backend;	/* AegisStorageKind */
 extern int	aegis_default_compression;	/* AegisCodec */
 extern int	aegis_compression_level;	/* 0 = the codec's default */
+extern int	aegis_cold_compression_level;	/* all-visible pages; 0 = off */
 extern bool aegis_compression_dictionaries; /* train them for zstd tables */
 extern int	aegis_io_workers;	/* buffer pool I/O workers (buffer_io.c) */
 #define AEGIS_IO_MAX_WORKERS 8
@@ -53,5 +54,6 @@ typedef enum AegisCrashPoint
 extern void AegisCrashNow(const char *where) pg_attribute_noreturn();
 extern void AegisDefineGucs(void);
 extern int	AegisCodecCheckLevel(int codec, int level);
+extern int	AegisCodecColdLevel(int codec, int level);
 
 #endif							/* AEGIS_GUC_H */
