@@ -38,8 +38,10 @@
  * dictionary's CRC-32C after its number (AegisBlockDictContentId) and the
  * decoder compares it, and every page compressed with a dictionary is
  * decompressed again and compared before it is kept (a few microseconds).
- * HC levels load the dictionary for each page (HC compression costs far
- * more than that).
+ * HC levels do the same with an HC stream prepared for one level (the
+ * level of all-visible pages, aegis.cold_compression_level): loading a
+ * 64 kB dictionary into an HC stream took longer than compressing the page
+ * at level 9, and copying the prepared stream (256 kB) far less.
  *
  *-------------------------------------------------------------------------
  */
@@ -65,6 +67,8 @@ struct AegisBlockDict
 	int			cdict_level[2];
 	int			cdict_last;		/* the slot used last */
 	LZ4_stream_t *lz4_prepared;	/* LZ4_loadDict done, NULL until used */
+	LZ4_streamHC_t *lz4hc_prepared; /* LZ4_loadDictHC done at lz4hc_level */
+	int			lz4hc_level;
 };
 
 /* this process's LZ4 working streams */
@@ -149,6 +153,8 @@ AegisBlockDictFree(AegisBlockDict *dict)
 		ZSTD_freeDDict(dict->ddict);
 	if (dict->lz4_prepared)
 		LZ4_freeStream(dict->lz4_prepared);
+	if (dict->lz4hc_prepared)
+		LZ4_freeStreamHC(dict->lz4hc_prepared);
 	free(dict->bytes);
 	free(dict);
 }
@@ -211,10 +217,18 @@ lz4_compress(AegisBlockDict *d, int level, const char *src, uint32 len, char *ds
 	}
 	else
 	{
+		if (d->lz4hc_prepared == NULL || d->lz4hc_level != level)
+		{
+			if (d->lz4hc_prepared == NULL &&
+				(d->lz4hc_prepared = LZ4_createStreamHC()) == NULL)
+				oom("an LZ4 HC dictionary");
+			LZ4_resetStreamHC_fast(d->lz4hc_prepared, level);
+			LZ4_loadDictHC(d->lz4hc_prepared, d->bytes, (int) d->len);
+			d->lz4hc_level = level;
+		}
 		if (lz4hc_work == NULL && (lz4hc_work = LZ4_createStreamHC()) == NULL)
 			oom("an LZ4 HC stream");
-		LZ4_resetStreamHC_fast(lz4hc_work, level);
-		LZ4_loadDictHC(lz4hc_work, d->bytes, (int) d->len);
+		memcpy(lz4hc_work, d->lz4hc_prepared, sizeof(LZ4_streamHC_t));
 		n = LZ4_compress_HC_continue(lz4hc_work, src, dst, (int) len, (int) cap);
 	}
 	if (n <= 0)
