@@ -82,6 +82,8 @@ typedef struct AegisRelEntry
 	XLogRecPtr	cut_lsn;		/* end LSN of the last cut's record */
 	AegisPageLayout layout;		/* of its tuples, as a backend last saw it
 								 * (AegisStorageSetLayout); natts 0: unknown */
+	XLogRecPtr	layout_lsn;		/* end of the last XLOG_AEGIS_REL_INFO of
+								 * 'layout', written or replayed; 0 none */
 	uint16		dict_id;		/* current compression dictionary, 0 none */
 	bool		dict_known;		/* dict_id and dict_bytes counted from files */
 	bool		dict_busy;		/* a process is making the next one */
@@ -493,7 +495,8 @@ entry_init(AegisRelEntry *e, const AegisRelInfo *info, uint32 generation,
 	e->insert_floor = info->insert_floor;
 	e->cut_lsn = info->cut_lsn;
 	e->reset_checked = false;
-	e->layout.natts = 0;
+	memset(&e->layout, 0, sizeof(e->layout));
+	e->layout_lsn = InvalidXLogRecPtr;
 	e->dict_id = 0;
 	e->dict_known = false;
 	e->dict_busy = false;
@@ -717,6 +720,49 @@ AegisStorageSetLayout(const AegisRelKey *key, const AegisPageLayout *layout)
 			return;
 		e->layout = *layout;
 	}
+	dshash_release_lock(dir_hash, e);
+}
+
+/*
+ * AegisStorageLayoutLogged
+ *		Was 'layout' logged for 'key' (XLOG_AEGIS_REL_INFO) at or after
+ *		'since', and is it the directory's layout?  True also when 'key' has
+ *		no storage (nothing to log).  Takes the entry's lock shared, briefly.
+ */
+bool
+AegisStorageLayoutLogged(const AegisRelKey *key, const AegisPageLayout *layout,
+						 XLogRecPtr since)
+{
+	AegisRelEntry *e;
+	bool		logged;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+		return true;
+	logged = e->layout_lsn >= since && e->layout_lsn != InvalidXLogRecPtr &&
+		memcmp(&e->layout, layout, sizeof(AegisPageLayout)) == 0;
+	dshash_release_lock(dir_hash, e);
+	return logged;
+}
+
+/*
+ * AegisStorageSetLayoutLogged
+ *		AegisStorageSetLayout, for a layout logged (or replayed) in the
+ *		record that ended at 'lsn'.
+ */
+void
+AegisStorageSetLayoutLogged(const AegisRelKey *key, const AegisPageLayout *layout,
+							XLogRecPtr lsn)
+{
+	AegisRelEntry *e;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, true);
+	if (e == NULL)
+		return;
+	e->layout = *layout;
+	e->layout_lsn = lsn;
 	dshash_release_lock(dir_hash, e);
 }
 

@@ -239,6 +239,9 @@ aegis_rm_redo(XLogReaderState *record)
 		case XLOG_AEGIS_DICTIONARY:
 			AegisWalDictRedo(record);
 			break;
+		case XLOG_AEGIS_REL_INFO:
+			AegisWalRelInfoRedo(record);
+			break;
 		case XLOG_AEGIS_IMAGE:
 
 			/*
@@ -324,6 +327,9 @@ aegis_rm_desc(StringInfo buf, XLogReaderState *record)
 		case XLOG_AEGIS_DICTIONARY:
 			AegisWalDictDesc(buf, record);
 			break;
+		case XLOG_AEGIS_REL_INFO:
+			AegisWalRelInfoDesc(buf, record);
+			break;
 		case XLOG_AEGIS_CHECKPOINT:
 			{
 				xl_aegis_checkpoint xlrec;
@@ -372,6 +378,8 @@ aegis_rm_identify(uint8 info)
 			return "LOGICAL";
 		case XLOG_AEGIS_DICTIONARY:
 			return "DICTIONARY";
+		case XLOG_AEGIS_REL_INFO:
+			return "REL_INFO";
 	}
 	return NULL;
 }

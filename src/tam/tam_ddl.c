@@ -311,7 +311,17 @@ AegisPageWriterAppend(AegisPageWriter *writer, Page page)
 		elog(ERROR, "aegis storage of relation " AEGIS_REL_KEY_FMT " changed during a bulk write",
 			 AEGIS_REL_KEY_ARGS(&writer->key));
 	if (writer->log_pages && !PageIsNew(page))
+	{
+		/* redo stores the pages in the columns form too (wal.h) */
+		if (writer->last_lsn == InvalidXLogRecPtr)
+		{
+			AegisPageLayout layout;
+
+			if (AegisStorageGetLayout(&writer->key, &layout))
+				(void) AegisWalLogLayout(&writer->key, &layout);
+		}
 		writer->last_lsn = AegisWalLogPageImage(&writer->key, pageno, page);
+	}
 	AegisStorageWritePage(&writer->key, pageno, (const char *) page, false);
 	writer->npages++;
 	/* new storage past a dictionary size trains one from what it has */

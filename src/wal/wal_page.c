@@ -229,6 +229,27 @@ AegisVmUsable(Relation rel)
 	return AegisRelGetCache(rel)->local;
 }
 
+static void report_bad_record(XLogReaderState *record, const char *what);
+
+/* The attribute layout of rel's tuples (natts 0 if it has too many). */
+static void
+layout_of(Relation rel, AegisPageLayout *layout)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	memset(layout, 0, sizeof(*layout));
+	if (desc->natts > AEGIS_PAX_MAX_ATTS)
+		return;
+	layout->natts = desc->natts;
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		layout->attlen[a] = att->attlen;
+		layout->attalign[a] = att->attalign;
+	}
+}
+
 /*
  * AegisWalPublishLayout
  *		Tell the relation directory the attribute layout of rel's tuples
@@ -240,22 +261,121 @@ AegisVmUsable(Relation rel)
 void
 AegisWalPublishLayout(Relation rel, const AegisRelKey *key)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
 	AegisPageLayout layout;
 
-	memset(&layout, 0, sizeof(layout));
-	if (desc->natts <= AEGIS_PAX_MAX_ATTS)
-	{
-		layout.natts = desc->natts;
-		for (int a = 0; a < desc->natts; a++)
-		{
-			Form_pg_attribute att = TupleDescAttr(desc, a);
-
-			layout.attlen[a] = att->attlen;
-			layout.attalign[a] = att->attalign;
-		}
-	}
+	layout_of(rel, &layout);
 	AegisStorageSetLayout(key, &layout);
+}
+
+/*
+ * AegisWalLogLayout
+ *		Log the attribute layout of storage 'key' (XLOG_AEGIS_REL_INFO) and
+ *		record it in the relation directory as logged; returns the record's
+ *		end LSN.  Nothing for a layout of no attributes (InvalidXLogRecPtr).
+ */
+XLogRecPtr
+AegisWalLogLayout(const AegisRelKey *key, const AegisPageLayout *layout)
+{
+	xl_aegis_rel_info xlrec;
+	char		atts[AEGIS_PAX_MAX_ATTS * 3];
+	XLogRecPtr	end;
+
+	if (layout->natts <= 0 || layout->natts > AEGIS_PAX_MAX_ATTS)
+		return InvalidXLogRecPtr;
+	memset(&xlrec, 0, sizeof(xlrec));
+	xlrec.key = *key;
+	xlrec.kind = AEGIS_REL_INFO_LAYOUT;
+	xlrec.natts = layout->natts;
+	for (int a = 0; a < layout->natts; a++)
+	{
+		memcpy(atts + 3 * a, &layout->attlen[a], 2);
+		atts[3 * a + 2] = layout->attalign[a];
+	}
+	XLogBeginInsert();
+	XLogRegisterData((char *) &xlrec, sizeof(xlrec));
+	XLogRegisterData(atts, 3 * layout->natts);
+	end = XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_REL_INFO);
+	AegisWalCount(sizeof(xlrec) + 3 * layout->natts, false, false);
+	AegisStorageSetLayoutLogged(key, layout, end);
+	return end;
+}
+
+/*
+ * Before the first logged change to 'rel' after a redo pointer, make sure
+ * its layout was logged since (AegisWalLogLayout): by this backend (its
+ * relcache entry remembers the redo pointer) or by another one (the
+ * directory remembers the record).  The redo pointer is this backend's
+ * copy (GetFullPageWriteInfo), possibly a checkpoint behind: then the
+ * record comes at the next change, and redo of the changes between stores
+ * their pages in the rows form, which is only larger.
+ */
+static void
+ensure_layout_logged(Relation rel)
+{
+	AegisRelWalCache *c = AegisRelGetCache(rel);
+	XLogRecPtr	redo;
+	bool		fpw;
+	AegisRelKey key;
+	AegisPageLayout layout;
+
+	GetFullPageWriteInfo(&redo, &fpw);
+	if (c->layout_redo == redo)
+		return;
+	key = AegisRelKeyOf(rel);
+	layout_of(rel, &layout);
+	if (layout.natts > 0 && !AegisStorageLayoutLogged(&key, &layout, redo))
+		(void) AegisWalLogLayout(&key, &layout);
+	c->layout_redo = redo;
+}
+
+/*
+ * AegisWalRelInfoRedo
+ *		Replay XLOG_AEGIS_REL_INFO: record the layout in the relation
+ *		directory (no storage: nothing to do).
+ */
+void
+AegisWalRelInfoRedo(XLogReaderState *record)
+{
+	xl_aegis_rel_info xlrec;
+	AegisPageLayout layout;
+	const char *atts = XLogRecGetData(record) + sizeof(xlrec);
+
+	if (XLogRecGetDataLen(record) < sizeof(xlrec))
+		report_bad_record(record, "is too short");
+	memcpy(&xlrec, XLogRecGetData(record), sizeof(xlrec));
+	if (xlrec.kind != AEGIS_REL_INFO_LAYOUT)
+		ereport(PANIC,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("aegis WAL record at %X/%X has unknown relation information kind %u",
+						LSN_FORMAT_ARGS(record->ReadRecPtr), xlrec.kind),
+				 errhint("The WAL was written by a newer version of aegis_storage.")));
+	if (xlrec.natts <= 0 || xlrec.natts > AEGIS_PAX_MAX_ATTS ||
+		XLogRecGetDataLen(record) != sizeof(xlrec) + 3 * xlrec.natts)
+		report_bad_record(record, "has an invalid layout");
+	memset(&layout, 0, sizeof(layout));
+	layout.natts = xlrec.natts;
+	for (int a = 0; a < xlrec.natts; a++)
+	{
+		memcpy(&layout.attlen[a], atts + 3 * a, 2);
+		layout.attalign[a] = atts[3 * a + 2];
+	}
+	AegisStorageSetLayoutLogged(&xlrec.key, &layout, record->EndRecPtr);
+}
+
+/* AegisWalRelInfoDesc: rm_desc of XLOG_AEGIS_REL_INFO. */
+void
+AegisWalRelInfoDesc(StringInfo buf, XLogReaderState *record)
+{
+	xl_aegis_rel_info xlrec;
+
+	if (XLogRecGetDataLen(record) < sizeof(xlrec))
+		return;
+	memcpy(&xlrec, XLogRecGetData(record), sizeof(xlrec));
+	appendStringInfo(buf, "rel " AEGIS_REL_KEY_FMT "; ", AEGIS_REL_KEY_ARGS(&xlrec.key));
+	if (xlrec.kind == AEGIS_REL_INFO_LAYOUT)
+		appendStringInfo(buf, "layout of %d attributes", xlrec.natts);
+	else
+		appendStringInfo(buf, "kind %u", xlrec.kind);
 }
 
 /*
@@ -285,6 +405,7 @@ AegisRelGetCache(Relation rel)
 		c->relNumber = rel->rd_node.relNode;
 		c->local = AegisStorageGetInfo(&key, &info) && info.storage == AEGIS_STORAGE_LOCAL;
 		c->reset_checked = false;
+		c->layout_redo = InvalidXLogRecPtr;
 		AegisWalPublishLayout(rel, &key);
 	}
 	return c;
@@ -596,7 +717,10 @@ page_begin(Relation rel, AegisBuffer buf, bool keep_visible, Size tuple_space)
 	chg->delta1_len = 0;
 	chg->append = false;
 	if (chg->needs_wal)
+	{
 		AegisWalCheckGuarded();
+		ensure_layout_logged(rel);
+	}
 
 	/* an all-visible page: pin the map page now, the bits go in the change */
 	if (!keep_visible && PageIsAllVisible(page))

@@ -84,6 +84,10 @@ extern bool AegisStorageAdopt(const AegisRelKey *key, AegisCodec codec, int leve
 extern bool AegisStorageGetInfo(const AegisRelKey *key, AegisRelInfo *info);
 extern void AegisStorageSetLayout(const AegisRelKey *key, const AegisPageLayout *layout);
 extern bool AegisStorageGetLayout(const AegisRelKey *key, AegisPageLayout *layout);
+extern bool AegisStorageLayoutLogged(const AegisRelKey *key, const AegisPageLayout *layout,
+									 XLogRecPtr since);
+extern void AegisStorageSetLayoutLogged(const AegisRelKey *key, const AegisPageLayout *layout,
+										XLogRecPtr lsn);
 extern BlockNumber AegisStorageNPages(const AegisRelKey *key);
 extern bool AegisStorageGetPageInfo(const AegisRelKey *key, BlockNumber pageno,
 									AegisRelInfo *info, XLogRecPtr *added_lsn);

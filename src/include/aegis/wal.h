@@ -22,6 +22,7 @@
 #include "access/htup.h"
 #include "access/xlogreader.h"
 #include "aegis/aegis.h"
+#include "aegis/block.h"
 #include "aegis/buffer.h"
 #include "lib/stringinfo.h"
 #include "storage/relfilenode.h"
@@ -50,6 +51,9 @@
 #define XLOG_AEGIS_EMPTY			0xC0	/* pages about to be cut made empty */
 #define XLOG_AEGIS_PAGE_PACKED		0xD0	/* XLOG_AEGIS_PAGE, packed header */
 #define XLOG_AEGIS_DICTIONARY		0xE0	/* a compression dictionary made */
+#define XLOG_AEGIS_REL_INFO			0xF0	/* facts about a relation (the last
+											 * free opcode: later record types
+											 * go in as new 'kind's of it) */
 #define XLOG_AEGIS_OPMASK			0xF0
 
 /*
@@ -216,6 +220,27 @@ typedef struct xl_aegis_logical
 
 #define AEGIS_LOGICAL_HAS_OLD		0x01
 
+/*
+ * XLOG_AEGIS_REL_INFO: a fact about storage 'key' that processes without a
+ * relcache need to store its pages well.  kind AEGIS_REL_INFO_LAYOUT: the
+ * attribute layout of its tuples (the columns form needs it, block_pax.c):
+ * 'natts' pairs (int16 attlen, char attalign) follow.  Logged before a
+ * table's first change after each redo pointer (as a full-page image is),
+ * so the startup process that writes the pages its redo changed, and a
+ * standby, know it: without it they stored the rows form.  Only a hint
+ * (a page the layout does not describe is stored as it is), so a record
+ * of a layout since changed is harmless.
+ */
+typedef struct xl_aegis_rel_info
+{
+	AegisRelKey key;
+	uint8		kind;			/* AEGIS_REL_INFO_* */
+	uint8		reserved;
+	int16		natts;
+} xl_aegis_rel_info;
+
+#define AEGIS_REL_INFO_LAYOUT	1
+
 /* XLOG_AEGIS_CHECKPOINT */
 typedef struct xl_aegis_checkpoint
 {
@@ -274,6 +299,8 @@ typedef struct AegisRelWalCache
 	Oid			relNumber;		/* the relfilenode they are about */
 	bool		local;			/* local storage backend */
 	bool		reset_checked;	/* unlogged: compared with its stub */
+	XLogRecPtr	layout_redo;	/* its layout was logged since this redo
+								 * pointer (AegisWalPageBegin) */
 } AegisRelWalCache;
 
 /* Counters reported by aegis_wal_stats() (wal_page.c, wal_storage.c). */
@@ -291,6 +318,9 @@ extern void AegisWalShmemInit(void);
 extern bool AegisRelNeedsWal(Relation rel);
 extern AegisRelWalCache *AegisRelGetCache(Relation rel);
 extern void AegisWalPublishLayout(Relation rel, const AegisRelKey *key);
+extern XLogRecPtr AegisWalLogLayout(const AegisRelKey *key, const AegisPageLayout *layout);
+extern void AegisWalRelInfoRedo(XLogReaderState *record);
+extern void AegisWalRelInfoDesc(StringInfo buf, XLogReaderState *record);
 extern XLogRecPtr AegisWalLogPageImage(const AegisRelKey *key, BlockNumber pageno,
 									   Page page);
 extern AegisPageChange *AegisWalPageBegin(Relation rel, AegisBuffer buf);
