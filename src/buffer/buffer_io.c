@@ -52,10 +52,10 @@
  *     that is about to exist.  Locks and checks as for READ.  A page
  *     changed again afterwards is simply written again.
  *   - FLUSH (AegisIoFlushHelp, from the aegis checkpoint, not in recovery):
- *     the frames are split into chunks of IO_CHUNK_FRAMES; the workers are
- *     given the chunks from the first frame on (in at most half the queue:
- *     the first 32 chunks, 64k frames), the checkpoint writes from the
- *     last frame backwards, and they meet; chunks no worker took by the
+ *     the frames are split into chunks of IO_CHUNK_FRAMES, or more so that
+ *     half the queue (32 chunks) covers the whole pool; the workers are
+ *     given the chunks from the first frame on, the checkpoint writes from
+ *     the last frame backwards, and they meet; chunks no worker took by the
  *     end of the pass are withdrawn (AegisIoFlushDone).  The checkpoint's
  *     own pass covers every frame whatever the workers did (a frame a
  *     worker writes is clean or in progress when the pass gets there, and
@@ -371,9 +371,11 @@ AegisBufferWriteBehind(Relation rel, const AegisRelKey *key, BlockNumber pageno)
 /*
  * AegisIoFlushHelp
  *		The aegis checkpoint is about to write back the pool's 'nframes'
- *		frames: give the workers chunks of IO_CHUNK_FRAMES from the first
- *		frame on, in at most half the queue (the rest stays for scans); none
- *		in recovery.  True if they took any: the caller then goes from the
+ *		frames: give the workers chunks from the first frame on, in at most
+ *		half the queue (the rest stays for scans), of IO_CHUNK_FRAMES or
+ *		more so that they cover the pool (with chunks of 2048 frames, the
+ *		workers of a 1 GB pool never saw dirty pages past its first half,
+ *		and the checkpoint compressed those alone); none in recovery.  True if they took any: the caller then goes from the
  *		last frame backwards, and calls AegisIoFlushDone when its pass is
  *		over (AegisBufferFlushAll(true)).  *flushed0: the workers' count of
  *		pages written, to pass to AegisIoFlushDone.
@@ -382,20 +384,21 @@ bool
 AegisIoFlushHelp(int nframes, uint64 *flushed0)
 {
 	int			posted = 0;
+	int			chunk = Max(IO_CHUNK_FRAMES,
+							(nframes + IO_QUEUE_SIZE / 2 - 1) / (IO_QUEUE_SIZE / 2));
 
 	*flushed0 = 0;
 	if (aegis_io_workers == 0 || Io == NULL || RecoveryInProgress())
 		return false;
 	*flushed0 = pg_atomic_read_u64(&Io->flushed);
-	for (int from = 0; from + IO_CHUNK_FRAMES < nframes && posted < IO_QUEUE_SIZE / 2;
-		 from += IO_CHUNK_FRAMES)
+	for (int from = 0; from + chunk < nframes && posted < IO_QUEUE_SIZE / 2; from += chunk)
 	{
 		IoRequest	req;
 
 		memset(&req, 0, sizeof(req));
 		req.kind = IO_FLUSH;
 		req.from = from;
-		req.to = from + IO_CHUNK_FRAMES;
+		req.to = from + chunk;
 		if (!post(&req))
 			break;
 		posted++;
