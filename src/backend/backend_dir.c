@@ -719,6 +719,7 @@ AegisStorageSetLayout(const AegisRelKey *key, const AegisPageLayout *layout)
 		if (e == NULL)
 			return;
 		e->layout = *layout;
+		e->layout_lsn = InvalidXLogRecPtr;	/* this one is not logged yet */
 	}
 	dshash_release_lock(dir_hash, e);
 }

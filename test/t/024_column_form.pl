@@ -176,6 +176,23 @@ my $sb2_ratio = $standby->safe_psql('postgres',
 	"SELECT round(stored_bytes::numeric / raw_bytes, 3) FROM aegis_table_stats('seq_sb2')");
 cmp_ok($sb2_ratio, '<', $limit{zstd},
 	"standby, table never read there: seq_sb2 stored / raw = $sb2_ratio, below $limit{zstd}");
+
+# a column added: the new layout goes into the WAL at the next change, not
+# at the next checkpoint cycle (else the standby stores the new rows, which
+# have more attributes than the old layout, outside the columns form)
+$node->safe_psql('postgres', qq{
+	CREATE TABLE seq_sb3 (d timestamp, delay int, dist int, o text, dst text)
+		USING aegis WITH (compression = 'zstd');
+	INSERT INTO seq_sb3 SELECT * FROM seq_zstd LIMIT 1000;
+	ALTER TABLE seq_sb3 ADD COLUMN extra int8;
+	INSERT INTO seq_sb3 SELECT *, 7 FROM seq_zstd;
+	CHECKPOINT;
+});
+$node->wait_for_catchup($standby);
+my $sql3 = "SELECT round(stored_bytes::numeric / raw_bytes, 3) FROM aegis_table_stats('seq_sb3')";
+my ($p3, $s3) = ($node->safe_psql('postgres', $sql3), $standby->safe_psql('postgres', $sql3));
+cmp_ok(abs($s3 - $p3), '<', 0.005,
+	"after ADD COLUMN: stored / raw on the standby $s3, on the primary $p3");
 $standby->stop;
 
 # after a crash the startup process writes the pages its redo changed, in
