@@ -375,10 +375,11 @@ AegisBufferWriteBehind(Relation rel, const AegisRelKey *key, BlockNumber pageno)
  *		half the queue (the rest stays for scans), of IO_CHUNK_FRAMES or
  *		more so that they cover the pool (with chunks of 2048 frames, the
  *		workers of a 1 GB pool never saw dirty pages past its first half,
- *		and the checkpoint compressed those alone); none in recovery.  True if they took any: the caller then goes from the
- *		last frame backwards, and calls AegisIoFlushDone when its pass is
- *		over (AegisBufferFlushAll(true)).  *flushed0: the workers' count of
- *		pages written, to pass to AegisIoFlushDone.
+ *		and the checkpoint compressed those alone); none in recovery.  True
+ *		if they took any: the caller then goes from the last frame
+ *		backwards, and calls AegisIoFlushDone when its pass is over
+ *		(AegisBufferFlushAll(true)).  *flushed0: the workers' count of pages
+ *		written, to pass to AegisIoFlushDone.
  */
 bool
 AegisIoFlushHelp(int nframes, uint64 *flushed0)
