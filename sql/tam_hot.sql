@@ -117,4 +117,22 @@ UPDATE hot_noidx SET b = 1;
 SELECT pg_stat_force_next_flush();
 SELECT n_tup_hot_upd - :hot2 AS hot_updated FROM pg_stat_user_tables WHERE relname = 'hot_noidx';
 SELECT count(*), sum(b) FROM hot_noidx;
+-- versions that pruning removed no longer count as dead in pgstats, as with
+-- heap: autovacuum is triggered by the dead tuples VACUUM would still find
+CREATE TABLE hot_dead_aegis (id int PRIMARY KEY, v int) USING aegis
+	WITH (autovacuum_enabled = off);
+CREATE TABLE hot_dead_heap (id int PRIMARY KEY, v int) USING heap
+	WITH (autovacuum_enabled = off);
+INSERT INTO hot_dead_aegis VALUES (1, 0);
+INSERT INTO hot_dead_heap VALUES (1, 0);
+DO $$ BEGIN FOR i IN 1..300 LOOP
+	UPDATE hot_dead_aegis SET v = v + 1 WHERE id = 1;
+	UPDATE hot_dead_heap SET v = v + 1 WHERE id = 1;
+	COMMIT;
+END LOOP; END $$;
+SELECT pg_stat_force_next_flush();
+SELECT relname, n_tup_hot_upd, n_dead_tup < 150 AS pruned_not_dead
+FROM pg_stat_user_tables WHERE relname LIKE 'hot_dead_%' ORDER BY relname;
+DROP TABLE hot_dead_aegis, hot_dead_heap;
+
 DROP TABLE hot, hot_noidx;

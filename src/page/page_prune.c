@@ -38,6 +38,7 @@
 #include "aegis/transaction.h"
 #include "aegis/wal.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/bufpage.h"
 #include "storage/predicate.h"
 #include "utils/snapmgr.h"
@@ -431,8 +432,9 @@ AegisPruneApply(Page page, const AegisPrunePlan *plan)
  *		reserved, LP_DEAD or a redirect, until VACUUM has removed its index
  *		entries; heap-only versions have none and free their line pointers at
  *		once.  Only done when pd_prune_xid says a deleter may be old enough
- *		(or VACUUM left unreclaimed space) and ours is the only pin.  Returns
- *		true if space was freed.
+ *		(or VACUUM left unreclaimed space) and ours is the only pin.  The
+ *		versions removed are reported to pgstats as no longer dead, as by
+ *		heap_page_prune_opt.  Returns true if space was freed.
  */
 bool
 AegisPagePrune(Relation rel, AegisBuffer buf)
@@ -468,6 +470,14 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 	AegisBufferMarkDirty(buf);
 	AegisWalPageLog(chg);
 	END_CRIT_SECTION();
+
+	/*
+	 * Versions reclaimed here no longer count as dead in pgstats, less the
+	 * roots now LP_DEAD that VACUUM still has to visit: heap_page_prune_opt
+	 * reports the same, so autovacuum sees the dead tuples heap would.
+	 */
+	if (plan.nremoved > plan.ndead)
+		pgstat_update_heap_dead_tuples(rel, plan.nremoved - plan.ndead);
 	return removes || free_lines;
 }
 
