@@ -151,7 +151,8 @@ place_tuple(RewriteState *state, HeapTuple tup)
 	OffsetNumber off;
 	HeapTupleHeader onpage;
 
-	if (HeapTupleHasExternal(tup) || tup->t_len > TOAST_TUPLE_THRESHOLD)
+	if (HeapTupleHasExternal(tup) ||
+		(tup->t_len > TOAST_TUPLE_THRESHOLD && tup->t_len > AegisTamToastThreshold(state->new_rel)))
 		heaptup = heap_toast_insert_or_update(state->new_rel, tup, NULL,
 											  HEAP_INSERT_SKIP_FSM | HEAP_INSERT_NO_LOGICAL);
 	if (heaptup->t_len > MaxHeapTupleSize)

@@ -382,8 +382,8 @@ AegisWalRelInfoDesc(StringInfo buf, XLogReaderState *record)
  * AegisRelGetCache
  *		Facts about 'rel' cached in rel->rd_amcache (CacheMemoryContext,
  *		freed by the relcache with the entry): whether it uses the local
- *		storage backend, and whether the table AM compared it with its stub
- *		(AegisTamCheckReset).  Recomputed when the relfilenode changes and
+ *		storage backend, its codec, and for the table AM whether it compared
+ *		it with its stub (AegisTamCheckReset) and its TOAST threshold.  Recomputed when the relfilenode changes and
  *		after every relcache rebuild (which frees rd_amcache); each time,
  *		the tuples' attribute layout is published (AegisWalPublishLayout).
  */
@@ -403,7 +403,17 @@ AegisRelGetCache(Relation rel)
 			rel->rd_amcache = c;
 		}
 		c->relNumber = rel->rd_node.relNode;
-		c->local = AegisStorageGetInfo(&key, &info) && info.storage == AEGIS_STORAGE_LOCAL;
+		if (AegisStorageGetInfo(&key, &info))
+		{
+			c->local = info.storage == AEGIS_STORAGE_LOCAL;
+			c->codec = info.codec;
+		}
+		else
+		{
+			c->local = false;
+			c->codec = AEGIS_CODEC_NONE;
+		}
+		c->toast_threshold = 0;
 		c->reset_checked = false;
 		c->layout_redo = InvalidXLogRecPtr;
 		AegisWalPublishLayout(rel, &key);

@@ -111,6 +111,7 @@ extern bool aegis_tuple_tid_valid(TableScanDesc scan, ItemPointer tid);
 extern void aegis_tuple_get_latest_tid(TableScanDesc scan, ItemPointer tid);
 extern bool aegis_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot,
 										   Snapshot snapshot);
+extern Size AegisTamToastThreshold(Relation rel);
 
 /* tam_lock.c */
 extern void AegisTamCheckWritable(Relation rel);

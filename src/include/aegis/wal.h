@@ -301,6 +301,10 @@ typedef struct AegisRelWalCache
 	bool		reset_checked;	/* unlogged: compared with its stub */
 	XLogRecPtr	layout_redo;	/* its layout was logged since this redo
 								 * pointer (AegisWalPageBegin) */
+	AegisCodec	codec;			/* its pages' codec (AEGIS_CODEC_NONE if it
+								 * has no storage) */
+	int			toast_threshold;	/* bytes, AegisTamToastThreshold; 0 until
+									 * the table AM computes it */
 } AegisRelWalCache;
 
 /* Counters reported by aegis_wal_stats() (wal_page.c, wal_storage.c). */
