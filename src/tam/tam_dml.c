@@ -225,7 +225,7 @@ aegis_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 			 RelationGetRelationName(rel));
 	if (succeeded)
 	{
-		chg = AegisWalPageBegin(rel, buf);
+		chg = AegisWalPageBeginTuple(rel, buf, ItemPointerGetOffsetNumber(tid), 0, false);
 		START_CRIT_SECTION();
 		tp.t_data->t_ctid = *tid;
 		AegisBufferMarkDirty(buf);
@@ -239,7 +239,7 @@ aegis_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 
 	if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tp.t_data)))
 		elog(ERROR, "attempted to kill a tuple inserted by another transaction");
-	chg = AegisWalPageBegin(rel, buf);
+	chg = AegisWalPageBeginTuple(rel, buf, ItemPointerGetOffsetNumber(tid), 0, false);
 	START_CRIT_SECTION();
 	/* dead at once: let a prune remove it */
 	PageSetPrunable(page, TransactionIdPrecedes(TransactionXmin, rel->rd_rel->relfrozenxid)
@@ -353,7 +353,7 @@ aegis_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsh
 	new_xmax = AegisTamComputeXmax(HeapTupleHeaderGetRawXmax(tp.t_data), tp.t_data->t_infomask,
 								   tp.t_data->t_infomask2, mode, true, &im, &im2);
 	HeapTupleHeaderAdjustCmax(tp.t_data, &cid, &iscombo);
-	chg = AegisWalPageBegin(rel, buf);
+	chg = AegisWalPageBeginTuple(rel, buf, ItemPointerGetOffsetNumber(&tp.t_self), 0, false);
 	START_CRIT_SECTION();
 	AegisTamStoreXmax(tp.t_data, new_xmax, im, im2);
 	HeapTupleHeaderClearHotUpdated(tp.t_data);
@@ -493,7 +493,8 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		heaptup = newtup;
 		if (hot)
 			HeapTupleHeaderSetHeapOnly(heaptup->t_data);
-		chg = AegisWalPageBegin(rel, buf);
+		chg = AegisWalPageBeginTuple(rel, buf, ItemPointerGetOffsetNumber(&oldtup.t_self),
+									 MAXALIGN(heaptup->t_len), false);
 		START_CRIT_SECTION();
 		AegisPagePutTuple(rel, buf, heaptup);
 		AegisTamStoreXmax(oldtup.t_data, final_xmax, fim, fim2);
@@ -526,7 +527,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 
 		lock_xmax = AegisTamComputeXmax(orig_xmax, orig_im, orig_im2, mode, false,
 										&lim, &lim2);
-		chg = AegisWalPageBegin(rel, buf);
+		chg = AegisWalPageBeginTuple(rel, buf, ItemPointerGetOffsetNumber(&oldtup.t_self), 0, false);
 		START_CRIT_SECTION();
 		AegisTamStoreXmax(oldtup.t_data, lock_xmax, lim, lim2);
 		HeapTupleHeaderSetCmax(oldtup.t_data, oldcid, iscombo);
@@ -538,7 +539,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 
 		heaptup = need_toast ? heap_toast_insert_or_update(rel, newtup, &oldtup, 0) : newtup;
 		newbuf = AegisPageGetBufferForTuple(rel, heaptup->t_len);
-		chg = AegisWalPageBegin(rel, newbuf);
+		chg = AegisWalPageBeginAppend(rel, newbuf, MAXALIGN(heaptup->t_len));
 		START_CRIT_SECTION();
 		AegisPagePutTuple(rel, newbuf, heaptup);
 		AegisBufferMarkDirty(newbuf);
@@ -547,7 +548,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		AegisBufferUnlockRelease(newbuf);
 
 		AegisBufferLock(buf, LW_EXCLUSIVE);
-		chg = AegisWalPageBegin(rel, buf);
+		chg = AegisWalPageBeginTuple(rel, buf, ItemPointerGetOffsetNumber(&oldtup.t_self), 0, false);
 		START_CRIT_SECTION();
 		AegisTamStoreXmax(oldtup.t_data, final_xmax, fim, fim2);
 		HeapTupleHeaderClearHotUpdated(oldtup.t_data);

@@ -909,7 +909,8 @@ lock_update_chain(Relation rel, const AegisRelKey *key, TransactionId prior_xmax
 
 			new_xmax = compute_new_xmax(xmax, im, im2, xid, lock_info[mode].lockstatus,
 										&nim, &nim2);
-			chg = AegisWalPageBeginKeepVisible(rel, buf);	/* a lock hides no version */
+			/* a lock hides no version */
+			chg = AegisWalPageBeginTuple(rel, buf, ItemPointerGetOffsetNumber(&tup.t_self), 0, true);
 			START_CRIT_SECTION();
 			AegisTamStoreXmax(tup.t_data, new_xmax, nim, nim2);
 			AegisBufferMarkDirty(buf);
@@ -1095,7 +1096,8 @@ lock_tuple_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 									tup.t_data->t_infomask, tup.t_data->t_infomask2,
 									GetCurrentTransactionId(), lock_info[mode].lockstatus,
 									&im, &im2);
-		chg = AegisWalPageBeginKeepVisible(rel, buf);	/* a lock hides no version */
+		/* a lock hides no version */
+		chg = AegisWalPageBeginTuple(rel, buf, ItemPointerGetOffsetNumber(&tup.t_self), 0, true);
 		START_CRIT_SECTION();
 		AegisTamStoreXmax(tup.t_data, new_xmax, im, im2);
 

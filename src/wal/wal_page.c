@@ -585,15 +585,18 @@ page_sane_bounds(Page page)
 }
 
 /*
- * The delta of an append change (AegisWalPageBeginAppend, its page bounds
- * and copied ranges in 'chg'): the header, the line pointers and the
- * copied free space are compared with what they were (so new tuples
- * written over zeros log what a full comparison logs); new line pointers
- * or tuples beyond the copied ranges are logged as they are.  If the
- * page's bounds moved any other way, the whole page is logged.
+ * The delta of an append change (AegisWalPageBeginAppend or ..Tuple, its
+ * page bounds and copied ranges in 'chg'): the header, the line pointers,
+ * the copied free space and the touched tuple header are compared with
+ * what they were (so new tuples written over zeros log what a full
+ * comparison logs); new line pointers or tuples beyond the copied ranges
+ * are logged as they are.  With 'copy', a new row version's data is copied
+ * from the old one's where they agree.  If the page's bounds moved any
+ * other way, the whole page is logged.
  */
 static uint16
-compute_append_delta(const AegisPageChange *chg, const char *after, char *out)
+compute_append_delta(const AegisPageChange *chg, const char *after, char *out,
+					 const DeltaCopy *copy)
 {
 	const char *before = chg->before.data;
 	PageHeader	ph = (PageHeader) after;
@@ -619,13 +622,17 @@ compute_append_delta(const AegisPageChange *chg, const char *after, char *out)
 			put_whole_page(&d, after);
 			return (uint16) d.len;
 		}
-		put_literal(&d, after, Max(from, lo_end), Min(to, hi_start));
-		if (!diff_range(&d, before, after, Max(from, hi_start), to, NULL))
+		if (Max(from, lo_end) < Min(to, hi_start))
+			put_changed(&d, after, Max(from, lo_end), Min(to, hi_start), copy);
+		if (!diff_range(&d, before, after, Max(from, hi_start), to, copy))
 		{
 			put_whole_page(&d, after);
 			return (uint16) d.len;
 		}
 	}
+	/* the touched header lies among the tuples, after both ranges */
+	if (!diff_range(&d, before, after, chg->touch_start, chg->touch_end, NULL))
+		put_whole_page(&d, after);
 	return (uint16) d.len;
 }
 
@@ -633,7 +640,9 @@ compute_append_delta(const AegisPageChange *chg, const char *after, char *out)
  * The copy regions the change may use (AegisWalPageSameData), or NULL.  The
  * old version's data must be the same before and after the change, so redo
  * finds it where the record says: row data never changes in place, and
- * only tuple headers carry hint bits that redo's page may lack.
+ * only tuple headers carry hint bits that redo's page may lack.  An append
+ * change did not keep it, but leaves every tuple that was on the page as it
+ * was, except the touched header (asserted in AegisWalPageLog).
  */
 static const DeltaCopy *
 delta_copy(const AegisPageChange *chg, const char *after, DeltaCopy *copy)
@@ -646,7 +655,13 @@ delta_copy(const AegisPageChange *chg, const char *after, DeltaCopy *copy)
 	copy->dst_len = chg->copy_dst_len;
 	copy->src = chg->copy_src;
 	copy->src_len = chg->copy_src_len;
-	if (memcmp(chg->before.data + copy->src, after + copy->src, copy->src_len) != 0)
+	if (chg->append)
+	{
+		if (copy->src < chg->append_upper || copy->src + copy->src_len > BLCKSZ ||
+			(copy->src < chg->touch_end && copy->src + copy->src_len > chg->touch_start))
+			return NULL;
+	}
+	else if (memcmp(chg->before.data + copy->src, after + copy->src, copy->src_len) != 0)
 		return NULL;
 	max = Min(copy->dst_len, copy->src_len);
 	copy->prefix = 0;
@@ -705,11 +720,37 @@ AegisPageCompact(Page page)
 }
 
 /*
+ * The bounds [*start, *end) of the header of the tuple at 'off' of 'page'
+ * (bounds checked by page_sane_bounds), if it is a normal tuple among the
+ * tuples; false if not.
+ */
+static bool
+tuple_header_range(Page page, OffsetNumber off, uint16 *start, uint16 *end)
+{
+	ItemId		lp;
+
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+		return false;
+	lp = PageGetItemId(page, off);
+	if (!ItemIdIsNormal(lp) || ItemIdGetLength(lp) < SizeofHeapTupleHeader ||
+		ItemIdGetOffset(lp) < ((PageHeader) page)->pd_upper ||
+		ItemIdGetOffset(lp) + ItemIdGetLength(lp) > BLCKSZ)
+		return false;
+	*start = ItemIdGetOffset(lp);
+	*end = *start + SizeofHeapTupleHeader;
+	return true;
+}
+
+/*
  * Start a change to the page of 'buf'; 'keep_visible': it hides no row
  * version, so an all-visible page stays so and no map page is pinned.
+ * 'tuple_space' > 0 or a valid 'touched': an append change (only tuples
+ * added, at most tuple_space bytes of them, and the header of the tuple
+ * at 'touched' rewritten); else any change.
  */
 static AegisPageChange *
-page_begin(Relation rel, AegisBuffer buf, bool keep_visible, Size tuple_space)
+page_begin(Relation rel, AegisBuffer buf, bool keep_visible, Size tuple_space,
+		   OffsetNumber touched)
 {
 	static AegisPageChange change;
 	AegisPageChange *chg = &change;
@@ -726,6 +767,7 @@ page_begin(Relation rel, AegisBuffer buf, bool keep_visible, Size tuple_space)
 	chg->copy_dst_len = 0;
 	chg->delta1_len = 0;
 	chg->append = false;
+	chg->touch_start = chg->touch_end = 0;
 	if (chg->needs_wal)
 	{
 		AegisWalCheckGuarded();
@@ -737,23 +779,29 @@ page_begin(Relation rel, AegisBuffer buf, bool keep_visible, Size tuple_space)
 		chg->vmbuf = AegisVmPinIfExists(rel, AegisBufferGetPageNo(buf));
 	if (!chg->needs_wal)
 		return chg;
-	if (tuple_space > 0 && page_sane_bounds(page))
+	if ((tuple_space > 0 || OffsetNumberIsValid(touched)) && page_sane_bounds(page) &&
+		(!OffsetNumberIsValid(touched) ||
+		 tuple_header_range(page, touched, &chg->touch_start, &chg->touch_end)))
 	{
 		PageHeader	ph = (PageHeader) page;
 
 		/*
-		 * The tuples on the page stay as they are: keep only the header,
-		 * the line pointers (one more) and the free space the new tuples
-		 * will take, at its top.
+		 * The tuples on the page stay as they are, but for the touched
+		 * header: keep only the page header, the line pointers (one more if
+		 * tuples are added), the free space the new tuples will take, at
+		 * its top, and the touched header.
 		 */
 		chg->append = true;
 		chg->append_lower = ph->pd_lower;
 		chg->append_upper = ph->pd_upper;
-		chg->append_lo_end = Min(ph->pd_lower + sizeof(ItemIdData), ph->pd_upper);
+		chg->append_lo_end = Min(ph->pd_lower + (tuple_space > 0 ? sizeof(ItemIdData) : 0),
+								 ph->pd_upper);
 		chg->append_hi_start = ph->pd_upper - Min(tuple_space, ph->pd_upper - chg->append_lo_end);
 		memcpy(chg->before.data, page, chg->append_lo_end);
 		memcpy(chg->before.data + chg->append_hi_start, (char *) page + chg->append_hi_start,
 			   chg->append_upper - chg->append_hi_start);
+		memcpy(chg->before.data + chg->touch_start, (char *) page + chg->touch_start,
+			   chg->touch_end - chg->touch_start);
 #ifdef USE_ASSERT_CHECKING
 		memcpy(chg->before.data + chg->append_upper, (char *) page + chg->append_upper,
 			   BLCKSZ - chg->append_upper);
@@ -777,7 +825,27 @@ page_begin(Relation rel, AegisBuffer buf, bool keep_visible, Size tuple_space)
 AegisPageChange *
 AegisWalPageBegin(Relation rel, AegisBuffer buf)
 {
-	return page_begin(rel, buf, false, 0);
+	return page_begin(rel, buf, false, 0, InvalidOffsetNumber);
+}
+
+/*
+ * AegisWalPageBeginTuple
+ *		AegisWalPageBegin (or, with 'keep_visible', ..KeepVisible) for a
+ *		change that rewrites the header of the tuple at 'off' (its xmax,
+ *		cmax, ctid and infomask bits: a delete, a row lock, an update's old
+ *		version) and the page header, and with 'tuple_space' > 0 adds tuples
+ *		as AegisWalPageBeginAppend does: only those ranges are copied and
+ *		compared, not the whole page (a TPC-B transaction makes five such
+ *		changes).  The delta is what a full comparison finds, but for hint
+ *		bits set meanwhile on other tuples (redo's page may lack those
+ *		anyway).  A tuple at 'off' that is not a normal one among the tuples
+ *		makes it an ordinary change.
+ */
+AegisPageChange *
+AegisWalPageBeginTuple(Relation rel, AegisBuffer buf, OffsetNumber off, Size tuple_space,
+					   bool keep_visible)
+{
+	return page_begin(rel, buf, keep_visible, tuple_space, off);
 }
 
 /*
@@ -795,7 +863,7 @@ AegisWalPageBegin(Relation rel, AegisBuffer buf)
 AegisPageChange *
 AegisWalPageBeginAppend(Relation rel, AegisBuffer buf, Size tuple_space)
 {
-	return page_begin(rel, buf, false, Max(tuple_space, 1));
+	return page_begin(rel, buf, false, Max(tuple_space, 1), InvalidOffsetNumber);
 }
 
 /*
@@ -807,7 +875,7 @@ AegisWalPageBeginAppend(Relation rel, AegisBuffer buf, Size tuple_space)
 AegisPageChange *
 AegisWalPageBeginKeepVisible(Relation rel, AegisBuffer buf)
 {
-	return page_begin(rel, buf, true, 0);
+	return page_begin(rel, buf, true, 0, InvalidOffsetNumber);
 }
 
 /*
@@ -915,6 +983,21 @@ insert_page_record(xl_aegis_page *xlrec, Oid vm_spc, const char *body, Page page
 	return end;
 }
 
+#ifdef USE_ASSERT_CHECKING
+/* The tuples that were on the page of an append change are as they were, but the touched header. */
+static bool
+append_tuples_unchanged(const AegisPageChange *chg, const char *after)
+{
+	const char *before = chg->before.data;
+	int			upper = chg->append_upper;
+
+	if (chg->touch_end == chg->touch_start)
+		return memcmp(before + upper, after + upper, BLCKSZ - upper) == 0;
+	return memcmp(before + upper, after + upper, chg->touch_start - upper) == 0 &&
+		memcmp(before + chg->touch_end, after + chg->touch_end, BLCKSZ - chg->touch_end) == 0;
+}
+#endif
+
 /*
  * AegisWalPageLog
  *		Log the change (XLogInsert) and stamp the page with the record's end
@@ -956,10 +1039,9 @@ AegisWalPageLog(AegisPageChange *chg)
 		memcpy(body, chg->delta1, chg->delta1_len);
 		if (chg->append)
 		{
-			/* the tuples that were on the page are as they were */
-			Assert(memcmp(chg->before.data + chg->append_upper, (char *) page + chg->append_upper,
-						  BLCKSZ - chg->append_upper) == 0);
-			xlrec.delta2_len = compute_append_delta(chg, (char *) page, body + chg->delta1_len);
+			Assert(append_tuples_unchanged(chg, (char *) page));
+			xlrec.delta2_len = compute_append_delta(chg, (char *) page, body + chg->delta1_len,
+													delta_copy(chg, (char *) page, &copy));
 		}
 		else
 			xlrec.delta2_len = compute_delta(chg->before.data, (char *) page, body + chg->delta1_len,

@@ -272,13 +272,18 @@ typedef struct AegisPageChange
 	bool		compacted;
 	bool		keep_visible;	/* the change hides no version */
 	bool		set_visible;	/* the change makes the page all-visible */
-	bool		append;			/* AegisWalPageBeginAppend: only tuples are
-								 * added; before holds [0, append_lo_end)
-								 * and [append_hi_start, append_upper) */
+	bool		append;			/* AegisWalPageBeginAppend or ..Tuple: only
+								 * tuples are added and one tuple header
+								 * changes; before holds [0, append_lo_end),
+								 * [append_hi_start, append_upper) and
+								 * [touch_start, touch_end) */
 	uint16		append_lower;	/* pd_lower and pd_upper at Begin */
 	uint16		append_upper;
 	uint16		append_lo_end;
 	uint16		append_hi_start;
+	uint16		touch_start;	/* the header of the tuple whose header the
+								 * change may rewrite (equal: none) */
+	uint16		touch_end;
 	Buffer		vmbuf;			/* map page: pinned by Begin to clear, or
 								 * the caller's to set */
 	TransactionId conflict_xid; /* for standby queries (AegisWalPageConflict) */
@@ -328,6 +333,8 @@ extern void AegisWalRelInfoDesc(StringInfo buf, XLogReaderState *record);
 extern XLogRecPtr AegisWalLogPageImage(const AegisRelKey *key, BlockNumber pageno,
 									   Page page);
 extern AegisPageChange *AegisWalPageBegin(Relation rel, AegisBuffer buf);
+extern AegisPageChange *AegisWalPageBeginTuple(Relation rel, AegisBuffer buf, OffsetNumber off,
+											   Size tuple_space, bool keep_visible);
 extern void AegisWalPageCompact(AegisPageChange *chg);
 extern void AegisWalPageConflict(AegisPageChange *chg, TransactionId xid);
 extern void AegisWalPageSameData(AegisPageChange *chg, OffsetNumber newoff,
