@@ -55,7 +55,14 @@
 
 #include "access/htup_details.h"
 #include "aegis/block.h"
+#include "port/pg_bitutils.h"
 #include "storage/bufpage.h"
+
+#if defined(__x86_64__) || defined(_M_AMD64)
+/* SSE2 is part of x86-64 (PostgreSQL 16's port/simd.h decides the same) */
+#include <emmintrin.h>
+#define PAX_USE_SSE2
+#endif
 
 #define PAX_VERSION		1
 #define PAX_MAX_TUPLES	MaxHeapTuplesPerPage
@@ -78,11 +85,19 @@ static PaxTuple *by_off[PAX_MAX_TUPLES];
 static uint16 value_off[PAX_MAX_TUPLES][AEGIS_PAX_MAX_ATTS];
 static uint16 value_len[PAX_MAX_TUPLES][AEGIS_PAX_MAX_ATTS];
 static uint32 hdr_vals[PAX_HDR_COLS][PAX_MAX_TUPLES];
-/* decoding: per tuple stored by column, where its next value goes */
+/*
+ * decoding: the last three header fields (2 bytes; hdr_vals holds the
+ * first four); per tuple stored by column, in line pointer order, its
+ * index in tuples[], where its next value goes, its end and the attributes
+ * it has (bit a: a < natts and not null); the values of the delta columns,
+ * one column after another
+ */
+static uint16 hdr_vals16[PAX_HDR_COLS - 4][PAX_MAX_TUPLES];
+static uint16 col_tuple[PAX_MAX_TUPLES];
 static uint32 cursor[PAX_MAX_TUPLES];
 static uint32 tup_end[PAX_MAX_TUPLES];
-static int	tup_natts[PAX_MAX_TUPLES];
-static bits8 *tup_bits[PAX_MAX_TUPLES];
+static uint64 tup_present[PAX_MAX_TUPLES];
+static char delta_vals[AEGIS_PAX_MAX_ATTS * BLCKSZ];
 static char column_buf[BLCKSZ] pg_attribute_aligned(MAXIMUM_ALIGNOF);
 
 static bool
@@ -202,15 +217,167 @@ put_delta_column(char *out, const char *vals, int m, int w)
 	}
 }
 
-/* Decode a delta column of m values of w bytes at 'in' into 'vals'. */
+#ifdef PAX_USE_SSE2
+/*
+ * Running sums of the 4, 2 or 8 lanes of x plus the lanes of *carry (the
+ * previous total in every lane); *carry becomes the new total.
+ */
+static pg_attribute_always_inline __m128i
+sum_lanes32(__m128i x, __m128i *carry)
+{
+	x = _mm_add_epi32(x, _mm_slli_si128(x, 4));
+	x = _mm_add_epi32(x, _mm_slli_si128(x, 8));
+	x = _mm_add_epi32(x, *carry);
+	*carry = _mm_shuffle_epi32(x, _MM_SHUFFLE(3, 3, 3, 3));
+	return x;
+}
+
+static pg_attribute_always_inline __m128i
+sum_lanes64(__m128i x, __m128i *carry)
+{
+	x = _mm_add_epi64(x, _mm_slli_si128(x, 8));
+	x = _mm_add_epi64(x, *carry);
+	*carry = _mm_unpackhi_epi64(x, x);
+	return x;
+}
+
+static pg_attribute_always_inline __m128i
+sum_lanes16(__m128i x, __m128i *carry)
+{
+	__m128i		last;
+
+	x = _mm_add_epi16(x, _mm_slli_si128(x, 2));
+	x = _mm_add_epi16(x, _mm_slli_si128(x, 4));
+	x = _mm_add_epi16(x, _mm_slli_si128(x, 8));
+	x = _mm_add_epi16(x, *carry);
+	last = _mm_shufflehi_epi16(x, _MM_SHUFFLE(3, 3, 3, 3));
+	*carry = _mm_unpackhi_epi64(last, last);
+	return x;
+}
+
+/* 16 bytes at 'in' (unaligned) */
+static pg_attribute_always_inline __m128i
+load16(const uint8 *in)
+{
+	return _mm_loadu_si128((const __m128i *) in);
+}
+
+/* store x at 'out' (16 bytes, unaligned) */
+static pg_attribute_always_inline void
+store16(char *out, __m128i x)
+{
+	_mm_storeu_si128((__m128i *) out, x);
+}
+
+/*
+ * Values i to i+15 of a delta column of m values of 4 bytes (planes at p)
+ * into vals, 'carry' the value before them in every lane; returns value
+ * i+15 in every lane.
+ */
+static pg_attribute_always_inline __m128i
+delta_step4(const uint8 *p, int m, int i, char *vals, __m128i carry)
+{
+	__m128i		b0 = load16(p + i);
+	__m128i		b1 = load16(p + m + i);
+	__m128i		b2 = load16(p + 2 * m + i);
+	__m128i		b3 = load16(p + 3 * m + i);
+	__m128i		lo01 = _mm_unpacklo_epi8(b0, b1);
+	__m128i		hi01 = _mm_unpackhi_epi8(b0, b1);
+	__m128i		lo23 = _mm_unpacklo_epi8(b2, b3);
+	__m128i		hi23 = _mm_unpackhi_epi8(b2, b3);
+	char	   *o = vals + (Size) i * 4;
+
+	store16(o, sum_lanes32(_mm_unpacklo_epi16(lo01, lo23), &carry));
+	store16(o + 16, sum_lanes32(_mm_unpackhi_epi16(lo01, lo23), &carry));
+	store16(o + 32, sum_lanes32(_mm_unpacklo_epi16(hi01, hi23), &carry));
+	store16(o + 48, sum_lanes32(_mm_unpackhi_epi16(hi01, hi23), &carry));
+	return carry;
+}
+
+/* delta_step4 for values of 8 bytes */
+static pg_attribute_always_inline __m128i
+delta_step8(const uint8 *p, int m, int i, char *vals, __m128i carry)
+{
+	/* bytes 2k and 2k+1 of values 0-7 (lo) and 8-15 (hi) */
+	__m128i		lo0 = _mm_unpacklo_epi8(load16(p + i), load16(p + m + i));
+	__m128i		hi0 = _mm_unpackhi_epi8(load16(p + i), load16(p + m + i));
+	__m128i		lo1 = _mm_unpacklo_epi8(load16(p + 2 * m + i), load16(p + 3 * m + i));
+	__m128i		hi1 = _mm_unpackhi_epi8(load16(p + 2 * m + i), load16(p + 3 * m + i));
+	__m128i		lo2 = _mm_unpacklo_epi8(load16(p + 4 * m + i), load16(p + 5 * m + i));
+	__m128i		hi2 = _mm_unpackhi_epi8(load16(p + 4 * m + i), load16(p + 5 * m + i));
+	__m128i		lo3 = _mm_unpacklo_epi8(load16(p + 6 * m + i), load16(p + 7 * m + i));
+	__m128i		hi3 = _mm_unpackhi_epi8(load16(p + 6 * m + i), load16(p + 7 * m + i));
+
+	/* bytes 0-3 (l) and 4-7 (h) of values 0-3, 4-7, 8-11, 12-15 */
+	__m128i		l0 = _mm_unpacklo_epi16(lo0, lo1);
+	__m128i		l1 = _mm_unpackhi_epi16(lo0, lo1);
+	__m128i		l2 = _mm_unpacklo_epi16(hi0, hi1);
+	__m128i		l3 = _mm_unpackhi_epi16(hi0, hi1);
+	__m128i		h0 = _mm_unpacklo_epi16(lo2, lo3);
+	__m128i		h1 = _mm_unpackhi_epi16(lo2, lo3);
+	__m128i		h2 = _mm_unpacklo_epi16(hi2, hi3);
+	__m128i		h3 = _mm_unpackhi_epi16(hi2, hi3);
+	char	   *o = vals + (Size) i * 8;
+
+	store16(o, sum_lanes64(_mm_unpacklo_epi32(l0, h0), &carry));
+	store16(o + 16, sum_lanes64(_mm_unpackhi_epi32(l0, h0), &carry));
+	store16(o + 32, sum_lanes64(_mm_unpacklo_epi32(l1, h1), &carry));
+	store16(o + 48, sum_lanes64(_mm_unpackhi_epi32(l1, h1), &carry));
+	store16(o + 64, sum_lanes64(_mm_unpacklo_epi32(l2, h2), &carry));
+	store16(o + 80, sum_lanes64(_mm_unpackhi_epi32(l2, h2), &carry));
+	store16(o + 96, sum_lanes64(_mm_unpacklo_epi32(l3, h3), &carry));
+	store16(o + 112, sum_lanes64(_mm_unpackhi_epi32(l3, h3), &carry));
+	return carry;
+}
+
+/* delta_step4 for values of 2 bytes */
+static pg_attribute_always_inline __m128i
+delta_step2(const uint8 *p, int m, int i, char *vals, __m128i carry)
+{
+	__m128i		b0 = load16(p + i);
+	__m128i		b1 = load16(p + m + i);
+	char	   *o = vals + (Size) i * 2;
+
+	store16(o, sum_lanes16(_mm_unpacklo_epi8(b0, b1), &carry));
+	store16(o + 16, sum_lanes16(_mm_unpackhi_epi8(b0, b1), &carry));
+	return carry;
+}
+#endif
+
+/*
+ * Decode a delta column of m values of w bytes at 'in' into 'vals': the
+ * byte planes put back together, then summed up.  Widths 2, 4 and 8 have
+ * their own loops.  With SSE2, a column of 16 values or more goes 16 values
+ * a step (the planes interleaved by unpacking, running sums within each
+ * register, the total carried to the next), and its last 16 values are
+ * done again from the one before them if m is not a multiple of 16 (those
+ * already written come out the same).
+ */
 static void
 get_delta_column(const char *in, char *vals, int m, int w)
 {
+	const uint8 *p = (const uint8 *) in;
+
 	if (w == 4)
 	{
 		uint32		prev = 0;
-		const uint8 *p = (const uint8 *) in;
 
+#ifdef PAX_USE_SSE2
+		if (m >= 16)
+		{
+			__m128i		carry = _mm_setzero_si128();
+			int			i;
+
+			for (i = 0; i + 16 <= m; i += 16)
+				carry = delta_step4(p, m, i, vals, carry);
+			if (i < m)
+			{
+				memcpy(&prev, vals + (Size) (m - 17) * 4, 4);
+				delta_step4(p, m, m - 16, vals, _mm_set1_epi32((int32) prev));
+			}
+			return;
+		}
+#endif
 		for (int i = 0; i < m; i++)
 		{
 			prev += (uint32) p[i] | (uint32) p[m + i] << 8 |
@@ -222,8 +389,23 @@ get_delta_column(const char *in, char *vals, int m, int w)
 	if (w == 8)
 	{
 		uint64		prev = 0;
-		const uint8 *p = (const uint8 *) in;
 
+#ifdef PAX_USE_SSE2
+		if (m >= 16)
+		{
+			__m128i		carry = _mm_setzero_si128();
+			int			i;
+
+			for (i = 0; i + 16 <= m; i += 16)
+				carry = delta_step8(p, m, i, vals, carry);
+			if (i < m)
+			{
+				memcpy(&prev, vals + (Size) (m - 17) * 8, 8);
+				delta_step8(p, m, m - 16, vals, _mm_set1_epi64x((int64) prev));
+			}
+			return;
+		}
+#endif
 		for (int i = 0; i < m; i++)
 		{
 			uint64		d = (uint64) p[i] | (uint64) p[m + i] << 8 |
@@ -239,8 +421,23 @@ get_delta_column(const char *in, char *vals, int m, int w)
 	if (w == 2)
 	{
 		uint16		prev = 0;
-		const uint8 *p = (const uint8 *) in;
 
+#ifdef PAX_USE_SSE2
+		if (m >= 16)
+		{
+			__m128i		carry = _mm_setzero_si128();
+			int			i;
+
+			for (i = 0; i + 16 <= m; i += 16)
+				carry = delta_step2(p, m, i, vals, carry);
+			if (i < m)
+			{
+				memcpy(&prev, vals + (Size) (m - 17) * 2, 2);
+				delta_step2(p, m, m - 16, vals, _mm_set1_epi16((int16) prev));
+			}
+			return;
+		}
+#endif
 		for (int i = 0; i < m; i++)
 		{
 			prev = (uint16) (prev + ((uint16) p[i] | (uint16) p[m + i] << 8));
@@ -290,8 +487,11 @@ static int
 find_tuples(const char *page)
 {
 	PageHeader	ph = (PageHeader) page;
+	uint32		upper = ph->pd_upper;
 	int			nlp;
 	int			n = 0;
+	bool		descending = true;
+	uint32		last_off = BLCKSZ;	/* of the last tuple found */
 
 	if (ph->pd_lower < SizeOfPageHeaderData || ph->pd_lower > ph->pd_upper ||
 		ph->pd_upper > BLCKSZ || ph->pd_special != BLCKSZ ||
@@ -303,31 +503,44 @@ find_tuples(const char *page)
 	for (int i = 0; i < nlp; i++)
 	{
 		ItemIdData	lp;
+		uint32		off;
+		uint32		len;
 
 		memcpy(&lp, page + SizeOfPageHeaderData + i * sizeof(ItemIdData), sizeof(lp));
-		if (lp.lp_flags != LP_NORMAL || lp.lp_len < SizeofHeapTupleHeader ||
-			lp.lp_off < ph->pd_upper || lp.lp_off + lp.lp_len > BLCKSZ ||
-			lp.lp_off % MAXIMUM_ALIGNOF != 0)
+		off = lp.lp_off;
+		len = lp.lp_len;
+		if (lp.lp_flags != LP_NORMAL || len < SizeofHeapTupleHeader ||
+			off < upper || off + len > BLCKSZ || off % MAXIMUM_ALIGNOF != 0)
 			continue;
+
+		/*
+		 * Usually in reverse (tuples are added downwards from the page end):
+		 * then each must end where the one before it begins, at the latest.
+		 * (Two tuples that overlap are found in any order.)
+		 */
+		if (descending)
+		{
+			if (off >= last_off)
+				descending = false;
+			else if (off + len > last_off)
+				return -1;
+			last_off = off;
+		}
 		tuples[n].lp = i;
-		tuples[n].off = lp.lp_off;
-		tuples[n].len = lp.lp_len;
+		tuples[n].off = off;
+		tuples[n].len = len;
 		tuples[n].columns = false;
-		by_off[n] = &tuples[n];
 		n++;
 	}
-	/* usually in reverse (tuples are added downwards from the page end) */
+	if (descending)
 	{
-		bool		descending = true;
-
-		for (int k = 1; k < n && descending; k++)
-			descending = by_off[k]->off < by_off[k - 1]->off;
-		if (descending)
-			for (int k = 0; k < n; k++)
-				by_off[k] = &tuples[n - 1 - k];
-		else
-			qsort(by_off, n, sizeof(PaxTuple *), cmp_off);
+		for (int k = 0; k < n; k++)
+			by_off[k] = &tuples[n - 1 - k];
+		return n;
 	}
+	for (int k = 0; k < n; k++)
+		by_off[k] = &tuples[k];
+	qsort(by_off, n, sizeof(PaxTuple *), cmp_off);
 	for (int k = 1; k < n; k++)
 		if (by_off[k]->off < by_off[k - 1]->off + by_off[k - 1]->len)
 			return -1;
@@ -604,6 +817,132 @@ take(PaxReader *r, uint32 n)
 }
 
 /*
+ * Copy n bytes from src to dst (not overlapping), as memcpy would; the
+ * short lengths of most values and gaps inline, as two moves of 1, 2, 4 or
+ * 8 bytes that may overlap each other but not leave either range.
+ */
+static pg_attribute_always_inline void
+copy_bytes(char *dst, const char *src, uint32 n)
+{
+	if (n > 16)
+		memcpy(dst, src, n);
+	else if (n >= 8)
+	{
+		uint64		a;
+		uint64		b;
+
+		memcpy(&a, src, 8);
+		memcpy(&b, src + n - 8, 8);
+		memcpy(dst, &a, 8);
+		memcpy(dst + n - 8, &b, 8);
+	}
+	else if (n >= 4)
+	{
+		uint32		a;
+		uint32		b;
+
+		memcpy(&a, src, 4);
+		memcpy(&b, src + n - 4, 4);
+		memcpy(dst, &a, 4);
+		memcpy(dst + n - 4, &b, 4);
+	}
+	else if (n >= 2)
+	{
+		uint16		a;
+		uint16		b;
+
+		memcpy(&a, src, 2);
+		memcpy(&b, src + n - 2, 2);
+		memcpy(dst, &a, 2);
+		memcpy(dst + n - 2, &b, 2);
+	}
+	else if (n == 1)
+		*dst = *src;
+}
+
+/*
+ * Place the values of one attribute (the column of 'clen' bytes at 'col')
+ * into the tuples stored by column that have it (tup_present bit 'bit'; 0:
+ * all of them), each where heap_deform_tuple looks for it: at its tuple's
+ * cursor, aligned by 'mask' unless a varlena with a 1-byte header.  Returns
+ * NULL, or what is wrong; *used is the bytes of the column taken.  Inlined
+ * with attlen (and bit 0) constant where it pays: the copies of 2, 4 and 8
+ * bytes become single moves.
+ */
+static pg_attribute_always_inline const char *
+place_column(char *page, const char *col, uint32 clen, int m, int attlen,
+			 uint32 mask, uint64 bit, uint32 *used)
+{
+	uint32		cpos = 0;
+
+	for (int i = 0; i < m; i++)
+	{
+		const char *v = col + cpos;
+		uint32		avail = clen - cpos;
+		uint32		start;
+		uint32		vlen;
+
+		if (bit != 0 && !(tup_present[i] & bit))
+			continue;
+		if (attlen > 0)
+		{
+			vlen = attlen;
+			if (vlen > avail)
+				return "column cut short";
+			start = (cursor[i] + mask) & ~mask;
+		}
+		else if (attlen == -1 && avail > 0 && VARATT_IS_1B(v) && !VARATT_IS_1B_E(v))
+		{
+			/* the common case: a short varlena, unaligned (value_length's) */
+			vlen = VARSIZE_1B(v);
+			if (vlen > avail)
+				return "invalid value in a column";
+			start = cursor[i];
+		}
+		else
+		{
+			bool		unaligned;
+
+			vlen = value_length(attlen, v, avail, &unaligned);
+			if (vlen == 0)
+				return "invalid value in a column";
+			start = unaligned ? cursor[i] : (cursor[i] + mask) & ~mask;
+		}
+		if (start + vlen > tup_end[i])
+			return "values overrun their tuple";
+		if (attlen > 0)
+			memcpy(page + start, v, attlen);
+		else
+			copy_bytes(page + start, v, vlen);
+		cpos += vlen;
+		cursor[i] = start + vlen;
+	}
+	*used = cpos;
+	return NULL;
+}
+
+/*
+ * place_column for an attribute of a fixed width that every tuple stored
+ * by column has: m values of 'attlen' bytes at 'v'.  false if one would
+ * overrun its tuple.
+ */
+static pg_attribute_always_inline bool
+place_dense_column(char *page, const char *v, int m, int attlen, uint32 mask)
+{
+	for (int i = 0; i < m; i++)
+	{
+		uint32		start = (cursor[i] + mask) & ~mask;
+
+		if (start + attlen > tup_end[i])
+			return false;
+		memcpy(page + start, v, attlen);
+		v += attlen;
+		cursor[i] = start + attlen;
+	}
+	return true;
+}
+
+/*
  * AegisPaxDecode
  *		Restore the page (BLCKSZ bytes at 'page', page number 'pageno') from
  *		its column-major form ('len' bytes at 'in').  Returns NULL, or what
@@ -620,20 +959,20 @@ AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno, char *page)
 	int			n;
 	int			m = 0;
 	int			nlp;
+	int			marked = 0;
 	const char *bitmaps;
 	uint32		bitmaps_len;
 	uint32		bpos = 0;
 	const char *cols[AEGIS_PAX_MAX_ATTS];
 	uint32		col_len[AEGIS_PAX_MAX_ATTS];
-	uint32		col_pos[AEGIS_PAX_MAX_ATTS];
+	uint32		delta_pos = 0;
+	uint32		rows_pos = 0;
 	const char *gap;
 	uint32		gap_len;
 	uint32		cur;
-	int			j;
 	int			ncols;
 	uint32		amask[AEGIS_PAX_MAX_ATTS];	/* alignment - 1 per attribute */
-	bool		any_null = false;	/* a tuple stored by column has nulls */
-	int			min_natts = MaxHeapAttributeNumber;	/* fewest attributes of one */
+	uint64		all_present = PG_UINT64_MAX;	/* attributes no tuple lacks */
 
 	if ((p = take(&r, 3)) == NULL || p[0] != PAX_VERSION)
 		return "unknown column-major form";
@@ -660,31 +999,38 @@ AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno, char *page)
 		(pd_lower - SizeOfPageHeaderData) % sizeof(ItemIdData) != 0 ||
 		(p = take(&r, SizeOfPageHeaderData)) == NULL)
 		return "invalid page header";
-	memset(page, 0, BLCKSZ);
+	/*
+	 * From pd_lower on, everything is written below but the hole and the
+	 * padding within tuples stored by column, which must be zero.
+	 */
 	memcpy(page, p, SizeOfPageHeaderData);
-	if ((p = take(&r, pd_lower - SizeOfPageHeaderData)) == NULL)
+	memset(page + pd_lower, 0, BLCKSZ - pd_lower);
+	nlp = (pd_lower - SizeOfPageHeaderData) / sizeof(ItemIdData);
+	if ((p = take(&r, nlp * sizeof(ItemIdData))) == NULL)
 		return "is cut short";
-	get_delta_column(p, page + SizeOfPageHeaderData,
-					 (pd_lower - SizeOfPageHeaderData) / sizeof(ItemIdData), sizeof(ItemIdData));
+	get_delta_column(p, page + SizeOfPageHeaderData, nlp, sizeof(ItemIdData));
 	n = find_tuples(page);
 	if (n < 0)
 		return "invalid page header or line pointers";
-	nlp = (pd_lower - SizeOfPageHeaderData) / sizeof(ItemIdData);
+
+	/* the tuples stored by column: every line pointer marked is a tuple */
 	if ((p = take(&r, (nlp + 7) / 8)) == NULL)
 		return "is cut short";
-	j = 0;
-	for (int i = 0; i < nlp; i++)
+	for (int b = 0; b < nlp / 8; b++)
+		marked += pg_number_of_ones[(uint8) p[b]];
+	if (nlp % 8 != 0)
+		marked += pg_number_of_ones[(uint8) p[nlp / 8] & ((1 << (nlp % 8)) - 1)];
+	for (int k = 0; k < n; k++)
 	{
 		/* tuples[] are in line pointer order */
-		while (j < n && tuples[j].lp < i)
-			j++;
-		if (!(p[i / 8] & (1 << (i % 8))))
-			continue;
-		if (j == n || tuples[j].lp != i)
-			return "marks a line pointer that is not a tuple";
-		tuples[j].columns = true;
-		m++;
+		if (p[tuples[k].lp / 8] & (1 << (tuples[k].lp % 8)))
+		{
+			tuples[k].columns = true;
+			col_tuple[m++] = k;
+		}
 	}
+	if (marked != m)
+		return "marks a line pointer that is not a tuple";
 
 	for (int c = 0; c < PAX_HDR_COLS; c++)
 	{
@@ -692,16 +1038,8 @@ AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno, char *page)
 
 		if ((p = take(&r, (uint32) m * w)) == NULL)
 			return "is cut short";
-		if (w == 4)
-			get_delta_column(p, (char *) hdr_vals[c], m, 4);
-		else
-		{
-			uint16	   *v16 = (uint16 *) column_buf;
-
-			get_delta_column(p, column_buf, m, 2);
-			for (int i = 0; i < m; i++)
-				hdr_vals[c][i] = v16[i];
-		}
+		/* the first four 4 bytes wide, the rest 2 */
+		get_delta_column(p, w == 4 ? (char *) hdr_vals[c] : (char *) hdr_vals16[c - 4], m, w);
 	}
 	if ((p = take(&r, 2)) == NULL)
 		return "is cut short";
@@ -715,90 +1053,90 @@ AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno, char *page)
 			return "is cut short";
 		memcpy(&u16, p, 2);
 		col_len[a] = u16;
-		col_pos[a] = 0;
 		if ((cols[a] = take(&r, col_len[a])) == NULL)
 			return "is cut short";
 		if (layout.natts > 0 && is_delta_width(layout.attlen[a]))
 		{
-			static char delta_vals[AEGIS_PAX_MAX_ATTS][BLCKSZ];
-
 			if (col_len[a] % layout.attlen[a] != 0 || col_len[a] > BLCKSZ)
 				return "invalid column length";
-			get_delta_column(cols[a], delta_vals[a], col_len[a] / layout.attlen[a],
+			get_delta_column(cols[a], delta_vals + delta_pos, col_len[a] / layout.attlen[a],
 							 layout.attlen[a]);
-			cols[a] = delta_vals[a];
+			cols[a] = delta_vals + delta_pos;
+			delta_pos += col_len[a];
 		}
 	}
 	gap = r.in + r.pos;
 	gap_len = r.len - r.pos;
 
-	/* the tuples stored by column, in line pointer order */
-	j = 0;
-	for (int k = 0; k < n; k++)
+	/* the tuples stored by column, in line pointer order: their headers */
+	for (int j = 0; j < m; j++)
 	{
-		PaxTuple   *t = &tuples[k];
-		int			natts;
-		bool		hasnull;
-		uint32		hoff;
-		uint32		pos;
-		uint32		end = t->off + t->len;
+		const PaxTuple *t = &tuples[col_tuple[j]];
 		char	   *tup = page + t->off;
+		uint32		end = t->off + t->len;
+		uint32		blk = hdr_vals[3][j] ^ pageno;
+		uint16		bi_hi = (uint16) (blk >> 16);
+		uint16		bi_lo = (uint16) blk;
+		uint16		posid = (uint16) (hdr_vals16[0][j] ^ (t->lp + 1));
+		uint16		infomask2 = hdr_vals16[1][j];
+		uint16		infomask = hdr_vals16[2][j];
+		int			natts = infomask2 & HEAP_NATTS_MASK;
+		bool		hasnull = (infomask & HEAP_HASNULL) != 0;
+		int			nb = hasnull ? BITMAPLEN(natts) : 0;
+		uint32		hoff = MAXALIGN(SizeofHeapTupleHeader + nb);
+		uint32		pos = t->off + hoff;
 
-		if (!t->columns)
-			continue;
-		{
-			/* field by field into the page: no copy of a whole header */
-			uint32		blk = hdr_vals[3][j] ^ pageno;
-			uint16		bi_hi = (uint16) (blk >> 16);
-			uint16		bi_lo = (uint16) blk;
-			uint16		posid = (uint16) (hdr_vals[4][j] ^ (t->lp + 1));
-			uint16		infomask2 = (uint16) hdr_vals[5][j];
-			uint16		infomask = (uint16) hdr_vals[6][j];
-
-			memcpy(tup + offsetof(HeapTupleHeaderData, t_choice.t_heap.t_xmin), &hdr_vals[0][j], 4);
-			memcpy(tup + offsetof(HeapTupleHeaderData, t_choice.t_heap.t_xmax), &hdr_vals[1][j], 4);
-			memcpy(tup + offsetof(HeapTupleHeaderData, t_choice.t_heap.t_field3), &hdr_vals[2][j], 4);
-			memcpy(tup + offsetof(HeapTupleHeaderData, t_ctid.ip_blkid.bi_hi), &bi_hi, 2);
-			memcpy(tup + offsetof(HeapTupleHeaderData, t_ctid.ip_blkid.bi_lo), &bi_lo, 2);
-			memcpy(tup + offsetof(HeapTupleHeaderData, t_ctid.ip_posid), &posid, 2);
-			memcpy(tup + offsetof(HeapTupleHeaderData, t_infomask2), &infomask2, 2);
-			memcpy(tup + offsetof(HeapTupleHeaderData, t_infomask), &infomask, 2);
-			natts = infomask2 & HEAP_NATTS_MASK;
-			hasnull = (infomask & HEAP_HASNULL) != 0;
-		}
-		j++;
+		/* field by field into the page: no copy of a whole header */
+		memcpy(tup + offsetof(HeapTupleHeaderData, t_choice.t_heap.t_xmin), &hdr_vals[0][j], 4);
+		memcpy(tup + offsetof(HeapTupleHeaderData, t_choice.t_heap.t_xmax), &hdr_vals[1][j], 4);
+		memcpy(tup + offsetof(HeapTupleHeaderData, t_choice.t_heap.t_field3), &hdr_vals[2][j], 4);
+		memcpy(tup + offsetof(HeapTupleHeaderData, t_ctid.ip_blkid.bi_hi), &bi_hi, 2);
+		memcpy(tup + offsetof(HeapTupleHeaderData, t_ctid.ip_blkid.bi_lo), &bi_lo, 2);
+		memcpy(tup + offsetof(HeapTupleHeaderData, t_ctid.ip_posid), &posid, 2);
+		memcpy(tup + offsetof(HeapTupleHeaderData, t_infomask2), &infomask2, 2);
+		memcpy(tup + offsetof(HeapTupleHeaderData, t_infomask), &infomask, 2);
 		if (layout.natts > 0 && natts > layout.natts)
 			return "tuple has more attributes than the layout";
-		hoff = MAXALIGN(SizeofHeapTupleHeader + (hasnull ? BITMAPLEN(natts) : 0));
 		if (hoff > t->len)
 			return "tuple header longer than the tuple";
 		tup[offsetof(HeapTupleHeaderData, t_hoff)] = (char) hoff;
+		if (nb > bitmaps_len - bpos)
+			return "null bitmaps cut short";
 		if (hasnull)
-		{
-			int			nb = BITMAPLEN(natts);
-
-			if (nb > bitmaps_len - bpos)
-				return "null bitmaps cut short";
-			memcpy(tup + SizeofHeapTupleHeader, bitmaps + bpos, nb);
-			bpos += nb;
-		}
-		pos = t->off + hoff;
+			copy_bytes(tup + SizeofHeapTupleHeader, bitmaps + bpos, nb);
 		if (layout.natts == 0)
 		{
 			/* rows form */
-			if (end - pos > col_len[0] - col_pos[0])
+			if (end - pos > col_len[0] - rows_pos)
 				return "rows cut short";
-			memcpy(page + pos, cols[0] + col_pos[0], end - pos);
-			col_pos[0] += end - pos;
+			memcpy(page + pos, cols[0] + rows_pos, end - pos);
+			rows_pos += end - pos;
 			pos = end;
 		}
-		cursor[j - 1] = pos;
-		tup_end[j - 1] = end;
-		tup_natts[j - 1] = natts;
-		tup_bits[j - 1] = hasnull ? (bits8 *) (tup + SizeofHeapTupleHeader) : NULL;
-		any_null |= hasnull;
-		min_natts = Min(min_natts, natts);
+		else
+		{
+			/* natts <= 64: the attributes it has, as a mask */
+			uint64		present = natts == 64 ? PG_UINT64_MAX : ((uint64) 1 << natts) - 1;
+
+			if (hasnull)
+			{
+				uint64		bits = 0;
+
+				for (int b = 0; b < nb; b++)
+					bits |= (uint64) (uint8) bitmaps[bpos + b] << (8 * b);
+				present &= bits;
+			}
+			tup_present[j] = present;
+			all_present &= present;
+		}
+		bpos += nb;
+		cursor[j] = pos;
+		tup_end[j] = end;
 	}
+	if (bpos != bitmaps_len)
+		return "null bitmaps left over";
+	if (layout.natts == 0 && rows_pos != col_len[0])
+		return "values left over in a column";
 
 	/*
 	 * Columns form: the values, a column at a time (one attribute's length
@@ -810,88 +1148,64 @@ AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno, char *page)
 	{
 		int			attlen = layout.attlen[a];
 		uint32		mask = amask[a];
+		uint64		bit = (uint64) 1 << a;
+		const char *bad;
+		uint32		used;
 
-		/* a fixed-width column no tuple lacks: one value per tuple */
-		if (attlen > 0 && !any_null && a < min_natts &&
-			(uint32) attlen * m == col_len[a] - col_pos[a])
+		if (attlen > 0 && (all_present & bit))
 		{
-			const char *v = cols[a] + col_pos[a];
+			bool		ok;
 
-			for (int i = 0; i < m; i++)
+			/* a fixed-width value in every tuple */
+			if ((uint64) attlen * m != col_len[a])
+				return (uint64) attlen * m > col_len[a] ?
+					"column cut short" : "values left over in a column";
+			switch (attlen)
 			{
-				uint32		start = (cursor[i] + mask) & ~mask;
-
-				if (start + attlen > tup_end[i])
-					return "values overrun their tuple";
-				if (attlen == 4)
-					memcpy(page + start, v, 4);
-				else if (attlen == 8)
-					memcpy(page + start, v, 8);
-				else
-					memcpy(page + start, v, attlen);
-				v += attlen;
-				cursor[i] = start + attlen;
-			}
-			col_pos[a] = col_len[a];
-			continue;
-		}
-		for (int i = 0; i < m; i++)
-		{
-			uint32		start;
-			uint32		vlen;
-			const char *v = cols[a] + col_pos[a];
-			char	   *dst;
-
-			if (a >= tup_natts[i] || (tup_bits[i] && att_isnull(a, tup_bits[i])))
-				continue;
-			if (attlen > 0)
-			{
-				vlen = attlen;
-				if (vlen > col_len[a] - col_pos[a])
-					return "column cut short";
-				start = (cursor[i] + mask) & ~mask;
-			}
-			else
-			{
-				bool		unaligned;
-
-				vlen = value_length(attlen, v, col_len[a] - col_pos[a], &unaligned);
-				if (vlen == 0)
-					return "invalid value in a column";
-				start = unaligned ? cursor[i] : (cursor[i] + mask) & ~mask;
-			}
-			if (start + vlen > tup_end[i])
-				return "values overrun their tuple";
-			dst = page + start;
-			switch (vlen)
-			{
-				case 1:
-					*dst = *v;
-					break;
 				case 2:
-					memcpy(dst, v, 2);
+					ok = place_dense_column(page, cols[a], m, 2, mask);
 					break;
 				case 4:
-					memcpy(dst, v, 4);
+					ok = place_dense_column(page, cols[a], m, 4, mask);
 					break;
 				case 8:
-					memcpy(dst, v, 8);
+					ok = place_dense_column(page, cols[a], m, 8, mask);
 					break;
 				default:
-					memcpy(dst, v, vlen);
+					ok = place_dense_column(page, cols[a], m, attlen, mask);
 			}
-			col_pos[a] += vlen;
-			cursor[i] = start + vlen;
+			if (!ok)
+				return "values overrun their tuple";
+			continue;
 		}
+		switch (attlen)
+		{
+			case 2:
+				bad = place_column(page, cols[a], col_len[a], m, 2, mask, bit, &used);
+				break;
+			case 4:
+				bad = place_column(page, cols[a], col_len[a], m, 4, mask, bit, &used);
+				break;
+			case 8:
+				bad = place_column(page, cols[a], col_len[a], m, 8, mask, bit, &used);
+				break;
+			case -1:
+				if (all_present & bit)
+					bad = place_column(page, cols[a], col_len[a], m, -1, mask, 0, &used);
+				else
+					bad = place_column(page, cols[a], col_len[a], m, -1, mask, bit, &used);
+				break;
+			default:
+				bad = place_column(page, cols[a], col_len[a], m, attlen, mask, bit, &used);
+		}
+		if (bad)
+			return bad;
+		if (used != col_len[a])
+			return "values left over in a column";
 	}
 	for (int i = 0; i < m; i++)
 		if (cursor[i] != tup_end[i])
 			return "values do not fill their tuple";
-	if (bpos != bitmaps_len)
-		return "null bitmaps left over";
-	for (int a = 0; a < ncols; a++)
-		if (col_pos[a] != col_len[a])
-			return "values left over in a column";
 
 	/* the gap stream fills the rest, in page order */
 	cur = ((PageHeader) page)->pd_upper;
@@ -907,7 +1221,7 @@ AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno, char *page)
 			glen = by_off[k]->off - cur;
 			if (glen > gap_len - gpos)
 				return "gap stream cut short";
-			memcpy(page + cur, gap + gpos, glen);
+			copy_bytes(page + cur, gap + gpos, glen);
 			gpos += glen;
 			cur = by_off[k]->off + by_off[k]->len;
 		}
