@@ -460,7 +460,7 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 	removes = plan.nredirected > 0 || plan.ndead > 0 || plan.nunused > 0;
 
 	/* only defragmenting (no version removed) keeps an all-visible page so */
-	chg = removes ? AegisWalPageBegin(rel, buf) : AegisWalPageBeginKeepVisible(rel, buf);
+	chg = AegisWalPageBeginPrune(rel, buf, !removes);
 	AegisWalPageConflict(chg, plan.latest_removed);
 	START_CRIT_SECTION();
 	AegisPruneApply(page, &plan);

@@ -51,8 +51,10 @@ typedef struct AegisIndexFetchData
 IndexFetchTableData *
 aegis_index_fetch_begin(Relation rel)
 {
-	AegisIndexFetchData *scan = palloc0(sizeof(AegisIndexFetchData));
+	/* ret_off and ret_xmin are read only up to nreturned */
+	AegisIndexFetchData *scan = palloc(sizeof(AegisIndexFetchData));
 
+	memset(scan, 0, offsetof(AegisIndexFetchData, ret_off));
 	AegisTamCheckReset(rel);
 	scan->xs_base.rel = rel;
 	scan->key = AegisRelKeyOf(rel);

@@ -64,7 +64,9 @@ aegis_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 	AegisScanDesc scan;
 
 	AegisTamCheckReset(rel);
-	scan = palloc0(sizeof(AegisScanDescData));
+	/* the per-page arrays and the page copy are filled before they are read */
+	scan = palloc(sizeof(AegisScanDescData));
+	memset(scan, 0, offsetof(AegisScanDescData, vistuples));
 	scan->rs_base.rs_rd = rel;
 	scan->rs_base.rs_snapshot = snapshot;
 	scan->rs_base.rs_nkeys = nkeys;

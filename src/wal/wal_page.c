@@ -516,14 +516,17 @@ diff_range(DeltaOut *d, const char *before, const char *after, int from, int to,
 	while (i < to)
 	{
 		int			n = Min(DELTA_CHUNK, to - i);
+		int			skip = Min(DELTA_SKIP - i % DELTA_SKIP, to - i);
 		int			start;
 		int			end;
 
-		/* most of a page is unchanged: skip it a block at a time */
-		if (i % DELTA_SKIP == 0 && i + DELTA_SKIP <= to &&
-			memcmp(before + i, after + i, DELTA_SKIP) == 0)
+		/*
+		 * Most of a page is unchanged: skip it a block at a time, up to the
+		 * next multiple of DELTA_SKIP at once (ranges start anywhere).
+		 */
+		if (skip > DELTA_CHUNK && memcmp(before + i, after + i, skip) == 0)
 		{
-			i += DELTA_SKIP;
+			i += skip;
 			continue;
 		}
 		if (memcmp(before + i, after + i, n) == 0)
@@ -636,6 +639,21 @@ compute_append_delta(const AegisPageChange *chg, const char *after, char *out,
 	return (uint16) d.len;
 }
 
+#ifdef USE_ASSERT_CHECKING
+/* The tuples that were on the page of an append change are as they were, but the touched header. */
+static bool
+append_tuples_unchanged(const AegisPageChange *chg, const char *after)
+{
+	const char *before = chg->before.data;
+	int			upper = chg->append_upper;
+
+	if (chg->touch_end == chg->touch_start)
+		return memcmp(before + upper, after + upper, BLCKSZ - upper) == 0;
+	return memcmp(before + upper, after + upper, chg->touch_start - upper) == 0 &&
+		memcmp(before + chg->touch_end, after + chg->touch_end, BLCKSZ - chg->touch_end) == 0;
+}
+#endif
+
 /*
  * The copy regions the change may use (AegisWalPageSameData), or NULL.  The
  * old version's data must be the same before and after the change, so redo
@@ -744,12 +762,12 @@ tuple_header_range(Page page, OffsetNumber off, uint16 *start, uint16 *end)
 /*
  * Start a change to the page of 'buf'; 'keep_visible': it hides no row
  * version, so an all-visible page stays so and no map page is pinned.
- * 'tuple_space' > 0 or a valid 'touched': an append change (only tuples
- * added, at most tuple_space bytes of them, and the header of the tuple
- * at 'touched' rewritten); else any change.
+ * 'narrow': an append change (only the page header and line pointers
+ * changed, tuples added, at most tuple_space bytes of them, and the header
+ * of the tuple at 'touched', if valid, rewritten); else any change.
  */
 static AegisPageChange *
-page_begin(Relation rel, AegisBuffer buf, bool keep_visible, Size tuple_space,
+page_begin(Relation rel, AegisBuffer buf, bool keep_visible, bool narrow, Size tuple_space,
 		   OffsetNumber touched)
 {
 	static AegisPageChange change;
@@ -779,7 +797,7 @@ page_begin(Relation rel, AegisBuffer buf, bool keep_visible, Size tuple_space,
 		chg->vmbuf = AegisVmPinIfExists(rel, AegisBufferGetPageNo(buf));
 	if (!chg->needs_wal)
 		return chg;
-	if ((tuple_space > 0 || OffsetNumberIsValid(touched)) && page_sane_bounds(page) &&
+	if (narrow && page_sane_bounds(page) &&
 		(!OffsetNumberIsValid(touched) ||
 		 tuple_header_range(page, touched, &chg->touch_start, &chg->touch_end)))
 	{
@@ -825,7 +843,7 @@ page_begin(Relation rel, AegisBuffer buf, bool keep_visible, Size tuple_space,
 AegisPageChange *
 AegisWalPageBegin(Relation rel, AegisBuffer buf)
 {
-	return page_begin(rel, buf, false, 0, InvalidOffsetNumber);
+	return page_begin(rel, buf, false, false, 0, InvalidOffsetNumber);
 }
 
 /*
@@ -845,7 +863,7 @@ AegisPageChange *
 AegisWalPageBeginTuple(Relation rel, AegisBuffer buf, OffsetNumber off, Size tuple_space,
 					   bool keep_visible)
 {
-	return page_begin(rel, buf, keep_visible, tuple_space, off);
+	return page_begin(rel, buf, keep_visible, true, tuple_space, off);
 }
 
 /*
@@ -863,7 +881,22 @@ AegisWalPageBeginTuple(Relation rel, AegisBuffer buf, OffsetNumber off, Size tup
 AegisPageChange *
 AegisWalPageBeginAppend(Relation rel, AegisBuffer buf, Size tuple_space)
 {
-	return page_begin(rel, buf, false, Max(tuple_space, 1), InvalidOffsetNumber);
+	return page_begin(rel, buf, false, true, Max(tuple_space, 1), InvalidOffsetNumber);
+}
+
+/*
+ * AegisWalPageBeginPrune
+ *		AegisWalPageBegin (or, with 'keep_visible', ..KeepVisible) for a
+ *		prune: a change to the page header and the line pointers only
+ *		(redirects, LP_DEAD, LP_UNUSED), which may then compact the page
+ *		(AegisWalPageCompact).  Only the header and the line pointers are
+ *		copied and compared, before the compaction and after it, where a
+ *		prune had copied and compared the whole page twice.
+ */
+AegisPageChange *
+AegisWalPageBeginPrune(Relation rel, AegisBuffer buf, bool keep_visible)
+{
+	return page_begin(rel, buf, keep_visible, true, 0, InvalidOffsetNumber);
 }
 
 /*
@@ -875,7 +908,7 @@ AegisWalPageBeginAppend(Relation rel, AegisBuffer buf, Size tuple_space)
 AegisPageChange *
 AegisWalPageBeginKeepVisible(Relation rel, AegisBuffer buf)
 {
-	return page_begin(rel, buf, true, 0, InvalidOffsetNumber);
+	return page_begin(rel, buf, true, false, 0, InvalidOffsetNumber);
 }
 
 /*
@@ -910,21 +943,30 @@ AegisWalPageCompact(AegisPageChange *chg)
 	Assert(!chg->compacted);
 	if (chg->needs_wal && chg->append)
 	{
-		/* not an append after all: what changed so far, as the whole page */
-		DeltaOut	d = {chg->delta1, 0, AEGIS_DELTA_FIRST};
-
-		put_whole_page(&d, (char *) page);
-		chg->delta1_len = (uint16) d.len;
-		chg->append = false;
+		/* what changed so far, from the ranges kept */
+		Assert(append_tuples_unchanged(chg, (char *) page));
+		chg->delta1_len = compute_append_delta(chg, (char *) page, chg->delta1, NULL);
 	}
 	else if (chg->needs_wal)
 		chg->delta1_len = compute_delta(chg->before.data, (char *) page, chg->delta1, NULL);
 	AegisPageCompact(page);
-	if (chg->needs_wal)
+	if (chg->needs_wal && chg->append)
 	{
-		memcpy(chg->before.data, page, BLCKSZ);
-		chg->compacted = true;
+		PageHeader	ph = (PageHeader) page;
+
+		/* from here on only the page header and line pointers may change */
+		chg->append_lower = chg->append_lo_end = ph->pd_lower;
+		chg->append_upper = chg->append_hi_start = ph->pd_upper;
+		chg->touch_start = chg->touch_end = 0;
+		memcpy(chg->before.data, page, ph->pd_lower);
+#ifdef USE_ASSERT_CHECKING
+		memcpy(chg->before.data + ph->pd_upper, (char *) page + ph->pd_upper,
+			   BLCKSZ - ph->pd_upper);
+#endif
 	}
+	else if (chg->needs_wal)
+		memcpy(chg->before.data, page, BLCKSZ);
+	chg->compacted = chg->needs_wal;
 }
 
 /*
@@ -983,20 +1025,6 @@ insert_page_record(xl_aegis_page *xlrec, Oid vm_spc, const char *body, Page page
 	return end;
 }
 
-#ifdef USE_ASSERT_CHECKING
-/* The tuples that were on the page of an append change are as they were, but the touched header. */
-static bool
-append_tuples_unchanged(const AegisPageChange *chg, const char *after)
-{
-	const char *before = chg->before.data;
-	int			upper = chg->append_upper;
-
-	if (chg->touch_end == chg->touch_start)
-		return memcmp(before + upper, after + upper, BLCKSZ - upper) == 0;
-	return memcmp(before + upper, after + upper, chg->touch_start - upper) == 0 &&
-		memcmp(before + chg->touch_end, after + chg->touch_end, BLCKSZ - chg->touch_end) == 0;
-}
-#endif
 
 /*
  * AegisWalPageLog

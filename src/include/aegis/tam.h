@@ -33,18 +33,19 @@ typedef struct AegisScanDescData
 	bool		inited;
 	int			ntuples;		/* entries in vistuples */
 	int			cindex;			/* next (or current) entry */
-	OffsetNumber vistuples[MaxHeapTuplesPerPage];
-	uint8		htsv[MaxHeapTuplesPerPage];	/* classify mode: HTSV_Result */
 	bool		classify;		/* compute HTSV instead of visibility */
 	TransactionId classify_horizon; /* if valid: RECENTLY_DEAD before it is
 									 * DEAD (HeapTupleSatisfiesVacuum) */
 	bool		want_roots;		/* fill roots[] for every page loaded */
-	OffsetNumber roots[MaxHeapTuplesPerPage];	/* AegisHotRootOffsets */
 	HeapTupleData ctup;			/* current tuple, points into 'page' */
 	ParallelBlockTableScanWorkerData *pbscanwork;
 	BlockNumber ra_next;		/* read-ahead: where the scan's next own
 								 * chunk starts (AegisBufferReadAhead) */
 	XLogRecPtr	ra_create_lsn;	/* read-ahead: the storage's incarnation */
+	/* filled for each page loaded; not zeroed at the start (10 kB) */
+	OffsetNumber vistuples[MaxHeapTuplesPerPage];
+	uint8		htsv[MaxHeapTuplesPerPage];	/* classify mode: HTSV_Result */
+	OffsetNumber roots[MaxHeapTuplesPerPage];	/* AegisHotRootOffsets */
 	PGAlignedBlock page;
 } AegisScanDescData;
 

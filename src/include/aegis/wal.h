@@ -333,6 +333,7 @@ extern void AegisWalRelInfoDesc(StringInfo buf, XLogReaderState *record);
 extern XLogRecPtr AegisWalLogPageImage(const AegisRelKey *key, BlockNumber pageno,
 									   Page page);
 extern AegisPageChange *AegisWalPageBegin(Relation rel, AegisBuffer buf);
+extern AegisPageChange *AegisWalPageBeginPrune(Relation rel, AegisBuffer buf, bool keep_visible);
 extern AegisPageChange *AegisWalPageBeginTuple(Relation rel, AegisBuffer buf, OffsetNumber off,
 											   Size tuple_space, bool keep_visible);
 extern void AegisWalPageCompact(AegisPageChange *chg);
