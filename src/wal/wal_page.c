@@ -64,11 +64,17 @@
 #define DELTA_SKIP		256		/* bytes compared at once to skip what is equal */
 #define GUARD_WAIT_MS	60000	/* how long a writer waits for the guards */
 
-/* Shared counters, and the gate (see AegisWalSetGuarded). */
+/*
+ * Shared counters, and the gate (see AegisWalSetGuarded).  The gate is read
+ * by every change and index fetch and written about never: it has a cache
+ * line of its own, apart from the counters every record updates (sharing
+ * one, each record made every other core's next read of the gate miss).
+ */
 typedef struct AegisWalShared
 {
 	pg_atomic_uint32 guarded;	/* checkpoints wait for aegis: writes may go */
 	pg_atomic_uint32 ever_guarded;	/* writes went since the server started */
+	char		pad[PG_CACHE_LINE_SIZE - 2 * sizeof(pg_atomic_uint32)];
 	pg_atomic_uint64 records;
 	pg_atomic_uint64 bytes;
 	pg_atomic_uint64 page_records;
