@@ -342,6 +342,47 @@ delta_step2(const uint8 *p, int m, int i, char *vals, __m128i carry)
 	store16(o + 16, sum_lanes16(_mm_unpackhi_epi8(b0, b1), &carry));
 	return carry;
 }
+
+/*
+ * get_delta_column for m >= 16 values of w bytes (2, 4 or 8; a constant
+ * where inlined): 16 values a step, then, if m is not a multiple of 16, the
+ * last 16 again from the value before them.
+ */
+static pg_attribute_always_inline void
+delta_column_sse2(const uint8 *p, char *vals, int m, int w)
+{
+	__m128i		carry = _mm_setzero_si128();
+	const char *before;
+	int			i;
+
+	for (i = 0; i + 16 <= m; i += 16)
+		carry = w == 2 ? delta_step2(p, m, i, vals, carry) :
+			w == 4 ? delta_step4(p, m, i, vals, carry) : delta_step8(p, m, i, vals, carry);
+	if (i == m)
+		return;
+	before = vals + (Size) (m - 17) * w;	/* m > 16 here */
+	if (w == 2)
+	{
+		uint16		prev;
+
+		memcpy(&prev, before, 2);
+		delta_step2(p, m, m - 16, vals, _mm_set1_epi16((int16) prev));
+	}
+	else if (w == 4)
+	{
+		uint32		prev;
+
+		memcpy(&prev, before, 4);
+		delta_step4(p, m, m - 16, vals, _mm_set1_epi32((int32) prev));
+	}
+	else
+	{
+		uint64		prev;
+
+		memcpy(&prev, before, 8);
+		delta_step8(p, m, m - 16, vals, _mm_set1_epi64x((int64) prev));
+	}
+}
 #endif
 
 /*
@@ -365,16 +406,7 @@ get_delta_column(const char *in, char *vals, int m, int w)
 #ifdef PAX_USE_SSE2
 		if (m >= 16)
 		{
-			__m128i		carry = _mm_setzero_si128();
-			int			i;
-
-			for (i = 0; i + 16 <= m; i += 16)
-				carry = delta_step4(p, m, i, vals, carry);
-			if (i < m)
-			{
-				memcpy(&prev, vals + (Size) (m - 17) * 4, 4);
-				delta_step4(p, m, m - 16, vals, _mm_set1_epi32((int32) prev));
-			}
+			delta_column_sse2(p, vals, m, 4);
 			return;
 		}
 #endif
@@ -393,16 +425,7 @@ get_delta_column(const char *in, char *vals, int m, int w)
 #ifdef PAX_USE_SSE2
 		if (m >= 16)
 		{
-			__m128i		carry = _mm_setzero_si128();
-			int			i;
-
-			for (i = 0; i + 16 <= m; i += 16)
-				carry = delta_step8(p, m, i, vals, carry);
-			if (i < m)
-			{
-				memcpy(&prev, vals + (Size) (m - 17) * 8, 8);
-				delta_step8(p, m, m - 16, vals, _mm_set1_epi64x((int64) prev));
-			}
+			delta_column_sse2(p, vals, m, 8);
 			return;
 		}
 #endif
@@ -425,16 +448,7 @@ get_delta_column(const char *in, char *vals, int m, int w)
 #ifdef PAX_USE_SSE2
 		if (m >= 16)
 		{
-			__m128i		carry = _mm_setzero_si128();
-			int			i;
-
-			for (i = 0; i + 16 <= m; i += 16)
-				carry = delta_step2(p, m, i, vals, carry);
-			if (i < m)
-			{
-				memcpy(&prev, vals + (Size) (m - 17) * 2, 2);
-				delta_step2(p, m, m - 16, vals, _mm_set1_epi16((int16) prev));
-			}
+			delta_column_sse2(p, vals, m, 2);
 			return;
 		}
 #endif
@@ -817,9 +831,25 @@ take(PaxReader *r, uint32 n)
 }
 
 /*
+ * Copy n bytes (w <= n <= 2w) from src to dst as two moves of w bytes, the
+ * first n and the last n bytes, which may overlap each other but not leave
+ * either range.  With w a constant each move is one load and one store.
+ */
+static pg_attribute_always_inline void
+copy_ends(char *dst, const char *src, uint32 n, uint32 w)
+{
+	char		head[8];
+	char		tail[8];
+
+	memcpy(head, src, w);
+	memcpy(tail, src + n - w, w);
+	memcpy(dst, head, w);
+	memcpy(dst + n - w, tail, w);
+}
+
+/*
  * Copy n bytes from src to dst (not overlapping), as memcpy would; the
- * short lengths of most values and gaps inline, as two moves of 1, 2, 4 or
- * 8 bytes that may overlap each other but not leave either range.
+ * short lengths of most values and gaps inline (copy_ends).
  */
 static pg_attribute_always_inline void
 copy_bytes(char *dst, const char *src, uint32 n)
@@ -827,35 +857,11 @@ copy_bytes(char *dst, const char *src, uint32 n)
 	if (n > 16)
 		memcpy(dst, src, n);
 	else if (n >= 8)
-	{
-		uint64		a;
-		uint64		b;
-
-		memcpy(&a, src, 8);
-		memcpy(&b, src + n - 8, 8);
-		memcpy(dst, &a, 8);
-		memcpy(dst + n - 8, &b, 8);
-	}
+		copy_ends(dst, src, n, 8);
 	else if (n >= 4)
-	{
-		uint32		a;
-		uint32		b;
-
-		memcpy(&a, src, 4);
-		memcpy(&b, src + n - 4, 4);
-		memcpy(dst, &a, 4);
-		memcpy(dst + n - 4, &b, 4);
-	}
+		copy_ends(dst, src, n, 4);
 	else if (n >= 2)
-	{
-		uint16		a;
-		uint16		b;
-
-		memcpy(&a, src, 2);
-		memcpy(&b, src + n - 2, 2);
-		memcpy(dst, &a, 2);
-		memcpy(dst + n - 2, &b, 2);
-	}
+		copy_ends(dst, src, n, 2);
 	else if (n == 1)
 		*dst = *src;
 }

@@ -80,6 +80,11 @@ typedef struct AegisBufferLookup
 	int			id;
 } AegisBufferLookup;
 
+/*
+ * A frame's descriptor, a cache line each (as PostgreSQL pads BufferDesc):
+ * pins of two hot frames by backends on different cores do not contend
+ * for one line.
+ */
 typedef struct AegisBufferDesc
 {
 	AegisBufferTag tag;
@@ -88,7 +93,10 @@ typedef struct AegisBufferDesc
 	int			refcount;		/* pins held, all backends */
 	int			usage;			/* clock sweep usage count */
 	ConditionVariable io_cv;
-} AegisBufferDesc;
+} pg_attribute_aligned(PG_CACHE_LINE_SIZE) AegisBufferDesc;
+
+StaticAssertDecl(sizeof(AegisBufferDesc) == PG_CACHE_LINE_SIZE,
+				 "an aegis buffer descriptor fills one cache line");
 
 typedef struct AegisBufferPool
 {
