@@ -528,9 +528,12 @@ diff_range(DeltaOut *d, const char *before, const char *after, int from, int to,
 
 		/*
 		 * Most of a page is unchanged: skip it a block at a time, up to the
-		 * next multiple of DELTA_SKIP at once (ranges start anywhere).
+		 * next multiple of DELTA_SKIP at once.  Tried where the range starts
+		 * and at each multiple only: tried at every chunk, a change late in
+		 * a block made each chunk before it compare up to the change again.
 		 */
-		if (skip > DELTA_CHUNK && memcmp(before + i, after + i, skip) == 0)
+		if ((i == from || i % DELTA_SKIP == 0) && skip > DELTA_CHUNK &&
+			memcmp(before + i, after + i, skip) == 0)
 		{
 			i += skip;
 			continue;
