@@ -80,7 +80,7 @@ toast_target_named(Relation rel)
  *		compresses its values together with their neighbours' and with the
  *		table's dictionary, not pglz or LZ4 one value at a time, whose
  *		output it cannot compress again (on Debian's dict-gcide, zstd: 0.375
- *		-> 0.346 of heap's bytes).  Heap's threshold stays for tables stored
+ *		-> 0.348 of heap's bytes).  Heap's threshold stays for tables stored
  *		plain, for tables with toast_tuple_target set, which asks for heap's
  *		rule, and for tables with a column of STORAGE EXTERNAL, which asks
  *		for values out of line (fast substrings).  Cached with the

@@ -389,7 +389,8 @@ AegisWalRelInfoDesc(StringInfo buf, XLogReaderState *record)
  *		Facts about 'rel' cached in rel->rd_amcache (CacheMemoryContext,
  *		freed by the relcache with the entry): whether it uses the local
  *		storage backend, its codec, and for the table AM whether it compared
- *		it with its stub (AegisTamCheckReset) and its TOAST threshold.  Recomputed when the relfilenode changes and
+ *		it with its stub (AegisTamCheckReset) and its TOAST threshold.
+ *		Recomputed when the relfilenode changes and
  *		after every relcache rebuild (which frees rd_amcache); each time,
  *		the tuples' attribute layout is published (AegisWalPublishLayout).
  */
@@ -649,7 +650,7 @@ compute_append_delta(const AegisPageChange *chg, const char *after, char *out,
 }
 
 #ifdef USE_ASSERT_CHECKING
-/* The tuples that were on the page of an append change are as they were, but the touched header. */
+/* The tuples on the page before an append change are as they were, but the touched header. */
 static bool
 append_tuples_unchanged(const AegisPageChange *chg, const char *after)
 {
