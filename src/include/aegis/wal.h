@@ -272,9 +272,10 @@ typedef struct AegisPageChange
 	bool		compacted;
 	bool		keep_visible;	/* the change hides no version */
 	bool		set_visible;	/* the change makes the page all-visible */
-	bool		append;			/* AegisWalPageBeginAppend or ..Tuple: only
-								 * tuples are added and one tuple header
-								 * changes; before holds [0, append_lo_end),
+	bool		append;			/* AegisWalPageBeginAppend, ..Tuple or
+								 * ..Prune: only the page header, the line
+								 * pointers, new tuples and one tuple header
+								 * change; before holds [0, append_lo_end),
 								 * [append_hi_start, append_upper) and
 								 * [touch_start, touch_end) */
 	uint16		append_lower;	/* pd_lower and pd_upper at Begin */
