@@ -9,6 +9,7 @@ OBJS = \
 	src/aegis_sql.o \
 	src/block/block_format.o \
 	src/block/block_pax.o \
+	src/block/block_group.o \
 	src/block/block_dict.o \
 	src/block/block_codec.o \
 	src/backend/backend_dir.o \

@@ -16,6 +16,7 @@
 #include <zstd.h>
 
 #include "aegis/aegis.h"
+#include "aegis/block.h"
 #include "aegis/guc.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -28,6 +29,7 @@ int			aegis_default_backend = AEGIS_STORAGE_LOCAL;
 int			aegis_default_compression = AEGIS_CODEC_LZ4;
 int			aegis_compression_level = 0;
 int			aegis_cold_compression_level = 9;
+int			aegis_cold_group_pages = AEGIS_GROUP_MAX_PAGES;
 bool		aegis_compression_dictionaries = true;
 int			aegis_io_workers = 1;
 int			aegis_memory_backend_size = 1024 * 1024;	/* kB: 1GB */
@@ -208,6 +210,15 @@ AegisDefineGucs(void)
 							"A page VACUUM found all-visible is compressed at this level when it is written back, if that is higher than the table's level (lz4: HC at this level, at most 12).",
 							&aegis_cold_compression_level,
 							9, 0, 22,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("aegis.cold_group_pages",
+							"Pages of lz4 and zstd tables compressed together once VACUUM found them all-visible (1 = each page alone).",
+							"The aegis checkpoint compresses runs of up to this many consecutive all-visible pages as one group block, at aegis.cold_compression_level; a page changed later is written back alone.",
+							&aegis_cold_group_pages,
+							AEGIS_GROUP_MAX_PAGES, 1, AEGIS_GROUP_MAX_PAGES,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

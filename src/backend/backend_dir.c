@@ -70,7 +70,9 @@ typedef struct AegisRelEntry
 	uint32		ckpt_generation;	/* local: generation the durable map names */
 	uint64		file_end;		/* local: append offset of 'generation' */
 	uint64		stored_blocks;	/* map entries with a block */
-	uint64		stored_bytes;	/* sum of their lengths */
+	uint64		stored_bytes;	/* sum of their lengths (AegisLocShare) */
+	uint32		regroup_hint;	/* pending blocks written, group members
+								 * superseded, since regroup_relation */
 	bool		map_dirty;		/* changed since the last checkpoint */
 	BlockNumber free_hint;		/* lowest page VACUUM freed space on */
 	char		persistence;	/* RELPERSISTENCE_* */
@@ -486,6 +488,7 @@ entry_init(AegisRelEntry *e, const AegisRelInfo *info, uint32 generation,
 	e->file_end = file_end;
 	e->stored_blocks = 0;
 	e->stored_bytes = 0;
+	e->regroup_hint = 0;
 	e->map_dirty = false;
 	e->free_hint = InvalidBlockNumber;
 	e->persistence = info->persistence;
@@ -931,7 +934,7 @@ AegisStorageShrink(const AegisRelKey *key, BlockNumber npages,
 				if (ops->delete_block != NULL)
 					ops->delete_block(key, &m[p]);
 				e->stored_blocks--;
-				e->stored_bytes -= m[p].length;
+				e->stored_bytes -= AegisLocShare(&m[p]);
 				memset(&m[p], 0, sizeof(AegisBlockLoc));
 			}
 		}
@@ -1204,18 +1207,65 @@ AegisStorageDropDatabase(Oid dbOid)
 }
 
 /*
- * Copy page 'pageno''s current block into 'block' (AEGIS_BLOCK_MAX_SIZE
- * bytes); its place in *loc, its backend in *ops.  False if the page has no
- * block yet.  Raises ERRCODE_DATA_CORRUPTED for a page beyond the end, and
- * the backend's read errors.
+ * This process's last group block decoded (AegisGroupDecode), for reads of
+ * its other members: a sequential scan decompresses each group once.  A
+ * block at a generation and offset never changes while its file exists;
+ * the file epoch, compared under file_lock, says that no file was unlinked
+ * since (a relfilenode dropped and reused starts again at generation 1).
+ */
+static struct
+{
+	bool		valid;
+	AegisRelKey key;
+	uint32		generation;
+	uint64		offset;			/* file offset of the group block */
+	uint64		epoch;			/* AegisDir->file_epoch when it was read */
+	AegisGroupForms forms;
+} group_cache;
+
+/* blocks read by fetch_block land here: AEGIS_GROUP_MAX_SIZE bytes */
+static char *fetch_buffer = NULL;
+
+static char *
+block_buffer(void)
+{
+	if (fetch_buffer == NULL)
+		fetch_buffer = MemoryContextAlloc(TopMemoryContext, AEGIS_GROUP_MAX_SIZE);
+	return fetch_buffer;
+}
+
+/* raise an error unless 'loc' (of page 'pageno', with a block) makes sense */
+static void
+check_loc(const AegisRelKey *key, BlockNumber pageno, const AegisBlockLoc *loc, bool local)
+{
+	int			n = AegisLocGroupSize(loc);
+
+	if (n == 0 ? loc->length > AEGIS_BLOCK_MAX_SIZE :
+		(!local || loc->length > AEGIS_GROUP_MAX_SIZE || n > AEGIS_GROUP_MAX_PAGES ||
+		 AegisLocMember(loc) >= n))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("aegis block map entry of relation " AEGIS_REL_KEY_FMT " page %u is invalid: %u bytes, member %d of %d",
+						AEGIS_REL_KEY_ARGS(key), pageno, loc->length, AegisLocMember(loc), n)));
+}
+
+/*
+ * Copy page 'pageno''s current block into 'block' (AEGIS_GROUP_MAX_SIZE
+ * bytes, block_buffer()); its place in *loc, its backend in *ops.  False if
+ * the page has no block yet.  For a member of the group block this
+ * process decoded last (group_cache), nothing is read and *cached is set;
+ * for another group block, *epoch is the file epoch it was read under.
+ * Raises ERRCODE_DATA_CORRUPTED for a page beyond the end or an invalid
+ * map entry, and the backend's read errors.
  */
 static bool
 fetch_block(const AegisRelKey *key, BlockNumber pageno, char *block, AegisBlockLoc *loc,
-			const AegisStorageBackend **ops)
+			const AegisStorageBackend **ops, bool *cached, uint64 *epoch)
 {
 	AegisRelEntry *e;
 	char	   *what;
 
+	*cached = false;
 	e = entry_find(key, false);
 	if (pageno >= e->npages)
 	{
@@ -1233,16 +1283,15 @@ fetch_block(const AegisRelKey *key, BlockNumber pageno, char *block, AegisBlockL
 		dshash_release_lock(dir_hash, e);
 		return false;
 	}
-	if (loc->length > AEGIS_BLOCK_MAX_SIZE)
-	{
-		dshash_release_lock(dir_hash, e);
-		elog(ERROR, "aegis block map entry of relation " AEGIS_REL_KEY_FMT " page %u has length %u",
-			 AEGIS_REL_KEY_ARGS(key), pageno, loc->length);
-	}
 	*ops = backend_of(e->storage);
 	if ((*ops)->read_under_entry_lock)
 	{
-		/* a concurrent write-back may delete the old block right after */
+		/* memory: no groups; a concurrent write-back may delete the block */
+		if (AegisLocGroupSize(loc) > 0 || loc->length > AEGIS_BLOCK_MAX_SIZE)
+		{
+			dshash_release_lock(dir_hash, e);
+			check_loc(key, pageno, loc, false);
+		}
 		(*ops)->read_block(key, loc, block);
 		dshash_release_lock(dir_hash, e);
 	}
@@ -1254,28 +1303,92 @@ fetch_block(const AegisRelKey *key, BlockNumber pageno, char *block, AegisBlockL
 		e = entry_find(key, false);
 		*loc = entry_map(e)[pageno];
 		dshash_release_lock(dir_hash, e);
-		(*ops)->read_block(key, loc, block);
+		if (loc->length == 0)
+		{
+			LWLockRelease(&AegisDir->file_lock);
+			return false;
+		}
+		check_loc(key, pageno, loc, true);
+		*epoch = pg_atomic_read_u64(&AegisDir->file_epoch);
+		if (AegisLocGroupSize(loc) > 0 && group_cache.valid &&
+			group_cache.epoch == *epoch &&
+			group_cache.generation == loc->generation &&
+			group_cache.offset == AegisLocFileOffset(loc) &&
+			memcmp(&group_cache.key, key, sizeof(AegisRelKey)) == 0)
+			*cached = true;
+		else
+			(*ops)->read_block(key, loc, block);
 		LWLockRelease(&AegisDir->file_lock);
 	}
 	return true;
 }
 
 /*
+ * The decoded group block that holds page 'pageno' (its map entry 'loc'):
+ * group_cache, decoded from 'block' first unless 'cached'.  Returns the
+ * member's index.  Raises ERRCODE_DATA_CORRUPTED for a group block that
+ * does not decode or does not hold the page where the map says.
+ */
+static int
+read_group_member(const AegisRelKey *key, BlockNumber pageno, const AegisBlockLoc *loc,
+			 const char *block, bool cached, uint64 epoch, const char *location)
+{
+	AegisGroupForms *g = &group_cache.forms;
+	int			i = AegisLocMember(loc);
+
+	if (!cached)
+	{
+		group_cache.valid = false;
+		if (g->raw == NULL)
+			g->raw = MemoryContextAlloc(TopMemoryContext, AEGIS_GROUP_MAX_RAW);
+		AegisGroupDecode(block, loc->length, key, pageno, location, AegisLocalDictLookup, g);
+		group_cache.key = *key;
+		group_cache.generation = loc->generation;
+		group_cache.offset = AegisLocFileOffset(loc);
+		group_cache.epoch = epoch;
+		group_cache.valid = true;
+	}
+	if (i >= g->nmembers || g->members[i].pageno != pageno)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid aegis block for %s, page %u, in \"%s\"",
+						AegisRelKeyDescribe(key), pageno, location),
+				 errdetail_internal("The block map names member %d of a group block of %d pages, which is page %u.",
+									i, g->nmembers, i < g->nmembers ? g->members[i].pageno : InvalidBlockNumber),
+				 errhint("Restore the table from a backup.")));
+	return i;
+}
+
+/*
  * AegisStorageReadPage
  *		Read page 'pageno' from its storage backend into 'page' (BLCKSZ bytes,
- *		caller's memory), verifying and decompressing the block.  Returns
- *		false, leaving 'page' untouched, if the page has no block yet.
- *		Raises ERRCODE_DATA_CORRUPTED for a bad block.
+ *		caller's memory), verifying and decompressing the block (a group
+ *		block: decoded once, then kept for reads of its other members).
+ *		Returns false, leaving 'page' untouched, if the page has no block
+ *		yet.  Raises ERRCODE_DATA_CORRUPTED for a bad block.
  */
 bool
 AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
 {
 	const AegisStorageBackend *ops;
 	AegisBlockLoc loc;
-	char		block[AEGIS_BLOCK_MAX_SIZE];
+	char	   *block = block_buffer();
+	bool		cached;
+	uint64		epoch = 0;
 
-	if (!fetch_block(key, pageno, block, &loc, &ops))
+	if (!fetch_block(key, pageno, block, &loc, &ops, &cached, &epoch))
 		return false;
+	if (AegisLocGroupSize(&loc) > 0)
+	{
+		char	   *location = ops->location(key, &loc);
+		int			i = read_group_member(key, pageno, &loc, block, cached, epoch, location);
+		AegisGroupForms *g = &group_cache.forms;
+
+		AegisPageFormToPage(g->raw + g->offset[i], g->members[i].form_len, g->members[i].flags,
+							key, pageno, location, page);
+		pfree(location);
+		return true;
+	}
 	/* only local storage has dictionaries; AegisBlockDecode complains */
 	AegisBlockDecode(block, loc.length, key, pageno, ops->location(key, &loc),
 					 ops == &AegisLocalBackend ? AegisLocalDictLookup : NULL, page);
@@ -1306,6 +1419,8 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 	AegisPageLayout layout;
 	uint16		dict_id = 0;
 	const AegisBlockDict *dict = NULL;
+	int			page_level;
+	bool		pending = false;
 
 	dir_attach();
 	e = dshash_find(dir_hash, key, false);
@@ -1334,9 +1449,25 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 	/* a dictionary that cannot be read is not used (a WARNING says so) */
 	if (dict_id != 0)
 		dict = AegisLocalGetDict(key, dict_id, true);
-	len = AegisBlockEncode(key, pageno, page, info.codec, info.level,
-						   PageIsAllVisible((Page) page) ?
-						   AegisCodecColdLevel(info.codec, info.level) : info.level,
+
+	/*
+	 * An all-visible page is likely to stay as it is: it goes to the cold
+	 * level.  In local storage the next aegis checkpoint does that, in a
+	 * group block with its all-visible neighbours (regroup_relation): until
+	 * then it is written at the table's level, marked pending.
+	 */
+	page_level = info.level;
+	if (PageIsAllVisible((Page) page))
+	{
+		page_level = AegisCodecColdLevel(info.codec, info.level);
+		if (ops->append_only && info.codec != AEGIS_CODEC_NONE &&
+			(aegis_cold_group_pages > 1 || page_level != info.level))
+		{
+			pending = true;
+			page_level = info.level;
+		}
+	}
+	len = AegisBlockEncode(key, pageno, page, info.codec, info.level, page_level,
 						   info.persistence, &layout, dict, block);
 	loc.length = len;
 	loc.generation = 0;
@@ -1397,7 +1528,12 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 		ops->delete_block(key, slot);
 	if (slot->length == 0)
 		e->stored_blocks++;
-	e->stored_bytes += (int64) len - (int64) slot->length;
+	e->stored_bytes += (int64) len - (int64) AegisLocShare(slot);
+	/* a group losing a member may be worth regrouping */
+	if (pending || (slot->length > 0 && AegisLocGroupSize(slot) > 0))
+		e->regroup_hint++;
+	if (pending)
+		loc.offset |= AEGIS_LOC_PENDING;
 	*slot = loc;
 	e->map_dirty = true;
 	dshash_release_lock(dir_hash, e);
@@ -1638,13 +1774,37 @@ AegisStorageStoredLSN(const AegisRelKey *key, BlockNumber pageno, XLogRecPtr *ls
 	const AegisStorageBackend *ops;
 	AegisBlockLoc loc;
 	AegisBlockIdentity id;
-	char		block[AEGIS_BLOCK_MAX_SIZE];
+	char	   *block = block_buffer();
+	bool		cached;
+	uint64		epoch = 0;
 
-	if (!fetch_block(key, pageno, block, &loc, &ops))
+	if (!fetch_block(key, pageno, block, &loc, &ops, &cached, &epoch))
 		return false;
+	if (cached)
+	{
+		const AegisGroupForms *g = &group_cache.forms;
+		int			i = AegisGroupFind(g, pageno);
+
+		if (i < 0)
+			return false;
+		*lsn = g->members[i].lsn;
+		return true;
+	}
 	/* not this page's block: AegisBlockDecode will say so when it is read */
 	if (!AegisBlockCheck(block, loc.length, &id) ||
-		memcmp(&id.key, key, sizeof(AegisRelKey)) != 0 || id.pageno != pageno)
+		memcmp(&id.key, key, sizeof(AegisRelKey)) != 0)
+		return false;
+	if (id.nmembers > 0)
+	{
+		for (int i = 0; i < id.nmembers; i++)
+			if (id.member_pageno[i] == pageno)
+			{
+				*lsn = id.member_lsn[i];
+				return true;
+			}
+		return false;
+	}
+	if (id.pageno != pageno)
 		return false;
 	*lsn = id.lsn;
 	return true;
@@ -1669,10 +1829,26 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 				newgen,
 				unlink_gen = 0;
 	uint64		off = 0;
+	uint64		copied = 0;
 	XLogRecPtr	cut_lsn;
-	char		block[AEGIS_BLOCK_MAX_SIZE];
+	char	   *block = palloc(AEGIS_GROUP_MAX_SIZE);
 	MemoryContext cxt = CurrentMemoryContext;
 	int			holdoff;
+
+	/*
+	 * Group blocks copied lately: a group's members lie within
+	 * AEGIS_GROUP_MAX_PAGES pages of its first, so this many suffice to
+	 * copy each group once, however its members interleave with others.
+	 */
+	struct
+	{
+		bool		used;
+		uint32		old_gen;
+		uint64		old_offset;
+		uint64		new_offset;
+	}			moved[2 * AEGIS_GROUP_MAX_PAGES];
+
+	memset(moved, 0, sizeof(moved));
 
 	LWLockAcquire(&AegisDir->file_lock, LW_EXCLUSIVE);
 	e = dshash_find(dir_hash, key, false);
@@ -1700,16 +1876,41 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 		off = AegisLocalWriteGenerationHeader(key, newgen, npages, cut_lsn);
 		for (BlockNumber p = 0; p < npages; p++)
 		{
+			uint64		bits = copy[p].offset & ~AEGIS_LOC_MAX_OFFSET;
+			bool		group = AegisLocGroupSize(&copy[p]) > 0;
+			int			k;
+
 			if (copy[p].length == 0)
 				continue;
+			if (group)
+			{
+				/* a member of a group copied already: point at the copy */
+				for (k = 0; k < lengthof(moved); k++)
+					if (moved[k].used && moved[k].old_gen == copy[p].generation &&
+						moved[k].old_offset == AegisLocFileOffset(&copy[p]))
+						break;
+				if (k < lengthof(moved))
+				{
+					copy[p].offset = moved[k].new_offset | bits;
+					copy[p].generation = newgen;
+					continue;
+				}
+				/* the one there was first copied 32 pages ago or more */
+				k = p % lengthof(moved);
+				moved[k].used = true;
+				moved[k].old_gen = copy[p].generation;
+				moved[k].old_offset = AegisLocFileOffset(&copy[p]);
+				moved[k].new_offset = off;
+			}
 			CHECK_FOR_INTERRUPTS();
 			AegisLocalBackend.read_block(key, &copy[p], block);
 			if (logger)
 				logger(key, p, block, copy[p].length);
-			copy[p].offset = off;
+			copy[p].offset = off | bits;
 			copy[p].generation = newgen;
 			AegisLocalBackend.write_block(key, &copy[p], block, false);
 			off += copy[p].length;
+			copied += copy[p].length;
 		}
 		AegisLocalBackend.sync(key, newgen);
 	}
@@ -1733,6 +1934,7 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 				 errdetail("The partial copy was removed; the table keeps its current data file, and compaction is tried again at the next checkpoint.")));
 		FreeErrorData(edata);
 		pfree(copy);
+		pfree(block);
 		return false;
 	}
 	PG_END_TRY();
@@ -1746,6 +1948,8 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 			unlink_gen = oldgen;
 		e->generation = newgen;
 		e->file_end = off;
+		/* a group copied whole counts whole until it is copied again */
+		e->stored_bytes = copied;
 		e->map_dirty = true;
 		dshash_release_lock(dir_hash, e);
 	}
@@ -1753,7 +1957,369 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 		drop_generation(&AegisLocalBackend, key, unlink_gen);
 	LWLockRelease(&AegisDir->file_lock);
 	pfree(copy);
+	pfree(block);
 	return true;
+}
+
+/*
+ * Group blocks (src/block/block_group.c, src/backend/README)
+ * ------------
+ * A page that was all-visible when written back to local storage is marked
+ * pending (AEGIS_LOC_PENDING).  The aegis checkpoint, before it compacts
+ * and writes the map, takes each run of consecutive pages that are pending
+ * or members of a group that lost a member (a page written back since) and
+ * replaces their blocks with group blocks of up to aegis.cold_group_pages
+ * pages at the cold level, if that is smaller than what they took; a run
+ * of one page is compressed again alone at the cold level.  A page changed
+ * once more costs its group's other members a new compression, not a
+ * group that stays partly dead: the old group becomes garbage whole.  The pages do not change: the members' forms are taken from their
+ * blocks as they are, under the same LSNs.  A page written back meanwhile
+ * keeps its newer block (each map entry is replaced only if it is still
+ * the one that was read).  Compaction then drops the blocks replaced.
+ */
+
+/*
+ * How regroup_relation sees page p's block (map[p]): 0 if it leaves it
+ * alone; REGROUP_WEAK if it may go in a new group with its neighbours (a
+ * pending or cold page's own block, a member of a group that lost members
+ * or is smaller than 'max_run'); REGROUP_TRIGGER if it asks for one (a
+ * pending page, a member of a group that lost half its members or more).
+ * *last and *last_live remember the last group counted, so a group's
+ * members are counted once per pass.
+ */
+#define REGROUP_WEAK	1
+#define REGROUP_TRIGGER	2
+
+static int
+regroup_class(const AegisBlockLoc *map, BlockNumber npages, BlockNumber p, int max_run,
+			  AegisBlockLoc *last, int *last_live)
+{
+	const AegisBlockLoc *loc = &map[p];
+	int			n = AegisLocGroupSize(loc);
+	BlockNumber lo,
+				hi;
+
+	if (loc->length == 0)
+		return 0;
+	if (n == 0)
+		return AegisLocIsPending(loc) ? REGROUP_WEAK | REGROUP_TRIGGER :
+			AegisLocIsCold(loc) ? REGROUP_WEAK : 0;
+	if (last->length != loc->length || last->generation != loc->generation ||
+		AegisLocFileOffset(last) != AegisLocFileOffset(loc))
+	{
+		/* the group's members lie within AEGIS_GROUP_MAX_PAGES pages */
+		*last = *loc;
+		*last_live = 0;
+		lo = p >= (BlockNumber) AegisLocMember(loc) ? p - AegisLocMember(loc) : 0;
+		hi = Min(npages, lo + AEGIS_GROUP_MAX_PAGES);
+		for (BlockNumber q = lo; q < hi; q++)
+			if (map[q].length == loc->length && map[q].generation == loc->generation &&
+				AegisLocGroupSize(&map[q]) == n &&
+				AegisLocFileOffset(&map[q]) == AegisLocFileOffset(loc))
+				(*last_live)++;
+	}
+	if (*last_live * 2 <= n)
+		return REGROUP_WEAK | REGROUP_TRIGGER;
+	return (*last_live < n || n < max_run) ? REGROUP_WEAK : 0;
+}
+
+/*
+ * Replace the blocks of pages first .. first+n-1 of relation 'key' (their
+ * map entries 'old', all regroup candidates) by one group block, or a run
+ * of one by a block at the cold level; see above.  'info' and 'layout' are
+ * the relation's, 'dict' its current dictionary (or NULL).  'logger', if
+ * not NULL, logs the new block before any map entry names it, as
+ * compaction does.  Raises the read, decode and write errors.
+ */
+static void
+regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLayout *layout,
+			const AegisBlockDict *dict, const AegisBlockLoc *old, BlockNumber first, int n,
+			AegisBlockLogger logger)
+{
+	AegisPageForm forms[AEGIS_GROUP_MAX_PAGES];
+	BlockNumber pagenos[AEGIS_GROUP_MAX_PAGES];
+	char	   *blocks[AEGIS_GROUP_MAX_PAGES];
+	char	   *formbuf = palloc((Size) n * AEGIS_PAX_MAX_SIZE);
+	char	   *newblock = palloc(AEGIS_GROUP_MAX_SIZE);
+	AegisGroupForms g;
+	bool		g_valid = false;
+	uint32		g_gen = 0;
+	uint64		g_off = 0;
+	uint64		old_bytes = 0;
+	uint32		len = 0;
+	int			cold = AegisCodecColdLevel(info->codec, info->level);
+	AegisRelEntry *e;
+	AegisBlockLoc newloc;
+	bool		group;
+	char	   *location;
+
+	/* read the blocks (a group once), then decode them outside the lock */
+	LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
+	for (int i = 0; i < n; i++)
+	{
+		blocks[i] = NULL;
+		for (int j = 0; j < i && AegisLocGroupSize(&old[i]) > 0; j++)
+			if (old[j].generation == old[i].generation &&
+				AegisLocFileOffset(&old[j]) == AegisLocFileOffset(&old[i]))
+				blocks[i] = blocks[j];
+		if (blocks[i] == NULL)
+		{
+			blocks[i] = palloc(old[i].length);
+			AegisLocalBackend.read_block(key, &old[i], blocks[i]);
+		}
+	}
+	LWLockRelease(&AegisDir->file_lock);
+
+	g.raw = NULL;
+	for (int i = 0; i < n; i++)
+	{
+		pagenos[i] = first + i;
+		forms[i].data = formbuf + (Size) i * AEGIS_PAX_MAX_SIZE;
+		old_bytes += AegisLocShare(&old[i]);
+		location = AegisLocalBackend.location(key, &old[i]);
+		if (AegisLocGroupSize(&old[i]) > 0)
+		{
+			int			m = AegisLocMember(&old[i]);
+
+			if (!g_valid || g_gen != old[i].generation || g_off != AegisLocFileOffset(&old[i]))
+			{
+				if (g.raw == NULL)
+					g.raw = palloc(AEGIS_GROUP_MAX_RAW);
+				g_valid = false;
+				AegisGroupDecode(blocks[i], old[i].length, key, first + i, location,
+								 AegisLocalDictLookup, &g);
+				g_valid = true;
+				g_gen = old[i].generation;
+				g_off = AegisLocFileOffset(&old[i]);
+			}
+			if (m >= g.nmembers || g.members[m].pageno != first + i)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid aegis block for %s, page %u, in \"%s\"",
+								AegisRelKeyDescribe(key), first + i, location),
+						 errdetail_internal("The block map names member %d of a group block of %d pages.",
+											m, g.nmembers)));
+			memcpy(forms[i].data, g.raw + g.offset[m], g.members[m].form_len);
+			forms[i].len = g.members[m].form_len;
+			forms[i].flags = g.members[m].flags;
+			forms[i].lsn = g.members[m].lsn;
+		}
+		else
+			AegisBlockDecodeForm(blocks[i], old[i].length, key, first + i, location,
+								 AegisLocalDictLookup, &forms[i]);
+		pfree(location);
+	}
+
+	group = n >= 2 && aegis_cold_group_pages >= 2;
+	if (group)
+		len = AegisGroupEncode(key, n, forms, pagenos, info->codec, info->level, cold,
+							   info->persistence, dict, newblock,
+							   (uint32) Min(old_bytes - 1, (uint64) AEGIS_GROUP_MAX_SIZE));
+	else if (AegisLocGroupSize(&old[0]) > 0 || cold != info->level)
+	{
+		PGAlignedBlock page;
+
+		AegisPageFormToPage(forms[0].data, forms[0].len, forms[0].flags, key, first,
+							"regroup", page.data);
+		len = AegisBlockEncode(key, first, page.data, info->codec, info->level, cold,
+							   info->persistence, layout, dict, newblock);
+		/* a group member must leave its group; a pending page gain room */
+		if (AegisLocGroupSize(&old[0]) == 0 && len >= old_bytes)
+			len = 0;
+	}
+
+	LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
+	if (len > 0)
+	{
+		/* append it to the current generation, as AegisStorageWritePage */
+		e = dshash_find(dir_hash, key, true);
+		if (e == NULL)
+		{
+			LWLockRelease(&AegisDir->file_lock);
+			return;
+		}
+		newloc.generation = e->generation;
+		newloc.offset = e->file_end;
+		newloc.length = len;
+		e->file_end += len;
+		dshash_release_lock(dir_hash, e);
+		AegisLocalBackend.write_block(key, &newloc, newblock, false);
+		if (logger)
+			logger(key, first, newblock, len);
+	}
+
+	e = dshash_find(dir_hash, key, true);
+	if (e != NULL)
+	{
+		AegisBlockLoc *map = entry_map(e);
+
+		for (int i = 0; i < n; i++)
+		{
+			BlockNumber p = first + i;
+			AegisBlockLoc loc;
+
+			/* written back meanwhile, cut, or moved: leave it */
+			if (p >= e->npages || memcmp(&map[p], &old[i], sizeof(AegisBlockLoc)) != 0)
+				continue;
+			if (len == 0 || e->generation != newloc.generation)
+			{
+				/* nothing better: it stays; no longer pending, but cold */
+				if (AegisLocIsPending(&map[p]))
+				{
+					map[p].offset &= ~AEGIS_LOC_PENDING;
+					map[p].offset |= AEGIS_LOC_COLD;
+					e->map_dirty = true;
+				}
+				continue;
+			}
+			loc = newloc;
+			if (group)
+				loc.offset = AegisLocGroupOffset(newloc.offset, i, n);
+			else
+				loc.offset |= AEGIS_LOC_COLD;
+			e->stored_bytes += (int64) AegisLocShare(&loc) - (int64) AegisLocShare(&map[p]);
+			map[p] = loc;
+			e->map_dirty = true;
+		}
+		dshash_release_lock(dir_hash, e);
+	}
+	LWLockRelease(&AegisDir->file_lock);
+
+	for (int i = 0; i < n; i++)
+		if (blocks[i] != NULL && (i == 0 || blocks[i] != blocks[i - 1]))
+		{
+			bool		seen = false;
+
+			for (int j = 0; j < i; j++)
+				seen |= blocks[j] == blocks[i];
+			if (!seen)
+				pfree(blocks[i]);
+		}
+	if (g.raw)
+		pfree(g.raw);
+	pfree(formbuf);
+	pfree(newblock);
+}
+
+/*
+ * Put the pending pages of local relation 'key' in group blocks, with the
+ * members of groups that lost members; see above.  Raises the
+ * errors of regroup_run.
+ */
+static void
+regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
+{
+	AegisRelEntry *e;
+	AegisRelInfo info;
+	AegisPageLayout layout;
+	AegisBlockLoc *copy;
+	BlockNumber npages;
+	uint16		dict_id = 0;
+	bool		dict_known;
+	const AegisBlockDict *dict = NULL;
+	int			max_run = aegis_cold_group_pages;
+	MemoryContext cxt = CurrentMemoryContext;
+	int			holdoff = InterruptHoldoffCount;
+	AegisBlockLoc last;
+	int			last_live = 0;
+
+	memset(&last, 0, sizeof(last));
+
+	e = dshash_find(dir_hash, key, true);
+	if (e == NULL)
+		return;
+	if (e->regroup_hint == 0 || e->storage != AEGIS_STORAGE_LOCAL ||
+		e->codec == AEGIS_CODEC_NONE || e->npages == 0)
+	{
+		dshash_release_lock(dir_hash, e);
+		return;
+	}
+	/* cleared first: a block written meanwhile sets it again */
+	e->regroup_hint = 0;
+	entry_info(e, &info);
+	layout = e->layout;
+	npages = e->npages;
+	copy = palloc_extended((Size) npages * sizeof(AegisBlockLoc), MCXT_ALLOC_HUGE);
+	memcpy(copy, entry_map(e), (Size) npages * sizeof(AegisBlockLoc));
+	dict_known = e->dict_known;
+	dict_id = e->dict_id;
+	dshash_release_lock(dir_hash, e);
+
+	PG_TRY();
+	{
+		if (info.persistence == RELPERSISTENCE_PERMANENT)
+		{
+			if (!dict_known)
+			{
+				count_dicts(key);
+				e = dshash_find(dir_hash, key, false);
+				if (e != NULL)
+				{
+					dict_id = e->dict_id;
+					dshash_release_lock(dir_hash, e);
+				}
+			}
+			if (dict_id != 0)
+				dict = AegisLocalGetDict(key, dict_id, true);
+		}
+		for (BlockNumber p = 0; p < npages;)
+		{
+			int			n = 0;
+			int			all = 0;
+			int			c;
+
+			while (p + n < npages && n < max_run &&
+				   (c = regroup_class(copy, npages, p + n, max_run, &last, &last_live)) != 0)
+			{
+				all |= c;
+				n++;
+			}
+			if (n == 0)
+			{
+				p++;
+				continue;
+			}
+			if (all & REGROUP_TRIGGER)
+			{
+				CHECK_FOR_INTERRUPTS();
+				regroup_run(key, &info, &layout, dict, copy + p, p, n, logger);
+			}
+			p += n;
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/*
+		 * Grouping only saves room: a block that cannot be read or a full
+		 * disk must not fail the checkpoint.  No map entry changed but
+		 * atomically, and no lock but file_lock is held across a call that
+		 * raises errors.
+		 */
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		InterruptHoldoffCount = holdoff;
+		if (LWLockHeldByMe(&AegisDir->file_lock))
+			LWLockRelease(&AegisDir->file_lock);
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("aegis could not group the all-visible pages of relation " AEGIS_REL_KEY_FMT ": %s",
+						AEGIS_REL_KEY_ARGS(key), edata->message),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+				 errhint("Their blocks stay as they are; the next checkpoint tries again.")));
+		FreeErrorData(edata);
+		/* try again at the next checkpoint */
+		e = dshash_find(dir_hash, key, true);
+		if (e != NULL)
+		{
+			e->regroup_hint++;
+			dshash_release_lock(dir_hash, e);
+		}
+	}
+	PG_END_TRY();
+	pfree(copy);
 }
 
 /*
@@ -1780,6 +2346,13 @@ sync_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	if (e == NULL)
 		return;
 	durable = backend_of(e->storage)->durable;
+	dshash_release_lock(dir_hash, e);
+	if (durable)
+		regroup_relation(key, logger);
+
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+		return;
 	compact = durable && e->file_end > AEGIS_COMPACT_MIN_BYTES &&
 		e->file_end - e->stored_bytes > e->stored_bytes / 4;
 	create_xid = e->create_xid;
@@ -1975,7 +2548,9 @@ load_entry(const AegisRelInfo *info, uint32 generation, uint64 file_end,
 		if (map[p].length > 0)
 		{
 			e->stored_blocks++;
-			e->stored_bytes += map[p].length;
+			e->stored_bytes += AegisLocShare(&map[p]);
+			if (AegisLocIsPending(&map[p]))
+				e->regroup_hint++;
 		}
 	}
 	dshash_release_lock(dir_hash, e);

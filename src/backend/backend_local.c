@@ -629,9 +629,9 @@ local_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block,
 
 	errno = 0;
 	ok = file_io(true, ent->chunked, file, -1, (char *) block, loc->length,
-				 loc->offset) == loc->length &&
+				 AegisLocFileOffset(loc)) == loc->length &&
 		(!ent->chunked ||
-		 pad_chunked_file(ent, chunk_physical(loc->offset + loc->length - 1) + 1));
+		 pad_chunked_file(ent, chunk_physical(AegisLocFileOffset(loc) + loc->length - 1) + 1));
 	if (!ok)
 	{
 		int			save_errno = errno ? errno : ENOSPC;
@@ -641,7 +641,7 @@ local_write_block(const AegisRelKey *key, AegisBlockLoc *loc, const char *block,
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not write %u bytes at offset " UINT64_FORMAT " of aegis data file \"%s\" of %s: %m",
-						loc->length, loc->offset, FilePathName(file), what)));
+						loc->length, AegisLocFileOffset(loc), FilePathName(file), what)));
 	}
 }
 
@@ -702,7 +702,7 @@ local_read_block(const AegisRelKey *key, const AegisBlockLoc *loc, char *block)
 	Size		n;
 
 	errno = 0;
-	n = file_io(false, ent->chunked, file, -1, block, loc->length, loc->offset);
+	n = file_io(false, ent->chunked, file, -1, block, loc->length, AegisLocFileOffset(loc));
 	if (n != loc->length)
 	{
 		int			save_errno = errno;
@@ -716,7 +716,7 @@ local_read_block(const AegisRelKey *key, const AegisBlockLoc *loc, char *block)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("aegis data file \"%s\" of %s is truncated: read %d of %u bytes at offset " UINT64_FORMAT,
-						FilePathName(file), what, (int) n, loc->length, loc->offset),
+						FilePathName(file), what, (int) n, loc->length, AegisLocFileOffset(loc)),
 				 errhint("Restore the table from a backup.")));
 	}
 }
@@ -1261,7 +1261,14 @@ write_map(const AegisFileSet *fs, const AegisRelKey *key, const AegisRelInfo *in
 
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = AEGIS_MAP_MAGIC;
-	hdr.version = AEGIS_MAP_VERSION;
+	/* version 4 while no block has group or pending bits: older builds read it */
+	hdr.version = AEGIS_MAP_VERSION_PLAIN;
+	for (BlockNumber p = 0; p < info->npages; p++)
+		if (map[p].length > 0 && (map[p].offset & ~AEGIS_LOC_MAX_OFFSET) != 0)
+		{
+			hdr.version = AEGIS_MAP_VERSION;
+			break;
+		}
 	hdr.storage = info->storage;
 	hdr.codec = info->codec;
 	hdr.level = info->level;
@@ -1398,8 +1405,10 @@ typedef struct RebuildSlot
 {
 	uint64		lsn;
 	uint32		generation;
-	uint64		offset;
+	uint64		offset;			/* file offset of the block */
 	uint32		length;			/* 0: no block found */
+	uint8		member;			/* a group block: the page's index in it */
+	uint8		nmembers;		/* a group block: its members, else 0 */
 } RebuildSlot;
 
 #define REBUILD_CHUNK	(4 * 1024 * 1024)
@@ -1463,11 +1472,11 @@ scan_generation(const AegisFileSet *fs, const AegisRelKey *key, uint32 gen,
 		Size		pos = 0;
 		bool		eof = have < REBUILD_CHUNK;
 
-		/* a block is at most AEGIS_BLOCK_MAX_SIZE bytes: keep that in view */
-		while (pos < have && (eof || have - pos >= AEGIS_BLOCK_MAX_SIZE))
+		/* a block is at most AEGIS_GROUP_MAX_SIZE bytes: keep that in view */
+		while (pos < have && (eof || have - pos >= AEGIS_GROUP_MAX_SIZE))
 		{
 			AegisBlockIdentity id;
-			RebuildSlot *slot;
+			int			nm;
 
 			if (!AegisBlockCheck(buf + pos, have - pos, &id) ||
 				memcmp(&id.key, key, sizeof(AegisRelKey)) != 0 ||
@@ -1476,24 +1485,37 @@ scan_generation(const AegisFileSet *fs, const AegisRelKey *key, uint32 gen,
 				pos++;
 				continue;
 			}
-			if (id.pageno >= *nslots)
+			/* a page's block, or each member of a group block */
+			nm = Max(id.nmembers, 1);
+			for (int i = 0; i < nm; i++)
 			{
-				BlockNumber newn = Max(id.pageno + 1, *nslots * 2);
+				BlockNumber pageno = id.nmembers > 0 ? id.member_pageno[i] : id.pageno;
+				uint64		lsn = id.nmembers > 0 ? id.member_lsn[i] : id.lsn;
+				RebuildSlot *slot;
 
-				*slots = repalloc_huge(*slots, (Size) newn * sizeof(RebuildSlot));
-				memset(*slots + *nslots, 0, (Size) (newn - *nslots) * sizeof(RebuildSlot));
-				*nslots = newn;
-			}
-			slot = &(*slots)[id.pageno];
-			if (slot->length == 0 || id.lsn > slot->lsn ||
-				(id.lsn == slot->lsn &&
-				 (gen > slot->generation ||
-				  (gen == slot->generation && base + pos > slot->offset))))
-			{
-				slot->lsn = id.lsn;
-				slot->generation = gen;
-				slot->offset = base + pos;
-				slot->length = id.length;
+				if (pageno >= *nslots)
+				{
+					BlockNumber newn = Max(pageno + 1, *nslots * 2);
+
+					*slots = repalloc_huge(*slots, (Size) newn * sizeof(RebuildSlot));
+					memset(*slots + *nslots, 0, (Size) (newn - *nslots) * sizeof(RebuildSlot));
+					*nslots = newn;
+				}
+				slot = &(*slots)[pageno];
+				if (slot->length == 0 || lsn > slot->lsn ||
+					(lsn == slot->lsn &&
+					 (gen > slot->generation ||
+					  (gen == slot->generation && base + pos > slot->offset))))
+				{
+					slot->lsn = lsn;
+					slot->generation = gen;
+					slot->offset = base + pos;
+					slot->length = id.length;
+					slot->member = (uint8) i;
+					slot->nmembers = (uint8) id.nmembers;
+				}
+				if (pageno + 1 > info->npages)
+					info->npages = pageno + 1;
 			}
 			if (id.has_rel_info && id.lsn >= *info_lsn)
 			{
@@ -1502,8 +1524,6 @@ scan_generation(const AegisFileSet *fs, const AegisRelKey *key, uint32 gen,
 				info->level = id.rel_level;
 				info->persistence = id.rel_persistence;
 			}
-			if (id.pageno + 1 > info->npages)
-				info->npages = id.pageno + 1;
 			(*nblocks)++;
 			pos += id.length;
 		}
@@ -1549,7 +1569,7 @@ rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
 	char	   *mpath = map_path(fs);
 	char	   *damaged_path;
 	char	   *newpath;
-	char		block[AEGIS_BLOCK_MAX_SIZE];
+	char	   *block = palloc(AEGIS_GROUP_MAX_SIZE);
 	int			out;
 	ListCell   *lc;
 
@@ -1699,6 +1719,30 @@ rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
 
 			if (slot->length == 0)
 				continue;
+			if (slot->nmembers > 0)
+			{
+				/* a group copied already (for an earlier member): point at it */
+				BlockNumber q = p;
+
+				while (q > 0 && p - q < AEGIS_GROUP_MAX_PAGES)
+				{
+					q--;
+					if (slots[q].length == slot->length && slots[q].nmembers > 0 &&
+						slots[q].generation == slot->generation &&
+						slots[q].offset == slot->offset)
+						break;
+				}
+				if (q < p && slots[q].length == slot->length && slots[q].nmembers > 0 &&
+					slots[q].generation == slot->generation && slots[q].offset == slot->offset)
+				{
+					map[p].offset = AegisLocGroupOffset(AegisLocFileOffset(&map[q]),
+														slot->member, slot->nmembers);
+					map[p].length = slot->length;
+					map[p].generation = newgen;
+					stored++;
+					continue;
+				}
+			}
 			src = data_path(fs, slot->generation);
 			in = OpenTransientFile(src, O_RDONLY | PG_BINARY);
 			if (in < 0 || read_at(in, fs->chunked, block, slot->length, slot->offset, src) != slot->length)
@@ -1716,7 +1760,8 @@ rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
 						(errcode_for_file_access(),
 						 errmsg("could not write aegis data file \"%s\": %m", newpath)));
 			}
-			map[p].offset = off;
+			map[p].offset = slot->nmembers > 0 ?
+				AegisLocGroupOffset(off, slot->member, slot->nmembers) : off;
 			map[p].length = slot->length;
 			map[p].generation = newgen;
 			off += slot->length;

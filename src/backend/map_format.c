@@ -35,7 +35,9 @@ map_header_from_v1(const AegisMapFileHeaderV1 *v1, AegisMapFileHeader *hdr)
  * AegisMapParse
  *		Check the 'len' bytes of a map file at 'buf': magic, a known version,
  *		codec and storage kind, room for the header and hdr->npages entries,
- *		and the CRC.  On success fill *hdr (a version 1 header converted;
+ *		the CRC, and the bits above the entries' file offsets (version 5:
+ *		group members and pending blocks that make sense; none before).
+ *		On success fill *hdr (a version 1 header converted;
  *		hdr->version tells which it was) and point *entries at the entries
  *		inside 'buf' (maybe unaligned: copy them out) and return true;
  *		otherwise return false.  Bytes past the entries are ignored.
@@ -68,7 +70,7 @@ AegisMapParse(const char *buf, Size len, AegisMapFileHeader *hdr, const char **e
 		AegisMapFileHeader zeroed;
 
 		/* versions 2 and 3 end before cut_lsn: it stays 0 */
-		hlen = v1.version == AEGIS_MAP_VERSION ? sizeof(*hdr) : AEGIS_MAP_HEADER_V3_SIZE;
+		hlen = v1.version >= 4 ? sizeof(*hdr) : AEGIS_MAP_HEADER_V3_SIZE;
 		if (len < hlen)
 			return false;
 		memset(hdr, 0, sizeof(*hdr));
@@ -92,6 +94,23 @@ AegisMapParse(const char *buf, Size len, AegisMapFileHeader *hdr, const char **e
 	FIN_CRC32C(crc);
 	if (!EQ_CRC32C(crc, expected))
 		return false;
+	/* the bits above a file offset (AegisBlockLoc): version 5 only, sane */
+	for (uint32 p = 0; p < hdr->npages; p++)
+	{
+		AegisBlockLoc loc;
+
+		memcpy(&loc, buf + hlen + (Size) p * sizeof(AegisBlockLoc), sizeof(loc));
+		if (loc.length == 0 || (loc.offset & ~AEGIS_LOC_MAX_OFFSET) == 0)
+			continue;
+		if (hdr->version < 5 || hdr->storage != AEGIS_STORAGE_LOCAL ||
+			AegisLocGroupSize(&loc) > AEGIS_GROUP_MAX_PAGES ||
+			(AegisLocGroupSize(&loc) == 0 ?
+			 (AegisLocMember(&loc) & ~1) != 0 || loc.length > AEGIS_BLOCK_MAX_SIZE ||
+			 (AegisLocIsPending(&loc) && AegisLocIsCold(&loc)) :
+			 AegisLocIsPending(&loc) || AegisLocMember(&loc) >= AegisLocGroupSize(&loc) ||
+			 loc.length > AEGIS_GROUP_MAX_SIZE))
+			return false;
+	}
 	*entries = buf + hlen;
 	return true;
 }

@@ -5,9 +5,12 @@
  *
  * A map file is a header, then one AegisBlockLoc (16 bytes) per page; the
  * header's CRC-32C covers the header (with crc = 0) and the entries.
- * Versions 1, 2 and 3 of earlier builds are still read: version 3's header
- * is version 4's without cut_lsn (80 bytes), version 2's the same with an
- * LSN of the old aegis WAL in create_lsn.  Internal to
+ * Version 5's header is version 4's; its entries may carry the group and
+ * pending bits of AegisBlockLoc (backend.h), which builds before it would
+ * take for file offsets, so a map is written as version 4 while none has
+ * them.  Versions 1, 2 and 3 of earlier builds are still read: version 3's
+ * header is version 4's without cut_lsn (80 bytes), version 2's the same
+ * with an LSN of the old aegis WAL in create_lsn.  Internal to
  * src/backend; the fuzz target test/fuzz/fuzz_map.c reads it too.
  *
  *-------------------------------------------------------------------------
@@ -19,7 +22,9 @@
 #include "port/pg_crc32c.h"
 
 #define AEGIS_MAP_MAGIC		0x4d474541	/* "AEGM" little-endian */
-#define AEGIS_MAP_VERSION	4
+#define AEGIS_MAP_VERSION	5
+/* written while no block has group or pending bits (AegisBlockLoc) */
+#define AEGIS_MAP_VERSION_PLAIN	4
 
 typedef struct AegisMapFileHeader
 {

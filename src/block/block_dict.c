@@ -199,7 +199,7 @@ oom(const char *what)
 static uint32
 lz4_compress(AegisBlockDict *d, int level, const char *src, uint32 len, char *dst, uint32 cap)
 {
-	static char check[AEGIS_PAX_MAX_SIZE];
+	static char *check = NULL;	/* AEGIS_GROUP_MAX_RAW bytes, once needed */
 	int			n;
 
 	if (level <= 1)
@@ -235,7 +235,9 @@ lz4_compress(AegisBlockDict *d, int level, const char *src, uint32 len, char *ds
 	if (n <= 0)
 		return 0;
 	/* LZ4 frames have no checksum: keep only what decompresses back */
-	if (len > sizeof(check) ||
+	if (check == NULL && (check = malloc(AEGIS_GROUP_MAX_RAW)) == NULL)
+		oom("an LZ4 check buffer");
+	if (len > AEGIS_GROUP_MAX_RAW ||
 		LZ4_decompress_safe_usingDict(dst, check, n, (int) len, d->bytes, (int) d->len) != (int) len ||
 		memcmp(check, src, len) != 0)
 		return 0;

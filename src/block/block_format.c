@@ -54,9 +54,6 @@ static struct
  * its uint16 number; LZ4 also its uint32 CRC-32C (zstd's frame has zstd's
  * id of it).
  */
-#define DICT_PREFIX_ZSTD	2
-#define DICT_PREFIX_LZ4		6
-
 static uint32
 dict_prefix(uint8 codec)
 {
@@ -65,12 +62,14 @@ dict_prefix(uint8 codec)
 }
 
 /*
- * Compress 'len' bytes, with 'dict' if not NULL; returns the payload
- * length, or 0 if it did not fit in 'cap' bytes.
+ * AegisBlockCompress
+ *		Compress 'len' bytes with 'codec' at 'level', with 'dict' if not
+ *		NULL; returns the payload length, or 0 if it did not fit in 'cap'
+ *		bytes (codec none: always 0).
  */
-static uint32
-compress_page(const char *page, uint32 len, AegisCodec codec, int level,
-			  const AegisBlockDict *dict, char *dst, uint32 cap)
+uint32
+AegisBlockCompress(const char *page, uint32 len, AegisCodec codec, int level,
+				   const AegisBlockDict *dict, char *dst, uint32 cap)
 {
 	if (dict != NULL && codec != AEGIS_CODEC_NONE)
 		return AegisDictCompress(dict, codec, level, page, len, dst, cap);
@@ -172,7 +171,7 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 				continue;
 			src = pax;
 		}
-		m = compress_page(src, src_len, codec, page_level, dict, scratch,
+		m = AegisBlockCompress(src, src_len, codec, page_level, dict, scratch,
 						  (n > 0 ? n : BLCKSZ - prefix) - 1);
 		if (m == 0)
 			continue;
@@ -184,7 +183,7 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 	/* not a trial, and the hinted form did not fit: the plain page */
 	if (n == 0 && !trial && form_hint.best != FORM_PLAIN)
 	{
-		n = compress_page(page, BLCKSZ, codec, page_level, dict, body, BLCKSZ - prefix - 1);
+		n = AegisBlockCompress(page, BLCKSZ, codec, page_level, dict, body, BLCKSZ - prefix - 1);
 		raw_len = BLCKSZ;
 		best = FORM_PLAIN;
 	}
@@ -240,9 +239,9 @@ AegisBlockEncode(const AegisRelKey *key, BlockNumber pageno, const char *page,
 	return sizeof(AegisBlockHeader) + n;
 }
 
-static void
-report_corrupt(const AegisRelKey *key, BlockNumber pageno, const char *location,
-			   const char *detail)
+void
+AegisBlockReportCorrupt(const AegisRelKey *key, BlockNumber pageno, const char *location,
+						const char *detail)
 {
 	char	   *what = AegisRelKeyDescribe(key);
 
@@ -254,77 +253,67 @@ report_corrupt(const AegisRelKey *key, BlockNumber pageno, const char *location,
 			 errhint("Restore the table from a backup.")));
 }
 
+#define report_corrupt AegisBlockReportCorrupt
+
 /*
- * AegisBlockDecode
- *		Verify the block at 'src' (len bytes) and decompress it into 'page'.
- *
- * 'key' and 'pageno' are what the caller expects the block to hold, and
- * 'location' names where it was read from (a file path, or "memory") for the
- * error message.  A block compressed with a dictionary gets it from
- * 'lookup' (NULL: the relation has none) once the block is verified, so a
- * damaged block is reported as such, not as a dictionary that is missing.
- * Raises ERRCODE_DATA_CORRUPTED on any mismatch.
+ * AegisBlockVerify
+ *		Check the block at 'src' (len bytes): length, magic, version, CRC;
+ *		copies its header to *hdr.  Raises ERRCODE_DATA_CORRUPTED naming
+ *		'key', 'pageno' (what the caller expects) and 'location'.
  */
 void
-AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
-				 BlockNumber pageno, const char *location, AegisDictLookup lookup,
-				 char *page)
+AegisBlockVerify(const char *src, uint32 len, const AegisRelKey *key, BlockNumber pageno,
+				 const char *location, AegisBlockHeader *hdr)
 {
-	static char pax[AEGIS_PAX_MAX_SIZE];
-	AegisBlockHeader hdr;
-	const char *payload = src + sizeof(AegisBlockHeader);
-	uint32		body_len;
-	char	   *out = page;
 	pg_crc32c	crc;
 	pg_crc32c	expected;
 
 	if (len < sizeof(AegisBlockHeader))
 		report_corrupt(key, pageno, location, psprintf("block is %u bytes, shorter than its header", len));
-	memcpy(&hdr, src, sizeof(hdr));
-	if (hdr.magic != AEGIS_BLOCK_MAGIC)
-		report_corrupt(key, pageno, location, psprintf("bad magic number 0x%08x", hdr.magic));
-	if (hdr.version != AEGIS_BLOCK_VERSION)
-		report_corrupt(key, pageno, location, psprintf("unsupported block format version %u", hdr.version));
-	if (hdr.stored_len != len - sizeof(AegisBlockHeader))
+	memcpy(hdr, src, sizeof(*hdr));
+	if (hdr->magic != AEGIS_BLOCK_MAGIC)
+		report_corrupt(key, pageno, location, psprintf("bad magic number 0x%08x", hdr->magic));
+	if (hdr->version != AEGIS_BLOCK_VERSION)
+		report_corrupt(key, pageno, location, psprintf("unsupported block format version %u", hdr->version));
+	if (hdr->stored_len != len - sizeof(AegisBlockHeader))
 		report_corrupt(key, pageno, location,
-					   psprintf("payload length %u does not match block length %u", hdr.stored_len, len));
+					   psprintf("payload length %u does not match block length %u", hdr->stored_len, len));
 
-	expected = hdr.crc;
-	hdr.crc = 0;
+	expected = hdr->crc;
+	hdr->crc = 0;
 	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, &hdr, sizeof(hdr));
-	COMP_CRC32C(crc, payload, hdr.stored_len);
+	COMP_CRC32C(crc, hdr, sizeof(*hdr));
+	COMP_CRC32C(crc, src + sizeof(AegisBlockHeader), hdr->stored_len);
 	FIN_CRC32C(crc);
+	hdr->crc = expected;
 	if (!EQ_CRC32C(crc, expected))
 		report_corrupt(key, pageno, location,
 					   psprintf("checksum mismatch: stored %08x, computed %08x", expected, crc));
+}
 
-	if (memcmp(&hdr.key, key, sizeof(AegisRelKey)) != 0 || hdr.pageno != pageno)
-		report_corrupt(key, pageno, location,
-					   psprintf("block holds relation " AEGIS_REL_KEY_FMT " page %u",
-								AEGIS_REL_KEY_ARGS(&hdr.key), hdr.pageno));
-	if (hdr.flags & AEGIS_BLOCK_PAX)
+/*
+ * AegisBlockDecompress
+ *		Decompress the codec's part of a verified block's payload ('payload',
+ *		'len' bytes: the dictionary prefix with AEGIS_BLOCK_DICT, then the
+ *		codec's output) into exactly hdr->raw_len bytes at 'out'.  Raises
+ *		ERRCODE_DATA_CORRUPTED as AegisBlockDecode.
+ */
+void
+AegisBlockDecompress(const AegisBlockHeader *hdr, const char *payload, uint32 len,
+					 const AegisRelKey *key, BlockNumber pageno, const char *location,
+					 AegisDictLookup lookup, char *out)
+{
+	if (hdr->flags & AEGIS_BLOCK_DICT)
 	{
-		if (hdr.raw_len == 0 || hdr.raw_len > AEGIS_PAX_MAX_SIZE || hdr.codec == AEGIS_CODEC_NONE)
-			report_corrupt(key, pageno, location,
-						   psprintf("column-major form of %u bytes with codec %u", hdr.raw_len, hdr.codec));
-		out = pax;
-	}
-	else if (hdr.raw_len != BLCKSZ)
-		report_corrupt(key, pageno, location, psprintf("page length %u is not %d", hdr.raw_len, BLCKSZ));
-
-	body_len = hdr.stored_len;
-	if (hdr.flags & AEGIS_BLOCK_DICT)
-	{
-		uint32		prefix = dict_prefix(hdr.codec);
+		uint32		prefix = dict_prefix(hdr->codec);
 		uint16		id;
 		uint32		content_id;
 		const AegisBlockDict *dict;
 
-		if (prefix == 0 || hdr.stored_len <= prefix)
+		if (prefix == 0 || len <= prefix)
 			report_corrupt(key, pageno, location,
 						   psprintf("dictionary-compressed payload of %u bytes with codec %u",
-									hdr.stored_len, hdr.codec));
+									len, hdr->codec));
 		memcpy(&id, payload, sizeof(id));
 		dict = lookup ? lookup(key, id) : NULL;
 		if (dict == NULL || AegisBlockDictId(dict) != id)
@@ -338,49 +327,147 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
 							   psprintf("compressed with dictionary %u of CRC %08x, not the relation's of CRC %08x",
 										id, content_id, AegisBlockDictContentId(dict)));
 		}
-		payload += prefix;
-		body_len -= prefix;
-		if (!AegisDictDecompress(dict, (AegisCodec) hdr.codec, payload, body_len, out,
-								 hdr.raw_len))
+		if (!AegisDictDecompress(dict, (AegisCodec) hdr->codec, payload + prefix, len - prefix,
+								 out, hdr->raw_len))
 			report_corrupt(key, pageno, location,
 						   psprintf("%s payload does not decompress with dictionary %u",
-									AegisCodecName(hdr.codec), id));
+									AegisCodecName(hdr->codec), id));
+		return;
 	}
-	else switch (hdr.codec)
+	switch (hdr->codec)
 	{
 		case AEGIS_CODEC_NONE:
-			if (hdr.stored_len != BLCKSZ)
+			if (len != hdr->raw_len)
 				report_corrupt(key, pageno, location, "uncompressed payload is not one page");
-			memcpy(page, payload, BLCKSZ);
+			memcpy(out, payload, len);
 			break;
 		case AEGIS_CODEC_LZ4:
-			if (LZ4_decompress_safe(payload, out, body_len, hdr.raw_len) != (int) hdr.raw_len)
+			if (LZ4_decompress_safe(payload, out, len, hdr->raw_len) != (int) hdr->raw_len)
 				report_corrupt(key, pageno, location, "lz4 payload does not decompress to one page");
 			break;
 		case AEGIS_CODEC_ZSTD:
 			{
 				size_t		n;
 
-				n = ZSTD_decompressDCtx(AegisZstdDCtx(), out, hdr.raw_len, payload, body_len);
-				if (ZSTD_isError(n) || n != hdr.raw_len)
+				n = ZSTD_decompressDCtx(AegisZstdDCtx(), out, hdr->raw_len, payload, len);
+				if (ZSTD_isError(n) || n != hdr->raw_len)
 					report_corrupt(key, pageno, location, "zstd payload does not decompress to one page");
 				break;
 			}
 		default:
-			report_corrupt(key, pageno, location, psprintf("unknown codec %u", hdr.codec));
+			report_corrupt(key, pageno, location, psprintf("unknown codec %u", hdr->codec));
 	}
+}
+
+/*
+ * AegisBlockDecodeForm
+ *		Verify the single-page block at 'src' (len bytes), which must hold
+ *		page 'pageno' of 'key', and decompress it into its form: the page
+ *		or its rows or columns form, in form->data (AEGIS_PAX_MAX_SIZE
+ *		bytes, caller's), with its length, flags and LSN.  Raises
+ *		ERRCODE_DATA_CORRUPTED as AegisBlockDecode (also for a group block).
+ */
+void
+AegisBlockDecodeForm(const char *src, uint32 len, const AegisRelKey *key,
+					 BlockNumber pageno, const char *location, AegisDictLookup lookup,
+					 AegisPageForm *form)
+{
+	AegisBlockHeader hdr;
+
+	AegisBlockVerify(src, len, key, pageno, location, &hdr);
+	if (hdr.flags & AEGIS_BLOCK_GROUP)
+		report_corrupt(key, pageno, location, "a group block where a page's block was expected");
+	if (memcmp(&hdr.key, key, sizeof(AegisRelKey)) != 0 || hdr.pageno != pageno)
+		report_corrupt(key, pageno, location,
+					   psprintf("block holds relation " AEGIS_REL_KEY_FMT " page %u",
+								AEGIS_REL_KEY_ARGS(&hdr.key), hdr.pageno));
 	if (hdr.flags & AEGIS_BLOCK_PAX)
 	{
-		const char *bad = AegisPaxDecode(pax, hdr.raw_len, pageno, page);
+		if (hdr.raw_len == 0 || hdr.raw_len > AEGIS_PAX_MAX_SIZE || hdr.codec == AEGIS_CODEC_NONE)
+			report_corrupt(key, pageno, location,
+						   psprintf("column-major form of %u bytes with codec %u", hdr.raw_len, hdr.codec));
+	}
+	else if (hdr.raw_len != BLCKSZ)
+		report_corrupt(key, pageno, location, psprintf("page length %u is not %d", hdr.raw_len, BLCKSZ));
+	AegisBlockDecompress(&hdr, src + sizeof(AegisBlockHeader), hdr.stored_len, key, pageno,
+						 location, lookup, form->data);
+	form->len = hdr.raw_len;
+	form->flags = hdr.flags & (AEGIS_BLOCK_PAX | AEGIS_BLOCK_PG_LSN);
+	form->lsn = (hdr.flags & AEGIS_BLOCK_PG_LSN) ? hdr.lsn : 0;
+}
 
+/*
+ * AegisPageFormToPage
+ *		Restore page 'pageno' into 'page' (BLCKSZ bytes) from its form
+ *		('len' bytes; 'flags' as AegisPageForm's).  An LSN of the old aegis
+ *		WAL (no AEGIS_BLOCK_PG_LSN) reads as 0.  Raises
+ *		ERRCODE_DATA_CORRUPTED for a form that does not decode.
+ */
+void
+AegisPageFormToPage(const char *form, uint32 len, uint8 flags, const AegisRelKey *key,
+					BlockNumber pageno, const char *location, char *page)
+{
+	if (flags & AEGIS_BLOCK_PAX)
+	{
+		const char *bad;
+
+		if (len == 0 || len > AEGIS_PAX_MAX_SIZE)
+			report_corrupt(key, pageno, location,
+						   psprintf("column-major form of %u bytes", len));
+		bad = AegisPaxDecode(form, len, pageno, page);
 		if (bad)
 			report_corrupt(key, pageno, location,
 						   psprintf("column-major form does not decode: %s", bad));
 	}
-
+	else
+	{
+		if (len != BLCKSZ)
+			report_corrupt(key, pageno, location, psprintf("page length %u is not %d", len, BLCKSZ));
+		memcpy(page, form, BLCKSZ);
+	}
 	/* an LSN of the old aegis WAL means nothing in PostgreSQL's WAL */
-	if (!(hdr.flags & AEGIS_BLOCK_PG_LSN))
+	if (!(flags & AEGIS_BLOCK_PG_LSN))
 		PageSetLSN((Page) page, (XLogRecPtr) 0);
+}
+
+/*
+ * AegisBlockDecode
+ *		Verify the block at 'src' (len bytes) and decompress it into 'page'.
+ *
+ * 'key' and 'pageno' are what the caller expects the block to hold, and
+ * 'location' names where it was read from (a file path, or "memory") for the
+ * error message.  A block compressed with a dictionary gets it from
+ * 'lookup' (NULL: the relation has none) once the block is verified, so a
+ * damaged block is reported as such, not as a dictionary that is missing.
+ * A group block (AEGIS_BLOCK_GROUP) is decoded and the member 'pageno' of
+ * it taken.  Raises ERRCODE_DATA_CORRUPTED on any mismatch.
+ */
+void
+AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
+				 BlockNumber pageno, const char *location, AegisDictLookup lookup,
+				 char *page)
+{
+	static char data[AEGIS_PAX_MAX_SIZE];
+	AegisPageForm form;
+
+	if (AegisBlockIsGroup(src, len))
+	{
+		AegisGroupForms g;
+		int			i;
+
+		g.raw = palloc(AEGIS_GROUP_MAX_RAW);
+		AegisGroupDecode(src, len, key, pageno, location, lookup, &g);
+		i = AegisGroupFind(&g, pageno);
+		if (i < 0)
+			report_corrupt(key, pageno, location, "the group block does not hold the page");
+		AegisPageFormToPage(g.raw + g.offset[i], g.members[i].form_len, g.members[i].flags,
+							key, pageno, location, page);
+		pfree(g.raw);
+		return;
+	}
+	form.data = data;
+	AegisBlockDecodeForm(src, len, key, pageno, location, lookup, &form);
+	AegisPageFormToPage(form.data, form.len, form.flags, key, pageno, location, page);
 }
 
 /*
@@ -390,23 +477,34 @@ AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
  *		fills *id from the header if so.  Used to find the blocks of a data
  *		file whose block map was lost (backend_local.c); the payload is not
  *		decompressed (AegisBlockDecode does that when the page is read).
+ *		For a group block, *id also lists its members (their page numbers
+ *		and LSNs) once its directory is found consistent.
  */
 bool
 AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id)
 {
 	AegisBlockHeader hdr;
 	pg_crc32c	crc;
+	bool		group;
 
 	if (avail < sizeof(AegisBlockHeader))
 		return false;
 	memcpy(&hdr, src, sizeof(hdr));
+	group = (hdr.flags & AEGIS_BLOCK_GROUP) != 0;
 	if (hdr.magic != AEGIS_BLOCK_MAGIC || hdr.version != AEGIS_BLOCK_VERSION ||
-		((hdr.flags & AEGIS_BLOCK_PAX) ? hdr.raw_len > AEGIS_PAX_MAX_SIZE : hdr.raw_len != BLCKSZ) ||
-		hdr.stored_len == 0 || hdr.stored_len > BLCKSZ ||
-		hdr.codec >= AEGIS_NUM_CODECS ||
-		((hdr.flags & AEGIS_BLOCK_DICT) &&
-		 (dict_prefix(hdr.codec) == 0 || hdr.stored_len <= dict_prefix(hdr.codec))) ||
+		hdr.stored_len == 0 || hdr.codec >= AEGIS_NUM_CODECS ||
 		sizeof(AegisBlockHeader) + (Size) hdr.stored_len > avail)
+		return false;
+	if (group)
+	{
+		if (hdr.raw_len == 0 || hdr.raw_len > AEGIS_GROUP_MAX_RAW ||
+			sizeof(AegisBlockHeader) + (Size) hdr.stored_len > AEGIS_GROUP_MAX_SIZE)
+			return false;
+	}
+	else if (((hdr.flags & AEGIS_BLOCK_PAX) ? hdr.raw_len > AEGIS_PAX_MAX_SIZE : hdr.raw_len != BLCKSZ) ||
+			 hdr.stored_len > BLCKSZ ||
+			 ((hdr.flags & AEGIS_BLOCK_DICT) &&
+			  (dict_prefix(hdr.codec) == 0 || hdr.stored_len <= dict_prefix(hdr.codec))))
 		return false;
 	INIT_CRC32C(crc);
 	{
@@ -419,6 +517,9 @@ AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id)
 		if (!EQ_CRC32C(crc, expected))
 			return false;
 	}
+	id->nmembers = 0;
+	if (group && !AegisGroupMembers(&hdr, src + sizeof(AegisBlockHeader), id))
+		return false;
 	id->key = hdr.key;
 	id->pageno = hdr.pageno;
 	id->lsn = (hdr.flags & AEGIS_BLOCK_PG_LSN) ? hdr.lsn : 0;
@@ -467,7 +568,7 @@ AegisBlockTrainingSample(const char *page, BlockNumber pageno, AegisCodec codec,
 				continue;
 			src = out;
 		}
-		m = compress_page(src, src_len, codec, level, NULL, scratch, BLCKSZ);
+		m = AegisBlockCompress(src, src_len, codec, level, NULL, scratch, BLCKSZ);
 		if (m != 0 && m < best_size)
 		{
 			best_size = m;

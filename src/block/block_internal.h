@@ -17,6 +17,23 @@
 extern ZSTD_CCtx *AegisZstdCCtx(void);
 extern ZSTD_DCtx *AegisZstdDCtx(void);
 
+/* block_format.c, for block_group.c */
+#define DICT_PREFIX_ZSTD	2
+#define DICT_PREFIX_LZ4		6
+extern void AegisBlockReportCorrupt(const AegisRelKey *key, BlockNumber pageno,
+									const char *location, const char *detail) pg_attribute_noreturn();
+extern void AegisBlockVerify(const char *src, uint32 len, const AegisRelKey *key,
+							 BlockNumber pageno, const char *location, AegisBlockHeader *hdr);
+extern void AegisBlockDecompress(const AegisBlockHeader *hdr, const char *payload, uint32 len,
+								 const AegisRelKey *key, BlockNumber pageno,
+								 const char *location, AegisDictLookup lookup, char *out);
+extern uint32 AegisBlockCompress(const char *src, uint32 len, AegisCodec codec, int level,
+								 const AegisBlockDict *dict, char *dst, uint32 cap);
+
+/* block_group.c */
+extern bool AegisGroupMembers(const AegisBlockHeader *hdr, const char *payload,
+							  AegisBlockIdentity *id);
+
 /* block_dict.c */
 extern uint32 AegisBlockDictContentId(const AegisBlockDict *dict);
 extern uint32 AegisDictCompress(const AegisBlockDict *dict, AegisCodec codec, int level,

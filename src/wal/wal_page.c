@@ -1299,8 +1299,10 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
  * AegisWalLogBlockImage
  *		Log block 'block' (len bytes, as stored: header and compressed page)
  *		of page 'pageno' of 'key', which compaction is moving into a new data
- *		file generation (an AegisBlockLogger, called by the aegis
- *		checkpointer through AegisStorageSyncRelation).  Only a restored
+ *		file generation, or which replaces pages' blocks (a group block: the
+ *		pages of its members; page 'pageno' is its first) (an
+ *		AegisBlockLogger, called by the aegis checkpointer through
+ *		AegisStorageSyncRelation).  Only a restored
  *		base backup replays these records (AegisWalImageRedo).
  */
 void
@@ -1321,38 +1323,34 @@ AegisWalLogBlockImage(const AegisRelKey *key, BlockNumber pageno, const char *bl
 }
 
 /*
- * AegisWalImageRedo
- *		Replay an XLOG_AEGIS_IMAGE record where the block may be missing: the
- *		startup process of a restored base backup calls it until the backup
- *		is consistent (src/checkpoint/README).  The page is replaced unless
- *		its current state is newer than the block.  Raises
- *		ERRCODE_DATA_CORRUPTED for a malformed record or an invalid block.
+ * Replace page 'pageno' of 'key' by 'image' (BLCKSZ bytes) in redo of an
+ * XLOG_AEGIS_IMAGE record, unless its current state is newer.
  */
-void
-AegisWalImageRedo(XLogReaderState *record)
+static bool
+image_page_gone(XLogReaderState *record, const AegisRelKey *key, BlockNumber pageno)
 {
-	xl_aegis_image xlrec;
-	char	   *data = XLogRecGetData(record);
-	PGAlignedBlock image;
+	AegisRelInfo info;
+	XLogRecPtr	added_lsn;
+
+	return !AegisStorageGetPageInfo(key, pageno, &info, &added_lsn) ||
+		page_gone(&info, pageno, record->ReadRecPtr, added_lsn);
+}
+
+static void
+image_redo_page(XLogReaderState *record, const AegisRelKey *key, BlockNumber pageno,
+				const char *image)
+{
 	AegisRelInfo info;
 	XLogRecPtr	added_lsn;
 	XLogRecPtr	stored;
 	AegisBuffer buf;
 	Page		page;
 
-	if (XLogRecGetDataLen(record) < sizeof(xlrec))
-		report_bad_record(record, "is too short");
-	memcpy(&xlrec, data, sizeof(xlrec));
-	if (sizeof(xlrec) + (Size) xlrec.block_len != XLogRecGetDataLen(record))
-		report_bad_record(record, "has an invalid length");
-	if (!AegisStorageGetPageInfo(&xlrec.key, xlrec.pageno, &info, &added_lsn) ||
-		page_gone(&info, xlrec.pageno, record->ReadRecPtr, added_lsn))
+	if (!AegisStorageGetPageInfo(key, pageno, &info, &added_lsn) ||
+		page_gone(&info, pageno, record->ReadRecPtr, added_lsn))
 		return;
-	/* its dictionary's record came before it (src/wal/wal_dict.c) */
-	AegisBlockDecode(data + sizeof(xlrec), xlrec.block_len, &xlrec.key, xlrec.pageno,
-					 "WAL", AegisLocalDictLookup, image.data);
-	while (info.npages <= xlrec.pageno)
-		info.npages = AegisStorageExtend(&xlrec.key, record->ReadRecPtr) + 1;
+	while (info.npages <= pageno)
+		info.npages = AegisStorageExtend(key, record->ReadRecPtr) + 1;
 
 	/*
 	 * A page not in the pool is judged by its block's header LSN, not
@@ -1360,15 +1358,15 @@ AegisWalImageRedo(XLogReaderState *record)
 	 * AegisWalPageRedo): a newer block wins; otherwise the image replaces it
 	 * unread.
 	 */
-	if (!AegisBufferIsCached(&xlrec.key, xlrec.pageno) &&
-		AegisStorageStoredLSN(&xlrec.key, xlrec.pageno, &stored))
+	if (!AegisBufferIsCached(key, pageno) &&
+		AegisStorageStoredLSN(key, pageno, &stored))
 	{
-		if (stored > PageGetLSN((Page) image.data))
+		if (stored > PageGetLSN((Page) image))
 			return;
-		buf = AegisBufferReadZero(&xlrec.key, xlrec.pageno);
+		buf = AegisBufferReadZero(key, pageno);
 	}
 	else
-		buf = AegisBufferRead(&xlrec.key, xlrec.pageno);
+		buf = AegisBufferRead(key, pageno);
 	AegisBufferLock(buf, LW_EXCLUSIVE);
 	page = AegisBufferGetPage(buf);
 
@@ -1376,14 +1374,70 @@ AegisWalImageRedo(XLogReaderState *record)
 	 * At the same LSN the image wins: the page may have been rebuilt from
 	 * deltas replayed onto a block the copy lacked.
 	 */
-	if (PageGetLSN(page) <= PageGetLSN((Page) image.data))
+	if (PageGetLSN(page) <= PageGetLSN((Page) image))
 	{
 		START_CRIT_SECTION();
-		memcpy(page, image.data, BLCKSZ);
+		memcpy(page, image, BLCKSZ);
 		AegisBufferMarkDirty(buf);
 		END_CRIT_SECTION();
 	}
 	AegisBufferUnlockRelease(buf);
+}
+
+/*
+ * AegisWalImageRedo
+ *		Replay an XLOG_AEGIS_IMAGE record where the block may be missing: the
+ *		startup process of a restored base backup calls it until the backup
+ *		is consistent (src/checkpoint/README).  The page is replaced unless
+ *		its current state is newer than the block; for a group block, each
+ *		member page alike.  Raises ERRCODE_DATA_CORRUPTED for a malformed
+ *		record or an invalid block.
+ */
+void
+AegisWalImageRedo(XLogReaderState *record)
+{
+	xl_aegis_image xlrec;
+	char	   *data = XLogRecGetData(record);
+	const char *block;
+	PGAlignedBlock image;
+
+	if (XLogRecGetDataLen(record) < sizeof(xlrec))
+		report_bad_record(record, "is too short");
+	memcpy(&xlrec, data, sizeof(xlrec));
+	if (sizeof(xlrec) + (Size) xlrec.block_len != XLogRecGetDataLen(record))
+		report_bad_record(record, "has an invalid length");
+	block = data + sizeof(xlrec);
+	/* its dictionary's record came before it (src/wal/wal_dict.c) */
+	if (AegisBlockIsGroup(block, xlrec.block_len))
+	{
+		AegisGroupForms g;
+		AegisBlockIdentity id;
+		bool		any = false;
+
+		/* pages gone since (their dictionaries too, maybe): not decoded */
+		if (!AegisBlockCheck(block, xlrec.block_len, &id) || id.nmembers == 0)
+			report_bad_record(record, "holds an invalid group block");
+		for (int i = 0; i < id.nmembers && !any; i++)
+			any = !image_page_gone(record, &xlrec.key, id.member_pageno[i]);
+		if (!any)
+			return;
+		g.raw = palloc(AEGIS_GROUP_MAX_RAW);
+		AegisGroupDecode(block, xlrec.block_len, &xlrec.key, xlrec.pageno, "WAL",
+						 AegisLocalDictLookup, &g);
+		for (int i = 0; i < g.nmembers; i++)
+		{
+			AegisPageFormToPage(g.raw + g.offset[i], g.members[i].form_len, g.members[i].flags,
+								&xlrec.key, g.members[i].pageno, "WAL", image.data);
+			image_redo_page(record, &xlrec.key, g.members[i].pageno, image.data);
+		}
+		pfree(g.raw);
+		return;
+	}
+	if (image_page_gone(record, &xlrec.key, xlrec.pageno))
+		return;
+	AegisBlockDecode(block, xlrec.block_len, &xlrec.key, xlrec.pageno,
+					 "WAL", AegisLocalDictLookup, image.data);
+	image_redo_page(record, &xlrec.key, xlrec.pageno, image.data);
 }
 
 /* AegisWalImageDesc: rm_desc of an XLOG_AEGIS_IMAGE record. */

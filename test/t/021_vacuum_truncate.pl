@@ -24,8 +24,10 @@ autovacuum = off
 restart_after_crash = on
 wal_keep_size = 512MB
 # the tables below are sized so checkpoints compact them (data files above
-# 1 MB); a compression dictionary would make them smaller than that
+# 1 MB); a compression dictionary or group blocks would make them smaller
+# than that
 aegis.compression_dictionaries = off
+aegis.cold_group_pages = 1
 });
 $primary->start;
 $primary->safe_psql('postgres', q{

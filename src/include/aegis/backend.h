@@ -37,6 +37,84 @@ typedef struct AegisBlockLoc
 	uint32		generation;		/* local: data file generation */
 } AegisBlockLoc;
 
+/*
+ * Local storage: the top 16 bits of a block's 'offset' say more of it
+ * (block map format version 5; a file offset is below 2^48):
+ * - bits 48-55: the page's index among the members of a group block
+ *   (several pages compressed as one, src/block/block_group.c);
+ * - bits 56-62: the group's members, 0 for the block of one page;
+ * - bit 63 (AEGIS_LOC_PENDING): the block of one page that was all-visible
+ *   when written back, at the table's own level; the next aegis checkpoint
+ *   puts it in a group or compresses it again at the cold level
+ *   (AegisStorageSyncRelation);
+ * - bit 48 of the block of one page (AEGIS_LOC_COLD): an all-visible page
+ *   that the checkpoint did not put in a group; it may join one with
+ *   pending neighbours later.
+ * The memory backend keeps a dsa_pointer there and no bits.
+ */
+#define AEGIS_LOC_OFFSET_BITS	48
+#define AEGIS_LOC_MAX_OFFSET	((UINT64CONST(1) << AEGIS_LOC_OFFSET_BITS) - 1)
+#define AEGIS_LOC_PENDING		(UINT64CONST(1) << 63)
+#define AEGIS_LOC_COLD			(UINT64CONST(1) << 48)
+
+/* byte offset of a local block in its data file generation */
+static inline uint64
+AegisLocFileOffset(const AegisBlockLoc *loc)
+{
+	return loc->offset & AEGIS_LOC_MAX_OFFSET;
+}
+
+/* members of the group block 'loc' names; 0 if it holds one page */
+static inline int
+AegisLocGroupSize(const AegisBlockLoc *loc)
+{
+	return (int) ((loc->offset >> 56) & 0x7F);
+}
+
+/* the page's index among the group's members */
+static inline int
+AegisLocMember(const AegisBlockLoc *loc)
+{
+	return (int) ((loc->offset >> 48) & 0xFF);
+}
+
+static inline bool
+AegisLocIsPending(const AegisBlockLoc *loc)
+{
+	return (loc->offset & AEGIS_LOC_PENDING) != 0;
+}
+
+static inline bool
+AegisLocIsCold(const AegisBlockLoc *loc)
+{
+	return AegisLocGroupSize(loc) == 0 && (loc->offset & AEGIS_LOC_COLD) != 0;
+}
+
+/* an offset with the group bits: member 'member' of 'nmembers' */
+static inline uint64
+AegisLocGroupOffset(uint64 file_offset, int member, int nmembers)
+{
+	return file_offset | ((uint64) member << 48) | ((uint64) nmembers << 56);
+}
+
+/*
+ * The bytes of storage a page's block accounts for: the block's length, a
+ * share of it for a member of a group (the first member also takes the
+ * remainder), 0 without a block.
+ */
+static inline uint32
+AegisLocShare(const AegisBlockLoc *loc)
+{
+	int			n;
+
+	if (loc->length == 0)
+		return 0;
+	n = AegisLocGroupSize(loc);
+	if (n == 0)
+		return loc->length;
+	return loc->length / n + (AegisLocMember(loc) == 0 ? loc->length % n : 0);
+}
+
 /* A copy of a directory entry's public part. */
 typedef struct AegisRelInfo
 {

@@ -69,21 +69,68 @@ typedef struct AegisBlockHeader
  */
 #define AEGIS_BLOCK_DICT			0x08
 
+/*
+ * flags: a group block (block_group.c): the pages of up to
+ * AEGIS_GROUP_MAX_PAGES pages compressed as one payload, so the codec sees
+ * more of the table than one page.  The header's pageno is its first
+ * member's, lsn the highest member LSN, raw_len the bytes of all members'
+ * forms.  The payload opens with an AegisGroupDirectory (not compressed),
+ * then the dictionary prefix (with AEGIS_BLOCK_DICT) and the codec's output
+ * of the members' forms one after the other.  Builds before it refuse such
+ * blocks (raw_len is more than a page) and do not read the block maps
+ * that name them (map format version 5).
+ */
+#define AEGIS_BLOCK_GROUP			0x10
+
+/* pages of a group block, at most */
+#define AEGIS_GROUP_MAX_PAGES	16
+
+/* one member of a group block: a page in its form (plain, rows, columns) */
+typedef struct AegisGroupMember
+{
+	uint32		pageno;
+	uint32		form_len;		/* bytes of its form in the payload */
+	uint64		lsn;			/* page LSN (0 unless AEGIS_BLOCK_PG_LSN) */
+	uint8		flags;			/* AEGIS_BLOCK_PAX: a rows or columns form,
+								 * else the page; AEGIS_BLOCK_PG_LSN */
+	uint8		reserved[7];
+} AegisGroupMember;
+
+typedef struct AegisGroupDirectory
+{
+	uint32		nmembers;		/* 1 .. AEGIS_GROUP_MAX_PAGES */
+	uint32		reserved;
+	AegisGroupMember members[FLEXIBLE_ARRAY_MEMBER];
+} AegisGroupDirectory;
+
+/* decompressed bytes of a group block, at most */
+#define AEGIS_GROUP_MAX_RAW		(AEGIS_GROUP_MAX_PAGES * AEGIS_PAX_MAX_SIZE)
+
 /* What one block says of itself, as AegisBlockCheck found it. */
 typedef struct AegisBlockIdentity
 {
 	AegisRelKey key;
-	BlockNumber pageno;
-	uint64		lsn;			/* page LSN, 0 if of the old WAL */
+	BlockNumber pageno;			/* a group: its first member's */
+	uint64		lsn;			/* page LSN, 0 if of the old WAL; a group:
+								 * the highest member LSN */
 	uint32		length;			/* bytes, header included */
 	bool		has_rel_info;
 	AegisCodec	rel_codec;
 	int			rel_level;
 	char		rel_persistence;
+	int			nmembers;		/* a group block: its members, else 0 */
+	BlockNumber member_pageno[AEGIS_GROUP_MAX_PAGES];
+	uint64		member_lsn[AEGIS_GROUP_MAX_PAGES];
 } AegisBlockIdentity;
 
 /* Room a caller must provide for AegisBlockEncode's output, in bytes. */
 #define AEGIS_BLOCK_MAX_SIZE (sizeof(AegisBlockHeader) + BLCKSZ + BLCKSZ / 8 + 256)
+
+/*
+ * A group block is at most this long: it is made only when it is shorter
+ * than its members' blocks were.
+ */
+#define AEGIS_GROUP_MAX_SIZE	(AEGIS_GROUP_MAX_PAGES * AEGIS_BLOCK_MAX_SIZE)
 
 /*
  * The attribute layout of a relation's tuples, which the column-major form
@@ -134,6 +181,51 @@ extern void AegisBlockDecode(const char *src, uint32 len,
 extern uint32 AegisBlockTrainingSample(const char *page, BlockNumber pageno,
 									   AegisCodec codec, int level,
 									   const AegisPageLayout *layout, char *out);
+
+/*
+ * A page's form as stored in a block: the page itself, or its rows or
+ * columns form (AEGIS_BLOCK_PAX in flags), with its LSN.  'data' is
+ * caller's memory of AEGIS_PAX_MAX_SIZE bytes.
+ */
+typedef struct AegisPageForm
+{
+	char	   *data;
+	uint32		len;
+	uint8		flags;			/* AEGIS_BLOCK_PAX, AEGIS_BLOCK_PG_LSN */
+	uint64		lsn;
+} AegisPageForm;
+
+extern void AegisBlockDecodeForm(const char *src, uint32 len, const AegisRelKey *key,
+								 BlockNumber pageno, const char *location,
+								 AegisDictLookup lookup, AegisPageForm *form);
+extern void AegisPageFormToPage(const char *form, uint32 len, uint8 flags,
+								const AegisRelKey *key, BlockNumber pageno,
+								const char *location, char *page);
+
+/*
+ * A group block decoded (AegisGroupDecode): its directory and the members'
+ * forms one after the other in 'raw' (offset[i] is member i's), in
+ * process memory the caller owns (AEGIS_GROUP_MAX_RAW bytes).
+ */
+typedef struct AegisGroupForms
+{
+	int			nmembers;
+	AegisGroupMember members[AEGIS_GROUP_MAX_PAGES];
+	uint32		offset[AEGIS_GROUP_MAX_PAGES];
+	char	   *raw;
+	uint32		raw_len;
+} AegisGroupForms;
+
+/* block_group.c */
+extern uint32 AegisGroupEncode(const AegisRelKey *key, int n, const AegisPageForm *forms,
+							   const BlockNumber *pagenos, AegisCodec codec, int level,
+							   int page_level, char persistence,
+							   const AegisBlockDict *dict, char *dst, uint32 cap);
+extern bool AegisBlockIsGroup(const char *src, uint32 len);
+extern void AegisGroupDecode(const char *src, uint32 len, const AegisRelKey *key,
+							 BlockNumber pageno, const char *location,
+							 AegisDictLookup lookup, AegisGroupForms *out);
+extern int	AegisGroupFind(const AegisGroupForms *g, BlockNumber pageno);
 
 /* block_dict.c */
 extern uint32 AegisBlockDictTrain(const char *samples, const size_t *sizes,

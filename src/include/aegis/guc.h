@@ -16,6 +16,7 @@ extern int	aegis_default_backend;	/* AegisStorageKind */
 extern int	aegis_default_compression;	/* AegisCodec */
 extern int	aegis_compression_level;	/* 0 = the codec's default */
 extern int	aegis_cold_compression_level;	/* all-visible pages; 0 = off */
+extern int	aegis_cold_group_pages;	/* pages per group block, 1 = none */
 extern bool aegis_compression_dictionaries; /* train them for zstd tables */
 extern int	aegis_io_workers;	/* buffer pool I/O workers (buffer_io.c) */
 #define AEGIS_IO_MAX_WORKERS 8
