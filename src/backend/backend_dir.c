@@ -2237,6 +2237,8 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	/* cleared first: a block written meanwhile sets it again */
 	e->regroup_hint = 0;
 	entry_info(e, &info);
+	if (info.persistence != RELPERSISTENCE_PERMANENT)
+		logger = NULL;			/* never in a base backup's replay */
 	layout = e->layout;
 	npages = e->npages;
 	copy = palloc_extended((Size) npages * sizeof(AegisBlockLoc), MCXT_ALLOC_HUGE);

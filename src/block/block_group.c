@@ -172,6 +172,10 @@ check_directory(const AegisBlockHeader *hdr, const char *payload, uint32 *nmembe
 
 	if (hdr->codec == AEGIS_CODEC_NONE || hdr->codec >= AEGIS_NUM_CODECS)
 		return psprintf("group block with codec %u", hdr->codec);
+	if (!(hdr->flags & AEGIS_BLOCK_PG_LSN))
+		return "group block without PostgreSQL LSNs";
+	if (sizeof(AegisBlockHeader) + (Size) hdr->stored_len > AEGIS_GROUP_MAX_SIZE)
+		return psprintf("group block of %u bytes", hdr->stored_len);
 	if ((hdr->flags & AEGIS_BLOCK_DICT) && prefix == 0)
 		return psprintf("dictionary-compressed group block with codec %u", hdr->codec);
 	if (hdr->stored_len < DIRECTORY_SIZE(1))

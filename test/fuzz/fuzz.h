@@ -7,4 +7,7 @@
 extern sigjmp_buf fuzz_error_jmp;
 extern int	fuzz_errors;
 
+/* fuzz_stubs.c: free every chunk palloc gave (a memory context reset) */
+extern void fuzz_reset_memory(void);
+
 #endif
