@@ -45,6 +45,7 @@
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xloginsert.h"
 #include "catalog/pg_class.h"
 #include "common/controldata_utils.h"
 #include "lib/dshash.h"
@@ -70,7 +71,9 @@ typedef struct AegisRelEntry
 	uint32		ckpt_generation;	/* local: generation the durable map names */
 	uint64		file_end;		/* local: append offset of 'generation' */
 	uint64		stored_blocks;	/* map entries with a block */
-	uint64		stored_bytes;	/* sum of their lengths (AegisLocShare) */
+	uint64		stored_bytes;	/* sum of their blocks' lengths (a group's
+								 * whole, less the shares of members that
+								 * left it since it was counted) */
 	uint32		regroup_hint;	/* pending blocks written, group members
 								 * superseded, since regroup_relation */
 	bool		map_dirty;		/* changed since the last checkpoint */
@@ -1488,6 +1491,14 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 		}
 		loc.generation = e->generation;
 		loc.offset = e->file_end;
+		if (loc.offset + len > AEGIS_LOC_MAX_OFFSET)
+		{
+			dshash_release_lock(dir_hash, e);
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("aegis data file of relation " AEGIS_REL_KEY_FMT " would exceed 256 TB",
+							AEGIS_REL_KEY_ARGS(key))));
+		}
 		e->file_end += len;
 		dshash_release_lock(dir_hash, e);
 	}
@@ -1847,6 +1858,7 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 		uint64		old_offset;
 		uint64		new_offset;
 	}			moved[2 * AEGIS_GROUP_MAX_PAGES];
+	uint32		members;
 
 	memset(moved, 0, sizeof(moved));
 
@@ -1904,8 +1916,15 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 			}
 			CHECK_FOR_INTERRUPTS();
 			AegisLocalBackend.read_block(key, &copy[p], block);
+			/* a group's members that still hold its pages: within 16 pages */
+			members = 0;
+			for (BlockNumber q = p; group && q < npages && q < p + AEGIS_GROUP_MAX_PAGES; q++)
+				if (copy[q].length == copy[p].length && copy[q].generation == copy[p].generation &&
+					AegisLocGroupSize(&copy[q]) > 0 &&
+					AegisLocFileOffset(&copy[q]) == AegisLocFileOffset(&copy[p]))
+					members |= 1U << AegisLocMember(&copy[q]);
 			if (logger)
-				logger(key, p, block, copy[p].length);
+				logger(key, p, block, copy[p].length, members);
 			copy[p].offset = off | bits;
 			copy[p].generation = newgen;
 			AegisLocalBackend.write_block(key, &copy[p], block, false);
@@ -2027,15 +2046,16 @@ regroup_class(const AegisBlockLoc *map, BlockNumber npages, BlockNumber p, int m
  * Replace the blocks of pages first .. first+n-1 of relation 'key' (their
  * map entries 'old', all regroup candidates) by one group block, or a run
  * of one by a block at the cold level; see above.  'info' and 'layout' are
- * the relation's, 'dict' its current dictionary (or NULL).  'logger', if
+ * the relation's, 'dict_id' its current dictionary (or 0).  'logger', if
  * not NULL, logs the new block before any map entry names it, as
  * compaction does.  Raises the read, decode and write errors.
  */
 static void
 regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLayout *layout,
-			const AegisBlockDict *dict, const AegisBlockLoc *old, BlockNumber first, int n,
+			uint16 dict_id, const AegisBlockLoc *old, BlockNumber first, int n,
 			AegisBlockLogger logger)
 {
+	const AegisBlockDict *dict = NULL;
 	AegisPageForm forms[AEGIS_GROUP_MAX_PAGES];
 	BlockNumber pagenos[AEGIS_GROUP_MAX_PAGES];
 	char	   *blocks[AEGIS_GROUP_MAX_PAGES];
@@ -2110,6 +2130,13 @@ regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLay
 		pfree(location);
 	}
 
+	/*
+	 * The dictionary last: any call into backend_local.c (reading a block,
+	 * naming its file) may free the ones it keeps when a file was unlinked.
+	 * One that cannot be read is not used (a WARNING says so).
+	 */
+	if (dict_id != 0)
+		dict = AegisLocalGetDict(key, dict_id, true);
 	group = n >= 2 && aegis_cold_group_pages >= 2;
 	if (group)
 		len = AegisGroupEncode(key, n, forms, pagenos, info->codec, info->level, cold,
@@ -2123,7 +2150,7 @@ regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLay
 							"regroup", page.data);
 		len = AegisBlockEncode(key, first, page.data, info->codec, info->level, cold,
 							   info->persistence, layout, dict, newblock);
-		/* a group member must leave its group; a pending page gain room */
+		/* a group member must leave its group; a pending page, gain room */
 		if (AegisLocGroupSize(&old[0]) == 0 && len >= old_bytes)
 			len = 0;
 	}
@@ -2136,16 +2163,24 @@ regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLay
 		if (e == NULL)
 		{
 			LWLockRelease(&AegisDir->file_lock);
-			return;
+			goto done;
 		}
 		newloc.generation = e->generation;
 		newloc.offset = e->file_end;
 		newloc.length = len;
+		if (newloc.offset + len > AEGIS_LOC_MAX_OFFSET)
+		{
+			dshash_release_lock(dir_hash, e);
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("aegis data file of relation " AEGIS_REL_KEY_FMT " would exceed 256 TB",
+							AEGIS_REL_KEY_ARGS(key))));
+		}
 		e->file_end += len;
 		dshash_release_lock(dir_hash, e);
 		AegisLocalBackend.write_block(key, &newloc, newblock, false);
 		if (logger)
-			logger(key, first, newblock, len);
+			logger(key, first, newblock, len, group ? (1U << n) - 1 : 0);
 	}
 
 	e = dshash_find(dir_hash, key, true);
@@ -2185,6 +2220,7 @@ regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLay
 	}
 	LWLockRelease(&AegisDir->file_lock);
 
+done:
 	for (int i = 0; i < n; i++)
 		if (blocks[i] != NULL && (i == 0 || blocks[i] != blocks[i - 1]))
 		{
@@ -2216,7 +2252,6 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	BlockNumber npages;
 	uint16		dict_id = 0;
 	bool		dict_known;
-	const AegisBlockDict *dict = NULL;
 	int			max_run = aegis_cold_group_pages;
 	MemoryContext cxt = CurrentMemoryContext;
 	int			holdoff = InterruptHoldoffCount;
@@ -2236,16 +2271,29 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	}
 	/* cleared first: a block written meanwhile sets it again */
 	e->regroup_hint = 0;
-	entry_info(e, &info);
-	if (info.persistence != RELPERSISTENCE_PERMANENT)
-		logger = NULL;			/* never in a base backup's replay */
-	layout = e->layout;
 	npages = e->npages;
+	dshash_release_lock(dir_hash, e);
+
+	/* a copy of the map, allocated without the entry's lock */
 	copy = palloc_extended((Size) npages * sizeof(AegisBlockLoc), MCXT_ALLOC_HUGE);
+	e = dshash_find(dir_hash, key, false);
+	if (e == NULL)
+	{
+		pfree(copy);
+		return;
+	}
+	npages = Min(npages, e->npages);
 	memcpy(copy, entry_map(e), (Size) npages * sizeof(AegisBlockLoc));
+	entry_info(e, &info);
+	layout = e->layout;
 	dict_known = e->dict_known;
 	dict_id = e->dict_id;
 	dshash_release_lock(dir_hash, e);
+	if (info.persistence != RELPERSISTENCE_PERMANENT)
+	{
+		logger = NULL;			/* never in a base backup's replay */
+		dict_id = 0;			/* only permanent tables have dictionaries */
+	}
 
 	PG_TRY();
 	{
@@ -2261,8 +2309,6 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
 					dshash_release_lock(dir_hash, e);
 				}
 			}
-			if (dict_id != 0)
-				dict = AegisLocalGetDict(key, dict_id, true);
 		}
 		for (BlockNumber p = 0; p < npages;)
 		{
@@ -2284,7 +2330,7 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
 			if (all & REGROUP_TRIGGER)
 			{
 				CHECK_FOR_INTERRUPTS();
-				regroup_run(key, &info, &layout, dict, copy + p, p, n, logger);
+				regroup_run(key, &info, &layout, dict_id, copy + p, p, n, logger);
 			}
 			p += n;
 		}
@@ -2300,11 +2346,24 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
 		 * raises errors.
 		 */
 		MemoryContextSwitchTo(cxt);
+		e = dshash_find(dir_hash, key, true);
+		if (e != NULL)
+		{
+			e->regroup_hint++;	/* try again at the next checkpoint */
+			dshash_release_lock(dir_hash, e);
+		}
 		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			PG_RE_THROW();
 		FlushErrorState();
+		XLogResetInsertion();
+		/* as it was on entry, plus file_lock's own if it is still held */
 		InterruptHoldoffCount = holdoff;
 		if (LWLockHeldByMe(&AegisDir->file_lock))
+		{
+			HOLD_INTERRUPTS();
 			LWLockRelease(&AegisDir->file_lock);
+		}
 		ereport(WARNING,
 				(errcode(edata->sqlerrcode),
 				 errmsg("aegis could not group the all-visible pages of relation " AEGIS_REL_KEY_FMT ": %s",
@@ -2312,13 +2371,6 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
 				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
 				 errhint("Their blocks stay as they are; the next checkpoint tries again.")));
 		FreeErrorData(edata);
-		/* try again at the next checkpoint */
-		e = dshash_find(dir_hash, key, true);
-		if (e != NULL)
-		{
-			e->regroup_hint++;
-			dshash_release_lock(dir_hash, e);
-		}
 	}
 	PG_END_TRY();
 	pfree(copy);
@@ -2331,7 +2383,7 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
  * named, if it changed.  The caller holds sync_lock.
  */
 static void
-sync_relation(const AegisRelKey *key, AegisBlockLogger logger)
+sync_relation(const AegisRelKey *key, AegisBlockLogger logger, bool checkpoint)
 {
 	AegisRelEntry *e;
 	AegisRelInfo info;
@@ -2349,7 +2401,7 @@ sync_relation(const AegisRelKey *key, AegisBlockLogger logger)
 		return;
 	durable = backend_of(e->storage)->durable;
 	dshash_release_lock(dir_hash, e);
-	if (durable)
+	if (durable && checkpoint)
 		regroup_relation(key, logger);
 
 	e = dshash_find(dir_hash, key, false);
@@ -2488,16 +2540,19 @@ all_entries(int *n)
  *		copied, before the old generation can be unlinked: a base backup
  *		copying the files meanwhile may miss both generations, and replay
  *		restores the blocks from those records (src/checkpoint/README).
- *		Raises the I/O errors it meets (an fsync failure as
+ *		'checkpoint': a checkpoint of the primary calls, which first puts
+ *		the relation's all-visible pages in group blocks (regroup_relation;
+ *		not syncs for DDL, whose caller waits, nor replay, whose lag it
+ *		would grow).  Raises the I/O errors it meets (an fsync failure as
  *		data_sync_elevel); the previous durable map stays valid then.
  */
 void
-AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger)
+AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger, bool checkpoint)
 {
 	dir_attach();
 	/* an error releases sync_lock with every LWLock at abort */
 	LWLockAcquire(&AegisDir->sync_lock, LW_EXCLUSIVE);
-	sync_relation(key, logger);
+	sync_relation(key, logger, checkpoint);
 	LWLockRelease(&AegisDir->sync_lock);
 }
 
@@ -2512,6 +2567,21 @@ AegisStorageListAll(int *n)
 {
 	dir_attach();
 	return all_entries(n);
+}
+
+/*
+ * Does a page before p (within the AEGIS_GROUP_MAX_PAGES - 1 before it,
+ * where its group's members lie) name the group block map[p] names?
+ */
+static bool
+group_seen(const AegisBlockLoc *map, BlockNumber p)
+{
+	for (BlockNumber q = p > AEGIS_GROUP_MAX_PAGES ? p - AEGIS_GROUP_MAX_PAGES : 0; q < p; q++)
+		if (map[q].length == map[p].length && map[q].generation == map[p].generation &&
+			AegisLocGroupSize(&map[q]) > 0 &&
+			AegisLocFileOffset(&map[q]) == AegisLocFileOffset(&map[p]))
+			return true;
+	return false;
 }
 
 /*
@@ -2550,7 +2620,11 @@ load_entry(const AegisRelInfo *info, uint32 generation, uint64 file_end,
 		if (map[p].length > 0)
 		{
 			e->stored_blocks++;
-			e->stored_bytes += AegisLocShare(&map[p]);
+			/* a group counts whole, once, as compaction counts it */
+			if (AegisLocGroupSize(&map[p]) == 0)
+				e->stored_bytes += map[p].length;
+			else if (!group_seen(map, p))
+				e->stored_bytes += map[p].length;
 			if (AegisLocIsPending(&map[p]))
 				e->regroup_hint++;
 		}

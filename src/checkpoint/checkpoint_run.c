@@ -130,7 +130,8 @@ AegisCheckpointRun(XLogRecPtr redo, bool log_record)
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			AegisStorageSyncRelation(&infos[i].key, logger);
+			/* group blocks are made by the primary's checkpoints only */
+			AegisStorageSyncRelation(&infos[i].key, logger, !RecoveryInProgress());
 		}
 		pfree(infos);
 		AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_MAPS);

@@ -1302,14 +1302,18 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
  *		file generation, or which replaces pages' blocks (a group block: the
  *		pages of its members; page 'pageno' is its first) (an
  *		AegisBlockLogger, called by the aegis checkpointer through
- *		AegisStorageSyncRelation).  Only a restored
+ *		AegisStorageSyncRelation).  'members': for a group block, those of
+ *		its members whose pages it holds now (bit i: member i); redo
+ *		replays only them, since a page that left the group may have been
+ *		cut and added again since.  Only a restored
  *		base backup replays these records (AegisWalImageRedo).
  */
 void
 AegisWalLogBlockImage(const AegisRelKey *key, BlockNumber pageno, const char *block,
-					  uint32 len)
+					  uint32 len, uint32 members)
 {
 	xl_aegis_image xlrec;
+	bool		group = AegisBlockIsGroup(block, len);
 
 	memset(&xlrec, 0, sizeof(xlrec));
 	xlrec.key = *key;
@@ -1318,8 +1322,10 @@ AegisWalLogBlockImage(const AegisRelKey *key, BlockNumber pageno, const char *bl
 	XLogBeginInsert();
 	XLogRegisterData((char *) &xlrec, sizeof(xlrec));
 	XLogRegisterData((char *) block, len);
+	if (group)
+		XLogRegisterData((char *) &members, sizeof(members));
 	(void) XLogInsert(AEGIS_RMGR_ID, XLOG_AEGIS_IMAGE);
-	AegisWalCount(sizeof(xlrec) + len, false, false);
+	AegisWalCount(sizeof(xlrec) + len + (group ? sizeof(members) : 0), false, false);
 }
 
 /*
@@ -1401,10 +1407,12 @@ AegisWalImageRedo(XLogReaderState *record)
 	const char *block;
 	PGAlignedBlock image;
 
+	uint32		members = 0;
+
 	if (XLogRecGetDataLen(record) < sizeof(xlrec))
 		report_bad_record(record, "is too short");
 	memcpy(&xlrec, data, sizeof(xlrec));
-	if (sizeof(xlrec) + (Size) xlrec.block_len != XLogRecGetDataLen(record))
+	if (xlrec.block_len > XLogRecGetDataLen(record) - sizeof(xlrec))
 		report_bad_record(record, "has an invalid length");
 	block = data + sizeof(xlrec);
 	/* its dictionary's record came before it (src/wal/wal_dict.c) */
@@ -1414,11 +1422,15 @@ AegisWalImageRedo(XLogReaderState *record)
 		AegisBlockIdentity id;
 		bool		any = false;
 
+		if (sizeof(xlrec) + (Size) xlrec.block_len + sizeof(members) != XLogRecGetDataLen(record))
+			report_bad_record(record, "has an invalid length");
+		memcpy(&members, block + xlrec.block_len, sizeof(members));
 		/* pages gone since (their dictionaries too, maybe): not decoded */
 		if (!AegisBlockCheck(block, xlrec.block_len, &id) || id.nmembers == 0)
 			report_bad_record(record, "holds an invalid group block");
 		for (int i = 0; i < id.nmembers && !any; i++)
-			any = !image_page_gone(record, &xlrec.key, id.member_pageno[i]);
+			any = (members & (1U << i)) != 0 &&
+				!image_page_gone(record, &xlrec.key, id.member_pageno[i]);
 		if (!any)
 			return;
 		g.raw = palloc(AEGIS_GROUP_MAX_RAW);
@@ -1426,6 +1438,8 @@ AegisWalImageRedo(XLogReaderState *record)
 						 AegisLocalDictLookup, &g);
 		for (int i = 0; i < g.nmembers; i++)
 		{
+			if (!(members & (1U << i)))
+				continue;
 			AegisPageFormToPage(g.raw + g.offset[i], g.members[i].form_len, g.members[i].flags,
 								&xlrec.key, g.members[i].pageno, "WAL", image.data);
 			image_redo_page(record, &xlrec.key, g.members[i].pageno, image.data);
@@ -1433,6 +1447,8 @@ AegisWalImageRedo(XLogReaderState *record)
 		pfree(g.raw);
 		return;
 	}
+	if (sizeof(xlrec) + (Size) xlrec.block_len != XLogRecGetDataLen(record))
+		report_bad_record(record, "has an invalid length");
 	if (image_page_gone(record, &xlrec.key, xlrec.pageno))
 		return;
 	AegisBlockDecode(block, xlrec.block_len, &xlrec.key, xlrec.pageno,

@@ -196,9 +196,15 @@ extern bool AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno,
 								 char *page);
 extern void AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno,
 								  const char *page, bool reserved);
+/*
+ * Logs a block that moves or replaces pages' blocks (XLOG_AEGIS_IMAGE):
+ * 'members', for a group block, the members whose pages it holds now
+ * (bit i: member i), 0 for a page's own block.
+ */
 typedef void (*AegisBlockLogger) (const AegisRelKey *key, BlockNumber pageno,
-								  const char *block, uint32 len);
-extern void AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger);
+								  const char *block, uint32 len, uint32 members);
+extern void AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger,
+									 bool checkpoint);
 extern AegisRelInfo *AegisStorageListAll(int *n);
 extern bool AegisStorageResetPending(const AegisRelKey *key);
 extern void AegisStorageResetDone(const AegisRelKey *key);

@@ -189,7 +189,11 @@ typedef struct xl_aegis_empty
 	XLogRecPtr	create_lsn;		/* incarnation of the storage */
 } xl_aegis_empty;
 
-/* XLOG_AEGIS_IMAGE: the stored block (header and payload) follows. */
+/*
+ * XLOG_AEGIS_IMAGE: the stored block (header and payload) follows; for a
+ * group block, then a uint32 mask of the members to replay (bit i: member
+ * i; the others are pages the block no longer holds).
+ */
 typedef struct xl_aegis_image
 {
 	AegisRelKey key;
@@ -352,7 +356,7 @@ extern void AegisWalPageRedo(XLogReaderState *record, bool tolerant);
 extern uint64 AegisWalRedoSkippedCut(bool reset);
 extern void AegisWalPageDesc(StringInfo buf, XLogReaderState *record);
 extern void AegisWalLogBlockImage(const AegisRelKey *key, BlockNumber pageno,
-								  const char *block, uint32 len);
+								  const char *block, uint32 len, uint32 members);
 extern void AegisWalImageRedo(XLogReaderState *record);
 extern void AegisWalImageDesc(StringInfo buf, XLogReaderState *record);
 extern void AegisWalCount(Size bytes, bool page, bool compressed);
