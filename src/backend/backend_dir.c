@@ -1985,29 +1985,38 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
  * ------------
  * A page that was all-visible when written back to local storage is marked
  * pending (AEGIS_LOC_PENDING).  The aegis checkpoint, before it compacts
- * and writes the map, takes each run of consecutive pages that are pending
- * or members of a group that lost a member (a page written back since) and
- * replaces their blocks with group blocks of up to aegis.cold_group_pages
- * pages at the cold level, if that is smaller than what they took; a run
- * of one page is compressed again alone at the cold level.  A page changed
- * once more costs its group's other members a new compression, not a
- * group that stays partly dead: the old group becomes garbage whole.  The pages do not change: the members' forms are taken from their
- * blocks as they are, under the same LSNs.  A page written back meanwhile
+ * and writes the map, looks at each run of up to aegis.cold_group_pages
+ * consecutive pages that are pending, cold (all-visible in a block of
+ * their own) or members of a group that lost members or is short.  If at
+ * least a quarter of the run is pending or cold (one of them pending), or
+ * a group in it lost half its members, the run's blocks are replaced by
+ * one group block at the cold level (if that is smaller than what they
+ * took): the old groups become garbage whole instead of staying partly
+ * dead.  Otherwise only its pending pages are compressed again, each alone
+ * at the cold level, and marked cold: a page of a busy table that VACUUM
+ * keeps making all-visible costs one page's compression, not its group's,
+ * until a quarter of the group has left it (at most 4 pages compressed in
+ * a group per page changed, and a group's pages that left it take their
+ * room twice until then).  The pages do not change: the members' forms are
+ * taken from their blocks as they are, under the same LSNs.  A page written back meanwhile
  * keeps its newer block (each map entry is replaced only if it is still
  * the one that was read).  Compaction then drops the blocks replaced.
  */
 
 /*
  * How regroup_relation sees page p's block (map[p]): 0 if it leaves it
- * alone; REGROUP_WEAK if it may go in a new group with its neighbours (a
- * pending or cold page's own block, a member of a group that lost members
- * or is smaller than 'max_run'); REGROUP_TRIGGER if it asks for one (a
- * pending page, a member of a group that lost half its members or more).
- * *last and *last_live remember the last group counted, so a group's
- * members are counted once per pass.
+ * alone; else REGROUP_WEAK (it may go in a new group with its neighbours:
+ * a pending or cold page's own block, a member of a group that lost
+ * members or is smaller than 'max_run') with REGROUP_PENDING or
+ * REGROUP_COLD for a page's own block, REGROUP_SPARSE for a member of a
+ * group that lost half its members or more.  *last and *last_live
+ * remember the last group counted, so a group's members are counted once
+ * per pass.
  */
 #define REGROUP_WEAK	1
-#define REGROUP_TRIGGER	2
+#define REGROUP_PENDING	2
+#define REGROUP_COLD	4
+#define REGROUP_SPARSE	8
 
 static int
 regroup_class(const AegisBlockLoc *map, BlockNumber npages, BlockNumber p, int max_run,
@@ -2021,8 +2030,8 @@ regroup_class(const AegisBlockLoc *map, BlockNumber npages, BlockNumber p, int m
 	if (loc->length == 0)
 		return 0;
 	if (n == 0)
-		return AegisLocIsPending(loc) ? REGROUP_WEAK | REGROUP_TRIGGER :
-			AegisLocIsCold(loc) ? REGROUP_WEAK : 0;
+		return AegisLocIsPending(loc) ? REGROUP_WEAK | REGROUP_PENDING :
+			AegisLocIsCold(loc) ? REGROUP_WEAK | REGROUP_COLD : 0;
 	if (last->length != loc->length || last->generation != loc->generation ||
 		AegisLocFileOffset(last) != AegisLocFileOffset(loc))
 	{
@@ -2038,7 +2047,7 @@ regroup_class(const AegisBlockLoc *map, BlockNumber npages, BlockNumber p, int m
 				(*last_live)++;
 	}
 	if (*last_live * 2 <= n)
-		return REGROUP_WEAK | REGROUP_TRIGGER;
+		return REGROUP_WEAK | REGROUP_SPARSE;
 	return (*last_live < n || n < max_run) ? REGROUP_WEAK : 0;
 }
 
@@ -2314,12 +2323,14 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
 		{
 			int			n = 0;
 			int			all = 0;
-			int			c;
+			int			own = 0;	/* pending or cold pages */
+			int			c[AEGIS_GROUP_MAX_PAGES];
 
 			while (p + n < npages && n < max_run &&
-				   (c = regroup_class(copy, npages, p + n, max_run, &last, &last_live)) != 0)
+				   (c[n] = regroup_class(copy, npages, p + n, max_run, &last, &last_live)) != 0)
 			{
-				all |= c;
+				all |= c[n];
+				own += (c[n] & (REGROUP_PENDING | REGROUP_COLD)) ? 1 : 0;
 				n++;
 			}
 			if (n == 0)
@@ -2327,10 +2338,15 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
 				p++;
 				continue;
 			}
-			if (all & REGROUP_TRIGGER)
-			{
-				CHECK_FOR_INTERRUPTS();
+			CHECK_FOR_INTERRUPTS();
+			if ((all & REGROUP_SPARSE) || ((all & REGROUP_PENDING) && own * 4 >= n))
 				regroup_run(key, &info, &layout, dict_id, copy + p, p, n, logger);
+			else if (all & REGROUP_PENDING)
+			{
+				/* its pending pages alone, at the cold level */
+				for (int i = 0; i < n; i++)
+					if (c[i] & REGROUP_PENDING)
+						regroup_run(key, &info, &layout, dict_id, copy + p + i, p + i, 1, logger);
 			}
 			p += n;
 		}
