@@ -45,11 +45,11 @@
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "access/xloginsert.h"
 #include "catalog/pg_class.h"
 #include "common/controldata_utils.h"
 #include "lib/dshash.h"
 #include "miscadmin.h"
+#include "postmaster/interrupt.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
@@ -75,7 +75,7 @@ typedef struct AegisRelEntry
 								 * whole, less the shares of members that
 								 * left it since it was counted) */
 	uint32		regroup_hint;	/* pending blocks written, group members
-								 * superseded, since regroup_relation */
+								 * superseded, since AegisStorageRegroupBegin */
 	bool		map_dirty;		/* changed since the last checkpoint */
 	BlockNumber free_hint;		/* lowest page VACUUM freed space on */
 	char		persistence;	/* RELPERSISTENCE_* */
@@ -1456,7 +1456,7 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 	/*
 	 * An all-visible page is likely to stay as it is: it goes to the cold
 	 * level.  In local storage the next aegis checkpoint does that, in a
-	 * group block with its all-visible neighbours (regroup_relation): until
+	 * group block with its all-visible neighbours (AegisStorageRegroup): until
 	 * then it is written at the table's level, marked pending.
 	 */
 	page_level = info.level;
@@ -2004,7 +2004,8 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
  */
 
 /*
- * How regroup_relation sees page p's block (map[p]): 0 if it leaves it
+ * How AegisStorageRegroup sees page p's block (map[p - lo], of a copy of
+ * pages [lo, hi)): 0 if it leaves it
  * alone; else REGROUP_WEAK (it may go in a new group with its neighbours:
  * a pending or cold page's own block, a member of a group that lost
  * members or is smaller than 'max_run') with REGROUP_PENDING or
@@ -2019,13 +2020,13 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
 #define REGROUP_SPARSE	8
 
 static int
-regroup_class(const AegisBlockLoc *map, BlockNumber npages, BlockNumber p, int max_run,
-			  AegisBlockLoc *last, int *last_live)
+regroup_class(const AegisBlockLoc *map, BlockNumber lo, BlockNumber hi, BlockNumber p,
+			  int max_run, AegisBlockLoc *last, int *last_live)
 {
-	const AegisBlockLoc *loc = &map[p];
+	const AegisBlockLoc *loc = &map[p - lo];
 	int			n = AegisLocGroupSize(loc);
-	BlockNumber lo,
-				hi;
+	BlockNumber from,
+				to;
 
 	if (loc->length == 0)
 		return 0;
@@ -2038,12 +2039,12 @@ regroup_class(const AegisBlockLoc *map, BlockNumber npages, BlockNumber p, int m
 		/* the group's members lie within AEGIS_GROUP_MAX_PAGES pages */
 		*last = *loc;
 		*last_live = 0;
-		lo = p >= (BlockNumber) AegisLocMember(loc) ? p - AegisLocMember(loc) : 0;
-		hi = Min(npages, lo + AEGIS_GROUP_MAX_PAGES);
-		for (BlockNumber q = lo; q < hi; q++)
-			if (map[q].length == loc->length && map[q].generation == loc->generation &&
-				AegisLocGroupSize(&map[q]) == n &&
-				AegisLocFileOffset(&map[q]) == AegisLocFileOffset(loc))
+		from = p >= (BlockNumber) AegisLocMember(loc) ? p - AegisLocMember(loc) : 0;
+		to = Min(hi, from + AEGIS_GROUP_MAX_PAGES);
+		for (BlockNumber q = Max(from, lo); q < to; q++)
+			if (map[q - lo].length == loc->length && map[q - lo].generation == loc->generation &&
+				AegisLocGroupSize(&map[q - lo]) == n &&
+				AegisLocFileOffset(&map[q - lo]) == AegisLocFileOffset(loc))
 				(*last_live)++;
 	}
 	if (*last_live * 2 <= n)
@@ -2055,14 +2056,15 @@ regroup_class(const AegisBlockLoc *map, BlockNumber npages, BlockNumber p, int m
  * Replace the blocks of pages first .. first+n-1 of relation 'key' (their
  * map entries 'old', all regroup candidates) by one group block, or a run
  * of one by a block at the cold level; see above.  'info' and 'layout' are
- * the relation's, 'dict_id' its current dictionary (or 0).  'logger', if
- * not NULL, logs the new block before any map entry names it, as
- * compaction does.  Raises the read, decode and write errors.
+ * the relation's, 'dict_id' its current dictionary (or 0).  Nothing is
+ * logged: a base backup's copy of the data file still holds the blocks
+ * replaced (until compaction, which logs what it moves), and a restored
+ * backup rebuilds its maps from its data files.  Raises the read, decode
+ * and write errors.
  */
 static void
 regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLayout *layout,
-			uint16 dict_id, const AegisBlockLoc *old, BlockNumber first, int n,
-			AegisBlockLogger logger)
+			uint16 dict_id, const AegisBlockLoc *old, BlockNumber first, int n)
 {
 	const AegisBlockDict *dict = NULL;
 	AegisPageForm forms[AEGIS_GROUP_MAX_PAGES];
@@ -2188,8 +2190,6 @@ regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLay
 		e->file_end += len;
 		dshash_release_lock(dir_hash, e);
 		AegisLocalBackend.write_block(key, &newloc, newblock, false);
-		if (logger)
-			logger(key, first, newblock, len, group ? (1U << n) - 1 : 0);
 	}
 
 	e = dshash_find(dir_hash, key, true);
@@ -2247,18 +2247,59 @@ done:
 }
 
 /*
- * Put the pending pages of local relation 'key' in group blocks, with the
- * members of groups that lost members; see above.  Raises the
- * errors of regroup_run.
+ * AegisStorageRegroupBegin
+ *		Is relation 'key' due for regrouping (see "Group blocks" above): a
+ *		local lz4 or zstd relation that had pending pages written, or group
+ *		members superseded, since the last time?  Returns its pages if so,
+ *		and clears the mark (a failure sets it again), else 0.  The aegis
+ *		checkpoint calls it, then AegisStorageRegroup for the pages, split
+ *		between itself and the I/O workers (src/checkpoint/checkpoint_run.c),
+ *		before it syncs the relation.  Raises nothing.
  */
-static void
-regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
+BlockNumber
+AegisStorageRegroupBegin(const AegisRelKey *key)
+{
+	AegisRelEntry *e;
+	BlockNumber npages = 0;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, true);
+	if (e == NULL)
+		return 0;
+	if (e->regroup_hint > 0 && e->storage == AEGIS_STORAGE_LOCAL &&
+		e->codec != AEGIS_CODEC_NONE)
+	{
+		e->regroup_hint = 0;
+		npages = e->npages;
+	}
+	dshash_release_lock(dir_hash, e);
+	return npages;
+}
+
+/*
+ * AegisStorageRegroup
+ *		Put the pending pages among pages [from, to) of local relation 'key'
+ *		in group blocks, with the members of groups that lost members (see
+ *		above).  Writes no WAL (see regroup_run).  Processes may
+ *		regroup disjoint ranges of one relation at once: each map entry is
+ *		replaced only if it is still the one read.  Holds no lock across
+ *		the work but file_lock shared while it reads or appends blocks, so
+ *		TRUNCATE, VACUUM's cut and compaction go on meanwhile (an entry they
+ *		changed is left alone).  An error (a damaged block, a full disk) is
+ *		reported as a WARNING and leaves the rest of the range as it was,
+ *		marked for the next checkpoint; a cancel is raised.  A shutdown
+ *		request (ShutdownRequestPending) stops it likewise.
+ */
+void
+AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
+					BlockNumber to)
 {
 	AegisRelEntry *e;
 	AegisRelInfo info;
 	AegisPageLayout layout;
 	AegisBlockLoc *copy;
-	BlockNumber npages;
+	BlockNumber lo,
+				hi;
 	uint16		dict_id = 0;
 	bool		dict_known;
 	int			max_run = aegis_cold_group_pages;
@@ -2268,66 +2309,58 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
 	int			last_live = 0;
 
 	memset(&last, 0, sizeof(last));
-
-	e = dshash_find(dir_hash, key, true);
-	if (e == NULL)
+	dir_attach();
+	if (from >= to)
 		return;
-	if (e->regroup_hint == 0 || e->storage != AEGIS_STORAGE_LOCAL ||
-		e->codec == AEGIS_CODEC_NONE || e->npages == 0)
-	{
-		dshash_release_lock(dir_hash, e);
-		return;
-	}
-	/* cleared first: a block written meanwhile sets it again */
-	e->regroup_hint = 0;
-	npages = e->npages;
-	dshash_release_lock(dir_hash, e);
 
-	/* a copy of the map, allocated without the entry's lock */
-	copy = palloc_extended((Size) npages * sizeof(AegisBlockLoc), MCXT_ALLOC_HUGE);
+	/*
+	 * A copy of the map around the range (a group's members lie within 16
+	 * pages), allocated without the entry's lock.
+	 */
+	lo = from > AEGIS_GROUP_MAX_PAGES ? from - AEGIS_GROUP_MAX_PAGES : 0;
+	hi = to + AEGIS_GROUP_MAX_PAGES;
+	copy = palloc_extended((Size) (hi - lo) * sizeof(AegisBlockLoc), MCXT_ALLOC_HUGE);
 	e = dshash_find(dir_hash, key, false);
-	if (e == NULL)
+	if (e == NULL || e->storage != AEGIS_STORAGE_LOCAL || e->codec == AEGIS_CODEC_NONE ||
+		e->npages <= from)
 	{
+		if (e)
+			dshash_release_lock(dir_hash, e);
 		pfree(copy);
 		return;
 	}
-	npages = Min(npages, e->npages);
-	memcpy(copy, entry_map(e), (Size) npages * sizeof(AegisBlockLoc));
+	hi = Min(hi, e->npages);
+	to = Min(to, hi);
+	memcpy(copy, entry_map(e) + lo, (Size) (hi - lo) * sizeof(AegisBlockLoc));
 	entry_info(e, &info);
 	layout = e->layout;
 	dict_known = e->dict_known;
 	dict_id = e->dict_id;
 	dshash_release_lock(dir_hash, e);
 	if (info.persistence != RELPERSISTENCE_PERMANENT)
-	{
-		logger = NULL;			/* never in a base backup's replay */
 		dict_id = 0;			/* only permanent tables have dictionaries */
-	}
 
 	PG_TRY();
 	{
-		if (info.persistence == RELPERSISTENCE_PERMANENT)
+		if (info.persistence == RELPERSISTENCE_PERMANENT && !dict_known)
 		{
-			if (!dict_known)
+			count_dicts(key);
+			e = dshash_find(dir_hash, key, false);
+			if (e != NULL)
 			{
-				count_dicts(key);
-				e = dshash_find(dir_hash, key, false);
-				if (e != NULL)
-				{
-					dict_id = e->dict_id;
-					dshash_release_lock(dir_hash, e);
-				}
+				dict_id = e->dict_id;
+				dshash_release_lock(dir_hash, e);
 			}
 		}
-		for (BlockNumber p = 0; p < npages;)
+		for (BlockNumber p = from; p < to;)
 		{
 			int			n = 0;
 			int			all = 0;
 			int			own = 0;	/* pending or cold pages */
 			int			c[AEGIS_GROUP_MAX_PAGES];
 
-			while (p + n < npages && n < max_run &&
-				   (c[n] = regroup_class(copy, npages, p + n, max_run, &last, &last_live)) != 0)
+			while (p + n < to && n < max_run &&
+				   (c[n] = regroup_class(copy, lo, hi, p + n, max_run, &last, &last_live)) != 0)
 			{
 				all |= c[n];
 				own += (c[n] & (REGROUP_PENDING | REGROUP_COLD)) ? 1 : 0;
@@ -2339,14 +2372,25 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
 				continue;
 			}
 			CHECK_FOR_INTERRUPTS();
+			if (ShutdownRequestPending)
+			{
+				/* the rest after the restart: shutdown must not wait */
+				e = dshash_find(dir_hash, key, true);
+				if (e != NULL)
+				{
+					e->regroup_hint++;
+					dshash_release_lock(dir_hash, e);
+				}
+				break;
+			}
 			if ((all & REGROUP_SPARSE) || ((all & REGROUP_PENDING) && own * 4 >= n))
-				regroup_run(key, &info, &layout, dict_id, copy + p, p, n, logger);
+				regroup_run(key, &info, &layout, dict_id, copy + (p - lo), p, n);
 			else if (all & REGROUP_PENDING)
 			{
 				/* its pending pages alone, at the cold level */
 				for (int i = 0; i < n; i++)
 					if (c[i] & REGROUP_PENDING)
-						regroup_run(key, &info, &layout, dict_id, copy + p + i, p + i, 1, logger);
+						regroup_run(key, &info, &layout, dict_id, copy + (p + i - lo), p + i, 1);
 			}
 			p += n;
 		}
@@ -2372,7 +2416,6 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			PG_RE_THROW();
 		FlushErrorState();
-		XLogResetInsertion();
 		/* as it was on entry, plus file_lock's own if it is still held */
 		InterruptHoldoffCount = holdoff;
 		if (LWLockHeldByMe(&AegisDir->file_lock))
@@ -2399,7 +2442,7 @@ regroup_relation(const AegisRelKey *key, AegisBlockLogger logger)
  * named, if it changed.  The caller holds sync_lock.
  */
 static void
-sync_relation(const AegisRelKey *key, AegisBlockLogger logger, bool checkpoint)
+sync_relation(const AegisRelKey *key, AegisBlockLogger logger)
 {
 	AegisRelEntry *e;
 	AegisRelInfo info;
@@ -2416,13 +2459,6 @@ sync_relation(const AegisRelKey *key, AegisBlockLogger logger, bool checkpoint)
 	if (e == NULL)
 		return;
 	durable = backend_of(e->storage)->durable;
-	dshash_release_lock(dir_hash, e);
-	if (durable && checkpoint)
-		regroup_relation(key, logger);
-
-	e = dshash_find(dir_hash, key, false);
-	if (e == NULL)
-		return;
 	compact = durable && e->file_end > AEGIS_COMPACT_MIN_BYTES &&
 		e->file_end - e->stored_bytes > e->stored_bytes / 4;
 	create_xid = e->create_xid;
@@ -2556,19 +2592,16 @@ all_entries(int *n)
  *		copied, before the old generation can be unlinked: a base backup
  *		copying the files meanwhile may miss both generations, and replay
  *		restores the blocks from those records (src/checkpoint/README).
- *		'checkpoint': a checkpoint of the primary calls, which first puts
- *		the relation's all-visible pages in group blocks (regroup_relation;
- *		not syncs for DDL, whose caller waits, nor replay, whose lag it
- *		would grow).  Raises the I/O errors it meets (an fsync failure as
+ *		Raises the I/O errors it meets (an fsync failure as
  *		data_sync_elevel); the previous durable map stays valid then.
  */
 void
-AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger, bool checkpoint)
+AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger)
 {
 	dir_attach();
 	/* an error releases sync_lock with every LWLock at abort */
 	LWLockAcquire(&AegisDir->sync_lock, LW_EXCLUSIVE);
-	sync_relation(key, logger, checkpoint);
+	sync_relation(key, logger);
 	LWLockRelease(&AegisDir->sync_lock);
 }
 

@@ -10,17 +10,21 @@
  *
  *   1. every dirty page of local storage is written back (the buffer pool
  *      flushes PostgreSQL's WAL up to the page LSN first);
- *   2. every relation is synced: compaction when due (each block it moves
+ *   2. every relation whose all-visible pages are due goes into group
+ *      blocks (AegisStorageRegroup, parts of it done by the I/O workers;
+ *      not in recovery);
+ *   3. every relation is synced: compaction when due (each block it moves
  *      logged as an XLOG_AEGIS_IMAGE record, for base backups), fsync of
  *      its data file, its block map written durably, the superseded
  *      generation unlinked (AegisStorageSyncRelation);
- *   3. an XLOG_AEGIS_CHECKPOINT record (redo R) is written, so a standby
+ *   4. an XLOG_AEGIS_CHECKPOINT record (redo R) is written, so a standby
  *      replaying it makes its own aegis pages durable before it can create
  *      a restartpoint at the PostgreSQL checkpoint record that follows.
  *
  * On the primary the aegis checkpointer runs it when the checkpoint guards
  * see a new redo pointer, and PostgreSQL's checkpoint waits for it
- * (checkpoint_worker.c); the startup process runs it (without step 3) when
+ * (checkpoint_worker.c); the startup process runs it (without steps 2
+ * and 4) when
  * it replays an aegis checkpoint record and at the end of recovery
  * (checkpoint_rmgr.c).  One run at a time (run_lock).
  *
@@ -39,10 +43,12 @@
 #include "checkpoint_internal.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
+#include "postmaster/interrupt.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 
 AegisCheckpointShared *AegisCkpt = NULL;
+
 static bool tranche_registered = false;
 
 Size
@@ -129,9 +135,26 @@ AegisCheckpointRun(XLogRecPtr redo, bool log_record)
 		infos = AegisStorageListAll(&n);
 		for (int i = 0; i < n; i++)
 		{
+			BlockNumber npages;
+
 			CHECK_FOR_INTERRUPTS();
-			/* group blocks are made by the primary's checkpoints only */
-			AegisStorageSyncRelation(&infos[i].key, logger, !RecoveryInProgress());
+
+			/*
+			 * All-visible pages into group blocks, with the I/O workers; by
+			 * the primary only (replay would lag behind meanwhile, and
+			 * pages stay pending until a promotion), not at shutdown (the
+			 * map keeps them pending for the next start).
+			 */
+			if (!RecoveryInProgress() && !ShutdownRequestPending &&
+				(npages = AegisStorageRegroupBegin(&infos[i].key)) > 0)
+			{
+				BlockNumber own = AegisIoRegroupHelp(&infos[i].key, npages);
+
+				AegisStorageRegroup(&infos[i].key, own, npages);
+				if (own > 0)
+					AegisIoRegroupDone();
+			}
+			AegisStorageSyncRelation(&infos[i].key, logger);
 		}
 		pfree(infos);
 		AEGIS_CRASH_AT(AEGIS_CRASH_CHECKPOINT_AFTER_MAPS);

@@ -351,7 +351,7 @@ AegisPageWriterFinish(AegisPageWriter *writer)
 	}
 	if (writer->last_lsn != InvalidXLogRecPtr)
 		XLogFlush(writer->last_lsn);
-	AegisStorageSyncRelation(&writer->key, NULL, false);
+	AegisStorageSyncRelation(&writer->key, NULL);
 }
 
 /*

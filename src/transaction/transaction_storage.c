@@ -246,7 +246,7 @@ AegisPendingSyncCreated(void)
 			info.persistence != RELPERSISTENCE_PERMANENT)
 			continue;
 		AegisBufferFlushRelation(&op->key);
-		AegisStorageSyncRelation(&op->key, NULL, false);
+		AegisStorageSyncRelation(&op->key, NULL);
 	}
 }
 

@@ -1298,11 +1298,10 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 /*
  * AegisWalLogBlockImage
  *		Log block 'block' (len bytes, as stored: header and compressed page)
- *		of page 'pageno' of 'key', which compaction is moving into a new data
- *		file generation, or which replaces pages' blocks (a group block: the
- *		pages of its members; page 'pageno' is its first) (an
- *		AegisBlockLogger, called by the aegis checkpointer through
- *		AegisStorageSyncRelation).  'members': for a group block, those of
+ *		of page 'pageno' of 'key' (a group block: of its members' pages,
+ *		'pageno' its first live one), which compaction is moving into a new
+ *		data file generation (an AegisBlockLogger, called by the aegis
+ *		checkpointer through AegisStorageSyncRelation).  'members': for a group block, those of
  *		its members whose pages it holds now (bit i: member i); redo
  *		replays only them, since a page that left the group may have been
  *		cut and added again since.  Only a restored

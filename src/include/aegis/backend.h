@@ -203,8 +203,9 @@ extern void AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno,
  */
 typedef void (*AegisBlockLogger) (const AegisRelKey *key, BlockNumber pageno,
 								  const char *block, uint32 len, uint32 members);
-extern void AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger,
-									 bool checkpoint);
+extern void AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger);
+extern BlockNumber AegisStorageRegroupBegin(const AegisRelKey *key);
+extern void AegisStorageRegroup(const AegisRelKey *key, BlockNumber from, BlockNumber to);
 extern AegisRelInfo *AegisStorageListAll(int *n);
 extern bool AegisStorageResetPending(const AegisRelKey *key);
 extern void AegisStorageResetDone(const AegisRelKey *key);

@@ -41,6 +41,7 @@ extern void AegisCheckpointSettle(bool end_of_recovery);
 extern void AegisSettleFinishedTransactions(void);
 extern void AegisCheckpointGetStats(AegisCheckpointStats *stats);
 
+
 /* checkpoint_rmgr.c */
 extern void AegisRegisterRmgr(void);
 
