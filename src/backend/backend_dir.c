@@ -1399,6 +1399,31 @@ AegisStorageReadPage(const AegisRelKey *key, BlockNumber pageno, char *page)
 }
 
 /*
+ * Reserve 'len' bytes for a block at the end of entry e's current data file
+ * generation (e locked exclusively, file_lock held shared, so no
+ * compaction moves the generation on): its place in loc's generation and
+ * offset.  Raises ERRCODE_PROGRAM_LIMIT_EXCEEDED, releasing e, if the file
+ * would pass the 2^48 bytes a block map entry can name.
+ */
+static void
+reserve_block(AegisRelEntry *e, uint32 len, AegisBlockLoc *loc)
+{
+	AegisRelKey key = e->key;
+
+	if (e->file_end + len > AEGIS_LOC_MAX_OFFSET)
+	{
+		dshash_release_lock(dir_hash, e);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("aegis data file of relation " AEGIS_REL_KEY_FMT " would exceed 256 TB",
+						AEGIS_REL_KEY_ARGS(&key))));
+	}
+	loc->generation = e->generation;
+	loc->offset = e->file_end;
+	e->file_end += len;
+}
+
+/*
  * AegisStorageWritePage
  *		Encode 'page' with the relation's codec and store it as page 'pageno'.
  *		The caller holds the page stable (a pinned, share-locked buffer or a
@@ -1489,17 +1514,7 @@ AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno, const char *pa
 			LWLockRelease(&AegisDir->file_lock);
 			return;
 		}
-		loc.generation = e->generation;
-		loc.offset = e->file_end;
-		if (loc.offset + len > AEGIS_LOC_MAX_OFFSET)
-		{
-			dshash_release_lock(dir_hash, e);
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("aegis data file of relation " AEGIS_REL_KEY_FMT " would exceed 256 TB",
-							AEGIS_REL_KEY_ARGS(key))));
-		}
-		e->file_end += len;
+		reserve_block(e, len, &loc);
 		dshash_release_lock(dir_hash, e);
 	}
 	PG_TRY();
@@ -2176,18 +2191,8 @@ regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLay
 			LWLockRelease(&AegisDir->file_lock);
 			goto done;
 		}
-		newloc.generation = e->generation;
-		newloc.offset = e->file_end;
 		newloc.length = len;
-		if (newloc.offset + len > AEGIS_LOC_MAX_OFFSET)
-		{
-			dshash_release_lock(dir_hash, e);
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("aegis data file of relation " AEGIS_REL_KEY_FMT " would exceed 256 TB",
-							AEGIS_REL_KEY_ARGS(key))));
-		}
-		e->file_end += len;
+		reserve_block(e, len, &newloc);
 		dshash_release_lock(dir_hash, e);
 		AegisLocalBackend.write_block(key, &newloc, newblock, false);
 	}
