@@ -148,7 +148,6 @@ typedef struct IoShared
 	Latch	   *regroup_waiter; /* the checkpoint waiting for them */
 } IoShared;
 
-
 static IoShared *Io = NULL;
 static int	MyIoWorker = -1;
 
