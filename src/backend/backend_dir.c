@@ -2181,13 +2181,35 @@ regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLay
 			len = 0;
 	}
 
+	/*
+	 * file_lock is held from here until the map is updated, so no TRUNCATE,
+	 * cut, compaction or drop comes between the check and the update.
+	 */
 	LWLockAcquire(&AegisDir->file_lock, LW_SHARED);
 	if (len > 0)
 	{
-		/* append it to the current generation, as AegisStorageWritePage */
+		bool		still = false;
+
+		/*
+		 * Append it to the current generation, as AegisStorageWritePage,
+		 * only if that is still the generation the blocks were read from
+		 * and one of them is still its page's: otherwise its pages' old
+		 * contents would sit in a generation that replaced them (TRUNCATE in
+		 * place, compaction), where a map rebuilt from the data files could
+		 * take them.
+		 */
 		e = dshash_find(dir_hash, key, true);
 		if (e == NULL)
 		{
+			LWLockRelease(&AegisDir->file_lock);
+			goto done;
+		}
+		for (int i = 0; i < n && !still; i++)
+			still = first + i < e->npages && old[i].generation == e->generation &&
+				memcmp(&entry_map(e)[first + i], &old[i], sizeof(AegisBlockLoc)) == 0;
+		if (!still)
+		{
+			dshash_release_lock(dir_hash, e);
 			LWLockRelease(&AegisDir->file_lock);
 			goto done;
 		}
@@ -2226,6 +2248,9 @@ regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLay
 				loc.offset = AegisLocGroupOffset(newloc.offset, i, n);
 			else
 				loc.offset |= AEGIS_LOC_COLD;
+			/* a group left behind partly (a part's edge): look at it again */
+			if (AegisLocGroupSize(&map[p]) > 0)
+				e->regroup_hint++;
 			e->stored_bytes += (int64) AegisLocShare(&loc) - (int64) AegisLocShare(&map[p]);
 			map[p] = loc;
 			e->map_dirty = true;
@@ -2324,7 +2349,23 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 	 */
 	lo = from > AEGIS_GROUP_MAX_PAGES ? from - AEGIS_GROUP_MAX_PAGES : 0;
 	hi = to + AEGIS_GROUP_MAX_PAGES;
-	copy = palloc_extended((Size) (hi - lo) * sizeof(AegisBlockLoc), MCXT_ALLOC_HUGE);
+	copy = palloc_extended((Size) (hi - lo) * sizeof(AegisBlockLoc),
+						   MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (copy == NULL)
+	{
+		/* the next checkpoint tries again (AegisStorageRegroupBegin cleared it) */
+		e = dshash_find(dir_hash, key, true);
+		if (e != NULL)
+		{
+			e->regroup_hint++;
+			dshash_release_lock(dir_hash, e);
+		}
+		ereport(WARNING,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory to group the all-visible pages of aegis relation " AEGIS_REL_KEY_FMT,
+						AEGIS_REL_KEY_ARGS(key))));
+		return;
+	}
 	e = dshash_find(dir_hash, key, false);
 	if (e == NULL || e->storage != AEGIS_STORAGE_LOCAL || e->codec == AEGIS_CODEC_NONE ||
 		e->npages <= from)
