@@ -1,11 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * block_format.c
- *	  Encode a page into a block (header, codec, CRC-32C) and decode it back.
+ *	  Encode a page into a block (header, codec, CRC-32C) and decode it back
+ *	  to its form and page; check blocks (a group block's directory too).
+ *	  AegisBlockDecode, for either kind of block, is in block_group.c.
  *
  * A block is verified completely (length, magic, version, identity, CRC)
  * before a byte of it is decompressed, and the decompressed length must be
- * exactly one page.  Any failure raises ERRCODE_DATA_CORRUPTED naming the
+ * exactly what the header says.  Any failure raises ERRCODE_DATA_CORRUPTED naming the
  * relation key, page and location; nothing here can crash on bad input.
  *
  * Codec state (zstd contexts) is per backend and lives for the process.
@@ -47,19 +49,6 @@ static struct
 	int			best;
 	int			pages;			/* written since the last trial */
 } form_hint;
-
-
-/*
- * Bytes before the codec's output in a block compressed with a dictionary:
- * its uint16 number; LZ4 also its uint32 CRC-32C (zstd's frame has zstd's
- * id of it).
- */
-static uint32
-dict_prefix(uint8 codec)
-{
-	return codec == AEGIS_CODEC_ZSTD ? DICT_PREFIX_ZSTD :
-		codec == AEGIS_CODEC_LZ4 ? DICT_PREFIX_LZ4 : 0;
-}
 
 /*
  * AegisBlockCompress
@@ -305,7 +294,7 @@ AegisBlockDecompress(const AegisBlockHeader *hdr, const char *payload, uint32 le
 {
 	if (hdr->flags & AEGIS_BLOCK_DICT)
 	{
-		uint32		prefix = dict_prefix(hdr->codec);
+		uint32		prefix = AegisDictPrefix(hdr->codec);
 		uint16		id;
 		uint32		content_id;
 		const AegisBlockDict *dict;
@@ -431,43 +420,89 @@ AegisPageFormToPage(const char *form, uint32 len, uint8 flags, const AegisRelKey
 }
 
 /*
- * AegisBlockDecode
- *		Verify the block at 'src' (len bytes) and decompress it into 'page'.
- *
- * 'key' and 'pageno' are what the caller expects the block to hold, and
- * 'location' names where it was read from (a file path, or "memory") for the
- * error message.  A block compressed with a dictionary gets it from
- * 'lookup' (NULL: the relation has none) once the block is verified, so a
- * damaged block is reported as such, not as a dictionary that is missing.
- * A group block (AEGIS_BLOCK_GROUP) is decoded and the member 'pageno' of
- * it taken.  Raises ERRCODE_DATA_CORRUPTED on any mismatch.
+ * AegisGroupCheckDirectory
+ *		Check the directory of a group block (block_group.c) whose header
+ *		'hdr' and CRC are verified ('payload': hdr->stored_len bytes) and
+ *		copy it to 'members' (AEGIS_GROUP_MAX_PAGES entries); NULL if it is
+ *		consistent, else what is wrong (palloc'd or a constant).  Raises
+ *		nothing.
  */
-void
-AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
-				 BlockNumber pageno, const char *location, AegisDictLookup lookup,
-				 char *page)
+const char *
+AegisGroupCheckDirectory(const AegisBlockHeader *hdr, const char *payload, uint32 *nmembers,
+						 AegisGroupMember *members)
 {
-	static char data[AEGIS_PAX_MAX_SIZE];
-	AegisPageForm form;
+	uint32		n;
+	uint64		total = 0;
+	uint64		max_lsn = 0;
+	uint32		prefix = (hdr->flags & AEGIS_BLOCK_DICT) ? AegisDictPrefix(hdr->codec) : 0;
 
-	if (AegisBlockIsGroup(src, len))
+	if (hdr->codec == AEGIS_CODEC_NONE || hdr->codec >= AEGIS_NUM_CODECS)
+		return psprintf("group block with codec %u", hdr->codec);
+	if (!(hdr->flags & AEGIS_BLOCK_PG_LSN))
+		return "group block without PostgreSQL LSNs";
+	if (sizeof(AegisBlockHeader) + (Size) hdr->stored_len > AEGIS_GROUP_MAX_SIZE)
+		return psprintf("group block of %u bytes", hdr->stored_len);
+	if ((hdr->flags & AEGIS_BLOCK_DICT) && prefix == 0)
+		return psprintf("dictionary-compressed group block with codec %u", hdr->codec);
+	if (hdr->stored_len < AEGIS_GROUP_DIRECTORY_SIZE(1))
+		return "group block too short for its directory";
+	memcpy(&n, payload, sizeof(n));
+	if (n < 1 || n > AEGIS_GROUP_MAX_PAGES)
+		return psprintf("group block of %u pages", n);
+	if (hdr->stored_len <= AEGIS_GROUP_DIRECTORY_SIZE(n) + prefix)
+		return psprintf("group block of %u bytes too short for %u pages", hdr->stored_len, n);
+	memcpy(members, payload + offsetof(AegisGroupDirectory, members), n * sizeof(AegisGroupMember));
+	for (uint32 i = 0; i < n; i++)
 	{
-		AegisGroupForms g;
-		int			i;
+		AegisGroupMember *m = &members[i];
 
-		g.raw = palloc(AEGIS_GROUP_MAX_RAW);
-		AegisGroupDecode(src, len, key, pageno, location, lookup, &g);
-		i = AegisGroupFind(&g, pageno);
-		if (i < 0)
-			report_corrupt(key, pageno, location, "the group block does not hold the page");
-		AegisPageFormToPage(g.raw + g.offset[i], g.members[i].form_len, g.members[i].flags,
-							key, pageno, location, page);
-		pfree(g.raw);
-		return;
+		if (m->pageno >= MaxBlockNumber || (i > 0 && m->pageno <= members[i - 1].pageno))
+			return psprintf("group member %u is page %u, not in ascending order", i, m->pageno);
+		if ((m->flags & AEGIS_BLOCK_PAX) ?
+			(m->form_len == 0 || m->form_len > AEGIS_PAX_MAX_SIZE) : m->form_len != BLCKSZ)
+			return psprintf("group member %u (page %u) has a form of %u bytes", i, m->pageno,
+							m->form_len);
+		if ((m->flags & ~(AEGIS_BLOCK_PAX | AEGIS_BLOCK_PG_LSN)) != 0 ||
+			(!(m->flags & AEGIS_BLOCK_PG_LSN) && m->lsn != 0))
+			return psprintf("group member %u (page %u) has flags 0x%02x", i, m->pageno, m->flags);
+		total += m->form_len;
+		max_lsn = Max(max_lsn, m->lsn);
 	}
-	form.data = data;
-	AegisBlockDecodeForm(src, len, key, pageno, location, lookup, &form);
-	AegisPageFormToPage(form.data, form.len, form.flags, key, pageno, location, page);
+	if (members[0].pageno != hdr->pageno)
+		return psprintf("group block of page %u opens with page %u", hdr->pageno, members[0].pageno);
+	if (total != hdr->raw_len)
+		return psprintf("group members' forms add up to %llu bytes, not %u",
+						(unsigned long long) total, hdr->raw_len);
+	if (max_lsn != hdr->lsn)
+		return "group block LSN is not its members' highest";
+	*nmembers = n;
+	return NULL;
+}
+
+/*
+ * For AegisBlockCheck: the members of the verified group block with
+ *		header 'hdr' and payload 'payload' into id's member arrays; false
+ *		if its directory is not consistent.  Raises nothing.
+ */
+static bool
+group_members(const AegisBlockHeader *hdr, const char *payload, AegisBlockIdentity *id)
+{
+	AegisGroupMember members[AEGIS_GROUP_MAX_PAGES];
+	uint32		n;
+	const char *bad;
+
+	if (hdr->raw_len > AEGIS_GROUP_MAX_RAW)
+		return false;
+	bad = AegisGroupCheckDirectory(hdr, payload, &n, members);
+	if (bad)
+		return false;
+	id->nmembers = n;
+	for (uint32 i = 0; i < n; i++)
+	{
+		id->member_pageno[i] = members[i].pageno;
+		id->member_lsn[i] = members[i].lsn;
+	}
+	return true;
 }
 
 /*
@@ -504,7 +539,7 @@ AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id)
 	else if (((hdr.flags & AEGIS_BLOCK_PAX) ? hdr.raw_len > AEGIS_PAX_MAX_SIZE : hdr.raw_len != BLCKSZ) ||
 			 hdr.stored_len > BLCKSZ ||
 			 ((hdr.flags & AEGIS_BLOCK_DICT) &&
-			  (dict_prefix(hdr.codec) == 0 || hdr.stored_len <= dict_prefix(hdr.codec))))
+			  (AegisDictPrefix(hdr.codec) == 0 || hdr.stored_len <= AegisDictPrefix(hdr.codec))))
 		return false;
 	INIT_CRC32C(crc);
 	{
@@ -518,7 +553,7 @@ AegisBlockCheck(const char *src, Size avail, AegisBlockIdentity *id)
 			return false;
 	}
 	id->nmembers = 0;
-	if (group && !AegisGroupMembers(&hdr, src + sizeof(AegisBlockHeader), id))
+	if (group && !group_members(&hdr, src + sizeof(AegisBlockHeader), id))
 		return false;
 	id->key = hdr.key;
 	id->pageno = hdr.pageno;

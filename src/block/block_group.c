@@ -19,8 +19,11 @@
  * the data files and redo of a restored backup need without decompressing),
  * then the dictionary prefix and the codec's output.  The CRC-32C of the
  * header covers everything, as for a single page's block.  Every field is
- * checked before a byte is decompressed; nothing here can crash on bad
- * input (test/fuzz/fuzz_block.c).
+ * checked before a byte is decompressed (the directory by
+ * AegisGroupCheckDirectory, in block_format.c with the other format
+ * checks); nothing here can crash on bad input (test/fuzz/fuzz_block.c).
+ * AegisBlockDecode, which reads either kind of block, is here too: this
+ * file uses block_format.c, never the other way round.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,14 +36,7 @@
 StaticAssertDecl(sizeof(AegisGroupMember) == 24, "a group member is 24 bytes on disk");
 StaticAssertDecl(offsetof(AegisGroupDirectory, members) == 8, "a group directory opens with 8 bytes");
 
-#define DIRECTORY_SIZE(n)	(offsetof(AegisGroupDirectory, members) + (n) * sizeof(AegisGroupMember))
 
-static uint32
-group_dict_prefix(uint8 codec)
-{
-	return codec == AEGIS_CODEC_ZSTD ? DICT_PREFIX_ZSTD :
-		codec == AEGIS_CODEC_LZ4 ? DICT_PREFIX_LZ4 : 0;
-}
 
 /*
  * AegisGroupEncode
@@ -62,7 +58,7 @@ AegisGroupEncode(const AegisRelKey *key, int n, const AegisPageForm *forms,
 	static char *raw = NULL;
 	AegisBlockHeader hdr;
 	AegisGroupDirectory *dir;
-	uint32		dir_len = DIRECTORY_SIZE(n);
+	uint32		dir_len = AEGIS_GROUP_DIRECTORY_SIZE(n);
 	uint32		prefix;
 	uint32		raw_len = 0;
 	uint32		head;
@@ -75,7 +71,7 @@ AegisGroupEncode(const AegisRelKey *key, int n, const AegisPageForm *forms,
 	if (codec == AEGIS_CODEC_NONE || n < 1 || n > AEGIS_GROUP_MAX_PAGES)
 		return 0;
 	cap = Min(cap, AEGIS_GROUP_MAX_SIZE);
-	prefix = dict ? group_dict_prefix(codec) : 0;
+	prefix = dict ? AegisDictPrefix(codec) : 0;
 	head = sizeof(AegisBlockHeader) + dir_len + prefix;
 	if (cap <= head)
 		return 0;
@@ -157,90 +153,6 @@ AegisBlockIsGroup(const char *src, uint32 len)
 }
 
 /*
- * Check the directory of a group block whose header 'hdr' and CRC are
- * verified ('payload': hdr->stored_len bytes) and copy it to 'members';
- * NULL if it is consistent, else what is wrong.
- */
-static const char *
-check_directory(const AegisBlockHeader *hdr, const char *payload, uint32 *nmembers,
-				AegisGroupMember *members)
-{
-	uint32		n;
-	uint64		total = 0;
-	uint64		max_lsn = 0;
-	uint32		prefix = (hdr->flags & AEGIS_BLOCK_DICT) ? group_dict_prefix(hdr->codec) : 0;
-
-	if (hdr->codec == AEGIS_CODEC_NONE || hdr->codec >= AEGIS_NUM_CODECS)
-		return psprintf("group block with codec %u", hdr->codec);
-	if (!(hdr->flags & AEGIS_BLOCK_PG_LSN))
-		return "group block without PostgreSQL LSNs";
-	if (sizeof(AegisBlockHeader) + (Size) hdr->stored_len > AEGIS_GROUP_MAX_SIZE)
-		return psprintf("group block of %u bytes", hdr->stored_len);
-	if ((hdr->flags & AEGIS_BLOCK_DICT) && prefix == 0)
-		return psprintf("dictionary-compressed group block with codec %u", hdr->codec);
-	if (hdr->stored_len < DIRECTORY_SIZE(1))
-		return "group block too short for its directory";
-	memcpy(&n, payload, sizeof(n));
-	if (n < 1 || n > AEGIS_GROUP_MAX_PAGES)
-		return psprintf("group block of %u pages", n);
-	if (hdr->stored_len <= DIRECTORY_SIZE(n) + prefix)
-		return psprintf("group block of %u bytes too short for %u pages", hdr->stored_len, n);
-	memcpy(members, payload + offsetof(AegisGroupDirectory, members), n * sizeof(AegisGroupMember));
-	for (uint32 i = 0; i < n; i++)
-	{
-		AegisGroupMember *m = &members[i];
-
-		if (m->pageno >= MaxBlockNumber || (i > 0 && m->pageno <= members[i - 1].pageno))
-			return psprintf("group member %u is page %u, not in ascending order", i, m->pageno);
-		if ((m->flags & AEGIS_BLOCK_PAX) ?
-			(m->form_len == 0 || m->form_len > AEGIS_PAX_MAX_SIZE) : m->form_len != BLCKSZ)
-			return psprintf("group member %u (page %u) has a form of %u bytes", i, m->pageno,
-							m->form_len);
-		if ((m->flags & ~(AEGIS_BLOCK_PAX | AEGIS_BLOCK_PG_LSN)) != 0 ||
-			(!(m->flags & AEGIS_BLOCK_PG_LSN) && m->lsn != 0))
-			return psprintf("group member %u (page %u) has flags 0x%02x", i, m->pageno, m->flags);
-		total += m->form_len;
-		max_lsn = Max(max_lsn, m->lsn);
-	}
-	if (members[0].pageno != hdr->pageno)
-		return psprintf("group block of page %u opens with page %u", hdr->pageno, members[0].pageno);
-	if (total != hdr->raw_len)
-		return psprintf("group members' forms add up to %llu bytes, not %u",
-						(unsigned long long) total, hdr->raw_len);
-	if (max_lsn != hdr->lsn)
-		return "group block LSN is not its members' highest";
-	*nmembers = n;
-	return NULL;
-}
-
-/*
- * AegisGroupMembers
- *		For AegisBlockCheck: the members of the verified group block with
- *		header 'hdr' and payload 'payload' into id's member arrays; false
- *		if its directory is not consistent.  Raises nothing.
- */
-bool
-AegisGroupMembers(const AegisBlockHeader *hdr, const char *payload, AegisBlockIdentity *id)
-{
-	AegisGroupMember members[AEGIS_GROUP_MAX_PAGES];
-	uint32		n;
-	const char *bad;
-
-	if (hdr->raw_len > AEGIS_GROUP_MAX_RAW)
-		return false;
-	bad = check_directory(hdr, payload, &n, members);
-	if (bad)
-		return false;
-	id->nmembers = n;
-	for (uint32 i = 0; i < n; i++)
-	{
-		id->member_pageno[i] = members[i].pageno;
-		id->member_lsn[i] = members[i].lsn;
-	}
-	return true;
-}
-
-/*
  * AegisGroupDecode
  *		Verify the group block at 'src' (len bytes) of relation 'key' and
  *		decompress its members' forms into out->raw (AEGIS_GROUP_MAX_RAW
@@ -269,10 +181,10 @@ AegisGroupDecode(const char *src, uint32 len, const AegisRelKey *key, BlockNumbe
 	if (hdr.raw_len == 0 || hdr.raw_len > AEGIS_GROUP_MAX_RAW)
 		AegisBlockReportCorrupt(key, pageno, location,
 								psprintf("group block of %u bytes decompressed", hdr.raw_len));
-	bad = check_directory(&hdr, src + sizeof(AegisBlockHeader), &n, out->members);
+	bad = AegisGroupCheckDirectory(&hdr, src + sizeof(AegisBlockHeader), &n, out->members);
 	if (bad)
 		AegisBlockReportCorrupt(key, pageno, location, bad);
-	dir_len = DIRECTORY_SIZE(n);
+	dir_len = AEGIS_GROUP_DIRECTORY_SIZE(n);
 	AegisBlockDecompress(&hdr, src + sizeof(AegisBlockHeader) + dir_len,
 						 hdr.stored_len - dir_len, key, pageno, location, lookup, out->raw);
 	out->nmembers = n;
@@ -292,4 +204,44 @@ AegisGroupFind(const AegisGroupForms *g, BlockNumber pageno)
 		if (g->members[i].pageno == pageno)
 			return i;
 	return -1;
+}
+
+/*
+ * AegisBlockDecode
+ *		Verify the block at 'src' (len bytes) and decompress it into 'page'.
+ *
+ * 'key' and 'pageno' are what the caller expects the block to hold, and
+ * 'location' names where it was read from (a file path, or "memory") for the
+ * error message.  A block compressed with a dictionary gets it from
+ * 'lookup' (NULL: the relation has none) once the block is verified, so a
+ * damaged block is reported as such, not as a dictionary that is missing.
+ * A group block (AEGIS_BLOCK_GROUP) is decoded and the member 'pageno' of
+ * it taken.  Raises ERRCODE_DATA_CORRUPTED on any mismatch.
+ */
+void
+AegisBlockDecode(const char *src, uint32 len, const AegisRelKey *key,
+				 BlockNumber pageno, const char *location, AegisDictLookup lookup,
+				 char *page)
+{
+	static char data[AEGIS_PAX_MAX_SIZE];
+	AegisPageForm form;
+
+	if (AegisBlockIsGroup(src, len))
+	{
+		AegisGroupForms g;
+		int			i;
+
+		g.raw = palloc(AEGIS_GROUP_MAX_RAW);
+		AegisGroupDecode(src, len, key, pageno, location, lookup, &g);
+		i = AegisGroupFind(&g, pageno);
+		if (i < 0)
+			AegisBlockReportCorrupt(key, pageno, location, "the group block does not hold the page");
+		AegisPageFormToPage(g.raw + g.offset[i], g.members[i].form_len, g.members[i].flags,
+							key, pageno, location, page);
+		pfree(g.raw);
+		return;
+	}
+	form.data = data;
+	AegisBlockDecodeForm(src, len, key, pageno, location, lookup, &form);
+	AegisPageFormToPage(form.data, form.len, form.flags, key, pageno, location, page);
 }

@@ -20,6 +20,22 @@ extern ZSTD_DCtx *AegisZstdDCtx(void);
 /* block_format.c, for block_group.c */
 #define DICT_PREFIX_ZSTD	2
 #define DICT_PREFIX_LZ4		6
+
+/*
+ * Bytes before the codec's output in a block compressed with a dictionary:
+ * its uint16 number; LZ4 also its uint32 CRC-32C (zstd's frame has zstd's
+ * id of it).  0 for a codec without dictionaries.
+ */
+static inline uint32
+AegisDictPrefix(uint8 codec)
+{
+	return codec == AEGIS_CODEC_ZSTD ? DICT_PREFIX_ZSTD :
+		codec == AEGIS_CODEC_LZ4 ? DICT_PREFIX_LZ4 : 0;
+}
+
+/* bytes of a group block's directory of n members */
+#define AEGIS_GROUP_DIRECTORY_SIZE(n) \
+	(offsetof(AegisGroupDirectory, members) + (n) * sizeof(AegisGroupMember))
 extern void AegisBlockReportCorrupt(const AegisRelKey *key, BlockNumber pageno,
 									const char *location, const char *detail) pg_attribute_noreturn();
 extern void AegisBlockVerify(const char *src, uint32 len, const AegisRelKey *key,
@@ -30,9 +46,8 @@ extern void AegisBlockDecompress(const AegisBlockHeader *hdr, const char *payloa
 extern uint32 AegisBlockCompress(const char *src, uint32 len, AegisCodec codec, int level,
 								 const AegisBlockDict *dict, char *dst, uint32 cap);
 
-/* block_group.c */
-extern bool AegisGroupMembers(const AegisBlockHeader *hdr, const char *payload,
-							  AegisBlockIdentity *id);
+extern const char *AegisGroupCheckDirectory(const AegisBlockHeader *hdr, const char *payload,
+											uint32 *nmembers, AegisGroupMember *members);
 
 /* block_dict.c */
 extern uint32 AegisBlockDictContentId(const AegisBlockDict *dict);
