@@ -1237,19 +1237,26 @@ block_buffer(void)
 	return fetch_buffer;
 }
 
-/* raise an error unless 'loc' (of page 'pageno', with a block) makes sense */
-static void
-check_loc(const AegisRelKey *key, BlockNumber pageno, const AegisBlockLoc *loc, bool local)
+/* does 'loc' (a block's, of local storage or not) make sense? */
+static bool
+loc_valid(const AegisBlockLoc *loc, bool local)
 {
 	int			n = AegisLocGroupSize(loc);
 
-	if (n == 0 ? loc->length > AEGIS_BLOCK_MAX_SIZE :
-		(!local || loc->length > AEGIS_GROUP_MAX_SIZE || n > AEGIS_GROUP_MAX_PAGES ||
-		 AegisLocMember(loc) >= n))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("aegis block map entry of relation " AEGIS_REL_KEY_FMT " page %u is invalid: %u bytes, member %d of %d",
-						AEGIS_REL_KEY_ARGS(key), pageno, loc->length, AegisLocMember(loc), n)));
+	return n == 0 ? loc->length <= AEGIS_BLOCK_MAX_SIZE :
+		local && loc->length <= AEGIS_GROUP_MAX_SIZE && n <= AEGIS_GROUP_MAX_PAGES &&
+		AegisLocMember(loc) < n;
+}
+
+static void pg_attribute_noreturn()
+report_bad_loc(const AegisRelKey *key, BlockNumber pageno, const AegisBlockLoc *loc)
+{
+	int			n = AegisLocGroupSize(loc);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("aegis block map entry of relation " AEGIS_REL_KEY_FMT " page %u is invalid: %u bytes, member %d of %d",
+					AEGIS_REL_KEY_ARGS(key), pageno, loc->length, AegisLocMember(loc), n)));
 }
 
 /*
@@ -1290,10 +1297,10 @@ fetch_block(const AegisRelKey *key, BlockNumber pageno, char *block, AegisBlockL
 	if ((*ops)->read_under_entry_lock)
 	{
 		/* memory: no groups; a concurrent write-back may delete the block */
-		if (AegisLocGroupSize(loc) > 0 || loc->length > AEGIS_BLOCK_MAX_SIZE)
+		if (!loc_valid(loc, false))
 		{
 			dshash_release_lock(dir_hash, e);
-			check_loc(key, pageno, loc, false);
+			report_bad_loc(key, pageno, loc);
 		}
 		(*ops)->read_block(key, loc, block);
 		dshash_release_lock(dir_hash, e);
@@ -1311,7 +1318,8 @@ fetch_block(const AegisRelKey *key, BlockNumber pageno, char *block, AegisBlockL
 			LWLockRelease(&AegisDir->file_lock);
 			return false;
 		}
-		check_loc(key, pageno, loc, true);
+		if (!loc_valid(loc, true))
+			report_bad_loc(key, pageno, loc);	/* file_lock goes at abort */
 		*epoch = pg_atomic_read_u64(&AegisDir->file_epoch);
 		if (AegisLocGroupSize(loc) > 0 && group_cache.valid &&
 			group_cache.epoch == *epoch &&
@@ -2260,16 +2268,16 @@ regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLay
 	LWLockRelease(&AegisDir->file_lock);
 
 done:
+	/* a group's block is shared by its members: freed at its first */
 	for (int i = 0; i < n; i++)
-		if (blocks[i] != NULL && (i == 0 || blocks[i] != blocks[i - 1]))
-		{
-			bool		seen = false;
+	{
+		bool		seen = false;
 
-			for (int j = 0; j < i; j++)
-				seen |= blocks[j] == blocks[i];
-			if (!seen)
-				pfree(blocks[i]);
-		}
+		for (int j = 0; j < i && !seen; j++)
+			seen = blocks[j] == blocks[i];
+		if (!seen)
+			pfree(blocks[i]);
+	}
 	if (g.raw)
 		pfree(g.raw);
 	pfree(formbuf);
