@@ -62,7 +62,7 @@ REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 # isolation specs (pg_isolation_regress): test/specs, test/expected
 ISOLATION = update_conflicts row_locks upsert serializable lock_strengths \
 	key_share_update partition_move rewrite_reader index_concurrently cic_hot \
-	visibility_map vacuum_truncate
+	visibility_map vacuum_truncate held_pins
 ISOLATION_OPTS = --inputdir=$(srcdir)/test --outputdir=output_iso \
 	--temp-config=$(srcdir)/test/regress.conf
 

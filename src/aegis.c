@@ -157,7 +157,7 @@ aegis_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			AegisPendingAtSubXactEnd(true);
 			break;
 		case SUBXACT_EVENT_ABORT_SUB:
-			AegisBufferReleaseAll(false);
+			AegisBufferReleaseTransient();
 			AegisPendingAtSubXactEnd(false);
 			break;
 		default:

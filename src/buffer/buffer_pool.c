@@ -21,7 +21,11 @@
  * AEGIS_MAX_USAGE), PostgreSQL's approximation of LRU.
  *
  * Pins are counted per backend too (local_pins) so that an error releases
- * them: AegisBufferReleaseAll runs at (sub)transaction abort.
+ * them: AegisBufferReleaseAll runs at transaction end,
+ * AegisBufferReleaseTransient at a subtransaction's abort.  The pin a scan
+ * keeps on its current page between table AM callbacks is a held pin
+ * (AegisBufferHold): it belongs to a resource owner, as PostgreSQL's buffer
+ * pins do, and is released with it.
  *
  * Memory-backend pages: a frame of one is changed only while it holds a
  * reservation in the memory budget (BM_RESERVED, AegisMemoryReserve), taken
@@ -50,6 +54,7 @@
 #include "storage/spin.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 
 #define AEGIS_BUF_PARTITIONS 128
 #define AEGIS_MAX_USAGE		5
@@ -135,6 +140,27 @@ static void release_unused_reservation(int b);
 /* per-backend pin counts, allocated at first use */
 static int32 *local_pins = NULL;
 static int	local_pins_total = 0;
+
+/*
+ * Held pins (AegisBufferHold): a slot per pin a scan keeps between table AM
+ * callbacks, with the resource owner it belongs to.  A slot's generation
+ * changes when it is freed, so the handle of a pin released with its owner
+ * (the scan's memory may be gone, or the scan may outlive a subtransaction
+ * it read in) is recognized as stale.  TopMemoryContext; a handful in use.
+ */
+typedef struct HeldSlot
+{
+	AegisBuffer buf;			/* InvalidAegisBuffer: free */
+	uint32		gen;
+	ResourceOwner owner;
+} HeldSlot;
+
+static HeldSlot *held_slots = NULL;
+static int	held_nslots = 0;	/* allocated */
+static int	held_inuse = 0;		/* slots holding a pin */
+
+static void held_release_callback(ResourceReleasePhase phase, bool isCommit,
+								  bool isTopLevel, void *arg);
 
 /*
  * Pool hits this backend counted and not yet added to Pool->hits: an atomic
@@ -260,6 +286,7 @@ ensure_local_pins(void)
 	AegisCheckPreloaded();
 	local_pins = MemoryContextAllocZero(TopMemoryContext,
 										sizeof(int32) * Pool->nframes);
+	RegisterResourceReleaseCallback(held_release_callback, NULL);
 	LWLockRegisterTranche(Pool->content_tranche, "aegis_buffer_content");
 	LWLockRegisterTranche(Pool->mapping_tranche, "aegis_buffer_mapping");
 }
@@ -1291,18 +1318,23 @@ AegisBufferFlushRelationFrom(const AegisRelKey *key, BlockNumber from)
 	(void) flush_frames(FLUSH_RELATION, key, from, -1);
 }
 
-/*
- * AegisBufferReleaseAll
- *		Drop every pin this backend holds: at transaction end, and at
- *		subtransaction abort (pins never span a table AM callback, so any pin
- *		left then was left by an error).  With 'warn', a pin left at commit
- *		is reported as a leak.  Also adds this backend's pending hits to the
- *		pool's counter.
- */
-void
-AegisBufferReleaseAll(bool warn)
+/* Free held slot i (its pin is released or forgotten by the caller). */
+static void
+held_free(int i)
 {
-	flush_hits();
+	held_slots[i].buf = InvalidAegisBuffer;
+	held_slots[i].gen++;
+	held_slots[i].owner = NULL;
+	held_inuse--;
+}
+
+/*
+ * Drop this backend's pins; with 'warn' (at commit) report each as a leak.
+ * A reservation an error left between lock and change is given back.
+ */
+static void
+release_local_pins(bool warn)
+{
 	if (local_pins_total == 0 || local_pins == NULL)
 		return;
 	for (int b = 0; b < Pool->nframes && local_pins_total > 0; b++)
@@ -1324,6 +1356,143 @@ AegisBufferReleaseAll(bool warn)
 		SpinLockRelease(&Descs[b].hdr_lock);
 		local_pins_total -= local_pins[b];
 		local_pins[b] = 0;
+	}
+}
+
+/*
+ * AegisBufferReleaseAll
+ *		Drop every pin this backend holds, held pins too: at transaction end
+ *		(and in background processes after an error).  With 'warn', a pin
+ *		left at commit is reported as a leak (PostgreSQL's
+ *		PrintBufferLeakWarning).  Also adds this backend's pending hits to
+ *		the pool's counter.
+ */
+void
+AegisBufferReleaseAll(bool warn)
+{
+	flush_hits();
+	for (int i = 0; held_inuse > 0 && i < held_nslots; i++)
+		if (held_slots[i].buf != InvalidAegisBuffer)
+			held_free(i);
+	release_local_pins(warn);
+}
+
+/*
+ * AegisBufferReleaseTransient
+ *		At a subtransaction's abort: drop the pins an error left inside a
+ *		table AM callback, but not held pins.  Those of the subtransaction's
+ *		own scans go with its resource owners, which PostgreSQL releases
+ *		right after the subtransaction callbacks (held_release_callback); an
+ *		outer cursor's scan keeps its page.
+ */
+void
+AegisBufferReleaseTransient(void)
+{
+	if (local_pins_total == 0 || local_pins == NULL)
+		return;
+	/* hide the held pins from release_local_pins, then count them again */
+	for (int i = 0; held_inuse > 0 && i < held_nslots; i++)
+		if (held_slots[i].buf != InvalidAegisBuffer)
+		{
+			local_pins[held_slots[i].buf]--;
+			local_pins_total--;
+		}
+	release_local_pins(false);
+	for (int i = 0; held_inuse > 0 && i < held_nslots; i++)
+		if (held_slots[i].buf != InvalidAegisBuffer)
+		{
+			local_pins[held_slots[i].buf]++;
+			local_pins_total++;
+		}
+}
+
+/*
+ * AegisBufferHold
+ *		Keep the pin the caller holds on 'buf' beyond the current callback,
+ *		as a pin of CurrentResourceOwner (ResourceOwnerRememberBuffer): the
+ *		caller releases it with AegisBufferReleaseHeld; releasing the owner
+ *		(a subtransaction's abort, a portal's drop, transaction end) releases
+ *		it otherwise.  The page's tuples stay where they are while it is held:
+ *		they move only under AegisBufferIsCleanupOK, which the pin denies.
+ *		Raises out of memory (the caller's pin is then an ordinary one, which
+ *		the abort releases).
+ */
+void
+AegisBufferHold(AegisBuffer buf, AegisHeldPin *held)
+{
+	int			i = 0;
+
+	Assert(local_pins[buf] > 0);
+	if (held_inuse == held_nslots)
+	{
+		int			n = Max(8, held_nslots * 2);
+
+		held_slots = held_slots == NULL ?
+			MemoryContextAlloc(TopMemoryContext, n * sizeof(HeldSlot)) :
+			repalloc(held_slots, n * sizeof(HeldSlot));
+		for (int j = held_nslots; j < n; j++)
+		{
+			held_slots[j].buf = InvalidAegisBuffer;
+			held_slots[j].gen = 0;
+			held_slots[j].owner = NULL;
+		}
+		i = held_nslots;
+		held_nslots = n;
+	}
+	while (held_slots[i].buf != InvalidAegisBuffer)
+		i++;
+	held_slots[i].buf = buf;
+	held_slots[i].owner = CurrentResourceOwner;
+	held_inuse++;
+	held->slot = i;
+	held->gen = held_slots[i].gen;
+}
+
+/* AegisBufferHeldValid: does the handle still hold its pin? */
+bool
+AegisBufferHeldValid(const AegisHeldPin *held)
+{
+	return held->slot >= 0 && held_slots[held->slot].gen == held->gen &&
+		held_slots[held->slot].buf != InvalidAegisBuffer;
+}
+
+/*
+ * AegisBufferReleaseHeld
+ *		Release a held pin, if the handle still holds one (a stale handle's
+ *		pin went with its resource owner); the handle becomes empty.
+ */
+void
+AegisBufferReleaseHeld(AegisHeldPin *held)
+{
+	if (AegisBufferHeldValid(held))
+	{
+		unpin_frame(held_slots[held->slot].buf);
+		held_free(held->slot);
+	}
+	held->slot = -1;
+}
+
+/*
+ * ResourceOwnerRelease calls this for every owner it releases, with
+ * CurrentResourceOwner set to it: the held pins of that owner go, with a
+ * leak warning at commit (the scan was not ended), as buffer pins do.
+ */
+static void
+held_release_callback(ResourceReleasePhase phase, bool isCommit,
+					  bool isTopLevel, void *arg)
+{
+	if (phase != RESOURCE_RELEASE_BEFORE_LOCKS || held_inuse == 0)
+		return;
+	for (int i = 0; held_inuse > 0 && i < held_nslots; i++)
+	{
+		if (held_slots[i].buf == InvalidAegisBuffer ||
+			held_slots[i].owner != CurrentResourceOwner)
+			continue;
+		if (isCommit)
+			elog(WARNING, "aegis buffer %d still held by a scan at resource owner release",
+				 held_slots[i].buf);
+		unpin_frame(held_slots[i].buf);
+		held_free(i);
 	}
 }
 

@@ -6,14 +6,18 @@
  *
  * Page-at-a-time, like heap's page mode: a page is pinned and share-locked,
  * visibility (or, for ANALYZE and index builds, the vacuum classification)
- * of every tuple is decided on the shared page, the page is copied into the
- * scan, and the pin is dropped before the first tuple is returned.
+ * of every tuple is decided on the shared page, and the lock is dropped
+ * before the first tuple is returned.  On a primary the pin is kept (a held
+ * pin, AegisBufferHold) until the scan moves to another page, and tuples
+ * point into the shared page, as heap's do: nothing moves tuples on a page
+ * somebody else pins.  During recovery redo may (it waits for no pin), so
+ * a standby's scan, and ANALYZE's, copy the page and drop the pin.
  *
  * SERIALIZABLE follows heap: sequential and sample scans take a relation
  * predicate lock, fetches and bitmap scans lock the TIDs they return, and
  * every tuple examined is checked for rw-conflicts (AegisCheckConflictOut).  Tuples
- * returned point into the scan's copy and stay valid until the scan moves
- * to another page.  No pin or lock is held between callbacks.
+ * returned stay valid until the scan moves to another page.  No lock is
+ * held between callbacks.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,6 +52,7 @@ init_scan(AegisScanDesc scan, bool keep_startblock)
 		scan->startblock = 0;
 		scan->numblocks = InvalidBlockNumber;
 	}
+	AegisBufferReleaseHeld(&scan->hold);
 	scan->cblock = InvalidBlockNumber;
 	scan->inited = false;
 	scan->ra_next = 0;
@@ -82,6 +87,7 @@ aegis_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 	if (pscan != NULL)
 		scan->pbscanwork = palloc0(sizeof(ParallelBlockTableScanWorkerData));
 	scan->ctup.t_tableOid = RelationGetRelid(rel);
+	AegisHeldPinInit(&scan->hold);
 	init_scan(scan, false);
 
 	/*
@@ -98,6 +104,7 @@ aegis_scan_end(TableScanDesc sscan)
 {
 	AegisScanDesc scan = (AegisScanDesc) sscan;
 
+	AegisBufferReleaseHeld(&scan->hold);
 	if (scan->rs_base.rs_flags & SO_TEMP_SNAPSHOT)
 		UnregisterSnapshot(scan->rs_base.rs_snapshot);
 	if (scan->rs_base.rs_key)
@@ -221,7 +228,12 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 	bool		all_visible;
 	bool		ssi;
 	bool		has_keys;
+	bool		keep;
 
+	/* the last page's pin first: an error below leaves the scan pinless */
+	AegisBufferReleaseHeld(&scan->hold);
+	scan->cblock = InvalidBlockNumber;
+	scan->ntuples = 0;
 	buf = AegisBufferReadRel(rel, &scan->key, blkno);
 	if (!scan->classify)
 		AegisPagePruneOpt(rel, buf);	/* as heapgetpage */
@@ -293,21 +305,53 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 			scan->vistuples[n++] = off;
 		}
 	}
-	memcpy(scan->page.data, page, BLCKSZ);
-	AegisBufferUnlockRelease(buf);
 	if (scan->want_roots)
-		AegisHotRootOffsets((Page) scan->page.data, scan->roots);
+		AegisHotRootOffsets(page, scan->roots);
+	keep = !scan->classify && !RecoveryInProgress();
+	if (keep)
+	{
+		AegisBufferUnlock(buf);
+		AegisBufferHold(buf, &scan->hold);
+		scan->cpage = page;
+	}
+	else
+	{
+		memcpy(scan->page.data, page, BLCKSZ);
+		AegisBufferUnlockRelease(buf);
+		scan->cpage = (Page) scan->page.data;
+	}
 
 	scan->cblock = blkno;
 	scan->ntuples = n;
 	scan->cindex = -1;
 }
 
+/*
+ * The page the scan serves tuples from.  A held pin is gone only if its
+ * resource owner was released while the scan lives on (a subtransaction
+ * that read the first page of an outer cursor's lazily started scan, then
+ * aborted): then the page is pinned again.  The visible tuples' line
+ * pointers are where they were (a version some snapshot sees is never
+ * pruned); their bytes may have moved, so the page is read afresh.
+ */
+static Page
+current_page(AegisScanDesc scan)
+{
+	if (unlikely(scan->hold.slot >= 0 && !AegisBufferHeldValid(&scan->hold)))
+	{
+		AegisBuffer buf = AegisBufferReadRel(scan->rs_base.rs_rd, &scan->key, scan->cblock);
+
+		AegisBufferHold(buf, &scan->hold);
+		scan->cpage = AegisBufferGetPage(buf);
+	}
+	return scan->cpage;
+}
+
 /* Point the scan's current tuple at vistuples[cindex] and store it in slot. */
 static void
 serve_tuple(AegisScanDesc scan, TupleTableSlot *slot)
 {
-	Page		page = (Page) scan->page.data;
+	Page		page = current_page(scan);
 	OffsetNumber off = scan->vistuples[scan->cindex];
 	ItemId		lp = PageGetItemId(page, off);
 
@@ -406,10 +450,11 @@ aegis_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 			 * cursor that turns around (FETCH LAST, FETCH BACKWARD after
 			 * FETCH ALL) sees the rows again.
 			 */
+			ExecClearTuple(slot);
+			AegisBufferReleaseHeld(&scan->hold);
 			scan->cblock = InvalidBlockNumber;
 			scan->inited = false;
 			scan->ra_next = 0;
-			ExecClearTuple(slot);
 			return false;
 		}
 		/* a forward sequential scan has the pages after this one read ahead */
@@ -482,7 +527,7 @@ aegis_scan_sample_next_tuple(TableScanDesc sscan, struct SampleScanState *scanst
 {
 	AegisScanDesc scan = (AegisScanDesc) sscan;
 	TsmRoutine *tsm = scanstate->tsmroutine;
-	Page		page = (Page) scan->page.data;
+	Page		page = current_page(scan);
 	OffsetNumber maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
 
 	for (;;)
@@ -536,7 +581,7 @@ aegis_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
 							  TupleTableSlot *slot)
 {
 	AegisScanDesc scan = (AegisScanDesc) sscan;
-	Page		page = (Page) scan->page.data;
+	Page		page = current_page(scan);
 
 	while (scan->cindex + 1 < scan->ntuples)
 	{

@@ -7,7 +7,8 @@
  * are read under a shared content lock and changed under an exclusive one,
  * inside a critical section, followed by AegisBufferMarkDirty.  Pins are
  * backend-local resources released by AegisBufferRelease, and at (sub)
- * transaction abort by AegisBufferReleaseAll.  A dirty page is written back
+ * transaction abort by AegisBufferReleaseAll (AegisBufferReleaseTransient
+ * at a subtransaction's, which keeps the held pins of outer scans).  A dirty page is written back
  * to its storage backend when its frame is chosen by the clock sweep or at
  * checkpoint.
  *
@@ -25,6 +26,23 @@
 typedef int AegisBuffer;		/* frame index; -1 is invalid */
 
 #define InvalidAegisBuffer (-1)
+
+/*
+ * A pin a scan keeps between table AM callbacks, on the page its tuples
+ * point into (heap's rs_cbuf and xs_cbuf).  It belongs to the resource
+ * owner current when it was taken (AegisBufferHold) and is released by
+ * AegisBufferReleaseHeld or when that owner is released, as PostgreSQL's
+ * buffer pins are (ResourceOwnerRememberBuffer): so a subtransaction's
+ * abort keeps the pins of an outer cursor's scan.  A handle whose pin was
+ * released that way is stale (AegisBufferHeldValid is false).
+ */
+typedef struct AegisHeldPin
+{
+	int32		slot;			/* -1: no pin */
+	uint32		gen;
+} AegisHeldPin;
+
+#define AegisHeldPinInit(h) ((h)->slot = -1, (h)->gen = 0)
 
 /* Counters reported by aegis_buffer_stats(). */
 typedef struct AegisBufferStats
@@ -69,6 +87,10 @@ extern int	AegisBufferNFrames(void);
 extern void AegisBufferFlushRelation(const AegisRelKey *key);
 extern void AegisBufferFlushRelationFrom(const AegisRelKey *key, BlockNumber from);
 extern void AegisBufferReleaseAll(bool warn);
+extern void AegisBufferReleaseTransient(void);
+extern void AegisBufferHold(AegisBuffer buf, AegisHeldPin *held);
+extern bool AegisBufferHeldValid(const AegisHeldPin *held);
+extern void AegisBufferReleaseHeld(AegisHeldPin *held);
 extern void AegisBufferGetStats(AegisBufferStats *stats);
 extern int	AegisBufferFlushFrames(int from, int to);
 extern int	AegisBufferWritePages(const AegisRelKey *key, BlockNumber from,

@@ -17,10 +17,12 @@
 #include "storage/lmgr.h"
 
 /*
- * A sequential, bitmap, sample or ANALYZE scan.  Tuples are served from a
- * private copy of the current page ('page'), made while the buffer was
- * share-locked, after visibility was decided on the shared page; no pin is
- * held between calls.
+ * A sequential, bitmap, sample or ANALYZE scan.  Visibility is decided on
+ * the shared page, share-locked; tuples are then served from 'cpage': on a
+ * primary the shared page itself, kept pinned until the scan moves on
+ * ('hold', as heap's rs_cbuf: its tuples do not move while the pin is held);
+ * during recovery, and for ANALYZE, a private copy ('page'), because redo
+ * may move tuples without waiting for pins.
  */
 typedef struct AegisScanDescData
 {
@@ -37,7 +39,9 @@ typedef struct AegisScanDescData
 	TransactionId classify_horizon; /* if valid: RECENTLY_DEAD before it is
 									 * DEAD (HeapTupleSatisfiesVacuum) */
 	bool		want_roots;		/* fill roots[] for every page loaded */
-	HeapTupleData ctup;			/* current tuple, points into 'page' */
+	HeapTupleData ctup;			/* current tuple, points into 'cpage' */
+	Page		cpage;			/* the page tuples are served from */
+	AegisHeldPin hold;			/* pin on the shared page, if cpage is it */
 	ParallelBlockTableScanWorkerData *pbscanwork;
 	BlockNumber ra_next;		/* read-ahead: where the scan's next own
 								 * chunk starts (AegisBufferReadAhead) */
