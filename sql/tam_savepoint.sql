@@ -114,4 +114,36 @@ PREPARE TRANSACTION 'aegis_p7';
 COMMIT PREPARED 'aegis_p7';
 SELECT count(*) FROM pg_class WHERE relname IN ('sp_new', 'sp_sub');
 
+-- A subtransaction that created a table and failed while its scans held
+-- their pages (an error mid-scan, open cursors over a sequential and an
+-- index scan, a PL/pgSQL exception block) releases those pins before the
+-- table's storage is dropped, which waits for pins: it must not wait for
+-- its own.
+BEGIN;
+SAVEPOINT s1;
+CREATE TABLE sp_scan (a int) USING aegis;
+INSERT INTO sp_scan SELECT g % 10 FROM generate_series(1, 1000) g;
+SELECT count(1 / a) FROM sp_scan;
+ROLLBACK TO s1;
+SAVEPOINT s2;
+CREATE TABLE sp_scan (a int PRIMARY KEY) USING aegis;
+INSERT INTO sp_scan SELECT g FROM generate_series(1, 1000) g;
+DECLARE c CURSOR FOR SELECT a FROM sp_scan WHERE a > 500;
+FETCH 2 FROM c;
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+DECLARE ci CURSOR FOR SELECT a FROM sp_scan WHERE a IN (7, 8);
+FETCH 1 FROM ci;
+ROLLBACK TO s2;
+DO $$
+BEGIN
+  CREATE TABLE sp_scan (a int) USING aegis;
+  INSERT INTO sp_scan SELECT g % 10 FROM generate_series(1, 1000) g;
+  PERFORM 1 / a FROM sp_scan;
+EXCEPTION WHEN division_by_zero THEN
+  RAISE NOTICE 'caught: %', SQLERRM;
+END $$;
+COMMIT;
+SELECT count(*) FROM pg_class WHERE relname = 'sp_scan';
+
 DROP TABLE sp;

@@ -159,6 +159,7 @@ static HeldSlot *held_slots = NULL;
 static int	held_nslots = 0;	/* allocated */
 static int	held_inuse = 0;		/* slots holding a pin */
 
+static void held_free(int i);
 static void held_release_callback(ResourceReleasePhase phase, bool isCommit,
 								  bool isTopLevel, void *arg);
 
@@ -987,6 +988,26 @@ AegisBufferMarkDirtyHint(AegisBuffer buf)
 }
 
 /*
+ * drop_frames found a frame of the storage it drops pinned by this backend,
+ * which would wait for itself: the pins can only be held ones of scans that
+ * can no longer run (the relation is being dropped; PostgreSQL refuses to
+ * drop a relation an open query of this session uses), so they go.  Any
+ * other pin is a bug: raise an error rather than wait forever.
+ */
+static void
+release_own_pins_on(int b)
+{
+	for (int i = 0; held_inuse > 0 && i < held_nslots; i++)
+		if (held_slots[i].buf == b)
+		{
+			unpin_frame(b);
+			held_free(i);
+		}
+	if (local_pins[b] > 0)
+		elog(ERROR, "aegis buffer %d of a relation being dropped is pinned by this backend", b);
+}
+
+/*
  * Forget every frame whose tag matches 'key' (its pages 'from' and up), or
  * database 'dbOid', or (both invalid: key NULL and dbOid InvalidOid) every
  * frame; no write-back.
@@ -1035,6 +1056,8 @@ drop_frames(const AegisRelKey *key, Oid dbOid, BlockNumber from)
 			{
 				SpinLockRelease(&d->hdr_lock);
 				LWLockRelease(plock);
+				if (local_pins[b] > 0)
+					release_own_pins_on(b);
 				pg_usleep(1000L);
 				continue;
 			}
@@ -1377,20 +1400,38 @@ AegisBufferReleaseAll(bool warn)
 	release_local_pins(warn);
 }
 
+/* Is 'owner' 'ancestor' or one of its descendants? */
+static bool
+owner_within(ResourceOwner owner, ResourceOwner ancestor)
+{
+	for (; owner != NULL; owner = ResourceOwnerGetParent(owner))
+		if (owner == ancestor)
+			return true;
+	return false;
+}
+
 /*
  * AegisBufferReleaseTransient
- *		At a subtransaction's abort: drop the pins an error left inside a
- *		table AM callback, but not held pins.  Those of the subtransaction's
- *		own scans go with its resource owners, which PostgreSQL releases
- *		right after the subtransaction callbacks (held_release_callback); an
- *		outer cursor's scan keeps its page.
+ *		At a subtransaction's abort (CurrentResourceOwner is its owner, as
+ *		AtSubAbort_ResourceOwner sets it): drop the pins an error left inside
+ *		a table AM callback and the held pins of the subtransaction's own
+ *		scans (its owner and the portals under it), before its storage is
+ *		dropped (which waits for pins).  An outer cursor's scan keeps its
+ *		page: its pin belongs to a portal of the parent.
  */
 void
 AegisBufferReleaseTransient(void)
 {
 	if (local_pins_total == 0 || local_pins == NULL)
 		return;
-	/* hide the held pins from release_local_pins, then count them again */
+	for (int i = 0; held_inuse > 0 && i < held_nslots; i++)
+		if (held_slots[i].buf != InvalidAegisBuffer &&
+			owner_within(held_slots[i].owner, CurrentResourceOwner))
+		{
+			unpin_frame(held_slots[i].buf);
+			held_free(i);
+		}
+	/* hide the outer held pins from release_local_pins, then count them again */
 	for (int i = 0; held_inuse > 0 && i < held_nslots; i++)
 		if (held_slots[i].buf != InvalidAegisBuffer)
 		{

@@ -209,6 +209,15 @@ keys_match(AegisScanDesc scan, HeapTuple tuple)
 	return ok;
 }
 
+/* Make 'tuple' (on 'page') entry n of the page's list. */
+static inline void
+note_tuple(AegisScanDesc scan, int n, Page page, HeapTuple tuple)
+{
+	scan->vistuples[n] = ItemPointerGetOffsetNumber(&tuple->t_self);
+	scan->tupoff[n] = (uint16) ((char *) tuple->t_data - (char *) page);
+	scan->tuplen[n] = (uint16) tuple->t_len;
+}
+
 /*
  * Load page 'blkno' into the scan: decide which tuples qualify (visible to
  * the snapshot, or in classify mode all with their HTSV result), among the
@@ -269,7 +278,7 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 				continue;
 			if (!keys_match(scan, &tuple))
 				continue;
-			scan->vistuples[n++] = ItemPointerGetOffsetNumber(&tuple.t_self);
+			note_tuple(scan, n++, page, &tuple);
 			continue;
 		}
 
@@ -287,7 +296,7 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 				TransactionIdPrecedes(dead_after, scan->classify_horizon))
 				res = HEAPTUPLE_DEAD;
 			scan->htsv[n] = (uint8) res;
-			scan->vistuples[n++] = off;
+			note_tuple(scan, n++, page, &tuple);
 		}
 		else
 		{
@@ -302,7 +311,7 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 			if (scan->rs_base.rs_flags & SO_TYPE_BITMAPSCAN)
 				PredicateLockTID(rel, &tuple.t_self, snapshot,
 								 HeapTupleHeaderGetXmin(tuple.t_data));
-			scan->vistuples[n++] = off;
+			note_tuple(scan, n++, page, &tuple);
 		}
 	}
 	if (scan->want_roots)
@@ -327,12 +336,12 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 }
 
 /*
- * The page the scan serves tuples from.  A held pin is gone only if its
- * resource owner was released while the scan lives on (a subtransaction
- * that read the first page of an outer cursor's lazily started scan, then
- * aborted): then the page is pinned again.  The visible tuples' line
- * pointers are where they were (a version some snapshot sees is never
- * pruned); their bytes may have moved, so the page is read afresh.
+ * The page the scan serves tuples from.  A held pin goes with its resource
+ * owner; one that went while the scan lives on (which no path is known to
+ * do: FETCH runs under its portal's owner, and a portal that failed is not
+ * run again) is taken again.  The tuples' bytes may have moved meanwhile:
+ * their places are read again from the line pointers, which stay for every
+ * version an MVCC snapshot sees; a tuple gone is an error, never garbage.
  */
 static Page
 current_page(AegisScanDesc scan)
@@ -340,9 +349,29 @@ current_page(AegisScanDesc scan)
 	if (unlikely(scan->hold.slot >= 0 && !AegisBufferHeldValid(&scan->hold)))
 	{
 		AegisBuffer buf = AegisBufferReadRel(scan->rs_base.rs_rd, &scan->key, scan->cblock);
+		Page		page = AegisBufferGetPage(buf);
+		OffsetNumber maxoff;
 
 		AegisBufferHold(buf, &scan->hold);
-		scan->cpage = AegisBufferGetPage(buf);
+		AegisBufferLock(buf, LW_SHARED);
+		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+		for (int i = 0; i < scan->ntuples; i++)
+		{
+			ItemId		lp;
+
+			if (scan->vistuples[i] > maxoff ||
+				!ItemIdIsNormal(lp = PageGetItemId(page, scan->vistuples[i])))
+			{
+				AegisBufferUnlock(buf);
+				elog(ERROR, "tuple (%u,%u) of \"%s\" was removed while the scan was away",
+					 scan->cblock, scan->vistuples[i],
+					 RelationGetRelationName(scan->rs_base.rs_rd));
+			}
+			scan->tupoff[i] = ItemIdGetOffset(lp);
+			scan->tuplen[i] = ItemIdGetLength(lp);
+		}
+		AegisBufferUnlock(buf);
+		scan->cpage = page;
 	}
 	return scan->cpage;
 }
@@ -352,12 +381,11 @@ static void
 serve_tuple(AegisScanDesc scan, TupleTableSlot *slot)
 {
 	Page		page = current_page(scan);
-	OffsetNumber off = scan->vistuples[scan->cindex];
-	ItemId		lp = PageGetItemId(page, off);
+	int			i = scan->cindex;
 
-	scan->ctup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
-	scan->ctup.t_len = ItemIdGetLength(lp);
-	ItemPointerSet(&scan->ctup.t_self, scan->cblock, off);
+	scan->ctup.t_data = (HeapTupleHeader) ((char *) page + scan->tupoff[i]);
+	scan->ctup.t_len = scan->tuplen[i];
+	ItemPointerSet(&scan->ctup.t_self, scan->cblock, scan->vistuples[i]);
 	ExecStoreHeapTuple(&scan->ctup, slot, false);
 	slot->tts_tableOid = RelationGetRelid(scan->rs_base.rs_rd);
 }
@@ -514,6 +542,7 @@ aegis_scan_sample_next_block(TableScanDesc sscan, struct SampleScanState *scanst
 		blk = next_block(scan, ForwardScanDirection);
 	if (!BlockNumberIsValid(blk) || blk >= scan->nblocks)
 	{
+		AegisBufferReleaseHeld(&scan->hold);
 		scan->cblock = InvalidBlockNumber;
 		return false;
 	}
@@ -589,7 +618,7 @@ aegis_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
 		bool		sample = false;
 
 		scan->cindex++;
-		tup = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, scan->vistuples[scan->cindex]));
+		tup = (HeapTupleHeader) ((char *) page + scan->tupoff[scan->cindex]);
 		switch ((HTSV_Result) scan->htsv[scan->cindex])
 		{
 			case HEAPTUPLE_LIVE:
