@@ -38,15 +38,9 @@ typedef struct AegisIndexFetchData
 	IndexFetchTableData xs_base;	/* must be first */
 	AegisRelKey key;
 	BlockNumber npages;			/* page count last seen, refreshed lazily */
-	/*
-	 * The page of the last fetch: on a primary kept pinned ('hold', heap's
-	 * xs_cbuf) and the tuple returned points into it; during recovery not
-	 * pinned, a ReadRecentBuffer hint, and the tuple returned is a copy.
-	 */
+	/* the page of the last fetch, not pinned: ReadRecentBuffer's hint */
 	BlockNumber last_blk;
 	AegisBuffer last_buf;
-	AegisHeldPin hold;
-	HeapTupleData tuple;		/* the version returned, if not a copy */
 	/* the chain of the last fetch, for a non-MVCC snapshot's next call */
 	ItemPointerData root;		/* the index entry's TID */
 	int			nreturned;		/* versions of it returned so far */
@@ -66,7 +60,6 @@ aegis_index_fetch_begin(Relation rel)
 	scan->key = AegisRelKeyOf(rel);
 	scan->last_blk = InvalidBlockNumber;
 	scan->last_buf = InvalidAegisBuffer;
-	AegisHeldPinInit(&scan->hold);
 	return &scan->xs_base;
 }
 
@@ -75,16 +68,12 @@ aegis_index_fetch_reset(IndexFetchTableData *sscan)
 {
 	AegisIndexFetchData *scan = (AegisIndexFetchData *) sscan;
 
-	AegisBufferReleaseHeld(&scan->hold);
 	scan->last_blk = InvalidBlockNumber;
 }
 
 void
-aegis_index_fetch_end(IndexFetchTableData *sscan)
+aegis_index_fetch_end(IndexFetchTableData *scan)
 {
-	AegisIndexFetchData *scan = (AegisIndexFetchData *) sscan;
-
-	AegisBufferReleaseHeld(&scan->hold);
 	pfree(scan);
 }
 
@@ -93,19 +82,15 @@ aegis_index_fetch_end(IndexFetchTableData *sscan)
  * as heapam_index_fetch_tuple: on success *tid becomes that version's TID.
  * A non-MVCC snapshot may see several versions of one chain: then
  * *call_again is set, and the next call (with *call_again still set)
- * returns the next one.  The next call walks the chain again from its root,
- * starts after the version returned last and passes over every version
- * returned before (AegisHotSearch), so a chain cut or pruned meanwhile (the
- * pin may have gone with a subtransaction's resource owner) never returns a
- * version twice.  *all_dead as heap_hot_search_buffer's.
- *
- * On a primary the page stays pinned until a fetch moves to another page
- * (a held pin, as heap's xs_cbuf) and the slot's tuple points into it: a
- * page somebody pins is never compacted.  A fetch from another page prunes
- * it first, as heap does.  During recovery redo may compact a page without
- * waiting for pins: there the tuple is copied and the pin dropped, and the
- * next fetch from the same page pins its frame again without a page-table
- * lookup (AegisBufferPinRecent).
+ * returns the next one.  No pin is kept between calls (a subtransaction's
+ * abort releases this backend's pins): the next call walks the chain again
+ * from its root, starts after the version returned last and passes over
+ * every version returned before (AegisHotSearch), so a chain cut or pruned
+ * meanwhile never returns a version twice.  *all_dead as
+ * heap_hot_search_buffer's.  A fetch from the page of the last one pins
+ * its frame again without a page-table lookup (AegisBufferPinRecent) and
+ * does not try to prune it again: heap prunes only when it moves to
+ * another page.
  */
 bool
 aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
@@ -115,12 +100,10 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 	AegisIndexFetchData *scan = (AegisIndexFetchData *) sscan;
 	Relation	rel = scan->xs_base.rel;
 	bool		first = !*call_again;
-	bool		keep = !RecoveryInProgress();
 	BlockNumber blk;
 	AegisBuffer buf;
 	HeapTupleData tuple;
-	HeapTuple	result;
-	bool		found;
+	HeapTuple	copy = NULL;
 
 	*call_again = false;
 	if (all_dead)
@@ -140,52 +123,33 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 		if (blk >= scan->npages)
 			return false;
 	}
-	if (keep && blk == scan->last_blk && AegisBufferHeldValid(&scan->hold))
-		buf = scan->last_buf;	/* still pinned, pruned when we came to it */
-	else if (!keep && blk == scan->last_blk &&
-			 AegisBufferPinRecent(rel, scan->last_buf, &scan->key, blk))
-		buf = scan->last_buf;
+	if (blk == scan->last_blk &&
+		AegisBufferPinRecent(rel, scan->last_buf, &scan->key, blk))
+		buf = scan->last_buf;	/* pruned at the first fetch there, as heap */
 	else
 	{
-		/* the slot may point into the page whose pin goes now */
-		ExecClearTuple(slot);
-		AegisBufferReleaseHeld(&scan->hold);
-		scan->last_blk = InvalidBlockNumber;
 		buf = AegisBufferReadRel(rel, &scan->key, blk);
 		if (first)
 			AegisPagePruneOpt(rel, buf);	/* keeps chains short, as heap */
-		if (keep)
-			AegisBufferHold(buf, &scan->hold);
 		scan->last_blk = blk;
 		scan->last_buf = buf;
 	}
 	AegisBufferLock(buf, LW_SHARED);
-	found = AegisHotSearch(rel, buf, ItemPointerGetOffsetNumber(&scan->root),
-						   scan->ret_off, scan->ret_xmin, scan->nreturned, snapshot, &tuple,
-						   first ? all_dead : NULL);
-	if (keep)
-	{
-		AegisBufferUnlock(buf);
-		if (!found)
-			return false;
-		scan->tuple = tuple;
-		result = &scan->tuple;
-	}
-	else
-	{
-		result = found ? heap_copytuple(&tuple) : NULL;
-		AegisBufferUnlockRelease(buf);
-		if (!found)
-			return false;
-	}
+	if (AegisHotSearch(rel, buf, ItemPointerGetOffsetNumber(&scan->root),
+					   scan->ret_off, scan->ret_xmin, scan->nreturned, snapshot, &tuple,
+					   first ? all_dead : NULL))
+		copy = heap_copytuple(&tuple);
+	AegisBufferUnlockRelease(buf);
+	if (copy == NULL)
+		return false;
 
-	*tid = result->t_self;
-	scan->ret_off[scan->nreturned] = ItemPointerGetOffsetNumber(&result->t_self);
-	scan->ret_xmin[scan->nreturned] = HeapTupleHeaderGetXmin(result->t_data);
+	*tid = copy->t_self;
+	scan->ret_off[scan->nreturned] = ItemPointerGetOffsetNumber(&copy->t_self);
+	scan->ret_xmin[scan->nreturned] = HeapTupleHeaderGetXmin(copy->t_data);
 	scan->nreturned++;
 	/* only a non-MVCC snapshot can see more than one version of a chain */
 	*call_again = !IsMVCCSnapshot(snapshot);
-	ExecStoreHeapTuple(result, slot, !keep);
+	ExecStoreHeapTuple(copy, slot, true);
 	slot->tts_tableOid = RelationGetRelid(rel);
 	return true;
 }

@@ -29,7 +29,7 @@ typedef int AegisBuffer;		/* frame index; -1 is invalid */
 
 /*
  * A pin a scan keeps between table AM callbacks, on the page its tuples
- * point into (heap's rs_cbuf and xs_cbuf).  It belongs to the resource
+ * point into (heap's rs_cbuf).  It belongs to the resource
  * owner current when it was taken (AegisBufferHold) and is released by
  * AegisBufferReleaseHeld or when that owner is released, as PostgreSQL's
  * buffer pins are (ResourceOwnerRememberBuffer): so a subtransaction's
