@@ -155,11 +155,14 @@ typedef struct HeldSlot
 	ResourceOwner owner;
 } HeldSlot;
 
+uint32		AegisHeldPinsLost = 0;
+
 static HeldSlot *held_slots = NULL;
 static int	held_nslots = 0;	/* allocated */
 static int	held_inuse = 0;		/* slots holding a pin */
 
 static void held_free(int i);
+static void held_lose(int i);
 static void held_release_callback(ResourceReleasePhase phase, bool isCommit,
 								  bool isTopLevel, void *arg);
 
@@ -1001,7 +1004,7 @@ release_own_pins_on(int b)
 		if (held_slots[i].buf == b)
 		{
 			unpin_frame(b);
-			held_free(i);
+			held_lose(i);
 		}
 	if (local_pins[b] > 0)
 		elog(ERROR, "aegis buffer %d of a relation being dropped is pinned by this backend", b);
@@ -1351,6 +1354,14 @@ held_free(int i)
 	held_inuse--;
 }
 
+/* Free held slot i behind its scan's back: its handle becomes stale. */
+static void
+held_lose(int i)
+{
+	held_free(i);
+	AegisHeldPinsLost++;
+}
+
 /*
  * Drop this backend's pins; with 'warn' (at commit) report each as a leak.
  * A reservation an error left between lock and change is given back.
@@ -1396,7 +1407,7 @@ AegisBufferReleaseAll(bool warn)
 	flush_hits();
 	for (int i = 0; held_inuse > 0 && i < held_nslots; i++)
 		if (held_slots[i].buf != InvalidAegisBuffer)
-			held_free(i);
+			held_lose(i);
 	release_local_pins(warn);
 }
 
@@ -1429,7 +1440,7 @@ AegisBufferReleaseTransient(void)
 			owner_within(held_slots[i].owner, CurrentResourceOwner))
 		{
 			unpin_frame(held_slots[i].buf);
-			held_free(i);
+			held_lose(i);
 		}
 	/* hide the outer held pins from release_local_pins, then count them again */
 	for (int i = 0; held_inuse > 0 && i < held_nslots; i++)
@@ -1487,6 +1498,7 @@ AegisBufferHold(AegisBuffer buf, AegisHeldPin *held)
 	held_inuse++;
 	held->slot = i;
 	held->gen = held_slots[i].gen;
+	held->lost = AegisHeldPinsLost;
 }
 
 /* AegisBufferHeldValid: does the handle still hold its pin? */
@@ -1533,7 +1545,7 @@ held_release_callback(ResourceReleasePhase phase, bool isCommit,
 			elog(WARNING, "aegis buffer %d still held by a scan at resource owner release",
 				 held_slots[i].buf);
 		unpin_frame(held_slots[i].buf);
-		held_free(i);
+		held_lose(i);
 	}
 }
 

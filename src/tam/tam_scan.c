@@ -343,10 +343,12 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
  * their places are read again from the line pointers, which stay for every
  * version an MVCC snapshot sees; a tuple gone is an error, never garbage.
  */
-static Page
-current_page(AegisScanDesc scan)
+static pg_noinline void
+repin_page(AegisScanDesc scan)
 {
-	if (unlikely(scan->hold.slot >= 0 && !AegisBufferHeldValid(&scan->hold)))
+	if (AegisBufferHeldValid(&scan->hold))
+		scan->hold.lost = AegisHeldPinsLost;	/* another scan's pin went */
+	else
 	{
 		AegisBuffer buf = AegisBufferReadRel(scan->rs_base.rs_rd, &scan->key, scan->cblock);
 		Page		page = AegisBufferGetPage(buf);
@@ -373,6 +375,14 @@ current_page(AegisScanDesc scan)
 		AegisBufferUnlock(buf);
 		scan->cpage = page;
 	}
+}
+
+/* ... checked for every row: one comparison while no held pin was lost */
+static inline Page
+current_page(AegisScanDesc scan)
+{
+	if (unlikely(scan->hold.slot >= 0 && !AegisBufferHeldSure(&scan->hold)))
+		repin_page(scan);
 	return scan->cpage;
 }
 

@@ -40,9 +40,24 @@ typedef struct AegisHeldPin
 {
 	int32		slot;			/* -1: no pin */
 	uint32		gen;
+	uint32		lost;			/* AegisHeldPinsLost when last known valid */
 } AegisHeldPin;
 
-#define AegisHeldPinInit(h) ((h)->slot = -1, (h)->gen = 0)
+#define AegisHeldPinInit(h) ((h)->slot = -1, (h)->gen = 0, (h)->lost = 0)
+
+/*
+ * Held pins this backend released other than by AegisBufferReleaseHeld
+ * (with a resource owner, a subtransaction's abort, a drop): while it has
+ * not changed since a handle was taken, the handle is valid, which a scan
+ * checks for every row with one comparison (AegisBufferHeldSure).
+ */
+extern PGDLLIMPORT uint32 AegisHeldPinsLost;
+
+static inline bool
+AegisBufferHeldSure(const AegisHeldPin *held)
+{
+	return held->lost == AegisHeldPinsLost;
+}
 
 /* Counters reported by aegis_buffer_stats(). */
 typedef struct AegisBufferStats
