@@ -338,8 +338,9 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 /*
  * The page the scan serves tuples from.  A held pin goes with its resource
  * owner; one that went while the scan lives on (which no path is known to
- * do: FETCH runs under its portal's owner, and a portal that failed is not
- * run again) is taken again.  The tuples' bytes may have moved meanwhile:
+ * do: FETCH runs under its portal's owner, a portal that failed is not run
+ * again, and a cursor a procedure keeps across COMMIT is materialized
+ * first; so this is a safety net no test reaches) is taken again.  The tuples' bytes may have moved meanwhile:
  * their places are read again from the line pointers, which stay for every
  * version an MVCC snapshot sees; a tuple gone is an error, never garbage.
  */
@@ -377,7 +378,7 @@ repin_page(AegisScanDesc scan)
 	}
 }
 
-/* ... checked for every row: one comparison while no held pin was lost */
+/* current_page: one comparison per row while no held pin was lost */
 static inline Page
 current_page(AegisScanDesc scan)
 {

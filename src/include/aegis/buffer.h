@@ -6,11 +6,11 @@
  * Protocol (see src/buffer/README): a page is used while pinned; its bytes
  * are read under a shared content lock and changed under an exclusive one,
  * inside a critical section, followed by AegisBufferMarkDirty.  Pins are
- * backend-local resources released by AegisBufferRelease, and at (sub)
- * transaction abort by AegisBufferReleaseAll (AegisBufferReleaseTransient
- * at a subtransaction's, which keeps the held pins of outer scans).  A dirty page is written back
- * to its storage backend when its frame is chosen by the clock sweep or at
- * checkpoint.
+ * backend-local resources released by AegisBufferRelease, and at
+ * transaction end by AegisBufferReleaseAll (AegisBufferReleaseTransient at
+ * a subtransaction's abort, which keeps the held pins of outer scans).  A
+ * dirty page is written back to its storage backend when its frame is
+ * chosen by the clock sweep or at checkpoint.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,8 +29,8 @@ typedef int AegisBuffer;		/* frame index; -1 is invalid */
 
 /*
  * A pin a scan keeps between table AM callbacks, on the page its tuples
- * point into (heap's rs_cbuf).  It belongs to the resource
- * owner current when it was taken (AegisBufferHold) and is released by
+ * point into (heap's rs_cbuf).  It belongs to the resource owner current
+ * when it was taken (AegisBufferHold) and is released by
  * AegisBufferReleaseHeld or when that owner is released, as PostgreSQL's
  * buffer pins are (ResourceOwnerRememberBuffer): so a subtransaction's
  * abort keeps the pins of an outer cursor's scan.  A handle whose pin was

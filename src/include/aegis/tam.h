@@ -48,8 +48,10 @@ typedef struct AegisScanDescData
 	XLogRecPtr	ra_create_lsn;	/* read-ahead: the storage's incarnation */
 	/* filled for each page loaded; not zeroed at the start (10 kB) */
 	OffsetNumber vistuples[MaxHeapTuplesPerPage];
-	/* where each one's bytes are (read under the lock: VACUUM may change
-	 * line pointers of tuples a non-MVCC snapshot saw while we only pin) */
+	/*
+	 * where each one's bytes are, read under the lock: VACUUM may change
+	 * line pointers of tuples a non-MVCC snapshot saw while we only pin
+	 */
 	uint16		tupoff[MaxHeapTuplesPerPage];
 	uint16		tuplen[MaxHeapTuplesPerPage];
 	uint8		htsv[MaxHeapTuplesPerPage];	/* classify mode: HTSV_Result */
