@@ -47,7 +47,8 @@ DATA = aegis_storage--0.3.sql aegis_storage--0.2.sql aegis_storage--0.1--0.2.sql
 PGFILEDESC = "aegis_storage - compressed, checksummed table access method"
 
 PG_CPPFLAGS = -I$(srcdir)/src/include
-SHLIB_LINK = -llz4 -lzstd
+PG_CFLAGS = -fno-semantic-interposition
+SHLIB_LINK = -llz4 -lzstd -Wl,-Bsymbolic
 
 # pg_regress tests: one area per file; run with `make installcheck` against a
 # server that preloads the library (see README: test/run_tests.sh).
