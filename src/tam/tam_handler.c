@@ -21,7 +21,8 @@
 static const TupleTableSlotOps *
 aegis_slot_callbacks(Relation rel)
 {
-	return &TTSOpsHeapTuple;
+	/* heap's kind: PostgreSQL's code treats our slots as heap's (tam.h) */
+	return &TTSOpsBufferHeapTuple;
 }
 
 static const TableAmRoutine aegis_methods = {

@@ -149,8 +149,7 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 	scan->nreturned++;
 	/* only a non-MVCC snapshot can see more than one version of a chain */
 	*call_again = !IsMVCCSnapshot(snapshot);
-	ExecStoreHeapTuple(copy, slot, true);
-	slot->tts_tableOid = RelationGetRelid(rel);
+	AegisStoreTuple(copy, slot, true);
 	return true;
 }
 

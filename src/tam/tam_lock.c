@@ -1116,8 +1116,7 @@ lock_tuple_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 	 * Like heapam_tuple_lock, leave the tuple in the slot whatever the
 	 * result: ON CONFLICT DO UPDATE reads its xmin after TM_Invisible.
 	 */
-	ExecStoreHeapTuple(heap_copytuple(&tup), slot, true);
-	slot->tts_tableOid = RelationGetRelid(rel);
+	AegisStoreTuple(heap_copytuple(&tup), slot, true);
 	if (result != TM_Ok && result != TM_Invisible)
 		AegisTamFillFailure(&tup, result, tmfd);
 	AegisBufferUnlockRelease(buf);

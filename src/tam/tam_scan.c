@@ -397,8 +397,7 @@ serve_tuple(AegisScanDesc scan, TupleTableSlot *slot)
 	scan->ctup.t_data = (HeapTupleHeader) ((char *) page + scan->tupoff[i]);
 	scan->ctup.t_len = scan->tuplen[i];
 	ItemPointerSet(&scan->ctup.t_self, scan->cblock, scan->vistuples[i]);
-	ExecStoreHeapTuple(&scan->ctup, slot, false);
-	slot->tts_tableOid = RelationGetRelid(scan->rs_base.rs_rd);
+	AegisStoreTuple(&scan->ctup, slot, false);
 }
 
 /* The page after the scan's last (nblocks, or the limits' end). */
@@ -726,7 +725,6 @@ AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
 
 	if (copy == NULL)
 		return false;
-	ExecStoreHeapTuple(copy, slot, true);
-	slot->tts_tableOid = RelationGetRelid(rel);
+	AegisStoreTuple(copy, slot, true);
 	return true;
 }
