@@ -44,6 +44,76 @@
 #include "utils/snapmgr.h"
 
 /*
+ * A walk along the HOT chain starting at one line pointer, one member at a
+ * time (AegisHotChainMembers' rules), so a search can stop at the first
+ * version it wants without reading the rest of the chain.
+ */
+typedef struct HotChainWalk
+{
+	OffsetNumber maxoff;
+	OffsetNumber next;			/* line pointer to look at, or Invalid: done */
+	TransactionId prior_xmax;	/* the last member's updater */
+	bool		at_start;
+	bool		root_dead;		/* the root is LP_DEAD */
+	int			steps;			/* members returned: a corrupt chain ends */
+} HotChainWalk;
+
+static inline void
+hot_walk_begin(HotChainWalk *w, Page page, OffsetNumber root)
+{
+	w->maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+	w->next = root;
+	w->prior_xmax = InvalidTransactionId;
+	w->at_start = true;
+	w->root_dead = false;
+	w->steps = 0;
+}
+
+/* The chain's next normal tuple, or InvalidOffsetNumber at its end. */
+static inline OffsetNumber
+hot_walk_next(HotChainWalk *w, Page page)
+{
+	while (w->next != InvalidOffsetNumber && w->steps < MaxHeapTuplesPerPage)
+	{
+		OffsetNumber off = w->next;
+		ItemId		lp;
+		HeapTupleHeader htup;
+
+		w->next = InvalidOffsetNumber;
+		if (off < FirstOffsetNumber || off > w->maxoff)
+			break;
+		lp = PageGetItemId(page, off);
+		if (!ItemIdIsNormal(lp))
+		{
+			if (ItemIdIsRedirected(lp) && w->at_start)
+			{
+				w->next = ItemIdGetRedirect(lp);
+				w->at_start = false;
+				continue;
+			}
+			if (ItemIdIsDead(lp) && w->at_start)
+				w->root_dead = true;
+			break;
+		}
+		htup = (HeapTupleHeader) PageGetItem(page, lp);
+		if (w->at_start && HeapTupleHeaderIsHeapOnly(htup))
+			break;
+		if (TransactionIdIsValid(w->prior_xmax) &&
+			!TransactionIdEquals(w->prior_xmax, HeapTupleHeaderGetXmin(htup)))
+			break;
+		w->at_start = false;
+		w->steps++;
+		if (HeapTupleHeaderIsHotUpdated(htup))
+		{
+			w->next = ItemPointerGetOffsetNumber(&htup->t_ctid);
+			w->prior_xmax = HeapTupleHeaderGetUpdateXid(htup);
+		}
+		return off;
+	}
+	return InvalidOffsetNumber;
+}
+
+/*
  * AegisHotChainMembers
  *		The normal tuples of the HOT chain starting at line pointer 'root', in
  * chain order, into members[] (at most MaxHeapTuplesPerPage); returns their
@@ -55,46 +125,14 @@
 int
 AegisHotChainMembers(Page page, OffsetNumber root, OffsetNumber *members, bool *root_dead)
 {
-	OffsetNumber maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
-	OffsetNumber off = root;
-	TransactionId prior_xmax = InvalidTransactionId;
-	bool		at_start = true;
+	HotChainWalk w;
+	OffsetNumber off;
 	int			n = 0;
 
-	*root_dead = false;
-	while (n < MaxHeapTuplesPerPage)
-	{
-		ItemId		lp;
-		HeapTupleHeader htup;
-
-		if (off < FirstOffsetNumber || off > maxoff)
-			break;
-		lp = PageGetItemId(page, off);
-		if (!ItemIdIsNormal(lp))
-		{
-			if (ItemIdIsRedirected(lp) && at_start)
-			{
-				off = ItemIdGetRedirect(lp);
-				at_start = false;
-				continue;
-			}
-			if (ItemIdIsDead(lp) && at_start)
-				*root_dead = true;
-			break;
-		}
-		htup = (HeapTupleHeader) PageGetItem(page, lp);
-		if (at_start && HeapTupleHeaderIsHeapOnly(htup))
-			break;
-		if (TransactionIdIsValid(prior_xmax) &&
-			!TransactionIdEquals(prior_xmax, HeapTupleHeaderGetXmin(htup)))
-			break;
+	hot_walk_begin(&w, page, root);
+	while ((off = hot_walk_next(&w, page)) != InvalidOffsetNumber)
 		members[n++] = off;
-		at_start = false;
-		if (!HeapTupleHeaderIsHotUpdated(htup))
-			break;
-		off = ItemPointerGetOffsetNumber(&htup->t_ctid);
-		prior_xmax = HeapTupleHeaderGetUpdateXid(htup);
-	}
+	*root_dead = w.root_dead;
 	return n;
 }
 
@@ -128,6 +166,37 @@ is_version(Page page, OffsetNumber off, OffsetNumber off_wanted, TransactionId x
  *		version of the chain is dead to all transactions (or the root is
  *		LP_DEAD): the index may then kill its entry.  Raises nothing.
  */
+/*
+ * One member of a chain for AegisHotSearch: does 'snapshot' see it?  Then
+ * 'tuple' points at it, its serializable conflict is checked and its
+ * predicate lock taken.  Otherwise *dead (if still set) stays set only when
+ * the version is dead to all transactions.
+ */
+static inline bool
+search_member(Relation rel, AegisBuffer buf, Page page, BlockNumber pageno,
+			  OffsetNumber off, Snapshot snapshot, HeapTuple tuple,
+			  bool *dead, GlobalVisState **vistest)
+{
+	bool		valid;
+
+	(void) AegisPageGetTuple(page, pageno, off, RelationGetRelid(rel), tuple);
+	valid = AegisTupleSatisfiesVisibility(tuple, snapshot, buf);
+	AegisCheckConflictOut(valid, rel, tuple, buf, snapshot);
+	if (valid)
+	{
+		PredicateLockTID(rel, &tuple->t_self, snapshot,
+						 HeapTupleHeaderGetXmin(tuple->t_data));
+		return true;
+	}
+	if (*dead)
+	{
+		if (*vistest == NULL)
+			*vistest = GlobalVisTestFor(rel);
+		*dead = AegisTupleIsSurelyDead(tuple, *vistest, buf);
+	}
+	return false;
+}
+
 bool
 AegisHotSearch(Relation rel, AegisBuffer buf, OffsetNumber root,
 			   const OffsetNumber *skip_off, const TransactionId *skip_xmin, int nskip,
@@ -137,13 +206,40 @@ AegisHotSearch(Relation rel, AegisBuffer buf, OffsetNumber root,
 	BlockNumber pageno = AegisBufferGetPageNo(buf);
 	OffsetNumber members[MaxHeapTuplesPerPage];
 	bool		root_dead;
-	int			n = AegisHotChainMembers(page, root, members, &root_dead);
+	int			n;
 	int			start = 0;
-	bool		dead = nskip > 0 ? false : (n > 0 || root_dead);
+	bool		dead;
 	GlobalVisState *vistest = NULL;
 
-	/* start after the version returned last, if it is still in the chain */
-	for (int i = 0; nskip > 0 && i < n; i++)
+	if (nskip == 0)
+	{
+		/* the first call for this chain: walk it only as far as needed */
+		HotChainWalk w;
+		OffsetNumber off;
+		bool		any = false;
+
+		dead = true;
+		hot_walk_begin(&w, page, root);
+		while ((off = hot_walk_next(&w, page)) != InvalidOffsetNumber)
+		{
+			any = true;
+			if (search_member(rel, buf, page, pageno, off, snapshot, tuple,
+							  &dead, &vistest))
+			{
+				if (all_dead)
+					*all_dead = false;
+				return true;
+			}
+		}
+		if (all_dead)
+			*all_dead = dead && (any || w.root_dead);
+		return false;
+	}
+
+	/* a later call: start after the version returned last, if still there */
+	n = AegisHotChainMembers(page, root, members, &root_dead);
+	dead = false;
+	for (int i = 0; i < n; i++)
 	{
 		if (is_version(page, members[i], skip_off[nskip - 1], skip_xmin[nskip - 1]))
 		{
@@ -153,34 +249,22 @@ AegisHotSearch(Relation rel, AegisBuffer buf, OffsetNumber root,
 	}
 	for (int i = start; i < n; i++)
 	{
-		bool		valid;
 		bool		returned = false;
 
 		for (int j = 0; j < nskip && !returned; j++)
 			returned = is_version(page, members[i], skip_off[j], skip_xmin[j]);
 		if (returned)
 			continue;
-
-		(void) AegisPageGetTuple(page, pageno, members[i], RelationGetRelid(rel), tuple);
-		valid = AegisTupleSatisfiesVisibility(tuple, snapshot, buf);
-		AegisCheckConflictOut(valid, rel, tuple, buf, snapshot);
-		if (valid)
+		if (search_member(rel, buf, page, pageno, members[i], snapshot, tuple,
+						  &dead, &vistest))
 		{
-			PredicateLockTID(rel, &tuple->t_self, snapshot,
-							 HeapTupleHeaderGetXmin(tuple->t_data));
 			if (all_dead)
 				*all_dead = false;
 			return true;
 		}
-		if (dead)
-		{
-			if (vistest == NULL)
-				vistest = GlobalVisTestFor(rel);
-			dead = AegisTupleIsSurelyDead(tuple, vistest, buf);
-		}
 	}
 	if (all_dead)
-		*all_dead = dead;
+		*all_dead = false;
 	return false;
 }
 
