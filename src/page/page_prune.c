@@ -149,24 +149,6 @@ is_version(Page page, OffsetNumber off, OffsetNumber off_wanted, TransactionId x
 }
 
 /*
- * AegisHotSearch
- *		heap_hot_search_buffer for aegis: on the page of 'buf' (pinned and
- *		content-locked, shared or exclusive), find the first version of the
- *		HOT chain rooted at line pointer 'root' that 'snapshot' sees, and
- *		point 'tuple' at it (into the page; t_self is its TID).  The next
- *		call for a non-MVCC snapshot (which may see several versions) gives
- *		the 'nskip' versions returned so far, (skip_off[i], skip_xmin[i]) in
- *		chain order: the search starts after the last one if it is still in
- *		the chain (else, pruned, every remaining version came after it) and
- *		passes over all of them (a chain cut short by an aborted update must
- *		not return its root again).  Checks serializable conflicts and takes
- *		the predicate lock on the version returned, as heap does.
- *
- *		'all_dead' (may be NULL) is set when no version is visible and every
- *		version of the chain is dead to all transactions (or the root is
- *		LP_DEAD): the index may then kill its entry.  Raises nothing.
- */
-/*
  * One member of a chain for AegisHotSearch: does 'snapshot' see it?  Then
  * 'tuple' points at it, its serializable conflict is checked and its
  * predicate lock taken.  Otherwise *dead (if still set) stays set only when
@@ -197,6 +179,24 @@ search_member(Relation rel, AegisBuffer buf, Page page, BlockNumber pageno,
 	return false;
 }
 
+/*
+ * AegisHotSearch
+ *		heap_hot_search_buffer for aegis: on the page of 'buf' (pinned and
+ *		content-locked, shared or exclusive), find the first version of the
+ *		HOT chain rooted at line pointer 'root' that 'snapshot' sees, and
+ *		point 'tuple' at it (into the page; t_self is its TID).  The next
+ *		call for a non-MVCC snapshot (which may see several versions) gives
+ *		the 'nskip' versions returned so far, (skip_off[i], skip_xmin[i]) in
+ *		chain order: the search starts after the last one if it is still in
+ *		the chain (else, pruned, every remaining version came after it) and
+ *		passes over all of them (a chain cut short by an aborted update must
+ *		not return its root again).  Checks serializable conflicts and takes
+ *		the predicate lock on the version returned, as heap does.
+ *
+ *		'all_dead' (may be NULL) is set when no version is visible and every
+ *		version of the chain is dead to all transactions (or the root is
+ *		LP_DEAD): the index may then kill its entry.  Raises nothing.
+ */
 bool
 AegisHotSearch(Relation rel, AegisBuffer buf, OffsetNumber root,
 			   const OffsetNumber *skip_off, const TransactionId *skip_xmin, int nskip,

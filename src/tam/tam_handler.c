@@ -21,8 +21,7 @@
 static const TupleTableSlotOps *
 aegis_slot_callbacks(Relation rel)
 {
-	/* heap's kind: PostgreSQL's code treats our slots as heap's (tam.h) */
-	return &TTSOpsBufferHeapTuple;
+	return &TTSOpsHeapTuple;
 }
 
 static const TableAmRoutine aegis_methods = {

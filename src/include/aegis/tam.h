@@ -15,41 +15,40 @@
 #include "aegis/buffer.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
-#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 
 /*
  * AegisStoreTuple
- *		Store 'tuple' (t_self and t_tableOid set) in 'slot', a buffer heap
- *		tuple slot (TTSOpsBufferHeapTuple, the kind heap tables get and the
- *		kind aegis_slot_callbacks returns) that names no PostgreSQL buffer:
- *		aegis pages live in aegis's own pool.  With shouldFree the slot owns
- *		the tuple (palloc'd; freed when the slot is cleared: a buffer slot's
- *		materialized state); without, the caller keeps the tuple's bytes
- *		valid until the slot is cleared or stored into again (a scan's held
- *		page pin, as heap's rs_cbuf).  Does what ExecStoreBufferHeapTuple
- *		does with an invalid buffer, which that function asserts against.
- *		Unlike ExecStoreHeapTuple, reads nothing of the tuple: PostgreSQL
- *		15.20's ExecStoreHeapTuple reads t_infomask (its HEAP_IS_DATUM
- *		check), a cache miss per row of a count(*) that heap's slot does not
- *		pay.  Raises an error for any other kind of slot.
+ *		Store 'tuple' (t_self and t_tableOid set) in 'slot', a heap tuple slot
+ *		(TTSOpsHeapTuple, what aegis_slot_callbacks returns), as
+ *		ExecStoreHeapTuple does: with shouldFree the slot owns the tuple
+ *		(palloc'd; freed when the slot is cleared); without, the caller keeps
+ *		the tuple's bytes valid until the slot is cleared or stored into
+ *		again (a scan's held page pin, as heap's rs_cbuf).  Unlike
+ *		ExecStoreHeapTuple, reads nothing of the tuple: PostgreSQL 15.20's
+ *		ExecStoreHeapTuple reads t_infomask (a check meant for composite
+ *		datums), a cache miss per row of a count(*) that heap's
+ *		ExecStoreBufferHeapTuple does not pay.  Not a buffer heap tuple slot
+ *		with no buffer: copying such a slot into another keeps a pointer to
+ *		the tuple and relies on the buffer pin (tts_buffer_heap_copyslot),
+ *		while a heap tuple slot's copy copies the bytes.  Raises an error for
+ *		any other kind of slot.
  */
 static inline TupleTableSlot *
 AegisStoreTuple(HeapTuple tuple, TupleTableSlot *slot, bool shouldFree)
 {
-	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+	HeapTupleTableSlot *hslot = (HeapTupleTableSlot *) slot;
 
-	if (unlikely(!TTS_IS_BUFFERTUPLE(slot)))
-		elog(ERROR, "trying to store an aegis tuple into a slot that is not a buffer heap tuple slot");
-	/* free an owned tuple, drop a heap buffer's pin (a copied heap slot) */
-	if (TTS_SHOULDFREE(slot) || unlikely(BufferIsValid(bslot->buffer)))
-		ExecClearTuple(slot);
-	slot->tts_flags &= ~TTS_FLAG_EMPTY;
+	if (unlikely(!TTS_IS_HEAPTUPLE(slot)))
+		elog(ERROR, "trying to store an aegis tuple into a slot that is not a heap tuple slot");
+	if (TTS_SHOULDFREE(slot))
+		ExecClearTuple(slot);	/* frees the tuple the slot owned */
+	slot->tts_flags &= ~(TTS_FLAG_EMPTY | TTS_FLAG_SHOULDFREE);
 	if (shouldFree)
 		slot->tts_flags |= TTS_FLAG_SHOULDFREE;
 	slot->tts_nvalid = 0;
-	bslot->base.tuple = tuple;
-	bslot->base.off = 0;
+	hslot->tuple = tuple;
+	hslot->off = 0;
 	slot->tts_tid = tuple->t_self;
 	slot->tts_tableOid = tuple->t_tableOid;
 	return slot;
