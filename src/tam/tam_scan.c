@@ -340,9 +340,10 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
  * owner; one that went while the scan lives on (which no path is known to
  * do: FETCH runs under its portal's owner, a portal that failed is not run
  * again, and a cursor a procedure keeps across COMMIT is materialized
- * first; so this is a safety net no test reaches) is taken again.  The tuples' bytes may have moved meanwhile:
- * their places are read again from the line pointers, which stay for every
- * version an MVCC snapshot sees; a tuple gone is an error, never garbage.
+ * first; so this is a safety net no test reaches) is taken again.  The
+ * tuples' bytes may have moved meanwhile: their places are read again from
+ * the line pointers, which stay for every version an MVCC snapshot sees; a
+ * tuple gone is an error, never garbage.
  */
 static pg_noinline void
 repin_page(AegisScanDesc scan)
