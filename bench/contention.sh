@@ -6,12 +6,18 @@
 # clients each (pgbench with custom scripts).  Prints TPS, the
 # aegis/heap ratio and failed transactions (serialization failures and
 # deadlocks are retried up to 10 times and counted, as pgbench does).
+# Each workload runs ROUNDS times on each access method, heap first in odd
+# rounds and aegis first in even ones: this VM's throughput drifts by up to
+# 2x between runs a minute apart, more than between heap and aegis in one
+# round.  TPS are medians over the rounds; the ratio is the median of the
+# rounds' aegis/heap ratios.
 #
-# Usage: bash bench/contention.sh [seconds per run, default 15]
+# Usage: bash bench/contention.sh [seconds per run, default 10] [rounds, default 5]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/bench/lib.sh"
-SECS=${1:-15}
+SECS=${1:-10}
+ROUNDS=${2:-5}
 CLIENTS=8
 
 bench_install postgresql-15 postgresql-server-dev-15 liblz4-dev libzstd-dev make gcc bc
@@ -72,12 +78,31 @@ say "setting up hot rows, key-value pairs and a 2M-job queue on heap and on aegi
 setup heap
 setup aegis
 
-say "running $CLIENTS clients for $SECS s per workload"
-printf '%-10s %12s %8s %12s %8s %8s\n' workload "heap tps" failed "aegis tps" failed ratio
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+say "running $CLIENTS clients for $SECS s per workload, $ROUNDS rounds"
+printf '%-10s %12s %8s %12s %8s %8s  %s\n' workload "heap tps" failed "aegis tps" failed ratio "rounds (heap/aegis tps)"
 for w in hot upsert queue fk; do
-	read -r ht hf < <(run "$w" heap)
-	read -r at af < <(run "$w" aegis)
-	printf '%-10s %12.0f %8s %12.0f %8s %8.2f\n' "$w" "$ht" "$hf" "$at" "$af" "$(echo "$at / $ht" | bc -l)"
+	declare -A tps=() failed=() last=()
+	rounds=""
+	ratios=""
+	for ((r = 1; r <= ROUNDS; r++)); do
+		order="heap aegis"
+		((r % 2 == 0)) && order="aegis heap"
+		for am in $order; do
+			read -r t f < <(run "$w" "$am")
+			tps[$am]+="$t "
+			last[$am]=$t
+			failed[$am]=$(( ${failed[$am]:-0} + ${f:-0} ))
+		done
+		rounds+="$(printf '%.0f/%.0f' "${last[heap]}" "${last[aegis]}") "
+		ratios+="$(echo "${last[aegis]} / ${last[heap]}" | bc -l) "
+	done
+	ht=$(median <<< "${tps[heap]}")
+	at=$(median <<< "${tps[aegis]}")
+	printf '%-10s %12.0f %8s %12.0f %8s %8.2f  %s\n' "$w" "$ht" "${failed[heap]}" "$at" "${failed[aegis]}" \
+		"$(median <<< "$ratios")" "$rounds"
+	unset tps failed last
 done
 
 say "results agree"
