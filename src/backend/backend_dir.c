@@ -2174,7 +2174,7 @@ regroup_run(const AegisRelKey *key, const AegisRelInfo *info, const AegisPageLay
 	group = n >= 2 && aegis_cold_group_pages >= 2;
 	if (group)
 		len = AegisGroupEncode(key, n, forms, pagenos, info->codec, info->level, cold,
-							   info->persistence, dict, newblock,
+							   info->persistence, layout, dict, newblock,
 							   (uint32) Min(old_bytes - 1, (uint64) AEGIS_GROUP_MAX_SIZE));
 	else if (AegisLocGroupSize(&old[0]) > 0 || cold != info->level)
 	{

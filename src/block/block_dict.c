@@ -245,23 +245,18 @@ lz4_compress(AegisBlockDict *d, int level, const char *src, uint32 len, char *ds
 }
 
 /*
- * AegisDictCompress
- *		Compress 'len' bytes with 'dict' and 'codec' (lz4 or zstd) at
- *		'level' (0: the codec's default) into at most 'cap' bytes at 'dst';
- *		returns the length, 0 if it did not fit (or, LZ4, did not
- *		decompress back).  Out of memory for a codec's state raises an
- *		error.
+ * AegisDictZstdDigest
+ *		The zstd digest (CDict) of 'dict' at 'level' (0: zstd's default),
+ *		built on first use and kept with the dictionary (owned by it: valid
+ *		until the next call for another level, or the dictionary is freed).
+ *		Out of memory raises an error.
  */
-uint32
-AegisDictCompress(const AegisBlockDict *dict, AegisCodec codec, int level, const char *src,
-				  uint32 len, char *dst, uint32 cap)
+ZSTD_CDict *
+AegisDictZstdDigest(const AegisBlockDict *dict, int level)
 {
 	AegisBlockDict *d = (AegisBlockDict *) dict;	/* its digest cache */
-	size_t		n;
 	int			slot;
 
-	if (codec == AEGIS_CODEC_LZ4)
-		return lz4_compress(d, level, src, len, dst, cap);
 	if (level == 0)
 		level = ZSTD_CLEVEL_DEFAULT;
 
@@ -284,7 +279,28 @@ AegisDictCompress(const AegisBlockDict *dict, AegisCodec codec, int level, const
 		d->cdict_level[slot] = level;
 	}
 	d->cdict_last = slot;
-	n = ZSTD_compress_usingCDict(AegisZstdCCtx(), dst, cap, src, len, d->cdict[slot]);
+	return d->cdict[slot];
+}
+
+/*
+ * AegisDictCompress
+ *		Compress 'len' bytes with 'dict' and 'codec' (lz4 or zstd) at
+ *		'level' (0: the codec's default) into at most 'cap' bytes at 'dst';
+ *		returns the length, 0 if it did not fit (or, LZ4, did not
+ *		decompress back).  Out of memory for a codec's state raises an
+ *		error.
+ */
+uint32
+AegisDictCompress(const AegisBlockDict *dict, AegisCodec codec, int level, const char *src,
+				  uint32 len, char *dst, uint32 cap)
+{
+	AegisBlockDict *d = (AegisBlockDict *) dict;	/* its digest cache */
+	size_t		n;
+
+	if (codec == AEGIS_CODEC_LZ4)
+		return lz4_compress(d, level, src, len, dst, cap);
+	n = ZSTD_compress_usingCDict(AegisZstdCCtx(), dst, cap, src, len,
+								 AegisDictZstdDigest(dict, level));
 	return ZSTD_isError(n) ? 0 : (uint32) n;
 }
 

@@ -89,6 +89,25 @@ AegisBlockCompress(const char *page, uint32 len, AegisCodec codec, int level,
 }
 
 /*
+ * AegisBlockCompressSegments
+ *		AegisBlockCompress of src[0 .. seg_end[nseg - 1]) that, with zstd,
+ *		gives each segment its own zstd blocks and so its own entropy tables
+ *		(AegisZstdCompressSegments); LZ4, which has none, compresses it
+ *		whole.
+ */
+uint32
+AegisBlockCompressSegments(const char *src, const uint32 *seg_end, int nseg, AegisCodec codec,
+						   int level, const AegisBlockDict *dict, char *dst, uint32 cap)
+{
+	if (nseg < 1)
+		return 0;
+	if (codec != AEGIS_CODEC_ZSTD || nseg == 1)
+		return AegisBlockCompress(src, seg_end[nseg - 1], codec, level, dict, dst, cap);
+	return AegisZstdCompressSegments(src, seg_end, nseg, level,
+									 dict ? AegisDictZstdDigest(dict, level) : NULL, dst, cap);
+}
+
+/*
  * AegisBlockEncode
  *		Turn one page (BLCKSZ bytes) into a block at 'dst'.
  *
@@ -462,8 +481,10 @@ AegisGroupCheckDirectory(const AegisBlockHeader *hdr, const char *payload, uint3
 			(m->form_len == 0 || m->form_len > AEGIS_PAX_MAX_SIZE) : m->form_len != BLCKSZ)
 			return psprintf("group member %u (page %u) has a form of %u bytes", i, m->pageno,
 							m->form_len);
-		if ((m->flags & ~(AEGIS_BLOCK_PAX | AEGIS_BLOCK_PG_LSN)) != 0 ||
-			(!(m->flags & AEGIS_BLOCK_PG_LSN) && m->lsn != 0))
+		if ((m->flags & ~(AEGIS_BLOCK_PAX | AEGIS_BLOCK_PG_LSN | AEGIS_BLOCK_STRIPED)) != 0 ||
+			(!(m->flags & AEGIS_BLOCK_PG_LSN) && m->lsn != 0) ||
+			(m->flags & AEGIS_BLOCK_STRIPED) != (members[0].flags & AEGIS_BLOCK_STRIPED) ||
+			((m->flags & AEGIS_BLOCK_STRIPED) && !(m->flags & AEGIS_BLOCK_PAX)))
 			return psprintf("group member %u (page %u) has flags 0x%02x", i, m->pageno, m->flags);
 		total += m->form_len;
 		max_lsn = Max(max_lsn, m->lsn);

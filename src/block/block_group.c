@@ -33,39 +33,237 @@
 #include "block_internal.h"
 #include "storage/bufpage.h"
 
+/*
+ * A zstd block of its own costs its entropy tables (up to some hundred
+ * bytes): only segments of at least this many bytes get one.
+ */
+#define GROUP_SEGMENT_MIN	512
+
 StaticAssertDecl(sizeof(AegisGroupMember) == 24, "a group member is 24 bytes on disk");
 StaticAssertDecl(offsetof(AegisGroupDirectory, members) == 8, "a group directory opens with 8 bytes");
 
 
 
 /*
+ * Write the n forms to 'out' stream by stream (AegisPaxStreamLength):
+ * stream 0 of each form, then stream 1 of each that has one, and so on.
+ * Sets seg_end[0 .. *nseg) (AEGIS_PAX_MAX_STREAMS entries) to where the
+ * segments the codec is to compress apart end: after stream s of every
+ * member, once a segment holds GROUP_SEGMENT_MIN bytes.  Returns false,
+ * having written part of it, if a form is not a rows or columns form that
+ * splits into streams.
+ */
+static bool
+group_stripe(int n, const AegisPageForm *forms, char *out, uint32 *seg_end, int *nseg)
+{
+	uint32		done[AEGIS_GROUP_MAX_PAGES] = {0};
+	int			nstreams[AEGIS_GROUP_MAX_PAGES] = {0};
+	uint32		pos = 0;
+	bool		more = true;
+
+	*nseg = 0;
+
+	for (int s = 0; more; s++)
+	{
+		more = false;
+		for (int i = 0; i < n; i++)
+		{
+			uint32		len;
+
+			if (s > 0 && s >= nstreams[i])
+				continue;
+			if (!(forms[i].flags & AEGIS_BLOCK_PAX) ||
+				!AegisPaxStreamLength(forms[i].data, done[i], forms[i].len, s,
+									  forms[i].data + done[i], forms[i].len - done[i],
+									  &len, &nstreams[i]))
+				return false;
+			memcpy(out + pos, forms[i].data + done[i], len);
+			pos += len;
+			done[i] += len;
+			more |= s + 1 < nstreams[i];
+		}
+		/* a segment ends after a stream of every member, if long enough */
+		if (pos - (*nseg > 0 ? seg_end[*nseg - 1] : 0) >= GROUP_SEGMENT_MIN || !more)
+			seg_end[(*nseg)++] = pos;
+	}
+	for (int i = 0; i < n; i++)
+		if (done[i] != forms[i].len)
+			return false;
+	return true;
+}
+
+/*
+ * The inverse of group_stripe: the n members' forms, stored stream by
+ * stream in 'in' (in_len bytes, the sum of their form lengths), written
+ * one after the other to 'out'.  NULL if it went well, else what is wrong.
+ * Bounded by the members' form lengths (checked against in_len by
+ * AegisGroupCheckDirectory): reads and writes nothing outside them.
+ */
+static const char *
+group_unstripe(const char *in, uint32 in_len, int n, const AegisGroupMember *members, char *out)
+{
+	uint32		start[AEGIS_GROUP_MAX_PAGES];
+	uint32		done[AEGIS_GROUP_MAX_PAGES] = {0};
+	int			nstreams[AEGIS_GROUP_MAX_PAGES] = {0};
+	uint32		pos = 0;
+	bool		more = true;
+
+	for (int i = 0; i < n; i++)
+		start[i] = i == 0 ? 0 : start[i - 1] + members[i - 1].form_len;
+	for (int s = 0; more; s++)
+	{
+		more = false;
+		for (int i = 0; i < n; i++)
+		{
+			uint32		len;
+
+			if (s > 0 && s >= nstreams[i])
+				continue;
+			if (!AegisPaxStreamLength(out + start[i], done[i], members[i].form_len, s,
+									  in + pos, in_len - pos, &len, &nstreams[i]) ||
+				len > in_len - pos)
+				return psprintf("group member %d (page %u): stream %d does not parse", i,
+								members[i].pageno, s);
+			memcpy(out + start[i] + done[i], in + pos, len);
+			pos += len;
+			done[i] += len;
+			more |= s + 1 < nstreams[i];
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (done[i] != members[i].form_len)
+			return psprintf("group member %d (page %u): streams of %u bytes, not %u", i,
+							members[i].pageno, done[i], members[i].form_len);
+	return NULL;
+}
+
+/*
+ * Which members' forms a group block of a relation is made of: the forms
+ * its pages had (rows form, columns form or the page, whichever compressed
+ * a page alone best), or every page in its columns form.  A group block
+ * stores a rows or columns form stream by stream and zstd gives each
+ * stream of the group its own entropy tables, so the columns form, whose
+ * streams are columns, often wins in a group where the rows form won for
+ * one page (debian_packages); not where values repeat together across a
+ * row (flights_wide).  Both are compressed on the first group of a
+ * relation and every GROUP_TRIAL_EVERY groups after it (the other groups
+ * take the last trial's winner), as AegisBlockEncode does for pages.
+ */
+#define GROUP_TRIAL_EVERY	8
+enum
+{
+	GROUP_STORED_FORMS,
+	GROUP_COLUMNS_FORMS
+};
+static struct
+{
+	bool		valid;
+	AegisRelKey key;
+	int			best;
+	int			groups;			/* made since the last trial */
+} group_hint;
+
+/*
+ * The payload of a group of the n forms, before compression, at 'raw':
+ * stream by stream if every form splits into streams (*striped; seg_end
+ * and *nseg then say where its segments end), else one form after the
+ * other (*nseg 1).  Returns its length.
+ */
+static uint32
+group_raw(int n, const AegisPageForm *forms, char *raw, bool *striped, uint32 *seg_end,
+		  int *nseg)
+{
+	uint32		raw_len = 0;
+
+	for (int i = 0; i < n; i++)
+		raw_len += forms[i].len;
+	*striped = group_stripe(n, forms, raw, seg_end, nseg);
+	if (!*striped)
+	{
+		raw_len = 0;
+		for (int i = 0; i < n; i++)
+		{
+			memcpy(raw + raw_len, forms[i].data, forms[i].len);
+			raw_len += forms[i].len;
+		}
+		seg_end[0] = raw_len;
+		*nseg = 1;
+	}
+	return raw_len;
+}
+
+/*
+ * The n pages of 'forms' in their columns form (with 'layout') at 'cols',
+ * whose data are n x AEGIS_PAX_MAX_SIZE bytes at 'buf'; a page the columns
+ * form does not describe keeps its form.  Raises ERRCODE_DATA_CORRUPTED if a
+ * form does not decode.
+ */
+static void
+group_columns_forms(const AegisRelKey *key, int n, const AegisPageForm *forms,
+					const BlockNumber *pagenos, const AegisPageLayout *layout,
+					AegisPageForm *cols, char *buf)
+{
+	PGAlignedBlock page;
+	PGAlignedBlock check;
+
+	for (int i = 0; i < n; i++)
+	{
+		uint32		len;
+
+		cols[i] = forms[i];
+		cols[i].data = buf + (Size) i * AEGIS_PAX_MAX_SIZE;
+		AegisPageFormToPage(forms[i].data, forms[i].len, forms[i].flags, key, pagenos[i],
+							"a group block being made", page.data);
+		len = AegisPaxEncode(page.data, pagenos[i], layout, cols[i].data, check.data);
+		if (len > 0)
+		{
+			cols[i].len = len;
+			cols[i].flags |= AEGIS_BLOCK_PAX;
+		}
+		else
+			memcpy(cols[i].data, forms[i].data, forms[i].len);
+	}
+}
+
+/*
  * AegisGroupEncode
  *		Make a group block of 'n' pages (1 .. AEGIS_GROUP_MAX_PAGES) of
  *		relation 'key' at 'dst' (at most 'cap' bytes, at most
  *		AEGIS_GROUP_MAX_SIZE): page pagenos[i] (ascending) in its form
- *		forms[i], as AegisBlockDecodeForm gives it.  'codec' (lz4 or zstd),
- *		'level' and 'persistence' are the relation's, recorded as in
- *		AegisBlockEncode; the payload is compressed at 'page_level' with
- *		'dict' (or none).  Returns the block's length in bytes, or 0 if it
- *		does not fit in 'cap' (the caller keeps the pages' own blocks).
- *		Raises only out of memory.
+ *		forms[i], as AegisBlockDecodeForm gives it, or in its columns form
+ *		with 'layout' (the relation's, or NULL; see group_hint).  'codec'
+ *		(lz4 or zstd), 'level' and 'persistence' are the relation's,
+ *		recorded as in AegisBlockEncode; the payload is compressed at
+ *		'page_level' with 'dict' (or none).  Returns the block's length in
+ *		bytes, or 0 if it does not fit in 'cap' (the caller keeps the pages'
+ *		own blocks).  Raises out of memory, and ERRCODE_DATA_CORRUPTED if a
+ *		form does not decode.
  */
 uint32
 AegisGroupEncode(const AegisRelKey *key, int n, const AegisPageForm *forms,
 				 const BlockNumber *pagenos, AegisCodec codec, int level, int page_level,
-				 char persistence, const AegisBlockDict *dict, char *dst, uint32 cap)
+				 char persistence, const AegisPageLayout *layout, const AegisBlockDict *dict,
+				 char *dst, uint32 cap)
 {
 	static char *raw = NULL;
+	static char *colbuf = NULL;
+	static char *scratch = NULL;
+	AegisPageForm cols[AEGIS_GROUP_MAX_PAGES];
+	const AegisPageForm *best_forms = NULL;
 	AegisBlockHeader hdr;
 	AegisGroupDirectory *dir;
 	uint32		dir_len = AEGIS_GROUP_DIRECTORY_SIZE(n);
 	uint32		prefix;
 	uint32		raw_len = 0;
 	uint32		head;
-	uint32		m;
+	uint32		m = 0;
 	uint64		max_lsn = 0;
 	char	   *payload = dst + sizeof(AegisBlockHeader);
 	pg_crc32c	crc;
+	uint32		seg_end[AEGIS_PAX_MAX_STREAMS];
+	int			nseg;
+	bool		striped = false;
+	bool		trial;
 
 	Assert(n >= 1 && n <= AEGIS_GROUP_MAX_PAGES);
 	if (codec == AEGIS_CODEC_NONE || n < 1 || n > AEGIS_GROUP_MAX_PAGES)
@@ -75,30 +273,74 @@ AegisGroupEncode(const AegisRelKey *key, int n, const AegisPageForm *forms,
 	head = sizeof(AegisBlockHeader) + dir_len + prefix;
 	if (cap <= head)
 		return 0;
-	if (raw == NULL && (raw = malloc(AEGIS_GROUP_MAX_RAW)) == NULL)
+	if ((raw == NULL && (raw = malloc(AEGIS_GROUP_MAX_RAW)) == NULL) ||
+		(colbuf == NULL && (colbuf = malloc(AEGIS_GROUP_MAX_RAW)) == NULL) ||
+		(scratch == NULL && (scratch = malloc(AEGIS_GROUP_MAX_SIZE)) == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory for a group block")));
+
+	if (layout == NULL || layout->natts == 0)
+		trial = false;
+	else
+	{
+		trial = !group_hint.valid || memcmp(&group_hint.key, key, sizeof(AegisRelKey)) != 0 ||
+			++group_hint.groups >= GROUP_TRIAL_EVERY;
+		if (trial)
+		{
+			group_hint.valid = false;
+			group_hint.key = *key;
+			group_hint.groups = 0;
+		}
+	}
+	for (int kind = GROUP_STORED_FORMS; kind <= GROUP_COLUMNS_FORMS; kind++)
+	{
+		const AegisPageForm *f = forms;
+		uint32		len;
+		bool		st;
+		uint32		c;
+
+		if (kind == GROUP_COLUMNS_FORMS && (layout == NULL || layout->natts == 0))
+			continue;
+		if (!trial && layout != NULL && layout->natts > 0 && group_hint.valid &&
+			kind != group_hint.best)
+			continue;
+		if (kind == GROUP_COLUMNS_FORMS)
+		{
+			group_columns_forms(key, n, forms, pagenos, layout, cols, colbuf);
+			f = cols;
+		}
+		len = group_raw(n, f, raw, &st, seg_end, &nseg);
+		c = AegisBlockCompressSegments(raw, seg_end, nseg, codec, page_level, dict, scratch,
+									   (m > 0 ? m : cap - head + 1) - 1);
+		if (c == 0)
+			continue;
+		memcpy(dst + head, scratch, c);
+		m = c;
+		raw_len = len;
+		striped = st;
+		best_forms = f;
+		if (trial)
+		{
+			group_hint.valid = true;
+			group_hint.best = kind;
+		}
+	}
+	if (m == 0)
+		return 0;
 
 	dir = (AegisGroupDirectory *) palloc0(dir_len);
 	dir->nmembers = n;
 	for (int i = 0; i < n; i++)
 	{
 		Assert(i == 0 || pagenos[i] > pagenos[i - 1]);
-		Assert(forms[i].len <= AEGIS_PAX_MAX_SIZE);
-		memcpy(raw + raw_len, forms[i].data, forms[i].len);
-		raw_len += forms[i].len;
+		Assert(best_forms[i].len <= AEGIS_PAX_MAX_SIZE);
 		dir->members[i].pageno = pagenos[i];
-		dir->members[i].form_len = forms[i].len;
-		dir->members[i].lsn = (forms[i].flags & AEGIS_BLOCK_PG_LSN) ? forms[i].lsn : 0;
-		dir->members[i].flags = forms[i].flags & (AEGIS_BLOCK_PAX | AEGIS_BLOCK_PG_LSN);
+		dir->members[i].form_len = best_forms[i].len;
+		dir->members[i].lsn = (best_forms[i].flags & AEGIS_BLOCK_PG_LSN) ? best_forms[i].lsn : 0;
+		dir->members[i].flags = (best_forms[i].flags & (AEGIS_BLOCK_PAX | AEGIS_BLOCK_PG_LSN)) |
+			(striped ? AEGIS_BLOCK_STRIPED : 0);
 		max_lsn = Max(max_lsn, dir->members[i].lsn);
-	}
-	m = AegisBlockCompress(raw, raw_len, codec, page_level, dict, dst + head, cap - head);
-	if (m == 0)
-	{
-		pfree(dir);
-		return 0;
 	}
 	memcpy(payload, dir, dir_len);
 	pfree(dir);
@@ -185,8 +427,25 @@ AegisGroupDecode(const char *src, uint32 len, const AegisRelKey *key, BlockNumbe
 	if (bad)
 		AegisBlockReportCorrupt(key, pageno, location, bad);
 	dir_len = AEGIS_GROUP_DIRECTORY_SIZE(n);
-	AegisBlockDecompress(&hdr, src + sizeof(AegisBlockHeader) + dir_len,
-						 hdr.stored_len - dir_len, key, pageno, location, lookup, out->raw);
+	if (out->members[0].flags & AEGIS_BLOCK_STRIPED)
+	{
+		static char *striped = NULL;
+
+		if (striped == NULL && (striped = malloc(AEGIS_GROUP_MAX_RAW)) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory for a group block")));
+		AegisBlockDecompress(&hdr, src + sizeof(AegisBlockHeader) + dir_len,
+							 hdr.stored_len - dir_len, key, pageno, location, lookup, striped);
+		bad = group_unstripe(striped, hdr.raw_len, n, out->members, out->raw);
+		if (bad)
+			AegisBlockReportCorrupt(key, pageno, location, bad);
+		for (uint32 i = 0; i < n; i++)
+			out->members[i].flags &= ~AEGIS_BLOCK_STRIPED;
+	}
+	else
+		AegisBlockDecompress(&hdr, src + sizeof(AegisBlockHeader) + dir_len,
+							 hdr.stored_len - dir_len, key, pageno, location, lookup, out->raw);
 	out->nmembers = n;
 	out->raw_len = hdr.raw_len;
 	for (uint32 i = 0; i < n; i++)

@@ -16,6 +16,8 @@
 /* block_codec.c: this process's zstd contexts, created on first use */
 extern ZSTD_CCtx *AegisZstdCCtx(void);
 extern ZSTD_DCtx *AegisZstdDCtx(void);
+extern uint32 AegisZstdCompressSegments(const char *src, const uint32 *seg_end, int nseg,
+										int level, ZSTD_CDict *cdict, char *dst, uint32 cap);
 
 /* block_format.c, for block_group.c */
 #define DICT_PREFIX_ZSTD	2
@@ -45,6 +47,9 @@ extern void AegisBlockDecompress(const AegisBlockHeader *hdr, const char *payloa
 								 const char *location, AegisDictLookup lookup, char *out);
 extern uint32 AegisBlockCompress(const char *src, uint32 len, AegisCodec codec, int level,
 								 const AegisBlockDict *dict, char *dst, uint32 cap);
+extern uint32 AegisBlockCompressSegments(const char *src, const uint32 *seg_end, int nseg,
+										 AegisCodec codec, int level,
+										 const AegisBlockDict *dict, char *dst, uint32 cap);
 
 extern const char *AegisGroupCheckDirectory(const AegisBlockHeader *hdr, const char *payload,
 											uint32 *nmembers, AegisGroupMember *members);
@@ -53,6 +58,7 @@ extern const char *AegisGroupCheckDirectory(const AegisBlockHeader *hdr, const c
 extern uint32 AegisBlockDictContentId(const AegisBlockDict *dict);
 extern uint32 AegisDictCompress(const AegisBlockDict *dict, AegisCodec codec, int level,
 								const char *src, uint32 len, char *dst, uint32 cap);
+extern ZSTD_CDict *AegisDictZstdDigest(const AegisBlockDict *dict, int level);
 extern bool AegisDictDecompress(const AegisBlockDict *dict, AegisCodec codec,
 								const char *src, uint32 len, char *dst, uint32 raw_len);
 

@@ -1237,3 +1237,97 @@ AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno, char *page)
 	}
 	return NULL;
 }
+
+/*
+ * AegisPaxStreamLength
+ *		A rows or columns form split into its streams, in order: 0 the
+ *		version, layout and page header; 1 the line pointers; 2 the bitmap
+ *		of the tuples stored by column; 3 .. 9 the header fields; 10 the null
+ *		bitmaps (with their length); then one per attribute column (rows
+ *		form: one, the tuples' data; with its length); last the gap stream.
+ *		A form of natts attributes has 12 + Max(natts, 1) streams.  Group
+ *		blocks store their members' forms stream by stream (block_group.c).
+ *
+ *		Sets *len to the length in bytes of stream 's' of a form of
+ *		'form_len' bytes whose streams 0 .. s-1 are 'prefix' (prefix_len
+ *		bytes) and whose stream s opens with 'head' (head_len bytes readable
+ *		there), and *nstreams to the form's number of streams.  Returns
+ *		false if the bytes are not those of a form's streams (the caller
+ *		reports it; a form that passes may still fail AegisPaxDecode).  Pure,
+ *		bounded: reads nothing outside the buffers given.
+ */
+bool
+AegisPaxStreamLength(const char *prefix, uint32 prefix_len, uint32 form_len, int s,
+					 const char *head, uint32 head_len, uint32 *len, int *nstreams)
+{
+	uint16		natts;
+	uint16		u16;
+	uint32		pre;			/* bytes of stream 0 */
+	uint16		pd_lower;
+	uint32		nlp;
+
+	if (prefix_len > form_len)
+		return false;
+	/* stream 0 opens with the version and natts */
+	if (s == 0)
+	{
+		if (head_len < 3 || head[0] != PAX_VERSION)
+			return false;
+		memcpy(&natts, head + 1, 2);
+	}
+	else
+	{
+		if (prefix_len < 3)
+			return false;
+		memcpy(&natts, prefix + 1, 2);
+	}
+	if (natts > AEGIS_PAX_MAX_ATTS)
+		return false;
+	*nstreams = 12 + Max(natts, 1);
+	pre = 3 + 3 * (uint32) natts + SizeOfPageHeaderData;
+	if (s >= *nstreams || s < 0)
+		return false;
+	if (s == 0)
+	{
+		*len = pre;
+		return pre <= form_len;
+	}
+	if (s == *nstreams - 1)
+	{
+		*len = form_len - prefix_len;	/* the gap stream: the rest */
+		return true;
+	}
+	if (prefix_len < pre)
+		return false;
+	memcpy(&pd_lower, prefix + pre - SizeOfPageHeaderData + offsetof(PageHeaderData, pd_lower), 2);
+	if (pd_lower < SizeOfPageHeaderData || pd_lower > BLCKSZ ||
+		(pd_lower - SizeOfPageHeaderData) % sizeof(ItemIdData) != 0)
+		return false;
+	nlp = (pd_lower - SizeOfPageHeaderData) / sizeof(ItemIdData);
+	if (s == 1)
+		*len = nlp * sizeof(ItemIdData);
+	else if (s == 2)
+		*len = (nlp + 7) / 8;
+	else if (s <= 2 + PAX_HDR_COLS)
+	{
+		const char *bits = prefix + pre + nlp * sizeof(ItemIdData);
+		uint32		marked = 0;
+
+		if (prefix_len < pre + nlp * sizeof(ItemIdData) + (nlp + 7) / 8)
+			return false;
+		for (uint32 b = 0; b < nlp / 8; b++)
+			marked += pg_number_of_ones[(uint8) bits[b]];
+		if (nlp % 8 != 0)
+			marked += pg_number_of_ones[(uint8) bits[nlp / 8] & ((1 << (nlp % 8)) - 1)];
+		*len = marked * pax_hdr_width[s - 3];
+	}
+	else
+	{
+		/* null bitmaps and columns: a uint16 length, then that many bytes */
+		if (head_len < 2)
+			return false;
+		memcpy(&u16, head, 2);
+		*len = 2 + (uint32) u16;
+	}
+	return *len <= form_len - prefix_len;
+}

@@ -430,7 +430,9 @@ static const int levels[4] = {0, 1, 3, 9};
  *   [5]      bits 0-1: the group's level (levels[]); bits 2-3: its room,
  *            AEGIS_GROUP_MAX_SIZE, the sum of the members' blocks (what
  *            the storage backend gives), 16 * [6] bytes, or UINT32_MAX
- *            (which AegisGroupEncode must cut to AEGIS_GROUP_MAX_SIZE)
+ *            (which AegisGroupEncode must cut to AEGIS_GROUP_MAX_SIZE);
+ *            with bit 6, the group is given layouts[bits 4-5] (members
+ *            may then be stored in their columns form)
  *   [6]      see [5]
  *   [7..8]   with mode bit 5: where to change a byte of the group block
  *   [9]      and with what (xor; 0 reads as 0x80)
@@ -460,6 +462,7 @@ fuzz_group(uint8 mode, const uint8_t *data, size_t size)
 	AegisCodec	gcodec = (mode & 8) ? AEGIS_CODEC_ZSTD : AEGIS_CODEC_LZ4;
 	const AegisBlockDict *gdict = (mode & 16) ? test_dict() : NULL;
 	AegisDictLookup glookup = gdict ? lookup_test_dict : lookup_none;
+	const AegisPageLayout *glayout = NULL;
 	const uint8_t *desc;
 	const uint8_t *body;
 	size_t		chunk;
@@ -481,6 +484,8 @@ fuzz_group(uint8 mode, const uint8_t *data, size_t size)
 	memcpy(&first, data + 1, sizeof(first));
 	/* up to the highest page number a member can have */
 	first = Min(first, MaxBlockNumber - 1 - 4 * (AEGIS_GROUP_MAX_PAGES - 1));
+	if (data[5] & 0x40)
+		glayout = &layouts[(data[5] >> 4) & 3];
 	desc = data + GROUP_HEAD;
 	body = desc + n * GROUP_DESC;
 	chunk = (size - GROUP_HEAD - n * GROUP_DESC) / n;
@@ -539,7 +544,7 @@ fuzz_group(uint8 mode, const uint8_t *data, size_t size)
 	room = Min(cap, AEGIS_GROUP_MAX_SIZE);
 	dst = exact_buffer(&gbuf, AEGIS_GROUP_MAX_SIZE) + AEGIS_GROUP_MAX_SIZE - room;
 	glen = AegisGroupEncode(&key, n, forms, pagenos, gcodec, 0, levels[data[5] & 3],
-							RELPERSISTENCE_PERMANENT, gdict, dst, cap);
+							RELPERSISTENCE_PERMANENT, glayout, gdict, dst, cap);
 	if (glen == 0)
 	{
 		/* 16 forms of any bytes fit, compressed, in AEGIS_GROUP_MAX_SIZE */
@@ -556,6 +561,22 @@ fuzz_group(uint8 mode, const uint8_t *data, size_t size)
 		dst = gbuf + AEGIS_GROUP_MAX_SIZE - glen;
 	}
 
+	/*
+	 * forms of AegisPaxEncode always split into streams: a group of only
+	 * such forms is stored stream by stream, a group with a plain page not
+	 */
+	{
+		bool		all_pax = true;
+		AegisGroupMember m0;
+
+		for (int i = 0; i < n; i++)
+			all_pax &= (forms[i].flags & AEGIS_BLOCK_PAX) != 0;
+		memcpy(&m0, dst + sizeof(AegisBlockHeader) + offsetof(AegisGroupDirectory, members),
+			   sizeof(m0));
+		if (glayout == NULL && all_pax != ((m0.flags & AEGIS_BLOCK_STRIPED) != 0))
+			abort();
+	}
+
 	/* AegisBlockCheck finds the group and its members */
 	if (!AegisBlockIsGroup(dst, glen) || !AegisBlockCheck(dst, glen, &id) ||
 		id.nmembers != n || id.pageno != pagenos[0] || id.length != glen ||
@@ -569,14 +590,16 @@ fuzz_group(uint8 mode, const uint8_t *data, size_t size)
 	/* its forms are the members' forms, and give the members' pages */
 	g.raw = exact_buffer(&raw, AEGIS_GROUP_MAX_RAW);
 	AegisGroupDecode(dst, glen, &key, pagenos[0], "fuzz", glookup, &g);
-	if (g.nmembers != n || g.raw_len != raw_len || !group_forms_ok(&g))
+	if (g.nmembers != n || (glayout == NULL && g.raw_len != raw_len) || !group_forms_ok(&g))
 		abort();
 	for (int i = 0; i < n; i++)
 	{
+		/* with a layout, a member may be in its columns form instead */
 		if (AegisGroupFind(&g, pagenos[i]) != i || g.members[i].pageno != pagenos[i] ||
-			g.members[i].form_len != forms[i].len || g.members[i].flags != forms[i].flags ||
 			g.members[i].lsn != forms[i].lsn ||
-			memcmp(g.raw + g.offset[i], forms[i].data, forms[i].len) != 0)
+			(glayout == NULL &&
+			 (g.members[i].form_len != forms[i].len || g.members[i].flags != forms[i].flags ||
+			  memcmp(g.raw + g.offset[i], forms[i].data, forms[i].len) != 0)))
 			abort();
 		AegisPageFormToPage(g.raw + g.offset[i], g.members[i].form_len, g.members[i].flags,
 							&key, pagenos[i], "fuzz", page.data);

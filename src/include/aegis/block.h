@@ -82,6 +82,15 @@ typedef struct AegisBlockHeader
  */
 #define AEGIS_BLOCK_GROUP			0x10
 
+/*
+ * group member flags: the members' forms are stored stream by stream
+ * (block_group.c): stream 0 of every member, then stream 1, ..., each a
+ * rows or columns form (AegisPaxStreamLength), so the codec sees a column
+ * of the whole group at once.  Set on every member of such a group or on
+ * none.  Builds before it refuse such groups (unknown member flags).
+ */
+#define AEGIS_BLOCK_STRIPED			0x20
+
 /* pages of a group block, at most */
 #define AEGIS_GROUP_MAX_PAGES	16
 
@@ -92,7 +101,8 @@ typedef struct AegisGroupMember
 	uint32		form_len;		/* bytes of its form in the payload */
 	uint64		lsn;			/* page LSN (0 unless AEGIS_BLOCK_PG_LSN) */
 	uint8		flags;			/* AEGIS_BLOCK_PAX: a rows or columns form,
-								 * else the page; AEGIS_BLOCK_PG_LSN */
+								 * else the page; AEGIS_BLOCK_PG_LSN;
+								 * AEGIS_BLOCK_STRIPED */
 	uint8		reserved[7];
 } AegisGroupMember;
 
@@ -219,7 +229,7 @@ typedef struct AegisGroupForms
 /* block_group.c */
 extern uint32 AegisGroupEncode(const AegisRelKey *key, int n, const AegisPageForm *forms,
 							   const BlockNumber *pagenos, AegisCodec codec, int level,
-							   int page_level, char persistence,
+							   int page_level, char persistence, const AegisPageLayout *layout,
 							   const AegisBlockDict *dict, char *dst, uint32 cap);
 extern bool AegisBlockIsGroup(const char *src, uint32 len);
 extern void AegisGroupDecode(const char *src, uint32 len, const AegisRelKey *key,
@@ -240,5 +250,9 @@ extern uint32 AegisPaxEncode(const char *page, BlockNumber pageno,
 							 const AegisPageLayout *layout, char *out, char *check);
 extern const char *AegisPaxDecode(const char *in, uint32 len, BlockNumber pageno,
 								  char *page);
+/* streams of a rows or columns form, at most (AegisPaxStreamLength) */
+#define AEGIS_PAX_MAX_STREAMS	(12 + AEGIS_PAX_MAX_ATTS)
+extern bool AegisPaxStreamLength(const char *prefix, uint32 prefix_len, uint32 form_len, int s,
+								 const char *head, uint32 head_len, uint32 *len, int *nstreams);
 
 #endif							/* AEGIS_BLOCK_H */
