@@ -216,7 +216,7 @@ AegisDefineGucs(void)
 
 	DefineCustomIntVariable("aegis.cold_group_pages",
 							"Pages of lz4 and zstd tables compressed together once VACUUM found them all-visible (1 = each page alone).",
-							"The aegis checkpoint compresses runs of up to this many consecutive all-visible pages as one group block, at aegis.cold_compression_level; a page changed later is written back alone.",
+							"After each checkpoint, the aegis checkpointer compresses runs of up to this many consecutive all-visible pages as one group block, at aegis.cold_compression_level, in the background; a page changed later is written back alone.",
 							&aegis_cold_group_pages,
 							AEGIS_GROUP_MAX_PAGES, 1, AEGIS_GROUP_MAX_PAGES,
 							PGC_SIGHUP,

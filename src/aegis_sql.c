@@ -215,13 +215,23 @@ aegis_buffer_stats(PG_FUNCTION_ARGS)
 /*
  * aegis_checkpoint(): run PostgreSQL's CHECKPOINT (immediate, forced, and
  * waited for), which the checkpoint guards make cover every aegis page;
- * kept for scripts written for the build with its own checkpoints.
+ * then, on a primary, wait until the aegis checkpointer has put the
+ * all-visible pages that checkpoint wrote into group blocks, which it does
+ * in the background after every checkpoint (AegisCheckpointWaitRegrouped),
+ * and run a second CHECKPOINT, which makes the group blocks durable and
+ * compacts away the blocks they replaced.  A plain CHECKPOINT does not
+ * wait for the grouping.
  */
 Datum
 aegis_checkpoint(PG_FUNCTION_ARGS)
 {
 	AegisCheckPreloaded();
 	RequestCheckpoint(CHECKPOINT_IMMEDIATE | CHECKPOINT_FORCE | CHECKPOINT_WAIT);
+	if (!RecoveryInProgress())
+	{
+		AegisCheckpointWaitRegrouped();
+		RequestCheckpoint(CHECKPOINT_IMMEDIATE | CHECKPOINT_FORCE | CHECKPOINT_WAIT);
+	}
 	PG_RETURN_VOID();
 }
 

@@ -2007,8 +2007,9 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
  * Group blocks (src/block/block_group.c, src/backend/README)
  * ------------
  * A page that was all-visible when written back to local storage is marked
- * pending (AEGIS_LOC_PENDING).  The aegis checkpoint, before it compacts
- * and writes the map, looks at each run of up to aegis.cold_group_pages
+ * pending (AEGIS_LOC_PENDING).  After each checkpoint the aegis
+ * checkpointer (AegisCheckpointRegroup, in the background: no checkpoint
+ * waits for it) looks at each run of up to aegis.cold_group_pages
  * consecutive pages that are pending, cold (all-visible in a block of
  * their own) or members of a group that lost members or is short.  If at
  * least a quarter of the run is pending or cold (one of them pending), or
@@ -2020,10 +2021,13 @@ compact_relation(const AegisRelKey *key, AegisBlockLogger logger)
  * keeps making all-visible costs one page's compression, not its group's,
  * until a quarter of the group has left it (at most 4 pages compressed in
  * a group per page changed, and a group's pages that left it take their
- * room twice until then).  The pages do not change: the members' forms are
- * taken from their blocks as they are, under the same LSNs.  A page written back meanwhile
- * keeps its newer block (each map entry is replaced only if it is still
- * the one that was read).  Compaction then drops the blocks replaced.
+ * room twice until then).  The pages do not change: the members are their
+ * blocks' forms, or the same pages in their columns form, under the same
+ * LSNs.  A page written back meanwhile keeps its newer block (each map
+ * entry is replaced only if it is still the one that was read).  The next
+ * checkpoint syncs the group blocks, writes the map and, when compaction
+ * is due, drops the blocks replaced; a crash before it finds the map of
+ * the checkpoint before, whose blocks are all still in the data file.
  */
 
 /*
@@ -2290,9 +2294,9 @@ done:
  *		local lz4 or zstd relation that had pending pages written, or group
  *		members superseded, since the last time?  Returns its pages if so,
  *		and clears the mark (a failure sets it again), else 0.  The aegis
- *		checkpoint calls it, then AegisStorageRegroup for the pages, split
- *		between itself and the I/O workers (src/checkpoint/checkpoint_run.c),
- *		before it syncs the relation.  Raises nothing.
+ *		checkpointer calls it after a checkpoint, then AegisStorageRegroup
+ *		for the pages, a range at a time (AegisCheckpointRegroup); the next
+ *		checkpoint syncs what it wrote.  Raises nothing.
  */
 BlockNumber
 AegisStorageRegroupBegin(const AegisRelKey *key)
@@ -2312,6 +2316,25 @@ AegisStorageRegroupBegin(const AegisRelKey *key)
 	}
 	dshash_release_lock(dir_hash, e);
 	return npages;
+}
+
+/*
+ * AegisStorageRegroupLater
+ *		Mark relation 'key' due for regrouping again: the caller stopped
+ *		before it had gone through the pages AegisStorageRegroupBegin gave
+ *		(a checkpoint was asked for, or shutdown).  Raises nothing.
+ */
+void
+AegisStorageRegroupLater(const AegisRelKey *key)
+{
+	AegisRelEntry *e;
+
+	dir_attach();
+	e = dshash_find(dir_hash, key, true);
+	if (e == NULL)
+		return;
+	e->regroup_hint++;
+	dshash_release_lock(dir_hash, e);
 }
 
 /*

@@ -61,15 +61,6 @@
  *     worker writes is clean or in progress when the pass gets there, and
  *     the pass waits for writes in progress), so a worker that fails, is
  *     slow or is not running changes nothing but the time taken.
- *   - REGROUP (AegisIoRegroupHelp, from the aegis checkpoint, not in
- *     recovery): a relation whose all-visible pages are to go in group
- *     blocks (src/backend/README) of 256 pages or more is split in equal
- *     parts, one per running worker and one for the checkpoint, which
- *     then does the parts no worker took and waits for the others
- *     (AegisIoRegroupDone) before it syncs the relation.  Each process
- *     replaces only map entries that are still the ones it read, so the
- *     parts need no lock between them; a worker holds no relation lock
- *     either (the storage layer copes with a relation dropped meanwhile).
  *
  * What a scan returns or a checkpoint makes durable never depends on the
  * workers: they bring pages into the pool and write them back exactly as
@@ -120,8 +111,7 @@ typedef enum IoKind
 {
 	IO_READ,					/* pages [from, to) of 'key' */
 	IO_WRITE,					/* dirty pages [from, to) of 'key' */
-	IO_FLUSH,					/* dirty permanent frames [from, to) */
-	IO_REGROUP					/* pages [from, to) of 'key' into groups */
+	IO_FLUSH					/* dirty permanent frames [from, to) */
 } IoKind;
 
 typedef struct IoRequest
@@ -143,9 +133,6 @@ typedef struct IoShared
 	IoRequest	queue[IO_QUEUE_SIZE];
 	Latch	   *latches[AEGIS_IO_MAX_WORKERS];	/* running workers' */
 	pg_atomic_uint64 flushed;	/* pages the workers wrote for checkpoints */
-	bool		regrouping[AEGIS_IO_MAX_WORKERS];	/* serving a REGROUP */
-	int			regroups_running;	/* how many of them do */
-	Latch	   *regroup_waiter; /* the checkpoint waiting for them */
 } IoShared;
 
 static IoShared *Io = NULL;
@@ -261,32 +248,9 @@ take(IoRequest *req)
 		Io->head = (Io->head + 1) % IO_QUEUE_SIZE;
 		Io->count--;
 		got = true;
-		if (req->kind == IO_REGROUP)
-		{
-			Io->regrouping[MyIoWorker] = true;
-			Io->regroups_running++;
-		}
 	}
 	SpinLockRelease(&Io->mutex);
 	return got;
-}
-
-/* A REGROUP request this worker took is over (done, failed, or exiting). */
-static void
-regroup_over(void)
-{
-	Latch	   *waiter = NULL;
-
-	SpinLockAcquire(&Io->mutex);
-	if (Io->regrouping[MyIoWorker])
-	{
-		Io->regrouping[MyIoWorker] = false;
-		Io->regroups_running--;
-		waiter = Io->regroup_waiter;
-	}
-	SpinLockRelease(&Io->mutex);
-	if (waiter)
-		SetLatch(waiter);
 }
 
 /*
@@ -469,96 +433,6 @@ AegisIoFlushDone(uint64 flushed0)
 }
 
 /*
- * AegisIoRegroupHelp
- *		The aegis checkpoint is about to regroup pages [0, npages) of 'key'
- *		(AegisStorageRegroup): give each running worker an equal part, in
- *		multiples of AEGIS_GROUP_MAX_PAGES pages, from the first page on, as
- *		REGROUP requests; none for fewer than
- *		256 pages, in recovery, or without workers.  Returns the first page
- *		of the part left to the caller (0 if it was given none), which then
- *		calls AegisIoRegroupDone.
- */
-BlockNumber
-AegisIoRegroupHelp(const AegisRelKey *key, BlockNumber npages)
-{
-	int			workers = 0;
-	BlockNumber part;
-	BlockNumber from = 0;
-
-	if (aegis_io_workers == 0 || Io == NULL || RecoveryInProgress() || npages < 256)
-		return 0;
-	SpinLockAcquire(&Io->mutex);
-	for (int i = 0; i < AEGIS_IO_MAX_WORKERS; i++)
-		workers += Io->latches[i] != NULL ? 1 : 0;
-	Io->regroup_waiter = MyLatch;
-	SpinLockRelease(&Io->mutex);
-	if (workers == 0)
-		return 0;
-	part = npages / (workers + 1);
-	part -= part % AEGIS_GROUP_MAX_PAGES;
-	for (int i = 0; i < workers && part > 0; i++)
-	{
-		IoRequest	req;
-
-		memset(&req, 0, sizeof(req));
-		req.kind = IO_REGROUP;
-		req.key = *key;
-		req.from = from;
-		req.to = from + part;
-		if (!post(&req))
-			break;
-		from += part;
-	}
-	return from;
-}
-
-/*
- * AegisIoRegroupDone
- *		The caller's part is done: do the parts no worker took (withdrawn
- *		from the queue), and wait for those being done.  A worker
- *		that exits meanwhile counts as done: what it regrouped is consistent
- *		(map entries are replaced one by one), the rest waits for the next
- *		checkpoint.
- */
-void
-AegisIoRegroupDone(void)
-{
-	IoRequest	mine[IO_QUEUE_SIZE];
-	int			nmine = 0;
-	uint32		kept = 0;
-
-	SpinLockAcquire(&Io->mutex);
-	for (uint32 k = 0; k < Io->count; k++)
-	{
-		IoRequest  *r = &Io->queue[(Io->head + k) % IO_QUEUE_SIZE];
-
-		if (r->kind == IO_REGROUP)
-			mine[nmine++] = *r;
-		else
-			Io->queue[(Io->head + kept++) % IO_QUEUE_SIZE] = *r;
-	}
-	Io->count = kept;
-	SpinLockRelease(&Io->mutex);
-	for (int i = 0; i < nmine; i++)
-		AegisStorageRegroup(&mine[i].key, mine[i].from, mine[i].to);
-
-	for (;;)
-	{
-		int			running;
-
-		SpinLockAcquire(&Io->mutex);
-		running = Io->regroups_running;
-		SpinLockRelease(&Io->mutex);
-		if (running == 0)
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 100L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
-/*
  * Serve a READ or WRITE request: under session AccessShareLocks on its
  * database and relation taken without waiting, read the pages of 'req' that
  * are not in the pool, or write back those that are dirty.  Returns the
@@ -612,7 +486,6 @@ serve_pages(const IoRequest *req)
 static void
 worker_exit(int code, Datum arg)
 {
-	regroup_over();
 	SpinLockAcquire(&Io->mutex);
 	Io->latches[MyIoWorker] = NULL;
 	SpinLockRelease(&Io->mutex);
@@ -675,11 +548,6 @@ AegisIoWorkerMain(Datum arg)
 					elog(DEBUG1, "aegis io worker wrote %d pages of relation %u/%u/%u behind an insert",
 						 n, req.key.spcOid, req.key.dbOid, req.key.relNumber);
 			}
-			else if (req.kind == IO_REGROUP)
-			{
-				AegisStorageRegroup(&req.key, req.from, req.to);
-				regroup_over();
-			}
 			else
 			{
 				int			n = AegisBufferFlushFrames((int) req.from, (int) req.to);
@@ -699,8 +567,6 @@ AegisIoWorkerMain(Datum arg)
 			ConditionVariableCancelSleep();
 			AegisBufferReleaseAll(false);
 			AtEOXact_Files(false);
-			if (req.kind == IO_REGROUP)
-				regroup_over();
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(TopMemoryContext);

@@ -26,11 +26,14 @@ typedef struct AegisCheckpointShared
 {
 	LWLock		run_lock;		/* one AegisCheckpointRun at a time */
 	int			tranche;
-	ConditionVariable done_cv;	/* broadcast when done_redo moves */
+	ConditionVariable done_cv;	/* broadcast when done_redo or
+								 * regroup_done_redo moves */
 
 	slock_t		mutex;
 	XLogRecPtr	requested_redo; /* the guards ask for work up to here */
 	XLogRecPtr	done_redo;		/* work is complete up to here */
+	XLogRecPtr	regroup_done_redo;	/* pages due after the run of this
+									 * redo are grouped */
 	Latch	   *checkpointer_latch; /* the aegis checkpointer, if running */
 	int			guards_alive;	/* guards attached to shared memory */
 	bool		final_done;		/* the shutdown run is complete */

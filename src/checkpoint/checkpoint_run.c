@@ -10,23 +10,27 @@
  *
  *   1. every dirty page of local storage is written back (the buffer pool
  *      flushes PostgreSQL's WAL up to the page LSN first);
- *   2. every relation whose all-visible pages are due goes into group
- *      blocks (AegisStorageRegroup, parts of it done by the I/O workers;
- *      not in recovery);
- *   3. every relation is synced: compaction when due (each block it moves
+ *   2. every relation is synced: compaction when due (each block it moves
  *      logged as an XLOG_AEGIS_IMAGE record, for base backups), fsync of
  *      its data file, its block map written durably, the superseded
  *      generation unlinked (AegisStorageSyncRelation);
- *   4. an XLOG_AEGIS_CHECKPOINT record (redo R) is written, so a standby
+ *   3. an XLOG_AEGIS_CHECKPOINT record (redo R) is written, so a standby
  *      replaying it makes its own aegis pages durable before it can create
  *      a restartpoint at the PostgreSQL checkpoint record that follows.
  *
  * On the primary the aegis checkpointer runs it when the checkpoint guards
  * see a new redo pointer, and PostgreSQL's checkpoint waits for it
- * (checkpoint_worker.c); the startup process runs it (without steps 2
- * and 4) when
- * it replays an aegis checkpoint record and at the end of recovery
+ * (checkpoint_worker.c); the startup process runs it (without step 3)
+ * when it replays an aegis checkpoint record and at the end of recovery
  * (checkpoint_rmgr.c).  One run at a time (run_lock).
+ *
+ * After a run, the primary's aegis checkpointer puts the all-visible pages
+ * the run wrote into group blocks (AegisCheckpointRegroup), a range at a
+ * time and giving way to the next checkpoint: no PostgreSQL checkpoint
+ * waits for the compression of a VACUUMed table at the cold level, which
+ * took seconds for 3 M rows and would take hours for a large table, all
+ * that time keeping WAL from being recycled.  aegis_checkpoint() waits for
+ * it (AegisCheckpointWaitRegrouped).
  *
  *-------------------------------------------------------------------------
  */
@@ -43,9 +47,13 @@
 #include "checkpoint_internal.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "postmaster/interrupt.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
+
+/* pages of a relation grouped under run_lock at once (8 MB of pages) */
+#define REGROUP_CHUNK_PAGES	1024
 
 AegisCheckpointShared *AegisCkpt = NULL;
 
@@ -135,25 +143,7 @@ AegisCheckpointRun(XLogRecPtr redo, bool log_record)
 		infos = AegisStorageListAll(&n);
 		for (int i = 0; i < n; i++)
 		{
-			BlockNumber npages;
-
 			CHECK_FOR_INTERRUPTS();
-
-			/*
-			 * All-visible pages into group blocks, with the I/O workers; by
-			 * the primary only (replay would lag behind meanwhile, and
-			 * pages stay pending until a promotion), not at shutdown (the
-			 * map keeps them pending for the next start).
-			 */
-			if (!RecoveryInProgress() && !ShutdownRequestPending &&
-				(npages = AegisStorageRegroupBegin(&infos[i].key)) > 0)
-			{
-				BlockNumber own = AegisIoRegroupHelp(&infos[i].key, npages);
-
-				AegisStorageRegroup(&infos[i].key, own, npages);
-				if (own > 0)
-					AegisIoRegroupDone();
-			}
 			AegisStorageSyncRelation(&infos[i].key, logger);
 		}
 		pfree(infos);
@@ -182,6 +172,120 @@ AegisCheckpointRun(XLogRecPtr redo, bool log_record)
 	SpinLockRelease(&AegisCkpt->mutex);
 	LWLockRelease(&AegisCkpt->run_lock);
 	ConditionVariableBroadcast(&AegisCkpt->done_cv);
+}
+
+/*
+ * Is a checkpoint waiting for the aegis checkpointer (a guard asked for a
+ * run beyond the last one done)?
+ */
+static bool
+checkpoint_requested(void)
+{
+	bool		requested;
+
+	SpinLockAcquire(&AegisCkpt->mutex);
+	requested = AegisCkpt->requested_redo > AegisCkpt->done_redo;
+	SpinLockRelease(&AegisCkpt->mutex);
+	return requested;
+}
+
+/*
+ * AegisCheckpointRegroup
+ *		Put the all-visible pages of every relation that is due into group
+ *		blocks (AegisStorageRegroupBegin, AegisStorageRegroup), at most
+ *		REGROUP_CHUNK_PAGES pages at a time, each range under run_lock so
+ *		that it never overlaps a checkpoint's compaction and sync.  Before
+ *		each range it gives way: if a checkpoint asked for a run or shutdown
+ *		was requested, it marks the relation due again
+ *		(AegisStorageRegroupLater) and returns false; true once every due
+ *		relation went through.  Not in recovery (replay would lag behind
+ *		meanwhile; pages stay pending until a promotion).  Writes no WAL
+ *		(src/backend/backend_dir.c, "Group blocks"); the next checkpoint
+ *		syncs what it wrote.  The aegis checkpointer calls it after each
+ *		run.  Damaged blocks and a full disk are WARNINGs (the range stays
+ *		due); other errors are raised.
+ */
+bool
+AegisCheckpointRegroup(void)
+{
+	AegisRelInfo *infos;
+	int			n;
+	bool		complete = true;
+
+	AegisCheckpointAttach();
+	if (RecoveryInProgress() || !AegisStorageLoaded())
+		return true;
+	infos = AegisStorageListAll(&n);
+	for (int i = 0; i < n && complete; i++)
+	{
+		BlockNumber npages = AegisStorageRegroupBegin(&infos[i].key);
+
+		for (BlockNumber from = 0; from < npages; from += REGROUP_CHUNK_PAGES)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (ShutdownRequestPending || checkpoint_requested())
+			{
+				AegisStorageRegroupLater(&infos[i].key);
+				complete = false;
+				break;
+			}
+			LWLockAcquire(&AegisCkpt->run_lock, LW_EXCLUSIVE);
+			AegisStorageRegroup(&infos[i].key, from, Min(npages, from + REGROUP_CHUNK_PAGES));
+			LWLockRelease(&AegisCkpt->run_lock);
+		}
+	}
+	pfree(infos);
+	return complete;
+}
+
+/*
+ * AegisCheckpointRegroupDone
+ *		The aegis checkpointer went through every relation that was due
+ *		after the run that made state durable up to 'redo': wake
+ *		AegisCheckpointWaitRegrouped.
+ */
+void
+AegisCheckpointRegroupDone(XLogRecPtr redo)
+{
+	SpinLockAcquire(&AegisCkpt->mutex);
+	if (redo > AegisCkpt->regroup_done_redo)
+		AegisCkpt->regroup_done_redo = redo;
+	SpinLockRelease(&AegisCkpt->mutex);
+	ConditionVariableBroadcast(&AegisCkpt->done_cv);
+}
+
+/*
+ * AegisCheckpointWaitRegrouped
+ *		Wait until the aegis checkpointer has grouped what was due after the
+ *		last completed aegis checkpoint (AegisCheckpointRegroup); returns at
+ *		once in recovery or when no aegis checkpointer runs.  For
+ *		aegis_checkpoint(), after PostgreSQL's CHECKPOINT.  Interruptible.
+ */
+void
+AegisCheckpointWaitRegrouped(void)
+{
+	XLogRecPtr	target;
+
+	AegisCheckpointAttach();
+	if (RecoveryInProgress())
+		return;
+	SpinLockAcquire(&AegisCkpt->mutex);
+	target = AegisCkpt->done_redo;
+	SpinLockRelease(&AegisCkpt->mutex);
+	ConditionVariablePrepareToSleep(&AegisCkpt->done_cv);
+	for (;;)
+	{
+		bool		done;
+
+		SpinLockAcquire(&AegisCkpt->mutex);
+		done = AegisCkpt->regroup_done_redo >= target || AegisCkpt->checkpointer_latch == NULL;
+		SpinLockRelease(&AegisCkpt->mutex);
+		if (done || RecoveryInProgress())
+			break;
+		/* timed: a checkpointer that exits broadcasts nothing */
+		(void) ConditionVariableTimedSleep(&AegisCkpt->done_cv, 1000, PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
 }
 
 /*

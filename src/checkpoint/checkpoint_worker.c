@@ -174,6 +174,38 @@ run_once(XLogRecPtr redo, bool final, MemoryContext cxt)
 	return ok;
 }
 
+/*
+ * Group what the run up to 'done' left due (AegisCheckpointRegroup), with
+ * run_once's error recovery.  A pass that went through everything, or
+ * failed, is over for this run (the pages a failure left stay due for the
+ * next one); one that gave way to a checkpoint or shutdown is not.
+ */
+static void
+regroup_once(XLogRecPtr done, MemoryContext cxt)
+{
+	bool		over = true;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	PG_TRY();
+	{
+		over = AegisCheckpointRegroup();
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		LWLockReleaseAll();
+		ConditionVariableCancelSleep();
+		AegisBufferReleaseAll(false);
+		AtEOXact_Files(false);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(cxt);
+	if (over)
+		AegisCheckpointRegroupDone(done);
+}
+
 static void
 checkpointer_exit(int code, Datum arg)
 {
@@ -187,7 +219,9 @@ checkpointer_exit(int code, Datum arg)
  *		Run an aegis checkpoint whenever a guard asks for one (requested_redo
  *		beyond done_redo), retrying a failed run every second (the
  *		PostgreSQL checkpoint waits meanwhile, as it would for its own
- *		failing writes).  At shutdown, see the file header.
+ *		failing writes); between runs, group the all-visible pages the last
+ *		one left due (regroup_once), giving way to the next request.  At
+ *		shutdown, see the file header.
  */
 void
 AegisCheckpointerMain(Datum arg)
@@ -209,7 +243,8 @@ AegisCheckpointerMain(Datum arg)
 	for (;;)
 	{
 		XLogRecPtr	want,
-					done;
+					done,
+					regrouped;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -220,12 +255,22 @@ AegisCheckpointerMain(Datum arg)
 		SpinLockAcquire(&AegisCkpt->mutex);
 		want = AegisCkpt->requested_redo;
 		done = AegisCkpt->done_redo;
+		regrouped = AegisCkpt->regroup_done_redo;
 		SpinLockRelease(&AegisCkpt->mutex);
 		if (want > done)
 		{
 			/* at shutdown a failure cannot wait for a repair: see run_once */
 			if (!run_once(want, ShutdownRequestPending, cxt))
 				pg_usleep(RETRY_DELAY_MS * 1000L);
+			continue;
+		}
+		/* between checkpoints: group what the last run left due */
+		if (regrouped < done && !ShutdownRequestPending)
+		{
+			if (RecoveryInProgress())
+				AegisCheckpointRegroupDone(done);
+			else
+				regroup_once(done, cxt);
 			continue;
 		}
 		if (ShutdownRequestPending && other_backends() == 0)

@@ -65,11 +65,11 @@ cmp_ok(abs($loaded{z_on} - $loaded{z_off}), '<', $loaded{z_off} / 50,
 	'the two zstd copies take the same room after the load');
 
 # at the table's own level
-$node->safe_psql('postgres', 'VACUUM z_off; VACUUM l_off; CHECKPOINT');
+$node->safe_psql('postgres', 'VACUUM z_off; VACUUM l_off; SELECT aegis_checkpoint()');
 # at level 9
 $node->append_conf('postgresql.conf', 'aegis.cold_compression_level = 9');
 $node->restart;
-$node->safe_psql('postgres', 'VACUUM z_on; VACUUM l_on; CHECKPOINT');
+$node->safe_psql('postgres', 'VACUUM z_on; VACUUM l_on; SELECT aegis_checkpoint()');
 my %vacuumed = map { $_ => stored($_) } qw(z_off z_on l_off l_on);
 note(join(', ', map { "$_: $loaded{$_} -> $vacuumed{$_}" } sort keys %loaded));
 cmp_ok($vacuumed{z_on}, '<', $vacuumed{z_off} * 0.97,

@@ -206,6 +206,7 @@ typedef void (*AegisBlockLogger) (const AegisRelKey *key, BlockNumber pageno,
 extern void AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger);
 extern BlockNumber AegisStorageRegroupBegin(const AegisRelKey *key);
 extern void AegisStorageRegroup(const AegisRelKey *key, BlockNumber from, BlockNumber to);
+extern void AegisStorageRegroupLater(const AegisRelKey *key);
 extern AegisRelInfo *AegisStorageListAll(int *n);
 extern bool AegisStorageResetPending(const AegisRelKey *key);
 extern void AegisStorageResetDone(const AegisRelKey *key);

@@ -121,8 +121,6 @@ extern void AegisBufferWriteBehind(Relation rel, const AegisRelKey *key,
 								   BlockNumber pageno);
 extern bool AegisIoFlushHelp(int nframes, uint64 *flushed0);
 extern uint64 AegisIoFlushDone(uint64 flushed0);
-extern BlockNumber AegisIoRegroupHelp(const AegisRelKey *key, BlockNumber npages);
-extern void AegisIoRegroupDone(void);
 extern PGDLLEXPORT void AegisIoWorkerMain(Datum arg);
 
 #endif							/* AEGIS_BUFFER_H */
