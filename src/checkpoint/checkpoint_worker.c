@@ -183,7 +183,7 @@ run_once(XLogRecPtr redo, bool final, MemoryContext cxt)
 static void
 regroup_once(XLogRecPtr done, MemoryContext cxt)
 {
-	bool		over = true;
+	volatile bool over = true;	/* set in PG_TRY, read after it */
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 
 	PG_TRY();
