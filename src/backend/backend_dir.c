@@ -2348,12 +2348,13 @@ AegisStorageRegroupLater(const AegisRelKey *key)
  *		TRUNCATE, VACUUM's cut and compaction go on meanwhile (an entry they
  *		changed is left alone).  An error (a damaged block, a full disk) is
  *		reported as a WARNING and leaves the rest of the range as it was,
- *		marked for the next checkpoint; a cancel is raised.  A shutdown
- *		request (ShutdownRequestPending) stops it likewise.
+ *		marked due again; a cancel is raised.  A shutdown request
+ *		(ShutdownRequestPending), or 'give_way' (if not NULL) returning true
+ *		before a run of pages, stops it likewise.
  */
 void
 AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
-					BlockNumber to)
+					BlockNumber to, bool (*give_way) (void))
 {
 	AegisRelEntry *e;
 	AegisRelInfo info;
@@ -2384,7 +2385,7 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 						   MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
 	if (copy == NULL)
 	{
-		/* the next checkpoint tries again (AegisStorageRegroupBegin cleared it) */
+		/* due again (AegisStorageRegroupBegin cleared it) */
 		e = dshash_find(dir_hash, key, true);
 		if (e != NULL)
 		{
@@ -2449,9 +2450,9 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 				continue;
 			}
 			CHECK_FOR_INTERRUPTS();
-			if (ShutdownRequestPending)
+			if (ShutdownRequestPending || (give_way != NULL && give_way()))
 			{
-				/* the rest after the restart: shutdown must not wait */
+				/* the rest later: shutdown and checkpoints must not wait */
 				e = dshash_find(dir_hash, key, true);
 				if (e != NULL)
 				{
@@ -2486,7 +2487,7 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 		e = dshash_find(dir_hash, key, true);
 		if (e != NULL)
 		{
-			e->regroup_hint++;	/* try again at the next checkpoint */
+			e->regroup_hint++;	/* due again: the next pass tries */
 			dshash_release_lock(dir_hash, e);
 		}
 		edata = CopyErrorData();
@@ -2505,7 +2506,7 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 				 errmsg("aegis could not group the all-visible pages of relation " AEGIS_REL_KEY_FMT ": %s",
 						AEGIS_REL_KEY_ARGS(key), edata->message),
 				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
-				 errhint("Their blocks stay as they are; the next checkpoint tries again.")));
+				 errhint("Their blocks stay as they are; the grouping after the next checkpoint tries again.")));
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();

@@ -293,8 +293,14 @@ AegisGroupEncode(const AegisRelKey *key, int n, const AegisPageForm *forms,
 			group_hint.groups = 0;
 		}
 	}
-	for (int kind = GROUP_STORED_FORMS; kind <= GROUP_COLUMNS_FORMS; kind++)
+	/*
+	 * A trial compresses both kinds; otherwise the last trial's winner
+	 * alone, and the other kind only if the winner does not fit.
+	 */
+	for (int i = 0; i < 2 * (GROUP_COLUMNS_FORMS + 1); i++)
 	{
+		int			kind = i % (GROUP_COLUMNS_FORMS + 1);
+		bool		hinted = !trial && layout != NULL && layout->natts > 0 && group_hint.valid;
 		const AegisPageForm *f = forms;
 		uint32		len;
 		bool		st;
@@ -302,8 +308,8 @@ AegisGroupEncode(const AegisRelKey *key, int n, const AegisPageForm *forms,
 
 		if (kind == GROUP_COLUMNS_FORMS && (layout == NULL || layout->natts == 0))
 			continue;
-		if (!trial && layout != NULL && layout->natts > 0 && group_hint.valid &&
-			kind != group_hint.best)
+		if (i <= GROUP_COLUMNS_FORMS ? (hinted && kind != group_hint.best) :
+			(!hinted || kind == group_hint.best || m > 0))
 			continue;
 		if (kind == GROUP_COLUMNS_FORMS)
 		{

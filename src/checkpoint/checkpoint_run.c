@@ -194,11 +194,12 @@ checkpoint_requested(void)
  *		Put the all-visible pages of every relation that is due into group
  *		blocks (AegisStorageRegroupBegin, AegisStorageRegroup), at most
  *		REGROUP_CHUNK_PAGES pages at a time, each range under run_lock so
- *		that it never overlaps a checkpoint's compaction and sync.  Before
- *		each range it gives way: if a checkpoint asked for a run or shutdown
- *		was requested, it marks the relation due again
- *		(AegisStorageRegroupLater) and returns false; true once every due
- *		relation went through.  Not in recovery (replay would lag behind
+ *		that it never overlaps a checkpoint run.  Before each run of up to
+ *		16 pages it gives way: if a checkpoint asked for a run or shutdown
+ *		was requested, the relation is marked due again
+ *		(AegisStorageRegroupLater) and it returns false (the next pass
+ *		starts the relation again from its first page, passing over what
+ *		is grouped); true once every due relation went through.  Not in recovery (replay would lag behind
  *		meanwhile; pages stay pending until a promotion).  Writes no WAL
  *		(src/backend/backend_dir.c, "Group blocks"); the next checkpoint
  *		syncs what it wrote.  The aegis checkpointer calls it after each
@@ -218,9 +219,9 @@ AegisCheckpointRegroup(void)
 	infos = AegisStorageListAll(&n);
 	for (int i = 0; i < n && complete; i++)
 	{
-		BlockNumber npages = AegisStorageRegroupBegin(&infos[i].key);
+		uint64		npages = AegisStorageRegroupBegin(&infos[i].key);
 
-		for (BlockNumber from = 0; from < npages; from += REGROUP_CHUNK_PAGES)
+		for (uint64 from = 0; from < npages; from += REGROUP_CHUNK_PAGES)
 		{
 			CHECK_FOR_INTERRUPTS();
 			if (ShutdownRequestPending || checkpoint_requested())
@@ -229,10 +230,15 @@ AegisCheckpointRegroup(void)
 				complete = false;
 				break;
 			}
+			/* it also gives way between runs of pages inside the range */
 			LWLockAcquire(&AegisCkpt->run_lock, LW_EXCLUSIVE);
-			AegisStorageRegroup(&infos[i].key, from, Min(npages, from + REGROUP_CHUNK_PAGES));
+			AegisStorageRegroup(&infos[i].key, (BlockNumber) from,
+								(BlockNumber) Min(npages, from + REGROUP_CHUNK_PAGES),
+								checkpoint_requested);
 			LWLockRelease(&AegisCkpt->run_lock);
 		}
+		if (complete && checkpoint_requested())
+			complete = false;	/* the last range gave way: it marked itself due */
 	}
 	pfree(infos);
 	return complete;

@@ -11,9 +11,10 @@
 # bytes.  Every grouped table reads back its rows (by sequential and index
 # scans) after a restart, after changes to one page in 20 (then
 # compressed alone) and to all of them (then grouped again, at the bytes
-# per page of the first time), after a crash, with its block
-# map lost (rebuilt from the data files), and from a base backup whose copy
-# of the data files predates the grouping.
+# per page of the first time), after a crash, after a crash between the
+# background grouping and the checkpoint that would have made it durable,
+# with its block map lost (rebuilt from the data files), and from a base
+# backup whose copy of the data files predates the grouping.
 use strict;
 use warnings;
 use File::Copy qw(copy);
@@ -155,6 +156,26 @@ is(diff_rows('z_crash'), "0\n0", 'a grouped table whose map was rebuilt');
 ok($node->log_contains(qr/aegis block map ".*" was missing; rebuilt it/), 'the map was rebuilt');
 $node->restart;
 is(diff_rows('z_crash'), "0\n0", 'and after a restart');
+
+# a crash after the background grouping, before the checkpoint that would
+# have made it durable: recovery starts from the map of the checkpoint
+# before, whose blocks are all still in the data file
+$node->safe_psql('postgres', q{
+	CREATE TABLE z_mid (LIKE src INCLUDING INDEXES) USING aegis WITH (compression = 'zstd');
+	INSERT INTO z_mid SELECT * FROM src;
+	CHECKPOINT;});
+my $ungrouped = $node->safe_psql('postgres', "SELECT stored_bytes FROM aegis_table_stats('z_mid')");
+$node->safe_psql('postgres', 'VACUUM z_mid; CHECKPOINT');
+$node->poll_query_until('postgres',
+	"SELECT stored_bytes < $ungrouped * 0.7 FROM aegis_table_stats('z_mid')")
+  or die 'the checkpointer did not group the table after the checkpoint';
+$node->stop('immediate');
+$node->start;
+is(diff_rows('z_mid'), "0\n0", 'a crash between the grouping and the next checkpoint loses no row');
+$node->safe_psql('postgres', 'SELECT aegis_checkpoint()');
+cmp_ok($node->safe_psql('postgres', "SELECT stored_bytes FROM aegis_table_stats('z_mid')"),
+	'<', $ungrouped * 0.7, 'and the table is grouped again after it');
+is(diff_rows('z_mid'), "0\n0", 'and reads back its rows');
 
 # a base backup that copied the data files before a checkpoint grouped the
 # table (and compacted it), and its map after: the group blocks reach the

@@ -205,7 +205,8 @@ typedef void (*AegisBlockLogger) (const AegisRelKey *key, BlockNumber pageno,
 								  const char *block, uint32 len, uint32 members);
 extern void AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger);
 extern BlockNumber AegisStorageRegroupBegin(const AegisRelKey *key);
-extern void AegisStorageRegroup(const AegisRelKey *key, BlockNumber from, BlockNumber to);
+extern void AegisStorageRegroup(const AegisRelKey *key, BlockNumber from, BlockNumber to,
+								bool (*give_way) (void));
 extern void AegisStorageRegroupLater(const AegisRelKey *key);
 extern AegisRelInfo *AegisStorageListAll(int *n);
 extern bool AegisStorageResetPending(const AegisRelKey *key);
