@@ -165,19 +165,21 @@ static struct
 
 /*
  * The payload of a group of the n forms, before compression, at 'raw':
- * stream by stream if every form splits into streams (*striped; seg_end
- * and *nseg then say where its segments end), else one form after the
- * other (*nseg 1).  Returns its length.
+ * with zstd, stream by stream if every form splits into streams
+ * (*striped; seg_end and *nseg then say where its segments end), else one
+ * form after the other (*nseg 1).  LZ4, which has no entropy stage to gain
+ * from it, keeps the forms whole: striped, flights took 5% more room
+ * (0.160 of heap against 0.152).  Returns its length.
  */
 static uint32
-group_raw(int n, const AegisPageForm *forms, char *raw, bool *striped, uint32 *seg_end,
-		  int *nseg)
+group_raw(int n, const AegisPageForm *forms, AegisCodec codec, char *raw, bool *striped,
+		  uint32 *seg_end, int *nseg)
 {
 	uint32		raw_len = 0;
 
 	for (int i = 0; i < n; i++)
 		raw_len += forms[i].len;
-	*striped = group_stripe(n, forms, raw, seg_end, nseg);
+	*striped = codec == AEGIS_CODEC_ZSTD && group_stripe(n, forms, raw, seg_end, nseg);
 	if (!*striped)
 	{
 		raw_len = 0;
@@ -316,7 +318,7 @@ AegisGroupEncode(const AegisRelKey *key, int n, const AegisPageForm *forms,
 			group_columns_forms(key, n, forms, pagenos, layout, cols, colbuf);
 			f = cols;
 		}
-		len = group_raw(n, f, raw, &st, seg_end, &nseg);
+		len = group_raw(n, f, codec, raw, &st, seg_end, &nseg);
 		c = AegisBlockCompressSegments(raw, seg_end, nseg, codec, page_level, dict, scratch,
 									   (m > 0 ? m : cap - head + 1) - 1);
 		if (c == 0)

@@ -562,8 +562,9 @@ fuzz_group(uint8 mode, const uint8_t *data, size_t size)
 	}
 
 	/*
-	 * forms of AegisPaxEncode always split into streams: a group of only
-	 * such forms is stored stream by stream, a group with a plain page not
+	 * forms of AegisPaxEncode always split into streams: a zstd group of
+	 * only such forms is stored stream by stream; an LZ4 group, or one
+	 * with a plain page, not
 	 */
 	{
 		bool		all_pax = true;
@@ -573,7 +574,8 @@ fuzz_group(uint8 mode, const uint8_t *data, size_t size)
 			all_pax &= (forms[i].flags & AEGIS_BLOCK_PAX) != 0;
 		memcpy(&m0, dst + sizeof(AegisBlockHeader) + offsetof(AegisGroupDirectory, members),
 			   sizeof(m0));
-		if (glayout == NULL && all_pax != ((m0.flags & AEGIS_BLOCK_STRIPED) != 0))
+		if (glayout == NULL &&
+			(all_pax && gcodec == AEGIS_CODEC_ZSTD) != ((m0.flags & AEGIS_BLOCK_STRIPED) != 0))
 			abort();
 	}
 
