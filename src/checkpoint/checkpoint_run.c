@@ -199,12 +199,12 @@ checkpoint_requested(void)
  *		was requested, the relation is marked due again
  *		(AegisStorageRegroupLater) and it returns false (the next pass
  *		starts the relation again from its first page, passing over what
- *		is grouped); true once every due relation went through.  Not in recovery (replay would lag behind
- *		meanwhile; pages stay pending until a promotion).  Writes no WAL
- *		(src/backend/backend_dir.c, "Group blocks"); the next checkpoint
- *		syncs what it wrote.  The aegis checkpointer calls it after each
- *		run.  Damaged blocks and a full disk are WARNINGs (the range stays
- *		due); other errors are raised.
+ *		is grouped); true once every due relation went through.  Not in
+ *		recovery (replay would lag behind meanwhile; pages stay pending
+ *		until a promotion).  Writes no WAL (src/backend/backend_dir.c,
+ *		"Group blocks"); the next checkpoint syncs what it wrote.  The aegis
+ *		checkpointer calls it after each run.  Damaged blocks and a full
+ *		disk are WARNINGs (the range stays due); other errors are raised.
  */
 bool
 AegisCheckpointRegroup(void)
