@@ -2320,9 +2320,11 @@ AegisStorageRegroupBegin(const AegisRelKey *key)
 
 /*
  * AegisStorageRegroupLater
- *		Mark relation 'key' due for regrouping again: the caller stopped
- *		before it had gone through the pages AegisStorageRegroupBegin gave
- *		(a checkpoint was asked for, or shutdown).  Raises nothing.
+ *		Mark relation 'key' due for regrouping again: a pass stopped before
+ *		it had gone through the pages AegisStorageRegroupBegin gave (a
+ *		checkpoint was asked for, shutdown, no memory, a failed range).
+ *		Raises nothing once the directory is attached (every caller has
+ *		used it before).
  */
 void
 AegisStorageRegroupLater(const AegisRelKey *key)
@@ -2386,12 +2388,7 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 	if (copy == NULL)
 	{
 		/* due again (AegisStorageRegroupBegin cleared it) */
-		e = dshash_find(dir_hash, key, true);
-		if (e != NULL)
-		{
-			e->regroup_hint++;
-			dshash_release_lock(dir_hash, e);
-		}
+		AegisStorageRegroupLater(key);
 		ereport(WARNING,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory to group the all-visible pages of aegis relation " AEGIS_REL_KEY_FMT,
@@ -2453,12 +2450,7 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 			if (ShutdownRequestPending || (give_way != NULL && give_way()))
 			{
 				/* the rest later: shutdown and checkpoints must not wait */
-				e = dshash_find(dir_hash, key, true);
-				if (e != NULL)
-				{
-					e->regroup_hint++;
-					dshash_release_lock(dir_hash, e);
-				}
+				AegisStorageRegroupLater(key);
 				break;
 			}
 			if ((all & REGROUP_SPARSE) || ((all & REGROUP_PENDING) && own * 4 >= n))
@@ -2484,12 +2476,7 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 		 * raises errors.
 		 */
 		MemoryContextSwitchTo(cxt);
-		e = dshash_find(dir_hash, key, true);
-		if (e != NULL)
-		{
-			e->regroup_hint++;	/* due again: the next pass tries */
-			dshash_release_lock(dir_hash, e);
-		}
+		AegisStorageRegroupLater(key);	/* due again: the next pass tries */
 		edata = CopyErrorData();
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			PG_RE_THROW();
