@@ -119,7 +119,11 @@ is(aegis_record_before_checkpoint(), '1', '... and checkpoints still wait for ae
 
 # a page write-back in progress (an eviction that cleared the page's dirty
 # flag and has not updated the block map yet) when a checkpoint runs: the
-# checkpoint waits for it, so a crash right after loses nothing
+# checkpoint waits for it, so a crash right after loses nothing.  Only the
+# CHECKPOINTs below may run meanwhile: with the 32MB max_wal_size set above,
+# a checkpoint requested by WAL volume once wrote the updated page before
+# the count of dirty pages was taken
+$node->safe_psql('postgres', "ALTER SYSTEM RESET max_wal_size; SELECT pg_reload_conf();");
 $node->safe_psql('postgres', q{
 	CREATE TABLE wb (id int, v text) USING aegis;
 	INSERT INTO wb VALUES (1, 'old');
