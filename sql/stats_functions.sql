@@ -58,6 +58,24 @@ SELECT records >= :rec_before + 5 AS records_counted, checkpoints > :ckpt_before
        guarded, guard_cycles > 0 AS cycled
 FROM aegis_wal_stats();
 DROP TABLE st_wal;
+-- large page deltas (pages COPY fills in one change) are LZ4-compressed
+-- only with PostgreSQL's wal_compression set, as heap's full-page images
+CREATE TABLE st_walc (id int, pad text DEFAULT repeat('z', 200)) USING aegis;
+SET wal_compression = off;
+SELECT compressed_records AS comp_before FROM aegis_wal_stats() \gset
+SELECT pg_current_wal_insert_lsn() AS lsn_before \gset
+\copy st_walc (id) FROM PROGRAM 'seq 1 2000'
+SELECT pg_current_wal_insert_lsn() - :'lsn_before' AS wal_off \gset
+SELECT compressed_records = :comp_before AS none_compressed FROM aegis_wal_stats();
+SET wal_compression = lz4;
+SELECT pg_current_wal_insert_lsn() AS lsn_before \gset
+\copy st_walc (id) FROM PROGRAM 'seq 1 2000'
+SELECT compressed_records > :comp_before AS compressed,
+       pg_current_wal_insert_lsn() - :'lsn_before' < :wal_off / 2 AS smaller
+FROM aegis_wal_stats();
+RESET wal_compression;
+SELECT count(*), count(DISTINCT id), min(length(pad)) FROM st_walc;
+DROP TABLE st_walc;
 -- PostgreSQL's own I/O counters see aegis pages as they see heap's:
 -- pg_statio_user_tables (heap_blks_read/hit) and EXPLAIN (BUFFERS)
 CREATE TABLE st_io (id int, pad text) USING aegis;
