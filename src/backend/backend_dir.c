@@ -366,6 +366,30 @@ AegisStorageLoad(bool rebuild)
 }
 
 /*
+ * AegisXidReplayed
+ *		May the commit log be asked about 'xid' (a normal xid)?  Always on a
+ *		running server.  During recovery only for an xid before the next xid
+ *		replay has reached (ShmemVariableCache->nextXid, which redo advances
+ *		past every record's xid before replaying it, as
+ *		ApplyWalRecord does): the storage the startup process loads from disk
+ *		before redo may have been made by a transaction whose records come
+ *		later in the WAL, or were lost with its unflushed tail, and the
+ *		commit-log page of such an xid may not exist yet (its ZEROPAGE
+ *		record is ahead too): TransactionIdDidCommit then fails with "could
+ *		not access status of transaction", and a startup that fails so fails
+ *		again at every restart.  To redo such a transaction is still in
+ *		progress; at the end of recovery, one that never reached the WAL
+ *		never committed.
+ */
+bool
+AegisXidReplayed(TransactionId xid)
+{
+	if (!RecoveryInProgress())
+		return true;
+	return TransactionIdPrecedes(xid, XidFromFullTransactionId(ReadNextFullTransactionId()));
+}
+
+/*
  * Did creator 'xid' commit?  PostgreSQL's commit log decides; a creator
  * older than the oldest xid the commit log still holds committed long ago
  * (an aborted creator's storage is removed at its abort, or by the settle
@@ -378,7 +402,7 @@ xid_committed(TransactionId xid)
 		return false;
 	if (TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
 		return true;
-	return TransactionIdDidCommit(xid);
+	return AegisXidReplayed(xid) && TransactionIdDidCommit(xid);
 }
 
 /*
@@ -396,7 +420,7 @@ drop_committed(TransactionId xid)
 	if (!TransactionIdIsNormal(xid) ||
 		TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
 		return false;
-	return TransactionIdDidCommit(xid);
+	return AegisXidReplayed(xid) && TransactionIdDidCommit(xid);
 }
 
 static AegisBlockLoc *
@@ -1101,7 +1125,8 @@ AegisStorageShouldDrop(const AegisRelInfo *info, bool settled)
 	if (info->persistence == RELPERSISTENCE_TEMP)
 		return settled;
 	if (TransactionIdIsValid(info->create_xid) && !xid_committed(info->create_xid) &&
-		(settled || TransactionIdDidAbort(info->create_xid)))
+		(settled || (AegisXidReplayed(info->create_xid) &&
+					 TransactionIdDidAbort(info->create_xid))))
 		return true;
 	if (TransactionIdIsValid(info->drop_xid) && drop_committed(info->drop_xid))
 		return true;
@@ -1123,7 +1148,7 @@ AegisStorageDropAborted(const AegisRelInfo *info)
 	if (!TransactionIdIsNormal(info->drop_xid) ||
 		TransactionIdPrecedes(info->drop_xid, ShmemVariableCache->oldestClogXid))
 		return true;
-	return TransactionIdDidAbort(info->drop_xid);
+	return AegisXidReplayed(info->drop_xid) && TransactionIdDidAbort(info->drop_xid);
 }
 
 /*

@@ -318,8 +318,21 @@ AegisCheckpointSettle(bool end_of_recovery)
 	infos = AegisStorageListAll(&n);
 	for (int i = 0; i < n; i++)
 	{
+		/*
+		 * At the end of recovery, a creator or dropper redo never reached
+		 * (AegisXidReplayed) wrote no commit or prepare record: it did not
+		 * commit, whatever the commit log may later say of its xid, which
+		 * the next transactions are given again.
+		 */
+		bool		creator_unseen = end_of_recovery &&
+			TransactionIdIsNormal(infos[i].create_xid) &&
+			!AegisXidReplayed(infos[i].create_xid);
+		bool		dropper_unseen = end_of_recovery &&
+			TransactionIdIsNormal(infos[i].drop_xid) &&
+			!AegisXidReplayed(infos[i].drop_xid);
+
 		if ((end_of_recovery && infos[i].persistence == RELPERSISTENCE_TEMP) ||
-			AegisStorageShouldDrop(&infos[i], infer))
+			creator_unseen || AegisStorageShouldDrop(&infos[i], infer))
 		{
 			elog(DEBUG1, "aegis recovery: dropping storage " AEGIS_REL_KEY_FMT,
 				 AEGIS_REL_KEY_ARGS(&infos[i].key));
@@ -328,7 +341,7 @@ AegisCheckpointSettle(bool end_of_recovery)
 		}
 		else if (infer)
 			AegisStorageClearDrop(&infos[i].key);
-		else if (AegisStorageDropAborted(&infos[i]))
+		else if (dropper_unseen || AegisStorageDropAborted(&infos[i]))
 			AegisStorageClearDropMarks(&infos[i].key, infos[i].drop_xid);
 	}
 	pfree(infos);

@@ -187,6 +187,7 @@ extern void AegisStorageMarkDropDatabase(Oid dbOid, TransactionId xid, XLogRecPt
 extern void AegisStorageClearDrop(const AegisRelKey *key);
 extern void AegisStorageClearDropMarks(const AegisRelKey *key, TransactionId xid);
 extern bool AegisStorageDropCommitted(const AegisRelInfo *info);
+extern bool AegisXidReplayed(TransactionId xid);
 extern bool AegisStorageDropAborted(const AegisRelInfo *info);
 extern bool AegisStorageMayInferAborts(void);
 extern bool AegisStorageShouldDrop(const AegisRelInfo *info, bool settled);
