@@ -295,6 +295,19 @@ AegisCheckpointWaitRegrouped(void)
 }
 
 /*
+ * Is 'xid' one recovery has not reached (AegisXidReplayed)?  An xid older
+ * than the commit log is not: it is long decided (and compared with the
+ * next xid it could look like a future one).
+ */
+static bool
+xid_unreached(TransactionId xid)
+{
+	return TransactionIdIsNormal(xid) &&
+		!TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid) &&
+		!AegisXidReplayed(xid);
+}
+
+/*
  * AegisCheckpointSettle
  *		Drop the storage that no transaction left alive, with its buffers
  *		(AegisStorageShouldDrop): relations dropped by a transaction that
@@ -306,7 +319,9 @@ AegisCheckpointWaitRegrouped(void)
  *		aborted or older than the commit log (AegisStorageDropAborted), so a
  *		standby does not keep them.  The startup process calls it when it
  *		replays an aegis checkpoint record, before it replays a truncation
- *		of the commit log, and at the end of recovery.
+ *		of the commit log, and at the end of recovery.  A creator or dropper
+ *		recovery never reached (AegisXidReplayed) is in progress to it until
+ *		the end, and then one that did not commit.
  */
 void
 AegisCheckpointSettle(bool end_of_recovery)
@@ -324,12 +339,8 @@ AegisCheckpointSettle(bool end_of_recovery)
 		 * commit, whatever the commit log may later say of its xid, which
 		 * the next transactions are given again.
 		 */
-		bool		creator_unseen = end_of_recovery &&
-			TransactionIdIsNormal(infos[i].create_xid) &&
-			!AegisXidReplayed(infos[i].create_xid);
-		bool		dropper_unseen = end_of_recovery &&
-			TransactionIdIsNormal(infos[i].drop_xid) &&
-			!AegisXidReplayed(infos[i].drop_xid);
+		bool		creator_unseen = end_of_recovery && xid_unreached(infos[i].create_xid);
+		bool		dropper_unseen = end_of_recovery && xid_unreached(infos[i].drop_xid);
 
 		if ((end_of_recovery && infos[i].persistence == RELPERSISTENCE_TEMP) ||
 			creator_unseen || AegisStorageShouldDrop(&infos[i], infer))
