@@ -76,6 +76,36 @@ SELECT count(*), sum(v) FROM pruned WHERE id BETWEEN 1 AND 2000;
 RESET ALL;
 DROP TABLE pruned;
 DROP PROCEDURE churn(regclass, int, int, int);
+-- dead rows few and far apart (index vacuuming then looks them up in
+-- buckets of many pages) and two on one page: VACUUM removes exactly their
+-- index entries; new rows that take their TIDs are found by their own keys
+-- only, and every live row keeps its entry (amcheck)
+CREATE TABLE sparse (id int PRIMARY KEY, pad text) USING aegis WITH (compression = 'none');
+ALTER TABLE sparse SET (autovacuum_enabled = off);
+INSERT INTO sparse SELECT g, (SELECT string_agg(md5(g::text || i::text), '') FROM generate_series(1, 55) i)
+  FROM generate_series(1, 3000) g;
+CREATE TEMP TABLE sparse_gone AS
+  SELECT ctid AS t FROM sparse WHERE id % 250 = 0 OR id IN (1, 1001, 1002);
+DELETE FROM sparse WHERE id % 250 = 0 OR id IN (1, 1001, 1002);
+VACUUM sparse;
+INSERT INTO sparse SELECT g, (SELECT string_agg(md5(g::text || i::text), '') FROM generate_series(1, 55) i)
+  FROM generate_series(5001, 5015) g;
+-- the new rows took the dead rows' TIDs (else this case tests nothing)
+SELECT count(*) AS tids_reused FROM sparse WHERE id > 5000 AND ctid IN (SELECT t FROM sparse_gone);
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*), sum(id) FROM sparse WHERE id <= 3000;
+SELECT count(*), sum(id) FROM sparse WHERE id > 5000;
+RESET ALL;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*), sum(id) FROM sparse WHERE id <= 3000;
+RESET ALL;
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS amcheck;
+RESET client_min_messages;
+SELECT bt_index_check('sparse_pkey', true);
+DROP TABLE sparse, sparse_gone;
 -- fillfactor: inserts (and COPY's multi-insert) leave the room it asks for
 CREATE TABLE ff100 (id int, pad text) USING aegis WITH (compression = 'none');
 CREATE TABLE ff50 (id int, pad text) USING aegis WITH (compression = 'none', fillfactor = 50);

@@ -70,9 +70,18 @@
 
 typedef struct DeadItems
 {
-	ItemPointerData *tids;
+	ItemPointerData *tids;		/* sorted by block, then offset */
 	int			ntids;
 	int			maxtids;
+	/*
+	 * While indexes are vacuumed: where each block's TIDs begin.  Blocks
+	 * dir_first.. are in buckets of 2^dir_shift blocks; the TIDs of bucket b
+	 * are tids[dir[b] .. dir[b + 1]).  At most DIR_ENTRIES(ntids) entries.
+	 */
+	uint32	   *dir;
+	BlockNumber dir_first;
+	BlockNumber dir_last;
+	int			dir_shift;
 	/* after a crash: pages below 'floor' and their line pointer counts */
 	BlockNumber floor;
 	uint16	   *maxoff;			/* per page below floor; 0xFFFF: not seen */
@@ -87,27 +96,96 @@ typedef struct VacVisibility
 	BlockNumber all_visible;	/* pages all-visible after this VACUUM */
 } VacVisibility;
 
+/*
+ * The block directory's size: at most one uint32 per two dead TIDs, so the
+ * TIDs and their directory together take 8 bytes per TID (maxtids is sized
+ * for that), not more than maintenance_work_mem.
+ */
+#define DIR_ENTRIES(ntids)	((ntids) / 2 + 2)
+
 static int
 tid_cmp(const void *a, const void *b)
 {
 	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
 }
 
+/*
+ * Build dead->dir over the sorted dead->tids: the finest bucket size (a
+ * power of two, in blocks) whose directory fits DIR_ENTRIES.  With VACUUM's
+ * usual density (a few dead TIDs on many pages) a bucket is one block.
+ */
+static void
+build_block_directory(DeadItems *dead)
+{
+	BlockNumber range;
+	uint32		nbuckets;
+	int			i = 0;
+
+	dead->dir = NULL;
+	if (dead->ntids == 0)
+		return;
+	dead->dir_first = ItemPointerGetBlockNumber(&dead->tids[0]);
+	dead->dir_last = ItemPointerGetBlockNumber(&dead->tids[dead->ntids - 1]);
+	range = dead->dir_last - dead->dir_first;	/* blocks - 1 */
+	dead->dir_shift = 0;
+	while ((range >> dead->dir_shift) + 2 > DIR_ENTRIES(dead->ntids))
+		dead->dir_shift++;
+	nbuckets = (range >> dead->dir_shift) + 1;
+	dead->dir = palloc_extended(sizeof(uint32) * (nbuckets + 1), MCXT_ALLOC_HUGE);
+	for (uint32 b = 0; b < nbuckets; b++)
+	{
+		dead->dir[b] = i;
+		while (i < dead->ntids &&
+			   ((ItemPointerGetBlockNumber(&dead->tids[i]) - dead->dir_first) >>
+				dead->dir_shift) == b)
+			i++;
+	}
+	dead->dir[nbuckets] = i;
+	Assert(i == dead->ntids);
+}
+
+/*
+ * index_bulk_delete's callback: is this index entry's TID dead?  Called
+ * once per index entry, so it is most of an index's vacuum: the block
+ * directory narrows the search to the TIDs of one bucket (heap's
+ * vac_tid_reaped bsearches all of them).
+ */
 static bool
 tid_is_dead(ItemPointer itemptr, void *state)
 {
 	DeadItems  *dead = (DeadItems *) state;
 	BlockNumber blk = ItemPointerGetBlockNumber(itemptr);
+	OffsetNumber off = ItemPointerGetOffsetNumber(itemptr);
+	uint32		b;
+	int			lo,
+				hi;
 
 	/*
 	 * An index entry pointing past the line pointers a page had after a
 	 * crash was made by a transaction whose tuple was lost: remove it.
 	 */
 	if (blk < dead->floor && dead->maxoff[blk] != 0xFFFF &&
-		ItemPointerGetOffsetNumber(itemptr) > dead->maxoff[blk])
+		off > dead->maxoff[blk])
 		return true;
-	return bsearch(itemptr, dead->tids, dead->ntids, sizeof(ItemPointerData),
-				   tid_cmp) != NULL;
+	if (dead->dir == NULL || blk < dead->dir_first || blk > dead->dir_last)
+		return false;
+	b = (blk - dead->dir_first) >> dead->dir_shift;
+	lo = dead->dir[b];
+	hi = dead->dir[b + 1];
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		BlockNumber mblk = ItemPointerGetBlockNumber(&dead->tids[mid]);
+		OffsetNumber moff = ItemPointerGetOffsetNumber(&dead->tids[mid]);
+
+		if (mblk == blk && moff == off)
+			return true;
+		if (mblk < blk || (mblk == blk && moff < off))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
 }
 
 static IndexVacuumInfo
@@ -196,12 +274,17 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 		return;
 	qsort(dead->tids, dead->ntids, sizeof(ItemPointerData), tid_cmp);
 
+	if (nindexes > 0)
+		build_block_directory(dead);
 	for (int ix = 0; ix < nindexes; ix++)
 	{
 		IndexVacuumInfo ivinfo = index_vacuum_info(indrels[ix], reltuples, true, bstrategy);
 
 		stats[ix] = index_bulk_delete(&ivinfo, stats[ix], tid_is_dead, dead);
 	}
+	if (dead->dir)
+		pfree(dead->dir);
+	dead->dir = NULL;
 
 	while (i < dead->ntids)
 	{
@@ -629,9 +712,12 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 				(errmsg("disabling parallel option of vacuum on \"%s\" --- cannot vacuum temporary tables in parallel",
 						RelationGetRelationName(rel))));
 	stats = palloc0(sizeof(IndexBulkDeleteResult *) * Max(nindexes, 1));
+	/* 8 bytes per TID: the TID and its share of the block directory */
 	dead.maxtids = Max(MaxHeapTuplesPerPage,
-					   (int) Min((Size) maintenance_work_mem * 1024L / sizeof(ItemPointerData),
+					   (int) Min((Size) maintenance_work_mem * 1024L /
+								 (sizeof(ItemPointerData) + 2),
 								 MaxAllocSize / sizeof(ItemPointerData)));
+	dead.dir = NULL;
 	dead.tids = palloc(sizeof(ItemPointerData) * dead.maxtids);
 	dead.ntids = 0;
 	frozen = palloc(sizeof(xl_heap_freeze_tuple) * MaxHeapTuplesPerPage);
