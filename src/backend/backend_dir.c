@@ -2610,6 +2610,16 @@ sync_relation(const AegisRelKey *key, AegisBlockLogger logger)
 			for (BlockNumber p = 0; p < info.npages; p++)
 				if (copy[p].length == 0 && copy[p].offset > named)
 					named = (XLogRecPtr) copy[p].offset;
+
+			/*
+			 * A drop mark names its dropper's xid, which has WAL records
+			 * before the mark was set (the catalog changes of the DROP): the
+			 * map must not be durable before they are, or a crash with no
+			 * WAL after the last checkpoint would leave an xid beyond the
+			 * commit log in the map (see create_storage in tam_ddl.c).
+			 */
+			if (TransactionIdIsValid(info.drop_xid))
+				named = Max(named, GetXLogInsertRecPtr());
 			if (!XLogRecPtrIsInvalid(named))
 				XLogFlush(named);
 		}

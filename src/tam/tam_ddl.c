@@ -132,7 +132,19 @@ create_storage(const AegisRelKey *key, AegisStorageKind storage, AegisCodec code
 	if (persistence == RELPERSISTENCE_TEMP)
 		create_lsn = GetXLogInsertRecPtr();
 	else
+	{
 		create_lsn = AegisWalLogCreate(key, storage, codec, level, persistence);
+
+		/*
+		 * The block map, written durably next, names our xid: its CREATE
+		 * record must be durable first.  Else a crash could leave the map
+		 * and no WAL after the last (shutdown) checkpoint: no redo runs, the
+		 * xid is beyond the commit log, and deciding the storage's fate
+		 * fails ("could not access status of transaction") until the xid is
+		 * handed out again - to a transaction that then decides it.
+		 */
+		XLogFlush(create_lsn);
+	}
 	AegisStorageCreate(key, storage, codec, level, persistence, create_lsn, xid);
 	AegisPendingCreate(key);
 }

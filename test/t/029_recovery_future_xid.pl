@@ -39,12 +39,33 @@ END $$;
 });
 my $expect = $node->safe_psql('postgres', 'SELECT count(*), sum(hashtext(t::text)) FROM t');
 
+# SIGKILL to the postmaster and its children at once, as an OOM killer or a
+# power cut stops them: none of them writes anything more.  Then start again
+# (once the old processes are gone); returns whether it started.
+sub kill_and_start
+{
+	my ($open) = @_;
+	my $pm = $node->{_pid};
+	my @children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
+	kill 'KILL', $pm, @children;
+	eval { $open->quit };
+	$node->{_pid} = undef;
+	for (1 .. 30)
+	{
+		return 1 if $node->start(fail_ok => 1);
+		$node->{_pid} = undef;
+		sleep(1);
+	}
+	return 0;
+}
+
 # Run $sql (it makes new storage for table $table and fills it) in a
 # transaction that is open when the server is killed, its xid on a
 # commit-log page begun after the last checkpoint; then start again.
 sub crash_with_open_creator
 {
 	my ($name, $table, $sql) = @_;
+	my $log_offset = -s $node->logfile;
 
 	# a commit-log page covers 32768 xids: go to just below a page
 	# boundary, checkpoint there, then cross into the next page
@@ -74,23 +95,9 @@ sub crash_with_open_creator
 	}
 	ok(-e $map, "$name: the open transaction's new storage is on disk");
 
-	# SIGKILL to the postmaster and its children at once, as an OOM killer or
-	# a power cut stops them: none of them writes anything more
-	my $pm = $node->{_pid};
-	my @children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
-	kill 'KILL', $pm, @children;
-	eval { $open->quit };
-	$node->{_pid} = undef;
-	my $started = 0;
-	for (1 .. 30)
-	{
-		$started = $node->start(fail_ok => 1);
-		last if $started;
-		$node->{_pid} = undef;
-		sleep(1);
-	}
+	my $started = kill_and_start($open);
 	ok($started, "$name: the server starts after the crash");
-	unlike(slurp_file($node->logfile), qr/could not access status of transaction/,
+	unlike(slurp_file($node->logfile, $log_offset), qr/could not access status of transaction/,
 		"$name: recovery did not ask the commit log about the open transaction");
 	return $started ? $map : undef;
 }
@@ -128,6 +135,51 @@ is($node->safe_psql('postgres', 'SELECT count(*), sum(hashtext(t::text)) FROM t'
 	$expect, 'TRUNCATE: the table has its rows from before the TRUNCATE');
 $node->safe_psql('postgres', "INSERT INTO t VALUES (0, 'after')");
 is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), '1001', 'TRUNCATE: and takes new ones');
+
+# A crash right after CREATE TABLE that follows a clean shutdown, before
+# anything else of the transaction reaches the WAL on disk.  The new storage's
+# block map, durable at once, names the creator's xid; if its CREATE record
+# were not durable before it, no redo would run at the start, the xid would
+# lie beyond the commit log, and every use of aegis tables failed ("could not
+# access status of transaction") until the xid was handed out again.
+# (WAL written but not flushed survives a SIGKILL in the OS cache, as it
+# would not a power cut: WAL buffers the CREATE's records fit in, shared
+# buffers that need no eviction, which flushes WAL, and a sleepy WAL writer
+# keep them unwritten)
+$node->append_conf('postgresql.conf',
+	"wal_writer_delay = '10s'\nwal_buffers = '4MB'\nshared_buffers = '64MB'");
+$node->restart;
+my $cur = $node->safe_psql('postgres', 'SELECT txid_current() % 32768');
+my $burn = (32746 - $cur) % 32768;	# CALL uses $burn + 1 xids
+$burn += 32768 if $burn < 0;
+$node->safe_psql('postgres', "CALL burn_xids($burn)") if $burn > 0;
+for (1 .. 100)
+{
+	last if $node->safe_psql('postgres', 'SELECT txid_current() % 32768') == 32767;
+}
+$node->restart;			# a shutdown checkpoint with the next xid on a new page
+my $log_offset = -s $node->logfile;
+my $open = $node->background_psql('postgres');
+my $xid = $open->query_safe(
+	'BEGIN; CREATE TABLE nored (id int) USING aegis; SELECT txid_current();');
+chomp $xid;
+is($xid % 32768, 0, "no redo: the creator's xid ($xid) begins a commit-log page");
+my ($dboid, $rfn) = split /\|/, $open->query_safe(
+	"SELECT d.oid, pg_relation_filenode('nored') FROM pg_database d WHERE datname = current_database()");
+chomp $rfn;
+$map = $node->data_dir . "/base/$dboid/aegis_${dboid}_0_${rfn}_map";
+ok(-e $map, 'no redo: the new storage is on disk at once');
+
+kill_and_start($open) or BAIL_OUT('the server does not start');
+my ($rc, $out, $err) = $node->psql('postgres',
+	'SELECT count(*), sum(hashtext(t::text)) FROM t WHERE id > 0');
+is($out, $expect, 'no redo: aegis tables are readable after the start');
+is($err, '', 'no redo: without an error');
+unlike(slurp_file($node->logfile, $log_offset), qr/could not access status of transaction/,
+	'no redo: nobody asked the commit log about the creator');
+ok(storage_gone($map), 'no redo: the storage of the creator that did not commit is removed');
+$node->append_conf('postgresql.conf',
+	"wal_writer_delay = '200ms'\nwal_buffers = -1\nshared_buffers = '1MB'");
 
 # with prepared transactions possible, recovery cannot take an open
 # creator for aborted: the running server settles it after the start
