@@ -109,8 +109,10 @@ typedef struct AegisBufferDesc
 
 StaticAssertDecl(sizeof(AegisBufferDesc) == PG_CACHE_LINE_SIZE,
 				 "an aegis buffer descriptor fills one cache line");
+#ifndef LOCK_DEBUG				/* LOCK_DEBUG makes an LWLock 32 bytes */
 StaticAssertDecl(offsetof(AegisBufferDesc, content_lock) + sizeof(LWLock) <= 64,
 				 "a frame's tag, pin count and content lock share 64 bytes");
+#endif
 
 typedef struct AegisBufferPool
 {
