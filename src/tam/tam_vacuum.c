@@ -26,7 +26,8 @@
  * visibility map and their WAL).
  *
  * Steps 2 and 3 run whenever the dead-TID array reaches
- * maintenance_work_mem, so memory stays bounded.  Every page is scanned, so
+ * maintenance_work_mem (autovacuum_work_mem in autovacuum workers, if set),
+ * so memory stays bounded.  Every page is scanned, so
  * relfrozenxid/relminmxid advance to what the scan observed.
  *
  *-------------------------------------------------------------------------
@@ -82,6 +83,7 @@ typedef struct DeadItems
 	BlockNumber dir_first;
 	BlockNumber dir_last;
 	int			dir_shift;
+	int			index_scans;	/* passes over the indexes so far */
 	/* after a crash: pages below 'floor' and their line pointer counts */
 	BlockNumber floor;
 	uint16	   *maxoff;			/* per page below floor; 0xFFFF: not seen */
@@ -275,7 +277,10 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 	qsort(dead->tids, dead->ntids, sizeof(ItemPointerData), tid_cmp);
 
 	if (nindexes > 0)
+	{
 		build_block_directory(dead);
+		dead->index_scans++;
+	}
 	for (int ix = 0; ix < nindexes; ix++)
 	{
 		IndexVacuumInfo ivinfo = index_vacuum_info(indrels[ix], reltuples, true, bstrategy);
@@ -601,7 +606,8 @@ report_vacuum(Relation rel, VacuumParams *params, bool verbose, TimestampTz star
 			  BlockNumber npages,
 			  double removed, double live, double recently_dead, BlockNumber all_visible,
 			  TransactionId oldest_xmin, TransactionId new_frozen_xid,
-			  Relation *indrels, int nindexes, IndexBulkDeleteResult **stats)
+			  Relation *indrels, int nindexes, IndexBulkDeleteResult **stats,
+			  int index_scans)
 {
 	BufferUsage bufusage;
 	WalUsage	walusage;
@@ -617,11 +623,12 @@ report_vacuum(Relation rel, VacuumParams *params, bool verbose, TimestampTz star
 	WalUsageAccumDiff(&walusage, &pgWalUsage, wal0);
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, verbose ? _("finished vacuuming \"%s.%s.%s\"\n") :
-					 _("automatic vacuum of table \"%s.%s.%s\"\n"),
+	/* heap's first line, which log analyzers parse */
+	appendStringInfo(&buf, verbose ? _("finished vacuuming \"%s.%s.%s\": index scans: %d\n") :
+					 _("automatic vacuum of table \"%s.%s.%s\": index scans: %d\n"),
 					 get_database_name(MyDatabaseId),
 					 get_namespace_name(RelationGetNamespace(rel)),
-					 RelationGetRelationName(rel));
+					 RelationGetRelationName(rel), index_scans);
 	appendStringInfo(&buf, _("pages: %u removed, %u remain, %u scanned (100.00%% of total), %u all-visible\n"),
 					 scanned > npages ? scanned - npages : 0, npages, scanned, all_visible);
 	appendStringInfo(&buf, _("tuples: %.0f removed, %.0f remain, %.0f are dead but not yet removable\n"),
@@ -664,6 +671,7 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 	int			nindexes;
 	IndexBulkDeleteResult **stats;
 	DeadItems	dead;
+	int			work_mem_kb;
 	VacVisibility vis;
 	double		live = 0,
 				removed = 0,
@@ -712,12 +720,19 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 				(errmsg("disabling parallel option of vacuum on \"%s\" --- cannot vacuum temporary tables in parallel",
 						RelationGetRelationName(rel))));
 	stats = palloc0(sizeof(IndexBulkDeleteResult *) * Max(nindexes, 1));
-	/* 8 bytes per TID: the TID and its share of the block directory */
+	/*
+	 * 8 bytes per TID: the TID and its share of the block directory, within
+	 * autovacuum_work_mem in an autovacuum worker if that is set, else
+	 * maintenance_work_mem (heap's dead_items_max_items)
+	 */
+	work_mem_kb = IsAutoVacuumWorkerProcess() && autovacuum_work_mem != -1 ?
+		autovacuum_work_mem : maintenance_work_mem;
 	dead.maxtids = Max(MaxHeapTuplesPerPage,
-					   (int) Min((Size) maintenance_work_mem * 1024L /
+					   (int) Min((Size) work_mem_kb * 1024L /
 								 (sizeof(ItemPointerData) + 2),
 								 MaxAllocSize / sizeof(ItemPointerData)));
 	dead.dir = NULL;
+	dead.index_scans = 0;
 	dead.tids = palloc(sizeof(ItemPointerData) * dead.maxtids);
 	dead.ntids = 0;
 	frozen = palloc(sizeof(xl_heap_freeze_tuple) * MaxHeapTuplesPerPage);
@@ -931,6 +946,6 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 						 (PgStat_Counter) live, (PgStat_Counter) recently_dead);
 	report_vacuum(rel, params, verbose, start, &ru0, &buf0, &wal0, scanned, npages, removed,
 				  live, recently_dead, Min(vis.all_visible, npages), oldest_xmin, new_frozen_xid,
-				  indrels, nindexes, stats);
+				  indrels, nindexes, stats, dead.index_scans);
 	vac_close_indexes(nindexes, indrels, NoLock);
 }
