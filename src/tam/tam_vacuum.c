@@ -84,6 +84,12 @@ typedef struct DeadItems
 	BlockNumber dir_last;
 	int			dir_shift;
 	int			index_scans;	/* passes over the indexes so far */
+	/*
+	 * Leave index entries and LP_DEAD line pointers to a later VACUUM:
+	 * INDEX_CLEANUP OFF, or the wraparound failsafe (heap's rules).
+	 */
+	bool		skip_indexes;
+	bool		failsafe;		/* the failsafe is what set it */
 	/* after a crash: pages below 'floor' and their line pointer counts */
 	BlockNumber floor;
 	uint16	   *maxoff;			/* per page below floor; 0xFFFF: not seen */
@@ -263,7 +269,39 @@ page_all_visible(Relation rel, AegisBuffer buf, BlockNumber blk, int nours,
 	return true;
 }
 
-/* Steps 2 and 3 for the TIDs collected so far. */
+/*
+ * heap's lazy_check_wraparound_failsafe: once the table's relfrozenxid or
+ * relminmxid is older than vacuum_failsafe_age (vacuum_multixact_failsafe_
+ * age), VACUUM does only what advances them: no more index vacuuming (nor
+ * truncation), and no cost-based delay.  Checked at the start and before
+ * each pass over the indexes.
+ */
+static void
+check_failsafe(Relation rel, DeadItems *dead, int nindexes)
+{
+	if (dead->failsafe ||
+		!vacuum_xid_failsafe_check(rel->rd_rel->relfrozenxid, rel->rd_rel->relminmxid))
+		return;
+	dead->failsafe = true;
+	if (nindexes > 0)
+		dead->skip_indexes = true;
+	VacuumCostActive = false;
+	VacuumCostBalance = 0;
+	ereport(WARNING,
+			(errmsg("bypassing nonessential maintenance of table \"%s.%s.%s\" as a failsafe after %d index scans",
+					get_database_name(MyDatabaseId),
+					get_namespace_name(RelationGetNamespace(rel)),
+					RelationGetRelationName(rel), dead->index_scans),
+			 errdetail("The table's relfrozenxid or relminmxid is too far in the past."),
+			 errhint("Consider increasing configuration parameter \"maintenance_work_mem\" or \"autovacuum_work_mem\".\n"
+					 "You might also need to consider other ways for VACUUM to keep up with the allocation of transaction IDs.")));
+}
+
+/*
+ * Steps 2 and 3 for the TIDs collected so far.  With dead->skip_indexes
+ * (INDEX_CLEANUP OFF, the failsafe) and indexes, neither: the TIDs stay
+ * LP_DEAD, as heap leaves them, for a VACUUM that vacuums the indexes.
+ */
 static void
 reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 				int nindexes, IndexBulkDeleteResult **stats, DeadItems *dead,
@@ -274,6 +312,13 @@ reap_dead_items(Relation rel, const AegisRelKey *key, Relation *indrels,
 
 	if (dead->ntids == 0 && !force)
 		return;
+	check_failsafe(rel, dead, nindexes);
+	if (dead->skip_indexes)
+	{
+		/* the line pointers stay LP_DEAD: their index entries still exist */
+		dead->ntids = 0;
+		return;
+	}
 	qsort(dead->tids, dead->ntids, sizeof(ItemPointerData), tid_cmp);
 
 	if (nindexes > 0)
@@ -733,6 +778,9 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 								 MaxAllocSize / sizeof(ItemPointerData)));
 	dead.dir = NULL;
 	dead.index_scans = 0;
+	dead.skip_indexes = nindexes > 0 && params->index_cleanup == VACOPTVALUE_DISABLED;
+	dead.failsafe = false;
+	check_failsafe(rel, &dead, nindexes);
 	dead.tids = palloc(sizeof(ItemPointerData) * dead.maxtids);
 	dead.ntids = 0;
 	frozen = palloc(sizeof(xl_heap_freeze_tuple) * MaxHeapTuplesPerPage);
@@ -914,10 +962,10 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 					dead.floor > 0 && nindexes > 0);
 	if (BufferIsValid(vis.vmbuf))
 		ReleaseBuffer(vis.vmbuf);
-	if (dead.floor > 0 && (nindexes == 0 || params->index_cleanup != VACOPTVALUE_DISABLED))
+	if (dead.floor > 0 && !dead.skip_indexes)
 		AegisStorageClearFloor(&key, dead.floor);
 
-	for (int ix = 0; ix < nindexes; ix++)
+	for (int ix = 0; ix < nindexes && !dead.skip_indexes; ix++)
 	{
 		IndexVacuumInfo ivinfo = index_vacuum_info(indrels[ix], live, false, bstrategy);
 
@@ -929,7 +977,7 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 	}
 
 	scanned = npages;
-	if (dead.floor == 0)
+	if (dead.floor == 0 && !dead.failsafe)
 		npages = truncate_empty_tail(rel, &key, npages, params, verbose);
 	AegisPageNoteStub(rel, npages);
 	if (npages < scanned && vis.usable)

@@ -75,5 +75,27 @@ is($node->safe_psql('postgres',
 	'SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*), sum(v) FROM vm WHERE id > 0'),
 	'300000|' . (25000250000 + 75000250000 + 125000250000), 'the rows left, by the index');
 
+# VACUUM (INDEX_CLEANUP OFF) leaves index entries and the line pointers
+# they name (LP_DEAD) for a later VACUUM, as heap's does: no index scan now,
+# one in the next VACUUM; the rows stay right throughout
+$node->safe_psql('postgres', q{
+	CREATE TABLE vc (id int PRIMARY KEY, v int) USING aegis WITH (autovacuum_enabled = off);
+	INSERT INTO vc SELECT g, g FROM generate_series(1, 20000) g;
+	DELETE FROM vc WHERE id % 2 = 0;
+});
+($rc, $out, $err) = $node->psql('postgres', 'VACUUM (INDEX_CLEANUP OFF, VERBOSE) vc');
+like($err, qr/finished vacuuming "postgres\.public\.vc": index scans: 0\n/,
+	'INDEX_CLEANUP OFF: the indexes are not vacuumed');
+my $vc = 'SELECT count(*), sum(v) FROM vc';
+my $vc_ix = "SET enable_seqscan = off; SET enable_bitmapscan = off; $vc WHERE id > 0";
+is($node->safe_psql('postgres', $vc), '10000|100000000', 'INDEX_CLEANUP OFF: rows by a scan');
+is($node->safe_psql('postgres', $vc_ix), '10000|100000000', 'INDEX_CLEANUP OFF: rows by the index');
+($rc, $out, $err) = $node->psql('postgres', 'VACUUM (VERBOSE) vc');
+like($err, qr/finished vacuuming "postgres\.public\.vc": index scans: 1\n/,
+	'the next VACUUM removes the index entries it left');
+$node->safe_psql('postgres', 'INSERT INTO vc SELECT g, g FROM generate_series(20001, 30000) g');
+is($node->safe_psql('postgres', $vc_ix), '20000|350005000',
+	'rows by the index after the freed line pointers are used again');
+
 $node->stop;
 done_testing();
