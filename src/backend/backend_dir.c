@@ -15,7 +15,7 @@
  * overwritten (invariant 6).  AegisStorageSyncRelation makes one relation
  * durable: it compacts the data file when much of it is superseded (live
  * blocks copied into a new generation), fsyncs it, writes the block map
- * durably (temp file, fsync, durable_rename), and only then unlinks the
+ * durably (temp file, fsync, rename, directory fsync), and only then unlinks the
  * generation the previous map named.  When that happens is decided above
  * (src/checkpoint): this file logs nothing and runs no checkpoint.
  *
@@ -2528,7 +2528,7 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 /*
  * Make one relation's state durable: compact it if much of its data file is
  * superseded, fsync the data file, write its block map (temp file, fsync,
- * durable_rename), then unlink the generation the previous durable map
+ * rename, directory fsync), then unlink the generation the previous durable map
  * named, if it changed.  The caller holds sync_lock.
  */
 static void
