@@ -50,8 +50,8 @@
  * storage (VACUUM FULL, CLUSTER, TRUNCATE, ALTER TABLE ... SET TABLESPACE).
  *
  * Maps are written temp -> fsync -> rename -> fsync of the directory, so a
- * map on disk is always complete.  Each backend caches open files (PostgreSQL virtual file
- * descriptors) per (relation key, generation) and where each relation's
+ * map on disk is always complete.  Each backend caches open files
+ * (PostgreSQL virtual file descriptors) per (relation key, generation) and where each relation's
  * files are; both caches are dropped whenever the shared file epoch
  * changes, i.e. whenever any process unlinked a file.
  *
@@ -1203,8 +1203,9 @@ AegisLocalRemoveDatabase(Oid dbOid)
  * durable_rename without its fsyncs of the file before (ours is fsynced
  * already) and after the rename, and of the file it replaces (a map made
  * durable when it was written): a checkpoint that syncs many relations
- * pays one directory fsync per map instead of five fsyncs.  Raises the
- * error (an fsync failure as data_sync_elevel, a PANIC by default).
+ * pays two fsyncs per map (the file, its directory) instead of five.
+ * Raises the error (an fsync failure as data_sync_elevel, a PANIC by
+ * default).
  */
 static void
 rename_durably(const char *tmppath, const char *path)
@@ -1223,8 +1224,8 @@ rename_durably(const char *tmppath, const char *path)
 /*
  * Replace the file 'path' with part1 then part2 (len1 + len2 bytes; part2
  * may be NULL), chunked if 'chunked': written to 'tmppath', fsynced, then
- * renamed durably (rename_durably), so the file on disk is always complete; without
- * 'rename' the caller renames it.  'what' names the file in messages.
+ * renamed durably (rename_durably), so the file on disk is always
+ * complete; without 'rename' the caller renames it.  'what' names the file in messages.
  * Raises the I/O error (an fsync failure as data_sync_elevel); the old file
  * stays valid then.
  */
@@ -1323,7 +1324,8 @@ write_map(const AegisFileSet *fs, const AegisRelKey *key, const AegisRelInfo *in
  * AegisLocalWriteMap
  *		Durably replace a relation's block map file with 'map' (info->npages
  *		entries; may be NULL when there are none): temp file, fsync,
- *		rename, fsync of the directory.  Raises the I/O error; the old map stays valid then.
+ *		rename, fsync of the directory.  Raises the I/O error; the old map
+ *		stays valid then.
  */
 void
 AegisLocalWriteMap(const AegisRelKey *key, const AegisRelInfo *info,
