@@ -107,7 +107,8 @@ typedef struct VacVisibility
 /*
  * The block directory's size: at most one uint32 per two dead TIDs, so the
  * TIDs and their directory together take 8 bytes per TID (maxtids is sized
- * for that), not more than maintenance_work_mem.
+ * for that), within VACUUM's memory bound (maintenance_work_mem or
+ * autovacuum_work_mem).
  */
 #define DIR_ENTRIES(ntids)	((ntids) / 2 + 2)
 
