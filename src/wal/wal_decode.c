@@ -15,6 +15,7 @@
 
 #include <lz4.h>
 
+#include "access/htup_details.h"
 #include "aegis/wal.h"
 
 /* Append 'v' as a varint (xl_aegis_page) at 'out'; returns its bytes. */
@@ -58,22 +59,130 @@ get_varint(const char *data, Size len, Size *pos, uint32 *v)
 }
 
 /*
+ * The bytes of a tuple header a tuple header region covers: t_xmin, t_xmax,
+ * t_cid, t_ctid, t_infomask2 and t_infomask (not t_hoff: a new tuple's
+ * t_hoff and the data after it go in the literal that follows).
+ */
+#define TUPLE_REGION_LEN	offsetof(HeapTupleHeaderData, t_hoff)
+
+StaticAssertDecl(TUPLE_REGION_LEN == AEGIS_TUPLE_REGION_LEN, "tuple header region length");
+
+/* A tuple header field's bytes, read from or written to a header. */
+#define TH_XMIN		offsetof(HeapTupleHeaderData, t_choice.t_heap.t_xmin)
+#define TH_XMAX		offsetof(HeapTupleHeaderData, t_choice.t_heap.t_xmax)
+#define TH_CID		offsetof(HeapTupleHeaderData, t_choice.t_heap.t_field3)
+#define TH_CTID		offsetof(HeapTupleHeaderData, t_ctid)
+#define TH_MASKS	offsetof(HeapTupleHeaderData, t_infomask2)
+
+/*
+ * Apply (page not NULL) or check one tuple header region at page offset
+ * 'off': its field byte and fields at delta[*pos].  False if malformed.
+ */
+static bool
+apply_tuple_header(char *page, uint32 off, const char *delta, Size len, Size *pos,
+				   const AegisDeltaForm *form)
+{
+	char		hdr[TUPLE_REGION_LEN];
+	bool		set[TUPLE_REGION_LEN] = {0};
+	uint8		f;
+	uint32		v;
+
+	if (off < AEGIS_DELTA_FIRST || off + TUPLE_REGION_LEN > BLCKSZ || *pos >= len)
+		return false;
+	f = (uint8) delta[(*pos)++];
+	if (f == 0 || ((f & AEGIS_TH_CTID_BLOCK) && !(f & AEGIS_TH_CTID)))
+		return false;
+	/* xmin, then xmax: kept, the record's xid, 4 literal bytes or zero */
+	for (int k = 0; k < 2; k++)
+	{
+		int			at = k == 0 ? TH_XMIN : TH_XMAX;
+		TransactionId x;
+
+		switch ((f >> (2 * k)) & AEGIS_TH_XID_MASK)
+		{
+			case AEGIS_TH_XID_KEEP:
+				continue;
+			case AEGIS_TH_XID_RECORD:
+				if (!TransactionIdIsValid(form->xid))
+					return false;
+				x = form->xid;
+				break;
+			case AEGIS_TH_XID_LITERAL:
+				if (len - *pos < sizeof(x))
+					return false;
+				memcpy(&x, delta + *pos, sizeof(x));
+				*pos += sizeof(x);
+				break;
+			default:
+				x = InvalidTransactionId;
+				break;
+		}
+		memcpy(hdr + at, &x, sizeof(x));
+		memset(set + at, 1, sizeof(x));
+	}
+	if (f & AEGIS_TH_CID)
+	{
+		if (!get_varint(delta, len, pos, &v))
+			return false;
+		memcpy(hdr + TH_CID, &v, sizeof(v));
+		memset(set + TH_CID, 1, sizeof(v));
+	}
+	if (f & AEGIS_TH_CTID)
+	{
+		ItemPointerData tid;
+		BlockNumber blk = form->pageno;
+
+		if (!get_varint(delta, len, pos, &v) || v > PG_UINT16_MAX)
+			return false;
+		if (f & AEGIS_TH_CTID_BLOCK)
+		{
+			if (len - *pos < sizeof(blk))
+				return false;
+			memcpy(&blk, delta + *pos, sizeof(blk));
+			*pos += sizeof(blk);
+		}
+		ItemPointerSet(&tid, blk, (OffsetNumber) v);
+		memcpy(hdr + TH_CTID, &tid, sizeof(tid));
+		memset(set + TH_CTID, 1, sizeof(tid));
+	}
+	if (f & AEGIS_TH_MASKS)
+	{
+		if (len - *pos < 4)
+			return false;
+		memcpy(hdr + TH_MASKS, delta + *pos, 4);
+		memset(set + TH_MASKS, 1, 4);
+		*pos += 4;
+	}
+	if (page != NULL)
+	{
+		for (int i = 0; i < TUPLE_REGION_LEN; i++)
+			if (set[i])
+				page[off + i] = hdr[i];
+	}
+	return true;
+}
+
+/*
  * AegisWalApplyDelta
  *		Apply a delta of 'len' bytes to the page at 'page' (BLCKSZ bytes), or
  *		only check it if page is NULL; false if it is malformed.  A delta is
  *		a list of regions in page order, each a literal (bytes to write at
- *		an offset) or a copy (bytes to copy within the page from a source
- *		offset); no region and no source lies before AEGIS_DELTA_FIRST
- *		(pd_lsn) or past the page.
+ *		an offset), a copy (bytes to copy within the page from a source
+ *		offset) or, in the typed form, a tuple header (the fields of a
+ *		HeapTupleHeader that changed, AegisWalPutTupleHeader); no region and
+ *		no source lies before AEGIS_DELTA_FIRST (pd_lsn) or past the page.
  *		Wide regions (XLOG_AEGIS_PAGE): uint16 offset, uint16 length, then
  *		the bytes, or with AEGIS_DELTA_COPY in the offset, uint16 source.
- *		Packed regions ('packed', XLOG_AEGIS_PAGE_PACKED): varint (gap << 1
- *		| copy), the gap counted from the end of the previous region (from
+ *		Packed regions (XLOG_AEGIS_PAGE_PACKED): varint (gap << 1 | copy),
+ *		the gap counted from the end of the previous region (from
  *		AEGIS_DELTA_FIRST for the first), varint length, then the bytes or,
- *		for a copy, varint source.
+ *		for a copy, varint source.  Typed regions (packed, with
+ *		AEGIS_PACKED_TYPED): varint (gap << 2 | kind), AEGIS_REGION_*; a
+ *		tuple header region has no length (AEGIS_TUPLE_REGION_LEN bytes of
+ *		the page) but a field byte and the fields.
  */
 bool
-AegisWalApplyDelta(char *page, const char *delta, Size len, bool packed)
+AegisWalApplyDelta(char *page, const char *delta, Size len, const AegisDeltaForm *form)
 {
 	Size		pos = 0;
 	uint32		prev_end = AEGIS_DELTA_FIRST;
@@ -85,16 +194,28 @@ AegisWalApplyDelta(char *page, const char *delta, Size len, bool packed)
 					src = 0;
 		bool		is_copy;
 
-		if (packed)
+		if (form->packed)
 		{
 			uint32		v;
+			uint32		kind;
+			int			shift = form->typed ? 2 : 1;
 
-			if (!get_varint(delta, len, &pos, &v) || !get_varint(delta, len, &pos, &n))
+			if (!get_varint(delta, len, &pos, &v))
 				return false;
-			is_copy = (v & 1) != 0;
-			if ((v >> 1) > BLCKSZ)
+			kind = v & ((1 << shift) - 1);
+			if ((v >> shift) > BLCKSZ)
 				return false;
-			off = prev_end + (v >> 1);
+			off = prev_end + (v >> shift);
+			if (kind == AEGIS_REGION_TUPLE)
+			{
+				if (!apply_tuple_header(page, off, delta, len, &pos, form))
+					return false;
+				prev_end = off + TUPLE_REGION_LEN;
+				continue;
+			}
+			if (kind > AEGIS_REGION_TUPLE || !get_varint(delta, len, &pos, &n))
+				return false;
+			is_copy = kind == AEGIS_REGION_COPY;
 			if (is_copy && !get_varint(delta, len, &pos, &src))
 				return false;
 		}
@@ -147,16 +268,19 @@ AegisWalApplyDelta(char *page, const char *delta, Size len, bool packed)
  * AegisWalPutRegion
  *		Append one region of a packed delta (AegisWalApplyDelta) at
  *		out[*len]: 'n' bytes at page offset 'off', literal ('bytes') or, if
- *		'bytes' is NULL, copied from page offset 'src'.  *prev_end is the end
- *		of the previous region (AEGIS_DELTA_FIRST before the first); regions
- *		come in page order.  Takes at most AEGIS_REGION_MAX_HEAD + n bytes.
+ *		'bytes' is NULL, copied from page offset 'src'; in the typed form if
+ *		'typed'.  *prev_end is the end of the previous region
+ *		(AEGIS_DELTA_FIRST before the first); regions come in page order.
+ *		Takes at most AEGIS_REGION_MAX_HEAD + n bytes.
  */
 void
 AegisWalPutRegion(char *out, Size *len, uint32 *prev_end, uint32 off, uint32 n,
-				  const char *bytes, uint32 src)
+				  const char *bytes, uint32 src, bool typed)
 {
+	uint32		kind = bytes == NULL ? AEGIS_REGION_COPY : AEGIS_REGION_LITERAL;
+
 	Assert(off >= *prev_end);
-	*len += put_varint(out + *len, ((off - *prev_end) << 1) | (bytes == NULL ? 1 : 0));
+	*len += put_varint(out + *len, ((off - *prev_end) << (typed ? 2 : 1)) | kind);
 	*len += put_varint(out + *len, n);
 	if (bytes == NULL)
 		*len += put_varint(out + *len, src);
@@ -166,6 +290,93 @@ AegisWalPutRegion(char *out, Size *len, uint32 *prev_end, uint32 off, uint32 n,
 		*len += n;
 	}
 	*prev_end = off + n;
+}
+
+/* The code of a transaction id field whose bytes are 'now' (was 'then'). */
+static int
+xid_code(const char *now, const char *then, TransactionId record_xid, char *lit, Size *litlen)
+{
+	TransactionId x;
+
+	if (then != NULL && memcmp(now, then, sizeof(x)) == 0)
+		return AEGIS_TH_XID_KEEP;
+	memcpy(&x, now, sizeof(x));
+	if (x == InvalidTransactionId)
+		return AEGIS_TH_XID_ZERO;
+	if (TransactionIdIsValid(record_xid) && x == record_xid)
+		return AEGIS_TH_XID_RECORD;
+	memcpy(lit + *litlen, now, sizeof(x));
+	*litlen += sizeof(x);
+	return AEGIS_TH_XID_LITERAL;
+}
+
+/*
+ * AegisWalPutTupleHeader
+ *		Append a tuple header region of a typed delta at out[*len] for the
+ *		header at page offset 'off' whose first AEGIS_TUPLE_REGION_LEN bytes
+ *		are 'after' and were 'before' (NULL: not known, every field is
+ *		written): the fields that changed, an xid equal to the record's
+ *		('xid', what XLogInsert will put in xl_xid) or zero as a code, a
+ *		ctid on page 'pageno' without its block.  Redo rebuilds exactly
+ *		'after' from the page that holds 'before'.  Nothing is appended, and
+ *		false returned, if the region would take more than 'limit' bytes
+ *		(head included); true with nothing appended if no field changed.
+ *		Takes at most AEGIS_REGION_MAX_HEAD + 22 bytes.
+ */
+bool
+AegisWalPutTupleHeader(char *out, Size *len, uint32 *prev_end, uint32 off, const char *after,
+					   const char *before, TransactionId xid, BlockNumber pageno, Size limit)
+{
+	char		fields[32];
+	char		head[5];
+	Size		n = 0;
+	Size		headlen;
+	uint8		f = 0;
+
+	Assert(off >= *prev_end);
+	f |= xid_code(after + TH_XMIN, before ? before + TH_XMIN : NULL, xid, fields, &n);
+	f |= xid_code(after + TH_XMAX, before ? before + TH_XMAX : NULL, xid, fields, &n) << 2;
+	if (before == NULL || memcmp(after + TH_CID, before + TH_CID, sizeof(uint32)) != 0)
+	{
+		uint32		cid;
+
+		memcpy(&cid, after + TH_CID, sizeof(cid));
+		n += put_varint(fields + n, cid);
+		f |= AEGIS_TH_CID;
+	}
+	if (before == NULL || memcmp(after + TH_CTID, before + TH_CTID, sizeof(ItemPointerData)) != 0)
+	{
+		ItemPointerData tid;
+		BlockNumber blk;
+
+		memcpy(&tid, after + TH_CTID, sizeof(tid));
+		blk = ItemPointerGetBlockNumberNoCheck(&tid);
+		n += put_varint(fields + n, ItemPointerGetOffsetNumberNoCheck(&tid));
+		f |= AEGIS_TH_CTID;
+		if (blk != pageno)
+		{
+			memcpy(fields + n, &blk, sizeof(blk));
+			n += sizeof(blk);
+			f |= AEGIS_TH_CTID_BLOCK;
+		}
+	}
+	if (before == NULL || memcmp(after + TH_MASKS, before + TH_MASKS, 4) != 0)
+	{
+		memcpy(fields + n, after + TH_MASKS, 4);
+		n += 4;
+		f |= AEGIS_TH_MASKS;
+	}
+	if (f == 0)
+		return true;
+	headlen = put_varint(head, ((off - *prev_end) << 2) | AEGIS_REGION_TUPLE);
+	if (headlen + 1 + n > limit)
+		return false;
+	memcpy(out + *len, head, headlen);
+	out[*len + headlen] = (char) f;
+	memcpy(out + *len + headlen + 1, fields, n);
+	*len += headlen + 1 + n;
+	*prev_end = off + TUPLE_REGION_LEN;
+	return true;
 }
 
 /*
@@ -178,7 +389,7 @@ AegisWalPutRegion(char *out, Size *len, uint32 *prev_end, uint32 off, uint32 n,
 Size
 AegisWalPagePackHeader(const xl_aegis_page *xlrec, Oid vm_spc, char *out)
 {
-	uint8		flags = xlrec->flags & AEGIS_PAGE_KNOWN_FLAGS;
+	uint8		flags = xlrec->flags & (AEGIS_PAGE_KNOWN_FLAGS | AEGIS_PACKED_TYPED);
 	Size		n = 1;
 
 	if (TransactionIdIsValid(xlrec->conflict_xid))
@@ -251,7 +462,7 @@ AegisWalPageParseHeader(const char *data, Size datalen, bool packed, xl_aegis_pa
 		return "is too short";
 	if ((uint8) data[0] & ~AEGIS_PACKED_KNOWN_FLAGS)
 		return newer;
-	xlrec->flags = (uint8) data[0] & AEGIS_PAGE_KNOWN_FLAGS;
+	xlrec->flags = (uint8) data[0] & (AEGIS_PAGE_KNOWN_FLAGS | AEGIS_PACKED_TYPED);
 	pos = 1;
 	if (!get_varint(data, datalen, &pos, &xlrec->key.spcOid) ||
 		!get_varint(data, datalen, &pos, &xlrec->key.dbOid) ||
@@ -299,9 +510,26 @@ AegisWalPageParseHeader(const char *data, Size datalen, bool packed, xl_aegis_pa
 }
 
 /*
+ * AegisWalDeltaFormOf
+ *		How the deltas of a page record whose header parsed into 'xlrec'
+ *		(XLOG_AEGIS_PAGE_PACKED if 'packed') are read: into *form, with the
+ *		record's xid 'xid' (XLogRecGetXid).
+ */
+void
+AegisWalDeltaFormOf(const xl_aegis_page *xlrec, bool packed, TransactionId xid,
+					AegisDeltaForm *form)
+{
+	form->packed = packed;
+	form->typed = packed && (xlrec->flags & AEGIS_PACKED_TYPED) != 0;
+	form->xid = xid;
+	form->pageno = xlrec->pageno;
+}
+
+/*
  * AegisWalPageParse
  *		Check the 'datalen' bytes of a page record's data at 'data'
- *		(XLOG_AEGIS_PAGE_PACKED if 'packed', else XLOG_AEGIS_PAGE): the
+ *		(XLOG_AEGIS_PAGE_PACKED if 'packed', else XLOG_AEGIS_PAGE; 'xid' the
+ *		record's, XLogRecGetXid): the
  *		header (decoded into *xlrec), the tablespace of a record that changes
  *		the visibility map (into *vm_spc, else InvalidOid), the lengths, the
  *		LZ4 payload (decompressed into 'unpacked', AEGIS_WAL_UNPACKED_SIZE
@@ -309,11 +537,13 @@ AegisWalPageParseHeader(const char *data, Size datalen, bool packed, xl_aegis_pa
  *		at the deltas (into 'data' or 'unpacked'), or says what is wrong.
  */
 const char *
-AegisWalPageParse(const char *data, Size datalen, bool packed, xl_aegis_page *xlrec,
-				  Oid *vm_spc, char *unpacked, const char **delta1, const char **delta2)
+AegisWalPageParse(const char *data, Size datalen, bool packed, TransactionId xid,
+				  xl_aegis_page *xlrec, Oid *vm_spc, char *unpacked, const char **delta1,
+				  const char **delta2)
 {
 	Size		head;
 	const char *bad;
+	AegisDeltaForm form;
 
 	bad = AegisWalPageParseHeader(data, datalen, packed, xlrec, vm_spc, &head);
 	if (bad)
@@ -329,8 +559,9 @@ AegisWalPageParse(const char *data, Size datalen, bool packed, xl_aegis_page *xl
 		*delta1 = unpacked;
 	}
 	*delta2 = *delta1 + xlrec->delta1_len;
-	if (!AegisWalApplyDelta(NULL, *delta1, xlrec->delta1_len, packed) ||
-		!AegisWalApplyDelta(NULL, *delta2, xlrec->delta2_len, packed))
+	AegisWalDeltaFormOf(xlrec, packed, xid, &form);
+	if (!AegisWalApplyDelta(NULL, *delta1, xlrec->delta1_len, &form) ||
+		!AegisWalApplyDelta(NULL, *delta2, xlrec->delta2_len, &form))
 		return "has an invalid page delta";
 	return NULL;
 }

@@ -49,6 +49,7 @@
 
 #include "access/htup_details.h"
 #include "access/visibilitymap.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "access/xlogutils.h"
@@ -452,27 +453,83 @@ typedef struct DeltaCopy
 	int			suffix;			/* bytes of dst equal to the end of src */
 } DeltaCopy;
 
-/* A delta being written: its bytes, their length, the end of the last region. */
+/*
+ * A delta being written: its bytes, their length, the end of the last
+ * region, and the tuple headers among the bytes it may log (slots, in page
+ * order; slot_before: 'before' holds what the header was), which it logs
+ * as tuple header regions with the record's xid 'xid' and page 'pageno'.
+ */
 typedef struct DeltaOut
 {
 	char	   *out;
 	Size		len;
 	uint32		prev_end;
+	const char *before;
+	TransactionId xid;
+	BlockNumber pageno;
+	int			nslots;
+	int			next_slot;		/* the first slot not passed yet */
+	uint16		slot[MaxHeapTuplesPerPage + 1];
+	bool		slot_before[MaxHeapTuplesPerPage + 1];
 } DeltaOut;
 
-/* Append one literal region of 'after' [start, end). */
+/* a delta without tuple header slots */
+#define DELTA_OUT_INIT(out) {(out), 0, AEGIS_DELTA_FIRST, NULL, InvalidTransactionId, 0, 0, 0}
+
+/*
+ * Append the bytes [start, end) of 'after' as literal regions, and the
+ * tuple headers among them (the delta's slots) as tuple header regions
+ * where those take fewer bytes: a new tuple's header, all of it written
+ * over zeros, and an updated or deleted version's, whose xmax is the
+ * record's xid and whose ctid is on the page, come to 8-16 bytes instead
+ * of 18-23.  A slot's region covers its first AEGIS_TUPLE_REGION_LEN bytes
+ * whole (every field that differs from 'before'; bytes of it a later range
+ * holds are not logged again), and is taken only if it saves what a region
+ * head costs before and after it (so the delta never grows).
+ */
 static void
 put_literal(DeltaOut *d, const char *after, int start, int end)
 {
+	/* a tuple header region may have covered the start already */
+	start = Max(start, (int) d->prev_end);
+	while (d->next_slot < d->nslots &&
+		   d->slot[d->next_slot] + AEGIS_TUPLE_REGION_LEN <= start)
+		d->next_slot++;
+	while (d->next_slot < d->nslots && d->slot[d->next_slot] < end)
+	{
+		int			h = d->slot[d->next_slot];
+		int			covered = Min(end, h + AEGIS_TUPLE_REGION_LEN) - Max(start, h);
+		const char *then = d->slot_before[d->next_slot] ? d->before + h : NULL;
+		Size		before_len = d->len;
+		uint32		before_end = d->prev_end;
+
+		d->next_slot++;
+		if (h < (int) d->prev_end)
+			continue;
+		if (start < h)
+			AegisWalPutRegion(d->out, &d->len, &d->prev_end, start, h - start, after + start, 0, true);
+		if (!AegisWalPutTupleHeader(d->out, &d->len, &d->prev_end, h, after + h, then,
+									d->xid, d->pageno,
+									covered > AEGIS_REGION_MAX_HEAD ? covered - AEGIS_REGION_MAX_HEAD : 0))
+		{
+			/* not worth it: back to one literal */
+			d->len = before_len;
+			d->prev_end = before_end;
+			continue;
+		}
+		start = Max(start, h + AEGIS_TUPLE_REGION_LEN);
+		if (start >= end)
+			return;
+	}
 	if (end > start)
-		AegisWalPutRegion(d->out, &d->len, &d->prev_end, start, end - start, after + start, 0);
+		AegisWalPutRegion(d->out, &d->len, &d->prev_end, start, end - start, after + start, 0, true);
 }
 
 /* Append one copy region: [start, end) of the page from 'src'. */
 static void
 put_copy(DeltaOut *d, int start, int end, int src)
 {
-	AegisWalPutRegion(d->out, &d->len, &d->prev_end, start, end - start, NULL, src);
+	AegisWalPutRegion(d->out, &d->len, &d->prev_end, start, end - start, NULL, src, true);
 }
 
 /*
@@ -572,6 +629,7 @@ put_whole_page(DeltaOut *d, const char *after)
 {
 	d->len = 0;
 	d->prev_end = AEGIS_DELTA_FIRST;
+	d->nslots = 0;
 	put_literal(d, after, AEGIS_DELTA_FIRST, BLCKSZ);
 }
 
@@ -585,7 +643,7 @@ put_whole_page(DeltaOut *d, const char *after)
 static uint16
 compute_delta(const char *before, const char *after, char *out, const DeltaCopy *copy)
 {
-	DeltaOut	d = {out, 0, AEGIS_DELTA_FIRST};
+	DeltaOut	d = DELTA_OUT_INIT(out);
 
 	if (!diff_range(&d, before, after, AEGIS_DELTA_FIRST, BLCKSZ, copy))
 		put_whole_page(&d, after);
@@ -600,6 +658,82 @@ page_sane_bounds(Page page)
 
 	return ph->pd_lower >= SizeOfPageHeaderData && ph->pd_lower <= ph->pd_upper &&
 		ph->pd_upper <= BLCKSZ;
+}
+
+/* qsort comparator of uint16 page offsets */
+static int
+cmp_offset(const void *a, const void *b)
+{
+	return (int) *(const uint16 *) a - (int) *(const uint16 *) b;
+}
+
+/*
+ * The tuple headers an append change's delta may log (DeltaOut's slots):
+ * the new tuples' (below the page's tuples at Begin; 'before' holds zeros
+ * for those in the copied free space).  The touched one is logged apart
+ * (put_touched_header).  The record's xid is the one XLogInsert will log
+ * (GetCurrentTransactionIdIfAny).
+ */
+static void
+find_header_slots(const AegisPageChange *chg, const char *after, DeltaOut *d)
+{
+	Page		page = (Page) after;
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	uint16		upper = ((PageHeader) page)->pd_upper;
+
+	d->before = chg->before.data;
+	d->xid = GetCurrentTransactionIdIfAny();
+	d->pageno = AegisBufferGetPageNo(chg->buf);
+	if (upper < chg->append_upper)
+	{
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			ItemId		lp = PageGetItemId(page, off);
+			uint16		at = ItemIdGetOffset(lp);
+
+			if (ItemIdIsNormal(lp) && ItemIdGetLength(lp) >= SizeofHeapTupleHeader &&
+				at >= upper && at + SizeofHeapTupleHeader <= chg->append_upper)
+				d->slot[d->nslots++] = at;
+		}
+		if (d->nslots > 1)
+			qsort(d->slot, d->nslots, sizeof(uint16), cmp_offset);
+		for (int i = 0; i < d->nslots; i++)
+			d->slot_before[i] = d->slot[i] >= chg->append_hi_start;
+	}
+}
+
+/*
+ * Append the changes of the touched tuple header [start, end) of an append
+ * change (AegisWalPageBeginTuple): as one tuple header region if that is
+ * shorter than the literals of its changed bytes (an update's or delete's
+ * xmax and ctid with infomask are two ranges: 13 bytes as literals, 9 as a
+ * region).  False if the delta would outgrow a page.
+ */
+static bool
+put_touched_header(DeltaOut *d, const char *before, const char *after, int start, int end)
+{
+	Size		len0 = d->len;
+	uint32		end0 = d->prev_end;
+	char		region[AEGIS_REGION_MAX_HEAD + AEGIS_TUPLE_REGION_LEN];
+	Size		n = 0;
+	uint32		region_end = end0;
+
+	if (end <= start)
+		return true;
+	if (!diff_range(d, before, after, start, end, NULL))
+		return false;
+	if (d->len == len0 ||
+		memcmp(before + start + AEGIS_TUPLE_REGION_LEN, after + start + AEGIS_TUPLE_REGION_LEN,
+			   end - start - AEGIS_TUPLE_REGION_LEN) != 0)
+		return true;
+	if (AegisWalPutTupleHeader(region, &n, &region_end, start, after + start, before + start,
+							   d->xid, d->pageno, d->len - len0 - 1) && n > 0)
+	{
+		memcpy(d->out + len0, region, n);
+		d->len = len0 + n;
+		d->prev_end = region_end;
+	}
+	return true;
 }
 
 /*
@@ -618,17 +752,22 @@ compute_append_delta(const AegisPageChange *chg, const char *after, char *out,
 {
 	const char *before = chg->before.data;
 	PageHeader	ph = (PageHeader) after;
-	DeltaOut	d = {out, 0, AEGIS_DELTA_FIRST};
+	static DeltaOut d;
 	int			lo_end = chg->append_lo_end;
 	int			hi_start = chg->append_hi_start;
 	int			seg[2][2] = {{AEGIS_DELTA_FIRST, ph->pd_lower}, {ph->pd_upper, chg->append_upper}};
 
+	d.out = out;
+	d.len = 0;
+	d.prev_end = AEGIS_DELTA_FIRST;
+	d.nslots = d.next_slot = 0;
 	if (!page_sane_bounds((Page) after) || ph->pd_lower < chg->append_lower ||
 		ph->pd_upper > chg->append_upper)
 	{
 		put_whole_page(&d, after);
 		return (uint16) d.len;
 	}
+	find_header_slots(chg, after, &d);
 	/* each changed range: compared where 'before' was kept, else as it is */
 	for (int k = 0; k < 2; k++)
 	{
@@ -649,7 +788,7 @@ compute_append_delta(const AegisPageChange *chg, const char *after, char *out,
 		}
 	}
 	/* the touched header lies among the tuples, after both ranges */
-	if (!diff_range(&d, before, after, chg->touch_start, chg->touch_end, NULL))
+	if (!put_touched_header(&d, before, after, chg->touch_start, chg->touch_end))
 		put_whole_page(&d, after);
 	return (uint16) d.len;
 }
@@ -1019,6 +1158,7 @@ insert_page_record(xl_aegis_page *xlrec, Oid vm_spc, const char *body, Page page
 	XLogRecPtr	end;
 
 	xlrec->stored_len = len;
+	xlrec->flags |= AEGIS_PACKED_TYPED;
 	if (len >= AEGIS_WAL_COMPRESS_MIN && wal_compression != WAL_COMPRESSION_NONE)
 	{
 		int			n = LZ4_compress_default(body, packed, len, sizeof(packed));
@@ -1236,10 +1376,11 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 	const char *delta2;
 	const char *bad;
 	Oid			vm_spc;
+	AegisDeltaForm form;
 	bool		packed = (XLogRecGetInfo(record) & XLOG_AEGIS_OPMASK) == XLOG_AEGIS_PAGE_PACKED;
 
 	bad = AegisWalPageParse(XLogRecGetData(record), XLogRecGetDataLen(record), packed,
-							&xlrec, &vm_spc, unpacked, &delta1, &delta2);
+							XLogRecGetXid(record), &xlrec, &vm_spc, unpacked, &delta1, &delta2);
 	if (bad)
 		report_bad_record(record, bad);
 
@@ -1282,16 +1423,17 @@ AegisWalPageRedo(XLogReaderState *record, bool tolerant)
 		}
 	}
 
+	AegisWalDeltaFormOf(&xlrec, packed, XLogRecGetXid(record), &form);
 	buf = AegisBufferRead(&xlrec.key, xlrec.pageno);
 	AegisBufferLock(buf, LW_EXCLUSIVE);
 	page = AegisBufferGetPage(buf);
 	if (PageGetLSN(page) < end)
 	{
 		START_CRIT_SECTION();
-		AegisWalApplyDelta((char *) page, delta1, xlrec.delta1_len, packed);
+		AegisWalApplyDelta((char *) page, delta1, xlrec.delta1_len, &form);
 		if ((xlrec.flags & AEGIS_PAGE_COMPACT) && (!tolerant || page_compactable(page)))
 			AegisPageCompact(page);
-		AegisWalApplyDelta((char *) page, delta2, xlrec.delta2_len, packed);
+		AegisWalApplyDelta((char *) page, delta2, xlrec.delta2_len, &form);
 		PageSetLSN(page, end);
 		AegisBufferMarkDirty(buf);
 		END_CRIT_SECTION();

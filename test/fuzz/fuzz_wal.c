@@ -10,7 +10,10 @@
  *	  is a header to write instead: AegisWalPagePackHeader's output plus a
  *	  body must parse back to the same fields.  With bit 3, the input
  *	  describes regions: written with AegisWalPutRegion and applied, they
- *	  must change a page exactly as applying them directly does.
+ *	  must change a page exactly as applying them directly does; with bit
+ *	  4 as well, they are typed regions and may be tuple headers
+ *	  (AegisWalPutTupleHeader), against the page's header or none.  Parsed
+ *	  records get the xid of the input's first four bytes.
  */
 #include "postgres.h"
 
@@ -30,6 +33,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *d2;
 	uint8		mode;
 	bool		packed;
+	TransactionId xid;
 
 	if (size < 1 || size - 1 > sizeof(buf))
 		return 0;
@@ -47,7 +51,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		memcpy(&in, buf, sizeof(in));
 		memcpy(&vm_in, buf + sizeof(in), sizeof(Oid));
-		in.flags &= AEGIS_PAGE_KNOWN_FLAGS & ~AEGIS_PAGE_LZ4;
+		in.flags &= (AEGIS_PAGE_KNOWN_FLAGS | AEGIS_PACKED_TYPED) & ~AEGIS_PAGE_LZ4;
 		in.delta1_len %= 1000;
 		in.delta2_len %= 1000;
 		in.stored_len = in.delta1_len + in.delta2_len;
@@ -73,9 +77,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		Size		dlen = 0;
 		Size		pos = 0;
 		uint32		prev = AEGIS_DELTA_FIRST;
+		AegisDeltaForm form = {true, (mode & 16) != 0, InvalidTransactionId, 0};
 
 		for (int i = 0; i < BLCKSZ; i++)
 			page.data[i] = direct.data[i] = (char) (i * 7);
+		if (form.typed && size >= 8)
+		{
+			memcpy(&form.xid, buf, sizeof(TransactionId));
+			memcpy(&form.pageno, buf + 4, sizeof(BlockNumber));
+			pos = 8;
+		}
 		while (pos + 6 <= size)
 		{
 			uint16		gap,
@@ -89,24 +100,37 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pos += 6;
 			off = prev + gap % 300;
 			n %= 300;
+			if (form.typed && (src & 3) == 2)
+			{
+				/* a tuple header: its new bytes from the input */
+				if (off + AEGIS_TUPLE_REGION_LEN > BLCKSZ || pos + AEGIS_TUPLE_REGION_LEN > size)
+					break;
+				if (!AegisWalPutTupleHeader(delta, &dlen, &prev, off, buf + pos,
+											(src & 4) ? direct.data + off : NULL,
+											form.xid, form.pageno, 64))
+					abort();	/* never more than 64 bytes */
+				memcpy(direct.data + off, buf + pos, AEGIS_TUPLE_REGION_LEN);
+				pos += AEGIS_TUPLE_REGION_LEN;
+				continue;
+			}
 			if (off + n > BLCKSZ)
 				break;
 			if (src & 1)
 			{
 				src = AEGIS_DELTA_FIRST + (src >> 1) % (BLCKSZ - AEGIS_DELTA_FIRST - n + 1);
 				memmove(direct.data + off, direct.data + src, n);
-				AegisWalPutRegion(delta, &dlen, &prev, off, n, NULL, src);
+				AegisWalPutRegion(delta, &dlen, &prev, off, n, NULL, src, form.typed);
 			}
 			else
 			{
 				if (pos + n > size)
 					break;
 				memcpy(direct.data + off, buf + pos, n);
-				AegisWalPutRegion(delta, &dlen, &prev, off, n, buf + pos, 0);
+				AegisWalPutRegion(delta, &dlen, &prev, off, n, buf + pos, 0, form.typed);
 				pos += n;
 			}
 		}
-		if (!AegisWalApplyDelta(page.data, delta, dlen, true) ||
+		if (!AegisWalApplyDelta(page.data, delta, dlen, &form) ||
 			memcmp(page.data, direct.data, BLCKSZ) != 0)
 			abort();			/* written regions apply as meant */
 		return 0;
@@ -127,11 +151,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(buf, &xlrec, sizeof(xlrec));
 	}
 parse:
-	if (AegisWalPageParse(buf, size, packed, &xlrec, &spc, unpacked, &d1, &d2) == NULL)
+	xid = InvalidTransactionId;
+	if (size >= sizeof(xid))
+		memcpy(&xid, data + 1, sizeof(xid));
+	if (AegisWalPageParse(buf, size, packed, xid, &xlrec, &spc, unpacked, &d1, &d2) == NULL)
 	{
+		AegisDeltaForm form;
+
+		AegisWalDeltaFormOf(&xlrec, packed, xid, &form);
 		memset(page.data, 0, BLCKSZ);
-		if (!AegisWalApplyDelta(page.data, d1, xlrec.delta1_len, packed) ||
-			!AegisWalApplyDelta(page.data, d2, xlrec.delta2_len, packed))
+		if (!AegisWalApplyDelta(page.data, d1, xlrec.delta1_len, &form) ||
+			!AegisWalApplyDelta(page.data, d2, xlrec.delta2_len, &form))
 			abort();			/* accepted deltas apply */
 	}
 	return 0;

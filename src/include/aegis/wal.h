@@ -107,7 +107,9 @@ typedef struct xl_aegis_page
 #define AEGIS_PAGE_KNOWN_FLAGS	(AEGIS_PAGE_COMPACT | AEGIS_PAGE_LZ4 | AEGIS_PAGE_VM_FLAGS)
 #define AEGIS_PACKED_CONFLICT	0x10	/* packed: a conflict xid follows */
 #define AEGIS_PACKED_DELTA1		0x20	/* packed: delta1's length follows */
-#define AEGIS_PACKED_KNOWN_FLAGS (AEGIS_PAGE_KNOWN_FLAGS | AEGIS_PACKED_CONFLICT | AEGIS_PACKED_DELTA1)
+#define AEGIS_PACKED_TYPED		0x40	/* packed: typed regions (below) */
+#define AEGIS_PACKED_KNOWN_FLAGS (AEGIS_PAGE_KNOWN_FLAGS | AEGIS_PACKED_CONFLICT | \
+								  AEGIS_PACKED_DELTA1 | AEGIS_PACKED_TYPED)
 #define AEGIS_PACKED_MAX_HEAD	(1 + 4 * 5 + 4 + 3 * 5)	/* bytes */
 #define AEGIS_REGION_MAX_HEAD	8	/* bytes before a packed region's data */
 #define AEGIS_WAL_COMPRESS_MIN	512 /* bytes of deltas worth compressing */
@@ -115,16 +117,57 @@ typedef struct xl_aegis_page
 #define AEGIS_DELTA_COPY		0x8000	/* in a region's off: a copy region */
 #define AEGIS_WAL_UNPACKED_SIZE (2 * (BLCKSZ + 512))	/* largest deltas */
 
+/*
+ * Typed regions (AEGIS_PACKED_TYPED, every page record since the build that
+ * wrote them): a region's first varint is (gap << 2 | kind), and besides
+ * literals and copies a region may be a tuple header: the fields of a
+ * HeapTupleHeader's first AEGIS_TUPLE_REGION_LEN bytes that changed, with
+ * a transaction id equal to the record's (xl_xid) or zero written as a code
+ * and a ctid's block left out when it is the record's page.  A field byte
+ * (AEGIS_TH_*) says which follow: [uint32 xmin] [uint32 xmax] [varint cid]
+ * [varint ctid offset [uint32 ctid block]] [uint16 infomask2, uint16
+ * infomask].  A HOT update's two headers took 41 literal bytes; they take
+ * about 15.
+ */
+#define AEGIS_REGION_LITERAL	0
+#define AEGIS_REGION_COPY		1
+#define AEGIS_REGION_TUPLE		2
+#define AEGIS_TUPLE_REGION_LEN	22	/* t_xmin .. t_infomask */
+#define AEGIS_TH_XID_KEEP		0	/* xmin (bits 0-1), xmax (bits 2-3): kept */
+#define AEGIS_TH_XID_RECORD		1	/* the record's xid */
+#define AEGIS_TH_XID_LITERAL	2	/* 4 bytes follow */
+#define AEGIS_TH_XID_ZERO		3	/* InvalidTransactionId */
+#define AEGIS_TH_XID_MASK		3
+#define AEGIS_TH_CID			0x10	/* t_cid (t_field3) follows as a varint */
+#define AEGIS_TH_CTID			0x20	/* t_ctid's offset follows as a varint */
+#define AEGIS_TH_CTID_BLOCK		0x40	/* then its block (else the record's page) */
+#define AEGIS_TH_MASKS			0x80	/* t_infomask2 and t_infomask follow */
+
+/* How a delta is read (AegisWalDeltaFormOf). */
+typedef struct AegisDeltaForm
+{
+	bool		packed;			/* packed regions (XLOG_AEGIS_PAGE_PACKED) */
+	bool		typed;			/* typed regions (AEGIS_PACKED_TYPED) */
+	TransactionId xid;			/* the record's xid (xl_xid), or invalid */
+	BlockNumber pageno;			/* the page it changes */
+} AegisDeltaForm;
+
 /* wal_decode.c: the pure part of page redo (fuzzed by test/fuzz) */
 extern Size AegisWalPagePackHeader(const xl_aegis_page *xlrec, Oid vm_spc, char *out);
 extern const char *AegisWalPageParseHeader(const char *data, Size datalen, bool packed,
 										   xl_aegis_page *xlrec, Oid *vm_spc, Size *head);
+extern void AegisWalDeltaFormOf(const xl_aegis_page *xlrec, bool packed, TransactionId xid,
+								AegisDeltaForm *form);
 extern const char *AegisWalPageParse(const char *data, Size datalen, bool packed,
-									 xl_aegis_page *xlrec, Oid *vm_spc, char *unpacked,
-									 const char **delta1, const char **delta2);
-extern bool AegisWalApplyDelta(char *page, const char *delta, Size len, bool packed);
+									 TransactionId xid, xl_aegis_page *xlrec, Oid *vm_spc,
+									 char *unpacked, const char **delta1, const char **delta2);
+extern bool AegisWalApplyDelta(char *page, const char *delta, Size len,
+							   const AegisDeltaForm *form);
 extern void AegisWalPutRegion(char *out, Size *len, uint32 *prev_end, uint32 off, uint32 n,
-							  const char *bytes, uint32 src);
+							  const char *bytes, uint32 src, bool typed);
+extern bool AegisWalPutTupleHeader(char *out, Size *len, uint32 *prev_end, uint32 off,
+								   const char *after, const char *before, TransactionId xid,
+								   BlockNumber pageno, Size limit);
 
 /* XLOG_AEGIS_CREATE; the record's end LSN is the storage's incarnation. */
 typedef struct xl_aegis_create
