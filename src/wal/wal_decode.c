@@ -17,6 +17,7 @@
 
 #include "access/htup_details.h"
 #include "aegis/wal.h"
+#include "storage/bufpage.h"
 
 /* Append 'v' as a varint (xl_aegis_page) at 'out'; returns its bytes. */
 static Size
@@ -163,6 +164,30 @@ apply_tuple_header(char *page, uint32 off, const char *delta, Size len, Size *po
 }
 
 /*
+ * Apply an item region: the line pointer at page offset 'off' points to a
+ * new tuple of 'n' bytes at the top of the free space, as PageAddItem puts
+ * it: pd_upper moves down by MAXALIGN(n) and pd_lower up past the line
+ * pointer.  A page whose bounds leave no room (it is not the page the
+ * record was written for: a restored backup before consistency) is left
+ * as it is; redo replaces it later (wal_page.c, AegisWalPageRedo).
+ */
+static void
+apply_item(char *page, uint32 off, uint32 n)
+{
+	PageHeader	ph = (PageHeader) page;
+	ItemIdData	lp;
+	uint32		lower = Max(ph->pd_lower, off + sizeof(ItemIdData));
+
+	if (ph->pd_upper > BLCKSZ || ph->pd_upper < MAXALIGN(n) ||
+		ph->pd_upper - MAXALIGN(n) < lower)
+		return;
+	ItemIdSetNormal(&lp, ph->pd_upper - MAXALIGN(n), n);
+	memcpy(page + off, &lp, sizeof(lp));
+	ph->pd_upper -= MAXALIGN(n);
+	ph->pd_lower = lower;
+}
+
+/*
  * AegisWalApplyDelta
  *		Apply a delta of 'len' bytes to the page at 'page' (BLCKSZ bytes), or
  *		only check it if page is NULL; false if it is malformed.  A delta is
@@ -179,7 +204,9 @@ apply_tuple_header(char *page, uint32 off, const char *delta, Size len, Size *po
  *		for a copy, varint source.  Typed regions (packed, with
  *		AEGIS_PACKED_TYPED): varint (gap << 2 | kind), AEGIS_REGION_*; a
  *		tuple header region has no length (AEGIS_TUPLE_REGION_LEN bytes of
- *		the page) but a field byte and the fields.
+ *		the page) but a field byte and the fields; an item region is a line
+ *		pointer (its offset) and varint the new tuple's length
+ *		(apply_item).
  */
 bool
 AegisWalApplyDelta(char *page, const char *delta, Size len, const AegisDeltaForm *form)
@@ -213,8 +240,18 @@ AegisWalApplyDelta(char *page, const char *delta, Size len, const AegisDeltaForm
 				prev_end = off + TUPLE_REGION_LEN;
 				continue;
 			}
-			if (kind > AEGIS_REGION_TUPLE || !get_varint(delta, len, &pos, &n))
+			if (!get_varint(delta, len, &pos, &n))
 				return false;
+			if (kind == AEGIS_REGION_ITEM)
+			{
+				if (off < SizeOfPageHeaderData || (off - SizeOfPageHeaderData) % sizeof(ItemIdData) != 0 ||
+					off + sizeof(ItemIdData) > BLCKSZ || n < 1 || n > BLCKSZ)
+					return false;
+				if (page != NULL)
+					apply_item(page, off, n);
+				prev_end = off + sizeof(ItemIdData);
+				continue;
+			}
 			is_copy = kind == AEGIS_REGION_COPY;
 			if (is_copy && !get_varint(delta, len, &pos, &src))
 				return false;
@@ -290,6 +327,23 @@ AegisWalPutRegion(char *out, Size *len, uint32 *prev_end, uint32 off, uint32 n,
 		*len += n;
 	}
 	*prev_end = off + n;
+}
+
+/*
+ * AegisWalPutItem
+ *		Append an item region of a typed delta at out[*len]: the line
+ *		pointer at page offset 'off' points to a new tuple of 'n' bytes put
+ *		at the top of the free space, and pd_upper and pd_lower moved, as
+ *		PageAddItem does (apply_item).  The delta's other regions must not
+ *		write pd_lower or pd_upper.  Takes at most 6 bytes.
+ */
+void
+AegisWalPutItem(char *out, Size *len, uint32 *prev_end, uint32 off, uint32 n)
+{
+	Assert(off >= *prev_end);
+	*len += put_varint(out + *len, ((off - *prev_end) << 2) | AEGIS_REGION_ITEM);
+	*len += put_varint(out + *len, n);
+	*prev_end = off + sizeof(ItemIdData);
 }
 
 /* The code of a transaction id field whose bytes are 'now' (was 'then'). */

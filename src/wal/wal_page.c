@@ -469,6 +469,7 @@ typedef struct DeltaOut
 	BlockNumber pageno;
 	int			nslots;
 	int			next_slot;		/* the first slot not passed yet */
+	OffsetNumber new_lp;		/* the line pointer of the last new tuple */
 	uint16		slot[MaxHeapTuplesPerPage + 1];
 	bool		slot_before[MaxHeapTuplesPerPage + 1];
 } DeltaOut;
@@ -693,13 +694,45 @@ find_header_slots(const AegisPageChange *chg, const char *after, DeltaOut *d)
 
 			if (ItemIdIsNormal(lp) && ItemIdGetLength(lp) >= SizeofHeapTupleHeader &&
 				at >= upper && at + SizeofHeapTupleHeader <= chg->append_upper)
+			{
 				d->slot[d->nslots++] = at;
+				d->new_lp = off;
+			}
 		}
 		if (d->nslots > 1)
 			qsort(d->slot, d->nslots, sizeof(uint16), cmp_offset);
 		for (int i = 0; i < d->nslots; i++)
 			d->slot_before[i] = d->slot[i] >= chg->append_hi_start;
 	}
+}
+
+/*
+ * If the change added one tuple at the top of the free space, with its
+ * line pointer among the copied ones and pd_lower and pd_upper moved as
+ * PageAddItem moves them, the page offset of that line pointer (the delta
+ * logs it as an item region, AegisWalPutItem, and not the two bounds);
+ * else 0.  After find_header_slots.
+ */
+static int
+find_item(const AegisPageChange *chg, const char *after, const DeltaOut *d, uint32 *len)
+{
+	const PageHeader ph = (PageHeader) after;
+	const PageHeader bh = (PageHeader) chg->before.data;
+	ItemId		lp;
+	int			at;
+
+	if (d->nslots != 1 || d->slot[0] != ph->pd_upper)
+		return 0;
+	lp = PageGetItemId((Page) after, d->new_lp);
+	at = (char *) lp - after;
+	*len = ItemIdGetLength(lp);
+	if (ItemIdGetOffset(lp) != ph->pd_upper ||
+		chg->append_upper < MAXALIGN(*len) ||
+		ph->pd_upper != chg->append_upper - MAXALIGN(*len) ||
+		at + (int) sizeof(ItemIdData) > Min(ph->pd_lower, chg->append_lo_end) ||
+		ph->pd_lower != Max(bh->pd_lower, at + sizeof(ItemIdData)))
+		return 0;
+	return at;
 }
 
 /*
@@ -756,6 +789,8 @@ compute_append_delta(const AegisPageChange *chg, const char *after, char *out,
 	int			lo_end = chg->append_lo_end;
 	int			hi_start = chg->append_hi_start;
 	int			seg[2][2] = {{AEGIS_DELTA_FIRST, ph->pd_lower}, {ph->pd_upper, chg->append_upper}};
+	int			item;
+	uint32		item_len = 0;
 
 	d.out = out;
 	d.len = 0;
@@ -768,13 +803,26 @@ compute_append_delta(const AegisPageChange *chg, const char *after, char *out,
 		return (uint16) d.len;
 	}
 	find_header_slots(chg, after, &d);
+	item = find_item(chg, after, &d, &item_len);
 	/* each changed range: compared where 'before' was kept, else as it is */
 	for (int k = 0; k < 2; k++)
 	{
 		int			from = seg[k][0];
 		int			to = seg[k][1];
+		bool		ok;
 
-		if (!diff_range(&d, before, after, from, Min(to, lo_end), NULL))
+		if (k == 0 && item > 0)
+		{
+			/* the item region moves pd_lower and pd_upper */
+			ok = diff_range(&d, before, after, from, offsetof(PageHeaderData, pd_lower), NULL) &&
+				diff_range(&d, before, after, offsetof(PageHeaderData, pd_special), item, NULL);
+			if (ok)
+				AegisWalPutItem(d.out, &d.len, &d.prev_end, item, item_len);
+			ok = ok && diff_range(&d, before, after, item + sizeof(ItemIdData), Min(to, lo_end), NULL);
+		}
+		else
+			ok = diff_range(&d, before, after, from, Min(to, lo_end), NULL);
+		if (!ok)
 		{
 			put_whole_page(&d, after);
 			return (uint16) d.len;

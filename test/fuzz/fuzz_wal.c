@@ -12,12 +12,14 @@
  *	  describes regions: written with AegisWalPutRegion and applied, they
  *	  must change a page exactly as applying them directly does; with bit
  *	  4 as well, they are typed regions and may be tuple headers
- *	  (AegisWalPutTupleHeader), against the page's header or none.  Parsed
+ *	  (AegisWalPutTupleHeader), against the page's header or none, and
+ *	  items (AegisWalPutItem).  Parsed
  *	  records get the xid of the input's first four bytes.
  */
 #include "postgres.h"
 
 #include "aegis/wal.h"
+#include "storage/bufpage.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -86,6 +88,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(&form.xid, buf, sizeof(TransactionId));
 			memcpy(&form.pageno, buf + 4, sizeof(BlockNumber));
 			pos = 8;
+			/* bounds item regions can move, unless the input writes them */
+			((PageHeader) direct.data)->pd_lower = SizeOfPageHeaderData + 40;
+			((PageHeader) direct.data)->pd_upper = BLCKSZ / 2 + 8 * (form.pageno % 256);
+			memcpy(page.data, direct.data, SizeOfPageHeaderData);
 		}
 		while (pos + 6 <= size)
 		{
@@ -100,6 +106,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pos += 6;
 			off = prev + gap % 300;
 			n %= 300;
+			if (form.typed && (src & 3) == 3)
+			{
+				/* a line pointer to a new tuple at pd_upper (PageAddItem) */
+				PageHeader	ph = (PageHeader) direct.data;
+				uint32		at = SizeOfPageHeaderData + sizeof(ItemIdData) * (gap % 64);
+				uint32		lower;
+
+				n = 1 + n % 300;
+				if (at < prev)
+					break;
+				AegisWalPutItem(delta, &dlen, &prev, at, n);
+				lower = Max(ph->pd_lower, at + sizeof(ItemIdData));
+				if (ph->pd_upper <= BLCKSZ && ph->pd_upper >= MAXALIGN(n) &&
+					ph->pd_upper - MAXALIGN(n) >= lower)
+				{
+					ItemIdSetNormal((ItemId) (direct.data + at), ph->pd_upper - MAXALIGN(n), n);
+					ph->pd_upper -= MAXALIGN(n);
+					ph->pd_lower = lower;
+				}
+				continue;
+			}
 			if (form.typed && (src & 3) == 2)
 			{
 				/* a tuple header: its new bytes from the input */

@@ -1,8 +1,11 @@
 # Redo rebuilds aegis pages exactly.  Page records are byte deltas, typed
-# where they describe tuple headers (src/wal/wal_decode.c): a new tuple's
-# header and an updated, deleted or locked version's are logged as the
-# fields that changed, with the record's xid and the record's page left
-# out.  A later delta writes bytes at offsets the primary's page had, so
+# where they describe tuple headers and new line pointers
+# (src/wal/wal_decode.c): a new tuple's header and an updated, deleted or
+# locked version's are logged as the fields that changed, with the
+# record's xid and the record's page left out, and a tuple added at the top
+# of the free space as its length, from which redo derives its line
+# pointer, pd_lower and pd_upper.  A later delta writes bytes at offsets
+# the primary's page had, so
 # a header rebuilt one byte off on a standby or after a crash would go
 # unnoticed by row counts until it broke a later change.  Here a workload
 # of every kind of change - inserts and COPY (many new tuples per page),

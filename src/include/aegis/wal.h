@@ -127,11 +127,14 @@ typedef struct xl_aegis_page
  * (AEGIS_TH_*) says which follow: [uint32 xmin] [uint32 xmax] [varint cid]
  * [varint ctid offset [uint32 ctid block]] [uint16 infomask2, uint16
  * infomask].  A HOT update's two headers took 41 literal bytes; they take
- * about 15.
+ * about 15.  An item region stands for a new tuple's line pointer and the
+ * page's pd_lower and pd_upper, which redo derives from its length.
  */
 #define AEGIS_REGION_LITERAL	0
 #define AEGIS_REGION_COPY		1
 #define AEGIS_REGION_TUPLE		2
+#define AEGIS_REGION_ITEM		3	/* a line pointer to a tuple added at
+									 * pd_upper, which moves (PageAddItem) */
 #define AEGIS_TUPLE_REGION_LEN	22	/* t_xmin .. t_infomask */
 #define AEGIS_TH_XID_KEEP		0	/* xmin (bits 0-1), xmax (bits 2-3): kept */
 #define AEGIS_TH_XID_RECORD		1	/* the record's xid */
@@ -165,6 +168,7 @@ extern bool AegisWalApplyDelta(char *page, const char *delta, Size len,
 							   const AegisDeltaForm *form);
 extern void AegisWalPutRegion(char *out, Size *len, uint32 *prev_end, uint32 off, uint32 n,
 							  const char *bytes, uint32 src, bool typed);
+extern void AegisWalPutItem(char *out, Size *len, uint32 *prev_end, uint32 off, uint32 n);
 extern bool AegisWalPutTupleHeader(char *out, Size *len, uint32 *prev_end, uint32 off,
 								   const char *after, const char *before, TransactionId xid,
 								   BlockNumber pageno, Size limit);
