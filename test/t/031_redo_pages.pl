@@ -2,20 +2,19 @@
 # where they describe tuple headers and new line pointers
 # (src/wal/wal_decode.c): a new tuple's header and an updated, deleted or
 # locked version's are logged as the fields that changed, with the
-# record's xid and the record's page left out, and a tuple added at the top
-# of the free space as its length, from which redo derives its line
-# pointer, pd_lower and pd_upper.  A later delta writes bytes at offsets
-# the primary's page had, so
-# a header rebuilt one byte off on a standby or after a crash would go
-# unnoticed by row counts until it broke a later change.  Here a workload
-# of every kind of change - inserts and COPY (many new tuples per page),
-# HOT and cross-page updates, deletes, row locks of one and of several
-# transactions (a MultiXact in xmax), subtransactions committed and rolled
-# back, VACUUM's pruning and freezing, line pointers reused - runs on a
-# primary; then every line pointer and tuple header of every page must be
-# the same on a streaming standby and, after a crash, on the primary
-# itself as it was before the crash (hint bits aside: they are set without
-# WAL on either side).
+# record's xid and page left out, and a tuple added at the top of the free
+# space as its length, from which redo derives its line pointer, pd_lower
+# and pd_upper.  A later delta writes bytes at offsets the primary's page
+# had, so a header rebuilt one byte off on a standby or after a crash
+# would go unnoticed by row counts until it broke a later change.  Here a
+# workload of every kind of change - inserts and COPY (many new tuples per
+# page), HOT and cross-page updates, deletes, row locks of one and of
+# several transactions (a MultiXact in xmax), subtransactions committed and
+# rolled back, VACUUM's pruning and freezing, line pointers reused - runs
+# on a primary; then every line pointer and tuple header of every page
+# must be the same on a streaming standby and, after a crash, on the
+# primary itself as it was before the crash (hint bits aside: they are set
+# without WAL on either side).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
