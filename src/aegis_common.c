@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * aegis_common.c
- *	  What every module uses: the preload check, relation keys, and the
- *	  names of codecs and storage kinds.
+ *	  What every module uses: the preload check, relation keys, the names
+ *	  of codecs and storage kinds, and the end of the WAL inserted so far.
  *
  * This file calls no other aegis module: it is the bottom of the module
  * order (DESIGN.md), so any file may call it.
@@ -12,6 +12,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "aegis/aegis.h"
 #include "commands/tablespace.h"
 #include "miscadmin.h"
@@ -132,4 +134,26 @@ AegisStorageKindFromName(const char *name, AegisStorageKind *kind)
 	else
 		return false;
 	return true;
+}
+
+/*
+ * AegisWalInsertedEnd
+ *		The LSN up to which WAL has been inserted: a position XLogFlush
+ *		accepts.  GetXLogInsertRecPtr gives where the next record will
+ *		begin, which at a page boundary (after pg_switch_wal, or a record
+ *		that ended there) lies past the next page's header, and XLogFlush
+ *		raises "xlog flush request ... is not satisfied" for it until some
+ *		record is written there.  This is that position with the header
+ *		taken off (as XLogBytePosToEndRecPtr, static in xlog.c, computes it).
+ */
+XLogRecPtr
+AegisWalInsertedEnd(void)
+{
+	XLogRecPtr	ptr = GetXLogInsertRecPtr();
+
+	if (XLogSegmentOffset(ptr, wal_segment_size) == SizeOfXLogLongPHD)
+		return ptr - SizeOfXLogLongPHD;
+	if (ptr % XLOG_BLCKSZ == SizeOfXLogShortPHD)
+		return ptr - SizeOfXLogShortPHD;
+	return ptr;
 }

@@ -2619,7 +2619,9 @@ sync_relation(const AegisRelKey *key, AegisBlockLogger logger)
 			 * commit log in the map (see create_storage in tam_ddl.c).
 			 */
 			if (TransactionIdIsValid(info.drop_xid))
-				named = Max(named, GetXLogInsertRecPtr());
+				named = Max(named, AegisWalInsertedEnd());
+			/* an LSN taken at a WAL page boundary lies past the next header */
+			named = Min(named, AegisWalInsertedEnd());
 			if (!XLogRecPtrIsInvalid(named))
 				XLogFlush(named);
 		}

@@ -60,6 +60,7 @@ extern const char *AegisCodecName(AegisCodec codec);
 extern const char *AegisStorageKindName(AegisStorageKind kind);
 extern bool AegisCodecFromName(const char *name, AegisCodec *codec);
 extern bool AegisStorageKindFromName(const char *name, AegisStorageKind *kind);
+extern XLogRecPtr AegisWalInsertedEnd(void);
 
 /* Shared-memory pieces; each module requests and initializes its own. */
 extern Size AegisBufferShmemSize(void);
