@@ -46,10 +46,12 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_tablespace_d.h"
 #include "common/controldata_utils.h"
 #include "lib/dshash.h"
 #include "miscadmin.h"
 #include "postmaster/interrupt.h"
+#include "storage/fd.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
@@ -363,6 +365,69 @@ AegisStorageLoad(bool rebuild)
 {
 	dir_attach();
 	load_directory(rebuild, false);
+	if (rebuild)
+		AegisStorageDigStubHoles();
+}
+
+/*
+ * AegisStorageDigStubHoles
+ *		A restored base backup copied every relation's PostgreSQL storage
+ *		stub with all its zeros (sparse on the primary): give their disk
+ *		space back (AegisLocalDigStubHoles) for every permanent local
+ *		relation.  A key that names the database's default tablespace (0)
+ *		is looked for in pg_default and in every tablespace, which the
+ *		startup process cannot tell apart: digging only punches out ranges
+ *		of zeros, harmless in any file.  Logs what it freed.  Startup
+ *		process, before redo.
+ */
+void
+AegisStorageDigStubHoles(void)
+{
+	int			n;
+	AegisRelInfo *infos = all_entries(&n);
+	List	   *spcs = list_make1_oid(DEFAULTTABLESPACE_OID);
+	uint64		freed = 0;
+	DIR		   *dir;
+	struct dirent *de;
+
+	dir = AllocateDir("pg_tblspc");
+	while (dir != NULL && (de = ReadDirExtended(dir, "pg_tblspc", LOG)) != NULL)
+	{
+		Oid			spc = (Oid) strtoul(de->d_name, NULL, 10);
+
+		if (OidIsValid(spc))
+			spcs = lappend_oid(spcs, spc);
+	}
+	if (dir != NULL)
+		FreeDir(dir);
+	for (int i = 0; i < n; i++)
+	{
+		RelFileNode rnode;
+		ListCell   *lc;
+
+		if (infos[i].storage != AEGIS_STORAGE_LOCAL ||
+			infos[i].persistence != RELPERSISTENCE_PERMANENT)
+			continue;
+		rnode.dbNode = infos[i].key.dbOid;
+		rnode.relNode = infos[i].key.relNumber;
+		if (OidIsValid(infos[i].key.spcOid))
+		{
+			rnode.spcNode = infos[i].key.spcOid;
+			freed += AegisLocalDigStubHoles(rnode);
+			continue;
+		}
+		foreach(lc, spcs)
+		{
+			rnode.spcNode = lfirst_oid(lc);
+			freed += AegisLocalDigStubHoles(rnode);
+		}
+	}
+	pfree(infos);
+	list_free(spcs);
+	if (freed > 0)
+		ereport(LOG,
+				(errmsg("aegis: gave back %llu MB of zeros in the storage stubs the base backup copied",
+						(unsigned long long) (freed >> 20))));
 }
 
 /*

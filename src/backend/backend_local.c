@@ -2279,3 +2279,87 @@ AegisLocalLoadAll(bool rebuild, AegisMapLoadCallback enter)
 		pfree(control);
 	}
 }
+
+#define DIG_CHUNK	(1024 * 1024)	/* bytes read, and punched if all zeros */
+
+/* Dig the holes of one file (AegisLocalDigStubHoles); the bytes it freed. */
+static uint64
+dig_file_holes(const char *path, char *buf)
+{
+	uint64		freed = 0;
+#ifdef FALLOC_FL_PUNCH_HOLE
+	struct stat st;
+	uint64		before;
+	int			fd = OpenTransientFile(path, O_RDWR | PG_BINARY);
+
+	if (fd < 0)
+		return 0;				/* gone, or not ours to change: nothing to give */
+	if (fstat(fd, &st) != 0)
+	{
+		CloseTransientFile(fd);
+		return 0;
+	}
+	before = (uint64) st.st_blocks * 512;
+	for (off_t off = 0; off < st.st_size; off += DIG_CHUNK)
+	{
+		off_t		data = lseek(fd, off, SEEK_DATA);
+		ssize_t		n;
+		bool		zero;
+
+		/* holes already there are not read */
+		if (data < 0)
+			break;
+		off = data - data % DIG_CHUNK;
+		n = pg_pread(fd, buf, DIG_CHUNK, off);
+		zero = n > 0;
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; zero && i < n; i += sizeof(uint64))
+			zero = *(uint64 *) (buf + i) == 0;
+		if (zero && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, n) != 0)
+			break;				/* not supported here: keep the file as it is */
+	}
+	if (fstat(fd, &st) == 0 && (uint64) st.st_blocks * 512 < before)
+		freed = before - (uint64) st.st_blocks * 512;
+	CloseTransientFile(fd);
+#endif
+	return freed;
+}
+
+/*
+ * AegisLocalDigStubHoles
+ *		Give back the disk space of the zeros in the PostgreSQL storage stub
+ *		of relation 'rnode' (every segment of its main fork): its pages are
+ *		never written, and on the primary the stub is sparse (src/page,
+ *		extend_stub_locked), but a copy made by pg_basebackup or CREATE
+ *		DATABASE writes every zero, as much disk as a heap table of the
+ *		same pages.  Only 1 MB ranges that read as zeros are punched out
+ *		(fallocate PUNCH_HOLE, as `fallocate --dig-holes`), so a file holding
+ *		anything else keeps it; reads return the same bytes after.  Where
+ *		the file system cannot punch holes, nothing changes.  Returns the
+ *		bytes freed.  Raises no error.
+ */
+uint64
+AegisLocalDigStubHoles(RelFileNode rnode)
+{
+	char	   *path = relpathperm(rnode, MAIN_FORKNUM);
+	char	   *buf = palloc(DIG_CHUNK);
+	uint64		freed = 0;
+
+	for (int seg = 0;; seg++)
+	{
+		char	   *segpath = seg == 0 ? pstrdup(path) : psprintf("%s.%d", path, seg);
+		struct stat st;
+
+		if (stat(segpath, &st) != 0)
+		{
+			pfree(segpath);
+			break;
+		}
+		freed += dig_file_holes(segpath, buf);
+		pfree(segpath);
+	}
+	pfree(buf);
+	pfree(path);
+	return freed;
+}

@@ -535,6 +535,8 @@ AegisCopyDatabaseStorage(Oid srcdb, Oid dstdb, Oid dst_default_spc)
 		create_storage(&dst, info.storage, info.codec, info.level, info.persistence);
 		AegisPageWriterBeginKey(&writer, &dst, &rnode, InvalidBackendId, info.persistence);
 		copy_pages(&info.key, AegisStorageNPages(&info.key), &writer);
+		/* PostgreSQL's copy of the stub wrote its zeros: no session uses it yet */
+		(void) AegisLocalDigStubHoles(rnode);
 	}
 	pfree(all);
 }

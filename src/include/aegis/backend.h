@@ -298,6 +298,8 @@ extern const AegisBlockDict *AegisLocalDictLookup(const AegisRelKey *key, uint16
 extern const AegisBlockDict *AegisLocalGetDict(const AegisRelKey *key, uint16 id,
 											   bool missing_ok);
 extern void AegisLocalCleanDatabaseCopy(Oid dbOid);
+extern uint64 AegisLocalDigStubHoles(RelFileNode rnode);
+extern void AegisStorageDigStubHoles(void);
 extern uint64 AegisLocalWriteGenerationHeader(const AegisRelKey *key,
 											  uint32 generation,
 											  BlockNumber npages,
