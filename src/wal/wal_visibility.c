@@ -55,17 +55,25 @@
  *		Pin the visibility map page that covers page 'pageno' of 'rel', if
  *		the map fork has it; InvalidBuffer if not (then no bit is set).
  *		Never extends the map, so it may be called with an aegis page
- *		content lock held.  The size is read afresh: another backend's
- *		VACUUM may have extended the map since this backend cached it.
+ *		content lock held.  A map size this backend cached that covers the
+ *		page is trusted, as vm_readbuf trusts it: the map only shrinks under
+ *		AccessExclusiveLock, and the truncation's smgr invalidation reached
+ *		this backend when it locked 'rel'.  A cached size that does not
+ *		cover it is read afresh (smgrexists closes and reopens the fork, an
+ *		lseek follows): another backend's VACUUM may have extended the map
+ *		since, and its invalidation may not have been processed yet.
  */
 Buffer
 AegisVmPinIfExists(Relation rel, BlockNumber pageno)
 {
 	SMgrRelation srel = RelationGetSmgr(rel);
+	BlockNumber mapblk = pageno / VM_PAGES_PER_MAP_PAGE;
+	BlockNumber cached = srel->smgr_cached_nblocks[VISIBILITYMAP_FORKNUM];
 	Buffer		vmbuf = InvalidBuffer;
 
-	if (!smgrexists(srel, VISIBILITYMAP_FORKNUM) ||
-		smgrnblocks(srel, VISIBILITYMAP_FORKNUM) <= pageno / VM_PAGES_PER_MAP_PAGE)
+	if ((cached == InvalidBlockNumber || cached <= mapblk) &&
+		(!smgrexists(srel, VISIBILITYMAP_FORKNUM) ||
+		 smgrnblocks(srel, VISIBILITYMAP_FORKNUM) <= mapblk))
 		return InvalidBuffer;
 	visibilitymap_pin(rel, pageno, &vmbuf);
 	return vmbuf;
