@@ -187,6 +187,75 @@ apply_item(char *page, uint32 off, uint32 n)
 	ph->pd_lower = lower;
 }
 
+/* The offset number of the line pointer at page offset 'at'. */
+#define LP_OFFSET_NUMBER(at) \
+	((OffsetNumber) (((at) - SizeOfPageHeaderData) / sizeof(ItemIdData) + 1))
+
+/*
+ * Apply (page not NULL) or check an item run whose line pointers start at
+ * page offset 'off': its count, cid and tuples at delta[*pos]
+ * (AegisWalPutItemRun); the count into *count.  Each tuple goes where
+ * PageAddItem puts it, with the header an INSERT writes; once one does not
+ * fit (not the page the record was written for, as in apply_item), the
+ * rest of the run is read but not applied.  False if malformed.
+ */
+static bool
+apply_item_run(char *page, uint32 off, const char *delta, Size len, Size *pos,
+			   const AegisDeltaForm *form, uint32 *count)
+{
+	PageHeader	ph = (PageHeader) page;
+	bool		room = page != NULL;
+	uint32		k;
+	uint32		cid;
+
+	if (!TransactionIdIsValid(form->xid) ||
+		!get_varint(delta, len, pos, &k) || k < 1 ||
+		k > (BLCKSZ - off) / sizeof(ItemIdData) ||
+		!get_varint(delta, len, pos, &cid))
+		return false;
+	for (uint32 i = 0; i < k; i++)
+	{
+		uint32		tlen;
+		uint32		lp_at = off + i * sizeof(ItemIdData);
+
+		if (!get_varint(delta, len, pos, &tlen) || tlen < SizeofHeapTupleHeader ||
+			tlen > BLCKSZ || len - *pos < 4 + tlen - TUPLE_REGION_LEN)
+			return false;
+		if (room)
+		{
+			uint32		lower = Max(ph->pd_lower, lp_at + sizeof(ItemIdData));
+
+			room = ph->pd_upper <= BLCKSZ && ph->pd_upper >= MAXALIGN(tlen) &&
+				ph->pd_upper - MAXALIGN(tlen) >= lower;
+			if (room)
+			{
+				uint32		at = ph->pd_upper - MAXALIGN(tlen);
+				char		hdr[TUPLE_REGION_LEN];
+				TransactionId zero = InvalidTransactionId;
+				ItemPointerData tid;
+				ItemIdData	lp;
+
+				memcpy(hdr + TH_XMIN, &form->xid, sizeof(TransactionId));
+				memcpy(hdr + TH_XMAX, &zero, sizeof(TransactionId));
+				memcpy(hdr + TH_CID, &cid, sizeof(cid));
+				ItemPointerSet(&tid, form->pageno, LP_OFFSET_NUMBER(lp_at));
+				memcpy(hdr + TH_CTID, &tid, sizeof(tid));
+				memcpy(hdr + TH_MASKS, delta + *pos, 4);
+				memcpy(page + at, hdr, TUPLE_REGION_LEN);
+				memcpy(page + at + TUPLE_REGION_LEN, delta + *pos + 4, tlen - TUPLE_REGION_LEN);
+				memset(page + at + tlen, 0, MAXALIGN(tlen) - tlen);
+				ItemIdSetNormal(&lp, at, tlen);
+				memcpy(page + lp_at, &lp, sizeof(lp));
+				ph->pd_upper = at;
+				ph->pd_lower = lower;
+			}
+		}
+		*pos += 4 + tlen - TUPLE_REGION_LEN;
+	}
+	*count = k;
+	return true;
+}
+
 /*
  * AegisWalApplyDelta
  *		Apply a delta of 'len' bytes to the page at 'page' (BLCKSZ bytes), or
@@ -206,7 +275,8 @@ apply_item(char *page, uint32 off, uint32 n)
  *		tuple header region has no length (AEGIS_TUPLE_REGION_LEN bytes of
  *		the page) but a field byte and the fields; an item region is a line
  *		pointer (its offset) and varint the new tuple's length
- *		(apply_item).
+ *		(apply_item), or with length 0 and AEGIS_PACKED_RUNS an item run
+ *		(apply_item_run).
  */
 bool
 AegisWalApplyDelta(char *page, const char *delta, Size len, const AegisDeltaForm *form)
@@ -245,8 +315,17 @@ AegisWalApplyDelta(char *page, const char *delta, Size len, const AegisDeltaForm
 			if (kind == AEGIS_REGION_ITEM)
 			{
 				if (off < SizeOfPageHeaderData || (off - SizeOfPageHeaderData) % sizeof(ItemIdData) != 0 ||
-					off + sizeof(ItemIdData) > BLCKSZ || n < 1 || n > BLCKSZ)
+					off + sizeof(ItemIdData) > BLCKSZ || n > BLCKSZ)
 					return false;
+				if (n == 0)
+				{
+					uint32		count;
+
+					if (!form->runs || !apply_item_run(page, off, delta, len, &pos, form, &count))
+						return false;
+					prev_end = off + count * sizeof(ItemIdData);
+					continue;
+				}
 				if (page != NULL)
 					apply_item(page, off, n);
 				prev_end = off + sizeof(ItemIdData);
@@ -346,6 +425,94 @@ AegisWalPutItem(char *out, Size *len, uint32 *prev_end, uint32 off, uint32 n)
 	*prev_end = off + sizeof(ItemIdData);
 }
 
+/*
+ * AegisWalPutItemRun
+ *		Append an item run of a typed delta at out[*len] (with
+ *		AEGIS_PACKED_RUNS): the 'count' line pointers of 'page' from page
+ *		offset 'off' on point to tuples added one after another at the top
+ *		of the free space, which began at 'upper' (PageAddItem's order:
+ *		each MAXALIGNed below the one before, padding zero), and each
+ *		tuple's header is what an insert of transaction 'xid' writes on
+ *		page 'pageno': xmin 'xid', xmax zero, the first tuple's command id,
+ *		ctid its own TID.  Redo (apply_item_run) rebuilds those tuples,
+ *		line pointers and the bounds pd_lower (past the last line pointer,
+ *		if it was below) and pd_upper (the last tuple), so no other region
+ *		of the delta may write them.  Nothing is appended, and false
+ *		returned, if the page is not so.  Takes at most
+ *		AEGIS_REGION_MAX_HEAD + 6 + 6 bytes per tuple plus the tuples'
+ *		bytes past their first AEGIS_TUPLE_REGION_LEN.
+ */
+bool
+AegisWalPutItemRun(char *out, Size *len, uint32 *prev_end, uint32 off, int count,
+				   const char *page, uint32 upper, TransactionId xid, BlockNumber pageno)
+{
+	Size		n = *len;
+	uint32		cid = 0;
+
+	Assert(off >= *prev_end);
+	if (count < 1 || !TransactionIdIsValid(xid) || off < SizeOfPageHeaderData ||
+		(off - SizeOfPageHeaderData) % sizeof(ItemIdData) != 0 ||
+		off + count * sizeof(ItemIdData) > BLCKSZ)
+		return false;
+	/* every tuple first: the run is all or nothing */
+	for (int i = 0; i < count; i++)
+	{
+		ItemIdData	lp;
+		uint32		at;
+		uint32		tlen;
+		TransactionId x;
+		uint32		c;
+		ItemPointerData tid;
+
+		memcpy(&lp, page + off + i * sizeof(ItemIdData), sizeof(lp));
+		tlen = ItemIdGetLength(&lp);
+		if (!ItemIdIsNormal(&lp) || tlen < SizeofHeapTupleHeader || upper < MAXALIGN(tlen) ||
+			ItemIdGetOffset(&lp) != upper - MAXALIGN(tlen))
+			return false;
+		at = ItemIdGetOffset(&lp);
+		for (uint32 b = at + tlen; b < at + MAXALIGN(tlen); b++)
+			if (page[b] != 0)
+				return false;
+		memcpy(&x, page + at + TH_XMIN, sizeof(x));
+		if (x != xid)
+			return false;
+		memcpy(&x, page + at + TH_XMAX, sizeof(x));
+		if (x != InvalidTransactionId)
+			return false;
+		memcpy(&c, page + at + TH_CID, sizeof(c));
+		if (i == 0)
+			cid = c;
+		else if (c != cid)
+			return false;
+		memcpy(&tid, page + at + TH_CTID, sizeof(tid));
+		if (ItemPointerGetBlockNumberNoCheck(&tid) != pageno ||
+			ItemPointerGetOffsetNumberNoCheck(&tid) !=
+			LP_OFFSET_NUMBER(off + i * sizeof(ItemIdData)))
+			return false;
+		upper = at;
+	}
+	n += put_varint(out + n, ((off - *prev_end) << 2) | AEGIS_REGION_ITEM);
+	n += put_varint(out + n, 0);
+	n += put_varint(out + n, (uint32) count);
+	n += put_varint(out + n, cid);
+	for (int i = 0; i < count; i++)
+	{
+		ItemIdData	lp;
+		uint32		tlen;
+
+		memcpy(&lp, page + off + i * sizeof(ItemIdData), sizeof(lp));
+		tlen = ItemIdGetLength(&lp);
+		n += put_varint(out + n, tlen);
+		memcpy(out + n, page + ItemIdGetOffset(&lp) + TH_MASKS, 4);
+		n += 4;
+		memcpy(out + n, page + ItemIdGetOffset(&lp) + TUPLE_REGION_LEN, tlen - TUPLE_REGION_LEN);
+		n += tlen - TUPLE_REGION_LEN;
+	}
+	*len = n;
+	*prev_end = off + count * sizeof(ItemIdData);
+	return true;
+}
+
 /* The code of a transaction id field whose bytes are 'now' (was 'then'). */
 static int
 xid_code(const char *now, const char *then, TransactionId record_xid, char *lit, Size *litlen)
@@ -443,7 +610,8 @@ AegisWalPutTupleHeader(char *out, Size *len, uint32 *prev_end, uint32 off, const
 Size
 AegisWalPagePackHeader(const xl_aegis_page *xlrec, Oid vm_spc, char *out)
 {
-	uint8		flags = xlrec->flags & (AEGIS_PAGE_KNOWN_FLAGS | AEGIS_PACKED_TYPED);
+	uint8		flags = xlrec->flags & (AEGIS_PAGE_KNOWN_FLAGS | AEGIS_PACKED_TYPED |
+										AEGIS_PACKED_RUNS);
 	Size		n = 1;
 
 	if (TransactionIdIsValid(xlrec->conflict_xid))
@@ -516,7 +684,8 @@ AegisWalPageParseHeader(const char *data, Size datalen, bool packed, xl_aegis_pa
 		return "is too short";
 	if ((uint8) data[0] & ~AEGIS_PACKED_KNOWN_FLAGS)
 		return newer;
-	xlrec->flags = (uint8) data[0] & (AEGIS_PAGE_KNOWN_FLAGS | AEGIS_PACKED_TYPED);
+	xlrec->flags = (uint8) data[0] & (AEGIS_PAGE_KNOWN_FLAGS | AEGIS_PACKED_TYPED |
+									  AEGIS_PACKED_RUNS);
 	pos = 1;
 	if (!get_varint(data, datalen, &pos, &xlrec->key.spcOid) ||
 		!get_varint(data, datalen, &pos, &xlrec->key.dbOid) ||
@@ -575,6 +744,7 @@ AegisWalDeltaFormOf(const xl_aegis_page *xlrec, bool packed, TransactionId xid,
 {
 	form->packed = packed;
 	form->typed = packed && (xlrec->flags & AEGIS_PACKED_TYPED) != 0;
+	form->runs = form->typed && (xlrec->flags & AEGIS_PACKED_RUNS) != 0;
 	form->xid = xid;
 	form->pageno = xlrec->pageno;
 }

@@ -736,6 +736,30 @@ find_item(const AegisPageChange *chg, const char *after, const DeltaOut *d, uint
 }
 
 /*
+ * If the change appended its new tuples as one item run can stand for them
+ * (AegisWalPutItemRun: line pointers appended from pd_lower at Begin on,
+ * each tuple added below the one before from pd_upper at Begin on, pd_lower
+ * and pd_upper where that leaves them), the number of them; else 0.  After
+ * find_header_slots, which found each new tuple a slot.
+ */
+static int
+find_run(const AegisPageChange *chg, const char *after, const DeltaOut *d)
+{
+	const PageHeader ph = (PageHeader) after;
+	int			count;
+
+	if (d->nslots < 1 || chg->append_lower < SizeOfPageHeaderData ||
+		(chg->append_lower - SizeOfPageHeaderData) % sizeof(ItemIdData) != 0 ||
+		ph->pd_lower <= chg->append_lower || d->slot[0] != ph->pd_upper)
+		return 0;
+	count = (ph->pd_lower - chg->append_lower) / sizeof(ItemIdData);
+	if (count != d->nslots ||
+		ph->pd_lower != chg->append_lower + count * sizeof(ItemIdData))
+		return 0;
+	return count;
+}
+
+/*
  * Append the changes of the touched tuple header [start, end) of an append
  * change (AegisWalPageBeginTuple): as one tuple header region if that is
  * shorter than the literals of its changed bytes (an update's or delete's
@@ -781,7 +805,7 @@ put_touched_header(DeltaOut *d, const char *before, const char *after, int start
  */
 static uint16
 compute_append_delta(const AegisPageChange *chg, const char *after, char *out,
-					 const DeltaCopy *copy)
+					 const DeltaCopy *copy, bool *runs)
 {
 	const char *before = chg->before.data;
 	PageHeader	ph = (PageHeader) after;
@@ -791,6 +815,7 @@ compute_append_delta(const AegisPageChange *chg, const char *after, char *out,
 	int			seg[2][2] = {{AEGIS_DELTA_FIRST, ph->pd_lower}, {ph->pd_upper, chg->append_upper}};
 	int			item;
 	uint32		item_len = 0;
+	int			run;
 
 	d.out = out;
 	d.len = 0;
@@ -803,6 +828,30 @@ compute_append_delta(const AegisPageChange *chg, const char *after, char *out,
 		return (uint16) d.len;
 	}
 	find_header_slots(chg, after, &d);
+
+	/*
+	 * New tuples as an INSERT or COPY writes them: one item run (the page
+	 * header's changes around the bounds it moves, then the run) stands for
+	 * their line pointers, headers and bytes.  Not for an update whose new
+	 * version can copy the old one's data.
+	 */
+	if (copy == NULL && (run = find_run(chg, after, &d)) > 0)
+	{
+		if (diff_range(&d, before, after, AEGIS_DELTA_FIRST, offsetof(PageHeaderData, pd_lower), NULL) &&
+			diff_range(&d, before, after, offsetof(PageHeaderData, pd_special), chg->append_lower, NULL) &&
+			AegisWalPutItemRun(d.out, &d.len, &d.prev_end, chg->append_lower, run, after,
+							   chg->append_upper, d.xid, d.pageno))
+		{
+			*runs = true;
+			if (!put_touched_header(&d, before, after, chg->touch_start, chg->touch_end))
+				put_whole_page(&d, after);
+			return (uint16) d.len;
+		}
+		/* not a run after all: start again */
+		d.len = 0;
+		d.prev_end = AEGIS_DELTA_FIRST;
+		d.next_slot = 0;
+	}
 	item = find_item(chg, after, &d, &item_len);
 	/* each changed range: compared where 'before' was kept, else as it is */
 	for (int k = 0; k < 2; k++)
@@ -986,6 +1035,7 @@ page_begin(Relation rel, AegisBuffer buf, bool keep_visible, bool narrow, Size t
 	chg->conflict_xid = InvalidTransactionId;
 	chg->copy_dst_len = 0;
 	chg->delta1_len = 0;
+	chg->delta1_runs = false;
 	chg->append = false;
 	chg->touch_start = chg->touch_end = 0;
 	if (chg->needs_wal)
@@ -1147,7 +1197,8 @@ AegisWalPageCompact(AegisPageChange *chg)
 	{
 		/* what changed so far, from the ranges kept */
 		Assert(append_tuples_unchanged(chg, (char *) page));
-		chg->delta1_len = compute_append_delta(chg, (char *) page, chg->delta1, NULL);
+		chg->delta1_len = compute_append_delta(chg, (char *) page, chg->delta1, NULL,
+											   &chg->delta1_runs);
 	}
 	else if (chg->needs_wal)
 		chg->delta1_len = compute_delta(chg->before.data, (char *) page, chg->delta1, NULL);
@@ -1268,12 +1319,18 @@ AegisWalPageLog(AegisPageChange *chg)
 		if (chg->set_visible)
 			xlrec.flags |= AEGIS_PAGE_VM_SET;
 		xlrec.delta1_len = chg->delta1_len;
+		if (chg->delta1_runs)
+			xlrec.flags |= AEGIS_PACKED_RUNS;
 		memcpy(body, chg->delta1, chg->delta1_len);
 		if (chg->append)
 		{
+			bool		runs = false;
+
 			Assert(append_tuples_unchanged(chg, (char *) page));
 			xlrec.delta2_len = compute_append_delta(chg, (char *) page, body + chg->delta1_len,
-													delta_copy(chg, (char *) page, &copy));
+													delta_copy(chg, (char *) page, &copy), &runs);
+			if (runs)
+				xlrec.flags |= AEGIS_PACKED_RUNS;
 		}
 		else
 			xlrec.delta2_len = compute_delta(chg->before.data, (char *) page, body + chg->delta1_len,

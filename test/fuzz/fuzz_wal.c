@@ -13,11 +13,13 @@
  *	  must change a page exactly as applying them directly does; with bit
  *	  4 as well, they are typed regions and may be tuple headers
  *	  (AegisWalPutTupleHeader), against the page's header or none, and
- *	  items (AegisWalPutItem).  Parsed
+ *	  items (AegisWalPutItem); with bit 5 too, item runs
+ *	  (AegisWalPutItemRun) of tuples added as an INSERT adds them.  Parsed
  *	  records get the xid of the input's first four bytes.
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "aegis/wal.h"
 #include "storage/bufpage.h"
 
@@ -79,7 +81,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		Size		dlen = 0;
 		Size		pos = 0;
 		uint32		prev = AEGIS_DELTA_FIRST;
-		AegisDeltaForm form = {true, (mode & 16) != 0, InvalidTransactionId, 0};
+		AegisDeltaForm form = {true, (mode & 16) != 0, (mode & 48) == 48, InvalidTransactionId, 0};
 
 		for (int i = 0; i < BLCKSZ; i++)
 			page.data[i] = direct.data[i] = (char) (i * 7);
@@ -106,6 +108,61 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pos += 6;
 			off = prev + gap % 300;
 			n %= 300;
+			if (form.runs && (src & 7) == 7)
+			{
+				/* tuples an INSERT adds at pd_upper, as one item run */
+				PageHeader	ph = (PageHeader) direct.data;
+				uint32		at = ph->pd_lower;
+				uint32		upper = ph->pd_upper;
+				uint32		lower = at;
+				int			count = 1 + (gap >> 8) % 4;
+				uint32		need = 0;
+				bool		fits;
+
+				if (at < prev || at < SizeOfPageHeaderData ||
+					(at - SizeOfPageHeaderData) % sizeof(ItemIdData) != 0 ||
+					!TransactionIdIsValid(form.xid))
+					break;
+				fits = upper <= BLCKSZ && (upper - SizeOfPageHeaderData) % MAXIMUM_ALIGNOF == 0;
+				for (int i = 0; i < count && fits; i++)
+				{
+					uint32		tlen = SizeofHeapTupleHeader + (n + 37 * i) % 200;
+
+					lower += sizeof(ItemIdData);
+					fits = upper >= MAXALIGN(tlen) && upper - MAXALIGN(tlen) >= lower;
+					upper -= MAXALIGN(tlen);
+					need += 4 + tlen - AEGIS_TUPLE_REGION_LEN;
+				}
+				if (!fits || pos + need > size)
+					break;
+				upper = ph->pd_upper;
+				for (int i = 0; i < count; i++)
+				{
+					uint32		tlen = SizeofHeapTupleHeader + (n + 37 * i) % 200;
+					uint32		t = ph->pd_upper - MAXALIGN(tlen);
+					uint32		lp_at = ph->pd_lower;
+					HeapTupleHeaderData h;
+
+					memset(&h, 0, sizeof(h));
+					HeapTupleHeaderSetXmin(&h, form.xid);
+					h.t_choice.t_heap.t_field3.t_cid = src >> 3;
+					ItemPointerSet(&h.t_ctid, form.pageno,
+								   (lp_at - SizeOfPageHeaderData) / sizeof(ItemIdData) + 1);
+					memcpy(&h.t_infomask2, buf + pos, 4);
+					memcpy(direct.data + t, &h, AEGIS_TUPLE_REGION_LEN);
+					memcpy(direct.data + t + AEGIS_TUPLE_REGION_LEN, buf + pos + 4,
+						   tlen - AEGIS_TUPLE_REGION_LEN);
+					memset(direct.data + t + tlen, 0, MAXALIGN(tlen) - tlen);
+					pos += 4 + tlen - AEGIS_TUPLE_REGION_LEN;
+					ItemIdSetNormal((ItemId) (direct.data + lp_at), t, tlen);
+					ph->pd_upper = t;
+					ph->pd_lower = lp_at + sizeof(ItemIdData);
+				}
+				if (!AegisWalPutItemRun(delta, &dlen, &prev, at, count, direct.data, upper,
+										form.xid, form.pageno))
+					abort();	/* such tuples make a run */
+				continue;
+			}
 			if (form.typed && (src & 3) == 3)
 			{
 				/* a line pointer to a new tuple at pd_upper (PageAddItem) */

@@ -108,8 +108,10 @@ typedef struct xl_aegis_page
 #define AEGIS_PACKED_CONFLICT	0x10	/* packed: a conflict xid follows */
 #define AEGIS_PACKED_DELTA1		0x20	/* packed: delta1's length follows */
 #define AEGIS_PACKED_TYPED		0x40	/* packed: typed regions (below) */
+#define AEGIS_PACKED_RUNS		0x80	/* packed, typed: item runs (below) */
 #define AEGIS_PACKED_KNOWN_FLAGS (AEGIS_PAGE_KNOWN_FLAGS | AEGIS_PACKED_CONFLICT | \
-								  AEGIS_PACKED_DELTA1 | AEGIS_PACKED_TYPED)
+								  AEGIS_PACKED_DELTA1 | AEGIS_PACKED_TYPED | \
+								  AEGIS_PACKED_RUNS)
 #define AEGIS_PACKED_MAX_HEAD	(1 + 4 * 5 + 4 + 3 * 5)	/* bytes */
 #define AEGIS_REGION_MAX_HEAD	8	/* bytes before a packed region's data */
 #define AEGIS_WAL_COMPRESS_MIN	512 /* bytes of deltas worth compressing */
@@ -129,6 +131,18 @@ typedef struct xl_aegis_page
  * infomask].  A HOT update's two headers took 41 literal bytes; they take
  * about 15.  An item region stands for a new tuple's line pointer and the
  * page's pd_lower and pd_upper, which redo derives from its length.
+ *
+ * An item run (AEGIS_PACKED_RUNS; an item region of length 0) stands for
+ * new tuples added one after another at the top of the free space with
+ * line pointers appended in order, each as an INSERT or COPY writes it:
+ * xmin the record's xid, xmax zero, one command id for all, ctid its own
+ * TID.  It holds varint count, varint cid, then per tuple varint length,
+ * uint16 infomask2, uint16 infomask and the bytes from t_hoff on; redo
+ * writes the headers, the tuples (padding zeroed), the line pointers and
+ * the page's bounds (AegisWalPutItemRun).  Besides its bytes from t_bits
+ * on, a COPY's tuple took about 15 bytes as a line pointer, a tuple header
+ * region and a literal's head; in a run it takes 6-7 (heap's multi-insert
+ * record 7-8).
  */
 #define AEGIS_REGION_LITERAL	0
 #define AEGIS_REGION_COPY		1
@@ -151,6 +165,7 @@ typedef struct AegisDeltaForm
 {
 	bool		packed;			/* packed regions (XLOG_AEGIS_PAGE_PACKED) */
 	bool		typed;			/* typed regions (AEGIS_PACKED_TYPED) */
+	bool		runs;			/* item runs too (AEGIS_PACKED_RUNS) */
 	TransactionId xid;			/* the record's xid (xl_xid), or invalid */
 	BlockNumber pageno;			/* the page it changes */
 } AegisDeltaForm;
@@ -169,6 +184,9 @@ extern bool AegisWalApplyDelta(char *page, const char *delta, Size len,
 extern void AegisWalPutRegion(char *out, Size *len, uint32 *prev_end, uint32 off, uint32 n,
 							  const char *bytes, uint32 src, bool typed);
 extern void AegisWalPutItem(char *out, Size *len, uint32 *prev_end, uint32 off, uint32 n);
+extern bool AegisWalPutItemRun(char *out, Size *len, uint32 *prev_end, uint32 off, int count,
+							   const char *page, uint32 upper, TransactionId xid,
+							   BlockNumber pageno);
 extern bool AegisWalPutTupleHeader(char *out, Size *len, uint32 *prev_end, uint32 off,
 								   const char *after, const char *before, TransactionId xid,
 								   BlockNumber pageno, Size limit);
@@ -323,6 +341,7 @@ typedef struct AegisPageChange
 	bool		compacted;
 	bool		keep_visible;	/* the change hides no version */
 	bool		set_visible;	/* the change makes the page all-visible */
+	bool		delta1_runs;	/* delta1 holds an item run */
 	bool		append;			/* AegisWalPageBeginAppend, ..Tuple or
 								 * ..Prune: only the page header, the line
 								 * pointers, new tuples and one tuple header
