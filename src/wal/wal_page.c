@@ -699,8 +699,31 @@ find_header_slots(const AegisPageChange *chg, const char *after, DeltaOut *d)
 				d->new_lp = off;
 			}
 		}
+		/*
+		 * PageAddItem puts each new tuple below the one before, so the
+		 * slots, found in line pointer order, are usually in descending
+		 * page order: reversing them sorts them (a COPY's page of 150
+		 * tuples had spent 4% of the load in qsort here).
+		 */
 		if (d->nslots > 1)
-			qsort(d->slot, d->nslots, sizeof(uint16), cmp_offset);
+		{
+			bool		descending = true;
+
+			for (int i = 1; i < d->nslots && descending; i++)
+				descending = d->slot[i] < d->slot[i - 1];
+			if (descending)
+			{
+				for (int i = 0, j = d->nslots - 1; i < j; i++, j--)
+				{
+					uint16		t = d->slot[i];
+
+					d->slot[i] = d->slot[j];
+					d->slot[j] = t;
+				}
+			}
+			else
+				qsort(d->slot, d->nslots, sizeof(uint16), cmp_offset);
+		}
 		for (int i = 0; i < d->nslots; i++)
 			d->slot_before[i] = d->slot[i] >= chg->append_hi_start;
 	}
