@@ -481,14 +481,12 @@ is_delta_width(int attlen)
 	return attlen == 2 || attlen == 4 || attlen == 8;
 }
 
-static int
-cmp_off(const void *a, const void *b)
-{
-	const PaxTuple *x = *(PaxTuple *const *) a;
-	const PaxTuple *y = *(PaxTuple *const *) b;
-
-	return (int) x->off - (int) y->off;
-}
+/*
+ * The tuple starting at each MAXALIGNed page offset (find_tuples), or -1:
+ * a counting sort by offset, where qsort had taken a third of the CPU time
+ * of an io worker writing pages that updates had left out of order.
+ */
+static int16 tuple_at[BLCKSZ / MAXIMUM_ALIGNOF];
 
 /*
  * The page's candidate tuples (normal line pointers to at least a tuple
@@ -552,9 +550,22 @@ find_tuples(const char *page)
 			by_off[k] = &tuples[n - 1 - k];
 		return n;
 	}
+	/* every tuple starts at or above pd_upper, at a MAXALIGNed offset */
+	for (uint32 b = upper / MAXIMUM_ALIGNOF; b < lengthof(tuple_at); b++)
+		tuple_at[b] = -1;
 	for (int k = 0; k < n; k++)
-		by_off[k] = &tuples[k];
-	qsort(by_off, n, sizeof(PaxTuple *), cmp_off);
+	{
+		uint32		b = tuples[k].off / MAXIMUM_ALIGNOF;
+
+		if (tuple_at[b] >= 0)
+			return -1;			/* two tuples start there: they overlap */
+		tuple_at[b] = (int16) k;
+	}
+	nlp = 0;
+	for (uint32 b = upper / MAXIMUM_ALIGNOF; b < lengthof(tuple_at); b++)
+		if (tuple_at[b] >= 0)
+			by_off[nlp++] = &tuples[tuple_at[b]];
+	Assert(nlp == n);
 	for (int k = 1; k < n; k++)
 		if (by_off[k]->off < by_off[k - 1]->off + by_off[k - 1]->len)
 			return -1;
