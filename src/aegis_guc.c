@@ -37,6 +37,7 @@ char	   *aegis_memory_backend_role = NULL;
 int			aegis_debug_crash_point = 0;	/* AegisCrashPoint, tests only */
 int			aegis_debug_checkpoint_delay = 0;	/* ms, tests only */
 int			aegis_debug_writeback_delay = 0;	/* ms, tests only */
+int			aegis_debug_regroup_delay = 0;	/* ms, tests only */
 
 static const struct config_enum_entry crash_point_options[] = {
 	{"none", AEGIS_CRASH_NONE, false},
@@ -275,6 +276,15 @@ AegisDefineGucs(void)
 							&aegis_debug_writeback_delay,
 							0, 0, 600000,
 							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("aegis.debug_regroup_delay",
+							"Test only: the grouping of all-visible pages pauses this long after copying a relation's block map.",
+							"Lets tests drop or rewrite the relation meanwhile; never set it on a server you care about.",
+							&aegis_debug_regroup_delay,
+							0, 0, 600000,
+							PGC_SIGHUP,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 

@@ -2461,6 +2461,8 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 	int			holdoff = InterruptHoldoffCount;
 	AegisBlockLoc last;
 	int			last_live = 0;
+	uint32		generation;
+	XLogRecPtr	create_lsn;
 
 	memset(&last, 0, sizeof(last));
 	dir_attach();
@@ -2498,6 +2500,8 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 	to = Min(to, hi);
 	memcpy(copy, entry_map(e) + lo, (Size) (hi - lo) * sizeof(AegisBlockLoc));
 	entry_info(e, &info);
+	generation = e->generation;
+	create_lsn = e->create_lsn;
 	layout = e->layout;
 	dict_known = e->dict_known;
 	dict_id = e->dict_id;
@@ -2505,6 +2509,8 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 	if (info.persistence != RELPERSISTENCE_PERMANENT)
 		dict_id = 0;			/* only permanent tables have dictionaries */
 
+	if (unlikely(aegis_debug_regroup_delay > 0))
+		pg_usleep(aegis_debug_regroup_delay * 1000L);
 	PG_TRY();
 	{
 		if (info.persistence == RELPERSISTENCE_PERMANENT && !dict_known)
@@ -2558,6 +2564,8 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		bool		gone;
+		bool		moved;
 
 		/*
 		 * Grouping only saves room: a block that cannot be read or a full
@@ -2566,10 +2574,12 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 		 * raises errors.
 		 */
 		MemoryContextSwitchTo(cxt);
-		AegisStorageRegroupLater(key);	/* due again: the next pass tries */
 		edata = CopyErrorData();
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		{
+			AegisStorageRegroupLater(key);	/* due again: the next pass tries */
 			PG_RE_THROW();
+		}
 		FlushErrorState();
 		/* as it was on entry, plus file_lock's own if it is still held */
 		InterruptHoldoffCount = holdoff;
@@ -2578,7 +2588,22 @@ AegisStorageRegroup(const AegisRelKey *key, BlockNumber from,
 			HOLD_INTERRUPTS();
 			LWLockRelease(&AegisDir->file_lock);
 		}
-		ereport(WARNING,
+
+		/*
+		 * A relation dropped, rewritten, truncated or compacted since the map
+		 * was copied may have lost the data file the copy names (a probe saw
+		 * "could not open aegis data file" a second after ALTER TABLE ...
+		 * TYPE and after DROP DATABASE): nothing is wrong then, and a
+		 * relation that is gone is not due again.
+		 */
+		e = dshash_find(dir_hash, key, false);
+		gone = e == NULL || TransactionIdIsValid(e->drop_xid) || e->create_lsn != create_lsn;
+		moved = !gone && e->generation != generation;
+		if (e != NULL)
+			dshash_release_lock(dir_hash, e);
+		if (!gone)
+			AegisStorageRegroupLater(key);	/* due again: the next pass tries */
+		ereport(gone || moved ? DEBUG1 : WARNING,
 				(errcode(edata->sqlerrcode),
 				 errmsg("aegis could not group the all-visible pages of relation " AEGIS_REL_KEY_FMT ": %s",
 						AEGIS_REL_KEY_ARGS(key), edata->message),

@@ -26,6 +26,7 @@ extern char *aegis_memory_backend_role; /* may create memory tables; "" = superu
 extern int	aegis_debug_crash_point;	/* AegisCrashPoint */
 extern int	aegis_debug_checkpoint_delay;	/* ms; tests only */
 extern int	aegis_debug_writeback_delay;	/* ms; tests only */
+extern int	aegis_debug_regroup_delay;	/* ms; tests only */
 
 /* Fault points of aegis.debug_crash_point (crash tests only). */
 typedef enum AegisCrashPoint
