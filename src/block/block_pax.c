@@ -502,6 +502,7 @@ find_tuples(const char *page)
 	uint32		upper = ph->pd_upper;
 	int			nlp;
 	int			n = 0;
+	int			sorted;
 	bool		descending = true;
 	uint32		last_off = BLCKSZ;	/* of the last tuple found */
 
@@ -561,11 +562,11 @@ find_tuples(const char *page)
 			return -1;			/* two tuples start there: they overlap */
 		tuple_at[b] = (int16) k;
 	}
-	nlp = 0;
+	sorted = 0;
 	for (uint32 b = upper / MAXIMUM_ALIGNOF; b < lengthof(tuple_at); b++)
 		if (tuple_at[b] >= 0)
-			by_off[nlp++] = &tuples[tuple_at[b]];
-	Assert(nlp == n);
+			by_off[sorted++] = &tuples[tuple_at[b]];
+	Assert(sorted == n);
 	for (int k = 1; k < n; k++)
 		if (by_off[k]->off < by_off[k - 1]->off + by_off[k - 1]->len)
 			return -1;
