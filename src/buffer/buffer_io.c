@@ -30,7 +30,11 @@
  *     scan saw (create LSN) and that no drop of it is pending (drop_xid:
  *     a prepared transaction's DROP, or a standby's replayed one, may
  *     remove the storage after its lock is gone), and reads each page not
- *     in the pool with AegisBufferRead.  Scan and worker meet in the pool:
+ *     in the pool with AegisBufferRead; for a scan that reads through a
+ *     ring (a table larger than a quarter of the pool, buffer_pool.c),
+ *     into the worker's own ring of IO_RING_FRAMES frames, which is
+ *     several times what the workers read ahead of all the scans one
+ *     serves.  Scan and worker meet in the pool:
  *     one reads a page, the other waits for that read (start_io).
  *   - WRITE (AegisBufferWriteBehind): a session that adds page n of a
  *     permanent relation of local storage (COPY, INSERT ... SELECT, any
@@ -100,6 +104,7 @@
 #define IO_WORKER_CHUNKS	3		/* chunks per worker for each of the scan's */
 #define IO_CHUNK_FRAMES		2048	/* frames per flush request */
 #define IO_QUEUE_SIZE		64		/* requests waiting, at most */
+#define IO_RING_FRAMES		256		/* frames of a worker's ring */
 #define IO_WRITE_PAGES		64		/* pages per write-behind request */
 #define IO_WRITE_LAG		128		/* pages it stays behind the new page */
 #define IO_WRITE_MIN_PAGES	256		/* pages below are left to checkpoints */
@@ -120,6 +125,7 @@ typedef struct IoRequest
 	AegisRelKey key;			/* READ, WRITE: the storage, */
 	Oid			relid;			/* its relation, */
 	XLogRecPtr	create_lsn;		/* and its incarnation the scan saw */
+	bool		ring;			/* READ: for a scan with a ring */
 	uint32		from;
 	uint32		to;
 } IoRequest;
@@ -137,6 +143,7 @@ typedef struct IoShared
 
 static IoShared *Io = NULL;
 static int	MyIoWorker = -1;
+static AegisBufferRing *MyRing = NULL;	/* for requests of scans with one */
 
 /* AegisIoShmemSize: shared memory of the queue, bytes. */
 Size
@@ -266,7 +273,8 @@ take(IoRequest *req)
  */
 void
 AegisBufferReadAhead(Relation rel, const AegisRelKey *key, BlockNumber blkno,
-					 BlockNumber end, BlockNumber *next, XLogRecPtr *create_lsn)
+					 BlockNumber end, BlockNumber *next, XLogRecPtr *create_lsn,
+					 bool ring)
 {
 	BlockNumber from;
 
@@ -282,6 +290,7 @@ AegisBufferReadAhead(Relation rel, const AegisRelKey *key, BlockNumber blkno,
 		req.kind = IO_READ;
 		req.key = *key;
 		req.relid = RelationGetRelid(rel);
+		req.ring = ring;
 		req.from = from;
 		req.to = Min(end, from + IO_CHUNK_PAGES);
 		from = req.to;
@@ -474,7 +483,8 @@ serve_pages(const IoRequest *req)
 				if (ShutdownRequestPending)
 					break;
 				if (!AegisBufferIsCached(&req->key, p))
-					AegisBufferRelease(AegisBufferRead(&req->key, p));
+					AegisBufferRelease(AegisBufferReadRing(&req->key, p,
+														   req->ring ? MyRing : NULL));
 			}
 		}
 	}
@@ -513,6 +523,8 @@ AegisIoWorkerMain(Datum arg)
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	cxt = AllocSetContextCreate(TopMemoryContext, "aegis io worker", ALLOCSET_DEFAULT_SIZES);
 	before_shmem_exit(worker_exit, (Datum) 0);
+	MemoryContextSwitchTo(TopMemoryContext);
+	MyRing = AegisBufferRingCreate(IO_RING_FRAMES, InvalidBlockNumber);
 	SpinLockAcquire(&Io->mutex);
 	Io->latches[MyIoWorker] = MyLatch;
 	SpinLockRelease(&Io->mutex);

@@ -20,6 +20,23 @@
  * Replacement is clock sweep over usage counts (capped at
  * AEGIS_MAX_USAGE), PostgreSQL's approximation of LRU.
  *
+ * Bulk reads go through a ring (AegisBufferRing), as PostgreSQL's
+ * BAS_BULKREAD access strategy (freelist.c): a sequential scan of a table
+ * larger than a quarter of the pool, and the I/O workers' read-ahead for
+ * it, take their frames from a small ring of their own, reusing a frame
+ * of it once nobody pins it, its usage count is at most 1 and it is
+ * clean; otherwise (or while the ring fills) from the clock sweep, the
+ * frame then replacing the ring's.  Such a reader's hits leave a frame's
+ * usage count at 1 at most, as PinBuffer does with a strategy.  So a large
+ * scan does not push the pool's hot pages out.  Unlike heap's, the ring is
+ * used only once no frame is free (Pool->nfree, frames without a page):
+ * heap's ring buffers are refilled from the kernel's page cache for the
+ * price of a copy, an aegis page costs its decompression, so while the
+ * pool has room a large scan's pages are kept for the next one.  A frame
+ * the scan dirtied (hint bits, pruning) stays in the pool for the
+ * checkpoint: compressing it in the scan would cost more than heap's write
+ * of a dirty ring buffer.
+ *
  * Pins are counted per backend too (local_pins) so that an error releases
  * them: AegisBufferReleaseAll runs at transaction end,
  * AegisBufferReleaseTransient at a subtransaction's abort.  The pin a scan
@@ -120,6 +137,7 @@ typedef struct AegisBufferPool
 	int			content_tranche;
 	int			mapping_tranche;
 	pg_atomic_uint32 next_victim;
+	pg_atomic_uint32 nfree;		/* frames holding no page (no tag) */
 	pg_atomic_uint64 hits;
 	pg_atomic_uint64 misses;
 	pg_atomic_uint64 evictions;
@@ -131,6 +149,14 @@ static AegisBufferDesc *Descs = NULL;
 static LWLockPadded *MappingLocks = NULL;
 static char *Pages = NULL;
 static HTAB *PageTable = NULL;
+
+/* A ring of frames for bulk reads (see the file header). */
+struct AegisBufferRing
+{
+	int			nframes;		/* slots */
+	int			cur;			/* the slot used last */
+	int			frames[FLEXIBLE_ARRAY_MEMBER];	/* frame ids, -1 while empty */
+};
 
 /* Which frames flush_frames writes back. */
 typedef enum FlushWhich
@@ -145,6 +171,8 @@ static int	flush_frames(FlushWhich which, const AegisRelKey *key, BlockNumber fr
 static int	flush_frame_range(FlushWhich which, const AegisRelKey *key, BlockNumber from,
 							  int except, int b_from, int b_to, bool backward);
 static void reserve_for_change(int b);
+static bool pin_frame_capped(int b, const AegisRelKey *key, BlockNumber pageno,
+							 uint32 *flags, int max_usage);
 static void release_unused_reservation(int b);
 
 /*
@@ -269,6 +297,7 @@ AegisBufferShmemInit(void)
 		Pool->content_tranche = LWLockNewTrancheId();
 		Pool->mapping_tranche = LWLockNewTrancheId();
 		pg_atomic_init_u32(&Pool->next_victim, 0);
+		pg_atomic_init_u32(&Pool->nfree, (uint32) nframes);
 		pg_atomic_init_u64(&Pool->hits, 0);
 		pg_atomic_init_u64(&Pool->misses, 0);
 		pg_atomic_init_u64(&Pool->evictions, 0);
@@ -339,6 +368,18 @@ partition_lock(uint32 hash)
 static bool
 pin_frame_if(int b, const AegisRelKey *key, BlockNumber pageno, uint32 *flags)
 {
+	return pin_frame_capped(b, key, pageno, flags, AEGIS_MAX_USAGE);
+}
+
+/*
+ * pin_frame_if raising the usage count to 'max_usage' at most: 1 for a
+ * reader with a ring, which leaves a frame's count as it finds it (at
+ * least 1), as PostgreSQL's PinBuffer does with an access strategy.
+ */
+static bool
+pin_frame_capped(int b, const AegisRelKey *key, BlockNumber pageno, uint32 *flags,
+				 int max_usage)
+{
 	AegisBufferDesc *d = &Descs[b];
 	bool		ok;
 
@@ -360,7 +401,7 @@ pin_frame_if(int b, const AegisRelKey *key, BlockNumber pageno, uint32 *flags)
 	if (ok)
 	{
 		d->refcount++;
-		if (d->usage < AEGIS_MAX_USAGE)
+		if (d->usage < max_usage)
 			d->usage++;
 	}
 	*flags = d->flags;
@@ -556,14 +597,54 @@ clock_sweep(void)
 }
 
 /*
+ * Choose a victim frame for a reader with 'ring' (NULL: none) and return it
+ * pinned by us: while the pool has frames holding no page, one of the clock
+ * sweep; then the ring's next frame if nobody pins it, its usage count is
+ * at most 1 and it is clean (PostgreSQL's GetBufferFromRing), else one of
+ * the clock sweep, which takes that slot of the ring.
+ */
+static int
+get_victim(AegisBufferRing *ring)
+{
+	int			b;
+
+	/* while some frame holds no page there is no hot set to keep */
+	if (ring == NULL || pg_atomic_read_u32(&Pool->nfree) > 0)
+		return clock_sweep();
+	ring->cur = (ring->cur + 1) % ring->nframes;
+	b = ring->frames[ring->cur];
+	if (b >= 0)
+	{
+		AegisBufferDesc *d = &Descs[b];
+
+		SpinLockAcquire(&d->hdr_lock);
+		if (d->refcount == 0 && d->usage <= 1 &&
+			!(d->flags & (BM_DIRTY | BM_HINT_DIRTY | BM_IO_IN_PROGRESS)))
+		{
+			d->refcount++;
+			SpinLockRelease(&d->hdr_lock);
+			local_pins[b]++;
+			local_pins_total++;
+			return b;
+		}
+		SpinLockRelease(&d->hdr_lock);
+	}
+	b = clock_sweep();
+	ring->frames[ring->cur] = b;
+	return b;
+}
+
+/*
  * Return a pinned frame holding (key, pageno), reading it from storage on a
- * miss ('zero': not read, see AegisBufferReadZero).  A page without a block
+ * miss ('zero': not read, see AegisBufferReadZero), into a frame of 'ring'
+ * if not NULL.  A page without a block
  * (new) is initialized empty.  *hit says
  * which; both count in pgBufferUsage (EXPLAIN's BUFFERS, pg_stat_statements)
  * as shared buffer hits and reads, as PostgreSQL's buffer manager counts.
  */
 static int
-read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero)
+read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
+		   AegisBufferRing *ring)
 {
 	AegisRelInfo info;
 	AegisBufferTag tag;
@@ -593,8 +674,12 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero)
 		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
 		if (ent != NULL)
 		{
+			uint32		flags;
+
 			b = ent->id;
-			valid = (pin_frame(b) & BM_VALID) != 0;
+			(void) pin_frame_capped(b, NULL, InvalidBlockNumber, &flags,
+									ring ? 1 : AEGIS_MAX_USAGE);
+			valid = (flags & BM_VALID) != 0;
 			LWLockRelease(plock);
 			count_hit();
 			pgBufferUsage.shared_blks_hit++;
@@ -606,7 +691,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero)
 		/* miss: find a clean, unpinned victim */
 		if (!AegisStorageGetInfo(key, &info))
 			(void) AegisStorageNPages(key);	/* raises "does not exist" */
-		b = clock_sweep();
+		b = get_victim(ring);
 		d = &Descs[b];
 		SpinLockAcquire(&d->hdr_lock);
 		hadtag = (d->flags & BM_TAG_VALID) != 0;
@@ -653,6 +738,8 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero)
 			hash_search_with_hash_value(PageTable, &oldtag, oldhash, HASH_REMOVE, NULL);
 			pg_atomic_fetch_add_u64(&Pool->evictions, 1);
 		}
+		else
+			pg_atomic_fetch_sub_u32(&Pool->nfree, 1);
 		/* a clean frame still reserved (its locker failed): give it back */
 		unreserve = (d->flags & BM_RESERVED) != 0;
 		d->tag = tag;
@@ -703,7 +790,48 @@ AegisBufferRead(const AegisRelKey *key, BlockNumber pageno)
 {
 	bool		hit;
 
-	return read_frame(key, pageno, &hit, false);
+	return read_frame(key, pageno, &hit, false, NULL);
+}
+
+/*
+ * AegisBufferReadRing
+ *		AegisBufferRead for a bulk reader with 'ring' (an I/O worker's
+ *		read-ahead for a scan that has one); NULL is AegisBufferRead.
+ */
+AegisBuffer
+AegisBufferReadRing(const AegisRelKey *key, BlockNumber pageno, AegisBufferRing *ring)
+{
+	bool		hit;
+
+	return read_frame(key, pageno, &hit, false, ring);
+}
+
+/*
+ * AegisBufferRingCreate
+ *		A ring of 'nframes' frames for a bulk reader, allocated in the
+ *		current memory context (free it with pfree): the ring itself holds
+ *		no pin, so it may outlive any of its frames' uses; at most an
+ *		eighth of the pool.  As heap's initscan asks for BAS_BULKREAD
+ *		only for a relation larger than a quarter of shared_buffers, NULL
+ *		is returned for a relation of 'relpages' pages (InvalidBlockNumber:
+ *		not known, a ring is made) that fits in a quarter of the pool.
+ */
+AegisBufferRing *
+AegisBufferRingCreate(int nframes, BlockNumber relpages)
+{
+	AegisBufferRing *ring;
+
+	if (relpages <= (BlockNumber) (Pool->nframes / 4))
+		return NULL;
+	nframes = Min(nframes, Pool->nframes / 8);
+	if (nframes < 1)
+		return NULL;
+	ring = palloc(offsetof(AegisBufferRing, frames) + nframes * sizeof(int));
+	ring->nframes = nframes;
+	ring->cur = 0;
+	for (int i = 0; i < nframes; i++)
+		ring->frames[i] = -1;
+	return ring;
 }
 
 /*
@@ -719,7 +847,7 @@ AegisBufferReadZero(const AegisRelKey *key, BlockNumber pageno)
 {
 	bool		hit;
 
-	return read_frame(key, pageno, &hit, true);
+	return read_frame(key, pageno, &hit, true, NULL);
 }
 
 /*
@@ -799,8 +927,21 @@ AegisBufferPinRecent(Relation rel, AegisBuffer recent, const AegisRelKey *key,
 AegisBuffer
 AegisBufferReadRel(Relation rel, const AegisRelKey *key, BlockNumber pageno)
 {
+	return AegisBufferReadRelRing(rel, key, pageno, NULL);
+}
+
+/*
+ * AegisBufferReadRelRing
+ *		AegisBufferReadRel for a bulk reader: a miss takes its frame from
+ *		'ring' (see the file header), a hit leaves the frame's usage count
+ *		at most 1.  'ring' NULL is AegisBufferReadRel.
+ */
+AegisBuffer
+AegisBufferReadRelRing(Relation rel, const AegisRelKey *key, BlockNumber pageno,
+					   AegisBufferRing *ring)
+{
 	bool		hit;
-	AegisBuffer buf = read_frame(key, pageno, &hit, false);
+	AegisBuffer buf = read_frame(key, pageno, &hit, false, ring);
 
 	pgstat_count_buffer_read(rel);
 	if (hit)
@@ -820,7 +961,7 @@ AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno)
 	bool		hit;
 
 	*pageno = AegisStorageExtend(key, GetXLogInsertRecPtr());
-	buf = read_frame(key, *pageno, &hit, false);
+	buf = read_frame(key, *pageno, &hit, false, NULL);
 	LWLockAcquire(&Descs[buf].content_lock, LW_EXCLUSIVE);
 	reserve_for_change(buf);
 	return buf;
@@ -1110,6 +1251,7 @@ drop_frames(const AegisRelKey *key, Oid dbOid, BlockNumber from)
 			d->usage = 0;
 			SpinLockRelease(&d->hdr_lock);
 			LWLockRelease(plock);
+			pg_atomic_fetch_add_u32(&Pool->nfree, 1);
 			if (unreserve)
 				AegisMemoryUnreserve();
 			break;

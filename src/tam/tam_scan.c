@@ -58,6 +58,23 @@ init_scan(AegisScanDesc scan, bool keep_startblock)
 	scan->ra_next = 0;
 	scan->ntuples = 0;
 	scan->cindex = -1;
+
+	/*
+	 * A sequential scan of a table larger than a quarter of the pool reads
+	 * through a ring, as initscan gives heap's a BAS_BULKREAD strategy: it
+	 * does not push the pool's hot pages out.
+	 */
+	if ((scan->rs_base.rs_flags & (SO_TYPE_SEQSCAN | SO_ALLOW_STRAT)) ==
+		(SO_TYPE_SEQSCAN | SO_ALLOW_STRAT))
+	{
+		if (scan->ring == NULL)
+			scan->ring = AegisBufferRingCreate(AEGIS_SCAN_RING_FRAMES, scan->nblocks);
+	}
+	else if (scan->ring != NULL)
+	{
+		pfree(scan->ring);
+		scan->ring = NULL;
+	}
 	if (scan->rs_base.rs_flags & SO_TYPE_SEQSCAN)
 		pgstat_count_heap_scan(scan->rs_base.rs_rd);
 }
@@ -111,6 +128,8 @@ aegis_scan_end(TableScanDesc sscan)
 		pfree(scan->rs_base.rs_key);
 	if (scan->pbscanwork)
 		pfree(scan->pbscanwork);
+	if (scan->ring)
+		pfree(scan->ring);
 	pfree(scan);
 }
 
@@ -122,6 +141,22 @@ aegis_scan_rescan(TableScanDesc sscan, struct ScanKeyData *key, bool set_params,
 
 	if (key != NULL && scan->rs_base.rs_nkeys > 0)
 		memcpy(scan->rs_base.rs_key, key, sizeof(ScanKeyData) * scan->rs_base.rs_nkeys);
+	/* as heap_rescan */
+	if (set_params)
+	{
+		if (allow_strat)
+			scan->rs_base.rs_flags |= SO_ALLOW_STRAT;
+		else
+			scan->rs_base.rs_flags &= ~SO_ALLOW_STRAT;
+		if (allow_sync)
+			scan->rs_base.rs_flags |= SO_ALLOW_SYNC;
+		else
+			scan->rs_base.rs_flags &= ~SO_ALLOW_SYNC;
+		if (allow_pagemode)
+			scan->rs_base.rs_flags |= SO_ALLOW_PAGEMODE;
+		else
+			scan->rs_base.rs_flags &= ~SO_ALLOW_PAGEMODE;
+	}
 	init_scan(scan, true);
 }
 
@@ -243,7 +278,7 @@ load_page(AegisScanDesc scan, BlockNumber blkno, const OffsetNumber *offsets,
 	AegisBufferReleaseHeld(&scan->hold);
 	scan->cblock = InvalidBlockNumber;
 	scan->ntuples = 0;
-	buf = AegisBufferReadRel(rel, &scan->key, blkno);
+	buf = AegisBufferReadRelRing(rel, &scan->key, blkno, scan->ring);
 	if (!scan->classify)
 		AegisPagePruneOpt(rel, buf);	/* as heapgetpage */
 	AegisBufferLock(buf, LW_SHARED);
@@ -352,7 +387,8 @@ repin_page(AegisScanDesc scan)
 		scan->hold.lost = AegisHeldPinsLost;	/* another scan's pin went */
 	else
 	{
-		AegisBuffer buf = AegisBufferReadRel(scan->rs_base.rs_rd, &scan->key, scan->cblock);
+		AegisBuffer buf = AegisBufferReadRelRing(scan->rs_base.rs_rd, &scan->key,
+												 scan->cblock, scan->ring);
 		Page		page = AegisBufferGetPage(buf);
 		OffsetNumber maxoff;
 
@@ -500,7 +536,7 @@ aegis_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 		if (!backward && scan->rs_base.rs_parallel == NULL &&
 			(scan->rs_base.rs_flags & SO_TYPE_SEQSCAN))
 			AegisBufferReadAhead(scan->rs_base.rs_rd, &scan->key, blk, scan_end(scan),
-								 &scan->ra_next, &scan->ra_create_lsn);
+								 &scan->ra_next, &scan->ra_create_lsn, scan->ring != NULL);
 		load_page(scan, blk, NULL, 0);
 		if (backward)
 			scan->cindex = scan->ntuples;

@@ -137,11 +137,13 @@ is($node->safe_psql('postgres', 'SELECT frames_dirty FROM aegis_buffer_stats()')
 my $evictor = $node->background_psql('postgres');
 $evictor->query_until(qr/scanning/, q{
 	SET aegis.debug_writeback_delay = '6s';
-	SET enable_indexonlyscan = off;	-- read g's pages, not its index
+	-- read all of g's pages by a bitmap scan: a sequential scan of a table
+	-- over a quarter of a full pool reuses a small ring of frames
+	SET enable_indexonlyscan = off;
 	SET enable_indexscan = off;
-	SET enable_bitmapscan = off;
+	SET enable_seqscan = off;
 	\echo scanning
-	SELECT count(*) FROM g; SELECT count(*) FROM g;
+	SELECT count(*) FROM g WHERE id > 0; SELECT count(*) FROM g WHERE id > 0;
 });
 ok($node->poll_query_until('postgres', 'SELECT frames_dirty = 0 FROM aegis_buffer_stats()'),
 	'the page is being written back (no dirty page left)');

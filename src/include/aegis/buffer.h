@@ -71,13 +71,24 @@ typedef struct AegisBufferStats
 	int			frames_dirty;
 } AegisBufferStats;
 
+/* A ring of frames a bulk reader reuses (buffer_pool.c), as BAS_BULKREAD. */
+typedef struct AegisBufferRing AegisBufferRing;
+
+/* frames of a sequential scan's ring: 256 kB, as BAS_BULKREAD's */
+#define AEGIS_SCAN_RING_FRAMES	(256 * 1024 / BLCKSZ)
+
 extern AegisBuffer AegisBufferRead(const AegisRelKey *key, BlockNumber pageno);
+extern AegisBuffer AegisBufferReadRing(const AegisRelKey *key, BlockNumber pageno,
+									   AegisBufferRing *ring);
+extern AegisBufferRing *AegisBufferRingCreate(int nframes, BlockNumber relpages);
 extern AegisBuffer AegisBufferReadZero(const AegisRelKey *key, BlockNumber pageno);
 extern bool AegisBufferIsCached(const AegisRelKey *key, BlockNumber pageno);
 extern bool AegisBufferPinRecent(Relation rel, AegisBuffer recent,
 								 const AegisRelKey *key, BlockNumber pageno);
 extern AegisBuffer AegisBufferReadRel(Relation rel, const AegisRelKey *key,
 									  BlockNumber pageno);
+extern AegisBuffer AegisBufferReadRelRing(Relation rel, const AegisRelKey *key,
+										  BlockNumber pageno, AegisBufferRing *ring);
 extern AegisBuffer AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno);
 extern void AegisBufferLock(AegisBuffer buf, LWLockMode mode);
 extern bool AegisBufferConditionalLockExclusive(AegisBuffer buf);
@@ -116,7 +127,8 @@ extern Size AegisIoShmemSize(void);
 extern void AegisIoShmemInit(void);
 extern void AegisIoRegisterWorkers(void);
 extern void AegisBufferReadAhead(Relation rel, const AegisRelKey *key, BlockNumber blkno,
-								 BlockNumber end, BlockNumber *next, XLogRecPtr *create_lsn);
+								 BlockNumber end, BlockNumber *next, XLogRecPtr *create_lsn,
+								 bool ring);
 extern void AegisBufferWriteBehind(Relation rel, const AegisRelKey *key,
 								   BlockNumber pageno);
 extern bool AegisIoFlushHelp(int nframes, uint64 *flushed0);

@@ -84,6 +84,7 @@ typedef struct AegisScanDescData
 	BlockNumber ra_next;		/* read-ahead: where the scan's next own
 								 * chunk starts (AegisBufferReadAhead) */
 	XLogRecPtr	ra_create_lsn;	/* read-ahead: the storage's incarnation */
+	AegisBufferRing *ring;		/* a large sequential scan's ring, or NULL */
 	/* filled for each page loaded; not zeroed at the start (10 kB) */
 	OffsetNumber vistuples[MaxHeapTuplesPerPage];
 	/*
