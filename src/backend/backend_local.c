@@ -1572,11 +1572,14 @@ scan_generation(const AegisFileSet *fs, const AegisRelKey *key, uint32 gen,
  * durably (the damaged map is kept as "<map>.damaged"), and only then are
  * the old generations removed.  The relation enters the directory with an
  * unknown incarnation (create_lsn 0, see backend_dir.c) and is reported in
- * a WARNING.
+ * a WARNING; in a restored base backup ('restore') in a LOG message, since
+ * a map written while the backup copied the directory (storage made, or
+ * a map rewritten, during it) is missing or torn there by design, as
+ * PostgreSQL's torn pages are, and replay makes the pages right.
  */
 static void
 rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
-			RebuildReason why, const AegisRelInfo *from_map,
+			RebuildReason why, bool restore, const AegisRelInfo *from_map,
 			uint32 from_map_generation)
 {
 	bool		map_seen = why == REBUILD_DAMAGED;
@@ -1833,7 +1836,7 @@ rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
 				(errmsg("aegis block map \"%s\" rebuilt from the data files: %u pages",
 						mpath, info.npages)));
 	else
-	ereport(WARNING,
+	ereport(restore ? LOG : WARNING,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("aegis block map \"%s\" was %s; rebuilt it from the data files of relation " AEGIS_REL_KEY_FMT,
 					mpath, map_seen ? "invalid" : "missing", AEGIS_REL_KEY_ARGS(key)),
@@ -2037,6 +2040,7 @@ load_database_directory(const char *dbdir, Oid dbOid, Oid spcOid, bool chunked,
 				rebuild_map(&fs, &key, rf->generations,
 							rf->map_valid ? REBUILD_RESTORE :
 							rf->map_seen ? REBUILD_DAMAGED : REBUILD_MISSING,
+							rebuild,
 							rf->map_valid ? &rf->map_info : NULL,
 							rf->map_generation);
 			continue;
