@@ -1837,12 +1837,13 @@ rebuild_map(const AegisFileSet *fs, const AegisRelKey *key, List *generations,
 						mpath, info.npages)));
 	else
 	ereport(restore ? LOG : WARNING,
-			(errcode(ERRCODE_DATA_CORRUPTED),
+			(restore ? 0 : errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("aegis block map \"%s\" was %s; rebuilt it from the data files of relation " AEGIS_REL_KEY_FMT,
 					mpath, map_seen ? "invalid" : "missing", AEGIS_REL_KEY_ARGS(key)),
 			 errdetail("%u pages, " UINT64_FORMAT " of them with a block, from " UINT64_FORMAT " valid blocks in %d data files; the newest block of each page was kept.%s",
 					   info.npages, stored, nblocks, list_length(generations),
 					   map_seen ? psprintf(" The damaged map was kept as \"%s\".", damaged_path) : ""),
+			 restore ? 0 :
 			 errhint("Check the table: the relation key is tablespace/database/relfilenode, and pg_filenode_relation() names it.")));
 	pfree(newpath);
 	pfree(mpath);

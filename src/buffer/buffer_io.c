@@ -32,9 +32,12 @@
  *     remove the storage after its lock is gone), and reads each page not
  *     in the pool with AegisBufferRead; for a scan that reads through a
  *     ring (a table larger than a quarter of the pool, buffer_pool.c),
- *     into the worker's own ring of IO_RING_FRAMES frames, which is
- *     several times what the workers read ahead of all the scans one
- *     serves.  Scan and worker meet in the pool:
+ *     with AegisBufferReadRing into the worker's own ring of
+ *     IO_RING_FRAMES frames (at most an eighth of the pool): five times
+ *     what one worker reads ahead of one scan (IO_WORKER_CHUNKS chunks),
+ *     so several scans at once can overrun it, and then a page read ahead
+ *     may be gone when its scan gets there, which reads it again.  Scan
+ *     and worker meet in the pool:
  *     one reads a page, the other waits for that read (start_io).
  *   - WRITE (AegisBufferWriteBehind): a session that adds page n of a
  *     permanent relation of local storage (COPY, INSERT ... SELECT, any

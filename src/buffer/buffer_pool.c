@@ -29,13 +29,23 @@
  * frame then replacing the ring's.  Such a reader's hits leave a frame's
  * usage count at 1 at most, as PinBuffer does with a strategy.  So a large
  * scan does not push the pool's hot pages out.  Unlike heap's, the ring is
- * used only once no frame is free (Pool->nfree, frames without a page):
- * heap's ring buffers are refilled from the kernel's page cache for the
- * price of a copy, an aegis page costs its decompression, so while the
- * pool has room a large scan's pages are kept for the next one.  A frame
- * the scan dirtied (hint bits, pruning) stays in the pool for the
- * checkpoint: compressing it in the scan would cost more than heap's write
- * of a dirty ring buffer.
+ * used only once no frame is free: heap's ring buffers are refilled from
+ * the kernel's page cache for the price of a copy, an aegis page costs its
+ * decompression, so while the pool has room a large scan's pages are kept
+ * for the next one.
+ *
+ * Free frames (holding no page: never used since the server started, or
+ * emptied by a drop) are on a free list, taken before the clock sweep
+ * looks for a victim, as PostgreSQL's StrategyGetBuffer takes its free
+ * list's buffers first; a frame the sweep took meanwhile is passed over.  A ring frame the scan changed
+ * (pruning: BM_DIRTY) is left in the pool for the checkpoint, compressing
+ * it in the scan would cost more than heap's write of a dirty ring buffer;
+ * one whose only change is hint bits (BM_HINT_DIRTY) is reused and the
+ * hints are dropped, as a crash drops them: the first scan after a bulk
+ * load hints every page, and writing each back would compress the whole
+ * table in the scan.  A later scan sets them again (cheap for a bulk
+ * load's single transaction: the commit log's lookup cache) until VACUUM
+ * makes the pages all-visible.
  *
  * Pins are counted per backend too (local_pins) so that an error releases
  * them: AegisBufferReleaseAll runs at transaction end,
@@ -78,6 +88,8 @@
 #define AEGIS_BUF_PARTITIONS 128
 #define AEGIS_MAX_USAGE		5
 #define AEGIS_PAGE_ALIGN	4096	/* frames start on a memory page */
+#define FREENEXT_END		(-1)	/* the free list's last frame */
+#define FREENEXT_NOT_IN_LIST (-2)	/* a frame not on the free list */
 
 #define BM_TAG_VALID		(1U << 0)	/* tag names a page */
 #define BM_VALID			(1U << 1)	/* page bytes are loaded */
@@ -137,7 +149,8 @@ typedef struct AegisBufferPool
 	int			content_tranche;
 	int			mapping_tranche;
 	pg_atomic_uint32 next_victim;
-	pg_atomic_uint32 nfree;		/* frames holding no page (no tag) */
+	slock_t		free_lock;		/* protects first_free and FreeNext[] */
+	int			first_free;		/* head of the free list, or FREENEXT_END */
 	pg_atomic_uint64 hits;
 	pg_atomic_uint64 misses;
 	pg_atomic_uint64 evictions;
@@ -147,6 +160,7 @@ typedef struct AegisBufferPool
 static AegisBufferPool *Pool = NULL;
 static AegisBufferDesc *Descs = NULL;
 static LWLockPadded *MappingLocks = NULL;
+static int *FreeNext = NULL;	/* per frame: the next free one (free list) */
 static char *Pages = NULL;
 static HTAB *PageTable = NULL;
 
@@ -247,6 +261,7 @@ AegisBufferShmemSize(void)
 
 	size = add_size(size, mul_size(pool_frames(), sizeof(AegisBufferDesc)));
 	size = add_size(size, mul_size(AEGIS_BUF_PARTITIONS, sizeof(LWLockPadded)));
+	size = add_size(size, mul_size(pool_frames(), sizeof(int)));
 	size = add_size(size, PG_CACHE_LINE_SIZE * 3 + AEGIS_PAGE_ALIGN);
 	size = add_size(size, mul_size(pool_frames(), BLCKSZ));
 	size = add_size(size, hash_estimate_size(pool_frames() + AEGIS_BUF_PARTITIONS,
@@ -279,6 +294,8 @@ AegisBufferShmemInit(void)
 	p = (char *) CACHELINEALIGN(p);
 	MappingLocks = (LWLockPadded *) p;
 	p += AEGIS_BUF_PARTITIONS * sizeof(LWLockPadded);
+	FreeNext = (int *) p;
+	p += nframes * sizeof(int);
 	p = (char *) TYPEALIGN(AEGIS_PAGE_ALIGN, p);
 	Pages = p;
 
@@ -297,7 +314,8 @@ AegisBufferShmemInit(void)
 		Pool->content_tranche = LWLockNewTrancheId();
 		Pool->mapping_tranche = LWLockNewTrancheId();
 		pg_atomic_init_u32(&Pool->next_victim, 0);
-		pg_atomic_init_u32(&Pool->nfree, (uint32) nframes);
+		SpinLockInit(&Pool->free_lock);
+		Pool->first_free = 0;
 		pg_atomic_init_u64(&Pool->hits, 0);
 		pg_atomic_init_u64(&Pool->misses, 0);
 		pg_atomic_init_u64(&Pool->evictions, 0);
@@ -311,6 +329,7 @@ AegisBufferShmemInit(void)
 			d->flags = 0;
 			d->refcount = 0;
 			d->usage = 0;
+			FreeNext[i] = i + 1 < nframes ? (int) i + 1 : FREENEXT_END;
 			ConditionVariableInit(&d->io_cv);
 			LWLockInitialize(&d->content_lock, Pool->content_tranche);
 		}
@@ -597,19 +616,81 @@ clock_sweep(void)
 }
 
 /*
- * Choose a victim frame for a reader with 'ring' (NULL: none) and return it
- * pinned by us: while the pool has frames holding no page, one of the clock
- * sweep; then the ring's next frame if nobody pins it, its usage count is
- * at most 1 and it is clean (PostgreSQL's GetBufferFromRing), else one of
- * the clock sweep, which takes that slot of the ring.
+ * Take a frame off the free list and return it pinned by us, or -1 if the
+ * list is empty.  A frame on the list that the clock sweep took meanwhile
+ * (it has a tag, or a pin) is dropped from the list, as StrategyGetBuffer
+ * does.
  */
 static int
-get_victim(AegisBufferRing *ring)
+take_free_frame(void)
+{
+	for (;;)
+	{
+		AegisBufferDesc *d;
+		int			b;
+
+		/* unlocked peek: the list is empty for good once the pool is full */
+		if (*(volatile int *) &Pool->first_free < 0)
+			return -1;
+		SpinLockAcquire(&Pool->free_lock);
+		b = Pool->first_free;
+		if (b >= 0)
+		{
+			Pool->first_free = FreeNext[b];
+			FreeNext[b] = FREENEXT_NOT_IN_LIST;
+		}
+		SpinLockRelease(&Pool->free_lock);
+		if (b < 0)
+			return -1;
+		d = &Descs[b];
+		SpinLockAcquire(&d->hdr_lock);
+		if (d->refcount == 0 && !(d->flags & BM_TAG_VALID))
+		{
+			d->refcount++;
+			SpinLockRelease(&d->hdr_lock);
+			local_pins[b]++;
+			local_pins_total++;
+			return b;
+		}
+		SpinLockRelease(&d->hdr_lock);
+	}
+}
+
+/*
+ * Put frame b, which holds no page, on the free list (StrategyFreeBuffer);
+ * its descriptor's spinlock must NOT be held.  A frame on it already stays
+ * where it is.
+ */
+static void
+put_free_frame(int b)
+{
+	SpinLockAcquire(&Pool->free_lock);
+	if (FreeNext[b] == FREENEXT_NOT_IN_LIST)
+	{
+		FreeNext[b] = Pool->first_free;
+		Pool->first_free = b;
+	}
+	SpinLockRelease(&Pool->free_lock);
+}
+
+/*
+ * Choose a victim frame for a reader with 'ring' (NULL: none) and return it
+ * pinned by us: a free frame if there is one; else for a ring, the ring's
+ * next frame if nobody pins it, its usage count is at most 1 and it is not
+ * BM_DIRTY (PostgreSQL's GetBufferFromRing), setting *reused; else one of
+ * the clock sweep, which then takes that slot of the ring.
+ */
+static int
+get_victim(AegisBufferRing *ring, bool *reused)
 {
 	int			b;
 
-	/* while some frame holds no page there is no hot set to keep */
-	if (ring == NULL || pg_atomic_read_u32(&Pool->nfree) > 0)
+	*reused = false;
+	/* while the pool has room there is no hot set to keep */
+	b = take_free_frame();
+	if (b >= 0)
+		return b;
+	if (ring == NULL)
 		return clock_sweep();
 	ring->cur = (ring->cur + 1) % ring->nframes;
 	b = ring->frames[ring->cur];
@@ -619,12 +700,13 @@ get_victim(AegisBufferRing *ring)
 
 		SpinLockAcquire(&d->hdr_lock);
 		if (d->refcount == 0 && d->usage <= 1 &&
-			!(d->flags & (BM_DIRTY | BM_HINT_DIRTY | BM_IO_IN_PROGRESS)))
+			!(d->flags & (BM_DIRTY | BM_IO_IN_PROGRESS)))
 		{
 			d->refcount++;
 			SpinLockRelease(&d->hdr_lock);
 			local_pins[b]++;
 			local_pins_total++;
+			*reused = true;
 			return b;
 		}
 		SpinLockRelease(&d->hdr_lock);
@@ -669,6 +751,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 		LWLock	   *oldlock = NULL;
 		bool		hadtag;
 		bool		unreserve;
+		bool		reused;
 
 		LWLockAcquire(plock, LW_SHARED);
 		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
@@ -691,7 +774,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 		/* miss: find a clean, unpinned victim */
 		if (!AegisStorageGetInfo(key, &info))
 			(void) AegisStorageNPages(key);	/* raises "does not exist" */
-		b = get_victim(ring);
+		b = get_victim(ring, &reused);
 		d = &Descs[b];
 		SpinLockAcquire(&d->hdr_lock);
 		hadtag = (d->flags & BM_TAG_VALID) != 0;
@@ -699,8 +782,11 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 		SpinLockRelease(&d->hdr_lock);
 		if (hadtag)
 		{
-			/* hint bits reach storage when their page leaves the pool */
-			(void) flush_frame(b, false, true);
+			/*
+			 * hint bits reach storage when their page leaves the pool, but
+			 * for a frame a ring reuses (see the file header)
+			 */
+			(void) flush_frame(b, false, !reused);
 			oldhash = get_hash_value(PageTable, &oldtag);
 			oldlock = partition_lock(oldhash);
 		}
@@ -721,7 +807,8 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 
 		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
 		SpinLockAcquire(&d->hdr_lock);
-		if (ent != NULL || d->refcount != 1 || (d->flags & (BM_DIRTY | BM_HINT_DIRTY)) ||
+		if (ent != NULL || d->refcount != 1 ||
+			(d->flags & (BM_DIRTY | (reused ? 0 : BM_HINT_DIRTY))) ||
 			((d->flags & BM_TAG_VALID) != 0) != hadtag ||
 			(hadtag && memcmp(&d->tag, &oldtag, sizeof(oldtag)) != 0))
 		{
@@ -731,6 +818,8 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 			if (oldlock && oldlock != plock)
 				LWLockRelease(oldlock);
 			unpin_frame(b);
+			if (!hadtag)
+				put_free_frame(b);	/* unused: free for the next one */
 			continue;
 		}
 		if (hadtag)
@@ -738,8 +827,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 			hash_search_with_hash_value(PageTable, &oldtag, oldhash, HASH_REMOVE, NULL);
 			pg_atomic_fetch_add_u64(&Pool->evictions, 1);
 		}
-		else
-			pg_atomic_fetch_sub_u32(&Pool->nfree, 1);
+
 		/* a clean frame still reserved (its locker failed): give it back */
 		unreserve = (d->flags & BM_RESERVED) != 0;
 		d->tag = tag;
@@ -1251,7 +1339,7 @@ drop_frames(const AegisRelKey *key, Oid dbOid, BlockNumber from)
 			d->usage = 0;
 			SpinLockRelease(&d->hdr_lock);
 			LWLockRelease(plock);
-			pg_atomic_fetch_add_u32(&Pool->nfree, 1);
+			put_free_frame(b);
 			if (unreserve)
 				AegisMemoryUnreserve();
 			break;

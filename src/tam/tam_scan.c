@@ -64,17 +64,14 @@ init_scan(AegisScanDesc scan, bool keep_startblock)
 	 * through a ring, as initscan gives heap's a BAS_BULKREAD strategy: it
 	 * does not push the pool's hot pages out.
 	 */
-	if ((scan->rs_base.rs_flags & (SO_TYPE_SEQSCAN | SO_ALLOW_STRAT)) ==
-		(SO_TYPE_SEQSCAN | SO_ALLOW_STRAT))
+	if (scan->ring != NULL)
 	{
-		if (scan->ring == NULL)
-			scan->ring = AegisBufferRingCreate(AEGIS_SCAN_RING_FRAMES, scan->nblocks);
-	}
-	else if (scan->ring != NULL)
-	{
-		pfree(scan->ring);
+		pfree(scan->ring);		/* a rescan decides again, as initscan */
 		scan->ring = NULL;
 	}
+	if ((scan->rs_base.rs_flags & (SO_TYPE_SEQSCAN | SO_ALLOW_STRAT)) ==
+		(SO_TYPE_SEQSCAN | SO_ALLOW_STRAT))
+		scan->ring = AegisBufferRingCreate(AEGIS_SCAN_RING_FRAMES, scan->nblocks);
 	if (scan->rs_base.rs_flags & SO_TYPE_SEQSCAN)
 		pgstat_count_heap_scan(scan->rs_base.rs_rd);
 }
