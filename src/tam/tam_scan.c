@@ -60,17 +60,17 @@ init_scan(AegisScanDesc scan, bool keep_startblock)
 	scan->cindex = -1;
 
 	/*
-	 * A sequential scan of a table larger than a quarter of the pool reads
-	 * through a ring, as initscan gives heap's a BAS_BULKREAD strategy: it
-	 * does not push the pool's hot pages out.
+	 * A sequential or sample scan allowed a strategy (SO_ALLOW_STRAT) of a
+	 * table larger than a quarter of the pool reads through a ring, as
+	 * initscan gives heap's a BAS_BULKREAD strategy: it does not push the
+	 * pool's hot pages out.
 	 */
 	if (scan->ring != NULL)
 	{
 		pfree(scan->ring);		/* a rescan decides again, as initscan */
 		scan->ring = NULL;
 	}
-	if ((scan->rs_base.rs_flags & (SO_TYPE_SEQSCAN | SO_ALLOW_STRAT)) ==
-		(SO_TYPE_SEQSCAN | SO_ALLOW_STRAT))
+	if (scan->rs_base.rs_flags & SO_ALLOW_STRAT)
 		scan->ring = AegisBufferRingCreate(AEGIS_SCAN_RING_FRAMES, scan->nblocks);
 	if (scan->rs_base.rs_flags & SO_TYPE_SEQSCAN)
 		pgstat_count_heap_scan(scan->rs_base.rs_rd);
@@ -643,6 +643,13 @@ aegis_scan_analyze_next_block(TableScanDesc sscan, BlockNumber blockno,
 
 	if (blockno >= scan->nblocks)
 		return false;
+
+	/*
+	 * ANALYZE reads its sample of pages through a ring whatever the table's
+	 * size, as heap's reads them with the vacuum strategy it is given
+	 */
+	if (bstrategy != NULL && scan->ring == NULL)
+		scan->ring = AegisBufferRingCreate(AEGIS_SCAN_RING_FRAMES, InvalidBlockNumber);
 	load_page(scan, blockno, NULL, 0);
 	return true;
 }

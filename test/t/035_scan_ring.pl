@@ -92,6 +92,17 @@ is($fresh2, $fresh1, 'fresh gives the same rows again');
 is($fresh1, $node->safe_psql('postgres', 'SELECT count(*), sum(g), sum(32 + 400) FROM generate_series(1, 80000) g'),
 	'and all of them');
 
+# ANALYZE (all of big's pages are in its sample) and a sample scan read
+# through a ring too.
+misses_of('SELECT sum(v) FROM hot');
+$hot_misses = 0;
+cmp_ok(misses_of('ANALYZE big'), '>=', 0.9 * $pages{big}, 'ANALYZE read big from storage');
+$hot_misses += misses_of('SELECT sum(v) FROM hot');
+cmp_ok(misses_of('SELECT count(*), sum(length(pad)) FROM big TABLESAMPLE SYSTEM (100)'), '>=', 0.9 * $pages{big},
+	'a sample scan read big from storage');
+$hot_misses += misses_of('SELECT sum(v) FROM hot');
+is($hot_misses, 0, 'the hot table stayed in the pool across ANALYZE and a sample scan of big');
+
 # Under a quarter of the pool: no ring, a second scan hits.
 misses_of('SELECT count(*), sum(length(pad)) FROM small');
 is(misses_of('SELECT count(*), sum(length(pad)) FROM small'), 0, 'a table under a quarter of the pool is cached by its scan');
