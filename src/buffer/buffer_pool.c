@@ -20,32 +20,32 @@
  * Replacement is clock sweep over usage counts (capped at
  * AEGIS_MAX_USAGE), PostgreSQL's approximation of LRU.
  *
- * Bulk reads go through a ring (AegisBufferRing), as PostgreSQL's
- * BAS_BULKREAD access strategy (freelist.c): a sequential scan of a table
- * larger than a quarter of the pool, and the I/O workers' read-ahead for
- * it, take their frames from a small ring of their own, reusing a frame
- * of it once nobody pins it, its usage count is at most 1 and it is
- * clean; otherwise (or while the ring fills) from the clock sweep, the
- * frame then replacing the ring's.  Such a reader's hits leave a frame's
- * usage count at 1 at most, as PinBuffer does with a strategy.  So a large
- * scan does not push the pool's hot pages out.  Unlike heap's, the ring is
- * used only once no frame is free: heap's ring buffers are refilled from
- * the kernel's page cache for the price of a copy, an aegis page costs its
- * decompression, so while the pool has room a large scan's pages are kept
- * for the next one.
- *
  * Free frames (holding no page: never used since the server started, or
  * emptied by a drop) are on a free list, taken before the clock sweep
  * looks for a victim, as PostgreSQL's StrategyGetBuffer takes its free
- * list's buffers first; a frame the sweep took meanwhile is passed over.  A ring frame the scan changed
- * (pruning: BM_DIRTY) is left in the pool for the checkpoint, compressing
- * it in the scan would cost more than heap's write of a dirty ring buffer;
- * one whose only change is hint bits (BM_HINT_DIRTY) is reused and the
- * hints are dropped, as a crash drops them: the first scan after a bulk
- * load hints every page, and writing each back would compress the whole
- * table in the scan.  A later scan sets them again (cheap for a bulk
- * load's single transaction: the commit log's lookup cache) until VACUUM
- * makes the pages all-visible.
+ * list's buffers first; a frame the sweep took meanwhile is passed over.
+ *
+ * Bulk reads go through a ring (AegisBufferRing), as PostgreSQL's
+ * BAS_BULKREAD access strategy (freelist.c): a sequential or sample scan
+ * of a table larger than a quarter of the pool, the I/O workers'
+ * read-ahead for it, and ANALYZE's sample take their frames from a small
+ * ring of their own, reusing a frame of it once nobody pins it, its usage
+ * count is at most 1 and it is not BM_DIRTY; otherwise (or while the ring
+ * fills) from the clock sweep, the frame then replacing the ring's.  Such
+ * a reader's hits leave a frame's usage count at 1 at most, as PinBuffer
+ * does with a strategy.  So a large scan does not push the pool's hot
+ * pages out.  Unlike heap's, the ring is used only once no frame is free:
+ * heap's ring buffers are refilled from the kernel's page cache for the
+ * price of a copy, an aegis page costs its decompression, so while the
+ * pool has room a large scan's pages are kept for the next one.  A ring
+ * frame the scan changed (pruning: BM_DIRTY) is left in the pool for the
+ * checkpoint, compressing it in the scan would cost more than heap's write
+ * of a dirty ring buffer; one whose only change is hint bits
+ * (BM_HINT_DIRTY) is reused and the hints are dropped, as a crash drops
+ * them: the first scan after a bulk load hints every page, and writing
+ * each back would compress the whole table in the scan.  A later scan sets
+ * them again (cheap for a bulk load's single transaction: the commit log's
+ * lookup cache) until VACUUM makes the pages all-visible.
  *
  * Pins are counted per backend too (local_pins) so that an error releases
  * them: AegisBufferReleaseAll runs at transaction end,
@@ -578,6 +578,19 @@ flush_frame(int b, bool nowait, bool hints)
 }
 
 /*
+ * Pin frame b, whose descriptor spinlock we hold (and release here), for a
+ * victim search: its refcount is 0, so its usage count is left alone.
+ */
+static inline void
+pin_locked_victim(int b)
+{
+	Descs[b].refcount++;
+	SpinLockRelease(&Descs[b].hdr_lock);
+	local_pins[b]++;
+	local_pins_total++;
+}
+
+/*
  * Choose a victim frame by clock sweep and return it pinned by us.  It may
  * still hold another page (clean or dirty).
  */
@@ -599,10 +612,7 @@ clock_sweep(void)
 				d->usage--;
 			else
 			{
-				d->refcount++;
-				SpinLockRelease(&d->hdr_lock);
-				local_pins[b]++;
-				local_pins_total++;
+				pin_locked_victim(b);
 				return b;
 			}
 		}
@@ -629,7 +639,7 @@ take_free_frame(void)
 		AegisBufferDesc *d;
 		int			b;
 
-		/* unlocked peek: the list is empty for good once the pool is full */
+		/* unlocked peek: the list is empty whenever the pool is full */
 		if (*(volatile int *) &Pool->first_free < 0)
 			return -1;
 		SpinLockAcquire(&Pool->free_lock);
@@ -646,10 +656,7 @@ take_free_frame(void)
 		SpinLockAcquire(&d->hdr_lock);
 		if (d->refcount == 0 && !(d->flags & BM_TAG_VALID))
 		{
-			d->refcount++;
-			SpinLockRelease(&d->hdr_lock);
-			local_pins[b]++;
-			local_pins_total++;
+			pin_locked_victim(b);
 			return b;
 		}
 		SpinLockRelease(&d->hdr_lock);
@@ -702,10 +709,7 @@ get_victim(AegisBufferRing *ring, bool *reused)
 		if (d->refcount == 0 && d->usage <= 1 &&
 			!(d->flags & (BM_DIRTY | BM_IO_IN_PROGRESS)))
 		{
-			d->refcount++;
-			SpinLockRelease(&d->hdr_lock);
-			local_pins[b]++;
-			local_pins_total++;
+			pin_locked_victim(b);
 			*reused = true;
 			return b;
 		}
@@ -827,7 +831,6 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 			hash_search_with_hash_value(PageTable, &oldtag, oldhash, HASH_REMOVE, NULL);
 			pg_atomic_fetch_add_u64(&Pool->evictions, 1);
 		}
-
 		/* a clean frame still reserved (its locker failed): give it back */
 		unreserve = (d->flags & BM_RESERVED) != 0;
 		d->tag = tag;
