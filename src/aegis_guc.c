@@ -32,6 +32,7 @@ int			aegis_cold_compression_level = 9;
 int			aegis_cold_group_pages = AEGIS_GROUP_MAX_PAGES;
 bool		aegis_compression_dictionaries = true;
 int			aegis_io_workers = 1;
+bool		aegis_buffer_pool_prefault = true;
 int			aegis_memory_backend_size = 1024 * 1024;	/* kB: 1GB */
 char	   *aegis_memory_backend_role = NULL;
 int			aegis_debug_crash_point = 0;	/* AegisCrashPoint, tests only */
@@ -158,6 +159,15 @@ AegisDefineGucs(void)
 							PGC_POSTMASTER,
 							GUC_UNIT_BLOCKS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("aegis.buffer_pool_prefault",
+							 "Map the whole aegis buffer pool into the I/O workers ahead of use.",
+							 "While idle after the server starts, the I/O workers map every frame of the pool (the kernel zeroes the memory then), so the reads they do for scans take no page faults; the pool then takes its full size in memory at once instead of as it fills.",
+							 &aegis_buffer_pool_prefault,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomStringVariable("aegis.data_directory",
 							   "Directory where earlier versions kept the local storage backend's files, relative to the data directory.",

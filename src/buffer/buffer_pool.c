@@ -1539,6 +1539,34 @@ AegisBufferNFrames(void)
 }
 
 /*
+ * AegisBufferPrefault
+ *		Map frames [from, to) of the pool into this process's page table,
+ *		writable, without reading or changing what they hold, so that the
+ *		process takes no page fault at its first access to each 4 kB of
+ *		them; memory no process touched yet is allocated and zeroed by the
+ *		kernel now.  madvise(MADV_POPULATE_WRITE), Linux 5.14 and later.
+ *		Returns 0, or the errno: EINVAL from an older kernel, ENOMEM when
+ *		the memory cannot be had, EINTR when a signal came first (the range
+ *		may be partly done; asking again is harmless).  Takes no lock: a
+ *		frame in use is left exactly as it is.
+ */
+int
+AegisBufferPrefault(int from, int to)
+{
+#ifdef MADV_POPULATE_WRITE
+	Assert(0 <= from && from <= to && to <= Pool->nframes);
+	/* Pages and BLCKSZ are multiples of AEGIS_PAGE_ALIGN */
+	if (to > from &&
+		madvise(Pages + (Size) from * BLCKSZ, (Size) (to - from) * BLCKSZ,
+				MADV_POPULATE_WRITE) != 0)
+		return errno;
+	return 0;
+#else
+	return EINVAL;
+#endif
+}
+
+/*
  * AegisBufferFlushFrames
  *		For an I/O worker helping the aegis checkpoint (buffer_io.c): write
  *		back the dirty frames of local storage among frames [from, to), as

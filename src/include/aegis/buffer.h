@@ -119,6 +119,7 @@ extern bool AegisBufferHeldValid(const AegisHeldPin *held);
 extern void AegisBufferReleaseHeld(AegisHeldPin *held);
 extern void AegisBufferGetStats(AegisBufferStats *stats);
 extern int	AegisBufferFlushFrames(int from, int to);
+extern int	AegisBufferPrefault(int from, int to);
 extern int	AegisBufferWritePages(const AegisRelKey *key, BlockNumber from,
 								  BlockNumber to);
 

@@ -19,6 +19,7 @@ extern int	aegis_cold_compression_level;	/* all-visible pages; 0 = off */
 extern int	aegis_cold_group_pages;	/* pages per group block, 1 = none */
 extern bool aegis_compression_dictionaries; /* train them for zstd tables */
 extern int	aegis_io_workers;	/* buffer pool I/O workers (buffer_io.c) */
+extern bool aegis_buffer_pool_prefault; /* I/O workers map the pool at start */
 #define AEGIS_IO_MAX_WORKERS 8
 extern int	aegis_memory_backend_size;	/* kB of shared memory for blocks */
 extern char *aegis_memory_backend_role; /* may create memory tables; "" = superusers */
