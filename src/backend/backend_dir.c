@@ -344,6 +344,23 @@ AegisStorageRestoringBackup(void)
 	return restoring;
 }
 
+/*
+ * AegisStorageLoadEarly
+ *		For a background worker just after the server started (buffer_io.c):
+ *		if no recovery is running, load the directory now, as the first
+ *		statement on an aegis table would (ensure_loaded, with its settle),
+ *		so that statement does not wait for the block maps of every aegis
+ *		relation of the cluster to be read.  In recovery the startup process
+ *		loads it.  Raises what a load raises (the load is then retried by
+ *		the next use, as after any failed load).
+ */
+void
+AegisStorageLoadEarly(void)
+{
+	if (!RecoveryInProgress())
+		dir_attach();
+}
+
 /* AegisStorageLoaded: has the directory been loaded in this server lifetime? */
 bool
 AegisStorageLoaded(void)

@@ -509,12 +509,82 @@ worker_exit(int code, Datum arg)
 	LockReleaseAll(DEFAULT_LOCKMETHOD, true);
 }
 
+/* read_kb: the number after 'key' in a /proc or /sys file, in kB; -1 if none */
+static int64
+read_kb(const char *path, const char *key, int64 unit)
+{
+	FILE	   *f = AllocateFile(path, "r");
+	char		line[256];
+	int64		v = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		long long	n;
+
+		if (strncmp(line, key, strlen(key)) == 0 &&
+			sscanf(line + strlen(key), " %lld", &n) == 1)
+		{
+			v = (int64) n * unit / 1024;
+			break;
+		}
+	}
+	FreeFile(f);
+	return v;
+}
+
+/*
+ * prefault_headroom_kb
+ *		kB of memory the server may still take without pressing on the
+ *		machine or its cgroup: the kernel's MemAvailable less a tenth of
+ *		MemTotal, and with a cgroup v2 memory limit, the limit less what the
+ *		cgroup uses less a tenth of the limit.  -1 when not known.
+ */
+static int64
+prefault_headroom_kb(void)
+{
+	int64		avail = read_kb("/proc/meminfo", "MemAvailable:", 1024);
+	int64		total = read_kb("/proc/meminfo", "MemTotal:", 1024);
+	int64		room = (avail >= 0 && total >= 0) ? avail - total / 10 : -1;
+	char		cg[MAXPGPATH];
+	FILE	   *f = AllocateFile("/proc/self/cgroup", "r");
+
+	/* cgroup v2: the line "0::/path" */
+	if (f != NULL)
+	{
+		char		line[MAXPGPATH];
+
+		while (fgets(line, sizeof(line), f) != NULL)
+		{
+			if (strncmp(line, "0::", 3) == 0)
+			{
+				char	   *path = line + 3;
+				int64		max,
+							cur;
+
+				path[strcspn(path, "\n")] = '\0';
+				snprintf(cg, sizeof(cg), "/sys/fs/cgroup%s/memory.max", path);
+				max = read_kb(cg, "", 1);
+				snprintf(cg, sizeof(cg), "/sys/fs/cgroup%s/memory.current", path);
+				cur = read_kb(cg, "", 1);
+				/* "max" (no limit) reads as no number */
+				if (max >= 0 && cur >= 0 && (room < 0 || max - cur - max / 10 < room))
+					room = max - cur - max / 10;
+				break;
+			}
+		}
+		FreeFile(f);
+	}
+	return room;
+}
+
 /*
  * prefault_step
  *		A step of an idle worker's mapping of the pool (aegis.
  *		buffer_pool_prefault): map the PREFAULT_FRAMES frames from frame
  *		'next' into this process (AegisBufferPrefault) and return the frame
- *		to go on from, the pool's size when done or when the kernel cannot.
+ *		to go on from, the pool's size when done or when it cannot be done.
  *		A worker decompresses a scan's pages into frames no process has
  *		used since the server started; each 4 kB of them cost it a page
  *		fault and the kernel's zeroing, 4-5 us on this project's test VM:
@@ -523,13 +593,33 @@ worker_exit(int code, Datum arg)
  *		and a backend's first touch of a frame is a cheaper fault of memory
  *		that already exists.  PostgreSQL maps shared_buffers lazily too, but
  *		heap scans of large tables go through a small ring of them.
+ *		Before the first step, the pool must fit in the memory the machine
+ *		(and its cgroup) has to spare: a pool larger than that would
+ *		otherwise have the kernel's OOM killer end the worker, and so the
+ *		server, at every start, instead of when the pool fills.
  */
 static int
 prefault_step(int next)
 {
 	int			to = Min(next + PREFAULT_FRAMES, AegisBufferNFrames());
-	int			err = AegisBufferPrefault(next, to);
+	int			err;
 
+	if (next == 0)
+	{
+		int64		pool_kb = (int64) AegisBufferNFrames() * (BLCKSZ / 1024);
+		int64		room_kb = prefault_headroom_kb();
+
+		if (room_kb >= 0 && pool_kb > room_kb)
+		{
+			ereport(LOG,
+					(errmsg("aegis io worker does not map the buffer pool ahead of use: its " INT64_FORMAT " MB are more than the " INT64_FORMAT " MB of memory to spare",
+							pool_kb / 1024, Max(room_kb, 0) / 1024),
+					 errdetail("Memory to spare: the kernel's MemAvailable less a tenth of MemTotal, or the cgroup's memory.max less its memory.current less a tenth of memory.max."),
+					 errhint("Frames are mapped as they are first used instead; set aegis.buffer_pool_prefault = off to silence this.")));
+			return AegisBufferNFrames();
+		}
+	}
+	err = AegisBufferPrefault(next, to);
 	if (err == 0)
 		return to;
 	if (err == EINTR)
@@ -567,6 +657,26 @@ AegisIoWorkerMain(Datum arg)
 	SpinLockAcquire(&Io->mutex);
 	Io->latches[MyIoWorker] = MyLatch;
 	SpinLockRelease(&Io->mutex);
+
+	/*
+	 * The first worker loads the relation directory at once, off the path
+	 * of the first statement (its block maps were ~20 ms of a first query
+	 * here); a failure is logged and met again by that statement.
+	 */
+	if (MyIoWorker == 0)
+	{
+		PG_TRY();
+		{
+			AegisStorageLoadEarly();
+		}
+		PG_CATCH();
+		{
+			EmitErrorReport();
+			FlushErrorState();
+			LWLockReleaseAll();
+		}
+		PG_END_TRY();
+	}
 
 	while (!ShutdownRequestPending)
 	{

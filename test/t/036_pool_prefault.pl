@@ -4,12 +4,17 @@
 # side (RssShmem of the worker in /proc/PID/status), with the setting off
 # at start and turned on by a reload, and the pool's contents checked
 # across it: frames in use when the worker maps them keep their pages.
+# The first I/O worker also loads the relation directory as it starts:
+# a missing block map is rebuilt (and reported) before any statement.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
+use FindBin;
+use lib $FindBin::RealBin;
+use AegisCrash;
 
 plan skip_all => 'needs /proc/PID/status (Linux)' unless -r "/proc/$$/status";
 
@@ -95,6 +100,26 @@ is( $node->safe_psql('postgres', q{
 	$expect, 'a scan right after a start returns the same rows');
 ok(wait_mapped($pid), 'with it on at start, the io worker maps the whole pool');
 is($node->safe_psql('postgres', 'SHOW aegis.buffer_pool_prefault'), 'on', 'the setting shows on');
+
+# A clean start without recovery: the worker loads every block map at
+# once.  With t's map removed, the rebuild's WARNING is logged while no
+# session has touched an aegis table yet.
+my $map = aegis_files($node, 'postgres', 't') . '_map';
+$node->stop;
+unlink($map) or die "unlink $map: $!";
+my $log_offset = -s $node->logfile;
+$node->start;
+my $seen = 0;
+for (1 .. 600)
+{
+	last if ($seen = $node->log_contains(qr/aegis block map ".*_map" was missing; rebuilt it/, $log_offset));
+	usleep(100_000);
+}
+ok($seen, 'a missing map is rebuilt as the server starts, before any statement');
+ok(-f $map, 'and written again');
+is( $node->safe_psql('postgres', q{
+	SELECT count(*) || ' ' || sum(id) || ' ' || md5(string_agg(pad, ',' ORDER BY id)) FROM t}),
+	$expect, 'the table reads the same');
 
 $node->stop;
 done_testing();

@@ -152,6 +152,7 @@ typedef struct AegisRelStats
 /* backend_dir.c: the relation directory */
 extern void AegisStorageLoad(bool rebuild);
 extern bool AegisStorageLoaded(void);
+extern void AegisStorageLoadEarly(void);
 extern bool AegisStorageRestoringBackup(void);
 extern void AegisStorageCreate(const AegisRelKey *key, AegisStorageKind storage,
 							   AegisCodec codec, int level, char persistence,
