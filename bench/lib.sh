@@ -62,6 +62,31 @@ bench_start_cluster() {
 
 bench_restart_cluster() {
 	"${RUN[@]}" $PGBIN/pg_ctl -D "$WORK/data" -l "$WORK/server.log" -m fast -w restart >/dev/null
+	bench_wait_settled
+}
+
+# bench_wait_settled: after a start, wait (60 s at most) until the aegis
+# I/O workers have stopped mapping the buffer pool (aegis.buffer_pool_prefault:
+# their shared memory stays the same for three polls), so that a cold
+# measurement, heap's too, does not share the cores with it
+bench_wait_settled() {
+	local pm pids p last="" cur stable=0 i
+	pm=$(head -1 "$WORK/data/postmaster.pid" 2>/dev/null) || return 0
+	for i in $(seq 1 300); do
+		pids=$(pgrep -P "$pm" -f 'aegis io worker' | tr '\n' ' ')
+		cur=""
+		for p in $pids; do
+			cur+="$(awk '/^RssShmem:/ {print $2}' /proc/$p/status 2>/dev/null) "
+		done
+		if [ -n "$pids" ] && [ "$cur" = "$last" ]; then
+			stable=$((stable + 1))
+			[ $stable -ge 3 ] && return 0
+		else
+			stable=0
+		fi
+		last=$cur
+		sleep 0.2
+	done
 }
 
 bench_stop_cluster() {

@@ -22,9 +22,10 @@
 # queries (a warm-up, then the median of PEERS_REPS runs, variants
 # interleaved): count(*), a 2-column aggregate, a whole-row scan, point
 # lookups (2000 random keys in one query, btree index scan), a 1% key range
-# by the index; a cold count(*) per variant after a restart with the OS page
-# cache dropped (root only); a bulk UPDATE of 10% of the rows and the VACUUM
-# after it.  Times are psql's \timing (server round trip), serial plans
+# by the index; a cold count(*) per variant after a restart (once the I/O
+# workers have mapped the pool: bench_wait_settled) with the OS page cache
+# dropped (root only; median of PEERS_COLD_REPS rounds, 3); a bulk UPDATE
+# of 10% of the rows and the VACUUM after it.  Times are psql's \timing (server round trip), serial plans
 # (max_parallel_workers_per_gather = 0), jit off.  Timings are only printed,
 # never judged; query results that differ between variants are reported.
 #
@@ -32,8 +33,9 @@
 #   bash bench/peers.sh [flights flights_wide gcide debian_packages]
 # Environment: PEERS_ROWS_LIMIT=N loads only the first N rows of each data set
 # (a quick run); PEERS_PORT (55436); PEERS_REPS (5); PEERS_VARIANTS
-# ("heap lz4 zstd"; heap first); PEERS_CACHE (downloads and CSVs,
-# ~/.cache/aegis_peers).  A full default run takes about 9 minutes on 2 cores.
+# ("heap lz4 zstd"; heap first); PEERS_COLD_REPS (3); PEERS_CACHE
+# (downloads and CSVs, ~/.cache/aegis_peers).  A full default run takes
+# about 13 minutes on 2 cores.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +45,7 @@ DATASETS=("$@")
 [ ${#DATASETS[@]} -gt 0 ] || DATASETS=(flights flights_wide gcide debian_packages)
 LIMIT=${PEERS_ROWS_LIMIT:-${ROWS_LIMIT:-}}
 REPS=${PEERS_REPS:-5}
+COLD_REPS=${PEERS_COLD_REPS:-3}
 read -r -a VARIANTS <<< "${PEERS_VARIANTS:-heap lz4 zstd}"
 CACHE=${PEERS_CACHE:-$HOME/.cache/aegis_peers}
 for ds in "${DATASETS[@]}"; do
@@ -272,14 +275,19 @@ run_dataset() {
 	done
 
 	if [ $CAN_DROP = 1 ]; then
-		say "$ds: cold count(*): restart, OS page cache dropped, per variant"
-		for v in "${VARIANTS[@]}"; do
-			"${PSQL[@]}" -c "CHECKPOINT"
-			bench_restart_cluster
-			sync
-			echo 3 > /proc/sys/vm/drop_caches
-			sql "" "SELECT count(*) FROM ${ds}_$v"; R[$ds:cold:$v]=$TIME
+		say "$ds: cold count(*): restart, OS page cache dropped, per variant; median of $COLD_REPS rounds"
+		declare -A ctimes=()
+		for ((i = 0; i < COLD_REPS; i++)); do
+			for v in "${VARIANTS[@]}"; do
+				"${PSQL[@]}" -c "CHECKPOINT"
+				bench_restart_cluster
+				sync
+				echo 3 > /proc/sys/vm/drop_caches
+				sql "" "SELECT count(*) FROM ${ds}_$v"; ctimes[$v]+="$TIME "
+			done
 		done
+		for v in "${VARIANTS[@]}"; do R[$ds:cold:$v]=$(tr ' ' '\n' <<< "${ctimes[$v]}" | grep . | median); done
+		unset ctimes
 	else
 		echo "cold scan skipped: cannot drop caches"
 	fi
