@@ -217,7 +217,10 @@ aegis_buffer_stats(PG_FUNCTION_ARGS)
  * waited for), which the checkpoint guards make cover every aegis page;
  * then, on a primary, wait until the aegis checkpointer has put the
  * all-visible pages that checkpoint wrote into group blocks, which it does
- * in the background after every checkpoint (AegisCheckpointWaitRegrouped),
+ * in the background after every checkpoint (AegisCheckpointWaitRegrouped;
+ * AegisCheckpointRegroupAll first, so that pages changed since the last
+ * grouping pass, which a plain checkpoint's pass leaves for the next one,
+ * are grouped too),
  * and run a second CHECKPOINT, which makes the group blocks durable and
  * compacts away the blocks they replaced.  A plain CHECKPOINT does not
  * wait for the grouping.
@@ -226,6 +229,8 @@ Datum
 aegis_checkpoint(PG_FUNCTION_ARGS)
 {
 	AegisCheckPreloaded();
+	if (!RecoveryInProgress())
+		AegisCheckpointRegroupAll();
 	RequestCheckpoint(CHECKPOINT_IMMEDIATE | CHECKPOINT_FORCE | CHECKPOINT_WAIT);
 	if (!RecoveryInProgress())
 	{

@@ -34,6 +34,9 @@ typedef struct AegisCheckpointShared
 	XLogRecPtr	done_redo;		/* work is complete up to here */
 	XLogRecPtr	regroup_done_redo;	/* pages due after the run of this
 									 * redo are grouped */
+	XLogRecPtr	regroup_all_until;	/* aegis_checkpoint() waits: passes
+									 * until the one after the run of this
+									 * redo leave no page for later; 0 none */
 	Latch	   *checkpointer_latch; /* the aegis checkpointer, if running */
 	int			guards_alive;	/* guards attached to shared memory */
 	bool		final_done;		/* the shutdown run is complete */

@@ -212,14 +212,18 @@ AegisCheckpointRegroup(void)
 	AegisRelInfo *infos;
 	int			n;
 	bool		complete = true;
+	bool		defer;
 
 	AegisCheckpointAttach();
 	if (RecoveryInProgress() || !AegisStorageLoaded())
 		return true;
+	SpinLockAcquire(&AegisCkpt->mutex);
+	defer = XLogRecPtrIsInvalid(AegisCkpt->regroup_all_until);
+	SpinLockRelease(&AegisCkpt->mutex);
 	infos = AegisStorageListAll(&n);
 	for (int i = 0; i < n && complete; i++)
 	{
-		uint64		npages = AegisStorageRegroupBegin(&infos[i].key);
+		uint64		npages = AegisStorageRegroupBegin(&infos[i].key, defer);
 
 		for (uint64 from = 0; from < npages; from += REGROUP_CHUNK_PAGES)
 		{
@@ -256,8 +260,31 @@ AegisCheckpointRegroupDone(XLogRecPtr redo)
 	SpinLockAcquire(&AegisCkpt->mutex);
 	if (redo > AegisCkpt->regroup_done_redo)
 		AegisCkpt->regroup_done_redo = redo;
+	if (!XLogRecPtrIsInvalid(AegisCkpt->regroup_all_until) &&
+		redo >= AegisCkpt->regroup_all_until)
+		AegisCkpt->regroup_all_until = InvalidXLogRecPtr;
 	SpinLockRelease(&AegisCkpt->mutex);
 	ConditionVariableBroadcast(&AegisCkpt->done_cv);
+}
+
+/*
+ * AegisCheckpointRegroupAll
+ *		For aegis_checkpoint(), before it requests its checkpoint: the
+ *		grouping passes until the one after that checkpoint's run (whose
+ *		redo is at or beyond the WAL insert position now) leave no pending
+ *		page for a later pass (AegisStorageRegroupBegin's 'defer'), so that
+ *		AegisCheckpointWaitRegrouped returns with every page grouped.
+ */
+void
+AegisCheckpointRegroupAll(void)
+{
+	XLogRecPtr	until = GetXLogInsertRecPtr();
+
+	AegisCheckpointAttach();
+	SpinLockAcquire(&AegisCkpt->mutex);
+	if (until > AegisCkpt->regroup_all_until)
+		AegisCkpt->regroup_all_until = until;
+	SpinLockRelease(&AegisCkpt->mutex);
 }
 
 /*

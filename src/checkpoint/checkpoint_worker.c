@@ -203,7 +203,11 @@ regroup_once(XLogRecPtr done, MemoryContext cxt)
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(cxt);
 	if (over)
+	{
+		elog(DEBUG1, "aegis grouping after the checkpoint at %X/%X is done",
+			 LSN_FORMAT_ARGS(done));
 		AegisCheckpointRegroupDone(done);
+	}
 }
 
 static void

@@ -206,7 +206,7 @@ extern void AegisStorageWritePage(const AegisRelKey *key, BlockNumber pageno,
 typedef void (*AegisBlockLogger) (const AegisRelKey *key, BlockNumber pageno,
 								  const char *block, uint32 len, uint32 members);
 extern void AegisStorageSyncRelation(const AegisRelKey *key, AegisBlockLogger logger);
-extern BlockNumber AegisStorageRegroupBegin(const AegisRelKey *key);
+extern BlockNumber AegisStorageRegroupBegin(const AegisRelKey *key, bool defer);
 extern void AegisStorageRegroup(const AegisRelKey *key, BlockNumber from, BlockNumber to,
 								bool (*give_way) (void));
 extern void AegisStorageRegroupLater(const AegisRelKey *key);

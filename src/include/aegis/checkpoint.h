@@ -40,6 +40,7 @@ extern void AegisCheckpointRun(XLogRecPtr redo, bool log_record);
 extern bool AegisCheckpointRegroup(void);
 extern void AegisCheckpointRegroupDone(XLogRecPtr redo);
 extern void AegisCheckpointWaitRegrouped(void);
+extern void AegisCheckpointRegroupAll(void);
 extern void AegisCheckpointSettle(bool end_of_recovery);
 extern void AegisSettleFinishedTransactions(void);
 extern void AegisCheckpointGetStats(AegisCheckpointStats *stats);
