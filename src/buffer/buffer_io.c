@@ -145,6 +145,7 @@ typedef struct IoShared
 	IoRequest	queue[IO_QUEUE_SIZE];
 	Latch	   *latches[AEGIS_IO_MAX_WORKERS];	/* running workers' */
 	pg_atomic_uint64 flushed;	/* pages the workers wrote for checkpoints */
+	pg_atomic_uint32 pool_mapped;	/* worker 0 mapped the whole pool */
 } IoShared;
 
 static IoShared *Io = NULL;
@@ -170,6 +171,7 @@ AegisIoShmemInit(void)
 		memset(Io, 0, sizeof(IoShared));
 		SpinLockInit(&Io->mutex);
 		pg_atomic_init_u64(&Io->flushed, 0);
+		pg_atomic_init_u32(&Io->pool_mapped, 0);
 	}
 }
 
@@ -596,7 +598,9 @@ prefault_headroom_kb(void)
  *		Before the first step, the pool must fit in the memory the machine
  *		(and its cgroup) has to spare: a pool larger than that would
  *		otherwise have the kernel's OOM killer end the worker, and so the
- *		server, at every start, instead of when the pool fills.
+ *		server, at every start, instead of when the pool fills.  Worker 0
+ *		checks that and allocates the memory; the others map it into their
+ *		own page tables once it has (pool_mapped), needing no more memory.
  */
 static int
 prefault_step(int next)
@@ -604,7 +608,9 @@ prefault_step(int next)
 	int			to = Min(next + PREFAULT_FRAMES, AegisBufferNFrames());
 	int			err;
 
-	if (next == 0)
+	if (MyIoWorker > 0 && pg_atomic_read_u32(&Io->pool_mapped) == 0)
+		return next;			/* not yet, or not at all */
+	if (next == 0 && MyIoWorker == 0)
 	{
 		int64		pool_kb = (int64) AegisBufferNFrames() * (BLCKSZ / 1024);
 		int64		room_kb = prefault_headroom_kb();
@@ -621,7 +627,11 @@ prefault_step(int next)
 	}
 	err = AegisBufferPrefault(next, to);
 	if (err == 0)
+	{
+		if (to == AegisBufferNFrames() && MyIoWorker == 0)
+			pg_atomic_write_u32(&Io->pool_mapped, 1);
 		return to;
+	}
 	if (err == EINTR)
 		return next;
 	errno = err;
@@ -693,8 +703,11 @@ AegisIoWorkerMain(Datum arg)
 		{
 			if (aegis_buffer_pool_prefault && prefault_next < AegisBufferNFrames())
 			{
+				int			was = prefault_next;
+
 				prefault_next = prefault_step(prefault_next);
-				continue;
+				if (prefault_next != was)
+					continue;
 			}
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 1000L, PG_WAIT_EXTENSION);

@@ -1,5 +1,5 @@
 # aegis.buffer_pool_prefault: an idle I/O worker maps the whole pool into
-# its own page table (madvise MADV_POPULATE_WRITE), so the pages it
+# its own page table (the first allocates it, the second maps it after) (madvise MADV_POPULATE_WRITE), so the pages it
 # decompresses for scans take no page faults.  Checked from the kernel's
 # side (RssShmem of the worker in /proc/PID/status), with the setting off
 # at start and turned on by a reload, and the pool's contents checked
@@ -25,6 +25,7 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'aegis_storage'
 aegis.buffer_pool_size = ${pool_kb}kB
 aegis.buffer_pool_prefault = off
+aegis.io_workers = 2
 autovacuum = off
 max_parallel_workers_per_gather = 0
 });
@@ -37,10 +38,11 @@ $node->safe_psql('postgres', q{
 });
 $node->restart;
 
-sub worker_pid
+# the two I/O workers' pids
+sub worker_pids
 {
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'aegis io worker'");
+	return split /\n/, $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'aegis io worker' ORDER BY pid");
 }
 
 # kB of shared memory mapped into process $pid
@@ -48,27 +50,27 @@ sub rss_shmem
 {
 	my ($pid) = @_;
 	open(my $fh, '<', "/proc/$pid/status") or die "cannot read /proc/$pid/status: $!";
-	while (<$fh>)
+	while (my $line = <$fh>)
 	{
-		return $1 if /^RssShmem:\s+(\d+) kB/;
+		return $1 if $line =~ /^RssShmem:\s+(\d+) kB/;
 	}
 	die "no RssShmem in /proc/$pid/status";
 }
 
-# waits up to 60 s for the worker to have the whole pool mapped
+# waits up to 60 s for every worker to have the whole pool mapped
 sub wait_mapped
 {
-	my ($pid) = @_;
+	my @pids = @_;
 	for (1 .. 600)
 	{
-		return 1 if rss_shmem($pid) >= $pool_kb;
+		return 1 if !grep { rss_shmem($_) < $pool_kb } @pids;
 		usleep(100_000);
 	}
 	return 0;
 }
 
-my $pid = worker_pid();
-like($pid, qr/^\d+$/, 'one aegis io worker runs');
+my @pids = worker_pids();
+is(scalar(@pids), 2, 'two aegis io workers run');
 
 # Setting off: the worker maps only what it uses.  Fill part of the pool
 # with the table's pages and remember what they hold.
@@ -77,13 +79,13 @@ my $expect = $node->safe_psql('postgres', q{
 my $pages = $node->safe_psql('postgres', q{SELECT pages FROM aegis_table_stats('t')});
 cmp_ok($pages * 8, '<', $pool_kb / 2, "table ($pages pages) fits in half the pool");
 sleep 1;
-cmp_ok(rss_shmem($pid), '<', $pool_kb / 2,
-	'with aegis.buffer_pool_prefault off the io worker has under half the pool mapped');
+cmp_ok(rss_shmem($_), '<', $pool_kb / 2,
+	"with aegis.buffer_pool_prefault off io worker $_ has under half the pool mapped") for @pids;
 
 # Turned on by a reload: the idle worker maps every frame, the ones that
 # hold the table's pages included, and changes none of them.
 $node->safe_psql('postgres', q{ALTER SYSTEM SET aegis.buffer_pool_prefault = on; SELECT pg_reload_conf()});
-ok(wait_mapped($pid), 'after a reload with it on, the io worker maps the whole pool');
+ok(wait_mapped(@pids), 'after a reload with it on, both io workers map the whole pool');
 my $m0 = $node->safe_psql('postgres', 'SELECT misses FROM aegis_buffer_stats()');
 is( $node->safe_psql('postgres', q{
 	SELECT count(*) || ' ' || sum(id) || ' ' || md5(string_agg(pad, ',' ORDER BY id)) FROM t}),
@@ -94,11 +96,11 @@ is($node->safe_psql('postgres', 'SELECT misses FROM aegis_buffer_stats()') - $m0
 # On at start (the setting persisted by ALTER SYSTEM): a scan started
 # while the worker maps the pool returns every row.
 $node->restart;
-$pid = worker_pid();
+@pids = worker_pids();
 is( $node->safe_psql('postgres', q{
 	SELECT count(*) || ' ' || sum(id) || ' ' || md5(string_agg(pad, ',' ORDER BY id)) FROM t}),
 	$expect, 'a scan right after a start returns the same rows');
-ok(wait_mapped($pid), 'with it on at start, the io worker maps the whole pool');
+ok(wait_mapped(@pids), 'with it on at start, both io workers map the whole pool');
 is($node->safe_psql('postgres', 'SHOW aegis.buffer_pool_prefault'), 'on', 'the setting shows on');
 
 # A clean start without recovery: the worker loads every block map at
