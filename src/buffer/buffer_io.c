@@ -642,6 +642,25 @@ prefault_step(int next)
 }
 
 /*
+ * recover_from_error
+ *		After an error in a request or in the directory load at start: log
+ *		it and let go of what the work held (lightweight locks, the session
+ *		locks of a request, a condition variable, pins, files and
+ *		directories opened with fd.c), so the worker goes on.
+ */
+static void
+recover_from_error(void)
+{
+	EmitErrorReport();
+	FlushErrorState();
+	LWLockReleaseAll();
+	LockReleaseAll(DEFAULT_LOCKMETHOD, true);
+	ConditionVariableCancelSleep();
+	AegisBufferReleaseAll(false);
+	AtEOXact_Files(false);
+}
+
+/*
  * AegisIoWorkerMain
  *		An I/O worker (arg: its number from 0): serve requests until
  *		shutdown.  An error (a damaged block, a full disk) is logged and
@@ -675,17 +694,18 @@ AegisIoWorkerMain(Datum arg)
 	 */
 	if (MyIoWorker == 0)
 	{
+		MemoryContextSwitchTo(cxt);
 		PG_TRY();
 		{
 			AegisStorageLoadEarly();
 		}
 		PG_CATCH();
 		{
-			EmitErrorReport();
-			FlushErrorState();
-			LWLockReleaseAll();
+			recover_from_error();
 		}
 		PG_END_TRY();
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(cxt);
 	}
 
 	while (!ShutdownRequestPending)
@@ -739,13 +759,7 @@ AegisIoWorkerMain(Datum arg)
 		}
 		PG_CATCH();
 		{
-			EmitErrorReport();
-			FlushErrorState();
-			LWLockReleaseAll();
-			LockReleaseAll(DEFAULT_LOCKMETHOD, true);
-			ConditionVariableCancelSleep();
-			AegisBufferReleaseAll(false);
-			AtEOXact_Files(false);
+			recover_from_error();
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(TopMemoryContext);

@@ -472,7 +472,6 @@ AegisDictWorkerMain(Datum arg)
 	 * niceness of DICT_WORKER_NICE lets it use what they leave.  Failure
 	 * (a platform without it) changes nothing but that.
 	 */
-	errno = 0;
 	if (setpriority(PRIO_PROCESS, 0, DICT_WORKER_NICE) != 0)
 		elog(DEBUG1, "aegis dictionary trainer could not lower its priority: %m");
 	BackgroundWorkerInitializeConnectionByOid(req.key.dbOid, InvalidOid, 0);
