@@ -92,6 +92,9 @@ AegisPendingDropDatabase(Oid dbOid)
 static void
 perform_drop(PendingStorageOp *op)
 {
+	/* nothing was created or marked if the directory could not be loaded */
+	if (!AegisStorageLoaded())
+		return;
 	if (op->is_database)
 	{
 		AegisBufferDropDatabase(op->key.dbOid);
@@ -113,16 +116,24 @@ void
 AegisPendingAtXactEnd(bool isCommit)
 {
 	PendingStorageOp *op = pending_ops;
+	TransactionId marked = marked_xid;
+
+	/*
+	 * Forgotten first: should what follows fail, the abort that follows
+	 * must not try it again (it would fail again, for ever).
+	 */
+	marked_xid = InvalidTransactionId;
+	pending_ops = NULL;
 
 	/*
 	 * An abort after the drops were marked (a commit or PREPARE that failed
 	 * past pre-commit): the marks go, so nothing later takes them for a
-	 * committed drop.
+	 * committed drop.  If the directory could not be loaded (a block map
+	 * that cannot be read), the statement that needed it failed before
+	 * marking anything, and there is nothing to clear.
 	 */
-	if (!isCommit && TransactionIdIsValid(marked_xid))
-		AegisStorageClearDropMarks(NULL, marked_xid);
-	marked_xid = InvalidTransactionId;
-	pending_ops = NULL;
+	if (!isCommit && TransactionIdIsValid(marked) && AegisStorageLoaded())
+		AegisStorageClearDropMarks(NULL, marked);
 	while (op != NULL)
 	{
 		PendingStorageOp *next = op->next;

@@ -156,5 +156,32 @@ kill9_and_restart($node) if !$node->start(fail_ok => 1);
 is($node->safe_psql('postgres', "SELECT count(*), count(*) FILTER (WHERE v = 'before') FROM m_trunc"),
 	'100|0', 'rows truncated before the crash stay gone');
 
+# 5. A block map that cannot be read (its permissions): every statement
+# on an aegis table fails with the load error, DROP TABLE too, at once (it
+# used to retry the failed load in every abort, for ever, filling the log),
+# and the server goes on; once the map can be read, the next statement
+# loads the directory and the DROP works.
+$node->safe_psql('postgres', q{
+	CREATE TABLE m_drop (id int, v text) USING aegis;
+	INSERT INTO m_drop SELECT g, 'd' FROM generate_series(1, 1000) g;
+});
+my $lz4_rows = $node->safe_psql('postgres', $q . 'm_lz4');
+$node->stop;
+chmod(0000, "${lz4}_map") or die "chmod: $!";
+$node->start;
+my $timed_out = 0;
+my ($ret, $out, $err) = $node->psql('postgres', 'DROP TABLE m_drop',
+	timeout => $PostgreSQL::Test::Utils::timeout_default, timed_out => \$timed_out);
+ok(!$timed_out && $ret != 0, 'DROP TABLE fails at once while a block map cannot be read');
+like($err, qr/could not open aegis block map ".*_${lz4_fn}_map": Permission denied/,
+	'with the load error');
+is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server goes on');
+ok(!$node->log_contains(qr/AbortTransaction while in ABORT state/), 'no error in the abort');
+chmod(0600, "${lz4}_map") or die "chmod: $!";
+$node->safe_psql('postgres', 'DROP TABLE m_drop');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname = 'm_drop'"), '0',
+	'DROP TABLE works once the map can be read');
+is($node->safe_psql('postgres', $q . 'm_lz4'), $lz4_rows, 'and the other tables keep their rows');
+
 $node->stop;
 done_testing();
