@@ -537,11 +537,54 @@ read_kb(const char *path, const char *key, int64 unit)
 }
 
 /*
+ * cgroup_room_kb
+ *		kB the cgroup 'path' (as /proc/self/cgroup names it) may still take
+ *		under the memory limits of it and of every cgroup above it: for each
+ *		level that has a limit, the limit less the usage less a tenth of the
+ *		limit, the least of them.  The files are 'limit_file' and
+ *		'usage_file' of the level's directory under 'mount'.  -1 if no level
+ *		has a limit (no file, or v2's "max", which reads as no number).
+ */
+static int64
+cgroup_room_kb(const char *mount, const char *path, const char *limit_file,
+			   const char *usage_file)
+{
+	char		dir[MAXPGPATH];
+	int64		room = -1;
+
+	strlcpy(dir, path, sizeof(dir));
+	for (;;)
+	{
+		char		f[MAXPGPATH];
+		int64		max,
+					cur;
+		char	   *slash;
+
+		snprintf(f, sizeof(f), "%s%s/%s", mount, dir, limit_file);
+		max = read_kb(f, "", 1);
+		snprintf(f, sizeof(f), "%s%s/%s", mount, dir, usage_file);
+		cur = read_kb(f, "", 1);
+		if (max >= 0 && cur >= 0 && (room < 0 || max - cur - max / 10 < room))
+			room = max - cur - max / 10;
+		slash = strrchr(dir, '/');
+		if (slash == NULL || dir[1] == '\0')
+			break;				/* the root done */
+		if (slash == dir)
+			dir[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	return room;
+}
+
+/*
  * prefault_headroom_kb
  *		kB of memory the server may still take without pressing on the
  *		machine or its cgroup: the kernel's MemAvailable less a tenth of
- *		MemTotal, and with a cgroup v2 memory limit, the limit less what the
- *		cgroup uses less a tenth of the limit.  -1 when not known.
+ *		MemTotal and, under cgroup memory limits (v2's memory.max, v1's
+ *		memory.limit_in_bytes, of the server's cgroup or of one above it, as
+ *		a container or a systemd unit sets), the room they leave
+ *		(cgroup_room_kb): the least of these.  -1 when none is known.
  */
 static int64
 prefault_headroom_kb(void)
@@ -549,35 +592,52 @@ prefault_headroom_kb(void)
 	int64		avail = read_kb("/proc/meminfo", "MemAvailable:", 1024);
 	int64		total = read_kb("/proc/meminfo", "MemTotal:", 1024);
 	int64		room = (avail >= 0 && total >= 0) ? avail - total / 10 : -1;
-	char		cg[MAXPGPATH];
 	FILE	   *f = AllocateFile("/proc/self/cgroup", "r");
+	char		line[MAXPGPATH];
 
-	/* cgroup v2: the line "0::/path" */
-	if (f != NULL)
+	/* lines "id:controllers:path"; v2's is "0::path" */
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
 	{
-		char		line[MAXPGPATH];
+		char	   *controllers = strchr(line, ':');
+		char	   *path = controllers ? strchr(controllers + 1, ':') : NULL;
+		int64		r = -1;
 
-		while (fgets(line, sizeof(line), f) != NULL)
+		if (path == NULL)
+			continue;
+		*path++ = '\0';
+		*controllers++ = '\0';
+		path[strcspn(path, "\n")] = '\0';
+		if (path[0] != '/')
+			continue;
+		if (strcmp(line, "0") == 0 && controllers[0] == '\0')
 		{
-			if (strncmp(line, "0::", 3) == 0)
-			{
-				char	   *path = line + 3;
-				int64		max,
-							cur;
-
-				path[strcspn(path, "\n")] = '\0';
-				snprintf(cg, sizeof(cg), "/sys/fs/cgroup%s/memory.max", path);
-				max = read_kb(cg, "", 1);
-				snprintf(cg, sizeof(cg), "/sys/fs/cgroup%s/memory.current", path);
-				cur = read_kb(cg, "", 1);
-				/* "max" (no limit) reads as no number */
-				if (max >= 0 && cur >= 0 && (room < 0 || max - cur - max / 10 < room))
-					room = max - cur - max / 10;
-				break;
-			}
+			/* v2 on its own, or beside v1 (hybrid: mounted at unified/) */
+			r = cgroup_room_kb("/sys/fs/cgroup", path, "memory.max", "memory.current");
+			if (r < 0)
+				r = cgroup_room_kb("/sys/fs/cgroup/unified", path, "memory.max", "memory.current");
 		}
-		FreeFile(f);
+		else
+		{
+			char	   *c = controllers;
+			bool		memory = false;
+
+			/* v1: the hierarchy whose controllers include memory */
+			while (c != NULL && !memory)
+			{
+				memory = strncmp(c, "memory", 6) == 0 && (c[6] == ',' || c[6] == '\0');
+				c = strchr(c, ',');
+				if (c)
+					c++;
+			}
+			if (memory)
+				r = cgroup_room_kb("/sys/fs/cgroup/memory", path,
+								   "memory.limit_in_bytes", "memory.usage_in_bytes");
+		}
+		if (r >= 0 && (room < 0 || r < room))
+			room = r;
 	}
+	if (f != NULL)
+		FreeFile(f);
 	return room;
 }
 
@@ -620,7 +680,7 @@ prefault_step(int next)
 			ereport(LOG,
 					(errmsg("aegis io worker does not map the buffer pool ahead of use: its " INT64_FORMAT " MB are more than the " INT64_FORMAT " MB of memory to spare",
 							pool_kb / 1024, Max(room_kb, 0) / 1024),
-					 errdetail("Memory to spare: the kernel's MemAvailable less a tenth of MemTotal, or the cgroup's memory.max less its memory.current less a tenth of memory.max."),
+					 errdetail("Memory to spare: the kernel's MemAvailable less a tenth of MemTotal, or a cgroup memory limit (memory.max, memory.limit_in_bytes) of the server's cgroup or one above it, less its use, less a tenth of the limit."),
 					 errhint("Frames are mapped as they are first used instead; set aegis.buffer_pool_prefault = off to silence this.")));
 			return AegisBufferNFrames();
 		}
