@@ -58,7 +58,8 @@
  *     checkpoint), so blocks are not compressed without the dictionary
  *     that is about to exist.  Locks and checks as for READ.  A page
  *     changed again afterwards is simply written again.
- *   - FLUSH (AegisIoFlushHelp, from the aegis checkpoint, not in recovery):
+ *   - FLUSH (AegisIoFlushHelp, from the aegis checkpoint; on a hot standby
+ *     from the startup process's pass before a checkpoint record):
  *     the frames are split into chunks of IO_CHUNK_FRAMES, or more so that
  *     half the queue (32 chunks) covers the whole pool; the workers are
  *     given the chunks from the first frame on, the checkpoint writes from
@@ -392,11 +393,20 @@ AegisBufferWriteBehind(Relation rel, const AegisRelKey *key, BlockNumber pageno)
  *		half the queue (the rest stays for scans), of IO_CHUNK_FRAMES or
  *		more so that they cover the pool (with chunks of 2048 frames, the
  *		workers of a 1 GB pool never saw dirty pages past its first half,
- *		and the checkpoint compressed those alone); none in recovery.  True
- *		if they took any: the caller then goes from the last frame
- *		backwards, and calls AegisIoFlushDone when its pass is over
- *		(AegisBufferFlushAll(true)).  *flushed0: the workers' count of pages
- *		written, to pass to AegisIoFlushDone.
+ *		and the checkpoint compressed those alone).  True if they took any:
+ *		the caller then goes from the last frame backwards, and calls
+ *		AegisIoFlushDone when its pass is over (AegisBufferFlushAll(true)).
+ *		*flushed0: the workers' count of pages written, to pass to
+ *		AegisIoFlushDone.
+ *		In recovery too: on a hot standby the workers run (they start at
+ *		consistency) while the startup process makes replayed pages durable
+ *		before each checkpoint record (src/checkpoint/checkpoint_rmgr.c), and
+ *		replay waits for that pass, as a primary's aegis checkpoint never
+ *		makes its sessions wait.  A worker's write in recovery advances
+ *		minRecoveryPoint through XLogFlush, as the checkpointer's and the
+ *		bgwriter's writes of heap pages on a standby do.  In crash recovery
+ *		and before consistency no worker runs: post() finds none, nothing is
+ *		posted.
  */
 bool
 AegisIoFlushHelp(int nframes, uint64 *flushed0)
@@ -406,7 +416,7 @@ AegisIoFlushHelp(int nframes, uint64 *flushed0)
 							(nframes + IO_QUEUE_SIZE / 2 - 1) / (IO_QUEUE_SIZE / 2));
 
 	*flushed0 = 0;
-	if (aegis_io_workers == 0 || Io == NULL || RecoveryInProgress())
+	if (aegis_io_workers == 0 || Io == NULL)
 		return false;
 	*flushed0 = pg_atomic_read_u64(&Io->flushed);
 	for (int from = 0; from + chunk < nframes && posted < IO_QUEUE_SIZE / 2; from += chunk)
