@@ -192,6 +192,94 @@ chunked_file_size(uint64 len)
 }
 
 /*
+ * A read or write of a chunked file that spans several chunks goes through
+ * this buffer as one system call for the whole physical range, chunk
+ * headers included (they are zeros, and are written as zeros), instead of
+ * one per chunk: a compaction of 148 MB made 18,000 pwrite calls of 8 kB
+ * pieces, a group block of 16 pages two or three reads.  At most
+ * FILE_IO_SPAN_CHUNKS chunks at once.
+ */
+#define FILE_IO_SPAN_CHUNKS	128
+static char *span_buf = NULL;
+
+/* Payload bytes of a chunked file in physical range [from, to). */
+static uint64
+payload_between(off_t from, off_t to)
+{
+	uint64		n = 0;
+
+	while (from < to)
+	{
+		off_t		chunk = from - from % BLCKSZ;
+		off_t		start = Max(from, chunk + AEGIS_CHUNK_HEADER);
+		off_t		end = Min(to, chunk + BLCKSZ);
+
+		if (end > start)
+			n += end - start;
+		from = chunk + BLCKSZ;
+	}
+	return n;
+}
+
+/*
+ * One system call for logical bytes [l, l + len) of a chunked file, which
+ * span several chunks (at most FILE_IO_SPAN_CHUNKS): the physical range is
+ * assembled in span_buf (write) or read into it and its payload copied out
+ * (read).  Returns the logical bytes done, from the start, as file_io.
+ */
+static Size
+chunked_span_io(bool write, File vfd, int fd, char *buf, Size len, uint64 l)
+{
+	off_t		ps = chunk_physical(l);
+	off_t		pe = chunk_physical(l + len - 1) + 1;
+	Size		span = (Size) (pe - ps);
+	ssize_t		r;
+
+	Assert(span <= (Size) FILE_IO_SPAN_CHUNKS * BLCKSZ);
+	if (span_buf == NULL)
+		span_buf = MemoryContextAlloc(TopMemoryContext,
+									  (Size) FILE_IO_SPAN_CHUNKS * BLCKSZ);
+	if (write)
+	{
+		for (Size done = 0; done < len;)
+		{
+			uint64		at = l + done;
+			Size		n = Min(len - done, (Size) (AEGIS_CHUNK_PAYLOAD - at % AEGIS_CHUNK_PAYLOAD));
+			off_t		p = chunk_physical(at);
+
+			if (at % AEGIS_CHUNK_PAYLOAD == 0 && p - AEGIS_CHUNK_HEADER >= ps)
+				memset(span_buf + (p - AEGIS_CHUNK_HEADER - ps), 0, AEGIS_CHUNK_HEADER);
+			memcpy(span_buf + (p - ps), buf + done, n);
+			done += n;
+		}
+		r = vfd >= 0 ? FileWrite(vfd, span_buf, span, ps, PG_WAIT_EXTENSION) :
+			pg_pwrite(fd, span_buf, span, ps);
+	}
+	else
+		r = vfd >= 0 ? FileRead(vfd, span_buf, span, ps, PG_WAIT_EXTENSION) :
+			pg_pread(fd, span_buf, span, ps);
+	if (r <= 0)
+	{
+		if (r == 0 && write)
+			errno = ENOSPC;
+		return 0;
+	}
+	len = Min(len, (Size) payload_between(ps, ps + r));
+	if (!write)
+	{
+		for (Size done = 0; done < len;)
+		{
+			uint64		at = l + done;
+			Size		n = Min(len - done, (Size) (AEGIS_CHUNK_PAYLOAD - at % AEGIS_CHUNK_PAYLOAD));
+
+			memcpy(buf + done, span_buf + (chunk_physical(at) - ps), n);
+			done += n;
+		}
+	}
+	return len;
+}
+
+/*
  * Read or write 'len' logical bytes at logical offset 'off' of an open file:
  * the virtual file descriptor 'vfd' if it is valid, else the kernel file
  * descriptor 'fd'.  Returns the bytes done; fewer at end of file or on an
@@ -211,7 +299,19 @@ file_io(bool write, bool chunked, File vfd, int fd, char *buf, Size len, uint64 
 
 		if (chunked)
 		{
-			n = Min(n, (Size) (AEGIS_CHUNK_PAYLOAD - l % AEGIS_CHUNK_PAYLOAD));
+			Size		first = AEGIS_CHUNK_PAYLOAD - l % AEGIS_CHUNK_PAYLOAD;
+
+			if (n > first)
+			{
+				/* several chunks: one call for up to FILE_IO_SPAN_CHUNKS of them */
+				Size		m = Min(n, first + (Size) (FILE_IO_SPAN_CHUNKS - 1) * AEGIS_CHUNK_PAYLOAD);
+				Size		got = chunked_span_io(write, vfd, fd, buf + done, m, l);
+
+				done += got;
+				if (got < m)
+					break;
+				continue;
+			}
 			p = chunk_physical(l);
 		}
 		if (vfd >= 0)
