@@ -546,21 +546,25 @@ read_kb(const char *path, const char *key, int64 unit)
 	return v;
 }
 
+/* kB of room not known: no limit, or no way to tell */
+#define ROOM_UNKNOWN	PG_INT64_MAX
+
 /*
  * cgroup_room_kb
  *		kB the cgroup 'path' (as /proc/self/cgroup names it) may still take
  *		under the memory limits of it and of every cgroup above it: for each
  *		level that has a limit, the limit less the usage less a tenth of the
- *		limit, the least of them.  The files are 'limit_file' and
- *		'usage_file' of the level's directory under 'mount'.  -1 if no level
- *		has a limit (no file, or v2's "max", which reads as no number).
+ *		limit, the least of them (negative when the usage is that close to
+ *		the limit).  The files are 'limit_file' and 'usage_file' of the
+ *		level's directory under 'mount'.  ROOM_UNKNOWN if no level has a
+ *		limit (no file, or v2's "max", which reads as no number).
  */
 static int64
 cgroup_room_kb(const char *mount, const char *path, const char *limit_file,
 			   const char *usage_file)
 {
 	char		dir[MAXPGPATH];
-	int64		room = -1;
+	int64		room = ROOM_UNKNOWN;
 
 	strlcpy(dir, path, sizeof(dir));
 	for (;;)
@@ -574,8 +578,8 @@ cgroup_room_kb(const char *mount, const char *path, const char *limit_file,
 		max = read_kb(f, "", 1);
 		snprintf(f, sizeof(f), "%s%s/%s", mount, dir, usage_file);
 		cur = read_kb(f, "", 1);
-		if (max >= 0 && cur >= 0 && (room < 0 || max - cur - max / 10 < room))
-			room = max - cur - max / 10;
+		if (max >= 0 && cur >= 0)
+			room = Min(room, max - cur - max / 10);
 		slash = strrchr(dir, '/');
 		if (slash == NULL || dir[1] == '\0')
 			break;				/* the root done */
@@ -594,14 +598,15 @@ cgroup_room_kb(const char *mount, const char *path, const char *limit_file,
  *		MemTotal and, under cgroup memory limits (v2's memory.max, v1's
  *		memory.limit_in_bytes, of the server's cgroup or of one above it, as
  *		a container or a systemd unit sets), the room they leave
- *		(cgroup_room_kb): the least of these.  -1 when none is known.
+ *		(cgroup_room_kb): the least of these, negative when one is already
+ *		short.  ROOM_UNKNOWN when none is known.
  */
 static int64
 prefault_headroom_kb(void)
 {
 	int64		avail = read_kb("/proc/meminfo", "MemAvailable:", 1024);
 	int64		total = read_kb("/proc/meminfo", "MemTotal:", 1024);
-	int64		room = (avail >= 0 && total >= 0) ? avail - total / 10 : -1;
+	int64		room = (avail >= 0 && total >= 0) ? avail - total / 10 : ROOM_UNKNOWN;
 	FILE	   *f = AllocateFile("/proc/self/cgroup", "r");
 	char		line[MAXPGPATH];
 
@@ -610,7 +615,6 @@ prefault_headroom_kb(void)
 	{
 		char	   *controllers = strchr(line, ':');
 		char	   *path = controllers ? strchr(controllers + 1, ':') : NULL;
-		int64		r = -1;
 
 		if (path == NULL)
 			continue;
@@ -622,9 +626,11 @@ prefault_headroom_kb(void)
 		if (strcmp(line, "0") == 0 && controllers[0] == '\0')
 		{
 			/* v2 on its own, or beside v1 (hybrid: mounted at unified/) */
-			r = cgroup_room_kb("/sys/fs/cgroup", path, "memory.max", "memory.current");
-			if (r < 0)
+			int64		r = cgroup_room_kb("/sys/fs/cgroup", path, "memory.max", "memory.current");
+
+			if (r == ROOM_UNKNOWN)
 				r = cgroup_room_kb("/sys/fs/cgroup/unified", path, "memory.max", "memory.current");
+			room = Min(room, r);
 		}
 		else
 		{
@@ -640,11 +646,10 @@ prefault_headroom_kb(void)
 					c++;
 			}
 			if (memory)
-				r = cgroup_room_kb("/sys/fs/cgroup/memory", path,
-								   "memory.limit_in_bytes", "memory.usage_in_bytes");
+				room = Min(room, cgroup_room_kb("/sys/fs/cgroup/memory", path,
+												"memory.limit_in_bytes",
+												"memory.usage_in_bytes"));
 		}
-		if (r >= 0 && (room < 0 || r < room))
-			room = r;
 	}
 	if (f != NULL)
 		FreeFile(f);
@@ -685,7 +690,7 @@ prefault_step(int next)
 		int64		pool_kb = (int64) AegisBufferNFrames() * (BLCKSZ / 1024);
 		int64		room_kb = prefault_headroom_kb();
 
-		if (room_kb >= 0 && pool_kb > room_kb)
+		if (pool_kb > room_kb)	/* never when not known: ROOM_UNKNOWN */
 		{
 			ereport(LOG,
 					(errmsg("aegis io worker does not map the buffer pool ahead of use: its " INT64_FORMAT " MB are more than the " INT64_FORMAT " MB of memory to spare",
