@@ -12,7 +12,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('io_workers');
-$node->init(allows_streaming => 1);
+$node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'aegis_storage'
 aegis.buffer_pool_size = 64MB
@@ -139,6 +139,8 @@ is($node->safe_psql('postgres',
 # first frame on, as on a primary.  The standby keeps the primary's rows,
 # also across its own crash.
 my $ck_rows = "SELECT count(*) || ':' || md5(string_agg(r::text, ',' ORDER BY id)) FROM r_ck r";
+$node->append_conf('postgresql.conf', "wal_level = replica\nmax_wal_senders = 4");
+$node->restart;
 $node->backup('io_backup');
 my $standby = PostgreSQL::Test::Cluster->new('io_standby');
 $standby->init_from_backup($node, 'io_backup', has_streaming => 1);
@@ -148,7 +150,7 @@ $node->safe_psql('postgres', "UPDATE r_ck SET b = b + 10");
 $log_offset = -s $standby->logfile;
 $node->safe_psql('postgres', "CHECKPOINT");
 $node->wait_for_catchup($standby, 'replay');
-ok($standby->log_contains('aegis io worker wrote [0-9]+ pages of frames [0-9]+-[0-9]+ for a checkpoint',
+ok($standby->wait_for_log('aegis io worker wrote [0-9]+ pages of frames [0-9]+-[0-9]+ for a checkpoint',
 		$log_offset), 'on a standby, the I/O worker wrote replayed pages before a checkpoint record');
 my $want_sb = $node->safe_psql('postgres', $ck_rows);
 is($standby->safe_psql('postgres', $ck_rows), $want_sb, 'the standby reads the primary\'s rows');
