@@ -193,14 +193,22 @@ chunked_file_size(uint64 len)
 
 /*
  * A read or write of a chunked file that spans several chunks goes through
- * this buffer as one system call for the whole physical range, chunk
- * headers included (they are zeros, and are written as zeros), instead of
- * one per chunk: a compaction of 148 MB made 18,000 pwrite calls of 8 kB
- * pieces, a group block of 16 pages two or three reads.  At most
- * FILE_IO_SPAN_CHUNKS chunks at once.
+ * a buffer as one system call for the whole physical range, chunk headers
+ * included (they are zeros, and are written as zeros), instead of one per
+ * chunk: a compaction of 148 MB made 18,000 pwrite calls of 8 kB pieces, a
+ * group block of 16 pages two or three reads.  At most FILE_IO_SPAN_CHUNKS
+ * chunks at once: any 1 MB of content (a compaction batch) fits.  A span of
+ * up to SPAN_KEEP_CHUNKS chunks (any one block, a group block included)
+ * uses a buffer the process keeps; a longer one a buffer of its own.
  */
-#define FILE_IO_SPAN_CHUNKS	128
-static char *span_buf = NULL;
+#define FILE_IO_SPAN_CHUNKS	130
+#define SPAN_KEEP_CHUNKS	32
+/* n bytes of content span at most 1 + ceil((n - 1) / AEGIS_CHUNK_PAYLOAD) chunks */
+StaticAssertDecl((FILE_IO_SPAN_CHUNKS - 1) * AEGIS_CHUNK_PAYLOAD >= 1024 * 1024 - 1,
+				 "1 MB of content spans at most FILE_IO_SPAN_CHUNKS chunks");
+StaticAssertDecl((SPAN_KEEP_CHUNKS - 1) * AEGIS_CHUNK_PAYLOAD >= AEGIS_GROUP_MAX_SIZE - 1,
+				 "a group block spans at most SPAN_KEEP_CHUNKS chunks");
+static char *span_keep = NULL;
 
 /* Payload bytes of a chunked file in physical range [from, to). */
 static uint64
@@ -235,10 +243,17 @@ chunked_span_io(bool write, File vfd, int fd, char *buf, Size len, uint64 l)
 	Size		span = (Size) (pe - ps);
 	ssize_t		r;
 
+	char	   *span_buf;
+
 	Assert(span <= (Size) FILE_IO_SPAN_CHUNKS * BLCKSZ);
-	if (span_buf == NULL)
-		span_buf = MemoryContextAlloc(TopMemoryContext,
-									  (Size) FILE_IO_SPAN_CHUNKS * BLCKSZ);
+	if (span > (Size) SPAN_KEEP_CHUNKS * BLCKSZ)
+		span_buf = palloc(span);
+	else
+	{
+		if (span_keep == NULL)
+			span_keep = MemoryContextAlloc(TopMemoryContext, (Size) SPAN_KEEP_CHUNKS * BLCKSZ);
+		span_buf = span_keep;
+	}
 	if (write)
 	{
 		for (Size done = 0; done < len;)
@@ -260,8 +275,11 @@ chunked_span_io(bool write, File vfd, int fd, char *buf, Size len, uint64 l)
 			pg_pread(fd, span_buf, span, ps);
 	if (r <= 0)
 	{
-		if (r == 0 && write)
-			errno = ENOSPC;
+		int			save_errno = (r == 0 && write) ? ENOSPC : errno;
+
+		if (span_buf != span_keep)
+			pfree(span_buf);
+		errno = save_errno;
 		return 0;
 	}
 	len = Min(len, (Size) payload_between(ps, ps + r));
@@ -276,6 +294,8 @@ chunked_span_io(bool write, File vfd, int fd, char *buf, Size len, uint64 l)
 			done += n;
 		}
 	}
+	if (span_buf != span_keep)
+		pfree(span_buf);
 	return len;
 }
 
