@@ -3,6 +3,8 @@
 #  1. pgbench TPC-B-like (scale 10; all four tables on aegis vs on heap),
 #     1 and 8 clients: TPS and the aegis/heap ratio, each from rounds of
 #     runs in the order heap, aegis, aegis, heap;
+#     with the CPU time per transaction of the whole machine (pgbench
+#     included; /proc/stat), steadier than TPS where TPC-B is CPU-bound;
 #  2. WAL bytes per pgbench transaction, aegis vs heap (both in PostgreSQL's
 #     WAL; for aegis, how much of it are aegis records), measured twice: in
 #     the middle of a checkpoint cycle (every page already changed since
@@ -50,17 +52,26 @@ run() {
 	echo "$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p') $(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')"
 }
 
+# busy CPU time of the whole machine so far, in clock ticks (user, nice,
+# system, irq, softirq of /proc/stat's cpu line)
+busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+TICKS_MS=$(echo "1000 / $(getconf CLK_TCK)" | bc -l)
+
 # One measurement: run DB CLIENTS after a CHECKPOINT if WHEN is after-ckpt;
-# adds to the totals of DB (tps sum, transactions, WAL bytes, aegis bytes).
-declare -A TPS TX WAL AREC
+# adds to the totals of DB (tps sum, transactions, WAL bytes, aegis bytes,
+# busy CPU ticks).
+declare -A TPS TX WAL AREC CPU
 measure() {
-	local db=$1 c=$2 when=$3 l0 l1 b0 b1 tps tx
+	local db=$1 c=$2 when=$3 l0 l1 b0 b1 tps tx u0 u1
 	[ "$when" = after-ckpt ] && "${PSQL[@]}" -qc CHECKPOINT
 	l0=$(pg_wal_lsn "$db")
 	b0=$(wal_stat bytes)
+	u0=$(busy_ticks)
 	read -r tps tx < <(run "$db" "$c")
+	u1=$(busy_ticks)
 	l1=$(pg_wal_lsn "$db")
 	b1=$(wal_stat bytes)
+	CPU[$db]=$((CPU[$db] + u1 - u0))
 	TPS[$db]=$(echo "${TPS[$db]} + $tps" | bc -l)
 	TX[$db]=$((TX[$db] + tx))
 	WAL[$db]=$((WAL[$db] + $(lsn_diff "$l1" "$l0")))
@@ -74,20 +85,25 @@ measure() {
 # kind of VM vary by 10-20%.
 ROUNDS=${AEGIS_BENCH_ROUNDS:-2}
 say "pgbench TPC-B-like, $SECS s per run, $ROUNDS rounds of heap, aegis, aegis, heap"
-printf '%-12s %-8s %10s %10s %7s %14s %15s %20s\n' when clients "heap tps" "aegis tps" ratio "heap WAL B/tx" "aegis WAL B/tx" "of which aegis rec."
+printf '%-12s %-8s %10s %10s %7s %13s %7s %14s %15s %20s\n' when clients "heap tps" "aegis tps" ratio \
+	"CPU us/tx h/a" ratio "heap WAL B/tx" "aegis WAL B/tx" "of which aegis rec."
 for when in mid-cycle after-ckpt; do
 	for c in 1 8; do
 		TPS=([bench_heap]=0 [bench_aegis]=0) TX=([bench_heap]=0 [bench_aegis]=0)
 		WAL=([bench_heap]=0 [bench_aegis]=0) AREC=([bench_heap]=0 [bench_aegis]=0)
+		CPU=([bench_heap]=0 [bench_aegis]=0)
 		for ((r = 0; r < ROUNDS; r++)); do
 			for db in bench_heap bench_aegis bench_aegis bench_heap; do
 				measure "$db" "$c" "$when"
 			done
 		done
 		n=$((2 * ROUNDS))
-		printf '%-12s %-8s %10.0f %10.0f %7.2f %14.0f %15.0f %20.0f\n' "$when" "$c" \
+		hcpu=$(echo "${CPU[bench_heap]} * $TICKS_MS * 1000 / ${TX[bench_heap]}" | bc -l)
+		acpu=$(echo "${CPU[bench_aegis]} * $TICKS_MS * 1000 / ${TX[bench_aegis]}" | bc -l)
+		printf '%-12s %-8s %10.0f %10.0f %7.2f %6.0f /%6.0f %7.2f %14.0f %15.0f %20.0f\n' "$when" "$c" \
 			"$(echo "${TPS[bench_heap]} / $n" | bc -l)" "$(echo "${TPS[bench_aegis]} / $n" | bc -l)" \
 			"$(echo "${TPS[bench_aegis]} / ${TPS[bench_heap]}" | bc -l)" \
+			"$hcpu" "$acpu" "$(echo "$acpu / $hcpu" | bc -l)" \
 			"$(echo "${WAL[bench_heap]} / ${TX[bench_heap]}" | bc -l)" \
 			"$(echo "${WAL[bench_aegis]} / ${TX[bench_aegis]}" | bc -l)" \
 			"$(echo "${AREC[bench_aegis]} / ${TX[bench_aegis]}" | bc -l)"
