@@ -727,10 +727,14 @@ get_victim(AegisBufferRing *ring, bool *reused)
  * (new) is initialized empty.  *hit says
  * which; both count in pgBufferUsage (EXPLAIN's BUFFERS, pg_stat_statements)
  * as shared buffer hits and reads, as PostgreSQL's buffer manager counts.
+ * With 'missing_ok', a page beyond the relation's end gives -1 (nothing
+ * pinned, nothing counted) where it would raise an error; a valid frame
+ * proves the page exists (see AegisBufferReadRelIfExists), so only a miss
+ * or a frame not loaded yet looks the relation's size up.
  */
 static int
 read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
-		   AegisBufferRing *ring)
+		   AegisBufferRing *ring, bool missing_ok)
 {
 	AegisRelInfo info;
 	AegisBufferTag tag;
@@ -768,6 +772,12 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 									ring ? 1 : AEGIS_MAX_USAGE);
 			valid = (flags & BM_VALID) != 0;
 			LWLockRelease(plock);
+			if (!valid && missing_ok &&
+				AegisStorageGetInfo(key, &info) && pageno >= info.npages)
+			{
+				unpin_frame(b);
+				return -1;
+			}
 			count_hit();
 			pgBufferUsage.shared_blks_hit++;
 			*hit = true;
@@ -778,6 +788,8 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 		/* miss: find a clean, unpinned victim */
 		if (!AegisStorageGetInfo(key, &info))
 			(void) AegisStorageNPages(key);	/* raises "does not exist" */
+		if (missing_ok && pageno >= info.npages)
+			return -1;
 		b = get_victim(ring, &reused);
 		d = &Descs[b];
 		SpinLockAcquire(&d->hdr_lock);
@@ -881,7 +893,7 @@ AegisBufferRead(const AegisRelKey *key, BlockNumber pageno)
 {
 	bool		hit;
 
-	return read_frame(key, pageno, &hit, false, NULL);
+	return read_frame(key, pageno, &hit, false, NULL, false);
 }
 
 /*
@@ -894,7 +906,7 @@ AegisBufferReadRing(const AegisRelKey *key, BlockNumber pageno, AegisBufferRing 
 {
 	bool		hit;
 
-	return read_frame(key, pageno, &hit, false, ring);
+	return read_frame(key, pageno, &hit, false, ring, false);
 }
 
 /*
@@ -938,7 +950,7 @@ AegisBufferReadZero(const AegisRelKey *key, BlockNumber pageno)
 {
 	bool		hit;
 
-	return read_frame(key, pageno, &hit, true, NULL);
+	return read_frame(key, pageno, &hit, true, NULL, false);
 }
 
 /*
@@ -1032,8 +1044,35 @@ AegisBufferReadRelRing(Relation rel, const AegisRelKey *key, BlockNumber pageno,
 					   AegisBufferRing *ring)
 {
 	bool		hit;
-	AegisBuffer buf = read_frame(key, pageno, &hit, false, ring);
+	AegisBuffer buf = read_frame(key, pageno, &hit, false, ring, false);
 
+	pgstat_count_buffer_read(rel);
+	if (hit)
+		pgstat_count_buffer_hit(rel);
+	return buf;
+}
+
+/*
+ * AegisBufferReadRelIfExists
+ *		AegisBufferReadRel of a page a TID names (an index entry, a ctid
+ *		chain), or InvalidAegisBuffer if the page is beyond the relation's
+ *		end, where heap's fetches check the TID's block against
+ *		RelationGetNumberOfBlocks.  The caller holds a lock on 'rel', so the
+ *		relation cannot be cut meanwhile (VACUUM's truncation and TRUNCATE
+ *		take AccessExclusiveLock and drop the cut pages' frames first): a
+ *		page found valid in the pool exists, and only a miss looks the
+ *		relation's size up in the directory (a shared hash lookup that
+ *		ctid-chain walks, row locks and fetch_row_version paid per fetch,
+ *		and index scans per scan).  Pinned, not locked.
+ */
+AegisBuffer
+AegisBufferReadRelIfExists(Relation rel, const AegisRelKey *key, BlockNumber pageno)
+{
+	bool		hit;
+	AegisBuffer buf = read_frame(key, pageno, &hit, false, NULL, true);
+
+	if (buf == InvalidAegisBuffer)
+		return buf;
 	pgstat_count_buffer_read(rel);
 	if (hit)
 		pgstat_count_buffer_hit(rel);
@@ -1052,7 +1091,7 @@ AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno)
 	bool		hit;
 
 	*pageno = AegisStorageExtend(key, GetXLogInsertRecPtr());
-	buf = read_frame(key, *pageno, &hit, false, NULL);
+	buf = read_frame(key, *pageno, &hit, false, NULL, false);
 	LWLockAcquire(&Descs[buf].content_lock, LW_EXCLUSIVE);
 	reserve_for_change(buf);
 	return buf;

@@ -588,10 +588,9 @@ aegis_tuple_fetch_row_version(Relation rel, ItemPointer tid, Snapshot snapshot,
 							  TupleTableSlot *slot)
 {
 	AegisRelKey key = AegisRelKeyOf(rel);
-	BlockNumber npages = 0;
 
 	AegisTamCheckReset(rel);
-	return AegisFetchTuple(rel, &key, tid, snapshot, slot, NULL, &npages);
+	return AegisFetchTuple(rel, &key, tid, snapshot, slot, NULL);
 }
 
 bool
@@ -617,9 +616,9 @@ aegis_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid)
 		HeapTupleData tp;
 		bool		stop;
 
-		if (ItemPointerGetBlockNumber(&ctid) >= AegisStorageNPages(&key))
+		buf = AegisBufferReadRelIfExists(rel, &key, ItemPointerGetBlockNumber(&ctid));
+		if (buf == InvalidAegisBuffer)
 			return;
-		buf = AegisBufferReadRel(rel, &key, ItemPointerGetBlockNumber(&ctid));
 		AegisBufferLock(buf, LW_SHARED);
 		if (!AegisPageGetTuple(AegisBufferGetPage(buf), ItemPointerGetBlockNumber(&ctid),
 							   ItemPointerGetOffsetNumber(&ctid), RelationGetRelid(rel), &tp))

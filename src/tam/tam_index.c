@@ -37,7 +37,6 @@ typedef struct AegisIndexFetchData
 {
 	IndexFetchTableData xs_base;	/* must be first */
 	AegisRelKey key;
-	BlockNumber npages;			/* page count last seen, refreshed lazily */
 	/* the page of the last fetch, not pinned: ReadRecentBuffer's hint */
 	BlockNumber last_blk;
 	AegisBuffer last_buf;
@@ -143,19 +142,14 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 	else if (scan->nreturned >= AEGIS_HOT_MAX_RETURNED)
 		return false;			/* every version of the chain was returned */
 	blk = ItemPointerGetBlockNumber(&scan->root);
-	/* the relation only grows while we hold a lock on it: refresh lazily */
-	if (blk >= scan->npages)
-	{
-		scan->npages = AegisStorageNPages(&scan->key);
-		if (blk >= scan->npages)
-			return false;
-	}
 	if (blk == scan->last_blk &&
 		AegisBufferPinRecent(rel, scan->last_buf, &scan->key, blk))
 		buf = scan->last_buf;	/* pruned at the first fetch there, as heap */
 	else
 	{
-		buf = AegisBufferReadRel(rel, &scan->key, blk);
+		buf = AegisBufferReadRelIfExists(rel, &scan->key, blk);
+		if (buf == InvalidAegisBuffer)
+			return false;		/* beyond the relation's end */
 		if (first)
 			AegisPagePruneOpt(rel, buf);	/* keeps chains short, as heap */
 		scan->last_blk = blk;

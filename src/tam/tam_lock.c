@@ -723,9 +723,9 @@ find_last_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("tuple to be locked was already moved to another partition due to concurrent update")));
-		if (ItemPointerGetBlockNumber(&ctid) >= AegisStorageNPages(key))
+		buf = AegisBufferReadRelIfExists(rel, key, ItemPointerGetBlockNumber(&ctid));
+		if (buf == InvalidAegisBuffer)
 			return TM_Deleted;
-		buf = AegisBufferReadRel(rel, key, ItemPointerGetBlockNumber(&ctid));
 		AegisBufferLock(buf, LW_SHARED);
 		if (!AegisPageGetTuple(AegisBufferGetPage(buf), ItemPointerGetBlockNumber(&ctid),
 							   ItemPointerGetOffsetNumber(&ctid), RelationGetRelid(rel), &tup))
@@ -838,9 +838,9 @@ lock_update_chain(Relation rel, const AegisRelKey *key, TransactionId prior_xmax
 		bool		mine = false;
 
 		CHECK_FOR_INTERRUPTS();
-		if (ItemPointerGetBlockNumber(&ctid) >= AegisStorageNPages(key))
+		buf = AegisBufferReadRelIfExists(rel, key, ItemPointerGetBlockNumber(&ctid));
+		if (buf == InvalidAegisBuffer)
 			return TM_Ok;
-		buf = AegisBufferReadRel(rel, key, ItemPointerGetBlockNumber(&ctid));
 		AegisBufferLock(buf, LW_EXCLUSIVE);
 
 		/*
@@ -960,7 +960,8 @@ xmax_infomask_changed(uint16 new_im, uint16 old_im)
  *
  * Stores a copy of the tuple in 'slot' whatever the result (ON CONFLICT DO
  * UPDATE reads the xmin after TM_Invisible) and fills *tmfd when the
- * result is not TM_Ok.
+ * result is not TM_Ok, but for a TID beyond the relation's end: TM_Deleted,
+ * nothing stored.
  */
 static TM_Result
 lock_tuple_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
@@ -975,7 +976,9 @@ lock_tuple_version(Relation rel, const AegisRelKey *key, ItemPointer tid,
 	bool		have_tuple_lock = false;
 	bool		held = false;
 
-	buf = AegisBufferReadRel(rel, key, ItemPointerGetBlockNumber(tid));
+	buf = AegisBufferReadRelIfExists(rel, key, ItemPointerGetBlockNumber(tid));
+	if (buf == InvalidAegisBuffer)
+		return TM_Deleted;		/* beyond the relation's end */
 	AegisBufferLock(buf, LW_EXCLUSIVE);
 	for (;;)
 	{
@@ -1170,11 +1173,8 @@ aegis_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 	{
 		TM_Result	result;
 
-		if (ItemPointerGetBlockNumber(tid) >= AegisStorageNPages(&key))
-			result = TM_Deleted;
-		else
-			result = lock_tuple_version(rel, &key, tid, cid, mode, wait_policy,
-										follow_updates, slot, tmfd);
+		result = lock_tuple_version(rel, &key, tid, cid, mode, wait_policy,
+									follow_updates, slot, tmfd);
 		if (result == TM_Updated && (flags & TUPLE_LOCK_FLAG_FIND_LAST_VERSION) &&
 			!ItemPointerEquals(&tmfd->ctid, tid))
 		{

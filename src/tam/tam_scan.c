@@ -713,13 +713,11 @@ aegis_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
  *		'snapshot' sees it.  Returns false for a TID past the end of the
  *		relation or on an unused line pointer.  If all_dead is given it is
  *		set when the tuple is dead to every transaction (the index may then
- *		kill its entry).  *npages is the caller's cached page count (0 if
- *		unknown), refreshed when a TID lies beyond it.
+ *		kill its entry).  The caller holds a lock on 'rel'.
  */
 bool
 AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
-				Snapshot snapshot, TupleTableSlot *slot, bool *all_dead,
-				BlockNumber *npages)
+				Snapshot snapshot, TupleTableSlot *slot, bool *all_dead)
 {
 	BlockNumber blk = ItemPointerGetBlockNumber(tid);
 	OffsetNumber off = ItemPointerGetOffsetNumber(tid);
@@ -729,14 +727,9 @@ AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
 
 	if (all_dead)
 		*all_dead = false;
-	/* the relation only grows while we hold a lock on it: refresh lazily */
-	if (blk >= *npages)
-	{
-		*npages = AegisStorageNPages(key);
-		if (blk >= *npages)
-			return false;
-	}
-	buf = AegisBufferReadRel(rel, key, blk);
+	buf = AegisBufferReadRelIfExists(rel, key, blk);
+	if (buf == InvalidAegisBuffer)
+		return false;
 	AegisBufferLock(buf, LW_SHARED);
 	if (!AegisPageGetTuple(AegisBufferGetPage(buf), blk, off, RelationGetRelid(rel), &tuple))
 	{

@@ -87,6 +87,8 @@ extern bool AegisBufferPinRecent(Relation rel, AegisBuffer recent,
 								 const AegisRelKey *key, BlockNumber pageno);
 extern AegisBuffer AegisBufferReadRel(Relation rel, const AegisRelKey *key,
 									  BlockNumber pageno);
+extern AegisBuffer AegisBufferReadRelIfExists(Relation rel, const AegisRelKey *key,
+											  BlockNumber pageno);
 extern AegisBuffer AegisBufferReadRelRing(Relation rel, const AegisRelKey *key,
 										  BlockNumber pageno, AegisBufferRing *ring);
 extern AegisBuffer AegisBufferExtend(const AegisRelKey *key, BlockNumber *pageno);

@@ -133,7 +133,7 @@ extern bool aegis_scan_analyze_next_tuple(TableScanDesc scan, TransactionId Olde
 										  TupleTableSlot *slot);
 extern bool AegisFetchTuple(Relation rel, const AegisRelKey *key, ItemPointer tid,
 							Snapshot snapshot, TupleTableSlot *slot,
-							bool *all_dead, BlockNumber *npages);
+							bool *all_dead);
 
 /* tam_dml.c */
 extern void aegis_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
