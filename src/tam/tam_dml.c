@@ -165,7 +165,7 @@ insert_one(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
 	buf = AegisPageGetBufferForTuple(rel, heaptup->t_len);
 	chg = AegisWalPageBeginAppend(rel, buf, MAXALIGN(heaptup->t_len));
 	START_CRIT_SECTION();
-	AegisPagePutTuple(rel, buf, heaptup);
+	AegisWalPageAdded(chg, AegisPagePutTuple(rel, buf, heaptup));
 	AegisBufferMarkDirty(buf);
 	AegisWalPageLog(chg);
 	END_CRIT_SECTION();
@@ -299,7 +299,7 @@ aegis_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 		START_CRIT_SECTION();
 		do
 		{
-			AegisPagePutTuple(rel, buf, tuples[i]);
+			AegisWalPageAdded(chg, AegisPagePutTuple(rel, buf, tuples[i]));
 			slots[i]->tts_tid = tuples[i]->t_self;
 			i++;
 		} while (i < ntuples &&
@@ -496,7 +496,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		chg = AegisWalPageBeginTuple(rel, buf, ItemPointerGetOffsetNumber(&oldtup.t_self),
 									 MAXALIGN(heaptup->t_len), false);
 		START_CRIT_SECTION();
-		AegisPagePutTuple(rel, buf, heaptup);
+		AegisWalPageAdded(chg, AegisPagePutTuple(rel, buf, heaptup));
 		AegisTamStoreXmax(oldtup.t_data, final_xmax, fim, fim2);
 		HeapTupleHeaderSetCmax(oldtup.t_data, oldcid, iscombo);
 		oldtup.t_data->t_ctid = heaptup->t_self;
@@ -541,7 +541,7 @@ aegis_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		newbuf = AegisPageGetBufferForTuple(rel, heaptup->t_len);
 		chg = AegisWalPageBeginAppend(rel, newbuf, MAXALIGN(heaptup->t_len));
 		START_CRIT_SECTION();
-		AegisPagePutTuple(rel, newbuf, heaptup);
+		AegisWalPageAdded(chg, AegisPagePutTuple(rel, newbuf, heaptup));
 		AegisBufferMarkDirty(newbuf);
 		AegisWalPageLog(chg);
 		END_CRIT_SECTION();

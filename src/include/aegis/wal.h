@@ -333,6 +333,9 @@ typedef struct xl_aegis_checkpoint
  * visibility map bits unless it hides no version and says so
  * (AegisWalPageBeginKeepVisible); VACUUM sets them (AegisWalPageSetVisible).
  */
+/* new tuples an AegisPageChange remembers by their line pointers */
+#define AEGIS_CHANGE_NOTED 4
+
 typedef struct AegisPageChange
 {
 	AegisBuffer buf;
@@ -355,6 +358,10 @@ typedef struct AegisPageChange
 	uint16		touch_start;	/* the header of the tuple whose header the
 								 * change may rewrite (equal: none) */
 	uint16		touch_end;
+	int			nadded;			/* tuples AegisWalPageAdded noted since Begin
+								 * or the compaction, -1 if more than
+								 * AEGIS_CHANGE_NOTED */
+	OffsetNumber added[AEGIS_CHANGE_NOTED];
 	Buffer		vmbuf;			/* map page: pinned by Begin to clear, or
 								 * the caller's to set */
 	TransactionId conflict_xid; /* for standby queries (AegisWalPageConflict) */
@@ -408,6 +415,7 @@ extern AegisPageChange *AegisWalPageBeginPrune(Relation rel, AegisBuffer buf, bo
 extern AegisPageChange *AegisWalPageBeginTuple(Relation rel, AegisBuffer buf, OffsetNumber off,
 											   Size tuple_space, bool keep_visible);
 extern void AegisWalPageCompact(AegisPageChange *chg);
+extern void AegisWalPageAdded(AegisPageChange *chg, OffsetNumber off);
 extern void AegisWalPageConflict(AegisPageChange *chg, TransactionId xid);
 extern void AegisWalPageSameData(AegisPageChange *chg, OffsetNumber newoff,
 								 OffsetNumber oldoff);
