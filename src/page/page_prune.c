@@ -551,6 +551,7 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
 	if (removes || free_lines)
 		AegisWalPageCompact(chg);
 	((PageHeader) page)->pd_prune_xid = plan.new_prune_xid;
+	PageClearFull(page);
 	AegisBufferMarkDirty(buf);
 	AegisWalPageLog(chg);
 	END_CRIT_SECTION();
@@ -570,10 +571,12 @@ AegisPagePrune(Relation rel, AegisBuffer buf)
  *		heap_page_prune_opt for readers: called with 'buf' pinned and not
  *		locked by an index fetch or a scan about to read the page.  When the
  *		page is nearly full (less free space than the fillfactor reserves, or
- *		a tenth of the page) and pd_prune_xid says a deleter may be old
- *		enough, prune it if its exclusive content lock and the cleanup
- *		condition can be had without waiting, so HOT chains stay short
- *		without UPDATE having to find a full page.  Never on a standby, nor
+ *		a tenth of the page), or marked PD_PAGE_FULL by a scan that met
+ *		there more versions deleted before its snapshot than it returned
+ *		(load_page), and pd_prune_xid says a deleter may be old enough,
+ *		prune it if its exclusive content lock and the cleanup condition can
+ *		be had without waiting, so HOT chains stay short without UPDATE
+ *		having to find a full page.  Never on a standby, nor
  *		while aegis WAL may not be written; raises nothing of its own.
  */
 void
@@ -591,11 +594,11 @@ AegisPagePruneOpt(Relation rel, AegisBuffer buf)
 		!GlobalVisTestIsRemovableXid(GlobalVisTestFor(rel), prune_xid))
 		return;
 	minfree = Max(RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR), BLCKSZ / 10);
-	if (PageIsNew(page) || PageGetHeapFreeSpace(page) >= minfree)
+	if (PageIsNew(page) || (!PageIsFull(page) && PageGetHeapFreeSpace(page) >= minfree))
 		return;
 	if (!AegisBufferConditionalLockExclusive(buf))
 		return;
-	if (PageGetHeapFreeSpace(page) < minfree)
+	if (PageIsFull(page) || PageGetHeapFreeSpace(page) < minfree)
 		(void) AegisPagePrune(rel, buf);
 	AegisBufferUnlock(buf);
 }

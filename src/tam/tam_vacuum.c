@@ -953,6 +953,7 @@ aegis_relation_vacuum(Relation rel, struct VacuumParams *params,
 			else if (prunes)
 				PageSetHasFreeLinePointers(page);
 			((PageHeader) page)->pd_prune_xid = plan.new_prune_xid;
+			PageClearFull(page);	/* as heap_page_prune: pruned now */
 			AegisBufferMarkDirty(buf);
 			AegisWalPageLog(chg);
 			END_CRIT_SECTION();

@@ -191,6 +191,10 @@ satisfies_mvcc(HeapTupleHeader tup, Snapshot snapshot, AegisBuffer buf)
 	TransactionId xmin = HeapTupleHeaderGetRawXmin(tup);
 	TransactionId xmax;
 
+	/* the version most often met that the snapshot cannot see */
+	if (AegisTupleGoneBefore(tup, snapshot->xmin))
+		return false;
+
 	if (!HeapTupleHeaderXminCommitted(tup))
 	{
 		if (HeapTupleHeaderXminInvalid(tup))

@@ -15,6 +15,8 @@
 #define AEGIS_TRANSACTION_H
 
 #include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/transam.h"
 #include "access/tableam.h"
 #include "aegis/buffer.h"
 #include "utils/snapmgr.h"
@@ -32,6 +34,29 @@ extern void AegisCheckConflictOut(bool visible, Relation rel, HeapTuple tuple,
 								  AegisBuffer buf, Snapshot snapshot);
 extern bool AegisTupleIsSurelyDead(HeapTuple tuple, GlobalVisState *vistest,
 								   AegisBuffer buf);
+
+/*
+ * AegisTupleGoneBefore
+ *		Was the version at 'tup' updated or deleted by a transaction known
+ *		committed (HEAP_XMAX_COMMITTED) whose xid precedes 'xmin', an MVCC
+ *		snapshot's xmin?  Then that snapshot cannot see it, whatever its
+ *		xmin: an xid below the snapshot's xmin was not running when the
+ *		snapshot was taken (XidInMVCCSnapshot is false for it), so the
+ *		deleter committed before the snapshot, and it is not the snapshot's
+ *		own transaction or a subtransaction of it (those still run).
+ *		HeapTupleSatisfiesMVCC comes to the same answer after two
+ *		XidInMVCCSnapshot calls.  Inline: scans ask it of every version.
+ */
+static inline bool
+AegisTupleGoneBefore(HeapTupleHeader tup, TransactionId xmin)
+{
+	TransactionId xmax = HeapTupleHeaderGetRawXmax(tup);
+
+	return (tup->t_infomask & (HEAP_XMAX_COMMITTED | HEAP_XMAX_INVALID | HEAP_XMAX_IS_MULTI)) ==
+		HEAP_XMAX_COMMITTED && !HEAP_XMAX_IS_LOCKED_ONLY(tup->t_infomask) &&
+		TransactionIdIsNormal(xmax) && TransactionIdIsNormal(xmin) &&
+		NormalTransactionIdPrecedes(xmax, xmin);
+}
 
 /* transaction_storage.c: storage created or dropped at (sub)xact end */
 extern void AegisPendingCreate(const AegisRelKey *key);
