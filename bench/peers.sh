@@ -22,8 +22,12 @@
 # queries (a warm-up, then the median of PEERS_REPS runs, variants
 # interleaved): count(*), a 2-column aggregate, a whole-row scan, point
 # lookups (2000 random keys in one query, btree index scan), a 1% key range
-# by the index; a cold count(*) per variant after a restart (once the I/O
-# workers have mapped the pool: bench_wait_settled) with the OS page cache
+# by the index (each run a new session, as a client without a connection
+# pool; then count, aggregate, lookups and range again as the median of
+# PEERS_REPS runs in one session per variant after a warm-up run, which
+# leaves out what a new backend pays once); a cold count(*) per variant
+# after a restart (once the I/O workers have mapped the pool:
+# bench_wait_settled) with the OS page cache
 # dropped (root only; median of PEERS_COLD_REPS rounds, 3); a bulk UPDATE
 # of 10% of the rows and the VACUUM after it.  Times are psql's \timing (server round trip), serial plans
 # (max_parallel_workers_per_gather = 0), jit off.  Timings are only printed,
@@ -220,6 +224,22 @@ warm() {
 	for v in "${VARIANTS[@]}"; do R[$ds:$name:$v]=$(tr ' ' '\n' <<< "${times[$v]}" | grep . | median); done
 }
 
+# session NAME SETUP SQL: per variant one session that runs SETUP, SQL
+# once (warm-up) and then PEERS_REPS times; R[ds:NAME:v] = median ms.  Unlike
+# warm (a new session per run, as a client without a pool connects), it
+# leaves out what a backend pays once: mapping the shared memory it touches
+# (shared_buffers, the aegis buffer pool and page table) and loading the
+# catalogs, which on this VM's page tables cost a new backend milliseconds.
+session() {
+	local name=$1 setup=$2 q=$3 v i all
+	for v in "${VARIANTS[@]}"; do
+		all=$( { printf '%s\n%s;\n\\timing on\n' "$setup" "${q//%T/${ds}_$v}"
+			for ((i = 0; i < REPS; i++)); do printf '%s;\n' "${q//%T/${ds}_$v}"; done; } |
+			"${PSQL[@]}" -At)
+		R[$ds:$name:$v]=$(grep '^Time: ' <<< "$all" | awk '{print $2}' | median)
+	done
+}
+
 run_dataset() {
 	local ds=$1 v t q ref key=${KEY[$1]} csv="$WORK/$1.csv" toast lo hi
 	say "$ds: preparing the CSV"
@@ -266,6 +286,10 @@ run_dataset() {
 	warm row "" "SELECT count(*), sum(length(t::text)) FROM %T t"
 	warm point "$NOSCAN" "SELECT count(*), sum(length(t::text)) FROM %T t WHERE $key = ANY (ARRAY(SELECT k FROM ${ds}_keys))"
 	warm range "$NOSCAN" "SELECT count(*), sum(length(t::text)) FROM %T t WHERE $key >= $lo AND $key < $hi"
+	session count_s "" "SELECT count(*) FROM %T"
+	session agg_s "" "${AGG[$ds]}"
+	session point_s "$NOSCAN" "SELECT count(*), sum(length(t::text)) FROM %T t WHERE $key = ANY (ARRAY(SELECT k FROM ${ds}_keys))"
+	session range_s "$NOSCAN" "SELECT count(*), sum(length(t::text)) FROM %T t WHERE $key >= $lo AND $key < $hi"
 	# the plans, once: a btree index scan on every variant
 	for q in "$key = ANY (ARRAY(SELECT k FROM ${ds}_keys))" "$key >= $lo AND $key < $hi"; do
 		for v in "${VARIANTS[@]}"; do
@@ -353,6 +377,10 @@ for ds in "${DATASETS[@]}"; do
 	print_row "$ds" cold "cold count(*)" ms
 	print_row "$ds" point "point lookups (2000 keys)" ms
 	print_row "$ds" range "1% range by index" ms
+	print_row "$ds" count_s "  the same in one session: count" ms
+	print_row "$ds" agg_s "  aggregate" ms
+	print_row "$ds" point_s "  point lookups" ms
+	print_row "$ds" range_s "  1% range" ms
 	print_row "$ds" update "UPDATE 10%" ms
 	print_row "$ds" vacuum "VACUUM after it" ms
 done
