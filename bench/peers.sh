@@ -17,21 +17,23 @@
 # aegis.cold_compression_level), then aegis_checkpoint() (waits for the
 # aegis checkpointer to put those pages in group blocks, which it does in
 # the background after a checkpoint, and checkpoints again; heap: two
-# CHECKPOINTs), sizes (table: heap pg_table_size,
-# aegis aegis_table_stats().file_bytes + its TOAST table; index), then warm
+# CHECKPOINTs), sizes (table: heap pg_table_size, aegis
+# aegis_table_stats().file_bytes + its TOAST table; index), then warm
 # queries (a warm-up, then the median of PEERS_REPS runs, variants
-# interleaved): count(*), a 2-column aggregate, a whole-row scan, point
-# lookups (2000 random keys in one query, btree index scan), a 1% key range
-# by the index (each run a new session, as a client without a connection
-# pool; then count, aggregate, lookups and range again as the median of
-# PEERS_REPS runs in one session per variant after a warm-up run, which
-# leaves out what a new backend pays once); a cold count(*) per variant
-# after a restart (once the I/O workers have mapped the pool:
-# bench_wait_settled) with the OS page cache
-# dropped (root only; median of PEERS_COLD_REPS rounds, 3); a bulk UPDATE
-# of 10% of the rows and the VACUUM after it.  Times are psql's \timing (server round trip), serial plans
-# (max_parallel_workers_per_gather = 0), jit off.  Timings are only printed,
-# never judged; query results that differ between variants are reported.
+# interleaved): count(*) by a sequential scan, a 2-column aggregate, a
+# whole-row scan, point lookups (2000 random keys in one query, btree index
+# scan), a 1% key range by the index (each run a new session, as a client
+# without a connection pool; then count, aggregate, lookups and range again
+# as the median of PEERS_REPS runs in one session per variant after a
+# warm-up run, which leaves out what a new backend pays once); a cold
+# count(*) per variant, by a sequential scan and by the planner's plan (an
+# index-only scan on gcide and debian_packages), each after a restart (once
+# the I/O workers have mapped the pool: bench_wait_settled) with the OS page
+# cache dropped (root only; median of PEERS_COLD_REPS rounds, 3); a bulk
+# UPDATE of 10% of the rows and the VACUUM after it.  Times are psql's
+# \timing (server round trip), serial plans (max_parallel_workers_per_gather
+# = 0), jit off.  Timings are only printed, never judged; query results
+# that differ between variants are reported.
 #
 # Usage (as root on Debian 12, or a user with sudo rights for apt):
 #   bash bench/peers.sh [flights flights_wide gcide debian_packages]
@@ -176,6 +178,11 @@ UPD=([flights]="delay = delay + 1" [flights_wide]="delay = delay + 1"
 UPDWHERE=([flights]="extract(minute FROM date)::int % 10 = 3" [flights_wide]="extract(minute FROM date)::int % 10 = 3"
 	[gcide]="id % 10 = 3" [debian_packages]="abs(hashtext(package)) % 10 = 3")
 NOSCAN="SET enable_seqscan = off; SET enable_bitmapscan = off;"
+# count(*) rows measure a sequential scan of the table: once the key's index
+# exists the planner counts a VACUUMed table by an index-only scan where the
+# index is much smaller (gcide, debian_packages), which reads the index and
+# the visibility map, not the table
+SEQ="SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off;"
 
 PORT=${PEERS_PORT:-55436}
 say "starting a throw-away PostgreSQL 15 (port $PORT)"
@@ -201,7 +208,7 @@ median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 mb() { printf '%.1f' "$(echo "$1 / 1048576" | bc -l)"; }
 
 declare -A R	# R[ds:row:variant] = ms or MB
-declare -A ROWS_OF
+declare -A ROWS_OF PLAN
 MISMATCH=0
 
 # warm QUERY NAME SETUP SQL: warm-up round (results compared), then REPS
@@ -281,12 +288,12 @@ run_dataset() {
 	psql_val "SELECT setseed(0.5); CREATE TABLE ${ds}_keys AS SELECT $key AS k FROM ${ds}_heap ORDER BY random() LIMIT 2000" >/dev/null
 	lo=$(psql_val "SELECT quote_literal(percentile_disc(0.45) WITHIN GROUP (ORDER BY $key)) FROM ${ds}_heap")
 	hi=$(psql_val "SELECT quote_literal(percentile_disc(0.46) WITHIN GROUP (ORDER BY $key)) FROM ${ds}_heap")
-	warm count "" "SELECT count(*) FROM %T"
+	warm count "$SEQ" "SELECT count(*) FROM %T"
 	warm agg "" "${AGG[$ds]}"
 	warm row "" "SELECT count(*), sum(length(t::text)) FROM %T t"
 	warm point "$NOSCAN" "SELECT count(*), sum(length(t::text)) FROM %T t WHERE $key = ANY (ARRAY(SELECT k FROM ${ds}_keys))"
 	warm range "$NOSCAN" "SELECT count(*), sum(length(t::text)) FROM %T t WHERE $key >= $lo AND $key < $hi"
-	session count_s "" "SELECT count(*) FROM %T"
+	session count_s "$SEQ" "SELECT count(*) FROM %T"
 	session agg_s "" "${AGG[$ds]}"
 	session point_s "$NOSCAN" "SELECT count(*), sum(length(t::text)) FROM %T t WHERE $key = ANY (ARRAY(SELECT k FROM ${ds}_keys))"
 	session range_s "$NOSCAN" "SELECT count(*), sum(length(t::text)) FROM %T t WHERE $key >= $lo AND $key < $hi"
@@ -299,19 +306,29 @@ run_dataset() {
 	done
 
 	if [ $CAN_DROP = 1 ]; then
-		say "$ds: cold count(*): restart, OS page cache dropped, per variant; median of $COLD_REPS rounds"
-		declare -A ctimes=()
+		say "$ds: cold count(*), a sequential scan and the planner's plan: restart, OS page cache dropped, per variant; median of $COLD_REPS rounds"
+		declare -A ctimes=() itimes=()
 		for ((i = 0; i < COLD_REPS; i++)); do
 			for v in "${VARIANTS[@]}"; do
-				"${PSQL[@]}" -c "CHECKPOINT"
-				bench_restart_cluster
-				sync
-				echo 3 > /proc/sys/vm/drop_caches
-				sql "" "SELECT count(*) FROM ${ds}_$v"; ctimes[$v]+="$TIME "
+				for q in seq plan; do
+					"${PSQL[@]}" -c "CHECKPOINT"
+					bench_restart_cluster
+					sync
+					echo 3 > /proc/sys/vm/drop_caches
+					if [ $q = seq ]; then
+						sql "$SEQ" "SELECT count(*) FROM ${ds}_$v"; ctimes[$v]+="$TIME "
+					else
+						sql "" "SELECT count(*) FROM ${ds}_$v"; itimes[$v]+="$TIME "
+					fi
+				done
 			done
 		done
-		for v in "${VARIANTS[@]}"; do R[$ds:cold:$v]=$(tr ' ' '\n' <<< "${ctimes[$v]}" | grep . | median); done
-		unset ctimes
+		for v in "${VARIANTS[@]}"; do
+			R[$ds:cold:$v]=$(tr ' ' '\n' <<< "${ctimes[$v]}" | grep . | median)
+			R[$ds:coldplan:$v]=$(tr ' ' '\n' <<< "${itimes[$v]}" | grep . | median)
+		done
+		PLAN[$ds]=$(psql_val "EXPLAIN (COSTS OFF) SELECT count(*) FROM ${ds}_heap" | grep -o 'Index Only Scan\|Seq Scan' | head -1)
+		unset ctimes itimes
 	else
 		echo "cold scan skipped: cannot drop caches"
 	fi
@@ -371,10 +388,11 @@ for ds in "${DATASETS[@]}"; do
 	print_row "$ds" cindex "CREATE INDEX" ms
 	print_row "$ds" ckpt3 "CHECKPOINT after VACUUM" ms
 	print_row "$ds" group "then aegis_checkpoint()" ms
-	print_row "$ds" count "warm count(*)" ms
+	print_row "$ds" count "warm count(*), sequential" ms
 	print_row "$ds" agg "2-column aggregate" ms
 	print_row "$ds" row "whole-row scan" ms
-	print_row "$ds" cold "cold count(*)" ms
+	print_row "$ds" cold "cold count(*), sequential" ms
+	print_row "$ds" coldplan "  planner's plan: ${PLAN[$ds]:-?}" ms
 	print_row "$ds" point "point lookups (2000 keys)" ms
 	print_row "$ds" range "1% range by index" ms
 	print_row "$ds" count_s "  the same in one session: count" ms
