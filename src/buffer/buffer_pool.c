@@ -7,9 +7,17 @@
  * Shared state, per frame: a buffer descriptor (tag, flags, pin count,
  * usage count) protected by its spinlock; a content LWLock for the page
  * bytes; a condition variable to wait for I/O.  The page table maps a tag
- * (relation key, page number) to a frame; it is a partitioned shared hash
- * table whose partition LWLocks protect the mapping, as in PostgreSQL's
- * buf_table.c.
+ * (relation key, page number) to a frame, in partitions whose LWLocks
+ * protect the mapping, as in PostgreSQL's buf_table.c.  It is not a
+ * dynahash as PostgreSQL's is, but chains through two compact arrays: a
+ * bucket's first frame (an int32 per bucket, one bucket per frame rounded
+ * up to a power of two) and per frame the next frame of its chain with the
+ * tag's hash; the tag itself is the descriptor's, which a lookup reads to
+ * pin the frame anyway.  For a 2 GB pool that is 3 MB instead of the
+ * 14.5 MB of a dynahash's buckets and elements: a new backend, which must
+ * fault in every page of shared memory it touches, maps a quarter as many
+ * pages for its first lookups (PostgreSQL's buffer table it has mostly
+ * mapped already, through its catalog and index reads).
  *
  * Lock order: partition lock(s) (lower index first), then a descriptor
  * spinlock.  Content locks are never taken while holding either.  Only one
@@ -81,7 +89,7 @@
 #include "storage/condition_variable.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
-#include "utils/hsearch.h"
+#include "common/hashfn.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -110,11 +118,18 @@ typedef struct AegisBufferTag
 	BlockNumber pageno;
 } AegisBufferTag;
 
-typedef struct AegisBufferLookup
+/*
+ * A frame's link in its page-table chain: the next frame of the bucket
+ * (-1 at the end) and the hash of the frame's tag, compared before the tag
+ * itself so a chain's other frames' descriptors are not read.  Both are
+ * protected by the partition lock of the tag's hash, as is the tag while
+ * the frame is in a chain.
+ */
+typedef struct AegisPageLink
 {
-	AegisBufferTag tag;
-	int			id;
-} AegisBufferLookup;
+	int32		next;
+	uint32		hash;
+} AegisPageLink;
 
 /*
  * A frame's descriptor, a cache line each (as PostgreSQL pads BufferDesc):
@@ -162,7 +177,9 @@ static AegisBufferDesc *Descs = NULL;
 static LWLockPadded *MappingLocks = NULL;
 static int *FreeNext = NULL;	/* per frame: the next free one (free list) */
 static char *Pages = NULL;
-static HTAB *PageTable = NULL;
+static int32 *PageHeads = NULL;	/* per bucket: its first frame, or -1 */
+static AegisPageLink *PageLinks = NULL; /* per frame */
+static uint32 PageBucketMask = 0;	/* buckets - 1 */
 
 /* A ring of frames for bulk reads (see the file header). */
 struct AegisBufferRing
@@ -254,6 +271,21 @@ pool_frames(void)
 	return (Size) aegis_buffer_pool_size;
 }
 
+/*
+ * The page table's buckets: one per frame, rounded up to a power of two
+ * and to at least one per partition, so each bucket (hash & mask) belongs
+ * to one partition (hash % AEGIS_BUF_PARTITIONS).
+ */
+static Size
+page_buckets(void)
+{
+	Size		n = AEGIS_BUF_PARTITIONS;
+
+	while (n < pool_frames())
+		n <<= 1;
+	return n;
+}
+
 Size
 AegisBufferShmemSize(void)
 {
@@ -262,10 +294,10 @@ AegisBufferShmemSize(void)
 	size = add_size(size, mul_size(pool_frames(), sizeof(AegisBufferDesc)));
 	size = add_size(size, mul_size(AEGIS_BUF_PARTITIONS, sizeof(LWLockPadded)));
 	size = add_size(size, mul_size(pool_frames(), sizeof(int)));
-	size = add_size(size, PG_CACHE_LINE_SIZE * 3 + AEGIS_PAGE_ALIGN);
+	size = add_size(size, PG_CACHE_LINE_SIZE * 5 + AEGIS_PAGE_ALIGN);
 	size = add_size(size, mul_size(pool_frames(), BLCKSZ));
-	size = add_size(size, hash_estimate_size(pool_frames() + AEGIS_BUF_PARTITIONS,
-											 sizeof(AegisBufferLookup)));
+	size = add_size(size, mul_size(page_buckets(), sizeof(int32)));
+	size = add_size(size, mul_size(pool_frames(), sizeof(AegisPageLink)));
 	return size;
 }
 
@@ -279,13 +311,9 @@ AegisBufferShmemInit(void)
 	bool		found;
 	char	   *p;
 	Size		nframes = pool_frames();
-	HASHCTL		info;
+	Size		nbuckets = page_buckets();
 
-	p = ShmemInitStruct("aegis buffer pool",
-						AegisBufferShmemSize() -
-						hash_estimate_size(nframes + AEGIS_BUF_PARTITIONS,
-										   sizeof(AegisBufferLookup)),
-						&found);
+	p = ShmemInitStruct("aegis buffer pool", AegisBufferShmemSize(), &found);
 	Pool = (AegisBufferPool *) p;
 	p += MAXALIGN(sizeof(AegisBufferPool));
 	p = (char *) CACHELINEALIGN(p);
@@ -296,17 +324,15 @@ AegisBufferShmemInit(void)
 	p += AEGIS_BUF_PARTITIONS * sizeof(LWLockPadded);
 	FreeNext = (int *) p;
 	p += nframes * sizeof(int);
+	p = (char *) CACHELINEALIGN(p);
+	PageHeads = (int32 *) p;
+	p += nbuckets * sizeof(int32);
+	p = (char *) CACHELINEALIGN(p);
+	PageLinks = (AegisPageLink *) p;
+	p += nframes * sizeof(AegisPageLink);
 	p = (char *) TYPEALIGN(AEGIS_PAGE_ALIGN, p);
 	Pages = p;
-
-	info.keysize = sizeof(AegisBufferTag);
-	info.entrysize = sizeof(AegisBufferLookup);
-	info.num_partitions = AEGIS_BUF_PARTITIONS;
-	PageTable = ShmemInitHash("aegis buffer page table",
-							  nframes + AEGIS_BUF_PARTITIONS,
-							  nframes + AEGIS_BUF_PARTITIONS,
-							  &info,
-							  HASH_ELEM | HASH_BLOBS | HASH_PARTITION);
+	PageBucketMask = (uint32) (nbuckets - 1);
 
 	if (!found)
 	{
@@ -332,13 +358,75 @@ AegisBufferShmemInit(void)
 			FreeNext[i] = i + 1 < nframes ? (int) i + 1 : FREENEXT_END;
 			ConditionVariableInit(&d->io_cv);
 			LWLockInitialize(&d->content_lock, Pool->content_tranche);
+			PageLinks[i].next = -1;
+			PageLinks[i].hash = 0;
 		}
+		for (Size i = 0; i < nbuckets; i++)
+			PageHeads[i] = -1;
 		for (int i = 0; i < AEGIS_BUF_PARTITIONS; i++)
 			LWLockInitialize(&MappingLocks[i].lock, Pool->mapping_tranche);
 	}
 }
 
 #define PAGE_OF(b) ((Page) (Pages + (Size) (b) * BLCKSZ))
+
+/* The hash of a tag (padding zeroed), which picks its bucket and partition. */
+static inline uint32
+page_hash(const AegisBufferTag *tag)
+{
+	return hash_bytes((const unsigned char *) tag, sizeof(AegisBufferTag));
+}
+
+/*
+ * The frame that holds 'tag' (whose hash is 'hash'), or -1.  The caller
+ * holds the partition lock of 'hash', shared or exclusive, which keeps the
+ * chain and the tags of its frames as they are (dynahash's HASH_FIND).
+ */
+static inline int
+page_table_find(const AegisBufferTag *tag, uint32 hash)
+{
+	for (int b = PageHeads[hash & PageBucketMask]; b >= 0; b = PageLinks[b].next)
+	{
+		if (PageLinks[b].hash == hash &&
+			memcmp(&Descs[b].tag, tag, sizeof(AegisBufferTag)) == 0)
+			return b;
+	}
+	return -1;
+}
+
+/*
+ * Enter frame b, whose descriptor already holds the tag of hash 'hash', in
+ * the page table (HASH_ENTER of a tag the caller found absent).  The caller
+ * holds the partition lock of 'hash' exclusively.
+ */
+static inline void
+page_table_insert(int b, uint32 hash)
+{
+	int32	   *head = &PageHeads[hash & PageBucketMask];
+
+	PageLinks[b].hash = hash;
+	PageLinks[b].next = *head;
+	*head = b;
+}
+
+/*
+ * Take frame b, entered with hash 'hash', out of the page table
+ * (HASH_REMOVE), before its descriptor's tag changes.  The caller holds the
+ * partition lock of 'hash' exclusively.  A frame not in the chain is a
+ * corrupted page table: an error, as dynahash's "corrupted hash table".
+ */
+static void
+page_table_remove(int b, uint32 hash)
+{
+	int32	   *link = &PageHeads[hash & PageBucketMask];
+
+	while (*link >= 0 && *link != b)
+		link = &PageLinks[*link].next;
+	if (*link != b)
+		elog(PANIC, "aegis buffer page table is corrupted: frame %d is not in its chain", b);
+	*link = PageLinks[b].next;
+	PageLinks[b].next = -1;
+}
 
 /*
  * The pin counts are an anonymous private mapping, whose pages the kernel
@@ -740,7 +828,6 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 	AegisBufferTag tag;
 	uint32		hash;
 	LWLock	   *plock;
-	AegisBufferLookup *ent;
 	int			b;
 	bool		valid = false;
 
@@ -748,7 +835,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 	memset(&tag, 0, sizeof(tag));
 	tag.key = *key;
 	tag.pageno = pageno;
-	hash = get_hash_value(PageTable, &tag);
+	hash = page_hash(&tag);
 	plock = partition_lock(hash);
 
 	for (;;)
@@ -760,14 +847,14 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 		bool		hadtag;
 		bool		unreserve;
 		bool		reused;
+		bool		found;
 
 		LWLockAcquire(plock, LW_SHARED);
-		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
-		if (ent != NULL)
+		b = page_table_find(&tag, hash);
+		if (b >= 0)
 		{
 			uint32		flags;
 
-			b = ent->id;
 			(void) pin_frame_capped(b, NULL, InvalidBlockNumber, &flags,
 									ring ? 1 : AEGIS_MAX_USAGE);
 			valid = (flags & BM_VALID) != 0;
@@ -803,7 +890,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 			 * for a frame a ring reuses (see the file header)
 			 */
 			(void) flush_frame(b, false, !reused);
-			oldhash = get_hash_value(PageTable, &oldtag);
+			oldhash = page_hash(&oldtag);
 			oldlock = partition_lock(oldhash);
 		}
 
@@ -821,9 +908,9 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 			LWLockAcquire(oldlock, LW_EXCLUSIVE);
 		}
 
-		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
+		found = page_table_find(&tag, hash) >= 0;
 		SpinLockAcquire(&d->hdr_lock);
-		if (ent != NULL || d->refcount != 1 ||
+		if (found || d->refcount != 1 ||
 			(d->flags & (BM_DIRTY | (reused ? 0 : BM_HINT_DIRTY))) ||
 			((d->flags & BM_TAG_VALID) != 0) != hadtag ||
 			(hadtag && memcmp(&d->tag, &oldtag, sizeof(oldtag)) != 0))
@@ -840,7 +927,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 		}
 		if (hadtag)
 		{
-			hash_search_with_hash_value(PageTable, &oldtag, oldhash, HASH_REMOVE, NULL);
+			page_table_remove(b, oldhash);
 			pg_atomic_fetch_add_u64(&Pool->evictions, 1);
 		}
 		/* a clean frame still reserved (its locker failed): give it back */
@@ -850,8 +937,7 @@ read_frame(const AegisRelKey *key, BlockNumber pageno, bool *hit, bool zero,
 			(info.storage == AEGIS_STORAGE_LOCAL ? BM_PERMANENT : 0);
 		d->usage = 1;
 		SpinLockRelease(&d->hdr_lock);
-		ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_ENTER, NULL);
-		ent->id = b;
+		page_table_insert(b, hash);
 		LWLockRelease(plock);
 		if (oldlock && oldlock != plock)
 			LWLockRelease(oldlock);
@@ -963,19 +1049,17 @@ lookup_frame(const AegisRelKey *key, BlockNumber pageno, bool pin, uint32 *flags
 	AegisBufferTag tag;
 	uint32		hash;
 	LWLock	   *plock;
-	AegisBufferLookup *ent;
-	int			b = -1;
+	int			b;
 
 	memset(&tag, 0, sizeof(tag));
 	tag.key = *key;
 	tag.pageno = pageno;
-	hash = get_hash_value(PageTable, &tag);
+	hash = page_hash(&tag);
 	plock = partition_lock(hash);
 	LWLockAcquire(plock, LW_SHARED);
-	ent = hash_search_with_hash_value(PageTable, &tag, hash, HASH_FIND, NULL);
-	if (ent != NULL)
+	b = page_table_find(&tag, hash);
+	if (b >= 0)
 	{
-		b = ent->id;
 		if (pin)
 			*flags = pin_frame(b);
 	}
@@ -1355,7 +1439,7 @@ drop_frames(const AegisRelKey *key, Oid dbOid, BlockNumber from)
 				match = (d->flags & BM_TAG_VALID) != 0;
 			if (!match)
 				break;
-			hash = get_hash_value(PageTable, &tag);
+			hash = page_hash(&tag);
 			plock = partition_lock(hash);
 			LWLockAcquire(plock, LW_EXCLUSIVE);
 			SpinLockAcquire(&d->hdr_lock);
@@ -1374,7 +1458,7 @@ drop_frames(const AegisRelKey *key, Oid dbOid, BlockNumber from)
 				pg_usleep(1000L);
 				continue;
 			}
-			hash_search_with_hash_value(PageTable, &tag, hash, HASH_REMOVE, NULL);
+			page_table_remove(b, hash);
 			memset(&d->tag, 0, sizeof(d->tag));
 			unreserve = (d->flags & BM_RESERVED) != 0;
 			d->flags = 0;
