@@ -158,3 +158,41 @@ FETCH FIRST trc;
 FETCH LAST trc;
 COMMIT;
 DROP TABLE tr;
+-- Many pins at once: 200 cursors, each holding a pin on its own page (the
+-- backend's pin table grows past its first 64 slots); a savepoint's abort
+-- releases the pins of the cursors opened in it and keeps the outer ones'
+-- (a pin lost or kept too long: a WARNING at commit, a wrong row, or a
+-- DROP that waits for its own pin)
+CREATE TABLE manypins (id int, pad text) USING aegis;
+INSERT INTO manypins SELECT g, repeat('p', 3000) FROM generate_series(1, 400) g;
+SELECT count(DISTINCT (ctid::text::point)[0]) AS pages FROM manypins;
+CREATE FUNCTION open_pins(prefix text, n int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+	c refcursor;
+	r int;
+	total int := 0;
+BEGIN
+	FOR i IN 1..n LOOP
+		c := prefix || i;
+		OPEN c FOR EXECUTE format('SELECT id FROM manypins WHERE ctid >= ''(%s,1)''', i - 1);
+		FETCH c INTO r;
+		total := total + r;
+	END LOOP;
+	RETURN total;
+END $$;
+BEGIN;
+SELECT open_pins('mp', 200);
+SAVEPOINT s;
+SELECT open_pins('mq', 100);
+FETCH mq50;
+ROLLBACK TO s;
+FETCH mp1;
+FETCH mp150;
+FETCH mp200;
+CLOSE mp2;
+CLOSE mp3;
+FETCH mp4;
+FETCH mp199;
+COMMIT;
+DROP TABLE manypins;
+DROP FUNCTION open_pins(text, int);

@@ -55,7 +55,7 @@
  * them again (cheap for a bulk load's single transaction: the commit log's
  * lookup cache) until VACUUM makes the pages all-visible.
  *
- * Pins are counted per backend too (local_pins) so that an error releases
+ * Pins are counted per backend too (local_pin_tab) so that an error releases
  * them: AegisBufferReleaseAll runs at transaction end,
  * AegisBufferReleaseTransient at a subtransaction's abort.  The pin a scan
  * keeps on its current page between table AM callbacks is a held pin
@@ -207,11 +207,24 @@ static bool pin_frame_capped(int b, const AegisRelKey *key, BlockNumber pageno,
 static void release_unused_reservation(int b);
 
 /*
- * Per-backend pin counts, one per frame, mapped at first use (see
- * ensure_local_pins).
+ * Per-backend pin counts: a small open-addressing table (linear probing,
+ * backward-shift deletion) of the frames this backend pins, with their
+ * counts, as PostgreSQL's PrivateRefCount keeps its pins in a small array
+ * and a hash instead of an entry per buffer (see ensure_local_pins).
  */
-static int32 *local_pins = NULL;
-static int	local_pins_total = 0;
+typedef struct LocalPin
+{
+	int32		buf;			/* frame, or -1: empty */
+	int32		count;			/* pins of it, > 0 */
+} LocalPin;
+
+#define LOCAL_PINS_INIT 64		/* initial slots, a power of two */
+
+static MemoryContext local_pin_cxt = NULL;
+static LocalPin *local_pin_tab = NULL;
+static uint32 local_pin_mask = 0;	/* slots - 1 */
+static int	local_pin_used = 0;		/* slots holding a frame */
+static int	local_pins_total = 0;	/* sum of the counts */
 
 /*
  * Held pins (AegisBufferHold): a slot per pin a scan keeps between table AM
@@ -429,34 +442,129 @@ page_table_remove(int b, uint32 hash)
 }
 
 /*
- * The pin counts are an anonymous private mapping, whose pages the kernel
- * zeroes when they are first touched: a backend pays only for the part its
- * pins reach.  Zeroed up front (MemoryContextAllocZero), a 2 GB pool's
- * 1 MB array had cost every new backend ~0.5 ms in page faults at its
- * first aegis read, 4% of a pgbench run that connects per transaction.
- * PostgreSQL's own per-backend pin counts (PrivateRefCount) do not grow
- * with shared_buffers either.  Kept for the life of the backend.
+ * The pin counts live in a table of a few slots in a memory context of
+ * their own, allowed in critical sections (as the WAL insertion's).  They
+ * were an int32 per frame of an anonymous mapping (1 MB for a 2 GB pool):
+ * a new backend paid a zero-fill page fault for each 4 kB of it its pins
+ * reached, up to 256 for a session that reads pages spread over a full
+ * pool.  Kept for the life of the backend.
  */
 static void
 ensure_local_pins(void)
 {
-	void	   *p;
-
-	if (local_pins != NULL)
+	if (local_pin_tab != NULL)
 		return;
 	AegisCheckPreloaded();
-	p = mmap(NULL, sizeof(int32) * Pool->nframes, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory"),
-				 errdetail("Could not map %zu bytes for the aegis buffer pool's pin counts: %m.",
-						   sizeof(int32) * Pool->nframes)));
-	local_pins = (int32 *) p;
+	local_pin_cxt = AllocSetContextCreate(TopMemoryContext, "aegis buffer pins",
+										  ALLOCSET_SMALL_SIZES);
+	MemoryContextAllowInCriticalSection(local_pin_cxt, true);
+	local_pin_tab = MemoryContextAlloc(local_pin_cxt, sizeof(LocalPin) * LOCAL_PINS_INIT);
+	for (int i = 0; i < LOCAL_PINS_INIT; i++)
+		local_pin_tab[i].buf = -1;
+	local_pin_mask = LOCAL_PINS_INIT - 1;
 	RegisterResourceReleaseCallback(held_release_callback, NULL);
 	LWLockRegisterTranche(Pool->content_tranche, "aegis_buffer_content");
 	LWLockRegisterTranche(Pool->mapping_tranche, "aegis_buffer_mapping");
+}
+
+static inline uint32
+local_pin_home(int b)
+{
+	return murmurhash32((uint32) b) & local_pin_mask;
+}
+
+/* This backend's pins of frame b. */
+static inline int32
+local_pin_count(int b)
+{
+	for (uint32 i = local_pin_home(b);; i = (i + 1) & local_pin_mask)
+	{
+		if (local_pin_tab[i].buf == b)
+			return local_pin_tab[i].count;
+		if (local_pin_tab[i].buf < 0)
+			return 0;
+	}
+}
+
+/* Double the table (the slots' frames rehashed). */
+static void
+local_pins_grow(void)
+{
+	LocalPin   *old = local_pin_tab;
+	uint32		oldslots = local_pin_mask + 1;
+
+	local_pin_tab = MemoryContextAlloc(local_pin_cxt, sizeof(LocalPin) * oldslots * 2);
+	local_pin_mask = oldslots * 2 - 1;
+	for (uint32 i = 0; i <= local_pin_mask; i++)
+		local_pin_tab[i].buf = -1;
+	for (uint32 i = 0; i < oldslots; i++)
+	{
+		uint32		j;
+
+		if (old[i].buf < 0)
+			continue;
+		for (j = local_pin_home(old[i].buf); local_pin_tab[j].buf >= 0; j = (j + 1) & local_pin_mask)
+			;
+		local_pin_tab[j] = old[i];
+	}
+	pfree(old);
+}
+
+/*
+ * Make room for one more frame in the table before a pin is taken: the
+ * shared pin count must never go up with no local count to give it back at
+ * an error.  May raise out of memory; so it is called before the
+ * descriptor's spinlock is taken.
+ */
+static inline void
+local_pin_reserve(void)
+{
+	if ((uint32) (local_pin_used + 1) * 2 > local_pin_mask + 1)
+		local_pins_grow();
+}
+
+/*
+ * Add 'delta' to this backend's pins of frame b (a frame's entry goes at 0).
+ * An increase of a frame not in the table takes the slot local_pin_reserve
+ * made room for.
+ */
+static void
+local_pin_add(int b, int delta)
+{
+	uint32		i;
+
+	local_pins_total += delta;
+	for (i = local_pin_home(b); local_pin_tab[i].buf >= 0; i = (i + 1) & local_pin_mask)
+	{
+		if (local_pin_tab[i].buf == b)
+			break;
+	}
+	if (local_pin_tab[i].buf < 0)
+	{
+		Assert(delta > 0);
+		Assert((uint32) local_pin_used < local_pin_mask);
+		local_pin_tab[i].buf = b;
+		local_pin_tab[i].count = delta;
+		local_pin_used++;
+		return;
+	}
+	local_pin_tab[i].count += delta;
+	Assert(local_pin_tab[i].count >= 0);
+	if (local_pin_tab[i].count > 0)
+		return;
+	/* backward shift: move up each later entry of the run not home after i */
+	for (uint32 j = (i + 1) & local_pin_mask; local_pin_tab[j].buf >= 0;
+		 j = (j + 1) & local_pin_mask)
+	{
+		uint32		home = local_pin_home(local_pin_tab[j].buf);
+
+		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+			continue;
+		local_pin_tab[i] = local_pin_tab[j];
+		i = j;
+	}
+	local_pin_tab[i].buf = -1;
+	local_pin_used--;
 }
 
 static inline LWLock *
@@ -501,6 +609,7 @@ pin_frame_capped(int b, const AegisRelKey *key, BlockNumber pageno, uint32 *flag
 	 */
 	(void) *(volatile uint32 *) &d->flags;
 
+	local_pin_reserve();
 	SpinLockAcquire(&d->hdr_lock);
 	ok = key == NULL ||
 		((d->flags & (BM_TAG_VALID | BM_VALID)) == (BM_TAG_VALID | BM_VALID) &&
@@ -514,10 +623,7 @@ pin_frame_capped(int b, const AegisRelKey *key, BlockNumber pageno, uint32 *flag
 	*flags = d->flags;
 	SpinLockRelease(&d->hdr_lock);
 	if (ok)
-	{
-		local_pins[b]++;
-		local_pins_total++;
-	}
+		local_pin_add(b, 1);
 	return ok;
 }
 
@@ -536,12 +642,11 @@ unpin_frame(int b)
 {
 	AegisBufferDesc *d = &Descs[b];
 
-	Assert(local_pins[b] > 0);
+	Assert(local_pin_count(b) > 0);
 	SpinLockAcquire(&d->hdr_lock);
 	d->refcount--;
 	SpinLockRelease(&d->hdr_lock);
-	local_pins[b]--;
-	local_pins_total--;
+	local_pin_add(b, -1);
 }
 
 /*
@@ -667,15 +772,15 @@ flush_frame(int b, bool nowait, bool hints)
 
 /*
  * Pin frame b, whose descriptor spinlock we hold (and release here), for a
- * victim search: its refcount is 0, so its usage count is left alone.
+ * victim search: its refcount is 0, so its usage count is left alone.  The
+ * caller made room for it (local_pin_reserve) before taking the spinlock.
  */
 static inline void
 pin_locked_victim(int b)
 {
 	Descs[b].refcount++;
 	SpinLockRelease(&Descs[b].hdr_lock);
-	local_pins[b]++;
-	local_pins_total++;
+	local_pin_add(b, 1);
 }
 
 /*
@@ -781,6 +886,7 @@ get_victim(AegisBufferRing *ring, bool *reused)
 	int			b;
 
 	*reused = false;
+	local_pin_reserve();		/* for pin_locked_victim */
 	/* while the pool has room there is no hot set to keep */
 	b = take_free_frame();
 	if (b >= 0)
@@ -1237,7 +1343,7 @@ release_unused_reservation(int b)
 void
 AegisBufferLock(AegisBuffer buf, LWLockMode mode)
 {
-	Assert(local_pins[buf] > 0);
+	Assert(local_pin_count(buf) > 0);
 	LWLockAcquire(&Descs[buf].content_lock, mode);
 	if (mode == LW_EXCLUSIVE)
 		reserve_for_change(buf);
@@ -1251,7 +1357,7 @@ AegisBufferLock(AegisBuffer buf, LWLockMode mode)
 bool
 AegisBufferConditionalLockExclusive(AegisBuffer buf)
 {
-	Assert(local_pins[buf] > 0);
+	Assert(local_pin_count(buf) > 0);
 	if (!LWLockConditionalAcquire(&Descs[buf].content_lock, LW_EXCLUSIVE))
 		return false;
 	reserve_for_change(buf);
@@ -1288,7 +1394,7 @@ AegisBufferIsCleanupOK(AegisBuffer buf)
 	int			pins;
 
 	Assert(LWLockHeldByMeInMode(&Descs[buf].content_lock, LW_EXCLUSIVE));
-	if (local_pins[buf] != 1)
+	if (local_pin_count(buf) != 1)
 		return false;
 	SpinLockAcquire(&d->hdr_lock);
 	pins = d->refcount;
@@ -1400,7 +1506,7 @@ release_own_pins_on(int b)
 			unpin_frame(b);
 			held_lose(i);
 		}
-	if (local_pins[b] > 0)
+	if (local_pin_count(b) > 0)
 		elog(ERROR, "aegis buffer %d of a relation being dropped is pinned by this backend", b);
 }
 
@@ -1453,7 +1559,7 @@ drop_frames(const AegisRelKey *key, Oid dbOid, BlockNumber from)
 			{
 				SpinLockRelease(&d->hdr_lock);
 				LWLockRelease(plock);
-				if (local_pins[b] > 0)
+				if (local_pin_count(b) > 0)
 					release_own_pins_on(b);
 				pg_usleep(1000L);
 				continue;
@@ -1614,6 +1720,7 @@ flush_frame_range(FlushWhich which, const AegisRelKey *key, BlockNumber from, in
 
 		if (b == except)
 			continue;
+		local_pin_reserve();
 		SpinLockAcquire(&d->hdr_lock);
 		f = d->flags;
 		if (which == FLUSH_MEMORY)
@@ -1628,8 +1735,7 @@ flush_frame_range(FlushWhich which, const AegisRelKey *key, BlockNumber from, in
 		SpinLockRelease(&d->hdr_lock);
 		if (!due)
 			continue;
-		local_pins[b]++;
-		local_pins_total++;
+		local_pin_add(b, 1);
 		if (which != FLUSH_MEMORY)
 			written += flush_frame(b, false, false) ? 1 : 0;
 		else if (!LWLockHeldByMe(&Descs[b].content_lock))
@@ -1792,15 +1898,18 @@ held_lose(int i)
 static void
 release_local_pins(bool warn)
 {
-	if (local_pins_total == 0 || local_pins == NULL)
+	if (local_pins_total == 0 || local_pin_tab == NULL)
 		return;
-	for (int b = 0; b < Pool->nframes && local_pins_total > 0; b++)
+	for (uint32 i = 0; i <= local_pin_mask; i++)
 	{
-		if (local_pins[b] == 0)
+		int			b = local_pin_tab[i].buf;
+		int32		n = local_pin_tab[i].count;
+
+		if (b < 0)
 			continue;
 		if (warn)
 			elog(WARNING, "aegis buffer %d pinned %d times at transaction end",
-				 b, local_pins[b]);
+				 b, n);
 		/* an error between lock and change left a reservation: give it back */
 		if ((Descs[b].flags & BM_RESERVED) &&
 			LWLockConditionalAcquire(&Descs[b].content_lock, LW_EXCLUSIVE))
@@ -1809,11 +1918,12 @@ release_local_pins(bool warn)
 			LWLockRelease(&Descs[b].content_lock);
 		}
 		SpinLockAcquire(&Descs[b].hdr_lock);
-		Descs[b].refcount -= local_pins[b];
+		Descs[b].refcount -= n;
 		SpinLockRelease(&Descs[b].hdr_lock);
-		local_pins_total -= local_pins[b];
-		local_pins[b] = 0;
+		local_pins_total -= n;
+		local_pin_tab[i].buf = -1;
 	}
+	local_pin_used = 0;
 }
 
 /*
@@ -1856,7 +1966,7 @@ owner_within(ResourceOwner owner, ResourceOwner ancestor)
 void
 AegisBufferReleaseTransient(void)
 {
-	if (local_pins_total == 0 || local_pins == NULL)
+	if (local_pins_total == 0 || local_pin_tab == NULL)
 		return;
 	for (int i = 0; held_inuse > 0 && i < held_nslots; i++)
 		if (held_slots[i].buf != InvalidAegisBuffer &&
@@ -1868,17 +1978,12 @@ AegisBufferReleaseTransient(void)
 	/* hide the outer held pins from release_local_pins, then count them again */
 	for (int i = 0; held_inuse > 0 && i < held_nslots; i++)
 		if (held_slots[i].buf != InvalidAegisBuffer)
-		{
-			local_pins[held_slots[i].buf]--;
-			local_pins_total--;
-		}
+			local_pin_add(held_slots[i].buf, -1);
 	release_local_pins(false);
+	/* the table is empty now, with room for every held pin it had */
 	for (int i = 0; held_inuse > 0 && i < held_nslots; i++)
 		if (held_slots[i].buf != InvalidAegisBuffer)
-		{
-			local_pins[held_slots[i].buf]++;
-			local_pins_total++;
-		}
+			local_pin_add(held_slots[i].buf, 1);
 }
 
 /*
@@ -1897,7 +2002,7 @@ AegisBufferHold(AegisBuffer buf, AegisHeldPin *held)
 {
 	int			i = 0;
 
-	Assert(local_pins[buf] > 0);
+	Assert(local_pin_count(buf) > 0);
 	if (held_inuse == held_nslots)
 	{
 		int			n = Max(8, held_nslots * 2);
