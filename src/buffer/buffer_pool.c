@@ -533,6 +533,9 @@ local_pin_add(int b, int delta)
 {
 	uint32		i;
 
+	/* never full (the probes stop at an empty slot), even if not reserved */
+	if (delta > 0 && (uint32) (local_pin_used + 1) * 4 > (local_pin_mask + 1) * 3)
+		local_pins_grow();
 	local_pins_total += delta;
 	for (i = local_pin_home(b); local_pin_tab[i].buf >= 0; i = (i + 1) & local_pin_mask)
 	{
