@@ -207,23 +207,30 @@ static bool pin_frame_capped(int b, const AegisRelKey *key, BlockNumber pageno,
 static void release_unused_reservation(int b);
 
 /*
- * Per-backend pin counts: a small open-addressing table (linear probing,
- * backward-shift deletion) of the frames this backend pins, with their
- * counts, as PostgreSQL's PrivateRefCount keeps its pins in a small array
- * and a hash instead of an entry per buffer (see ensure_local_pins).
+ * Per-backend pin counts: a small hash table (PostgreSQL's simplehash) of
+ * the frames this backend pins, with their counts, as PostgreSQL's
+ * PrivateRefCount keeps its pins in a small array and a hash instead of an
+ * entry per buffer (see ensure_local_pins).
  */
 typedef struct LocalPin
 {
-	int32		buf;			/* frame, or -1: empty */
+	int32		buf;			/* frame */
 	int32		count;			/* pins of it, > 0 */
+	char		status;			/* simplehash's */
 } LocalPin;
 
-#define LOCAL_PINS_INIT 64		/* initial slots, a power of two */
+#define SH_PREFIX localpins
+#define SH_ELEMENT_TYPE LocalPin
+#define SH_KEY_TYPE int32
+#define SH_KEY buf
+#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
-static MemoryContext local_pin_cxt = NULL;
-static LocalPin *local_pin_tab = NULL;
-static uint32 local_pin_mask = 0;	/* slots - 1 */
-static int	local_pin_used = 0;		/* slots holding a frame */
+static localpins_hash *local_pin_tab = NULL;
 static int	local_pins_total = 0;	/* sum of the counts */
 
 /*
@@ -452,122 +459,59 @@ page_table_remove(int b, uint32 hash)
 static void
 ensure_local_pins(void)
 {
+	MemoryContext cxt;
+
 	if (local_pin_tab != NULL)
 		return;
 	AegisCheckPreloaded();
-	local_pin_cxt = AllocSetContextCreate(TopMemoryContext, "aegis buffer pins",
-										  ALLOCSET_SMALL_SIZES);
-	MemoryContextAllowInCriticalSection(local_pin_cxt, true);
-	local_pin_tab = MemoryContextAlloc(local_pin_cxt, sizeof(LocalPin) * LOCAL_PINS_INIT);
-	for (int i = 0; i < LOCAL_PINS_INIT; i++)
-		local_pin_tab[i].buf = -1;
-	local_pin_mask = LOCAL_PINS_INIT - 1;
+	cxt = AllocSetContextCreate(TopMemoryContext, "aegis buffer pins", ALLOCSET_SMALL_SIZES);
+	MemoryContextAllowInCriticalSection(cxt, true);
+	local_pin_tab = localpins_create(cxt, 64, NULL);
 	RegisterResourceReleaseCallback(held_release_callback, NULL);
 	LWLockRegisterTranche(Pool->content_tranche, "aegis_buffer_content");
 	LWLockRegisterTranche(Pool->mapping_tranche, "aegis_buffer_mapping");
-}
-
-static inline uint32
-local_pin_home(int b)
-{
-	return murmurhash32((uint32) b) & local_pin_mask;
 }
 
 /* This backend's pins of frame b. */
 static inline int32
 local_pin_count(int b)
 {
-	for (uint32 i = local_pin_home(b);; i = (i + 1) & local_pin_mask)
-	{
-		if (local_pin_tab[i].buf == b)
-			return local_pin_tab[i].count;
-		if (local_pin_tab[i].buf < 0)
-			return 0;
-	}
-}
+	LocalPin   *e = localpins_lookup(local_pin_tab, b);
 
-/* Double the table (the slots' frames rehashed). */
-static void
-local_pins_grow(void)
-{
-	LocalPin   *old = local_pin_tab;
-	uint32		oldslots = local_pin_mask + 1;
-
-	local_pin_tab = MemoryContextAlloc(local_pin_cxt, sizeof(LocalPin) * oldslots * 2);
-	local_pin_mask = oldslots * 2 - 1;
-	for (uint32 i = 0; i <= local_pin_mask; i++)
-		local_pin_tab[i].buf = -1;
-	for (uint32 i = 0; i < oldslots; i++)
-	{
-		uint32		j;
-
-		if (old[i].buf < 0)
-			continue;
-		for (j = local_pin_home(old[i].buf); local_pin_tab[j].buf >= 0; j = (j + 1) & local_pin_mask)
-			;
-		local_pin_tab[j] = old[i];
-	}
-	pfree(old);
+	return e ? e->count : 0;
 }
 
 /*
- * Make room for one more frame in the table before a pin is taken: the
- * shared pin count must never go up with no local count to give it back at
- * an error.  May raise out of memory; so it is called before the
- * descriptor's spinlock is taken.
+ * Make room for one more frame in the table before a pin is taken, so the
+ * insert does not grow it: the shared pin count must never go up with no
+ * local count to give it back at an error.  May raise out of memory; so it
+ * is called before the descriptor's spinlock is taken (PostgreSQL's
+ * ReservePrivateRefCountEntry).
  */
 static inline void
 local_pin_reserve(void)
 {
-	if ((uint32) (local_pin_used + 1) * 2 > local_pin_mask + 1)
-		local_pins_grow();
+	if (local_pin_tab->members + 1 >= local_pin_tab->grow_threshold)
+		localpins_grow(local_pin_tab, local_pin_tab->size * 2);
 }
 
-/*
- * Add 'delta' to this backend's pins of frame b (a frame's entry goes at 0).
- * An increase of a frame not in the table takes the slot local_pin_reserve
- * made room for.
- */
+/* Add 'delta' to this backend's pins of frame b (its entry goes at 0). */
 static void
 local_pin_add(int b, int delta)
 {
-	uint32		i;
+	LocalPin   *e;
+	bool		found = true;
 
-	/* never full (the probes stop at an empty slot), even if not reserved */
-	if (delta > 0 && (uint32) (local_pin_used + 1) * 4 > (local_pin_mask + 1) * 3)
-		local_pins_grow();
 	local_pins_total += delta;
-	for (i = local_pin_home(b); local_pin_tab[i].buf >= 0; i = (i + 1) & local_pin_mask)
-	{
-		if (local_pin_tab[i].buf == b)
-			break;
-	}
-	if (local_pin_tab[i].buf < 0)
-	{
-		Assert(delta > 0);
-		Assert((uint32) local_pin_used < local_pin_mask);
-		local_pin_tab[i].buf = b;
-		local_pin_tab[i].count = delta;
-		local_pin_used++;
-		return;
-	}
-	local_pin_tab[i].count += delta;
-	Assert(local_pin_tab[i].count >= 0);
-	if (local_pin_tab[i].count > 0)
-		return;
-	/* backward shift: move up each later entry of the run not home after i */
-	for (uint32 j = (i + 1) & local_pin_mask; local_pin_tab[j].buf >= 0;
-		 j = (j + 1) & local_pin_mask)
-	{
-		uint32		home = local_pin_home(local_pin_tab[j].buf);
-
-		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
-			continue;
-		local_pin_tab[i] = local_pin_tab[j];
-		i = j;
-	}
-	local_pin_tab[i].buf = -1;
-	local_pin_used--;
+	e = delta > 0 ? localpins_insert(local_pin_tab, b, &found) :
+		localpins_lookup(local_pin_tab, b);
+	Assert(e != NULL);
+	if (!found)
+		e->count = 0;
+	e->count += delta;
+	Assert(e->count >= 0);
+	if (e->count == 0)
+		localpins_delete_item(local_pin_tab, e);
 }
 
 static inline LWLock *
@@ -1901,15 +1845,17 @@ held_lose(int i)
 static void
 release_local_pins(bool warn)
 {
+	localpins_iterator it;
+	LocalPin   *e;
+
 	if (local_pins_total == 0 || local_pin_tab == NULL)
 		return;
-	for (uint32 i = 0; i <= local_pin_mask; i++)
+	localpins_start_iterate(local_pin_tab, &it);
+	while ((e = localpins_iterate(local_pin_tab, &it)) != NULL)
 	{
-		int			b = local_pin_tab[i].buf;
-		int32		n = local_pin_tab[i].count;
+		int			b = e->buf;
+		int32		n = e->count;
 
-		if (b < 0)
-			continue;
 		if (warn)
 			elog(WARNING, "aegis buffer %d pinned %d times at transaction end",
 				 b, n);
@@ -1924,9 +1870,8 @@ release_local_pins(bool warn)
 		Descs[b].refcount -= n;
 		SpinLockRelease(&Descs[b].hdr_lock);
 		local_pins_total -= n;
-		local_pin_tab[i].buf = -1;
 	}
-	local_pin_used = 0;
+	localpins_reset(local_pin_tab);
 }
 
 /*
