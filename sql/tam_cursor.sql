@@ -196,3 +196,51 @@ FETCH mp199;
 COMMIT;
 DROP TABLE manypins;
 DROP FUNCTION open_pins(text, int);
+
+-- Index scans keep the pin of the page they fetch from until they move to
+-- another page, as heap's keep theirs: cursors over index scans, one opened
+-- in a savepoint that is rolled back after an error, a function whose index
+-- scan fails mid-way; updates of the pinned page while a cursor sits on it
+-- (no prune moves its tuples).  The outer cursor goes on with the right
+-- rows, the cursor's snapshot sees the versions it should, nothing is left
+-- pinned at commit (a WARNING) and DROP does not wait for a pin.
+CREATE TABLE idxpins (id int PRIMARY KEY, pad text) USING aegis;
+INSERT INTO idxpins SELECT g, repeat('q', 500) FROM generate_series(1, 2000) g;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT id, pad FROM idxpins WHERE id > 100 ORDER BY id;
+BEGIN;
+DECLARE ia CURSOR FOR SELECT id, length(pad) FROM idxpins WHERE id > 100 ORDER BY id;
+FETCH 3 FROM ia;
+SAVEPOINT s;
+DECLARE ib CURSOR FOR SELECT id FROM idxpins WHERE id > 1000 ORDER BY id;
+FETCH 2 FROM ib;
+UPDATE idxpins SET pad = 'u' WHERE id BETWEEN 100 AND 110;
+SELECT id / 0 FROM idxpins WHERE id = 1500;
+ROLLBACK TO s;
+FETCH 3 FROM ia;
+DO $$
+DECLARE r record;
+BEGIN
+	FOR r IN SELECT id FROM idxpins WHERE id > 500 ORDER BY id LOOP
+		IF r.id = 520 THEN
+			RAISE EXCEPTION 'stop at %', r.id;
+		END IF;
+	END LOOP;
+EXCEPTION WHEN raise_exception THEN
+	RAISE NOTICE 'caught: %', SQLERRM;
+END $$;
+UPDATE idxpins SET pad = 'v' WHERE id BETWEEN 104 AND 120;
+UPDATE idxpins SET pad = 'w' WHERE id BETWEEN 104 AND 120;
+FETCH 3 FROM ia;
+SELECT count(*), sum(length(pad)) FROM idxpins WHERE id BETWEEN 100 AND 130;
+SAVEPOINT s2;
+DECLARE ic CURSOR FOR SELECT id, pad, length(pad) FROM idxpins WHERE id >= 104 ORDER BY id;
+FETCH 2 FROM ic;
+RELEASE s2;
+FETCH 2 FROM ic;
+COMMIT;
+SELECT count(*), sum(length(pad)) FROM idxpins;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+DROP TABLE idxpins;

@@ -22,6 +22,8 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "aegis/buffer.h"
 #include "aegis/page.h"
 #include "aegis/tam.h"
 #include "aegis/transaction.h"
@@ -37,9 +39,16 @@ typedef struct AegisIndexFetchData
 {
 	IndexFetchTableData xs_base;	/* must be first */
 	AegisRelKey key;
-	/* the page of the last fetch, not pinned: ReadRecentBuffer's hint */
+	/*
+	 * The page of the last fetch.  On a primary its pin is kept until a
+	 * fetch moves to another page or the scan is reset or ended, as heap
+	 * keeps xs_cbuf ('hold'; a resource owner's release takes it, then the
+	 * handle is stale).  On a standby, where redo waits for no pin, it is
+	 * only ReadRecentBuffer's hint.
+	 */
 	BlockNumber last_blk;
 	AegisBuffer last_buf;
+	AegisHeldPin hold;
 	/*
 	 * The version 'buf_slot' (the first slot a fetch stored into) holds: its
 	 * bytes copied into 'tupbuf' (BLCKSZ, allocated then), which the next
@@ -68,6 +77,7 @@ aegis_index_fetch_begin(Relation rel)
 	scan->key = AegisRelKeyOf(rel);
 	scan->last_blk = InvalidBlockNumber;
 	scan->last_buf = InvalidAegisBuffer;
+	AegisHeldPinInit(&scan->hold);
 	scan->tupbuf = NULL;
 	scan->buf_slot = NULL;
 	return &scan->xs_base;
@@ -78,6 +88,7 @@ aegis_index_fetch_reset(IndexFetchTableData *sscan)
 {
 	AegisIndexFetchData *scan = (AegisIndexFetchData *) sscan;
 
+	AegisBufferReleaseHeld(&scan->hold);
 	scan->last_blk = InvalidBlockNumber;
 }
 
@@ -93,6 +104,7 @@ aegis_index_fetch_end(IndexFetchTableData *sscan)
 	if (scan->buf_slot != NULL && !TTS_EMPTY(scan->buf_slot) &&
 		((HeapTupleTableSlot *) scan->buf_slot)->tuple == &scan->ctup)
 		ExecMaterializeSlot(scan->buf_slot);
+	AegisBufferReleaseHeld(&scan->hold);
 	if (scan->tupbuf != NULL)
 		pfree(scan->tupbuf);
 	pfree(scan);
@@ -103,19 +115,25 @@ aegis_index_fetch_end(IndexFetchTableData *sscan)
  * as heapam_index_fetch_tuple: on success *tid becomes that version's TID.
  * A non-MVCC snapshot may see several versions of one chain: then
  * *call_again is set, and the next call (with *call_again still set)
- * returns the next one.  No pin is kept between calls (a subtransaction's
- * abort releases this backend's pins): the next call walks the chain again
- * from its root, starts after the version returned last and passes over
- * every version returned before (AegisHotSearch), so a chain cut or pruned
- * meanwhile never returns a version twice.  *all_dead as
- * heap_hot_search_buffer's.  A fetch from the page of the last one pins
- * its frame again without a page-table lookup (AegisBufferPinRecent) and
- * does not try to prune it again: heap prunes only when it moves to
- * another page.  The version found is copied into the fetch's own buffer,
+ * returns the next one: it walks the chain again from its root, starts
+ * after the version returned last and passes over every version returned
+ * before (AegisHotSearch), so a chain cut or pruned meanwhile never returns
+ * a version twice.  *all_dead as heap_hot_search_buffer's.
+ *
+ * On a primary the page's pin is kept until a fetch moves to another page,
+ * as heapam_index_fetch_tuple keeps xs_cbuf: a range over rows stored
+ * together pins each page once (a pin and its release had cost 250 of the
+ * 8,000 instructions per row of a 1% range of flights).  The pin is a held
+ * one (AegisBufferHold), so a subtransaction's abort takes it only from
+ * the subtransaction's own scans.  A page is pruned when a fetch moves to
+ * it, not again, as heap.  On a standby no pin is kept between calls (redo
+ * waits for none); a fetch from the page of the last one pins its frame
+ * again without a page-table lookup (AegisBufferPinRecent).  The version
+ * found is copied, under the content lock, into the fetch's own buffer,
  * which the slot points to (not owns) until the next fetch into it; at the
- * end of the fetch a slot still pointing there is materialized.  A palloc'd
- * copy per row, freed when the slot is stored into again, had cost a range
- * scan 2-3% of its time.
+ * end of the fetch a slot still pointing there is materialized.  A
+ * palloc'd copy per row, freed when the slot is stored into again, had
+ * cost a range scan 2-3% of its time.
  */
 bool
 aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
@@ -142,18 +160,34 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 	else if (scan->nreturned >= AEGIS_HOT_MAX_RETURNED)
 		return false;			/* every version of the chain was returned */
 	blk = ItemPointerGetBlockNumber(&scan->root);
-	if (blk == scan->last_blk &&
-		AegisBufferPinRecent(rel, scan->last_buf, &scan->key, blk))
-		buf = scan->last_buf;	/* pruned at the first fetch there, as heap */
+	/* a held pin of another page, or one a resource owner took, goes */
+	if (scan->hold.slot >= 0 &&
+		!(blk == scan->last_blk && AegisBufferHeldSure(&scan->hold)))
+	{
+		if (blk == scan->last_blk && AegisBufferHeldValid(&scan->hold))
+			scan->hold.lost = AegisHeldPinsLost;	/* another scan's pin went */
+		else
+			AegisBufferReleaseHeld(&scan->hold);
+	}
+	if (scan->hold.slot >= 0)
+		buf = scan->last_buf;	/* pinned since the first fetch there */
 	else
 	{
-		buf = AegisBufferReadRelIfExists(rel, &scan->key, blk);
-		if (buf == InvalidAegisBuffer)
-			return false;		/* beyond the relation's end */
-		if (first)
-			AegisPagePruneOpt(rel, buf);	/* keeps chains short, as heap */
-		scan->last_blk = blk;
-		scan->last_buf = buf;
+		if (blk == scan->last_blk &&
+			AegisBufferPinRecent(rel, scan->last_buf, &scan->key, blk))
+			buf = scan->last_buf;	/* pruned at the first fetch there, as heap */
+		else
+		{
+			buf = AegisBufferReadRelIfExists(rel, &scan->key, blk);
+			if (buf == InvalidAegisBuffer)
+				return false;	/* beyond the relation's end */
+			if (first)
+				AegisPagePruneOpt(rel, buf);	/* keeps chains short, as heap */
+			scan->last_blk = blk;
+			scan->last_buf = buf;
+		}
+		if (!RecoveryInProgress())
+			AegisBufferHold(buf, &scan->hold);
 	}
 	AegisBufferLock(buf, LW_SHARED);
 	found = AegisHotSearch(rel, buf, ItemPointerGetOffsetNumber(&scan->root),
@@ -178,7 +212,10 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 		else
 			copy = heap_copytuple(&tuple);
 	}
-	AegisBufferUnlockRelease(buf);
+	if (scan->hold.slot >= 0)
+		AegisBufferUnlock(buf);
+	else
+		AegisBufferUnlockRelease(buf);
 	if (!found)
 		return false;
 
