@@ -40,11 +40,11 @@ typedef struct AegisIndexFetchData
 	IndexFetchTableData xs_base;	/* must be first */
 	AegisRelKey key;
 	/*
-	 * The page of the last fetch.  On a primary its pin is kept until a
-	 * fetch moves to another page or the scan is reset or ended, as heap
-	 * keeps xs_cbuf ('hold'; a resource owner's release takes it, then the
-	 * handle is stale).  On a standby, where redo waits for no pin, it is
-	 * only ReadRecentBuffer's hint.
+	 * The page of the last fetch.  On a primary, once a second fetch in a
+	 * row is from it, its pin is kept until a fetch moves to another page
+	 * or the scan is reset or ended, as heap keeps xs_cbuf ('hold'; a
+	 * resource owner's release takes it, then the handle is stale).
+	 * Otherwise it is only ReadRecentBuffer's hint.
 	 */
 	BlockNumber last_blk;
 	AegisBuffer last_buf;
@@ -120,15 +120,19 @@ aegis_index_fetch_end(IndexFetchTableData *sscan)
  * before (AegisHotSearch), so a chain cut or pruned meanwhile never returns
  * a version twice.  *all_dead as heap_hot_search_buffer's.
  *
- * On a primary the page's pin is kept until a fetch moves to another page,
- * as heapam_index_fetch_tuple keeps xs_cbuf: a range over rows stored
- * together pins each page once (a pin and its release had cost 250 of the
- * 8,000 instructions per row of a 1% range of flights).  The pin is a held
- * one (AegisBufferHold), so a subtransaction's abort takes it only from
- * the subtransaction's own scans.  A page is pruned when a fetch moves to
- * it, not again, as heap.  On a standby no pin is kept between calls (redo
- * waits for none); a fetch from the page of the last one pins its frame
- * again without a page-table lookup (AegisBufferPinRecent).  The version
+ * The first fetch from a page releases its pin at the end, so a statement
+ * that fetches one row and updates it (a hot row) leaves the page free to
+ * be pruned for room by its own update and by the other backends' (held
+ * as heap holds xs_cbuf, that workload ran 4-5% slower).  A fetch from the
+ * page of the last one pins its frame again without a page-table lookup
+ * (AegisBufferPinRecent), and on a primary keeps that pin until a fetch
+ * moves to another page: a range over rows stored together pins each page
+ * about once, as heapam_index_fetch_tuple does (a pin and its release per
+ * row had cost 250 of the 8,000 instructions per row of a 1% range of
+ * flights).  The kept pin is a held one (AegisBufferHold), so a
+ * subtransaction's abort takes it only from the subtransaction's own
+ * scans.  On a standby no pin is kept between calls: redo waits for none.
+ * A page is pruned when a fetch moves to it, not again, as heap.  The version
  * found is copied, under the content lock, into the fetch's own buffer,
  * which the slot points to (not owns) until the next fetch into it; at the
  * end of the fetch a slot still pointing there is materialized.  A
@@ -170,12 +174,16 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 			AegisBufferReleaseHeld(&scan->hold);
 	}
 	if (scan->hold.slot >= 0)
-		buf = scan->last_buf;	/* pinned since the first fetch there */
+		buf = scan->last_buf;	/* pinned since the second fetch there */
 	else
 	{
 		if (blk == scan->last_blk &&
 			AegisBufferPinRecent(rel, scan->last_buf, &scan->key, blk))
+		{
 			buf = scan->last_buf;	/* pruned at the first fetch there, as heap */
+			if (!RecoveryInProgress())
+				AegisBufferHold(buf, &scan->hold);
+		}
 		else
 		{
 			buf = AegisBufferReadRelIfExists(rel, &scan->key, blk);
@@ -186,8 +194,6 @@ aegis_index_fetch_tuple(IndexFetchTableData *sscan, ItemPointer tid,
 			scan->last_blk = blk;
 			scan->last_buf = buf;
 		}
-		if (!RecoveryInProgress())
-			AegisBufferHold(buf, &scan->hold);
 	}
 	AegisBufferLock(buf, LW_SHARED);
 	found = AegisHotSearch(rel, buf, ItemPointerGetOffsetNumber(&scan->root),
