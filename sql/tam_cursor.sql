@@ -197,18 +197,35 @@ COMMIT;
 DROP TABLE manypins;
 DROP FUNCTION open_pins(text, int);
 
--- Index scans keep the pin of the page they fetch from until they move to
--- another page, as heap's keep theirs: cursors over index scans, one opened
--- in a savepoint that is rolled back after an error, a function whose index
--- scan fails mid-way; updates of the pinned page while a cursor sits on it
--- (no prune moves its tuples).  The outer cursor goes on with the right
--- rows, the cursor's snapshot sees the versions it should, nothing is left
--- pinned at commit (a WARNING) and DROP does not wait for a pin.
+-- Index scans keep the pin of the page they fetch from, from the second
+-- fetch in a row there until they move to another page, as heap's keep
+-- theirs: a range pins each page about twice (a pin is counted as a buffer
+-- hit), not once per row.  Then cursors over index scans: one opened in a
+-- savepoint that is rolled back after an error, the outer one fetched
+-- across pages inside a savepoint that is rolled back, a function whose
+-- index scan fails mid-way, updates of the page a cursor holds.  The outer
+-- cursor goes on with the right rows, its snapshot sees the versions it
+-- should, and nothing is left pinned at commit (a WARNING).
 CREATE TABLE idxpins (id int PRIMARY KEY, pad text) USING aegis;
 INSERT INTO idxpins SELECT g, repeat('q', 500) FROM generate_series(1, 2000) g;
 SET enable_seqscan = off;
 SET enable_bitmapscan = off;
 EXPLAIN (COSTS OFF) SELECT id, pad FROM idxpins WHERE id > 100 ORDER BY id;
+-- rows 101-105 share a page, as do 1001-1002 (the fetches below rely on it)
+SELECT count(DISTINCT (ctid::text::point)[0]) AS pages_101_105,
+	   (SELECT count(DISTINCT (ctid::text::point)[0]) FROM idxpins WHERE id BETWEEN 1001 AND 1002) AS pages_1001_1002
+FROM idxpins WHERE id BETWEEN 101 AND 105;
+CREATE FUNCTION range_hits(lo int, hi int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE plan json;
+BEGIN
+	EXECUTE format('EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON)
+					SELECT sum(length(pad)) FROM idxpins WHERE id BETWEEN %s AND %s', lo, hi) INTO plan;
+	RETURN (plan->0->'Plan'->'Plans'->0->>'Shared Hit Blocks')::int;
+END $$;
+SELECT range_hits(1, 300) IS NOT NULL AS warmed;
+SELECT range_hits(1, 300) <= 2 * count(DISTINCT (ctid::text::point)[0]) + 10 AS pins_per_page,
+	   count(*) AS rows, count(DISTINCT (ctid::text::point)[0]) > 10 AS many_pages
+FROM idxpins WHERE id BETWEEN 1 AND 300;
 BEGIN;
 DECLARE ia CURSOR FOR SELECT id, length(pad) FROM idxpins WHERE id > 100 ORDER BY id;
 FETCH 3 FROM ia;
@@ -234,6 +251,14 @@ UPDATE idxpins SET pad = 'v' WHERE id BETWEEN 104 AND 120;
 UPDATE idxpins SET pad = 'w' WHERE id BETWEEN 104 AND 120;
 FETCH 3 FROM ia;
 SELECT count(*), sum(length(pad)) FROM idxpins WHERE id BETWEEN 100 AND 130;
+-- the outer cursor moves to other pages inside a savepoint: its pin belongs
+-- to its portal, and the savepoint's abort leaves it
+SAVEPOINT s3;
+MOVE 40 IN ia;
+FETCH 2 FROM ia;
+SELECT 1 / 0;
+ROLLBACK TO s3;
+FETCH 2 FROM ia;
 SAVEPOINT s2;
 DECLARE ic CURSOR FOR SELECT id, pad, length(pad) FROM idxpins WHERE id >= 104 ORDER BY id;
 FETCH 2 FROM ic;
@@ -244,3 +269,4 @@ SELECT count(*), sum(length(pad)) FROM idxpins;
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 DROP TABLE idxpins;
+DROP FUNCTION range_hits(int, int);
