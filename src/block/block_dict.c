@@ -7,8 +7,8 @@
  * A codec that compresses one 8 kB page at a time finds matches only inside
  * that page: what repeats across a table's pages (the values of a small
  * domain, common words, the pattern of tuple headers) is paid for again on
- * every page.  Zstd's dictionary builder (ZDICT_trainFromBuffer, the COVER
- * algorithm: Liao, Petri, Moffat and Wirth, "Effective Construction of
+ * every page.  Zstd's dictionary builder (FASTCOVER, a faster form of the
+ * COVER algorithm: Liao, Petri, Moffat and Wirth, "Effective Construction of
  * Relative Lempel-Ziv Dictionaries", WWW 2016) selects, from sample pages,
  * the segments that recur most, and builds entropy tables from them; every
  * page is then compressed as if it followed the dictionary.  This is what
@@ -50,6 +50,8 @@
 
 #include <lz4.h>
 #include <lz4hc.h>
+/* ZDICT_trainFromBuffer_fastCover: exported, but declared for static linking only */
+#define ZDICT_STATIC_LINKING_ONLY
 #include <zdict.h>
 
 #include "block_internal.h"
@@ -77,21 +79,48 @@ static LZ4_stream_t *lz4_work = NULL;
 static LZ4_streamHC_t *lz4hc_work = NULL;
 
 /*
+ * The dictionary builder's parameters (zstd's FASTCOVER): segments of
+ * DICT_TRAIN_K bytes scored by their DICT_TRAIN_D-byte substrings, counted
+ * in a table of 2^DICT_TRAIN_F entries (6 bytes each: 1.5 MB).
+ * ZDICT_trainFromBuffer tries five segment sizes from 50 to 2000 bytes
+ * with a 6 MB table, each dictionary scored by compressing a quarter of
+ * the samples with it: 160-380 ms for a 32 kB dictionary of the peer data
+ * sets, on the core beside the COPY that asked for it, which made the COPY
+ * of debian_packages 20-25% slower (465-531 ms against 370-413 without
+ * dictionaries; niced or not).  One training at 50 bytes, the size it
+ * chose on gcide and debian_packages, with the smaller table takes 31-47
+ * ms (that COPY: 419-447 ms); the tables came out 0.1-0.3% smaller there
+ * and 0.8% larger on flights, where it had chosen 1024.  Measured after
+ * VACUUM and the grouping of all-visible pages.
+ */
+#define DICT_TRAIN_K	50
+#define DICT_TRAIN_D	8
+#define DICT_TRAIN_F	18
+
+/*
  * AegisBlockDictTrain
  *		Train a dictionary of at most 'capacity' bytes into 'dict' from
  *		'nsamples' samples laid end to end at 'samples' (sizes[i] bytes
- *		each).  Returns its length, or 0 if zstd could not build one (too
- *		few samples, or samples with nothing in common); raises nothing.
+ *		each), with zstd's FASTCOVER builder at fixed parameters (above).
+ *		Returns its length, or 0 if zstd could not build one (too few
+ *		samples, or samples with nothing in common); raises nothing.
  */
 uint32
 AegisBlockDictTrain(const char *samples, const size_t *sizes, int nsamples,
 					char *dict, uint32 capacity)
 {
 	size_t		n;
+	ZDICT_fastCover_params_t params;
 
 	if (nsamples < 8)
 		return 0;
-	n = ZDICT_trainFromBuffer(dict, capacity, samples, sizes, (unsigned) nsamples);
+	memset(&params, 0, sizeof(params));
+	params.k = DICT_TRAIN_K;
+	params.d = DICT_TRAIN_D;
+	params.f = DICT_TRAIN_F;
+	params.accel = 1;
+	n = ZDICT_trainFromBuffer_fastCover(dict, capacity, samples, sizes,
+										(unsigned) nsamples, params);
 	if (ZDICT_isError(n) || n == 0 || n > capacity)
 	{
 		elog(DEBUG1, "zstd dictionary training failed: %s",
