@@ -721,13 +721,26 @@ prefault_step(int next)
  *		After an error in a request or in the directory load at start: log
  *		it and let go of what the work held (lightweight locks, the session
  *		locks of a request, a condition variable, pins, files and
- *		directories opened with fd.c), so the worker goes on.
+ *		directories opened with fd.c), so the worker goes on.  With
+ *		'read_ahead' (the request was a READ), a pool with every frame
+ *		pinned (ERRCODE_INSUFFICIENT_RESOURCES from the clock sweep) is
+ *		logged at DEBUG1 only: the read-ahead is dropped, and the scan it
+ *		ran for raises that error itself if it still cannot get a frame,
+ *		where a LOG line per queued request would flood the server log.
  */
 static void
-recover_from_error(void)
+recover_from_error(bool read_ahead)
 {
-	EmitErrorReport();
-	FlushErrorState();
+	if (read_ahead && geterrcode() == ERRCODE_INSUFFICIENT_RESOURCES)
+	{
+		FlushErrorState();
+		elog(DEBUG1, "aegis io worker dropped a read-ahead: no unpinned aegis buffer is available");
+	}
+	else
+	{
+		EmitErrorReport();
+		FlushErrorState();
+	}
 	LWLockReleaseAll();
 	LockReleaseAll(DEFAULT_LOCKMETHOD, true);
 	ConditionVariableCancelSleep();
@@ -776,7 +789,7 @@ AegisIoWorkerMain(Datum arg)
 		}
 		PG_CATCH();
 		{
-			recover_from_error();
+			recover_from_error(false);
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(TopMemoryContext);
@@ -834,7 +847,7 @@ AegisIoWorkerMain(Datum arg)
 		}
 		PG_CATCH();
 		{
-			recover_from_error();
+			recover_from_error(req.kind == IO_READ);
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(TopMemoryContext);
