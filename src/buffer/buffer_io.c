@@ -722,11 +722,12 @@ prefault_step(int next)
  *		it and let go of what the work held (lightweight locks, the session
  *		locks of a request, a condition variable, pins, files and
  *		directories opened with fd.c), so the worker goes on.  With
- *		'read_ahead' (the request was a READ), a pool with every frame
- *		pinned (ERRCODE_INSUFFICIENT_RESOURCES from the clock sweep) is
- *		logged at DEBUG1 only: the read-ahead is dropped, and the scan it
- *		ran for raises that error itself if it still cannot get a frame,
- *		where a LOG line per queued request would flood the server log.
+ *		'read_ahead' (the request was a READ), a shortage of resources
+ *		(ERRCODE_INSUFFICIENT_RESOURCES: every frame of the pool pinned,
+ *		from the clock sweep, or no file descriptor left) is logged at
+ *		DEBUG1 only: the read-ahead is dropped, and the scan it ran for
+ *		raises that error itself if it meets it, where a LOG line per
+ *		queued request would flood the server log.
  */
 static void
 recover_from_error(bool read_ahead)
